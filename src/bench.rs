@@ -1,0 +1,303 @@
+//! `costream bench`: the S1 "PK frame" job (two 720p30 inputs side by side with centre crop, a
+//! two-colour bar, a sigma-12 blur over a 200×200 rectangle, both audios mixed, x264 veryfast
+//! zerolatency 2500k g=60, AAC 128k, one encode to FLV + HLS), run by our pipeline and by the FFmpeg
+//! filter graph in the same invocation, alternating, on the same generated inputs.
+//!
+//! Both run as child processes so that CPU time and peak RSS come from the kernel (wait4) and cover
+//! every thread, lavapipe's included.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::error::{invalid, Error, Result};
+use crate::render::{median, RenderReport};
+use crate::testsrc::{generate, Clip};
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Short smoke run (3 s inputs, one run each); does not touch BENCHMARKS.md.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs of each pipeline (alternating).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Length of the generated inputs in seconds.
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Write the figures as flat JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Append the result table to this Markdown file (default BENCHMARKS.md; not in --quick).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Do not append to BENCHMARKS.md.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Working directory for inputs and outputs.
+    #[arg(long, default_value = "target/bench")]
+    pub dir: PathBuf,
+    /// Workgroup of the full-frame pass, in 4x2-pixel blocks; comma-separate several to sweep.
+    #[arg(long, default_value = "8x8")]
+    pub workgroup: String,
+    /// Readback staging buffers in flight; comma-separate several to sweep.
+    #[arg(long, default_value = "3")]
+    pub readback_depth: String,
+    /// Decoder threads per input (0 = FFmpeg decides).
+    #[arg(long, default_value_t = 0)]
+    pub decode_threads: usize,
+}
+
+/// One child process's cost, as the kernel counted it.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub max_rss_mb: f64,
+}
+
+/// Runs a command to completion and returns its resource usage (wait4).
+pub fn run_measured(cmd: &mut Command) -> Result<Usage> {
+    let start = Instant::now();
+    let child = cmd.stdin(Stdio::null()).spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall_s = start.elapsed().as_secs_f64();
+    if r != pid {
+        return Err(Error::Io(std::io::Error::last_os_error()));
+    }
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !ok {
+        return Err(invalid("benchmark child", format!("{cmd:?} exited with status {status}")));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Usage { wall_s, cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0 })
+}
+
+const FPS: f64 = 30.0;
+
+fn ffmpeg_s1(a: &Path, b: &Path, out: &Path) -> Command {
+    let hls = out.join("ff_hls");
+    let _ = std::fs::create_dir_all(&hls);
+    let graph = "[0:v]scale=-2:720,crop=640:720,setsar=1[l];[1:v]scale=-2:720,crop=640:720,setsar=1[r];\
+[l][r]hstack=inputs=2,split=2[base][fsrc];\
+[fsrc]crop=200:200:220:160,gblur@face=sigma=12:steps=2[face];\
+[base][face]overlay@face=x=220:y=160,\
+drawbox@bg=x=40:y=20:w=1200:h=24:color=red@0.9:t=fill,\
+drawbox@fill=x=40:y=20:w=720:h=24:color=blue@0.9:t=fill,format=yuv420p[v];\
+[0:a][1:a]amix=inputs=2:normalize=0[a]";
+    let tee = format!(
+        "[f=flv:onfail=ignore]{}|[f=hls:hls_time=2:hls_list_size=6:hls_flags=delete_segments+independent_segments]{}",
+        out.join("ff.flv").display(),
+        hls.join("pk.m3u8").display()
+    );
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-y", "-i"]).arg(a).arg("-i").arg(b);
+    c.args(["-filter_complex", graph, "-map", "[v]", "-map", "[a]"]);
+    c.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k"]);
+    c.args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-threads", "2", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"]);
+    c.args(["-flags", "+global_header", "-f", "tee", &tee]);
+    c.stdout(Stdio::null());
+    c
+}
+
+fn ours_s1(a: &Path, b: &Path, out: &Path, workgroup: &str, depth: usize, decode_threads: usize, report: &Path) -> Result<Command> {
+    let exe = std::env::current_exe()?;
+    let hls = out.join("our_hls");
+    let _ = std::fs::create_dir_all(&hls);
+    let mut c = Command::new(exe);
+    c.arg("render").arg("--input").arg(a).arg("--input").arg(b);
+    c.args(["--layout", "side-by-side", "--fit", "fill", "--size", "1280x720", "--fps", "30"]);
+    c.args(["--rect", "40,20,1200,24,#ff0000e6", "--rect", "40,20,720,24,#0000ffe6", "--blur", "220,160,200,200,12"]);
+    c.args(["--preset", "veryfast", "--bitrate", "2500", "--gop", "60", "--x264-threads", "2", "--audio-bitrate", "128"]);
+    c.args(["--workgroup", workgroup, "--readback-depth", &depth.to_string(), "--decode-threads", &decode_threads.to_string(), "--gpu-timing"]);
+    c.arg("--out").arg(out.join("ours.flv")).arg("--out").arg(hls.join("pk.m3u8"));
+    c.arg("--report-json").arg(report);
+    c.env("RUST_LOG", "warn");
+    Ok(c)
+}
+
+fn progress(msg: &str) {
+    eprintln!("[bench] {msg}");
+}
+
+fn make_inputs(dir: &Path, seconds: f64) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let a = dir.join(format!("s1_a_{seconds}s.flv"));
+    let b = dir.join(format!("s1_b_{seconds}s.flv"));
+    let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-g", "60", "-pix_fmt", "yuv420p"];
+    if !a.exists() {
+        progress(&format!("generating {} ({seconds} s, 720p30, 2.5 Mbps)", a.display()));
+        generate(&a, &Clip::new("testsrc2=size=1280x720:rate=30", seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&enc))?;
+    }
+    if !b.exists() {
+        progress(&format!("generating {} ({seconds} s, 720p30, 2.5 Mbps)", b.display()));
+        generate(&b, &Clip::new("testsrc2=size=1280x720:rate=30,hflip,noise=alls=6:allf=t", seconds).with_audio("sine=frequency=660:sample_rate=48000").args(&enc))?;
+    }
+    Ok((a, b))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn med(v: &[f64]) -> f64 {
+    let mut f: Vec<f32> = v.iter().map(|x| *x as f32).collect();
+    median(&mut f).unwrap_or(0.0)
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let seconds = args.seconds.unwrap_or(if args.quick { 3.0 } else { 20.0 });
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let dir = args.dir.clone();
+    let (a, b) = make_inputs(&dir.join("inputs"), seconds)?;
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out)?;
+    let content_s = seconds;
+    let frames = (seconds * FPS).round();
+    let workgroups: Vec<&str> = args.workgroup.split(',').map(str::trim).collect();
+    let depths: Vec<usize> = args.readback_depth.split(',').map(|s| s.trim().parse().map_err(|_| invalid("readback-depth", s.to_string()))).collect::<Result<_>>()?;
+    let variants: Vec<(String, usize)> = workgroups.iter().flat_map(|w| depths.iter().map(move |d| (w.to_string(), *d))).collect();
+
+    let mut ours: BTreeMap<usize, Vec<(Usage, RenderReport)>> = BTreeMap::new();
+    let mut base: Vec<Usage> = Vec::new();
+    let total = runs * (variants.len() + 1);
+    let mut k = 0;
+    for r in 0..runs {
+        // Alternate: baseline, ours (each variant), baseline, ours… so drift hits both alike.
+        k += 1;
+        progress(&format!("run {k}/{total}: FFmpeg filter graph (round {})", r + 1));
+        let u = run_measured(&mut ffmpeg_s1(&a, &b, &out))?;
+        progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", frames / u.wall_s, u.cpu_s / content_s, u.max_rss_mb));
+        base.push(u);
+        for (vi, (wg, depth)) in variants.iter().enumerate() {
+            k += 1;
+            progress(&format!("run {k}/{total}: costream workgroup {wg}, readback depth {depth} (round {})", r + 1));
+            let report = out.join("ours_report.json");
+            let u = run_measured(&mut ours_s1(&a, &b, &out, wg, *depth, args.decode_threads, &report)?)?;
+            let rep: RenderReport = serde_json::from_slice(&std::fs::read(&report)?).map_err(|e| invalid("render report", e.to_string()))?;
+            progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", rep.frames as f64 / u.wall_s, u.cpu_s / content_s, u.max_rss_mb));
+            ours.entry(vi).or_default().push((u, rep));
+        }
+    }
+
+    let ff_fps = med(&base.iter().map(|u| frames / u.wall_s).collect::<Vec<_>>());
+    let ff_cpu = med(&base.iter().map(|u| u.cpu_s / content_s).collect::<Vec<_>>());
+    let ff_rss = base.iter().map(|u| u.max_rss_mb).fold(0.0, f64::max);
+    // The best variant is the headline; every variant is listed.
+    let mut rows = Vec::new();
+    for (vi, results) in &ours {
+        let fps = med(&results.iter().map(|(u, rep)| rep.frames as f64 / u.wall_s).collect::<Vec<_>>());
+        let cpu = med(&results.iter().map(|(u, _)| u.cpu_s / content_s).collect::<Vec<_>>());
+        let rss = results.iter().map(|(u, _)| u.max_rss_mb).fold(0.0, f64::max);
+        rows.push((*vi, fps, cpu, rss));
+    }
+    let Some(&(best, o_fps, o_cpu, o_rss)) = rows.iter().max_by(|x, y| x.1.total_cmp(&y.1)) else {
+        return Err(invalid("bench", "no runs"));
+    };
+    let best_reports: Vec<&RenderReport> = ours[&best].iter().map(|(_, r)| r).collect();
+    let stage = |f: fn(&RenderReport) -> Option<f64>| -> Value {
+        let v: Vec<f64> = best_reports.iter().filter_map(|r| f(r)).collect();
+        if v.is_empty() { Value::Null } else { json!(med(&v)) }
+    };
+    let device = best_reports.first().map(|r| r.device.clone()).unwrap_or_default();
+    let mut j = serde_json::Map::new();
+    j.insert("device".into(), json!(device));
+    j.insert("cpu".into(), json!(format!("{} x{}", cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))));
+    j.insert("content_seconds".into(), json!(content_s));
+    j.insert("runs".into(), json!(runs));
+    j.insert("s1_ours_fps".into(), json!(o_fps));
+    j.insert("s1_ffmpeg_fps".into(), json!(ff_fps));
+    j.insert("s1_fps_ratio".into(), json!(o_fps / ff_fps));
+    j.insert("s1_ours_cpu_per_content_s".into(), json!(o_cpu));
+    j.insert("s1_ffmpeg_cpu_per_content_s".into(), json!(ff_cpu));
+    j.insert("s1_cpu_ratio".into(), json!(o_cpu / ff_cpu));
+    j.insert("s1_ours_peak_rss_mb".into(), json!(o_rss));
+    j.insert("s1_ffmpeg_peak_rss_mb".into(), json!(ff_rss));
+    j.insert("s1_workgroup".into(), json!(variants[best].0));
+    j.insert("s1_readback_depth".into(), json!(variants[best].1));
+    j.insert("s1_stage_decode_ms".into(), stage(|r| r.stages_ms.decode));
+    j.insert("s1_stage_upload_ms".into(), stage(|r| r.stages_ms.upload));
+    j.insert("s1_stage_composite_ms".into(), stage(|r| r.stages_ms.composite));
+    j.insert("s1_stage_blur_ms".into(), stage(|r| r.stages_ms.blur));
+    j.insert("s1_stage_convert_ms".into(), stage(|r| r.stages_ms.convert));
+    j.insert("s1_stage_readback_ms".into(), stage(|r| r.stages_ms.readback));
+    j.insert("s1_stage_encode_ms".into(), stage(|r| r.stages_ms.encode));
+    j.insert("s1_stage_note".into(), json!("composite and blur are GPU timestamps; convert (RGB to NV12) is fused into the composite pass"));
+    let j = Value::Object(j);
+
+    // Human-readable summary.
+    let mut text = String::new();
+    text.push_str(&format!("\nS1 PK frame, {content_s} s of 720p30 x2, {runs} run(s) each; device {device}\n"));
+    text.push_str(&format!("{:<34} {:>9} {:>14} {:>12}\n", "pipeline", "fps", "CPU-s/content-s", "peak RSS MB"));
+    text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", "FFmpeg filter graph", ff_fps, ff_cpu, ff_rss));
+    for (vi, fps, cpu, rss) in &rows {
+        let (wg, d) = &variants[*vi];
+        text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", format!("costream wg {wg} depth {d}"), fps, cpu, rss));
+    }
+    text.push_str(&format!("ratio ours/FFmpeg: fps {:.2}x, CPU {:.2}x\n", o_fps / ff_fps, o_cpu / ff_cpu));
+    text.push_str("stage medians (ms): ");
+    for s in ["decode", "upload", "composite", "blur", "convert", "readback", "encode"] {
+        let v = &j[format!("s1_stage_{s}_ms")];
+        text.push_str(&format!("{s} {} ", v.as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())));
+    }
+    println!("{text}");
+
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&j).unwrap_or_default())?;
+        progress(&format!("figures written to {}", p.display()));
+    }
+    let record = if args.no_record {
+        None
+    } else if let Some(p) = &args.record {
+        Some(p.clone())
+    } else if args.quick {
+        None
+    } else {
+        Some(PathBuf::from("BENCHMARKS.md"))
+    };
+    if let Some(p) = record {
+        let cmdline: Vec<String> = std::env::args().collect();
+        let mut md = String::new();
+        md.push_str(&format!("\n### S1 PK frame — {}\n\n", now_utc()));
+        md.push_str(&format!("Machine: {}, {}. Command: `{}`. {content_s} s inputs, {runs} alternating runs each, medians.\n\n", j["cpu"].as_str().unwrap_or(""), device, cmdline.join(" ")));
+        md.push_str("| pipeline | fps (unpaced) | CPU-s per content-s | peak RSS MB |\n|---|---:|---:|---:|\n");
+        md.push_str(&format!("| FFmpeg filter graph | {ff_fps:.1} | {ff_cpu:.2} | {ff_rss:.0} |\n"));
+        for (vi, fps, cpu, rss) in &rows {
+            let (wg, d) = &variants[*vi];
+            md.push_str(&format!("| costream (workgroup {wg}, readback depth {d}) | {fps:.1} | {cpu:.2} | {rss:.0} |\n"));
+        }
+        md.push_str(&format!("| **ratio ours/FFmpeg** | **{:.2}×** | {:.2}× | |\n\n", o_fps / ff_fps, o_cpu / ff_cpu));
+        md.push_str("Stage medians (ms): ");
+        let parts: Vec<String> = ["decode", "upload", "composite", "blur", "convert", "readback", "encode"]
+            .iter()
+            .map(|s| format!("{s} {}", j[format!("s1_stage_{s}_ms")].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())))
+            .collect();
+        md.push_str(&parts.join(", "));
+        md.push_str(" (composite and blur: GPU timestamps; convert is fused into composite).\n");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
+        f.write_all(md.as_bytes())?;
+        progress(&format!("table appended to {}", p.display()));
+    }
+    Ok(())
+}
+
+fn now_utc() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,183 @@
+//! Audio: every input's 48 kHz stereo samples mixed on their common timeline, encoded as AAC.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ffmpeg_next as ff;
+use ff::util::channel_layout::ChannelLayout;
+
+use crate::error::{Error, Result};
+use crate::ingest::decode::{AudioChunk, AUDIO_CHANNELS, AUDIO_RATE};
+use crate::ingest::ring::Ring;
+
+/// AAC takes exactly this many samples per frame.
+pub const AAC_FRAME: usize = 1024;
+
+struct Track {
+    ring: Arc<Ring<AudioChunk>>,
+    /// Samples (interleaved stereo) starting at the mixer's current position.
+    buf: VecDeque<f32>,
+    /// Timeline position just past the last buffered sample.
+    end: i64,
+    gain: f32,
+}
+
+/// Sums the inputs' audio sample-accurately by their positions. Missing audio is silence.
+pub struct Mixer {
+    tracks: Vec<Track>,
+    /// Timeline position of the next output sample.
+    pos: i64,
+}
+
+impl Mixer {
+    pub fn new(rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) -> Mixer {
+        Mixer { tracks: rings.into_iter().map(|(ring, gain)| Track { ring, buf: VecDeque::new(), end: 0, gain }).collect(), pos: 0 }
+    }
+
+    pub fn position(&self) -> i64 {
+        self.pos
+    }
+
+    /// Moves everything the decoders produced into the mixer, so a decoder never waits on audio.
+    fn pull(&mut self) {
+        for t in &mut self.tracks {
+            while let Some(c) = t.ring.try_pop() {
+                let n = (c.samples.len() / AUDIO_CHANNELS) as i64;
+                let start = t.end.max(self.pos);
+                if c.pos > start {
+                    // A gap in the input: silence until its audio resumes.
+                    let gap = (c.pos - start) as usize;
+                    t.buf.extend(std::iter::repeat_n(0.0, gap * AUDIO_CHANNELS));
+                    t.end = c.pos;
+                } else if t.end < self.pos {
+                    t.end = self.pos;
+                }
+                // Skip the part of the chunk that lies before what we already have.
+                let skip = (t.end - c.pos).clamp(0, n) as usize;
+                t.buf.extend(c.samples[skip * AUDIO_CHANNELS..].iter().copied());
+                t.end += n - skip as i64;
+            }
+        }
+    }
+
+    /// The next `n` mixed samples (interleaved), if every input that still plays has them. With
+    /// `finishing` (all video is out), inputs that have nothing more are treated as silent.
+    pub fn next(&mut self, n: usize, finishing: bool) -> Option<Vec<f32>> {
+        self.pull();
+        let want = self.pos + n as i64;
+        let ready = self.tracks.iter().all(|t| t.end >= want || t.ring.is_finished() || finishing);
+        if !ready {
+            return None;
+        }
+        let mut out = vec![0.0f32; n * AUDIO_CHANNELS];
+        for t in &mut self.tracks {
+            let have = t.buf.len().min(n * AUDIO_CHANNELS);
+            for (o, s) in out.iter_mut().zip(t.buf.drain(..have)) {
+                *o += s * t.gain;
+            }
+            if t.end < want {
+                t.end = want;
+            }
+        }
+        for o in &mut out {
+            *o = o.clamp(-1.0, 1.0);
+        }
+        self.pos = want;
+        Some(out)
+    }
+}
+
+pub struct AudioEncoder {
+    enc: ff::encoder::Audio,
+    pub time_base: ff::Rational,
+    pts: i64,
+}
+
+impl AudioEncoder {
+    pub fn open(bitrate_kbps: u32, global_header: bool) -> Result<AudioEncoder> {
+        let codec = ff::encoder::find_by_name("aac").ok_or_else(|| Error::EncoderUnavailable { name: "aac".into(), why: "not in this FFmpeg build".into() })?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio()?;
+        enc.set_rate(AUDIO_RATE as i32);
+        enc.set_channel_layout(ChannelLayout::STEREO);
+        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+        enc.set_bit_rate(bitrate_kbps as usize * 1000);
+        let tb = ff::Rational::new(1, AUDIO_RATE as i32);
+        enc.set_time_base(tb);
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let enc = enc.open_with(ff::Dictionary::new()).map_err(|e| Error::EncoderUnavailable { name: "aac".into(), why: e.to_string() })?;
+        Ok(AudioEncoder { enc, time_base: tb, pts: 0 })
+    }
+
+    pub fn encoder(&self) -> &ff::encoder::Audio {
+        &self.enc
+    }
+
+    /// Encodes interleaved stereo samples (at most one AAC frame).
+    pub fn encode(&mut self, interleaved: &[f32], out: &mut Vec<ff::Packet>) -> Result<()> {
+        let n = interleaved.len() / AUDIO_CHANNELS;
+        let mut f = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Planar), n, ChannelLayout::STEREO);
+        f.set_rate(AUDIO_RATE);
+        for ch in 0..AUDIO_CHANNELS {
+            let plane = f.plane_mut::<f32>(ch);
+            for (i, s) in plane.iter_mut().enumerate().take(n) {
+                *s = interleaved[i * AUDIO_CHANNELS + ch];
+            }
+        }
+        f.set_pts(Some(self.pts));
+        self.pts += n as i64;
+        self.enc.send_frame(&f)?;
+        self.drain(out);
+        Ok(())
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<ff::Packet>) -> Result<()> {
+        self.enc.send_eof()?;
+        self.drain(out);
+        Ok(())
+    }
+
+    fn drain(&mut self, out: &mut Vec<ff::Packet>) {
+        loop {
+            let mut p = ff::Packet::empty();
+            if self.enc.receive_packet(&mut p).is_err() {
+                break;
+            }
+            out.push(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::ring::Overflow;
+
+    fn ring() -> Arc<Ring<AudioChunk>> {
+        Arc::new(Ring::new(64, Overflow::Block))
+    }
+
+    #[test]
+    fn mixes_by_position_and_fills_gaps_with_silence() {
+        let (a, b) = (ring(), ring());
+        a.push(AudioChunk { pos: 0, samples: vec![0.25; 8] });
+        // b starts two samples late.
+        b.push(AudioChunk { pos: 2, samples: vec![0.5; 4] });
+        a.close();
+        b.close();
+        let mut m = Mixer::new(vec![(a, 1.0), (b, 1.0)]);
+        let out = m.next(4, false).expect("both inputs finished");
+        assert_eq!(out, vec![0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75]);
+    }
+
+    #[test]
+    fn waits_for_an_input_that_still_plays() {
+        let (a, b) = (ring(), ring());
+        a.push(AudioChunk { pos: 0, samples: vec![0.1; 2048] });
+        let mut m = Mixer::new(vec![(a, 1.0), (b.clone(), 1.0)]);
+        assert!(m.next(1024, false).is_none());
+        b.push(AudioChunk { pos: 0, samples: vec![0.1; 2048] });
+        assert!(m.next(1024, false).is_some());
+    }
+}

@@ -1,0 +1,92 @@
+//! Picks the GPU: a real adapter when one exists, otherwise lavapipe (Vulkan on the CPU), and logs which.
+//!
+//! `WGPU_BACKEND` (vulkan, gl, …) and `WGPU_ADAPTER_NAME` are honoured because the instance is built from
+//! the environment. Only features the adapter reports are requested: Debian's lavapipe lacks descriptor
+//! indexing, so the shaders use a fixed set of bindings (atlases) instead of texture arrays.
+
+use crate::error::{Error, Result};
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// GPU timestamps are available (used for per-stage timing in the benchmark).
+    pub timestamps: bool,
+}
+
+impl Gpu {
+    /// Opens the best adapter: discrete > integrated > virtual > CPU (lavapipe/llvmpipe).
+    pub fn open() -> Result<Gpu> {
+        // lavapipe's Vulkan enumeration probes Wayland; an existing runtime dir keeps it quiet.
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let dir = std::env::temp_dir().join("costream-xdg");
+            if std::fs::create_dir_all(&dir).is_ok() {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+                }
+                // SAFETY: called before any other thread of ours reads the environment.
+                unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+            }
+        }
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter { tried: "all backends".into() });
+        }
+        let rank = |a: &wgpu::Adapter| {
+            let i = a.get_info();
+            let t = match i.device_type {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Other => 3,
+                wgpu::DeviceType::Cpu => 4,
+            };
+            // Prefer Vulkan over GL for the same device: compute and timestamps are better supported.
+            let b = if i.backend == wgpu::Backend::Vulkan { 0 } else { 1 };
+            (t, b)
+        };
+        if let Ok(name) = std::env::var("WGPU_ADAPTER_NAME") {
+            let name = name.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&name));
+            if adapters.is_empty() {
+                return Err(Error::NoAdapter { tried: format!("WGPU_ADAPTER_NAME={name}") });
+            }
+        }
+        adapters.sort_by_key(rank);
+        let adapter = adapters.remove(0);
+        let info = adapter.get_info();
+        let cpu = info.device_type == wgpu::DeviceType::Cpu;
+        tracing::info!(
+            adapter = %info.name,
+            backend = ?info.backend,
+            kind = ?info.device_type,
+            "GPU device: {}",
+            if cpu { "software rendering (lavapipe/llvmpipe), no GPU found" } else { "hardware GPU" }
+        );
+        let available = adapter.features();
+        let mut features = wgpu::Features::empty();
+        let timestamps = available.contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("costream"),
+            required_features: features,
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Device(e.to_string()))?;
+        Ok(Gpu { device, queue, info, timestamps })
+    }
+
+    /// "adapter name (backend)", as printed by the benchmark.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+}

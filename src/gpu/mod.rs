@@ -1,0 +1,12 @@
+//! GPU stage: device selection, input upload, composite, blur, colour conversion and readback.
+//!
+//! Everything here runs on one thread (the caller's): wgpu work is submitted in order and the only
+//! waiting is for a staging buffer that is `readback_depth` frames old.
+
+pub mod colour;
+pub mod compositor;
+pub mod device;
+
+pub use colour::Matrix;
+pub use compositor::{BlurSpec, Compositor, GpuOptions, GpuTimes, LayerKind, LayerSpec, Picture, PlaneLayout, Ready, Rgba, Scene, TileSpec};
+pub use device::Gpu;

@@ -1,0 +1,430 @@
+//! One thread per input: demux with FFmpeg, decode video and audio, hand the results to rings.
+//!
+//! Video frames keep the decoder's own buffers (no CPU copy or conversion for YUV 4:2:0/4:2:2/4:4:4 and
+//! NV12); anything else goes through swscale to YUV420P with a warning. Audio is resampled to 48 kHz
+//! stereo f32 here, so the mixer only adds numbers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::util::channel_layout::ChannelLayout;
+
+use super::ring::{Overflow, Ring};
+use crate::error::{Error, Result};
+use crate::gpu::{Matrix, Picture, PlaneLayout};
+use crate::layout::SourceGeom;
+
+/// Output audio format of every input: what the mixer and the AAC encoder work in.
+pub const AUDIO_RATE: u32 = 48_000;
+pub const AUDIO_CHANNELS: usize = 2;
+
+/// A decoded picture with its time on the input's own timeline (seconds from the input's start).
+pub struct VideoFrame {
+    pub frame: ff::frame::Video,
+    pub pts: f64,
+    /// Increments per decoded frame: the GPU thread re-uploads only when it changes.
+    pub seq: u64,
+    pub geom: SourceGeom,
+    pub layout: PlaneLayout,
+    pub matrix: Matrix,
+    pub full_range: bool,
+    /// Wall time the decoder spent producing this frame.
+    pub decode_ms: f32,
+}
+
+impl VideoFrame {
+    /// The planes as the GPU uploads them.
+    pub fn picture(&self) -> Picture<'_> {
+        let f = &self.frame;
+        let n = f.planes().min(3);
+        let mut planes: [&[u8]; 3] = [&[], &[], &[]];
+        let mut strides = [0usize; 3];
+        for i in 0..n {
+            planes[i] = f.data(i);
+            strides[i] = f.stride(i);
+        }
+        Picture { layout: self.layout, width: f.width(), height: f.height(), planes, strides, matrix: self.matrix, full_range: self.full_range }
+    }
+}
+
+/// Interleaved stereo f32 samples at [`AUDIO_RATE`], placed on the input's timeline.
+pub struct AudioChunk {
+    /// Index of the first sample, counted from the input's start.
+    pub pos: i64,
+    pub samples: Vec<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct InputOptions {
+    /// Live sources drop the oldest frames when the consumer falls behind; files block instead.
+    pub live: bool,
+    /// Decoder threads; 0 lets FFmpeg choose.
+    pub decode_threads: usize,
+    /// Depth of the decoded-frame ring.
+    pub ring_frames: usize,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        InputOptions { live: false, decode_threads: 0, ring_frames: 4 }
+    }
+}
+
+/// What is known about an input once it is open.
+#[derive(Clone, Debug)]
+pub struct InputInfo {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub rotation: u32,
+    pub has_audio: bool,
+    /// Container duration in seconds, when the container says.
+    pub duration: Option<f64>,
+}
+
+/// A running input: its decode thread and the rings it fills.
+pub struct Input {
+    pub info: InputInfo,
+    pub video: Arc<Ring<VideoFrame>>,
+    pub audio: Option<Arc<Ring<AudioChunk>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.video.close_and_clear();
+        if let Some(a) = &self.audio {
+            a.close_and_clear();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Clockwise display rotation from the stream's display matrix, snapped to a quarter turn.
+fn stream_rotation(stream: &ff::format::stream::Stream) -> u32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            // SAFETY: a display matrix is nine i32s; the slice is at least that long.
+            let ccw = unsafe { ff::ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
+            if ccw.is_nan() {
+                return 0;
+            }
+            let cw = (-ccw).rem_euclid(360.0);
+            return (((cw / 90.0).round() as u32) % 4) * 90;
+        }
+    }
+    0
+}
+
+fn plane_layout(p: Pixel) -> Option<(PlaneLayout, bool)> {
+    Some(match p {
+        Pixel::YUV420P => (PlaneLayout::Planar { sx: 2, sy: 2 }, false),
+        Pixel::YUVJ420P => (PlaneLayout::Planar { sx: 2, sy: 2 }, true),
+        Pixel::YUV422P => (PlaneLayout::Planar { sx: 2, sy: 1 }, false),
+        Pixel::YUVJ422P => (PlaneLayout::Planar { sx: 2, sy: 1 }, true),
+        Pixel::YUV444P => (PlaneLayout::Planar { sx: 1, sy: 1 }, false),
+        Pixel::YUVJ444P => (PlaneLayout::Planar { sx: 1, sy: 1 }, true),
+        Pixel::NV12 => (PlaneLayout::Nv12, false),
+        _ => return None,
+    })
+}
+
+/// Opens `url` (file, rtmp://, http HLS, anything FFmpeg reads) and starts its decode thread.
+pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
+    let mut dict = ff::Dictionary::new();
+    if url.starts_with("rtmp") || url.starts_with("http") {
+        // Network reads must not hang forever on a dead peer.
+        dict.set("rw_timeout", "10000000");
+    }
+    let ictx = ff::format::input_with_dictionary(&url, dict).map_err(|source| Error::OpenInput { url: url.into(), source })?;
+    let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Error::NoVideo { url: url.into() })?;
+    let vidx = vstream.index();
+    let rotation = stream_rotation(&vstream);
+    let vtb = vstream.time_base();
+    let fps = {
+        let r = vstream.avg_frame_rate();
+        if r.denominator() != 0 && r.numerator() > 0 { f64::from(r) } else { f64::from(vstream.rate()) }
+    };
+    let mut vctx = ff::codec::context::Context::from_parameters(vstream.parameters()).map_err(|source| Error::Decoder { url: url.into(), source })?;
+    vctx.set_threading(ff::codec::threading::Config { kind: ff::codec::threading::Type::Frame, count: opts.decode_threads, ..Default::default() });
+    let vdec = vctx.decoder().video().map_err(|source| Error::Decoder { url: url.into(), source })?;
+    let astream = ictx.streams().best(ff::media::Type::Audio);
+    let adec = match &astream {
+        Some(s) => ff::codec::context::Context::from_parameters(s.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map(|d| Some((s.index(), s.time_base(), d)))
+            .unwrap_or_else(|e| {
+                tracing::warn!(url, error = %e, "audio stream cannot be decoded; input is treated as silent");
+                None
+            }),
+        None => None,
+    };
+    // SAFETY: reading a plain field of the open format context.
+    let start = unsafe { (*ictx.as_ptr()).start_time };
+    let t0 = if start == ff::ffi::AV_NOPTS_VALUE { None } else { Some(start as f64 / f64::from(ff::ffi::AV_TIME_BASE)) };
+    let duration = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+    let info = InputInfo {
+        url: url.into(),
+        width: vdec.width(),
+        height: vdec.height(),
+        fps,
+        rotation,
+        has_audio: adec.is_some(),
+        duration,
+    };
+    tracing::info!(url, width = info.width, height = info.height, fps, rotation, audio = info.has_audio, "input opened");
+    let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
+    let video = Arc::new(Ring::new(opts.ring_frames.max(1), overflow));
+    // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed: keep
+    // several seconds.
+    let audio = adec.as_ref().map(|_| Arc::new(Ring::new(512, overflow)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = Worker {
+        url: url.to_string(),
+        ictx,
+        vidx,
+        vtb,
+        vdec,
+        adec,
+        t0,
+        rotation,
+        video: video.clone(),
+        audio: audio.clone(),
+        stop: stop.clone(),
+    };
+    let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || worker.run())?;
+    Ok(Input { info, video, audio, stop, thread: Some(thread) })
+}
+
+fn short(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).chars().take(12).collect()
+}
+
+struct Worker {
+    url: String,
+    ictx: ff::format::context::Input,
+    vidx: usize,
+    vtb: ff::Rational,
+    vdec: ff::decoder::Video,
+    adec: Option<(usize, ff::Rational, ff::decoder::Audio)>,
+    t0: Option<f64>,
+    rotation: u32,
+    video: Arc<Ring<VideoFrame>>,
+    audio: Option<Arc<Ring<AudioChunk>>>,
+    stop: Arc<AtomicBool>,
+}
+
+struct VideoState {
+    seq: u64,
+    scaler: Option<(ff::software::scaling::Context, Pixel, u32, u32)>,
+    warned: bool,
+    busy: f32,
+}
+
+struct AudioState {
+    resampler: Option<ff::software::resampling::Context>,
+    next_pos: Option<i64>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let _span = tracing::info_span!("decode", url = %self.url).entered();
+        let mut vs = VideoState { seq: 0, scaler: None, warned: false, busy: 0.0 };
+        let mut aud = AudioState { resampler: None, next_pos: None };
+        let mut errors = 0u32;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) => {
+                    // Corrupt data or a network hiccup: skip, but give up on a stream that only errs.
+                    errors += 1;
+                    if errors > 100 {
+                        tracing::warn!(error = %e, "input keeps failing; closing it");
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let idx = packet.stream();
+            if idx == self.vidx {
+                let t = Instant::now();
+                if let Err(e) = self.vdec.send_packet(&packet) {
+                    tracing::debug!(error = %e, "video packet rejected by the decoder");
+                }
+                vs.busy += t.elapsed().as_secs_f32() * 1e3;
+                if !self.drain_video(&mut vs) {
+                    break;
+                }
+            } else if let Some((aidx, _, dec)) = self.adec.as_mut() {
+                if idx == *aidx {
+                    if let Err(e) = dec.send_packet(&packet) {
+                        tracing::debug!(error = %e, "audio packet rejected by the decoder");
+                    }
+                    if !self.drain_audio(&mut aud) {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = self.vdec.send_eof();
+        self.drain_video(&mut vs);
+        if let Some((_, _, dec)) = self.adec.as_mut() {
+            let _ = dec.send_eof();
+            self.drain_audio(&mut aud);
+        }
+        self.video.close();
+        if let Some(a) = &self.audio {
+            a.close();
+        }
+        tracing::debug!(frames = vs.seq, "input finished");
+    }
+
+    fn rel_time(&mut self, ts: Option<i64>, tb: ff::Rational) -> Option<f64> {
+        let ts = ts?;
+        let secs = ts as f64 * f64::from(tb);
+        let t0 = *self.t0.get_or_insert(secs);
+        Some(secs - t0)
+    }
+
+    /// Returns false when the consumer closed the ring.
+    fn drain_video(&mut self, vs: &mut VideoState) -> bool {
+        loop {
+            let t = Instant::now();
+            let mut frame = ff::frame::Video::empty();
+            if self.vdec.receive_frame(&mut frame).is_err() {
+                vs.busy += t.elapsed().as_secs_f32() * 1e3;
+                return true;
+            }
+            let ts = frame.timestamp().or(frame.pts());
+            let Some(pts) = self.rel_time(ts, self.vtb) else { continue };
+            let mut format = frame.format();
+            let (layout, mut full) = match plane_layout(format) {
+                Some(l) => l,
+                None => {
+                    if !vs.warned {
+                        tracing::warn!(format = ?format, "pixel format not uploaded directly; converting to yuv420p on the CPU");
+                        vs.warned = true;
+                    }
+                    let (w, h) = (frame.width(), frame.height());
+                    let rebuild = !matches!(&vs.scaler, Some((_, f, sw, sh)) if *f == format && *sw == w && *sh == h);
+                    if rebuild {
+                        match ff::software::scaling::Context::get(format, w, h, Pixel::YUV420P, w, h, ff::software::scaling::Flags::BILINEAR) {
+                            Ok(s) => vs.scaler = Some((s, format, w, h)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot convert pixel format; frame dropped");
+                                continue;
+                            }
+                        }
+                    }
+                    let mut out = ff::frame::Video::empty();
+                    let Some((s, ..)) = vs.scaler.as_mut() else { continue };
+                    if s.run(&frame, &mut out).is_err() {
+                        continue;
+                    }
+                    out.set_color_space(frame.color_space());
+                    out.set_color_range(frame.color_range());
+                    frame = out;
+                    format = Pixel::YUV420P;
+                    (PlaneLayout::Planar { sx: 2, sy: 2 }, false)
+                }
+            };
+            let _ = format;
+            if frame.color_range() == ff::util::color::Range::JPEG {
+                full = true;
+            }
+            let sar = frame.aspect_ratio();
+            let sar = if sar.numerator() > 0 && sar.denominator() > 0 { f64::from(sar) as f32 } else { 1.0 };
+            let geom = SourceGeom { width: frame.width(), height: frame.height(), rotation: self.rotation, sar };
+            let matrix = Matrix::from_stream(frame.color_space(), frame.height());
+            vs.seq += 1;
+            let decode_ms = vs.busy + t.elapsed().as_secs_f32() * 1e3;
+            vs.busy = 0.0;
+            let vf = VideoFrame { frame, pts, seq: vs.seq, geom, layout, matrix, full_range: full, decode_ms };
+            if !self.video.push(vf) {
+                return false;
+            }
+        }
+    }
+
+    fn drain_audio(&mut self, st: &mut AudioState) -> bool {
+        let Some((_, atb, _)) = self.adec.as_ref() else { return true };
+        let atb = *atb;
+        loop {
+            let mut frame = ff::frame::Audio::empty();
+            {
+                let Some((_, _, dec)) = self.adec.as_mut() else { return true };
+                if dec.receive_frame(&mut frame).is_err() {
+                    return true;
+                }
+            }
+            if frame.samples() == 0 {
+                continue;
+            }
+            if frame.channel_layout().is_empty() {
+                frame.set_channel_layout(ChannelLayout::default(frame.channels() as i32));
+            }
+            if st.resampler.is_none() {
+                match ff::software::resampling::Context::get(
+                    frame.format(),
+                    frame.channel_layout(),
+                    frame.rate(),
+                    ff::format::Sample::F32(ff::format::sample::Type::Packed),
+                    ChannelLayout::STEREO,
+                    AUDIO_RATE,
+                ) {
+                    Ok(r) => st.resampler = Some(r),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot resample audio; input is treated as silent");
+                        self.adec = None;
+                        if let Some(a) = &self.audio {
+                            a.close();
+                        }
+                        return true;
+                    }
+                }
+            }
+            let Some(rs) = st.resampler.as_mut() else { return true };
+            let cap = (frame.samples() as u64 * AUDIO_RATE as u64 / frame.rate().max(1) as u64) as usize + 256;
+            let mut out = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Packed), cap, ChannelLayout::STEREO);
+            out.set_rate(AUDIO_RATE);
+            if rs.run(&frame, &mut out).is_err() {
+                continue;
+            }
+            let n = out.samples();
+            if n == 0 {
+                continue;
+            }
+            let bytes = &out.data(0)[..n * AUDIO_CHANNELS * 4];
+            let samples: Vec<f32> = bytemuck::pod_collect_to_vec(bytes);
+            let ts = frame.timestamp().or(frame.pts());
+            let by_pts = self.rel_time(ts, atb).map(|s| (s * AUDIO_RATE as f64).round() as i64);
+            // Audio is laid end to end; timestamps only re-anchor it after a real gap or jump (>100 ms).
+            let pos = match (st.next_pos, by_pts) {
+                (Some(next), Some(p)) if (p - next).abs() > AUDIO_RATE as i64 / 10 => p,
+                (Some(next), _) => next,
+                (None, Some(p)) => p,
+                (None, None) => 0,
+            };
+            st.next_pos = Some(pos + n as i64);
+            if let Some(a) = &self.audio {
+                if !a.push(AudioChunk { pos, samples }) {
+                    return false;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Ingest stage: open inputs (files, rtmp://, HLS, anything FFmpeg reads) and decode them on their own
+//! threads into bounded rings that the GPU thread reads.
+
+pub mod decode;
+pub mod ring;
+
+pub use decode::{open, AudioChunk, Input, InputInfo, InputOptions, VideoFrame};
+pub use ring::{Overflow, Ring};

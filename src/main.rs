@@ -1,0 +1,190 @@
+//! `costream` command line: `render` runs the frame path on inputs, `bench` measures it against FFmpeg,
+//! `sample` writes the demo clips.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use costream::encode::{EncoderKind, VideoSettings};
+use costream::gpu::GpuOptions;
+use costream::ingest::InputOptions;
+use costream::layout::{Fit, Layout};
+use costream::render::{self, Fps, Overlays, RenderConfig};
+use costream::{bench, cli, testsrc, Error};
+
+#[derive(Parser)]
+#[command(name = "costream", version, about = "GPU compositor for live co-streams and PK battles")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compose inputs into one H.264/AAC output (file, FLV, rtmp:// or HLS .m3u8).
+    Render(RenderArgs),
+    /// Benchmark the S1 "PK frame" job against the FFmpeg filter graph.
+    Bench(bench::BenchArgs),
+    /// Write the two demo clips (landscape 1080p60 and portrait 720x1280 30 fps, with audio).
+    Sample {
+        #[arg(long, default_value = "out/samples")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct TuningArgs {
+    /// Workgroup of the full-frame pass, in 4x2-pixel blocks (e.g. 8x8, 16x4).
+    #[arg(long, default_value = "8x8")]
+    workgroup: String,
+    /// Staging buffers in flight for readback (>= 2 keeps the GPU from waiting on the CPU).
+    #[arg(long, default_value_t = 3)]
+    readback_depth: usize,
+    /// Decoder threads per input (0 = FFmpeg decides).
+    #[arg(long, default_value_t = 0)]
+    decode_threads: usize,
+    /// Record GPU timestamps per pass (stage timings).
+    #[arg(long)]
+    gpu_timing: bool,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// An input: file path or any URL FFmpeg reads (rtmp://, http HLS). Repeat for more.
+    #[arg(long = "input", short = 'i', required = true)]
+    inputs: Vec<String>,
+    #[arg(long, default_value = "side-by-side")]
+    layout: String,
+    /// fit (letterbox) or fill (centre crop); one value, or comma-separated per input.
+    #[arg(long, default_value = "fill")]
+    fit: String,
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    #[arg(long, default_value = "30")]
+    fps: String,
+    /// Output: .mp4, .flv, .mkv, .ts, .m3u8 (HLS) or rtmp://. Repeat to fan one encode out.
+    #[arg(long = "out", short = 'o', required = true)]
+    outputs: Vec<String>,
+    /// Solid rectangle layer: X,Y,W,H,#RRGGBB[AA]. Repeatable.
+    #[arg(long = "rect")]
+    rects: Vec<String>,
+    /// Image layer: PATH@X,Y,W,H. Repeatable.
+    #[arg(long = "image")]
+    images: Vec<String>,
+    /// Gaussian blur over a rectangle: X,Y,W,H[,SIGMA]. Repeatable.
+    #[arg(long = "blur")]
+    blurs: Vec<String>,
+    /// x264 (default) or nvenc (falls back to x264 when NVENC does not open).
+    #[arg(long, default_value = "x264")]
+    encoder: String,
+    #[arg(long, default_value_t = 2500)]
+    bitrate: u32,
+    #[arg(long, default_value = "veryfast")]
+    preset: String,
+    /// Keyframe interval in frames (default: 2 seconds).
+    #[arg(long)]
+    gop: Option<u32>,
+    /// x264 threads (0 = auto).
+    #[arg(long, default_value_t = 0)]
+    x264_threads: usize,
+    #[arg(long, default_value_t = 128)]
+    audio_bitrate: u32,
+    /// Stop after this many seconds of output.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Write the run's figures (frames, stage medians) as JSON.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    #[command(flatten)]
+    tuning: TuningArgs,
+}
+
+fn parse_wh(s: &str, what: &'static str) -> Result<(u32, u32), Error> {
+    let (a, b) = s.split_once('x').ok_or_else(|| Error::Invalid { what, why: format!("{s:?}: expected AxB") })?;
+    match (a.parse(), b.parse()) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        _ => Err(Error::Invalid { what, why: format!("{s:?}: expected AxB") }),
+    }
+}
+
+fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
+    let size = render::parse_size(&a.size)?;
+    let fps: Fps = a.fps.parse()?;
+    let fits = a.fit.split(',').map(|s| s.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()?;
+    let overlays = Overlays {
+        images: a.images.iter().map(|s| cli::parse_image(s)).collect::<Result<_, _>>()?,
+        rects: a.rects.iter().map(|s| cli::parse_rect(s)).collect::<Result<_, _>>()?,
+        blurs: a.blurs.iter().map(|s| cli::parse_blur(s)).collect::<Result<_, _>>()?,
+    };
+    let encoder: EncoderKind = a.encoder.parse()?;
+    let gop = a.gop.unwrap_or((fps.as_f64() * 2.0).round() as u32).max(1);
+    Ok(RenderConfig {
+        inputs: a.inputs.clone(),
+        layout: a.layout.parse::<Layout>()?,
+        fits,
+        size,
+        fps,
+        outputs: a.outputs.clone(),
+        overlays,
+        video: VideoSettings {
+            encoder,
+            width: size.0,
+            height: size.1,
+            fps: (fps.num, fps.den),
+            bitrate_kbps: a.bitrate,
+            preset: a.preset.clone(),
+            gop,
+            threads: a.x264_threads,
+        },
+        audio_kbps: a.audio_bitrate,
+        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing },
+        input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
+        max_seconds: a.duration,
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Render(a) => render_config(&a).and_then(|cfg| {
+            let rep = render::run(&cfg)?;
+            eprintln!(
+                "rendered {} frames ({:.2} s of output) in {:.2} s: {:.1} fps on {} with {}",
+                rep.frames,
+                rep.content_seconds,
+                rep.wall_seconds,
+                rep.frames as f64 / rep.wall_seconds.max(1e-9),
+                rep.device,
+                rep.encoder
+            );
+            if !rep.failed_outputs.is_empty() {
+                eprintln!("outputs that failed: {}", rep.failed_outputs.join(", "));
+            }
+            if let Some(p) = &a.report_json {
+                std::fs::write(p, serde_json::to_vec_pretty(&rep).unwrap_or_default())?;
+            }
+            if rep.failed_outputs.len() == cfg.outputs.len() {
+                return Err(Error::Output { url: rep.failed_outputs.join(", "), why: "every output failed".into() });
+            }
+            Ok(())
+        }),
+        Cmd::Bench(a) => bench::run(&a),
+        Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
+            println!("{}\n{}", a.display(), b.display());
+        }),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The frame path end to end, as `costream render` runs it: inputs → decode threads → GPU thread (this
+//! one) → encode thread → outputs.
+//!
+//! One output clock: tick n is at n/fps on every input's own timeline, and each input contributes the
+//! latest frame whose timestamp is not after the tick (a 60 fps input gives every other frame, a 15 fps
+//! input repeats). An input that ended keeps its last frame until the longest input ends.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ffmpeg_next as ff;
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{self, AudioEncoder, Mixer, Outputs, Track, VideoEncoder, VideoSettings};
+use crate::error::{invalid, Error, Result};
+use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
+use crate::ingest::{self, Input, InputOptions, VideoFrame};
+use crate::layout::{self, Fit, Layout, Rect};
+
+/// Frame rate as a fraction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fps {
+    pub num: i32,
+    pub den: i32,
+}
+
+impl Fps {
+    pub fn as_f64(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+}
+
+impl std::str::FromStr for Fps {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Fps> {
+        let bad = || invalid("fps", format!("{s:?}; expected e.g. 30, 29.97 or 30000/1001"));
+        let f = if let Some((n, d)) = s.split_once('/') {
+            Fps { num: n.trim().parse().map_err(|_| bad())?, den: d.trim().parse().map_err(|_| bad())? }
+        } else if s.contains('.') {
+            let v: f64 = s.parse().map_err(|_| bad())?;
+            Fps { num: (v * 1000.0).round() as i32, den: 1000 }
+        } else {
+            Fps { num: s.parse().map_err(|_| bad())?, den: 1 }
+        };
+        if f.num <= 0 || f.den <= 0 || f.as_f64() > 240.0 {
+            return Err(bad());
+        }
+        Ok(f)
+    }
+}
+
+/// Parses "1280x720".
+pub fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let bad = || invalid("size", format!("{s:?}; expected WIDTHxHEIGHT, e.g. 1280x720"));
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// What to draw besides the inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Overlays {
+    pub images: Vec<(PathBuf, Rect)>,
+    pub rects: Vec<LayerSpec>,
+    pub blurs: Vec<BlurSpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RenderConfig {
+    pub inputs: Vec<String>,
+    pub layout: Layout,
+    /// One per input, or a single value for all.
+    pub fits: Vec<Fit>,
+    pub size: (u32, u32),
+    pub fps: Fps,
+    pub outputs: Vec<String>,
+    pub overlays: Overlays,
+    pub video: VideoSettings,
+    pub audio_kbps: u32,
+    pub gpu: GpuOptions,
+    pub input: InputOptions,
+    /// Stop after this much output (seconds).
+    pub max_seconds: Option<f64>,
+}
+
+/// Median time of each stage, in milliseconds (None when the stage was not measured).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StageMedians {
+    pub decode: Option<f64>,
+    pub upload: Option<f64>,
+    pub composite: Option<f64>,
+    pub blur: Option<f64>,
+    pub convert: Option<f64>,
+    pub readback: Option<f64>,
+    pub encode: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RenderReport {
+    pub device: String,
+    pub encoder: String,
+    pub frames: u64,
+    pub content_seconds: f64,
+    pub wall_seconds: f64,
+    pub stages_ms: StageMedians,
+    pub failed_outputs: Vec<String>,
+}
+
+pub fn median(v: &mut [f32]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2] as f64)
+}
+
+struct Slot {
+    input: Input,
+    current: Option<VideoFrame>,
+    uploaded: u64,
+    ended: bool,
+    fit: Fit,
+}
+
+#[derive(Default)]
+struct Timings {
+    decode: Vec<f32>,
+    upload: Vec<f32>,
+    composite: Vec<f32>,
+    blur: Vec<f32>,
+    readback: Vec<f32>,
+}
+
+/// Runs a render job to completion.
+pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
+    let _span = tracing::info_span!("render").entered();
+    if cfg.inputs.is_empty() {
+        return Err(invalid("inputs", "at least one --input is needed"));
+    }
+    if cfg.outputs.is_empty() {
+        return Err(invalid("outputs", "at least one --out is needed"));
+    }
+    if !(cfg.fits.len() == 1 || cfg.fits.len() == cfg.inputs.len()) {
+        return Err(invalid("fit", format!("give one value or one per input ({} inputs)", cfg.inputs.len())));
+    }
+    ff::init().map_err(|e| Error::Output { url: "ffmpeg".into(), why: e.to_string() })?;
+    let gpu = Arc::new(Gpu::open()?);
+    let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
+
+    let mut images = Vec::new();
+    for (path, _) in &cfg.overlays.images {
+        let img = image::open(path).map_err(|e| Error::Image { path: path.display().to_string(), why: e.to_string() })?;
+        images.push(img.to_rgba8());
+    }
+    if !images.is_empty() {
+        comp.set_images(&images)?;
+    }
+    let mut layers: Vec<LayerSpec> = cfg
+        .overlays
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| LayerSpec { rect: *r, color: [1.0; 4], kind: LayerKind::Image(i) })
+        .collect();
+    layers.extend(cfg.overlays.rects.iter().copied());
+
+    let mut slots = Vec::new();
+    for (i, url) in cfg.inputs.iter().enumerate() {
+        let input = ingest::open(url, &cfg.input)?;
+        let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
+        slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit });
+    }
+    let any_audio = slots.iter().any(|s| s.input.audio.is_some());
+
+    let global = Outputs::need_global_header(&cfg.outputs);
+    let venc = VideoEncoder::open(&cfg.video, global)?;
+    let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
+    let outputs = Outputs::open(&cfg.outputs, venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)))?;
+    let mixer = Mixer::new(slots.iter().filter_map(|s| s.input.audio.clone().map(|r| (r, 1.0))).collect());
+    let encoder_name = venc.name.to_string();
+
+    // The encoder gets frames through a short queue: the GPU thread never waits long on it, and a
+    // stalled encoder cannot make frames pile up in memory.
+    let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
+    let fps = cfg.fps;
+    let enc_thread = std::thread::Builder::new()
+        .name("encode".into())
+        .spawn(move || encode_loop(rx, venc, aenc, mixer, outputs, fps))?;
+
+    let (w, h) = cfg.size;
+    let cells = layout::cells(cfg.layout, slots.len(), w, h);
+    let mut t = Timings::default();
+    let start = Instant::now();
+    let frame_s = 1.0 / fps.as_f64();
+    let mut n: u64 = 0;
+    let mut send_err = false;
+    let mut deliver = |r: crate::gpu::Ready<'_>| -> Result<()> {
+        let t0 = Instant::now();
+        let mut f = encode::video::nv12_frame(w, h);
+        encode::video::fill_nv12(&mut f, r.nv12);
+        f.set_pts(Some(r.tag as i64));
+        t.readback.push((r.wait_ms + t0.elapsed().as_secs_f64() * 1e3) as f32);
+        if let Some(g) = r.gpu {
+            t.composite.push(g.composite_ms as f32);
+            if g.blur_ms > 0.0 {
+                t.blur.push(g.blur_ms as f32);
+            }
+        }
+        if tx.send(f).is_err() {
+            send_err = true;
+            return Err(Error::StageGone { stage: "encode" });
+        }
+        Ok(())
+    };
+    let mut decode_ms = Vec::new();
+    let mut upload_ms = Vec::new();
+    loop {
+        let now = n as f64 * frame_s;
+        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) {
+            break;
+        }
+        // Advance every input to the latest frame at or before this tick (blocking: offline).
+        for s in slots.iter_mut() {
+            loop {
+                match s.input.video.peek_with(None, |f| f.pts) {
+                    Ok(Some(pts)) => {
+                        if s.current.is_none() || pts <= now + 1e-3 {
+                            if let Some(f) = s.input.video.try_pop() {
+                                decode_ms.push(f.decode_ms);
+                                s.current = Some(f);
+                            }
+                        } else {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(()) => {
+                        s.ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if slots.iter().all(|s| s.ended) {
+            let end = slots
+                .iter()
+                .filter_map(|s| s.current.as_ref().map(|f| f.pts + 1.0 / s.input.info.fps.clamp(1.0, 240.0)))
+                .fold(0.0f64, f64::max);
+            if now >= end - 1e-6 {
+                break;
+            }
+        }
+        if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none()) {
+            return Err(Error::Decoder { url: s.input.info.url.clone(), source: ff::Error::InvalidData });
+        }
+        let t_up = Instant::now();
+        let mut uploaded_any = false;
+        for (i, s) in slots.iter_mut().enumerate() {
+            if let Some(f) = &s.current {
+                if f.seq != s.uploaded || comp.needs_upload(i) {
+                    comp.upload(i, &f.picture())?;
+                    s.uploaded = f.seq;
+                    uploaded_any = true;
+                }
+            }
+        }
+        if uploaded_any {
+            upload_ms.push(t_up.elapsed().as_secs_f32() * 1e3);
+        }
+        let tiles = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[i], s.fit) }))
+            .collect();
+        let scene = Scene { background: [0.0; 3], tiles, layers: layers.clone(), blurs: cfg.overlays.blurs.clone() };
+        comp.render(&scene, n, &mut deliver)?;
+        n += 1;
+        if n % (fps.as_f64() as u64 * 10).max(1) == 0 {
+            tracing::info!(frames = n, content_s = format!("{:.1}", now + frame_s), fps = format!("{:.1}", n as f64 / start.elapsed().as_secs_f64()), "rendering");
+        }
+    }
+    comp.flush(&mut deliver)?;
+    drop(deliver);
+    drop(tx);
+    let enc = enc_thread.join().map_err(|_| Error::StageGone { stage: "encode" })??;
+    if send_err {
+        return Err(Error::StageGone { stage: "encode" });
+    }
+    let wall = start.elapsed().as_secs_f64();
+    t.decode = decode_ms;
+    t.upload = upload_ms;
+    let mut enc_ms = enc.encode_ms;
+    let stages = StageMedians {
+        decode: median(&mut t.decode),
+        upload: median(&mut t.upload),
+        composite: median(&mut t.composite),
+        blur: median(&mut t.blur),
+        // RGB→NV12 is fused into the composite pass: it has no time of its own.
+        convert: if t.composite.is_empty() { None } else { Some(0.0) },
+        readback: median(&mut t.readback),
+        encode: median(&mut enc_ms),
+    };
+    Ok(RenderReport {
+        device: gpu.describe(),
+        encoder: encoder_name,
+        frames: n,
+        content_seconds: n as f64 * frame_s,
+        wall_seconds: wall,
+        stages_ms: stages,
+        failed_outputs: enc.failed,
+    })
+}
+
+struct EncodeReport {
+    encode_ms: Vec<f32>,
+    failed: Vec<String>,
+}
+
+fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, mut venc: VideoEncoder, mut aenc: Option<AudioEncoder>, mut mixer: Mixer, mut outputs: Outputs, fps: Fps) -> Result<EncodeReport> {
+    let _span = tracing::info_span!("encode").entered();
+    let mut packets = Vec::new();
+    let mut encode_ms = Vec::new();
+    let mut frames: i64 = 0;
+    let samples_at = |frame: i64| frame * crate::ingest::decode::AUDIO_RATE as i64 * fps.den as i64 / fps.num as i64;
+    let atb = aenc.as_ref().map(|a| a.time_base);
+    let pump_audio = |aenc: &mut Option<AudioEncoder>, mixer: &mut Mixer, outputs: &mut Outputs, until: i64, finishing: bool| -> Result<()> {
+        let Some(a) = aenc.as_mut() else { return Ok(()) };
+        let mut pk = Vec::new();
+        while mixer.position() < until {
+            let n = ((until - mixer.position()) as usize).min(encode::audio::AAC_FRAME);
+            if n < encode::audio::AAC_FRAME && !finishing {
+                break;
+            }
+            let Some(s) = mixer.next(n, finishing) else { break };
+            a.encode(&s, &mut pk)?;
+        }
+        if finishing {
+            a.finish(&mut pk)?;
+        }
+        for p in &pk {
+            outputs.write(Track::Audio, p, a.time_base);
+        }
+        Ok(())
+    };
+    let _ = atb;
+    while let Ok(frame) = rx.recv() {
+        let t0 = Instant::now();
+        venc.encode(&frame, &mut packets)?;
+        encode_ms.push(t0.elapsed().as_secs_f32() * 1e3);
+        for p in packets.drain(..) {
+            outputs.write(Track::Video, &p, venc.time_base);
+        }
+        frames += 1;
+        pump_audio(&mut aenc, &mut mixer, &mut outputs, samples_at(frames), false)?;
+    }
+    venc.finish(&mut packets)?;
+    for p in packets.drain(..) {
+        outputs.write(Track::Video, &p, venc.time_base);
+    }
+    pump_audio(&mut aenc, &mut mixer, &mut outputs, samples_at(frames), true)?;
+    let failed = outputs.finish();
+    Ok(EncodeReport { encode_ms, failed })
+}
