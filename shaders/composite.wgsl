@@ -1,198 +1,153 @@
-// Fused composite: decoded YUV tiles -> RGB -> blur/layers -> BT.709 limited NV12, in ONE compute pass.
-//
-// Each invocation owns a 4x2 block of output pixels, so it writes two whole u32 words of luma and one
-// u32 word of interleaved chroma (two U/V pairs) without atomics. The RGB picture never exists as a
-// full-frame texture: on a software device (lavapipe) every full-frame pass costs several ms, so we
-// pay for exactly one.
-//
-// `blur_prep` shares the compose code: it renders only the neighbourhood of each blur rectangle into a
-// small scratch texture that blur.wgsl then filters.
+// Video tiles into the NV12 output. Four jobs:
+// - `tile_copy`: a BT.709 limited-range 4:2:0 tile at 1:1, offset a multiple of 4: the bytes are
+//   already the output's, so luma words are copied and chroma bytes interleaved, with no arithmetic.
+// - `tile_unit`: a tile shown at 1:1 with an even offset (the common co-stream case): per block, two
+//   luma words and one chroma word are read, put through the tile's colour matrix and written.
+// - `tile_scaled`: any other tile (scaled, rotated, cropped): bilinear per pixel.
+// - `edges`: blocks where tiles or the background meet inside one block, listed by the CPU; every
+//   pixel picks its topmost tile.
+// `fill` paints the background where no tile covers.
 
-struct Frame {
-    size: vec2<u32>,       // output width, height (width % 4 == 0, height % 2 == 0)
-    n_tiles: u32,
-    n_layers: u32,
-    n_blurs: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    background: vec4<f32>, // RGB shown where no tile covers (letterbox bars)
-};
-
-struct Tile {
-    dst: vec4<f32>,        // visible output rect x0, y0, x1, y1 (pixels)
-    origin: vec2<f32>,     // source luma coordinate of output point (0, 0)
-    axis_x: vec2<f32>,     // d(source) / d(output x)
-    axis_y: vec2<f32>,     // d(source) / d(output y)
-    luma_off: vec2<f32>,   // where the luma plane sits in the luma atlas (texels)
-    crop_lo: vec2<f32>,    // crop window in source luma pixels (edges); sampling stays inside it
-    crop_hi: vec2<f32>,
-    chroma_scale: vec2<f32>, // chroma plane size / luma plane size
-    u_off: vec2<f32>,      // planar: U plane in the chroma atlas; NV12: UV plane in the UV atlas
-    v_off: vec2<f32>,      // planar: V plane in the chroma atlas
-    m_r: vec4<f32>,        // r = dot(m_r.xyz, yuv) + m_r.w   (matrix and range of THIS stream)
-    m_g: vec4<f32>,
-    m_b: vec4<f32>,
-    flags: u32,            // bit 0: chroma is interleaved (NV12)
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-};
-
-struct Layer {
-    rect: vec4<f32>,       // x0, y0, x1, y1
-    color: vec4<f32>,      // straight-alpha RGBA; for images a tint multiplied with the texel
-    uv: vec4<f32>,         // image: u0, v0, u1, v1 in the image atlas
-    kind: u32,             // 0 solid, 1 image
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-};
-
-struct Blur {
-    rect: vec4<f32>,       // blurred output rect x0, y0, x1, y1 (integers)
-    src: vec4<f32>,        // neighbourhood rendered by blur_prep: x0, y0, x1, y1 (clamped to the frame)
-    slot: vec2<f32>,       // top-left of this blur's slot in the scratch/blurred textures
-    radius: u32,
-    weight_off: u32,       // first weight of this blur's kernel in `weights`
-};
-
-@group(0) @binding(0) var<uniform> frame: Frame;
-@group(0) @binding(1) var<storage, read> tiles: array<Tile>;
-@group(0) @binding(2) var<storage, read> layers: array<Layer>;
-@group(0) @binding(3) var<storage, read> blurs: array<Blur>;
-@group(0) @binding(4) var atlas_y: texture_2d<f32>;
-@group(0) @binding(5) var atlas_c: texture_2d<f32>;
-@group(0) @binding(6) var atlas_uv: texture_2d<f32>;
-@group(0) @binding(7) var blurred: texture_2d<f32>;
-@group(0) @binding(8) var images: texture_2d<f32>;
-@group(0) @binding(9) var lin: sampler;
-@group(0) @binding(10) var<storage, read_write> nv12: array<u32>;
-@group(0) @binding(11) var prep_out: texture_storage_2d<rgba16float, write>;
-
-fn sample_tile(t: Tile, p: vec2<f32>) -> vec3<f32> {
-    let half = vec2<f32>(0.5);
-    let s = clamp(t.origin + t.axis_x * p.x + t.axis_y * p.y, t.crop_lo + half, t.crop_hi - half);
-    let y_dim = vec2<f32>(textureDimensions(atlas_y));
-    let y = textureSampleLevel(atlas_y, lin, (t.luma_off + s) / y_dim, 0.0).r;
-    // Chroma sample positions scale from luma centres; clamp half a chroma texel inside the plane.
-    let cs = clamp(s * t.chroma_scale, t.crop_lo * t.chroma_scale + half, t.crop_hi * t.chroma_scale - half);
-    var u: f32;
-    var v: f32;
-    if ((t.flags & 1u) != 0u) {
-        let uv_dim = vec2<f32>(textureDimensions(atlas_uv));
-        let uv = textureSampleLevel(atlas_uv, lin, (t.u_off + cs) / uv_dim, 0.0).rg;
-        u = uv.x;
-        v = uv.y;
-    } else {
-        let c_dim = vec2<f32>(textureDimensions(atlas_c));
-        u = textureSampleLevel(atlas_c, lin, (t.u_off + cs) / c_dim, 0.0).r;
-        v = textureSampleLevel(atlas_c, lin, (t.v_off + cs) / c_dim, 0.0).r;
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
     }
-    let yuv = vec3<f32>(y, u, v);
-    return clamp(vec3<f32>(dot(t.m_r.xyz, yuv) + t.m_r.w, dot(t.m_g.xyz, yuv) + t.m_g.w, dot(t.m_b.xyz, yuv) + t.m_b.w), vec3<f32>(0.0), vec3<f32>(1.0));
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let bg = scene.background;
+    var b: Block;
+    b.y0 = vec4<f32>(bg.x);
+    b.y1 = b.y0;
+    b.c = vec4<f32>(bg.y, bg.z, bg.y, bg.z);
+    store_block(bx, by, b);
 }
 
-// The video picture (tiles over background) at pixel centre p. Later tiles are on top.
-fn video_rgb(p: vec2<f32>) -> vec3<f32> {
-    var i = frame.n_tiles;
-    loop {
-        if (i == 0u) {
-            break;
-        }
-        i = i - 1u;
-        let t = tiles[i];
-        if (p.x >= t.dst.x && p.x < t.dst.z && p.y >= t.dst.y && p.y < t.dst.w) {
-            return sample_tile(t, p);
-        }
+// Each invocation copies COPY_RUN blocks of one row: per-invocation overhead is the larger cost on a
+// software device.
+const COPY_RUN: u32 = 8u;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn tile_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x * COPY_RUN >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
     }
-    return frame.background.rgb;
+    let t = scene.tiles[job.index];
+    let by = job.block0.y + gid.y;
+    let sy = u32(i32(by * 2u) + t.unit_y);
+    let ys = t.y_stride >> 2u;
+    let crow = (sy / 2u) * t.c_stride;
+    let n = min(COPY_RUN, job.blocks.x - gid.x * COPY_RUN);
+    let row0 = luma_index(0u, by * 2u);
+    let row1 = row0 + words_per_row();
+    let crow_out = chroma_index(0u, by);
+    for (var k = 0u; k < n; k++) {
+        let bx = job.block0.x + gid.x * COPY_RUN + k;
+        let sx = u32(i32(bx * 4u) + t.unit_x);
+        let yi = (t.y_base + sy * t.y_stride + sx) >> 2u;
+        nv12[row0 + bx] = planes[yi];
+        nv12[row1 + bx] = planes[yi + ys];
+        // Two chroma samples of each plane (planar) or two UV pairs (NV12, c_step 2) for this block.
+        let uo = t.u_base + crow + (sx / 2u) * t.c_step;
+        let vo = t.v_base + crow + (sx / 2u) * t.c_step;
+        let uw = planes[uo >> 2u] >> ((uo & 3u) * 8u);
+        let vw = planes[vo >> 2u] >> ((vo & 3u) * 8u);
+        let planar = (uw & 0xffu) | ((vw & 0xffu) << 8u) | ((uw & 0xff00u) << 8u) | ((vw & 0xff00u) << 16u);
+        nv12[crow_out + bx] = select(planar, planes[uo >> 2u], t.c_step == 2u);
+    }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let t = scene.tiles[job.index];
+    let sx = u32(i32(bx * 4u) + t.unit_x);
+    let sy = u32(i32(by * 2u) + t.unit_y);
+    let yr0 = unpack4x8unorm(word_at(t.y_base + sy * t.y_stride + sx));
+    let yr1 = unpack4x8unorm(word_at(t.y_base + (sy + 1u) * t.y_stride + sx));
+    // One chroma sample per 2x2 (4:2:0 at an even offset: exactly the source's own sample).
+    let cx = u32(f32(sx) * t.cscale.x);
+    let cx1 = u32(f32(sx + 2u) * t.cscale.x);
+    let cy = u32(f32(sy) * t.cscale.y);
+    let crow = cy * t.c_stride;
+    let a0 = vec2<f32>(f32(byte_at(t.u_base + crow + cx * t.c_step)), f32(byte_at(t.v_base + crow + cx * t.c_step))) * (1.0 / 255.0);
+    let a1 = vec2<f32>(f32(byte_at(t.u_base + crow + cx1 * t.c_step)), f32(byte_at(t.v_base + crow + cx1 * t.c_step))) * (1.0 / 255.0);
+    // Output chroma of a 2x2 = the matrix applied to its mean luma and its chroma (all affine).
+    let m0 = (yr0.x + yr0.y + yr1.x + yr1.y) * 0.25;
+    let m1 = (yr0.z + yr0.w + yr1.z + yr1.w) * 0.25;
+    var b: Block;
+    b.c = vec4<f32>(
+        dot(t.m_u.xyz, vec3<f32>(m0, a0)) + t.m_u.w,
+        dot(t.m_v.xyz, vec3<f32>(m0, a0)) + t.m_v.w,
+        dot(t.m_u.xyz, vec3<f32>(m1, a1)) + t.m_u.w,
+        dot(t.m_v.xyz, vec3<f32>(m1, a1)) + t.m_v.w,
+    );
+    let k0 = dot(t.m_y.yz, a0) + t.m_y.w;
+    let k1 = dot(t.m_y.yz, a1) + t.m_y.w;
+    let k = vec4<f32>(k0, k0, k1, k1);
+    b.y0 = yr0 * t.m_y.x + k;
+    b.y1 = yr1 * t.m_y.x + k;
+    store_block(bx, by, b);
+}
+
+fn block_from_pixels(p00: vec3<f32>, p10: vec3<f32>, p20: vec3<f32>, p30: vec3<f32>, p01: vec3<f32>, p11: vec3<f32>, p21: vec3<f32>, p31: vec3<f32>) -> Block {
+    var b: Block;
+    b.y0 = vec4<f32>(p00.x, p10.x, p20.x, p30.x);
+    b.y1 = vec4<f32>(p01.x, p11.x, p21.x, p31.x);
+    let c0 = (p00.yz + p10.yz + p01.yz + p11.yz) * 0.25;
+    let c1 = (p20.yz + p30.yz + p21.yz + p31.yz) * 0.25;
+    b.c = vec4<f32>(c0, c1);
+    return b;
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn tile_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let i = job.index;
+    let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
+    store_block(bx, by, block_from_pixels(
+        tile_sample(i, p), tile_sample(i, p + vec2<f32>(1.0, 0.0)), tile_sample(i, p + vec2<f32>(2.0, 0.0)), tile_sample(i, p + vec2<f32>(3.0, 0.0)),
+        tile_sample(i, p + vec2<f32>(0.0, 1.0)), tile_sample(i, p + vec2<f32>(1.0, 1.0)), tile_sample(i, p + vec2<f32>(2.0, 1.0)), tile_sample(i, p + vec2<f32>(3.0, 1.0)),
+    ));
 }
 
 fn inside(p: vec2<f32>, r: vec4<f32>) -> bool {
     return p.x >= r.x && p.x < r.z && p.y >= r.y && p.y < r.w;
 }
 
-fn pixel_rgb(p: vec2<f32>) -> vec3<f32> {
-    var c: vec3<f32>;
-    var done = false;
-    for (var b = 0u; b < frame.n_blurs; b++) {
-        let bl = blurs[b];
-        if (inside(p, bl.rect)) {
-            let q = vec2<i32>(bl.slot + floor(p) - bl.src.xy);
-            c = textureLoad(blurred, q, 0).rgb;
-            done = true;
-            break;
+// Topmost tile at p, or the background.
+fn video_at(p: vec2<f32>) -> vec3<f32> {
+    var top = -1;
+    for (var i = 0u; i < scene.n_tiles; i++) {
+        if (inside(p, scene.tiles[i].dst)) {
+            top = i32(i);
         }
     }
-    if (!done) {
-        c = video_rgb(p);
+    if (top < 0) {
+        return scene.background.xyz;
     }
-    for (var l = 0u; l < frame.n_layers; l++) {
-        let ly = layers[l];
-        if (inside(p, ly.rect)) {
-            var src = ly.color;
-            if (ly.kind == 1u) {
-                let f = (p - ly.rect.xy) / (ly.rect.zw - ly.rect.xy);
-                src = src * textureSampleLevel(images, lin, mix(ly.uv.xy, ly.uv.zw, f), 0.0);
-            }
-            c = mix(c, src.rgb, src.a);
-        }
-    }
-    return c;
+    return tile_sample(u32(top), p);
 }
 
-// BT.709, limited range, 8 bit.
-fn luma(c: vec3<f32>) -> f32 {
-    return 16.0 + 219.0 * dot(c, vec3<f32>(0.2126, 0.7152, 0.0722));
-}
-
-fn to_byte(x: f32) -> u32 {
-    return u32(clamp(x + 0.5, 0.0, 255.0));
-}
-
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn composite_nv12(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let words = frame.size.x / 4u;
-    if (gid.x >= words || gid.y * 2u >= frame.size.y) {
+@compute @workgroup_size(64, 1, 1)
+fn edges(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.list_len) {
         return;
     }
-    let x0 = f32(gid.x * 4u) + 0.5;
-    let y0 = f32(gid.y * 2u) + 0.5;
-    var yw0 = 0u;
-    var yw1 = 0u;
-    var uvw = 0u;
-    for (var pair = 0u; pair < 2u; pair++) {
-        let xa = x0 + f32(pair * 2u);
-        let c00 = pixel_rgb(vec2<f32>(xa, y0));
-        let c10 = pixel_rgb(vec2<f32>(xa + 1.0, y0));
-        let c01 = pixel_rgb(vec2<f32>(xa, y0 + 1.0));
-        let c11 = pixel_rgb(vec2<f32>(xa + 1.0, y0 + 1.0));
-        let sh = pair * 16u;
-        yw0 = yw0 | (to_byte(luma(c00)) << sh) | (to_byte(luma(c10)) << (sh + 8u));
-        yw1 = yw1 | (to_byte(luma(c01)) << sh) | (to_byte(luma(c11)) << (sh + 8u));
-        let avg = (c00 + c10 + c01 + c11) * 0.25;
-        let ya = dot(avg, vec3<f32>(0.2126, 0.7152, 0.0722));
-        let u = 128.0 + 224.0 * (avg.b - ya) / 1.8556;
-        let v = 128.0 + 224.0 * (avg.r - ya) / 1.5748;
-        uvw = uvw | (to_byte(u) << sh) | (to_byte(v) << (sh + 8u));
-    }
-    let row = gid.y * 2u;
-    nv12[row * words + gid.x] = yw0;
-    nv12[(row + 1u) * words + gid.x] = yw1;
-    nv12[frame.size.y * words + gid.y * words + gid.x] = uvw;
-}
-
-// Renders the video picture around each blur rectangle (z = blur index) into its scratch slot.
-@compute @workgroup_size(16, 16, 1)
-fn blur_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.z >= frame.n_blurs) {
-        return;
-    }
-    let bl = blurs[gid.z];
-    let p = bl.src.xy + vec2<f32>(gid.xy) + vec2<f32>(0.5);
-    if (p.x >= bl.src.z || p.y >= bl.src.w) {
-        return;
-    }
-    textureStore(prep_out, vec2<i32>(bl.slot + vec2<f32>(gid.xy)), vec4<f32>(video_rgb(p), 1.0));
+    let packed = block_list[job.list_off + gid.x];
+    let bx = packed & 0xffffu;
+    let by = packed >> 16u;
+    let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
+    store_block(bx, by, block_from_pixels(
+        video_at(p), video_at(p + vec2<f32>(1.0, 0.0)), video_at(p + vec2<f32>(2.0, 0.0)), video_at(p + vec2<f32>(3.0, 0.0)),
+        video_at(p + vec2<f32>(0.0, 1.0)), video_at(p + vec2<f32>(1.0, 1.0)), video_at(p + vec2<f32>(2.0, 1.0)), video_at(p + vec2<f32>(3.0, 1.0)),
+    ));
 }

@@ -50,6 +50,27 @@ pub fn yuv_to_rgb_rows(m: Matrix, full_range: bool) -> [[f32; 4]; 3] {
     [row(0.0, rv), row(gu, gv), row(bu, 0.0)]
 }
 
+/// Rows of `out = M·yuv + offset`: this stream's YUV (0..1 from 8-bit planes) straight to the output's
+/// BT.709 limited-range YUV (0..255). Composing the two affine maps lets the shader skip RGB entirely.
+pub fn yuv_to_out_rows(m: Matrix, full_range: bool) -> [[f32; 4]; 3] {
+    let rgb = yuv_to_rgb_rows(m, full_range);
+    let (kr, kg, kb) = (0.2126f32, 0.7152f32, 0.0722f32);
+    let comb = |cr: f32, cg: f32, cb: f32, k: f32| {
+        let mut row = [0.0f32; 4];
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = cr * rgb[0][i] + cg * rgb[1][i] + cb * rgb[2][i];
+        }
+        row[3] += k;
+        row
+    };
+    let (su, sv) = (224.0 / 1.8556, 224.0 / 1.5748);
+    [
+        comb(219.0 * kr, 219.0 * kg, 219.0 * kb, 16.0),
+        comb(-su * kr, -su * kg, su * (1.0 - kb), 128.0),
+        comb(sv * (1.0 - kr), -sv * kg, -sv * kb, 128.0),
+    ]
+}
+
 /// BT.709 limited-range YUV (0..255) of an RGB colour (0..1): what the output shader writes.
 pub fn rgb_to_bt709_limited(rgb: [f32; 3]) -> [f32; 3] {
     let y = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
@@ -76,6 +97,16 @@ mod tests {
             for c in 0..3 {
                 assert!((w[c] - 1.0).abs() < 1e-4 && k[c].abs() < 1e-4, "{m:?} {w:?} {k:?}");
             }
+        }
+    }
+
+    #[test]
+    fn bt709_limited_input_passes_through_unchanged() {
+        let rows = yuv_to_out_rows(Matrix::Bt709, false);
+        for (yuv, row) in [[0.3f32, 0.6, 0.2]].iter().flat_map(|v| rows.iter().enumerate().map(move |(i, r)| (v, (i, r)))) {
+            let (i, r) = row;
+            let out = r[0] * yuv[0] + r[1] * yuv[1] + r[2] * yuv[2] + r[3];
+            assert!((out - yuv[i] * 255.0).abs() < 1e-3, "channel {i}: {out}");
         }
     }
 

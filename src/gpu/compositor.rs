@@ -1,13 +1,18 @@
 //! The GPU half of the frame path: decoded planes in, NV12 out.
 //!
-//! Per output frame the GPU runs at most four compute dispatches: three small ones for the blur
-//! rectangles (render their neighbourhood, blur horizontally, blur vertically) and one full-frame pass
-//! that samples every input's YUV planes, applies blurs and layers, and writes BT.709 NV12 straight into
-//! a storage buffer. The buffer is copied into one of several staging buffers and mapped asynchronously,
-//! so the CPU collects frame N while the GPU already works on N+1 (see [`Compositor::render`]).
+//! The output frame is an NV12 storage buffer (BT.709, limited range) written by small compute
+//! dispatches, each over only the 4×2-pixel blocks it concerns: one per tile (a 1:1 copy-with-matrix
+//! or a bilinear scale), one for blocks where tiles meet, four per blur rectangle (at reduced
+//! resolution) and one per layer. Nothing is converted to RGB and no pass covers the frame twice.
+//! The CPU plans the dispatches because software Vulkan (lavapipe) pays for both sides of every shader
+//! branch; on a real GPU the plan costs nothing either.
 //!
-//! Inputs live in atlases (one R8 texture for all luma planes, one for planar chroma, one RG8 for NV12
-//! chroma) because lavapipe has no texture arrays: any number of inputs costs the same six bindings.
+//! The NV12 buffer is copied into one of several staging buffers and mapped asynchronously, so the
+//! CPU collects frame N while the GPU already works on N+1 (see [`Compositor::render`]).
+//!
+//! Input planes are copied as they come from the decoder (with their strides) into one storage
+//! buffer; lavapipe has no texture arrays and the shaders read bytes directly, so any number of inputs
+//! costs the same bindings.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -16,13 +21,11 @@ use std::time::Instant;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::colour::{yuv_to_rgb_rows, Matrix};
+use super::colour::{rgb_to_bt709_limited, yuv_to_out_rows, Matrix};
 use super::device::Gpu;
 use crate::error::{invalid, Error, Result};
 use crate::layout::{Placement, Rect};
 
-const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
-const BLUR_WGSL: &str = include_str!("../../shaders/blur.wgsl");
 
 /// How the planes of a decoded picture are laid out. Anything else is converted before upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,16 +122,14 @@ pub struct Ready<'a> {
     pub wait_ms: f64,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FrameU {
-    size: [u32; 2],
-    n_tiles: u32,
-    n_layers: u32,
-    n_blurs: u32,
-    _pad: [u32; 3],
-    background: [f32; 4],
-}
+
+/// Limits of one frame's description (fixed-size arrays in the scene uniform).
+pub const MAX_TILES: usize = 16;
+pub const MAX_LAYERS: usize = 64;
+pub const MAX_BLURS: usize = 16;
+const MAX_WEIGHTS: usize = 256;
+const JOB_SLOT: u64 = 256;
+const MAX_JOBS: usize = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -137,18 +138,20 @@ struct TileU {
     origin: [f32; 2],
     axis_x: [f32; 2],
     axis_y: [f32; 2],
-    luma_off: [f32; 2],
     crop_lo: [f32; 2],
     crop_hi: [f32; 2],
-    chroma_scale: [f32; 2],
-    u_off: [f32; 2],
-    v_off: [f32; 2],
-    _pad0: [f32; 2],
-    m_r: [f32; 4],
-    m_g: [f32; 4],
-    m_b: [f32; 4],
-    flags: u32,
-    _pad: [u32; 3],
+    cscale: [f32; 2],
+    m_y: [f32; 4],
+    m_u: [f32; 4],
+    m_v: [f32; 4],
+    y_base: u32,
+    y_stride: u32,
+    u_base: u32,
+    v_base: u32,
+    c_stride: u32,
+    c_step: u32,
+    unit_x: i32,
+    unit_y: i32,
 }
 
 #[repr(C)]
@@ -156,9 +159,7 @@ struct TileU {
 struct LayerU {
     rect: [f32; 4],
     color: [f32; 4],
-    uv: [f32; 4],
-    kind: u32,
-    _pad: [u32; 3],
+    img: [u32; 4],
 }
 
 #[repr(C)]
@@ -166,21 +167,67 @@ struct LayerU {
 struct BlurU {
     rect: [f32; 4],
     src: [f32; 4],
-    slot: [f32; 2],
+    factor: u32,
+    lw: u32,
+    lh: u32,
     radius: u32,
     weight_off: u32,
+    slot: u32,
+    _pad: [u32; 2],
 }
 
-/// Where one input's planes sit in the atlases, and what it was uploaded as.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SceneU {
+    size: [u32; 2],
+    n_tiles: u32,
+    n_layers: u32,
+    background: [f32; 4],
+    tiles: [TileU; MAX_TILES],
+    layers: [LayerU; MAX_LAYERS],
+    blurs: [BlurU; MAX_BLURS],
+    weights: [[f32; 4]; MAX_WEIGHTS / 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct JobU {
+    block0: [u32; 2],
+    blocks: [u32; 2],
+    index: u32,
+    list_off: u32,
+    list_len: u32,
+    _pad: u32,
+}
+
+/// Where one input's planes sit in the plane buffer, and what it was uploaded as.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct SlotInfo {
     layout: PlaneLayout,
     width: u32,
     height: u32,
+    strides: [u32; 3],
     matrix: Matrix,
     full_range: bool,
-    luma_y: u32,
-    chroma_y: u32,
+    /// Byte offsets of the planes (the third unused for NV12).
+    base: [u32; 3],
+}
+
+impl SlotInfo {
+    fn chroma_size(&self) -> (u32, u32) {
+        match self.layout {
+            PlaneLayout::Planar { sx, sy } => (self.width.div_ceil(sx), self.height.div_ceil(sy)),
+            PlaneLayout::Nv12 => (self.width.div_ceil(2), self.height.div_ceil(2)),
+        }
+    }
+    fn plane_bytes(&self) -> [u32; 3] {
+        let (_, ch) = self.chroma_size();
+        let y = self.strides[0] * self.height;
+        match self.layout {
+            PlaneLayout::Planar { .. } => [y, self.strides[1] * ch, self.strides[2] * ch],
+            PlaneLayout::Nv12 => [y, self.strides[1] * ch, 0],
+        }
+    }
 }
 
 struct Staging {
@@ -190,41 +237,78 @@ struct Staging {
     tag: u64,
     submission: Option<wgpu::SubmissionIndex>,
     timed: bool,
-    /// The frame ran the blur passes (otherwise their timestamps are stale).
+    /// The frame ran blur/layer passes (otherwise their timestamps are stale).
     had_blur: bool,
+    had_layers: bool,
 }
 
 const MAP_PENDING: u8 = 1;
 const MAP_DONE: u8 = 2;
 const MAP_FAILED: u8 = 3;
-const TS_QUERIES: u32 = 4;
+/// Begin/end timestamps of the tiles, blur and layer passes.
+const TS_QUERIES: u32 = 6;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kernel {
+    Fill,
+    TileCopy,
+    TileUnit,
+    TileScaled,
+    Edges,
+    BlurPrep,
+    BlurH,
+    BlurV,
+    BlurWrite,
+    LayerSolid,
+    LayerImage,
+}
+
+const KERNELS: [(Kernel, &str, &str); 11] = [
+    (Kernel::Fill, "composite", "fill"),
+    (Kernel::TileCopy, "composite", "tile_copy"),
+    (Kernel::TileUnit, "composite", "tile_unit"),
+    (Kernel::TileScaled, "composite", "tile_scaled"),
+    (Kernel::Edges, "composite", "edges"),
+    (Kernel::BlurPrep, "blur", "blur_prep"),
+    (Kernel::BlurH, "blur", "blur_h"),
+    (Kernel::BlurV, "blur", "blur_v"),
+    (Kernel::BlurWrite, "blur", "blur_write"),
+    (Kernel::LayerSolid, "layers", "layer_solid"),
+    (Kernel::LayerImage, "layers", "layer_image"),
+];
+
+const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
+const BLUR_WGSL: &str = include_str!("../../shaders/blur.wgsl");
+const LAYERS_WGSL: &str = include_str!("../../shaders/layers.wgsl");
+
+/// One planned dispatch.
+struct Dispatch {
+    kernel: Kernel,
+    job: JobU,
+    groups: (u32, u32),
+    pass: usize,
+}
 
 pub struct Compositor {
     gpu: Arc<Gpu>,
     width: u32,
     height: u32,
     opts: GpuOptions,
-    composite: wgpu::ComputePipeline,
-    prep: wgpu::ComputePipeline,
-    blur_h: wgpu::ComputePipeline,
-    blur_v: wgpu::ComputePipeline,
-    sampler: wgpu::Sampler,
-    frame_buf: wgpu::Buffer,
-    tiles_buf: wgpu::Buffer,
-    layers_buf: wgpu::Buffer,
-    blurs_buf: wgpu::Buffer,
-    weights_buf: wgpu::Buffer,
-    count_buf: wgpu::Buffer,
+    pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
+    layout0: wgpu::BindGroupLayout,
+    scene_buf: wgpu::Buffer,
+    planes_buf: wgpu::Buffer,
+    images_buf: wgpu::Buffer,
+    list_buf: wgpu::Buffer,
     nv12_buf: wgpu::Buffer,
-    atlas_y: wgpu::Texture,
-    atlas_c: wgpu::Texture,
-    atlas_uv: wgpu::Texture,
-    images: wgpu::Texture,
-    image_uv: Vec<[f32; 4]>,
-    blur_tex: [wgpu::Texture; 3],
+    scratch: [wgpu::Buffer; 2],
+    job_buf: wgpu::Buffer,
+    job_groups: Vec<wgpu::BindGroup>,
+    group0: Option<wgpu::BindGroup>,
+    images: Vec<(u32, u32, u32)>,
     slots: Vec<Option<SlotInfo>>,
     needs_upload: Vec<bool>,
-    bind_groups: Option<BindGroups>,
     staging: Vec<Staging>,
     in_flight: VecDeque<usize>,
     next_staging: usize,
@@ -232,54 +316,18 @@ pub struct Compositor {
     nv12_len: u64,
 }
 
-struct BindGroups {
-    composite: wgpu::BindGroup,
-    prep: wgpu::BindGroup,
-    blur_h: wgpu::BindGroup,
-    blur_v: wgpu::BindGroup,
+fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: size.max(16).next_multiple_of(4), usage, mapped_at_creation: false })
 }
 
-fn storage_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: size.max(16),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-fn texture(device: &wgpu::Device, label: &str, w: u32, h: u32, format: wgpu::TextureFormat, storage: bool) -> wgpu::Texture {
-    let mut usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
-    if storage {
-        usage |= wgpu::TextureUsages::STORAGE_BINDING;
-    }
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d { width: w.max(1), height: h.max(1), depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage,
-        view_formats: &[],
-    })
-}
-
-fn pipeline(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: None,
-        module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    })
+fn storage(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
+    buffer(device, label, size, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST)
 }
 
 /// Normalised Gaussian half-kernel: weights[0] is the centre tap.
 pub fn gaussian_half_kernel(sigma: f32) -> Vec<f32> {
     let sigma = sigma.max(0.01);
-    let radius = (3.0 * sigma).ceil().clamp(1.0, 128.0) as usize;
+    let radius = (3.0 * sigma).ceil().clamp(1.0, 40.0) as usize;
     let mut w: Vec<f32> = (0..=radius).map(|i| (-(i as f32).powi(2) / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = w[0] + 2.0 * w[1..].iter().sum::<f32>();
     for v in &mut w {
@@ -288,116 +336,142 @@ pub fn gaussian_half_kernel(sigma: f32) -> Vec<f32> {
     w
 }
 
+/// Resolution divisor of a blur: a wide Gaussian is computed on a smaller grid (sigma stays >= 2.5
+/// there, so the result is indistinguishable from the full-resolution blur).
+pub fn blur_factor(sigma: f32) -> u32 {
+    ((sigma / 2.5).floor() as u32).clamp(1, 4)
+}
+
+/// Block rectangle (x in 4-pixel words, y in row pairs) of blocks fully inside `r`.
+fn inner_blocks(r: [f32; 4]) -> Option<([u32; 2], [u32; 2])> {
+    let bx0 = (r[0].max(0.0) / 4.0).ceil() as u32;
+    let by0 = (r[1].max(0.0) / 2.0).ceil() as u32;
+    let bx1 = (r[2] / 4.0).floor().max(0.0) as u32;
+    let by1 = (r[3] / 2.0).floor().max(0.0) as u32;
+    (bx1 > bx0 && by1 > by0).then_some(([bx0, by0], [bx1 - bx0, by1 - by0]))
+}
+
+/// Block rectangle of blocks touching `r` (clamped to the frame's `wb`×`hb` blocks).
+fn touched_blocks(r: [f32; 4], wb: u32, hb: u32) -> Option<([u32; 2], [u32; 2])> {
+    let bx0 = (r[0].max(0.0) / 4.0).floor() as u32;
+    let by0 = (r[1].max(0.0) / 2.0).floor() as u32;
+    let bx1 = ((r[2] / 4.0).ceil().max(0.0) as u32).min(wb);
+    let by1 = ((r[3] / 2.0).ceil().max(0.0) as u32).min(hb);
+    (bx1 > bx0 && by1 > by0).then_some(([bx0, by0], [bx1 - bx0, by1 - by0]))
+}
+
 impl Compositor {
     pub fn new(gpu: Arc<Gpu>, width: u32, height: u32, opts: GpuOptions) -> Result<Compositor> {
         if width == 0 || height == 0 || width % 4 != 0 || height % 2 != 0 {
             return Err(invalid("output size", format!("{width}x{height}: width must be a multiple of 4 and height even")));
         }
-        let max = gpu.device.limits().max_texture_dimension_2d;
-        if width > max || height > max {
-            return Err(invalid("output size", format!("{width}x{height} exceeds the device limit {max}")));
+        if width / 4 > 0xffff || height / 2 > 0xffff {
+            return Err(invalid("output size", format!("{width}x{height} is too large")));
         }
         let (wx, wy) = opts.workgroup;
         if wx == 0 || wy == 0 || wx * wy > gpu.device.limits().max_compute_invocations_per_workgroup {
             return Err(invalid("workgroup", format!("{wx}x{wy}")));
         }
         let device = &gpu.device;
-        let src = COMPOSITE_WGSL.replace("WG_X", &wx.to_string()).replace("WG_Y", &wy.to_string());
-        let cmod = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("composite.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
+        let ro = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let uniform = |binding: u32| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let layout0 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("compositor resources"),
+            entries: &[uniform(0), ro(1, true), ro(2, true), ro(3, true), ro(4, false), ro(5, false), ro(6, false)],
         });
-        let bmod = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blur.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(BLUR_WGSL.into()),
+        let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("job"), entries: &[uniform(0)] });
+        let playout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("compositor"),
+            bind_group_layouts: &[Some(&layout0), Some(&layout1)],
+            immediate_size: 0,
         });
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("linear"),
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            address_mode_u: wgpu::AddressMode::ClampToEdge,
-            address_mode_v: wgpu::AddressMode::ClampToEdge,
-            ..Default::default()
-        });
+        let wg = |src: &str| format!("{COMMON_WGSL}\n{src}").replace("WG_X", &wx.to_string()).replace("WG_Y", &wy.to_string());
+        let modules: Vec<(&str, wgpu::ShaderModule)> = [("composite", COMPOSITE_WGSL), ("blur", BLUR_WGSL), ("layers", LAYERS_WGSL)]
+            .iter()
+            .map(|(name, src)| {
+                (*name, device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(wg(src).into()) }))
+            })
+            .collect();
+        let pipelines = KERNELS
+            .iter()
+            .map(|(k, module, entry)| {
+                let m = &modules.iter().find(|(n, _)| n == module).expect("module listed above").1;
+                let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&playout),
+                    module: m,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                (*k, p)
+            })
+            .collect();
         let nv12_len = width as u64 * height as u64 * 3 / 2;
-        let nv12_buf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("nv12"),
-            size: nv12_len,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
+        let nv12_buf = buffer(device, "nv12", nv12_len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
+        let job_buf = buffer(device, "jobs", JOB_SLOT * MAX_JOBS as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+        let job_groups = (0..MAX_JOBS as u64)
+            .map(|i| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("job"),
+                    layout: &layout1,
+                    entries: &[wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &job_buf,
+                            offset: i * JOB_SLOT,
+                            size: wgpu::BufferSize::new(std::mem::size_of::<JobU>() as u64),
+                        }),
+                    }],
+                })
+            })
+            .collect();
         let timing = opts.gpu_timing && gpu.timestamps;
         if opts.gpu_timing && !gpu.timestamps {
             tracing::warn!("GPU timestamps are not supported by this adapter; GPU stage times are not reported");
         }
         let queries = timing.then(|| {
-            let qs = device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("pass timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: TS_QUERIES,
-            });
-            let buf = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps"),
-                size: TS_QUERIES as u64 * 8,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
+            let qs = device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("pass timestamps"), ty: wgpu::QueryType::Timestamp, count: TS_QUERIES });
+            let buf = buffer(device, "timestamps", 256, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
             (qs, buf)
         });
         let depth = opts.readback_depth.max(1);
         let staging = (0..depth)
             .map(|i| Staging {
-                buffer: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&format!("staging {i}")),
-                    size: Self::ts_offset(nv12_len) + TS_QUERIES as u64 * 8,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
+                buffer: buffer(device, &format!("staging {i}"), Self::ts_offset(nv12_len) + TS_QUERIES as u64 * 8, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
                 state: Arc::new(AtomicU8::new(0)),
                 tag: 0,
                 submission: None,
                 timed: false,
                 had_blur: false,
+                had_layers: false,
             })
             .collect();
-        let r8 = wgpu::TextureFormat::R8Unorm;
-        let f16 = wgpu::TextureFormat::Rgba16Float;
-        let c = Compositor {
-            composite: pipeline(device, &cmod, "composite_nv12"),
-            prep: pipeline(device, &cmod, "blur_prep"),
-            blur_h: pipeline(device, &bmod, "blur_h"),
-            blur_v: pipeline(device, &bmod, "blur_v"),
-            sampler,
-            frame_buf: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("frame"),
-                size: std::mem::size_of::<FrameU>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            count_buf: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("blur count"),
-                size: 16,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            tiles_buf: storage_buffer(device, "tiles", 16 * std::mem::size_of::<TileU>() as u64),
-            layers_buf: storage_buffer(device, "layers", 64 * std::mem::size_of::<LayerU>() as u64),
-            blurs_buf: storage_buffer(device, "blurs", 16 * std::mem::size_of::<BlurU>() as u64),
-            weights_buf: storage_buffer(device, "weights", 1024 * 4),
+        Ok(Compositor {
+            pipelines,
+            layout0,
+            scene_buf: buffer(device, "scene", std::mem::size_of::<SceneU>() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST),
+            planes_buf: storage(device, "planes", 16),
+            images_buf: storage(device, "images", 16),
+            list_buf: storage(device, "block list", 4096),
+            scratch: [storage(device, "scratch a", 16 * 1024), storage(device, "scratch b", 16 * 1024)],
             nv12_buf,
-            atlas_y: texture(device, "atlas y", 1, 1, r8, false),
-            atlas_c: texture(device, "atlas chroma", 1, 1, r8, false),
-            atlas_uv: texture(device, "atlas uv", 1, 1, wgpu::TextureFormat::Rg8Unorm, false),
-            images: texture(device, "images", 1, 1, wgpu::TextureFormat::Rgba8Unorm, false),
-            image_uv: Vec::new(),
-            blur_tex: [
-                texture(device, "blur prep", 1, 1, f16, true),
-                texture(device, "blur h", 1, 1, f16, true),
-                texture(device, "blurred", 1, 1, f16, true),
-            ],
+            job_buf,
+            job_groups,
+            group0: None,
+            images: Vec::new(),
             slots: Vec::new(),
             needs_upload: Vec::new(),
-            bind_groups: None,
             staging,
             in_flight: VecDeque::new(),
             next_staging: 0,
@@ -407,8 +481,7 @@ impl Compositor {
             height,
             opts,
             gpu,
-        };
-        Ok(c)
+        })
     }
 
     fn ts_offset(nv12_len: u64) -> u64 {
@@ -424,78 +497,58 @@ impl Compositor {
     }
 
     /// True when the slot's planes must be (re)uploaded even if its picture did not change, because the
-    /// atlases were rebuilt.
+    /// plane buffer was rebuilt.
     pub fn needs_upload(&self, slot: usize) -> bool {
         self.needs_upload.get(slot).copied().unwrap_or(true)
     }
 
     /// Uploads the images used by image layers (fixed elements: uploaded once, sampled every frame).
     pub fn set_images(&mut self, images: &[image::RgbaImage]) -> Result<()> {
-        let w = images.iter().map(|i| i.width()).max().unwrap_or(1);
-        let h: u32 = images.iter().map(|i| i.height()).sum::<u32>().max(1);
-        let max = self.gpu.device.limits().max_texture_dimension_2d;
-        if w > max || h > max {
-            return Err(invalid("images", format!("image atlas {w}x{h} exceeds the device limit {max}")));
+        let words: usize = images.iter().map(|i| (i.width() * i.height()) as usize).sum();
+        let max = self.gpu.device.limits().max_storage_buffer_binding_size as usize;
+        if words * 4 > max {
+            return Err(invalid("images", format!("{} bytes of images exceed the device limit {max}", words * 4)));
         }
-        self.images = texture(&self.gpu.device, "images", w, h, wgpu::TextureFormat::Rgba8Unorm, false);
-        self.image_uv.clear();
-        let mut y = 0;
+        let mut data = Vec::with_capacity(words * 4);
+        self.images.clear();
         for img in images {
-            self.gpu.queue.write_texture(
-                wgpu::TexelCopyTextureInfo { texture: &self.images, mip_level: 0, origin: wgpu::Origin3d { x: 0, y, z: 0 }, aspect: wgpu::TextureAspect::All },
-                img.as_raw(),
-                wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * img.width()), rows_per_image: None },
-                wgpu::Extent3d { width: img.width(), height: img.height(), depth_or_array_layers: 1 },
-            );
-            // Half-texel inset keeps bilinear sampling inside this image.
-            let (fw, fh) = (w as f32, h as f32);
-            self.image_uv.push([0.5 / fw, (y as f32 + 0.5) / fh, (img.width() as f32 - 0.5) / fw, ((y + img.height()) as f32 - 0.5) / fh]);
-            y += img.height();
+            self.images.push(((data.len() / 4) as u32, img.width(), img.height()));
+            data.extend_from_slice(img.as_raw());
         }
-        self.bind_groups = None;
+        self.images_buf = storage(&self.gpu.device, "images", data.len() as u64);
+        if !data.is_empty() {
+            self.gpu.queue.write_buffer(&self.images_buf, 0, &data);
+        }
+        self.group0 = None;
         Ok(())
     }
 
-    /// Rebuilds the atlases for the current slot geometry; every slot must upload again afterwards.
+    /// Lays the slots out in a new plane buffer; every slot must upload again afterwards.
     fn relayout(&mut self) -> Result<()> {
-        let (mut wy, mut hy, mut wc, mut hc, mut wuv, mut huv) = (1u32, 0u32, 1u32, 0u32, 1u32, 0u32);
+        let mut off = 0u32;
         for s in self.slots.iter_mut().flatten() {
-            s.luma_y = hy;
-            hy += s.height;
-            wy = wy.max(s.width);
-            match s.layout {
-                PlaneLayout::Planar { sx, sy } => {
-                    let (cw, ch) = (s.width.div_ceil(sx), s.height.div_ceil(sy));
-                    s.chroma_y = hc;
-                    hc += 2 * ch;
-                    wc = wc.max(cw);
-                }
-                PlaneLayout::Nv12 => {
-                    let (cw, ch) = (s.width.div_ceil(2), s.height.div_ceil(2));
-                    s.chroma_y = huv;
-                    huv += ch;
-                    wuv = wuv.max(cw);
-                }
+            let bytes = s.plane_bytes();
+            for (i, b) in bytes.iter().enumerate() {
+                s.base[i] = off;
+                off += b.next_multiple_of(4);
             }
         }
-        let max = self.gpu.device.limits().max_texture_dimension_2d;
-        if hy > max || hc > max || wy > max {
-            return Err(invalid("inputs", format!("inputs need a {wy}x{hy} luma atlas, over the device limit {max}")));
+        let size = off as u64 + 16;
+        let max = self.gpu.device.limits().max_storage_buffer_binding_size as u64;
+        if size > max {
+            return Err(invalid("inputs", format!("inputs need {size} bytes of plane storage, over the device limit {max}")));
         }
-        let d = &self.gpu.device;
-        self.atlas_y = texture(d, "atlas y", wy, hy, wgpu::TextureFormat::R8Unorm, false);
-        self.atlas_c = texture(d, "atlas chroma", wc, hc, wgpu::TextureFormat::R8Unorm, false);
-        self.atlas_uv = texture(d, "atlas uv", wuv, huv, wgpu::TextureFormat::Rg8Unorm, false);
+        self.planes_buf = storage(&self.gpu.device, "planes", size);
         for n in self.needs_upload.iter_mut() {
             *n = true;
         }
-        self.bind_groups = None;
-        tracing::debug!(luma = ?(wy, hy), chroma = ?(wc, hc), uv = ?(wuv, huv), "input atlases rebuilt");
+        self.group0 = None;
+        tracing::debug!(bytes = size, "input plane buffer rebuilt");
         Ok(())
     }
 
-    /// Uploads a decoded picture into input slot `slot`: straight from the decoder's planes, no CPU
-    /// conversion. Geometry changes (first frame, resolution switch) rebuild the atlases.
+    /// Uploads a decoded picture into input slot `slot`: the decoder's planes as they are, no CPU
+    /// conversion. Geometry changes (first frame, resolution switch) rebuild the plane buffer.
     pub fn upload(&mut self, slot: usize, pic: &Picture) -> Result<()> {
         if pic.width == 0 || pic.height == 0 {
             return Err(invalid("picture", "empty picture"));
@@ -504,147 +557,125 @@ impl Compositor {
             self.slots.resize(slot + 1, None);
             self.needs_upload.resize(slot + 1, true);
         }
-        let same = matches!(self.slots[slot], Some(s) if s.layout == pic.layout && s.width == pic.width && s.height == pic.height);
-        if !same {
-            self.slots[slot] = Some(SlotInfo {
-                layout: pic.layout,
-                width: pic.width,
-                height: pic.height,
-                matrix: pic.matrix,
-                full_range: pic.full_range,
-                luma_y: 0,
-                chroma_y: 0,
-            });
-            self.relayout()?;
+        let strides = [pic.strides[0] as u32, pic.strides[1] as u32, pic.strides[2] as u32];
+        let mut info = SlotInfo { layout: pic.layout, width: pic.width, height: pic.height, strides, matrix: pic.matrix, full_range: pic.full_range, base: [0; 3] };
+        let (cw, ch) = info.chroma_size();
+        let need = |stride: u32, w: u32, h: u32, data: &[u8]| stride >= w && data.len() >= (stride * (h - 1) + w) as usize;
+        let ok = need(strides[0], pic.width, pic.height, pic.planes[0])
+            && match pic.layout {
+                PlaneLayout::Planar { .. } => need(strides[1], cw, ch, pic.planes[1]) && need(strides[2], cw, ch, pic.planes[2]),
+                PlaneLayout::Nv12 => need(strides[1], cw * 2, ch, pic.planes[1]),
+            };
+        if !ok {
+            return Err(invalid("picture", format!("planes too small for {}x{} with strides {strides:?}", pic.width, pic.height)));
         }
-        let Some(info) = self.slots[slot].as_mut() else { return Err(invalid("slot", "missing")) };
-        info.matrix = pic.matrix;
-        info.full_range = pic.full_range;
-        let info = *info;
-        let q = &self.gpu.queue;
-        let put = |tex: &wgpu::Texture, y: u32, data: &[u8], stride: usize, w: u32, h: u32, bpp: usize| -> Result<()> {
-            let need = stride * (h as usize - 1) + w as usize * bpp;
-            if data.len() < need || stride < w as usize * bpp {
-                return Err(invalid("picture", format!("plane of {} bytes, stride {stride}, is too small for {w}x{h}", data.len())));
+        let same = matches!(self.slots[slot], Some(s) if s.layout == info.layout && s.width == info.width && s.height == info.height && s.strides == info.strides);
+        if same {
+            if let Some(s) = self.slots[slot] {
+                info.base = s.base;
             }
-            q.write_texture(
-                wgpu::TexelCopyTextureInfo { texture: tex, mip_level: 0, origin: wgpu::Origin3d { x: 0, y, z: 0 }, aspect: wgpu::TextureAspect::All },
-                &data[..need],
-                wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(stride as u32), rows_per_image: None },
-                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-            );
-            Ok(())
-        };
-        put(&self.atlas_y, info.luma_y, pic.planes[0], pic.strides[0], pic.width, pic.height, 1)?;
-        match pic.layout {
-            PlaneLayout::Planar { sx, sy } => {
-                let (cw, ch) = (pic.width.div_ceil(sx), pic.height.div_ceil(sy));
-                put(&self.atlas_c, info.chroma_y, pic.planes[1], pic.strides[1], cw, ch, 1)?;
-                put(&self.atlas_c, info.chroma_y + ch, pic.planes[2], pic.strides[2], cw, ch, 1)?;
-            }
-            PlaneLayout::Nv12 => {
-                let (cw, ch) = (pic.width.div_ceil(2), pic.height.div_ceil(2));
-                put(&self.atlas_uv, info.chroma_y, pic.planes[1], pic.strides[1], cw, ch, 2)?;
+            self.slots[slot] = Some(info);
+        } else {
+            self.slots[slot] = Some(info);
+            self.relayout()?;
+            info = self.slots[slot].ok_or_else(|| invalid("slot", "missing"))?;
+        }
+        let bytes = info.plane_bytes();
+        let n = if pic.layout == PlaneLayout::Nv12 { 2 } else { 3 };
+        for i in 0..n {
+            let len = bytes[i] as usize;
+            let data = pic.planes[i];
+            if data.len() >= len && len % 4 == 0 {
+                self.gpu.queue.write_buffer(&self.planes_buf, info.base[i] as u64, &data[..len]);
+            } else {
+                // The last row may be short of a full stride, or the plane not a multiple of 4 bytes.
+                let mut v = data[..data.len().min(len)].to_vec();
+                v.resize(len.next_multiple_of(4), 0);
+                self.gpu.queue.write_buffer(&self.planes_buf, info.base[i] as u64, &v);
             }
         }
         self.needs_upload[slot] = false;
         Ok(())
     }
 
-    fn ensure_capacity(&mut self, tiles: usize, layers: usize, blurs: usize, weights: usize, blur_w: u32, blur_h: u32) {
-        let d = &self.gpu.device;
-        let grow = |buf: &mut wgpu::Buffer, label: &str, need: u64| -> bool {
-            if buf.size() < need {
-                *buf = storage_buffer(d, label, need.next_power_of_two());
-                true
-            } else {
-                false
+    fn group0(&mut self) -> &wgpu::BindGroup {
+        if self.group0.is_none() {
+            fn e(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+                wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }
             }
-        };
-        let mut changed = false;
-        changed |= grow(&mut self.tiles_buf, "tiles", (tiles * std::mem::size_of::<TileU>()) as u64);
-        changed |= grow(&mut self.layers_buf, "layers", (layers * std::mem::size_of::<LayerU>()) as u64);
-        changed |= grow(&mut self.blurs_buf, "blurs", (blurs * std::mem::size_of::<BlurU>()) as u64);
-        changed |= grow(&mut self.weights_buf, "weights", (weights * 4) as u64);
-        let cur = self.blur_tex[0].size();
-        if cur.width < blur_w || cur.height < blur_h {
-            let (w, h) = (blur_w.max(cur.width), blur_h.max(cur.height));
-            let f = wgpu::TextureFormat::Rgba16Float;
-            self.blur_tex = [texture(d, "blur prep", w, h, f, true), texture(d, "blur h", w, h, f, true), texture(d, "blurred", w, h, f, true)];
-            changed = true;
+            self.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("compositor resources"),
+                layout: &self.layout0,
+                entries: &[
+                    e(0, &self.scene_buf),
+                    e(1, &self.planes_buf),
+                    e(2, &self.images_buf),
+                    e(3, &self.list_buf),
+                    e(4, &self.nv12_buf),
+                    e(5, &self.scratch[0]),
+                    e(6, &self.scratch[1]),
+                ],
+            }));
         }
-        if changed {
-            self.bind_groups = None;
-        }
+        self.group0.as_ref().expect("just built")
     }
 
-    fn bind_groups(&mut self) -> &BindGroups {
-        if self.bind_groups.is_none() {
-            let d = &self.gpu.device;
-            let view = |t: &wgpu::Texture| t.create_view(&Default::default());
-            let (vy, vc, vuv, vimg) = (view(&self.atlas_y), view(&self.atlas_c), view(&self.atlas_uv), view(&self.images));
-            let [b0, b1, b2] = &self.blur_tex;
-            let (vb0, vb1, vb2) = (view(b0), view(b1), view(b2));
-            use wgpu::BindingResource as R;
-            fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
-                wgpu::BindGroupEntry { binding, resource }
-            }
-            let composite = d.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("composite"),
-                layout: &self.composite.get_bind_group_layout(0),
-                entries: &[
-                    entry(0, self.frame_buf.as_entire_binding()),
-                    entry(1, self.tiles_buf.as_entire_binding()),
-                    entry(2, self.layers_buf.as_entire_binding()),
-                    entry(3, self.blurs_buf.as_entire_binding()),
-                    entry(4, R::TextureView(&vy)),
-                    entry(5, R::TextureView(&vc)),
-                    entry(6, R::TextureView(&vuv)),
-                    entry(7, R::TextureView(&vb2)),
-                    entry(8, R::TextureView(&vimg)),
-                    entry(9, R::Sampler(&self.sampler)),
-                    entry(10, self.nv12_buf.as_entire_binding()),
-                ],
-            });
-            let prep = d.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("blur prep"),
-                layout: &self.prep.get_bind_group_layout(0),
-                entries: &[
-                    entry(0, self.frame_buf.as_entire_binding()),
-                    entry(1, self.tiles_buf.as_entire_binding()),
-                    entry(3, self.blurs_buf.as_entire_binding()),
-                    entry(4, R::TextureView(&vy)),
-                    entry(5, R::TextureView(&vc)),
-                    entry(6, R::TextureView(&vuv)),
-                    entry(9, R::Sampler(&self.sampler)),
-                    entry(11, R::TextureView(&vb0)),
-                ],
-            });
-            let blur = |p: &wgpu::ComputePipeline, src: &wgpu::TextureView, dst: &wgpu::TextureView, label| {
-                d.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(label),
-                    layout: &p.get_bind_group_layout(0),
-                    entries: &[
-                        entry(0, self.count_buf.as_entire_binding()),
-                        entry(1, self.blurs_buf.as_entire_binding()),
-                        entry(2, self.weights_buf.as_entire_binding()),
-                        entry(3, R::TextureView(src)),
-                        entry(4, R::TextureView(dst)),
-                    ],
-                })
-            };
-            let blur_h = blur(&self.blur_h, &vb0, &vb1, "blur h");
-            let blur_v = blur(&self.blur_v, &vb1, &vb2, "blur v");
-            self.bind_groups = Some(BindGroups { composite, prep, blur_h, blur_v });
-        }
-        // Just filled above when it was empty.
-        self.bind_groups.as_ref().expect("bind groups built")
+    /// The tile's uniform and the kernel that draws its inner blocks.
+    fn tile_uniform(&self, info: &SlotInfo, p: &Placement) -> (TileU, Kernel) {
+        let rows = yuv_to_out_rows(info.matrix, info.full_range);
+        let (cw, ch) = info.chroma_size();
+        let cscale = [cw as f32 / info.width as f32, ch as f32 / info.height as f32];
+        let (u_base, v_base, c_step) = match info.layout {
+            PlaneLayout::Planar { .. } => (info.base[1], info.base[2], 1),
+            PlaneLayout::Nv12 => (info.base[1], info.base[1] + 1, 2),
+        };
+        // 1:1 at an even offset: the block copy path reproduces the source samples exactly.
+        let even = |v: f32| v.round() == v && (v as i64) % 2 == 0;
+        let unit = p.axis_x == glam::Vec2::X && p.axis_y == glam::Vec2::Y && even(p.origin.x) && even(p.origin.y);
+        // Already the output's colour space, 4:2:0 and word-aligned: a plain byte copy.
+        let copy = unit
+            && info.matrix == Matrix::Bt709
+            && !info.full_range
+            && matches!(info.layout, PlaneLayout::Planar { sx: 2, sy: 2 } | PlaneLayout::Nv12)
+            && (p.origin.x as i64) % 4 == 0
+            && info.strides.iter().all(|s| s % 4 == 0);
+        let kernel = if copy {
+            Kernel::TileCopy
+        } else if unit {
+            Kernel::TileUnit
+        } else {
+            Kernel::TileScaled
+        };
+        let t = TileU {
+            dst: [p.dst.x, p.dst.y, p.dst.x1(), p.dst.y1()],
+            origin: p.origin.to_array(),
+            axis_x: p.axis_x.to_array(),
+            axis_y: p.axis_y.to_array(),
+            crop_lo: p.crop_lo.to_array(),
+            crop_hi: p.crop_hi.to_array(),
+            cscale,
+            m_y: rows[0],
+            m_u: rows[1],
+            m_v: rows[2],
+            y_base: info.base[0],
+            y_stride: info.strides[0],
+            u_base,
+            v_base,
+            c_stride: info.strides[1],
+            c_step,
+            unit_x: p.origin.x as i32,
+            unit_y: p.origin.y as i32,
+        };
+        (t, kernel)
     }
 
     /// Composes one frame and starts its readback. Frames come back through `on_ready` in submission
     /// order, `readback_depth - 1` frames later (all remaining ones on [`Compositor::flush`]).
     pub fn render(&mut self, scene: &Scene, tag: u64, on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>) -> Result<()> {
         let _span = tracing::trace_span!("composite", tag).entered();
+        if scene.tiles.len() > MAX_TILES || scene.layers.len() > MAX_LAYERS || scene.blurs.len() > MAX_BLURS {
+            return Err(invalid("scene", format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs")));
+        }
         // Make room: the staging buffer we are about to use must have been delivered.
         let idx = self.next_staging;
         while self.staging[idx].submission.is_some() {
@@ -652,26 +683,72 @@ impl Compositor {
         }
         self.next_staging = (idx + 1) % self.staging.len();
 
-        // Per-frame parameters.
-        let mut tiles = Vec::with_capacity(scene.tiles.len());
+        let (w, h) = (self.width, self.height);
+        let (wb, hb) = (w / 4, h / 2);
+        let mut su = SceneU::zeroed();
+        su.size = [w, h];
+        let bg = rgb_to_bt709_limited(scene.background);
+        su.background = [bg[0], bg[1], bg[2], 1.0];
+        let (wx, wy) = self.opts.workgroup;
+        let groups = |b: [u32; 2]| (b[0].div_ceil(wx), b[1].div_ceil(wy));
+        let mut plan: Vec<Dispatch> = Vec::new();
+        let mut edge_blocks: Vec<u32> = Vec::new();
+
+        // Tiles (pass 0). The background is painted first unless the tiles cover the whole frame.
+        let mut nt = 0usize;
+        let mut covered_area = 0.0f64;
+        let mut tile_jobs = Vec::new();
         for t in &scene.tiles {
             let Some(Some(info)) = self.slots.get(t.slot) else { continue };
-            tiles.push(self.tile_uniform(info, &t.placement));
+            let (tu, kernel) = self.tile_uniform(info, &t.placement);
+            let d = tu.dst;
+            let d = [d[0].max(0.0), d[1].max(0.0), d[2].min(w as f32), d[3].min(h as f32)];
+            if d[2] <= d[0] || d[3] <= d[1] {
+                continue;
+            }
+            covered_area += ((d[2] - d[0]) * (d[3] - d[1])) as f64;
+            if let Some((b0, n)) = inner_blocks(d) {
+                // tile_copy handles COPY_RUN (8) blocks per invocation.
+                let g = if kernel == Kernel::TileCopy { groups([n[0].div_ceil(8), n[1]]) } else { groups(n) };
+                tile_jobs.push(Dispatch { kernel, job: JobU { block0: b0, blocks: n, index: nt as u32, ..Default::default() }, groups: g, pass: 0 });
+            }
+            // Blocks only partly inside this tile: the edge job composes them per pixel.
+            if let Some((b0, n)) = touched_blocks(d, wb, hb) {
+                let inner = inner_blocks(d);
+                for by in b0[1]..b0[1] + n[1] {
+                    for bx in b0[0]..b0[0] + n[0] {
+                        let is_inner = inner.is_some_and(|(i0, in_)| bx >= i0[0] && bx < i0[0] + in_[0] && by >= i0[1] && by < i0[1] + in_[1]);
+                        if !is_inner {
+                            edge_blocks.push(bx | (by << 16));
+                        }
+                    }
+                }
+            }
+            su.tiles[nt] = tu;
+            nt += 1;
         }
-        let layers: Vec<LayerU> = scene
-            .layers
-            .iter()
-            .map(|l| {
-                let (kind, uv) = match l.kind {
-                    LayerKind::Solid => (0, [0.0; 4]),
-                    LayerKind::Image(i) => (1, self.image_uv.get(i).copied().unwrap_or([0.0; 4])),
-                };
-                LayerU { rect: [l.rect.x, l.rect.y, l.rect.x1(), l.rect.y1()], color: l.color, uv, kind, _pad: [0; 3] }
-            })
-            .collect();
-        let (mut blurs, mut weights) = (Vec::new(), Vec::new());
-        let (mut slot_y, mut slot_w, mut max_rw, mut max_rh, mut max_sh) = (0f32, 0f32, 0u32, 0u32, 0u32);
-        let (fw, fh) = (self.width as f32, self.height as f32);
+        su.n_tiles = nt as u32;
+        // The frame is covered when one tile covers it all, or when non-overlapping tiles add up to it.
+        let rects: Vec<[f32; 4]> = su.tiles[..nt].iter().map(|t| t.dst).collect();
+        let full = |r: &[f32; 4]| r[0] <= 0.0 && r[1] <= 0.0 && r[2] >= w as f32 && r[3] >= h as f32;
+        let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
+        let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
+        if !covered {
+            plan.push(Dispatch { kernel: Kernel::Fill, job: JobU { block0: [0, 0], blocks: [wb, hb], ..Default::default() }, groups: groups([wb, hb]), pass: 0 });
+        }
+        plan.extend(tile_jobs);
+        edge_blocks.sort_unstable();
+        edge_blocks.dedup();
+        if !edge_blocks.is_empty() {
+            let n = edge_blocks.len() as u32;
+            plan.push(Dispatch { kernel: Kernel::Edges, job: JobU { list_off: 0, list_len: n, ..Default::default() }, groups: (n.div_ceil(64), 1), pass: 0 });
+        }
+
+        // Blurs (pass 1), at reduced resolution.
+        let (fw, fh) = (w as f32, h as f32);
+        let mut weights: Vec<f32> = Vec::new();
+        let mut scratch_len = 0u32;
+        let mut nb = 0usize;
         for b in &scene.blurs {
             let x0 = b.rect.x.floor().clamp(0.0, fw);
             let y0 = b.rect.y.floor().clamp(0.0, fh);
@@ -680,88 +757,122 @@ impl Compositor {
             if x1 <= x0 || y1 <= y0 || b.sigma <= 0.0 {
                 continue;
             }
-            let k = gaussian_half_kernel(b.sigma);
-            let r = (k.len() - 1) as f32;
-            let src = [(x0 - r).max(0.0), (y0 - r).max(0.0), (x1 + r).min(fw), (y1 + r).min(fh)];
-            blurs.push(BlurU { rect: [x0, y0, x1, y1], src, slot: [0.0, slot_y], radius: r as u32, weight_off: weights.len() as u32 });
+            let factor = blur_factor(b.sigma);
+            let k = gaussian_half_kernel(b.sigma / factor as f32);
+            if weights.len() + k.len() > MAX_WEIGHTS {
+                return Err(invalid("blurs", "too many blur kernels in one frame"));
+            }
+            let reach = (3.0 * b.sigma).ceil();
+            let src = [(x0 - reach).max(0.0), (y0 - reach).max(0.0), (x1 + reach).min(fw), (y1 + reach).min(fh)];
+            let lw = ((src[2] - src[0]) / factor as f32).ceil() as u32;
+            let lh = ((src[3] - src[1]) / factor as f32).ceil() as u32;
+            su.blurs[nb] = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, weight_off: weights.len() as u32, slot: scratch_len, _pad: [0; 2] };
             weights.extend_from_slice(&k);
-            slot_y += src[3] - src[1];
-            slot_w = slot_w.max(src[2] - src[0]);
-            max_rw = max_rw.max((x1 - x0) as u32);
-            max_rh = max_rh.max((y1 - y0) as u32);
-            max_sh = max_sh.max((src[3] - src[1]) as u32);
+            scratch_len += lw * lh;
+            let job = JobU { index: nb as u32, ..Default::default() };
+            let lg = (lw.div_ceil(8), lh.div_ceil(8));
+            plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass: 1 });
+            plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1 });
+            plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1 });
+            if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
+                plan.push(Dispatch { kernel: Kernel::BlurWrite, job: JobU { block0: b0, blocks: n, index: nb as u32, ..Default::default() }, groups: groups(n), pass: 1 });
+            }
+            nb += 1;
         }
-        let max_sw = slot_w as u32;
-        self.ensure_capacity(tiles.len(), layers.len(), blurs.len(), weights.len(), max_sw, slot_y as u32);
-        self.bind_groups();
-        let q = &self.gpu.queue;
-        let frame = FrameU {
-            size: [self.width, self.height],
-            n_tiles: tiles.len() as u32,
-            n_layers: layers.len() as u32,
-            n_blurs: blurs.len() as u32,
-            _pad: [0; 3],
-            background: [scene.background[0], scene.background[1], scene.background[2], 1.0],
-        };
-        q.write_buffer(&self.frame_buf, 0, bytemuck::bytes_of(&frame));
-        q.write_buffer(&self.count_buf, 0, bytemuck::bytes_of(&[blurs.len() as u32, 0, 0, 0]));
-        if !tiles.is_empty() {
-            q.write_buffer(&self.tiles_buf, 0, bytemuck::cast_slice(&tiles));
-        }
-        if !layers.is_empty() {
-            q.write_buffer(&self.layers_buf, 0, bytemuck::cast_slice(&layers));
-        }
-        if !blurs.is_empty() {
-            q.write_buffer(&self.blurs_buf, 0, bytemuck::cast_slice(&blurs));
-            q.write_buffer(&self.weights_buf, 0, bytemuck::cast_slice(&weights));
+        for (i, wgt) in weights.iter().enumerate() {
+            su.weights[i / 4][i % 4] = *wgt;
         }
 
-        let n_blurs = blurs.len() as u32;
-        let (wx, wy) = self.opts.workgroup;
-        let groups = ((self.width / 4).div_ceil(wx), (self.height / 2).div_ceil(wy));
-        let timed = self.queries.is_some();
-        let nv12_len = self.nv12_len;
-        let bg = self.bind_groups.as_ref().expect("bind groups built");
-        let d = &self.gpu.device;
-        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        let ts = |begin: u32| {
-            self.queries.as_ref().map(|(qs, _)| wgpu::ComputePassTimestampWrites {
-                query_set: qs,
-                beginning_of_pass_write_index: Some(begin),
-                end_of_pass_write_index: Some(begin + 1),
-            })
-        };
-        if n_blurs > 0 {
-            // Three dispatches in one pass: the pass boundary is what the timestamps measure.
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("blur"), timestamp_writes: ts(0) });
-            pass.set_pipeline(&self.prep);
-            pass.set_bind_group(0, &bg.prep, &[]);
-            pass.dispatch_workgroups(max_sw.div_ceil(16), max_sh.div_ceil(16), n_blurs);
-            pass.set_pipeline(&self.blur_h);
-            pass.set_bind_group(0, &bg.blur_h, &[]);
-            pass.dispatch_workgroups(max_rw.div_ceil(64), max_sh, n_blurs);
-            pass.set_pipeline(&self.blur_v);
-            pass.set_bind_group(0, &bg.blur_v, &[]);
-            pass.dispatch_workgroups(max_rw.div_ceil(64), max_rh, n_blurs);
+        // Layers (pass 2), in order.
+        let mut nl = 0usize;
+        for l in &scene.layers {
+            let r = [l.rect.x, l.rect.y, l.rect.x1(), l.rect.y1()];
+            let Some((b0, n)) = touched_blocks(r, wb, hb) else { continue };
+            let (kernel, lu) = match l.kind {
+                LayerKind::Solid => {
+                    let y = rgb_to_bt709_limited([l.color[0], l.color[1], l.color[2]]);
+                    (Kernel::LayerSolid, LayerU { rect: r, color: [y[0], y[1], y[2], l.color[3]], img: [0; 4] })
+                }
+                LayerKind::Image(i) => {
+                    let Some(&(off, iw, ih)) = self.images.get(i) else { continue };
+                    (Kernel::LayerImage, LayerU { rect: r, color: l.color, img: [off, iw, ih, 0] })
+                }
+            };
+            if l.color[3] <= 0.0 {
+                continue;
+            }
+            su.layers[nl] = lu;
+            plan.push(Dispatch { kernel, job: JobU { block0: b0, blocks: n, index: nl as u32, ..Default::default() }, groups: groups(n), pass: 2 });
+            nl += 1;
         }
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("composite"), timestamp_writes: ts(2) });
-            pass.set_pipeline(&self.composite);
-            pass.set_bind_group(0, &bg.composite, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        su.n_layers = nl as u32;
+        if plan.len() > MAX_JOBS {
+            return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.len())));
+        }
+
+        // Buffers that grow with the scene.
+        let d = self.gpu.device.clone();
+        let need_list = (edge_blocks.len() * 4) as u64;
+        if self.list_buf.size() < need_list {
+            self.list_buf = storage(&d, "block list", need_list.next_power_of_two());
+            self.group0 = None;
+        }
+        let need_scratch = scratch_len as u64 * 16;
+        if self.scratch[0].size() < need_scratch {
+            let sz = need_scratch.next_power_of_two();
+            self.scratch = [storage(&d, "scratch a", sz), storage(&d, "scratch b", sz)];
+            self.group0 = None;
+        }
+        self.group0();
+        let q = &self.gpu.queue;
+        q.write_buffer(&self.scene_buf, 0, bytemuck::bytes_of(&su));
+        if !edge_blocks.is_empty() {
+            q.write_buffer(&self.list_buf, 0, bytemuck::cast_slice(&edge_blocks));
+        }
+        let mut jobs = vec![0u8; plan.len() * JOB_SLOT as usize];
+        for (i, p) in plan.iter().enumerate() {
+            let o = i * JOB_SLOT as usize;
+            jobs[o..o + std::mem::size_of::<JobU>()].copy_from_slice(bytemuck::bytes_of(&p.job));
+        }
+        if !jobs.is_empty() {
+            q.write_buffer(&self.job_buf, 0, &jobs);
+        }
+
+        let g0 = self.group0.as_ref().expect("built above");
+        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
+        let had = [true, nb > 0, nl > 0];
+        for (pass_i, label) in ["tiles", "blur", "layers"].iter().enumerate() {
+            if !had[pass_i] {
+                continue;
+            }
+            let ts = self.queries.as_ref().map(|(qs, _)| wgpu::ComputePassTimestampWrites {
+                query_set: qs,
+                beginning_of_pass_write_index: Some(pass_i as u32 * 2),
+                end_of_pass_write_index: Some(pass_i as u32 * 2 + 1),
+            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: ts });
+            pass.set_bind_group(0, g0, &[]);
+            for (i, p) in plan.iter().enumerate().filter(|(_, p)| p.pass == pass_i) {
+                if p.groups.0 == 0 || p.groups.1 == 0 {
+                    continue;
+                }
+                let pipe = &self.pipelines.iter().find(|(k, _)| *k == p.kernel).expect("every kernel has a pipeline").1;
+                pass.set_pipeline(pipe);
+                pass.set_bind_group(1, &self.job_groups[i], &[]);
+                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
+            }
         }
         let st = &mut self.staging[idx];
-        enc.copy_buffer_to_buffer(&self.nv12_buf, 0, &st.buffer, 0, nv12_len);
+        enc.copy_buffer_to_buffer(&self.nv12_buf, 0, &st.buffer, 0, self.nv12_len);
         if let Some((qs, qbuf)) = &self.queries {
-            let n = if n_blurs > 0 { 0..TS_QUERIES } else { 2..TS_QUERIES };
-            let first = n.start as u64 * 8;
-            enc.resolve_query_set(qs, n.clone(), qbuf, first);
-            enc.copy_buffer_to_buffer(qbuf, first, &st.buffer, Self::ts_offset(nv12_len) + first, (n.end - n.start) as u64 * 8);
+            enc.resolve_query_set(qs, 0..TS_QUERIES, qbuf, 0);
+            enc.copy_buffer_to_buffer(qbuf, 0, &st.buffer, Self::ts_offset(self.nv12_len), TS_QUERIES as u64 * 8);
         }
         let sub = q.submit(Some(enc.finish()));
         st.tag = tag;
-        st.timed = timed;
-        st.had_blur = n_blurs > 0;
+        st.timed = self.queries.is_some();
+        st.had_blur = nb > 0;
+        st.had_layers = nl > 0;
         st.submission = Some(sub);
         st.state.store(MAP_PENDING, Ordering::Release);
         let state = st.state.clone();
@@ -807,15 +918,15 @@ impl Compositor {
             return Err(Error::Readback(format!("staging buffer {idx} did not map (state {state})")));
         }
         let wait_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let had_blur = st.had_blur;
         let result = {
             let view = st.buffer.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
             let gpu = if st.timed {
                 let off = Self::ts_offset(self.nv12_len) as usize;
-                let ts: &[u64] = bytemuck::cast_slice(&view[off..off + TS_QUERIES as usize * 8]);
+                let ts: Vec<u64> = bytemuck::pod_collect_to_vec(&view[off..off + TS_QUERIES as usize * 8]);
                 let period = self.gpu.queue.get_timestamp_period() as f64 / 1e6;
                 let span = |a: u64, b: u64| if b > a { (b - a) as f64 * period } else { 0.0 };
-                Some(GpuTimes { blur_ms: if had_blur { span(ts[0], ts[1]) } else { 0.0 }, composite_ms: span(ts[2], ts[3]) })
+                let layers = if st.had_layers { span(ts[4], ts[5]) } else { 0.0 };
+                Some(GpuTimes { blur_ms: if st.had_blur { span(ts[2], ts[3]) } else { 0.0 }, composite_ms: span(ts[0], ts[1]) + layers })
             } else {
                 None
             };
@@ -824,39 +935,5 @@ impl Compositor {
         st.buffer.unmap();
         st.state.store(0, Ordering::Release);
         result
-    }
-
-    fn tile_uniform(&self, info: &SlotInfo, p: &Placement) -> TileU {
-        let rows = yuv_to_rgb_rows(info.matrix, info.full_range);
-        let (chroma_scale, u_off, v_off, flags) = match info.layout {
-            PlaneLayout::Planar { sx, sy } => {
-                let ch = info.height.div_ceil(sy);
-                (
-                    [1.0 / sx as f32, 1.0 / sy as f32],
-                    [0.0, info.chroma_y as f32],
-                    [0.0, (info.chroma_y + ch) as f32],
-                    0u32,
-                )
-            }
-            PlaneLayout::Nv12 => ([0.5, 0.5], [0.0, info.chroma_y as f32], [0.0, 0.0], 1u32),
-        };
-        TileU {
-            dst: [p.dst.x, p.dst.y, p.dst.x1(), p.dst.y1()],
-            origin: p.origin.to_array(),
-            axis_x: p.axis_x.to_array(),
-            axis_y: p.axis_y.to_array(),
-            luma_off: [0.0, info.luma_y as f32],
-            crop_lo: p.crop_lo.to_array(),
-            crop_hi: p.crop_hi.to_array(),
-            chroma_scale,
-            u_off,
-            v_off,
-            _pad0: [0.0; 2],
-            m_r: rows[0],
-            m_g: rows[1],
-            m_b: rows[2],
-            flags,
-            _pad: [0; 3],
-        }
     }
 }

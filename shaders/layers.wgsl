@@ -1,0 +1,70 @@
+// Layers over the video, drawn in order onto the blocks their rectangle touches: `layer_solid` for
+// coloured rectangles (the PK bar), `layer_image` for RGBA images (bilinear, straight alpha).
+// Blending happens in output YUV, which equals blending in RGB because the conversion is affine.
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn layer_solid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let l = scene.layers[job.index];
+    var b = load_block(bx, by);
+    let x0 = f32(bx * 4u);
+    let y0 = f32(by * 2u);
+    let k0 = row_cover(l.rect, x0, y0) * l.color.w;
+    let k1 = row_cover(l.rect, x0, y0 + 1.0) * l.color.w;
+    b.y0 = mix(b.y0, vec4<f32>(l.color.x), k0);
+    b.y1 = mix(b.y1, vec4<f32>(l.color.x), k1);
+    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
+    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
+    b.c = vec4<f32>(mix(b.c.xy, l.color.yz, a0), mix(b.c.zw, l.color.yz, a1));
+    store_block(bx, by, b);
+}
+
+fn texel(l: Layer, x: u32, y: u32) -> vec4<f32> {
+    return unpack4x8unorm(images[l.img.x + y * l.img.y + x]);
+}
+
+// Image colour (output YUV) and alpha at output pixel centre p; alpha 0 outside the rect.
+fn image_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
+    let size = vec2<f32>(f32(l.img.y), f32(l.img.z));
+    let g = clamp((p - l.rect.xy) / (l.rect.zw - l.rect.xy) * size - vec2<f32>(0.5), vec2<f32>(0.0), size - vec2<f32>(1.0));
+    let i0 = vec2<u32>(floor(g));
+    let i1 = min(i0 + vec2<u32>(1u), vec2<u32>(l.img.y - 1u, l.img.z - 1u));
+    let f = fract(g);
+    let t = mix(mix(texel(l, i0.x, i0.y), texel(l, i1.x, i0.y), f.x), mix(texel(l, i0.x, i1.y), texel(l, i1.x, i1.y), f.x), f.y) * l.color;
+    let inside = p.x >= l.rect.x && p.x < l.rect.z && p.y >= l.rect.y && p.y < l.rect.w;
+    return vec4<f32>(rgb_to_out(t.rgb), select(0.0, t.a, inside));
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let l = scene.layers[job.index];
+    var b = load_block(bx, by);
+    let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
+    let q00 = image_at(l, p);
+    let q10 = image_at(l, p + vec2<f32>(1.0, 0.0));
+    let q20 = image_at(l, p + vec2<f32>(2.0, 0.0));
+    let q30 = image_at(l, p + vec2<f32>(3.0, 0.0));
+    let q01 = image_at(l, p + vec2<f32>(0.0, 1.0));
+    let q11 = image_at(l, p + vec2<f32>(1.0, 1.0));
+    let q21 = image_at(l, p + vec2<f32>(2.0, 1.0));
+    let q31 = image_at(l, p + vec2<f32>(3.0, 1.0));
+    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
+    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
+    b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
+    b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
+    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
+    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
+    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
+    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
+    b.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
+    store_block(bx, by, b);
+}
