@@ -149,6 +149,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         return Err(invalid("fit", format!("give one value or one per input ({} inputs)", cfg.inputs.len())));
     }
     ff::init().map_err(|e| Error::Output { url: "ffmpeg".into(), why: e.to_string() })?;
+    // FFmpeg's own info lines (x264 statistics) would drown our log; warnings and errors still show.
+    ff::util::log::set_level(ff::util::log::Level::Warning);
     let gpu = Arc::new(Gpu::open()?);
     let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
 

@@ -15,7 +15,7 @@ pub struct Clip {
     pub seconds: f64,
     /// Extra encoder arguments (defaults: libx264 veryfast, yuv420p).
     pub video_args: Vec<String>,
-    /// Display rotation metadata in degrees clockwise, as phones write it.
+    /// Display rotation metadata (FFmpeg's `rotate` tag), as phones write it.
     pub rotate: Option<u32>,
 }
 
@@ -49,11 +49,22 @@ pub fn generate(out: &Path, clip: &Clip) -> Result<()> {
     } else {
         cmd.args(&clip.video_args);
     }
+    // FFmpeg 5.1 turns the rotate tag into a display matrix only when stream-copying: encode first,
+    // then remux with the tag.
+    let encoded = if clip.rotate.is_some() { out.with_extension("unrotated.mp4") } else { out.to_path_buf() };
+    cmd.arg(&encoded);
+    run(cmd, out)?;
     if let Some(r) = clip.rotate {
-        // FFmpeg's rotate tag is counter-clockwise-negative: "90" means display turned 90° clockwise.
-        cmd.args(["-metadata:s:v:0", &format!("rotate={r}")]);
+        let mut remux = Command::new("ffmpeg");
+        remux.args(["-hide_banner", "-loglevel", "error", "-y", "-i"]).arg(&encoded);
+        remux.args(["-c", "copy", "-metadata:s:v:0", &format!("rotate={r}")]).arg(out);
+        run(remux, out)?;
+        let _ = std::fs::remove_file(&encoded);
     }
-    cmd.arg(out);
+    Ok(())
+}
+
+fn run(mut cmd: Command, out: &Path) -> Result<()> {
     let o = cmd.output().map_err(|e| invalid("ffmpeg", format!("cannot run ffmpeg ({e}); install the ffmpeg package")))?;
     if !o.status.success() {
         return Err(Error::Output { url: out.display().to_string(), why: String::from_utf8_lossy(&o.stderr).into_owned() });

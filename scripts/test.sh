@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every test (unit, GPU on lavapipe when there is no GPU,
+# end-to-end with real ffmpeg/ffprobe, and a quick benchmark smoke run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+cargo test --release "$@"

@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests: real ffmpeg/ffprobe processes, real files, real GPU
+//! (lavapipe without one).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use costream::testsrc::{generate, Clip};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory for one test.
+pub fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("costream-test-{}-{}-{}", name, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+pub fn clip(dir: &Path, name: &str, c: &Clip) -> PathBuf {
+    let p = dir.join(name);
+    generate(&p, c).expect("ffmpeg generates the test clip");
+    p
+}
+
+/// Runs the real `costream` binary.
+pub fn costream(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_costream")).args(args).env("RUST_LOG", "warn").output().expect("run costream")
+}
+
+pub fn render_ok(args: &[&str]) {
+    let o = costream(args);
+    assert!(o.status.success(), "costream {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// ffprobe's view of a media file.
+pub fn probe(path: &Path) -> serde_json::Value {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(o.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("ffprobe json")
+}
+
+pub fn stream<'a>(p: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    p["streams"].as_array().and_then(|s| s.iter().find(|s| s["codec_type"] == kind)).unwrap_or_else(|| panic!("no {kind} stream in {p}"))
+}
+
+/// One decoded frame at `t` seconds as RGB24.
+pub struct Rgb {
+    pub w: usize,
+    pub h: usize,
+    pub data: Vec<u8>,
+}
+
+impl Rgb {
+    pub fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.w + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+pub fn frame_rgb(path: &Path, t: f64, w: usize, h: usize) -> Rgb {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{t}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(o.status.success(), "decode {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout.len(), w * h * 3, "decoded frame size");
+    Rgb { w, h, data: o.stdout }
+}
+
+/// Asserts a pixel is within `tol` of `want` on every channel.
+pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
+    let ok = (0..3).all(|c| (got[c] as i32 - want[c] as i32).abs() <= tol);
+    assert!(ok, "{what}: got {got:?}, want {want:?} ±{tol}");
+}

@@ -1,0 +1,264 @@
+//! The GPU stage alone, on the real wgpu device (lavapipe without a GPU): colour accuracy against a
+//! CPU reference, blur confinement, layers and the readback ring. NV12 is compared before any encode.
+
+use std::sync::{Arc, OnceLock};
+
+use costream::gpu::colour::{rgb_to_bt709_limited, yuv_to_rgb};
+use costream::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Matrix, Picture, PlaneLayout, Scene, TileSpec};
+use costream::layout::{place, Fit, Placement, Rect, SourceGeom};
+
+fn gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| Arc::new(Gpu::open().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)"))).clone()
+}
+
+/// A YUV 4:2:0 picture owned by the test.
+struct Yuv {
+    w: usize,
+    h: usize,
+    y: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+    matrix: Matrix,
+    full: bool,
+}
+
+impl Yuv {
+    /// Smooth colour gradients in every plane (a realistic picture, no clipping at the gamut edge).
+    fn gradient(w: usize, h: usize, matrix: Matrix, full: bool) -> Yuv {
+        let (lo, hi) = if full { (10.0, 245.0) } else { (30.0, 220.0) };
+        let y = (0..w * h).map(|i| (lo + (hi - lo) * ((i % w) as f32 / w as f32 * 0.7 + (i / w) as f32 / h as f32 * 0.3)) as u8).collect();
+        let (cw, ch) = (w / 2, h / 2);
+        let u = (0..cw * ch).map(|i| (100.0 + 50.0 * ((i / cw) as f32 / ch as f32)) as u8).collect();
+        let v = (0..cw * ch).map(|i| (150.0 - 40.0 * ((i % cw) as f32 / cw as f32)) as u8).collect();
+        Yuv { w, h, y, u, v, matrix, full }
+    }
+
+    fn picture(&self) -> Picture<'_> {
+        Picture {
+            layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+            width: self.w as u32,
+            height: self.h as u32,
+            planes: [&self.y, &self.u, &self.v],
+            strides: [self.w, self.w / 2, self.w / 2],
+            matrix: self.matrix,
+            full_range: self.full,
+        }
+    }
+
+    /// Bilinear sample of a plane at continuous position (texel centres at +0.5), clamped.
+    fn sample(plane: &[u8], pw: usize, ph: usize, x: f32, y: f32) -> f32 {
+        let x = (x - 0.5).clamp(0.0, pw as f32 - 1.0);
+        let y = (y - 0.5).clamp(0.0, ph as f32 - 1.0);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(pw - 1), (y0 + 1).min(ph - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |xx: usize, yy: usize| plane[yy * pw + xx] as f32;
+        let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+        let bot = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+        top * (1.0 - fy) + bot * fy
+    }
+}
+
+/// CPU reference of the whole conversion: each output pixel maps to a source position, the source
+/// YUV there is converted with the source's own matrix/range to RGB and then to BT.709 limited NV12.
+fn reference_nv12(src: &Yuv, p: &Placement, w: usize, h: usize) -> Vec<u8> {
+    let mut yuv = vec![[0f32; 3]; w * h];
+    for oy in 0..h {
+        for ox in 0..w {
+            let s = p.map(glam::Vec2::new(ox as f32 + 0.5, oy as f32 + 0.5));
+            let y = Yuv::sample(&src.y, src.w, src.h, s.x, s.y);
+            let u = Yuv::sample(&src.u, src.w / 2, src.h / 2, s.x * 0.5, s.y * 0.5);
+            let v = Yuv::sample(&src.v, src.w / 2, src.h / 2, s.x * 0.5, s.y * 0.5);
+            let rgb = yuv_to_rgb(src.matrix, src.full, [y.round() as u8, u.round() as u8, v.round() as u8]);
+            yuv[oy * w + ox] = rgb_to_bt709_limited(rgb);
+        }
+    }
+    let mut out = vec![0u8; w * h * 3 / 2];
+    for i in 0..w * h {
+        out[i] = yuv[i][0].round().clamp(0.0, 255.0) as u8;
+    }
+    for cy in 0..h / 2 {
+        for cx in 0..w / 2 {
+            let mut acc = [0f32; 2];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = yuv[(cy * 2 + dy) * w + cx * 2 + dx];
+                acc[0] += p[1] / 4.0;
+                acc[1] += p[2] / 4.0;
+            }
+            out[w * h + cy * w + cx * 2] = acc[0].round().clamp(0.0, 255.0) as u8;
+            out[w * h + cy * w + cx * 2 + 1] = acc[1].round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+}
+
+/// Renders one frame and returns its NV12 bytes.
+fn render(comp: &mut Compositor, scene: &Scene) -> Vec<u8> {
+    let mut got = Vec::new();
+    comp.render(scene, 1, &mut |r| {
+        got = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    comp.flush(&mut |r| {
+        got = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    got
+}
+
+fn one_tile_scene(src: &Yuv, cell: Rect, fit: Fit) -> (Scene, Placement) {
+    let g = SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 };
+    let p = place(g, cell, fit);
+    (Scene { background: [0.0; 3], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![] }, p)
+}
+
+#[test]
+fn colours_survive_bt601_bt709_and_full_range_at_1_to_1_and_scaled() {
+    let (w, h) = (320usize, 180usize);
+    for (matrix, full) in [(Matrix::Bt709, false), (Matrix::Bt601, false), (Matrix::Bt601, true)] {
+        for scale in [1usize, 2] {
+            let src = Yuv::gradient(w / scale, h / scale, matrix, full);
+            let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
+            comp.upload(0, &src.picture()).unwrap();
+            let (scene, p) = one_tile_scene(&src, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
+            let got = render(&mut comp, &scene);
+            let want = reference_nv12(&src, &p, w, h);
+            let (ys, cs) = (psnr(&got[..w * h], &want[..w * h]), psnr(&got[w * h..], &want[w * h..]));
+            eprintln!("{matrix:?} full={full} scale={scale}: luma {ys:.1} dB, chroma {cs:.1} dB");
+            assert!(ys >= 40.0 && cs >= 40.0, "{matrix:?} full={full} scale={scale}: luma {ys:.1} dB, chroma {cs:.1} dB");
+        }
+    }
+}
+
+fn luma_of(nv12: &[u8], w: usize, x: usize, y: usize) -> u8 {
+    nv12[y * w + x]
+}
+
+/// Variance of the Laplacian of the luma inside a rect: a sharpness measure.
+fn sharpness(nv12: &[u8], w: usize, r: (usize, usize, usize, usize)) -> f64 {
+    let (x0, y0, x1, y1) = r;
+    let mut v = Vec::new();
+    for y in y0 + 1..y1 - 1 {
+        for x in x0 + 1..x1 - 1 {
+            let c = luma_of(nv12, w, x, y) as f64 * 4.0;
+            let n = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().map(|&(a, b)| luma_of(nv12, w, a, b) as f64).sum::<f64>();
+            v.push(c - n);
+        }
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
+}
+
+fn checkerboard(w: usize, h: usize) -> Yuv {
+    let y = (0..w * h).map(|i| if ((i % w) / 4 + (i / w) / 4) % 2 == 0 { 40 } else { 200 }).collect();
+    Yuv { w, h, y, u: vec![128; w * h / 4], v: vec![128; w * h / 4], matrix: Matrix::Bt709, full: false }
+}
+
+#[test]
+fn blur_rectangle_is_blurred_and_nothing_outside_it_changes() {
+    let (w, h) = (640usize, 360usize);
+    let src = checkerboard(w, h);
+    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
+    comp.upload(0, &src.picture()).unwrap();
+    let (mut scene, _) = one_tile_scene(&src, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
+    let plain = render(&mut comp, &scene);
+    // An odd-sized rectangle at odd coordinates: partial blocks on every edge.
+    let r = (101usize, 51usize, 301usize, 203usize);
+    for sigma in [3.0f32, 12.0] {
+        scene.blurs = vec![BlurSpec { rect: Rect::new(r.0 as f32, r.1 as f32, (r.2 - r.0) as f32, (r.3 - r.1) as f32), sigma }];
+        let blurred = render(&mut comp, &scene);
+        for y in 0..h {
+            for x in 0..w {
+                let inside = x >= r.0 && x < r.2 && y >= r.1 && y < r.3;
+                if !inside {
+                    assert_eq!(luma_of(&blurred, w, x, y), luma_of(&plain, w, x, y), "sigma {sigma}: pixel ({x},{y}) outside the blur changed");
+                }
+            }
+        }
+        let (before, after) = (sharpness(&plain, w, r), sharpness(&blurred, w, r));
+        assert!(after < before * 0.2, "sigma {sigma}: sharpness {before:.0} -> {after:.0}, not blurred enough");
+        // The mean brightness is kept (a blur, not a fill).
+        let mean = |b: &[u8]| (r.1..r.3).flat_map(|y| (r.0..r.2).map(move |x| (x, y))).map(|(x, y)| luma_of(b, w, x, y) as f64).sum::<f64>() / ((r.2 - r.0) * (r.3 - r.1)) as f64;
+        assert!((mean(&plain) - mean(&blurred)).abs() < 6.0, "sigma {sigma}: mean {} -> {}", mean(&plain), mean(&blurred));
+    }
+}
+
+#[test]
+fn solid_and_image_layers_blend_over_the_video() {
+    let (w, h) = (320usize, 180usize);
+    let grey = Yuv { w, h, y: vec![126; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4], matrix: Matrix::Bt709, full: false };
+    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
+    comp.upload(0, &grey.picture()).unwrap();
+    // A 2x1 image: opaque red left, fully transparent right.
+    let img = image::RgbaImage::from_raw(2, 1, vec![255, 0, 0, 255, 0, 255, 0, 0]).unwrap();
+    comp.set_images(&[img]).unwrap();
+    let (mut scene, _) = one_tile_scene(&grey, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
+    scene.layers = vec![
+        LayerSpec { rect: Rect::new(10.0, 10.0, 100.0, 20.0), color: [0.0, 0.0, 1.0, 1.0], kind: LayerKind::Solid },
+        LayerSpec { rect: Rect::new(10.0, 50.0, 100.0, 20.0), color: [1.0, 1.0, 1.0, 0.5], kind: LayerKind::Solid },
+        LayerSpec { rect: Rect::new(200.0, 100.0, 100.0, 40.0), color: [1.0; 4], kind: LayerKind::Image(0) },
+    ];
+    let out = render(&mut comp, &scene);
+    let blue = rgb_to_bt709_limited([0.0, 0.0, 1.0]);
+    let y = |x: usize, yy: usize| out[yy * w + x] as f32;
+    assert!((y(50, 20) - blue[0]).abs() <= 1.0, "opaque blue bar luma {}", y(50, 20));
+    // 50 % white over grey 126: halfway to 235.
+    assert!((y(50, 60) - (126.0 + 235.0) / 2.0).abs() <= 1.5, "half-transparent white {}", y(50, 60));
+    let red = rgb_to_bt709_limited([1.0, 0.0, 0.0]);
+    assert!((y(210, 120) - red[0]).abs() <= 3.0, "image red half {}", y(210, 120));
+    assert!((y(290, 120) - 126.0).abs() <= 3.0, "image transparent half {}", y(290, 120));
+    assert_eq!(y(150, 150), 126.0, "untouched background video");
+    // The bar's chroma is blue's chroma.
+    let cu = out[w * h + (20 / 2) * w + (50 / 2) * 2] as f32;
+    assert!((cu - blue[1]).abs() <= 1.5, "blue bar U {cu} want {}", blue[1]);
+}
+
+#[test]
+fn readback_ring_returns_every_frame_in_order() {
+    let (w, h) = (64usize, 32usize);
+    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions { readback_depth: 3, ..Default::default() }).unwrap();
+    let mut tags = Vec::new();
+    for n in 0..10u64 {
+        // Each frame a different grey, so a stale buffer would show.
+        let g = Yuv { w, h, y: vec![20 + n as u8 * 10; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4], matrix: Matrix::Bt709, full: false };
+        comp.upload(0, &g.picture()).unwrap();
+        let (scene, _) = one_tile_scene(&g, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
+        comp.render(&scene, n, &mut |r| {
+            tags.push((r.tag, r.nv12[0]));
+            Ok(())
+        })
+        .unwrap();
+    }
+    comp.flush(&mut |r| {
+        tags.push((r.tag, r.nv12[0]));
+        Ok(())
+    })
+    .unwrap();
+    let want: Vec<(u64, u8)> = (0..10).map(|n| (n, 20 + n as u8 * 10)).collect();
+    assert_eq!(tags, want);
+}
+
+#[test]
+fn uncovered_areas_are_black_and_edge_blocks_compose_per_pixel() {
+    // A fit tile whose edges fall inside 4x2 blocks: blocks there mix picture and black bar.
+    let (w, h) = (320usize, 180usize);
+    let src = Yuv { w: 90, h: 160, y: vec![180; 90 * 160], u: vec![90; 45 * 80], v: vec![200; 45 * 80], matrix: Matrix::Bt709, full: false };
+    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
+    comp.upload(0, &src.picture()).unwrap();
+    let (scene, p) = one_tile_scene(&src, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fit);
+    let out = render(&mut comp, &scene);
+    let (x0, x1) = (p.dst.x as usize, p.dst.x1() as usize);
+    assert!(x0 % 4 != 0 || x1 % 4 != 0, "the test needs unaligned edges, got {x0}..{x1}");
+    for x in 0..w {
+        let want = if x >= x0 && x < x1 { 180 } else { 16 };
+        assert_eq!(out[90 * w + x], want, "column {x} (picture {x0}..{x1})");
+    }
+}
