@@ -33,16 +33,18 @@ fn picture(p: &Planes, w: u32, h: u32) -> Picture<'_> {
     }
 }
 
-fn s1_scene(with_overlays: bool) -> Scene {
+fn s1_scene(bar: bool, blur: bool) -> Scene {
     let c = cells(Layout::SideBySide, 2, 1280, 720);
     let g = SourceGeom { width: 1280, height: 720, rotation: 0, sar: 1.0 };
     let tiles = (0..2).map(|i| TileSpec { slot: i, placement: place(g, c[i], Fit::Fill) }).collect();
     let mut s = Scene { background: [0.0; 3], tiles, layers: vec![], blurs: vec![] };
-    if with_overlays {
+    if bar {
         s.layers = vec![
             LayerSpec { rect: Rect::new(40.0, 20.0, 1200.0, 24.0), color: [1.0, 0.0, 0.0, 0.9], kind: LayerKind::Solid },
             LayerSpec { rect: Rect::new(40.0, 20.0, 720.0, 24.0), color: [0.0, 0.0, 1.0, 0.9], kind: LayerKind::Solid },
         ];
+    }
+    if blur {
         s.blurs = vec![BlurSpec { rect: Rect::new(220.0, 160.0, 200.0, 200.0), sigma: 12.0 }];
     }
     s
@@ -53,11 +55,11 @@ fn bench(c: &mut Criterion) {
     let (a, b) = (planes(1280, 720, 10), planes(1280, 720, 60));
     let mut g = c.benchmark_group(format!("gpu {}", gpu.describe()));
     g.sample_size(20);
-    for (name, overlays) in [("composite_plain", false), ("composite_s1", true)] {
+    for (name, bar, blur) in [("composite_plain", false, false), ("composite_bar", true, false), ("composite_blur", false, true), ("composite_s1", true, true)] {
         let mut comp = Compositor::new(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..Default::default() }).expect("compositor");
         comp.upload(0, &picture(&a, 1280, 720)).expect("upload");
         comp.upload(1, &picture(&b, 1280, 720)).expect("upload");
-        let scene = s1_scene(overlays);
+        let scene = s1_scene(bar, blur);
         let mut n = 0u64;
         // Depth 1: each iteration waits for its own frame, so this is the full GPU round trip.
         g.bench_function(name, |bch| {

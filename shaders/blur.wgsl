@@ -11,38 +11,37 @@ fn nv12_byte(off: u32) -> f32 {
     return f32((nv12[off >> 2u] >> ((off & 3u) * 8u)) & 0xffu);
 }
 
+fn nv12_yuv(x: u32, y: u32) -> vec3<f32> {
+    let w = scene.size.x;
+    let c = w * scene.size.y + (y / 2u) * w + (x / 2u) * 2u;
+    return vec3<f32>(nv12_byte(y * w + x), nv12_byte(c), nv12_byte(c + 1u));
+}
+
+// One low-resolution texel: the mean of the 2x2 pixels at the centre of its factor x factor cell
+// (for factor 2, the whole cell). The Gaussian that follows removes what this leaves out, at a
+// quarter of the loads of a full box for factor 4.
 @compute @workgroup_size(8, 8, 1)
 fn blur_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let bl = scene.blurs[job.index];
+    let bl = job.blur;
     if (gid.x >= bl.lw || gid.y >= bl.lh) {
         return;
     }
-    let w = scene.size.x;
-    let x0 = u32(bl.src.x) + gid.x * bl.factor;
-    let y0 = u32(bl.src.y) + gid.y * bl.factor;
-    let xmax = u32(bl.src.z) - 1u;
-    let ymax = u32(bl.src.w) - 1u;
-    var acc = vec3<f32>(0.0);
-    for (var dy = 0u; dy < bl.factor; dy++) {
-        for (var dx = 0u; dx < bl.factor; dx++) {
-            let x = min(x0 + dx, xmax);
-            let y = min(y0 + dy, ymax);
-            let c = w * scene.size.y + (y / 2u) * w + (x / 2u) * 2u;
-            acc += vec3<f32>(nv12_byte(y * w + x), nv12_byte(c), nv12_byte(c + 1u));
-        }
-    }
-    let n = f32(bl.factor * bl.factor);
-    scratch_a[bl.slot + gid.y * bl.lw + gid.x] = vec4<f32>(acc / n, 1.0);
+    let off = (bl.factor - 1u) / 2u;
+    let x = min(u32(bl.src.x) + gid.x * bl.factor + off, u32(bl.src.z) - 2u);
+    let y = min(u32(bl.src.y) + gid.y * bl.factor + off, u32(bl.src.w) - 2u);
+    let acc = nv12_yuv(x, y) + nv12_yuv(x + 1u, y) + nv12_yuv(x, y + 1u) + nv12_yuv(x + 1u, y + 1u);
+    scratch_a[bl.slot + gid.y * bl.lw + gid.x] = vec4<f32>(acc * 0.25, 1.0);
 }
 
+// Gaussian tap k, computed rather than loaded: arithmetic is cheap on a SIMD CPU, loads are not.
 fn weight(bl: Blur, k: u32) -> f32 {
-    let i = bl.weight_off + k;
-    return scene.weights[i / 4u][i % 4u];
+    let x = f32(k);
+    return exp(-x * x / (2.0 * bl.sigma * bl.sigma)) * bl.inv_norm;
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn blur_h(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let bl = scene.blurs[job.index];
+    let bl = job.blur;
     if (gid.x >= bl.lw || gid.y >= bl.lh) {
         return;
     }
@@ -60,7 +59,7 @@ fn blur_h(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(8, 8, 1)
 fn blur_v(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let bl = scene.blurs[job.index];
+    let bl = job.blur;
     if (gid.x >= bl.lw || gid.y >= bl.lh) {
         return;
     }
@@ -97,7 +96,7 @@ fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bx = job.block0.x + gid.x;
     let by = job.block0.y + gid.y;
-    let bl = scene.blurs[job.index];
+    let bl = job.blur;
     var b = load_block(bx, by);
     let x0 = f32(bx * 4u);
     let y0 = f32(by * 2u);
@@ -115,6 +114,70 @@ fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
     b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
     b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
     // Chroma of each 2x2: the covered pixels' blurred chroma, the others keep the original.
+    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
+    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
+    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
+    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
+    b.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
+    store_block(bx, by, b);
+}
+
+fn grid(bl: Blur, x: i32, y: i32) -> vec3<f32> {
+    let cx = u32(clamp(x, 0, i32(bl.lw) - 1));
+    let cy = u32(clamp(y, 0, i32(bl.lh) - 1));
+    return scratch_a[bl.slot + cy * bl.lw + cx].xyz;
+}
+
+// Bilinear between columns a, b, c by integer offset i (0 or 1) and fraction f.
+fn pick(a: vec3<f32>, b: vec3<f32>, c: vec3<f32>, i: i32, f: f32) -> vec3<f32> {
+    return mix(select(a, b, i == 1), select(b, c, i == 1), f);
+}
+
+// blur_write for factor >= 2: the 4x2 pixels of a block fall within a 3x3 patch of the grid, so
+// the block loads 9 texels instead of 32 and interpolates in registers.
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn blur_write_lowres(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    let bx = job.block0.x + gid.x;
+    let by = job.block0.y + gid.y;
+    let bl = job.blur;
+    var b = load_block(bx, by);
+    let x0 = f32(bx * 4u);
+    let y0 = f32(by * 2u);
+    let k0 = row_cover(bl.rect, x0, y0);
+    let k1 = row_cover(bl.rect, x0, y0 + 1.0);
+    let inv = 1.0 / f32(bl.factor);
+    // Grid coordinates of the four columns and two rows of pixel centres.
+    let gx = (vec4<f32>(x0, x0 + 1.0, x0 + 2.0, x0 + 3.0) + vec4<f32>(0.5) - vec4<f32>(bl.src.x)) * inv - vec4<f32>(0.5);
+    let gy = (vec2<f32>(y0, y0 + 1.0) + vec2<f32>(0.5) - vec2<f32>(bl.src.y)) * inv - vec2<f32>(0.5);
+    let lim = vec2<f32>(f32(bl.lw - 1u), f32(bl.lh - 1u));
+    let cgx = clamp(gx, vec4<f32>(0.0), vec4<f32>(lim.x));
+    let cgy = clamp(gy, vec2<f32>(0.0), vec2<f32>(lim.y));
+    let ox = i32(floor(cgx.x));
+    let oy = i32(floor(cgy.x));
+    let ix = vec4<i32>(floor(cgx)) - vec4<i32>(ox);
+    let iy = vec2<i32>(floor(cgy)) - vec2<i32>(oy);
+    let fx = fract(cgx);
+    let fy = fract(cgy);
+    let r0a = grid(bl, ox, oy); let r0b = grid(bl, ox + 1, oy); let r0c = grid(bl, ox + 2, oy);
+    let r1a = grid(bl, ox, oy + 1); let r1b = grid(bl, ox + 1, oy + 1); let r1c = grid(bl, ox + 2, oy + 1);
+    let r2a = grid(bl, ox, oy + 2); let r2b = grid(bl, ox + 1, oy + 2); let r2c = grid(bl, ox + 2, oy + 2);
+    // Each of the three grid rows interpolated at the four pixel columns.
+    let h0 = array<vec3<f32>, 4>(pick(r0a, r0b, r0c, ix.x, fx.x), pick(r0a, r0b, r0c, ix.y, fx.y), pick(r0a, r0b, r0c, ix.z, fx.z), pick(r0a, r0b, r0c, ix.w, fx.w));
+    let h1 = array<vec3<f32>, 4>(pick(r1a, r1b, r1c, ix.x, fx.x), pick(r1a, r1b, r1c, ix.y, fx.y), pick(r1a, r1b, r1c, ix.z, fx.z), pick(r1a, r1b, r1c, ix.w, fx.w));
+    let h2 = array<vec3<f32>, 4>(pick(r2a, r2b, r2c, ix.x, fx.x), pick(r2a, r2b, r2c, ix.y, fx.y), pick(r2a, r2b, r2c, ix.z, fx.z), pick(r2a, r2b, r2c, ix.w, fx.w));
+    let q00 = pick(h0[0], h1[0], h2[0], iy.x, fy.x);
+    let q10 = pick(h0[1], h1[1], h2[1], iy.x, fy.x);
+    let q20 = pick(h0[2], h1[2], h2[2], iy.x, fy.x);
+    let q30 = pick(h0[3], h1[3], h2[3], iy.x, fy.x);
+    let q01 = pick(h0[0], h1[0], h2[0], iy.y, fy.y);
+    let q11 = pick(h0[1], h1[1], h2[1], iy.y, fy.y);
+    let q21 = pick(h0[2], h1[2], h2[2], iy.y, fy.y);
+    let q31 = pick(h0[3], h1[3], h2[3], iy.y, fy.y);
+    b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
+    b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
     let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
     let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
     let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;

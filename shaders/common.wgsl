@@ -41,30 +41,33 @@ struct Blur {
     lw: u32,               // low-resolution grid size
     lh: u32,
     radius: u32,           // kernel radius at low resolution
-    weight_off: u32,
     slot: u32,             // first element of this blur's grid in the scratch buffers
+    sigma: f32,            // at low resolution
+    inv_norm: f32,         // 1 / sum of the kernel's taps
     _pad0: u32,
-    _pad1: u32,
 };
 
+// Frame-wide values; `tiles` is read only by the edge job, which looks at every tile.
 struct SceneU {
     size: vec2<u32>,
     n_tiles: u32,
-    n_layers: u32,
+    _pad: u32,
     background: vec4<f32>, // output YUV (0..255)
     tiles: array<Tile, 16>,
-    layers: array<Layer, 64>,
-    blurs: array<Blur, 16>,
-    weights: array<vec4<f32>, 64>,
 };
 
+// One dispatch's parameters, at a constant offset of its own uniform binding: llvmpipe loads those as
+// scalars, whereas an array element picked by index is gathered per SIMD lane.
 struct Job {
-    block0: vec2<u32>,     // first block (x in 4-pixel words, y in 2-row pairs)
+    block0: vec2<u32>,     // first block (x in 4-pixel words, y in row pairs)
     blocks: vec2<u32>,     // blocks covered by this dispatch
-    index: u32,            // tile, layer or blur index
     list_off: u32,         // edge jobs: range in `block_list`
     list_len: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    tile: Tile,
+    layer: Layer,
+    blur: Blur,
 };
 
 @group(0) @binding(0) var<uniform> scene: SceneU;
@@ -103,9 +106,8 @@ fn bilinear(base: u32, stride: u32, step: u32, pos: vec2<f32>, lo: vec2<f32>, hi
     return mix(mix(a, b, f.x), mix(c, d, f.x), f.y) * (1.0 / 255.0);
 }
 
-// Output YUV (0..255) of tile i at output pixel centre p: bilinear luma and chroma.
-fn tile_sample(i: u32, p: vec2<f32>) -> vec3<f32> {
-    let t = scene.tiles[i];
+// Output YUV (0..255) of tile t at output pixel centre p: bilinear luma and chroma.
+fn tile_sample(t: Tile, p: vec2<f32>) -> vec3<f32> {
     let half = vec2<f32>(0.5);
     let s = t.origin + t.axis_x * p.x + t.axis_y * p.y;
     let y = bilinear(t.y_base, t.y_stride, 1u, s, t.crop_lo + half, t.crop_hi - half);

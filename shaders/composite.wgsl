@@ -32,7 +32,7 @@ fn tile_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x * COPY_RUN >= job.blocks.x || gid.y >= job.blocks.y) {
         return;
     }
-    let t = scene.tiles[job.index];
+    let t = job.tile;
     let by = job.block0.y + gid.y;
     let sy = u32(i32(by * 2u) + t.unit_y);
     let ys = t.y_stride >> 2u;
@@ -64,7 +64,7 @@ fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bx = job.block0.x + gid.x;
     let by = job.block0.y + gid.y;
-    let t = scene.tiles[job.index];
+    let t = job.tile;
     let sx = u32(i32(bx * 4u) + t.unit_x);
     let sy = u32(i32(by * 2u) + t.unit_y);
     let yr0 = unpack4x8unorm(word_at(t.y_base + sy * t.y_stride + sx));
@@ -111,11 +111,11 @@ fn tile_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bx = job.block0.x + gid.x;
     let by = job.block0.y + gid.y;
-    let i = job.index;
+    let t = job.tile;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     store_block(bx, by, block_from_pixels(
-        tile_sample(i, p), tile_sample(i, p + vec2<f32>(1.0, 0.0)), tile_sample(i, p + vec2<f32>(2.0, 0.0)), tile_sample(i, p + vec2<f32>(3.0, 0.0)),
-        tile_sample(i, p + vec2<f32>(0.0, 1.0)), tile_sample(i, p + vec2<f32>(1.0, 1.0)), tile_sample(i, p + vec2<f32>(2.0, 1.0)), tile_sample(i, p + vec2<f32>(3.0, 1.0)),
+        tile_sample(t, p), tile_sample(t, p + vec2<f32>(1.0, 0.0)), tile_sample(t, p + vec2<f32>(2.0, 0.0)), tile_sample(t, p + vec2<f32>(3.0, 0.0)),
+        tile_sample(t, p + vec2<f32>(0.0, 1.0)), tile_sample(t, p + vec2<f32>(1.0, 1.0)), tile_sample(t, p + vec2<f32>(2.0, 1.0)), tile_sample(t, p + vec2<f32>(3.0, 1.0)),
     ));
 }
 
@@ -134,7 +134,7 @@ fn video_at(p: vec2<f32>) -> vec3<f32> {
     if (top < 0) {
         return scene.background.xyz;
     }
-    return tile_sample(u32(top), p);
+    return tile_sample(scene.tiles[u32(top)], p);
 }
 
 @compute @workgroup_size(64, 1, 1)

@@ -9,7 +9,7 @@ fn layer_solid(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bx = job.block0.x + gid.x;
     let by = job.block0.y + gid.y;
-    let l = scene.layers[job.index];
+    let l = job.layer;
     var b = load_block(bx, by);
     let x0 = f32(bx * 4u);
     let y0 = f32(by * 2u);
@@ -46,7 +46,7 @@ fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bx = job.block0.x + gid.x;
     let by = job.block0.y + gid.y;
-    let l = scene.layers[job.index];
+    let l = job.layer;
     var b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     let q00 = image_at(l, p);

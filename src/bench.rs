@@ -51,6 +51,9 @@ pub struct BenchArgs {
     /// Decoder threads per input (0 = FFmpeg decides).
     #[arg(long, default_value_t = 0)]
     pub decode_threads: usize,
+    /// Nice value of our decode and software-GPU threads; comma-separate several to sweep.
+    #[arg(long, default_value = "4")]
+    pub background_nice: String,
 }
 
 /// One child process's cost, as the kernel counted it.
@@ -84,6 +87,20 @@ pub fn run_measured(cmd: &mut Command) -> Result<Usage> {
 
 const FPS: f64 = 30.0;
 
+/// One combination of tuning knobs.
+#[derive(Clone, Debug)]
+struct Variant {
+    workgroup: String,
+    depth: usize,
+    nice: i32,
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "workgroup {}, readback depth {}, nice {}", self.workgroup, self.depth, self.nice)
+    }
+}
+
 fn ffmpeg_s1(a: &Path, b: &Path, out: &Path) -> Command {
     let hls = out.join("ff_hls");
     let _ = std::fs::create_dir_all(&hls);
@@ -109,7 +126,7 @@ drawbox@fill=x=40:y=20:w=720:h=24:color=blue@0.9:t=fill,format=yuv420p[v];\
     c
 }
 
-fn ours_s1(a: &Path, b: &Path, out: &Path, workgroup: &str, depth: usize, decode_threads: usize, report: &Path) -> Result<Command> {
+fn ours_s1(a: &Path, b: &Path, out: &Path, v: &Variant, decode_threads: usize, report: &Path) -> Result<Command> {
     let exe = std::env::current_exe()?;
     let hls = out.join("our_hls");
     let _ = std::fs::create_dir_all(&hls);
@@ -118,7 +135,8 @@ fn ours_s1(a: &Path, b: &Path, out: &Path, workgroup: &str, depth: usize, decode
     c.args(["--layout", "side-by-side", "--fit", "fill", "--size", "1280x720", "--fps", "30"]);
     c.args(["--rect", "40,20,1200,24,#ff0000e6", "--rect", "40,20,720,24,#0000ffe6", "--blur", "220,160,200,200,12"]);
     c.args(["--preset", "veryfast", "--bitrate", "2500", "--gop", "60", "--x264-threads", "2", "--audio-bitrate", "128"]);
-    c.args(["--workgroup", workgroup, "--readback-depth", &depth.to_string(), "--decode-threads", &decode_threads.to_string(), "--gpu-timing"]);
+    c.args(["--workgroup", &v.workgroup, "--readback-depth", &v.depth.to_string(), "--decode-threads", &decode_threads.to_string(), "--gpu-timing"]);
+    c.args(["--background-nice", &v.nice.to_string()]);
     c.arg("--out").arg(out.join("ours.flv")).arg("--out").arg(hls.join("pk.m3u8"));
     c.arg("--report-json").arg(report);
     c.env("RUST_LOG", "warn");
@@ -168,7 +186,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let frames = (seconds * FPS).round();
     let workgroups: Vec<&str> = args.workgroup.split(',').map(str::trim).collect();
     let depths: Vec<usize> = args.readback_depth.split(',').map(|s| s.trim().parse().map_err(|_| invalid("readback-depth", s.to_string()))).collect::<Result<_>>()?;
-    let variants: Vec<(String, usize)> = workgroups.iter().flat_map(|w| depths.iter().map(move |d| (w.to_string(), *d))).collect();
+    let nices: Vec<i32> = args.background_nice.split(',').map(|s| s.trim().parse().map_err(|_| invalid("background-nice", s.to_string()))).collect::<Result<_>>()?;
+    let mut variants = Vec::new();
+    for w in &workgroups {
+        for d in &depths {
+            for n in &nices {
+                variants.push(Variant { workgroup: w.to_string(), depth: *d, nice: *n });
+            }
+        }
+    }
 
     let mut ours: BTreeMap<usize, Vec<(Usage, RenderReport)>> = BTreeMap::new();
     let mut base: Vec<Usage> = Vec::new();
@@ -181,11 +207,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let u = run_measured(&mut ffmpeg_s1(&a, &b, &out))?;
         progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", frames / u.wall_s, u.cpu_s / content_s, u.max_rss_mb));
         base.push(u);
-        for (vi, (wg, depth)) in variants.iter().enumerate() {
+        for (vi, v) in variants.iter().enumerate() {
             k += 1;
-            progress(&format!("run {k}/{total}: costream workgroup {wg}, readback depth {depth} (round {})", r + 1));
+            progress(&format!("run {k}/{total}: costream {v} (round {})", r + 1));
             let report = out.join("ours_report.json");
-            let u = run_measured(&mut ours_s1(&a, &b, &out, wg, *depth, args.decode_threads, &report)?)?;
+            let u = run_measured(&mut ours_s1(&a, &b, &out, v, args.decode_threads, &report)?)?;
             let rep: RenderReport = serde_json::from_slice(&std::fs::read(&report)?).map_err(|e| invalid("render report", e.to_string()))?;
             progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", rep.frames as f64 / u.wall_s, u.cpu_s / content_s, u.max_rss_mb));
             ours.entry(vi).or_default().push((u, rep));
@@ -225,8 +251,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("s1_cpu_ratio".into(), json!(o_cpu / ff_cpu));
     j.insert("s1_ours_peak_rss_mb".into(), json!(o_rss));
     j.insert("s1_ffmpeg_peak_rss_mb".into(), json!(ff_rss));
-    j.insert("s1_workgroup".into(), json!(variants[best].0));
-    j.insert("s1_readback_depth".into(), json!(variants[best].1));
+    j.insert("s1_workgroup".into(), json!(variants[best].workgroup));
+    j.insert("s1_readback_depth".into(), json!(variants[best].depth));
+    j.insert("s1_background_nice".into(), json!(variants[best].nice));
     j.insert("s1_stage_decode_ms".into(), stage(|r| r.stages_ms.decode));
     j.insert("s1_stage_upload_ms".into(), stage(|r| r.stages_ms.upload));
     j.insert("s1_stage_composite_ms".into(), stage(|r| r.stages_ms.composite));
@@ -243,8 +270,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&format!("{:<34} {:>9} {:>14} {:>12}\n", "pipeline", "fps", "CPU-s/content-s", "peak RSS MB"));
     text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", "FFmpeg filter graph", ff_fps, ff_cpu, ff_rss));
     for (vi, fps, cpu, rss) in &rows {
-        let (wg, d) = &variants[*vi];
-        text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", format!("costream wg {wg} depth {d}"), fps, cpu, rss));
+        text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", format!("costream ({})", variants[*vi]), fps, cpu, rss));
     }
     text.push_str(&format!("ratio ours/FFmpeg: fps {:.2}x, CPU {:.2}x\n", o_fps / ff_fps, o_cpu / ff_cpu));
     text.push_str("stage medians (ms): ");
@@ -275,8 +301,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         md.push_str("| pipeline | fps (unpaced) | CPU-s per content-s | peak RSS MB |\n|---|---:|---:|---:|\n");
         md.push_str(&format!("| FFmpeg filter graph | {ff_fps:.1} | {ff_cpu:.2} | {ff_rss:.0} |\n"));
         for (vi, fps, cpu, rss) in &rows {
-            let (wg, d) = &variants[*vi];
-            md.push_str(&format!("| costream (workgroup {wg}, readback depth {d}) | {fps:.1} | {cpu:.2} | {rss:.0} |\n"));
+            md.push_str(&format!("| costream ({}) | {fps:.1} | {cpu:.2} | {rss:.0} |\n", variants[*vi]));
         }
         md.push_str(&format!("| **ratio ours/FFmpeg** | **{:.2}×** | {:.2}× | |\n\n", o_fps / ff_fps, o_cpu / ff_cpu));
         md.push_str("Stage medians (ms): ");

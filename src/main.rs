@@ -49,6 +49,10 @@ struct TuningArgs {
     /// Record GPU timestamps per pass (stage timings).
     #[arg(long)]
     gpu_timing: bool,
+    /// Nice value of decode and software-GPU threads, so the encoder (the serial stage) gets the
+    /// cores first; 0 leaves priorities alone.
+    #[arg(long, default_value_t = 4)]
+    background_nice: i32,
 }
 
 #[derive(Args)]
@@ -143,6 +147,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing },
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
+        background_nice: a.tuning.background_nice,
     })
 }
 

@@ -84,6 +84,8 @@ pub struct RenderConfig {
     pub audio_kbps: u32,
     pub gpu: GpuOptions,
     pub input: InputOptions,
+    /// Nice value for decode and software-GPU threads so the encoder (the serial stage) runs first.
+    pub background_nice: i32,
     /// Stop after this much output (seconds).
     pub max_seconds: Option<f64>,
 }
@@ -151,7 +153,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     ff::init().map_err(|e| Error::Output { url: "ffmpeg".into(), why: e.to_string() })?;
     // FFmpeg's own info lines (x264 statistics) would drown our log; warnings and errors still show.
     ff::util::log::set_level(ff::util::log::Level::Warning);
-    let gpu = Arc::new(Gpu::open()?);
+    let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
     let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
 
     let mut images = Vec::new();
@@ -173,7 +175,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
 
     let mut slots = Vec::new();
     for (i, url) in cfg.inputs.iter().enumerate() {
-        let input = ingest::open(url, &cfg.input)?;
+        let input = ingest::open(url, &InputOptions { nice: cfg.background_nice, ..cfg.input.clone() })?;
         let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
         slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit });
     }

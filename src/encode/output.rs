@@ -109,6 +109,10 @@ impl Outputs {
                 },
             };
             let mut p = packet.clone();
+            if track == Track::Video && p.duration() == 0 {
+                // x264 leaves durations unset; HLS needs them to cut segments precisely.
+                p.set_duration(1);
+            }
             p.set_stream(idx);
             p.rescale_ts(from, tb);
             p.set_position(-1);

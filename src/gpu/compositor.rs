@@ -127,8 +127,7 @@ pub struct Ready<'a> {
 pub const MAX_TILES: usize = 16;
 pub const MAX_LAYERS: usize = 64;
 pub const MAX_BLURS: usize = 16;
-const MAX_WEIGHTS: usize = 256;
-const JOB_SLOT: u64 = 256;
+const JOB_SLOT: u64 = 512;
 const MAX_JOBS: usize = 256;
 
 #[repr(C)]
@@ -171,9 +170,10 @@ struct BlurU {
     lw: u32,
     lh: u32,
     radius: u32,
-    weight_off: u32,
     slot: u32,
-    _pad: [u32; 2],
+    sigma: f32,
+    inv_norm: f32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -181,23 +181,28 @@ struct BlurU {
 struct SceneU {
     size: [u32; 2],
     n_tiles: u32,
-    n_layers: u32,
+    _pad: u32,
     background: [f32; 4],
     tiles: [TileU; MAX_TILES],
-    layers: [LayerU; MAX_LAYERS],
-    blurs: [BlurU; MAX_BLURS],
-    weights: [[f32; 4]; MAX_WEIGHTS / 4],
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct JobU {
     block0: [u32; 2],
     blocks: [u32; 2],
-    index: u32,
     list_off: u32,
     list_len: u32,
-    _pad: u32,
+    _pad: [u32; 2],
+    tile: TileU,
+    layer: LayerU,
+    blur: BlurU,
+}
+
+impl JobU {
+    fn blocks(block0: [u32; 2], blocks: [u32; 2]) -> JobU {
+        JobU { block0, blocks, ..JobU::zeroed() }
+    }
 }
 
 /// Where one input's planes sit in the plane buffer, and what it was uploaded as.
@@ -259,11 +264,12 @@ enum Kernel {
     BlurH,
     BlurV,
     BlurWrite,
+    BlurWriteLowres,
     LayerSolid,
     LayerImage,
 }
 
-const KERNELS: [(Kernel, &str, &str); 11] = [
+const KERNELS: [(Kernel, &str, &str); 12] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
@@ -273,6 +279,7 @@ const KERNELS: [(Kernel, &str, &str); 11] = [
     (Kernel::BlurH, "blur", "blur_h"),
     (Kernel::BlurV, "blur", "blur_v"),
     (Kernel::BlurWrite, "blur", "blur_write"),
+    (Kernel::BlurWriteLowres, "blur", "blur_write_lowres"),
     (Kernel::LayerSolid, "layers", "layer_solid"),
     (Kernel::LayerImage, "layers", "layer_image"),
 ];
@@ -710,7 +717,7 @@ impl Compositor {
             if let Some((b0, n)) = inner_blocks(d) {
                 // tile_copy handles COPY_RUN (8) blocks per invocation.
                 let g = if kernel == Kernel::TileCopy { groups([n[0].div_ceil(8), n[1]]) } else { groups(n) };
-                tile_jobs.push(Dispatch { kernel, job: JobU { block0: b0, blocks: n, index: nt as u32, ..Default::default() }, groups: g, pass: 0 });
+                tile_jobs.push(Dispatch { kernel, job: JobU { tile: tu, ..JobU::blocks(b0, n) }, groups: g, pass: 0 });
             }
             // Blocks only partly inside this tile: the edge job composes them per pixel.
             if let Some((b0, n)) = touched_blocks(d, wb, hb) {
@@ -734,19 +741,18 @@ impl Compositor {
         let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
         let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
         if !covered {
-            plan.push(Dispatch { kernel: Kernel::Fill, job: JobU { block0: [0, 0], blocks: [wb, hb], ..Default::default() }, groups: groups([wb, hb]), pass: 0 });
+            plan.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks([0, 0], [wb, hb]), groups: groups([wb, hb]), pass: 0 });
         }
         plan.extend(tile_jobs);
         edge_blocks.sort_unstable();
         edge_blocks.dedup();
         if !edge_blocks.is_empty() {
             let n = edge_blocks.len() as u32;
-            plan.push(Dispatch { kernel: Kernel::Edges, job: JobU { list_off: 0, list_len: n, ..Default::default() }, groups: (n.div_ceil(64), 1), pass: 0 });
+            plan.push(Dispatch { kernel: Kernel::Edges, job: JobU { list_off: 0, list_len: n, ..JobU::zeroed() }, groups: (n.div_ceil(64), 1), pass: 0 });
         }
 
         // Blurs (pass 1), at reduced resolution.
         let (fw, fh) = (w as f32, h as f32);
-        let mut weights: Vec<f32> = Vec::new();
         let mut scratch_len = 0u32;
         let mut nb = 0usize;
         for b in &scene.blurs {
@@ -758,29 +764,26 @@ impl Compositor {
                 continue;
             }
             let factor = blur_factor(b.sigma);
-            let k = gaussian_half_kernel(b.sigma / factor as f32);
-            if weights.len() + k.len() > MAX_WEIGHTS {
-                return Err(invalid("blurs", "too many blur kernels in one frame"));
-            }
+            let sigma = b.sigma / factor as f32;
+            let k = gaussian_half_kernel(sigma);
+            // The shader computes raw taps exp(-k²/2σ²); the normalised centre tap is 1/sum(raw taps).
+            let inv_norm = k[0];
             let reach = (3.0 * b.sigma).ceil();
             let src = [(x0 - reach).max(0.0), (y0 - reach).max(0.0), (x1 + reach).min(fw), (y1 + reach).min(fh)];
             let lw = ((src[2] - src[0]) / factor as f32).ceil() as u32;
             let lh = ((src[3] - src[1]) / factor as f32).ceil() as u32;
-            su.blurs[nb] = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, weight_off: weights.len() as u32, slot: scratch_len, _pad: [0; 2] };
-            weights.extend_from_slice(&k);
+            let bu = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, slot: scratch_len, sigma, inv_norm, _pad: 0 };
             scratch_len += lw * lh;
-            let job = JobU { index: nb as u32, ..Default::default() };
+            let job = JobU { blur: bu, ..JobU::zeroed() };
             let lg = (lw.div_ceil(8), lh.div_ceil(8));
             plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass: 1 });
             plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1 });
             plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1 });
             if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
-                plan.push(Dispatch { kernel: Kernel::BlurWrite, job: JobU { block0: b0, blocks: n, index: nb as u32, ..Default::default() }, groups: groups(n), pass: 1 });
+                let kernel = if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite };
+                plan.push(Dispatch { kernel, job: JobU { blur: bu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 1 });
             }
             nb += 1;
-        }
-        for (i, wgt) in weights.iter().enumerate() {
-            su.weights[i / 4][i % 4] = *wgt;
         }
 
         // Layers (pass 2), in order.
@@ -801,11 +804,9 @@ impl Compositor {
             if l.color[3] <= 0.0 {
                 continue;
             }
-            su.layers[nl] = lu;
-            plan.push(Dispatch { kernel, job: JobU { block0: b0, blocks: n, index: nl as u32, ..Default::default() }, groups: groups(n), pass: 2 });
+            plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 2 });
             nl += 1;
         }
-        su.n_layers = nl as u32;
         if plan.len() > MAX_JOBS {
             return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.len())));
         }

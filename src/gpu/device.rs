@@ -15,6 +15,22 @@ pub struct Gpu {
 }
 
 impl Gpu {
+    /// Opens the device from a helper thread with the given nice value: a software device's worker
+    /// threads are created here and inherit it, so they yield to the encoder (0 = unchanged).
+    pub fn open_with_nice(nice: i32) -> Result<Gpu> {
+        if nice <= 0 {
+            return Gpu::open();
+        }
+        std::thread::Builder::new()
+            .name("gpu open".into())
+            .spawn(move || {
+                crate::ingest::decode::lower_thread_priority(nice);
+                Gpu::open()
+            })?
+            .join()
+            .map_err(|_| Error::Device("device creation panicked".into()))?
+    }
+
     /// Opens the best adapter: discrete > integrated > virtual > CPU (lavapipe/llvmpipe).
     pub fn open() -> Result<Gpu> {
         // lavapipe's Vulkan enumeration probes Wayland; an existing runtime dir keeps it quiet.

@@ -66,11 +66,30 @@ pub struct InputOptions {
     pub decode_threads: usize,
     /// Depth of the decoded-frame ring.
     pub ring_frames: usize,
+    /// Nice value for the decode thread and the codec's worker threads (0 = unchanged). The encoder
+    /// is the pipeline's serial bottleneck; decoders have rings to absorb a delay.
+    pub nice: i32,
 }
 
 impl Default for InputOptions {
     fn default() -> Self {
-        InputOptions { live: false, decode_threads: 0, ring_frames: 4 }
+        InputOptions { live: false, decode_threads: 0, ring_frames: 4, nice: 0 }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux nice values are per thread; threads it
+/// creates afterwards inherit it).
+pub fn lower_thread_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            tracing::debug!("could not lower thread priority");
+        }
     }
 }
 
@@ -138,8 +157,42 @@ fn plane_layout(p: Pixel) -> Option<(PlaneLayout, bool)> {
     })
 }
 
-/// Opens `url` (file, rtmp://, http HLS, anything FFmpeg reads) and starts its decode thread.
+/// Opens `url` (file, rtmp://, http HLS, anything FFmpeg reads) on its own decode thread and waits
+/// until it is open (or failed), so errors surface here. The codec is opened on that thread too, so
+/// its worker threads share the thread's priority.
 pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (u, o) = (url.to_string(), opts.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
+        lower_thread_priority(o.nice);
+        match open_here(&u, &o, stop2) {
+            Ok((info, video, audio, worker)) => {
+                let _ = tx.send(Ok((info, video, audio)));
+                worker.run();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    })?;
+    match rx.recv() {
+        Ok(Ok((info, video, audio))) => Ok(Input { info, video, audio, stop, thread: Some(thread) }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(Error::StageGone { stage: "decode" })
+        }
+    }
+}
+
+type Opened = (InputInfo, Arc<Ring<VideoFrame>>, Option<Arc<Ring<AudioChunk>>>, Worker);
+
+fn open_here(url: &str, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Opened> {
     let mut dict = ff::Dictionary::new();
     if url.starts_with("rtmp") || url.starts_with("http") {
         // Network reads must not hang forever on a dead peer.
@@ -187,7 +240,6 @@ pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
     // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed: keep
     // several seconds.
     let audio = adec.as_ref().map(|_| Arc::new(Ring::new(512, overflow)));
-    let stop = Arc::new(AtomicBool::new(false));
     let worker = Worker {
         url: url.to_string(),
         ictx,
@@ -199,10 +251,9 @@ pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
         rotation,
         video: video.clone(),
         audio: audio.clone(),
-        stop: stop.clone(),
+        stop,
     };
-    let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || worker.run())?;
-    Ok(Input { info, video, audio, stop, thread: Some(thread) })
+    Ok((info, video, audio, worker))
 }
 
 fn short(url: &str) -> String {
