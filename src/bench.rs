@@ -48,7 +48,7 @@ pub struct BenchArgs {
     /// Readback staging buffers in flight; comma-separate several to sweep.
     #[arg(long, default_value = "3")]
     pub readback_depth: String,
-    /// Decoder threads per input (0 = FFmpeg decides).
+    /// Decoder threads per input (0 = cores / inputs, at least 1).
     #[arg(long, default_value_t = 0)]
     pub decode_threads: usize,
     /// Nice value of our decode and software-GPU threads; comma-separate several to sweep.
@@ -101,16 +101,26 @@ impl std::fmt::Display for Variant {
     }
 }
 
-fn ffmpeg_s1(a: &Path, b: &Path, out: &Path) -> Command {
-    let hls = out.join("ff_hls");
-    let _ = std::fs::create_dir_all(&hls);
-    let graph = "[0:v]scale=-2:720,crop=640:720,setsar=1[l];[1:v]scale=-2:720,crop=640:720,setsar=1[r];\
+const S1_GRAPH: &str = "[0:v]scale=-2:720,crop=640:720,setsar=1[l];[1:v]scale=-2:720,crop=640:720,setsar=1[r];\
 [l][r]hstack=inputs=2,split=2[base][fsrc];\
 [fsrc]crop=200:200:220:160,gblur@face=sigma=12:steps=2[face];\
 [base][face]overlay@face=x=220:y=160,\
 drawbox@bg=x=40:y=20:w=1200:h=24:color=red@0.9:t=fill,\
 drawbox@fill=x=40:y=20:w=720:h=24:color=blue@0.9:t=fill,format=yuv420p[v];\
 [0:a][1:a]amix=inputs=2:normalize=0[a]";
+
+/// S1 without the bar and the blur: what decoding, the crop/stack, audio mixing and encoding cost on
+/// their own. No compositor can beat this; it is printed as the floor, not compared.
+const FLOOR_GRAPH: &str = "[0:v]crop=640:720[l];[1:v]crop=640:720[r];[l][r]hstack=inputs=2[v];\
+[0:a][1:a]amix=inputs=2:normalize=0[a]";
+
+fn ffmpeg_s1(a: &Path, b: &Path, out: &Path) -> Command {
+    ffmpeg_job(a, b, out, S1_GRAPH)
+}
+
+fn ffmpeg_job(a: &Path, b: &Path, out: &Path, graph: &str) -> Command {
+    let hls = out.join("ff_hls");
+    let _ = std::fs::create_dir_all(&hls);
     let tee = format!(
         "[f=flv:onfail=ignore]{}|[f=hls:hls_time=2:hls_list_size=6:hls_flags=delete_segments+independent_segments]{}",
         out.join("ff.flv").display(),
@@ -198,7 +208,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let mut ours: BTreeMap<usize, Vec<(Usage, RenderReport)>> = BTreeMap::new();
     let mut base: Vec<Usage> = Vec::new();
-    let total = runs * (variants.len() + 1);
+    let mut floor: Vec<Usage> = Vec::new();
+    let total = runs * (variants.len() + 2);
     let mut k = 0;
     for r in 0..runs {
         // Alternate: baseline, ours (each variant), baseline, ours… so drift hits both alike.
@@ -207,6 +218,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let u = run_measured(&mut ffmpeg_s1(&a, &b, &out))?;
         progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", frames / u.wall_s, u.cpu_s / content_s, u.max_rss_mb));
         base.push(u);
+        k += 1;
+        progress(&format!("run {k}/{total}: FFmpeg floor (decode + crop/stack + mix + encode, no bar/blur)"));
+        let u = run_measured(&mut ffmpeg_job(&a, &b, &out, FLOOR_GRAPH))?;
+        progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s", frames / u.wall_s, u.cpu_s / content_s));
+        floor.push(u);
         for (vi, v) in variants.iter().enumerate() {
             k += 1;
             progress(&format!("run {k}/{total}: costream {v} (round {})", r + 1));
@@ -221,6 +237,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let ff_fps = med(&base.iter().map(|u| frames / u.wall_s).collect::<Vec<_>>());
     let ff_cpu = med(&base.iter().map(|u| u.cpu_s / content_s).collect::<Vec<_>>());
     let ff_rss = base.iter().map(|u| u.max_rss_mb).fold(0.0, f64::max);
+    let fl_fps = med(&floor.iter().map(|u| frames / u.wall_s).collect::<Vec<_>>());
+    let fl_cpu = med(&floor.iter().map(|u| u.cpu_s / content_s).collect::<Vec<_>>());
     // The best variant is the headline; every variant is listed.
     let mut rows = Vec::new();
     for (vi, results) in &ours {
@@ -250,6 +268,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("s1_ffmpeg_cpu_per_content_s".into(), json!(ff_cpu));
     j.insert("s1_cpu_ratio".into(), json!(o_cpu / ff_cpu));
     j.insert("s1_ours_peak_rss_mb".into(), json!(o_rss));
+    j.insert("s1_floor_fps".into(), json!(fl_fps));
+    j.insert("s1_floor_cpu_per_content_s".into(), json!(fl_cpu));
     j.insert("s1_ffmpeg_peak_rss_mb".into(), json!(ff_rss));
     j.insert("s1_workgroup".into(), json!(variants[best].workgroup));
     j.insert("s1_readback_depth".into(), json!(variants[best].depth));
@@ -269,6 +289,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&format!("\nS1 PK frame, {content_s} s of 720p30 x2, {runs} run(s) each; device {device}\n"));
     text.push_str(&format!("{:<34} {:>9} {:>14} {:>12}\n", "pipeline", "fps", "CPU-s/content-s", "peak RSS MB"));
     text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", "FFmpeg filter graph", ff_fps, ff_cpu, ff_rss));
+    text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12}\n", "(floor: FFmpeg without bar/blur)", fl_fps, fl_cpu, "-"));
     for (vi, fps, cpu, rss) in &rows {
         text.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", format!("costream ({})", variants[*vi]), fps, cpu, rss));
     }
@@ -300,6 +321,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         md.push_str(&format!("Machine: {}, {}. Command: `{}`. {content_s} s inputs, {runs} alternating runs each, medians.\n\n", j["cpu"].as_str().unwrap_or(""), device, cmdline.join(" ")));
         md.push_str("| pipeline | fps (unpaced) | CPU-s per content-s | peak RSS MB |\n|---|---:|---:|---:|\n");
         md.push_str(&format!("| FFmpeg filter graph | {ff_fps:.1} | {ff_cpu:.2} | {ff_rss:.0} |\n"));
+        md.push_str(&format!("| *floor: FFmpeg decode + crop/stack + mix + encode, no bar/blur* | {fl_fps:.1} | {fl_cpu:.2} | |\n"));
         for (vi, fps, cpu, rss) in &rows {
             md.push_str(&format!("| costream ({}) | {fps:.1} | {cpu:.2} | {rss:.0} |\n", variants[*vi]));
         }

@@ -173,9 +173,13 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         .collect();
     layers.extend(cfg.overlays.rects.iter().copied());
 
+    // Inputs decode in parallel with each other; frame threads on top only pay off when there are
+    // more cores than inputs (and they hide the decode cost from the stage timing).
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
     let mut slots = Vec::new();
     for (i, url) in cfg.inputs.iter().enumerate() {
-        let input = ingest::open(url, &InputOptions { nice: cfg.background_nice, ..cfg.input.clone() })?;
+        let input = ingest::open(url, &InputOptions { nice: cfg.background_nice, decode_threads, ..cfg.input.clone() })?;
         let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
         slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit });
     }
