@@ -91,13 +91,14 @@ fn blurred_at(bl: Blur, p: vec2<f32>) -> vec3<f32> {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let bl = job.blur;
-    var b = load_block(bx, by);
+    let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
     let y0 = f32(by * 2u);
     let k0 = row_cover(bl.rect, x0, y0);
@@ -111,15 +112,7 @@ fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q11 = blurred_at(bl, p + vec2<f32>(1.0, 1.0));
     let q21 = blurred_at(bl, p + vec2<f32>(2.0, 1.0));
     let q31 = blurred_at(bl, p + vec2<f32>(3.0, 1.0));
-    b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
-    b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
-    // Chroma of each 2x2: the covered pixels' blurred chroma, the others keep the original.
-    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
-    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
-    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
-    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
-    b.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
-    store_block(bx, by, b);
+    store_block(bx, by, blend_block(b, q00, q10, q20, q30, q01, q11, q21, q31, k0, k1));
 }
 
 fn grid(bl: Blur, x: i32, y: i32) -> vec3<f32> {
@@ -137,13 +130,14 @@ fn pick(a: vec3<f32>, b: vec3<f32>, c: vec3<f32>, i: i32, f: f32) -> vec3<f32> {
 // the block loads 9 texels instead of 32 and interpolates in registers.
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn blur_write_lowres(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let bl = job.blur;
-    var b = load_block(bx, by);
+    let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
     let y0 = f32(by * 2u);
     let k0 = row_cover(bl.rect, x0, y0);
@@ -176,12 +170,5 @@ fn blur_write_lowres(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q11 = pick(h0[1], h1[1], h2[1], iy.y, fy.y);
     let q21 = pick(h0[2], h1[2], h2[2], iy.y, fy.y);
     let q31 = pick(h0[3], h1[3], h2[3], iy.y, fy.y);
-    b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
-    b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
-    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
-    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
-    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
-    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
-    b.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
-    store_block(bx, by, b);
+    store_block(bx, by, blend_block(b, q00, q10, q20, q30, q01, q11, q21, q31, k0, k1));
 }

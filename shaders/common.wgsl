@@ -167,3 +167,27 @@ fn row_cover(r: vec4<f32>, x0: f32, y: f32) -> vec4<f32> {
     let inside_y = select(0.0, 1.0, yc >= r.y && yc < r.w);
     return select(vec4<f32>(0.0), vec4<f32>(inside_y), xs >= vec4<f32>(r.x) & xs < vec4<f32>(r.z));
 }
+
+// The block this invocation owns, when it is inside the job's block rectangle.
+fn outside_job(gid: vec3<u32>) -> bool {
+    return gid.x >= job.blocks.x || gid.y >= job.blocks.y;
+}
+
+fn job_block(gid: vec3<u32>) -> vec2<u32> {
+    return job.block0 + gid.xy;
+}
+
+// Blends eight pixel colours (output YUV; qXY = column X, row Y) into block b with per-pixel weights
+// k0 (row 0) and k1 (row 1): luma per pixel, chroma per 2x2 as the weighted mean, where uncovered
+// pixels keep the block's chroma. Exact for any weights, as chroma is the mean of the 2x2.
+fn blend_block(b: Block, q00: vec3<f32>, q10: vec3<f32>, q20: vec3<f32>, q30: vec3<f32>, q01: vec3<f32>, q11: vec3<f32>, q21: vec3<f32>, q31: vec3<f32>, k0: vec4<f32>, k1: vec4<f32>) -> Block {
+    var o: Block;
+    o.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
+    o.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
+    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
+    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
+    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
+    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
+    o.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
+    return o;
+}

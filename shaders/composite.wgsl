@@ -10,11 +10,12 @@
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let bg = scene.background;
     var b: Block;
     b.y0 = vec4<f32>(bg.x);
@@ -59,11 +60,12 @@ fn tile_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let t = job.tile;
     let sx = u32(i32(bx * 4u) + t.unit_x);
     let sy = u32(i32(by * 2u) + t.unit_y);
@@ -106,11 +108,12 @@ fn block_from_pixels(p00: vec3<f32>, p10: vec3<f32>, p20: vec3<f32>, p30: vec3<f
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn tile_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let t = job.tile;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     store_block(bx, by, block_from_pixels(

@@ -4,23 +4,20 @@
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn layer_solid(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let l = job.layer;
-    var b = load_block(bx, by);
+    let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
     let y0 = f32(by * 2u);
     let k0 = row_cover(l.rect, x0, y0) * l.color.w;
     let k1 = row_cover(l.rect, x0, y0 + 1.0) * l.color.w;
-    b.y0 = mix(b.y0, vec4<f32>(l.color.x), k0);
-    b.y1 = mix(b.y1, vec4<f32>(l.color.x), k1);
-    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
-    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
-    b.c = vec4<f32>(mix(b.c.xy, l.color.yz, a0), mix(b.c.zw, l.color.yz, a1));
-    store_block(bx, by, b);
+    let q = l.color.xyz;
+    store_block(bx, by, blend_block(b, q, q, q, q, q, q, q, q, k0, k1));
 }
 
 fn texel(l: Layer, x: u32, y: u32) -> vec4<f32> {
@@ -41,13 +38,14 @@ fn image_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= job.blocks.x || gid.y >= job.blocks.y) {
+    if (outside_job(gid)) {
         return;
     }
-    let bx = job.block0.x + gid.x;
-    let by = job.block0.y + gid.y;
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
     let l = job.layer;
-    var b = load_block(bx, by);
+    let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     let q00 = image_at(l, p);
     let q10 = image_at(l, p + vec2<f32>(1.0, 0.0));
@@ -59,12 +57,5 @@ fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q31 = image_at(l, p + vec2<f32>(3.0, 1.0));
     let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
     let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
-    b.y0 = mix(b.y0, vec4<f32>(q00.x, q10.x, q20.x, q30.x), k0);
-    b.y1 = mix(b.y1, vec4<f32>(q01.x, q11.x, q21.x, q31.x), k1);
-    let a0 = (k0.x + k0.y + k1.x + k1.y) * 0.25;
-    let a1 = (k0.z + k0.w + k1.z + k1.w) * 0.25;
-    let s0 = (q00.yz * k0.x + q10.yz * k0.y + q01.yz * k1.x + q11.yz * k1.y) * 0.25;
-    let s1 = (q20.yz * k0.z + q30.yz * k0.w + q21.yz * k1.z + q31.yz * k1.w) * 0.25;
-    b.c = vec4<f32>(b.c.xy * (1.0 - a0) + s0, b.c.zw * (1.0 - a1) + s1);
-    store_block(bx, by, b);
+    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
 }

@@ -335,7 +335,6 @@ fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, mut venc: VideoEncoder, mut
     let mut encode_ms = Vec::new();
     let mut frames: i64 = 0;
     let samples_at = |frame: i64| frame * crate::ingest::decode::AUDIO_RATE as i64 * fps.den as i64 / fps.num as i64;
-    let atb = aenc.as_ref().map(|a| a.time_base);
     let pump_audio = |aenc: &mut Option<AudioEncoder>, mixer: &mut Mixer, outputs: &mut Outputs, until: i64, finishing: bool| -> Result<()> {
         let Some(a) = aenc.as_mut() else { return Ok(()) };
         let mut pk = Vec::new();
@@ -355,7 +354,6 @@ fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, mut venc: VideoEncoder, mut
         }
         Ok(())
     };
-    let _ = atb;
     while let Ok(frame) = rx.recv() {
         let t0 = Instant::now();
         venc.encode(&frame, &mut packets)?;

@@ -186,3 +186,51 @@ fn bench_quick_writes_the_figures() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("ratio ours/FFmpeg"), "{stdout}");
 }
+
+#[test]
+fn reads_an_hls_stream_over_http() {
+    let d = workdir("hls-in");
+    let site = d.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    // An HLS rendition of a green clip, served by a real HTTP server on loopback.
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180:rate=30", "-t", "2", "-c:v", "libx264", "-g", "30", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0"])
+        .arg(site.join("in.m3u8"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(&site)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let url = format!("http://127.0.0.1:{port}/in.m3u8");
+    // Wait for the server to answer (bounded).
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = d.join("out.mp4");
+    let r = costream(&["render", "-i", &url, "--size", "320x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let f = frame_rgb(&out, 1.0, 320, 180);
+    assert_near(f.at(160, 90), [0, 255, 0], 14, "green from the HLS input");
+    let dur: f64 = probe(&out)["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 2.0).abs() < 0.2, "duration {dur}");
+}
+
+#[test]
+fn nvenc_request_falls_back_to_x264_without_nvidia() {
+    let d = workdir("nvenc");
+    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 1.0));
+    let out = d.join("out.mp4");
+    render_ok(&["render", "-i", a.to_str().unwrap(), "--size", "320x180", "--encoder", "nvenc", "--out", out.to_str().unwrap()]);
+    assert_eq!(stream(&probe(&out), "video")["codec_name"], "h264");
+}

@@ -128,24 +128,14 @@ impl AudioEncoder {
         f.set_pts(Some(self.pts));
         self.pts += n as i64;
         self.enc.send_frame(&f)?;
-        self.drain(out);
+        super::drain(&mut self.enc, out);
         Ok(())
     }
 
     pub fn finish(&mut self, out: &mut Vec<ff::Packet>) -> Result<()> {
         self.enc.send_eof()?;
-        self.drain(out);
+        super::drain(&mut self.enc, out);
         Ok(())
-    }
-
-    fn drain(&mut self, out: &mut Vec<ff::Packet>) {
-        loop {
-            let mut p = ff::Packet::empty();
-            if self.enc.receive_packet(&mut p).is_err() {
-                break;
-            }
-            out.push(p);
-        }
     }
 }
 

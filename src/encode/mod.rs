@@ -7,3 +7,14 @@ pub mod video;
 pub use audio::{AudioEncoder, Mixer};
 pub use output::{Outputs, Track};
 pub use video::{EncoderKind, VideoEncoder, VideoSettings};
+
+/// Moves every packet the encoder has ready into `out`.
+fn drain(enc: &mut ffmpeg_next::encoder::Encoder, out: &mut Vec<ffmpeg_next::Packet>) {
+    loop {
+        let mut p = ffmpeg_next::Packet::empty();
+        if enc.receive_packet(&mut p).is_err() {
+            break;
+        }
+        out.push(p);
+    }
+}

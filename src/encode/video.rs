@@ -112,24 +112,14 @@ impl VideoEncoder {
     /// Encodes one frame (pts in frame units) and returns the packets that came out.
     pub fn encode(&mut self, frame: &ff::frame::Video, out: &mut Vec<ff::Packet>) -> Result<()> {
         self.enc.send_frame(frame)?;
-        self.drain(out);
+        super::drain(&mut self.enc, out);
         Ok(())
     }
 
     pub fn finish(&mut self, out: &mut Vec<ff::Packet>) -> Result<()> {
         self.enc.send_eof()?;
-        self.drain(out);
+        super::drain(&mut self.enc, out);
         Ok(())
-    }
-
-    fn drain(&mut self, out: &mut Vec<ff::Packet>) {
-        loop {
-            let mut p = ff::Packet::empty();
-            if self.enc.receive_packet(&mut p).is_err() {
-                break;
-            }
-            out.push(p);
-        }
     }
 }
 

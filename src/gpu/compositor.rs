@@ -870,6 +870,9 @@ impl Compositor {
             enc.copy_buffer_to_buffer(qbuf, 0, &st.buffer, Self::ts_offset(self.nv12_len), TS_QUERIES as u64 * 8);
         }
         let sub = q.submit(Some(enc.finish()));
+        if let Some(e) = self.gpu.take_error() {
+            return Err(Error::Device(e));
+        }
         st.tag = tag;
         st.timed = self.queries.is_some();
         st.had_blur = nb > 0;

@@ -4,6 +4,8 @@
 //! the environment. Only features the adapter reports are requested: Debian's lavapipe lacks descriptor
 //! indexing, so the shaders use a fixed set of bindings (atlases) instead of texture arrays.
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::{Error, Result};
 
 pub struct Gpu {
@@ -12,6 +14,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     /// GPU timestamps are available (used for per-stage timing in the benchmark).
     pub timestamps: bool,
+    /// The first validation or device error since the last check. wgpu's default is to panic; a
+    /// service must turn it into an error of the job that caused it instead.
+    error: Arc<Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -98,7 +103,20 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::Device(e.to_string()))?;
-        Ok(Gpu { device, queue, info, timestamps })
+        let error: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            tracing::error!(error = %e, "GPU error");
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(Gpu { device, queue, info, timestamps, error })
+    }
+
+    /// Returns (and clears) the GPU error raised since the last call, if any.
+    pub fn take_error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|mut e| e.take())
     }
 
     /// "adapter name (backend)", as printed by the benchmark.

@@ -362,7 +362,7 @@ impl Worker {
             }
             let ts = frame.timestamp().or(frame.pts());
             let Some(pts) = self.rel_time(ts, self.vtb) else { continue };
-            let mut format = frame.format();
+            let format = frame.format();
             let (layout, mut full) = match plane_layout(format) {
                 Some(l) => l,
                 None => {
@@ -389,11 +389,9 @@ impl Worker {
                     out.set_color_space(frame.color_space());
                     out.set_color_range(frame.color_range());
                     frame = out;
-                    format = Pixel::YUV420P;
                     (PlaneLayout::Planar { sx: 2, sy: 2 }, false)
                 }
             };
-            let _ = format;
             if frame.color_range() == ff::util::color::Range::JPEG {
                 full = true;
             }
