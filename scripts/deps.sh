@@ -9,8 +9,8 @@ PACKAGES=(
   libavfilter-dev libavdevice-dev clang libclang-dev pkg-config
   # run without a GPU: Vulkan loader + lavapipe (Mesa's software Vulkan)
   libvulkan1 mesa-vulkan-drivers
-  # tests, samples and the benchmark baseline
-  ffmpeg
+  # tests, samples and the benchmark baseline; nginx-rtmp is a real RTMP peer in tests
+  ffmpeg nginx libnginx-mod-rtmp python3
 )
 
 missing=()

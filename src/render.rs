@@ -13,7 +13,7 @@ use std::time::Instant;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{self, AudioEncoder, Mixer, Outputs, Track, VideoEncoder, VideoSettings};
+use crate::encode::{self, AudioEncoder, Mixer, Outputs, StreamSetup, Track, VideoEncoder, VideoSettings};
 use crate::error::{invalid, Error, Result};
 use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
 use crate::ingest::{self, Input, InputOptions, VideoFrame};
@@ -188,7 +188,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let global = Outputs::need_global_header(&cfg.outputs);
     let venc = VideoEncoder::open(&cfg.video, global)?;
     let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
-    let outputs = Outputs::open(&cfg.outputs, venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)))?;
+    let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
+    let outputs = Outputs::open(&cfg.outputs, &setup)?;
     let mixer = Mixer::new(slots.iter().filter_map(|s| s.input.audio.clone().map(|r| (r, 1.0))).collect());
     let encoder_name = venc.name.to_string();
 

@@ -1,10 +1,24 @@
-//! Muxers: one encode, its packets written to every output (file, FLV, rtmp://, HLS).
+//! Muxers: one encode, its packets handed to every output (file, FLV, rtmp://, HLS).
 //!
-//! A failing output is closed and reported; the others keep receiving packets.
+//! Each output has its own thread and a bounded queue, so a slow or dead destination never stalls the
+//! encoder or the other outputs. When a queue is full the output drops packets (counted) until the next
+//! video keyframe, so what it does send stays decodable. Network outputs that fail to connect or
+//! break are reopened with backoff and resume at a keyframe; a file output that fails is closed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
+
+/// Packets an output may have queued before it starts dropping (about 4 s of 30 fps video + audio).
+const QUEUE_PACKETS: usize = 256;
+/// Longest wait between reconnection attempts of a network output.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The container for an output URL, and the muxer options it needs.
 pub fn container_for(url: &str) -> (&'static str, Vec<(&'static str, String)>) {
@@ -33,18 +47,8 @@ pub fn container_for(url: &str) -> (&'static str, Vec<(&'static str, String)>) {
     }
 }
 
-struct Sink {
-    url: String,
-    ctx: ff::format::context::Output,
-    /// Output stream time bases after write_header (muxers may change them, FLV does).
-    video_tb: ff::Rational,
-    audio_tb: Option<ff::Rational>,
-    alive: bool,
-    pub packets: u64,
-}
-
-pub struct Outputs {
-    sinks: Vec<Sink>,
+fn is_network(url: &str) -> bool {
+    url.contains("://") && !url.starts_with("file:")
 }
 
 /// Which packet stream a packet belongs to.
@@ -54,85 +58,279 @@ pub enum Track {
     Audio,
 }
 
+/// What the muxers need to know about the encoded streams.
+#[derive(Clone)]
+pub struct StreamSetup {
+    video: ff::codec::Parameters,
+    video_tb: ff::Rational,
+    audio: Option<(ff::codec::Parameters, ff::Rational)>,
+}
+
+// SAFETY: Parameters is plain owned codec parameters (ffmpeg-next marks it Send); it is only read.
+unsafe impl Sync for StreamSetup {}
+
+impl StreamSetup {
+    pub fn new(video: &ff::encoder::Video, video_tb: ff::Rational, audio: Option<(&ff::encoder::Audio, ff::Rational)>) -> StreamSetup {
+        StreamSetup {
+            video: ff::codec::Parameters::from(video),
+            video_tb,
+            audio: audio.map(|(a, tb)| (ff::codec::Parameters::from(a), tb)),
+        }
+    }
+}
+
+/// Counters of one output, readable while it runs.
+#[derive(Default, Debug)]
+pub struct OutputStats {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub dropped: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+enum Msg {
+    Packet(Track, ff::Packet, ff::Rational),
+    Finish,
+}
+
+struct Sink {
+    url: String,
+    tx: SyncSender<Msg>,
+    /// Dropping until the next video keyframe after a full queue.
+    dropping: bool,
+    stats: Arc<OutputStats>,
+    thread: Option<JoinHandle<bool>>,
+}
+
+pub struct Outputs {
+    sinks: Vec<Sink>,
+}
+
 impl Outputs {
     /// True when any of these URLs needs codec parameters in extradata (global header).
     pub fn need_global_header(urls: &[String]) -> bool {
         urls.iter().any(|u| {
             // Containers that carry parameter sets once, out of band. HLS is included because its
-            // segments are written through the same encoder as the FLV in a fan-out.
+            // segments are written from the same encode as the FLV in a fan-out.
             let (fmt, _) = container_for(u);
             matches!(fmt, "flv" | "mp4" | "mov" | "matroska" | "hls")
         })
     }
 
-    pub fn open(urls: &[String], video: &ff::encoder::Video, video_tb: ff::Rational, audio: Option<(&ff::encoder::Audio, ff::Rational)>) -> Result<Outputs> {
+    /// Opens every output. Files must open now (a bad path is the caller's error); network outputs
+    /// that cannot connect yet keep trying in the background.
+    pub fn open(urls: &[String], setup: &StreamSetup) -> Result<Outputs> {
         let mut sinks = Vec::new();
         for url in urls {
-            let (fmt, opts) = container_for(url);
-            if let Some(parent) = std::path::Path::new(url).parent() {
-                if !url.contains("://") && !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
+            let first = match Muxer::open(url, setup) {
+                Ok(m) => Some(m),
+                Err(e) if is_network(url) => {
+                    tracing::warn!(url, error = %e, "output not reachable yet; retrying in the background");
+                    None
                 }
-            }
-            let mut ctx = ff::format::output_as(&url, fmt).map_err(|e| Error::Output { url: url.clone(), why: e.to_string() })?;
-            {
-                let mut vs = ctx.add_stream(ff::encoder::find(ff::codec::Id::H264))?;
-                vs.set_parameters(video);
-                vs.set_time_base(video_tb);
-            }
-            if let Some((a, tb)) = audio {
-                let mut s = ctx.add_stream(ff::encoder::find(ff::codec::Id::AAC))?;
-                s.set_parameters(a);
-                s.set_time_base(tb);
-            }
-            let mut d = ff::Dictionary::new();
-            for (k, v) in &opts {
-                d.set(k, v);
-            }
-            ctx.write_header_with(d).map_err(|e| Error::Output { url: url.clone(), why: e.to_string() })?;
-            let video_tb = ctx.stream(0).map(|s| s.time_base()).unwrap_or(video_tb);
-            let audio_tb = audio.and_then(|_| ctx.stream(1).map(|s| s.time_base()));
-            tracing::info!(url, format = fmt, "output open");
-            sinks.push(Sink { url: url.clone(), ctx, video_tb, audio_tb, alive: true, packets: 0 });
+                Err(e) => return Err(e),
+            };
+            let (tx, rx) = sync_channel(QUEUE_PACKETS);
+            let stats = Arc::new(OutputStats::default());
+            let (u, st, s2) = (url.clone(), setup.clone(), stats.clone());
+            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2))?;
+            sinks.push(Sink { url: url.clone(), tx, dropping: false, stats, thread: Some(thread) });
         }
         Ok(Outputs { sinks })
     }
 
-    /// Writes one encoded packet (time base `from`) to every live output.
+    /// Queues one encoded packet (time base `from`) for every output; never blocks.
     pub fn write(&mut self, track: Track, packet: &ff::Packet, from: ff::Rational) {
-        for s in self.sinks.iter_mut().filter(|s| s.alive) {
-            let (idx, tb) = match track {
-                Track::Video => (0, s.video_tb),
-                Track::Audio => match s.audio_tb {
-                    Some(tb) => (1, tb),
-                    None => continue,
-                },
-            };
-            let mut p = packet.clone();
-            if track == Track::Video && p.duration() == 0 {
-                // x264 leaves durations unset; HLS needs them to cut segments precisely.
-                p.set_duration(1);
+        let key = track == Track::Video && packet.is_key();
+        for s in &mut self.sinks {
+            if s.dropping && track == Track::Video && !key {
+                s.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
-            p.set_stream(idx);
-            p.rescale_ts(from, tb);
-            p.set_position(-1);
-            if let Err(e) = p.write_interleaved(&mut s.ctx) {
-                tracing::error!(url = %s.url, error = %e, "output failed; it is closed, the other outputs go on");
-                s.alive = false;
-            } else {
-                s.packets += 1;
+            match s.tx.try_send(Msg::Packet(track, packet.clone(), from)) {
+                Ok(()) => {
+                    if key {
+                        s.dropping = false;
+                    }
+                }
+                Err(TrySendError::Full(_)) => {
+                    if !s.dropping {
+                        tracing::warn!(url = %s.url, "output is falling behind; dropping until the next keyframe");
+                    }
+                    s.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    s.dropping = true;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    s.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
 
-    /// Finishes every output (trailers, final playlist).
+    pub fn stats(&self) -> Vec<(String, Arc<OutputStats>)> {
+        self.sinks.iter().map(|s| (s.url.clone(), s.stats.clone())).collect()
+    }
+
+    /// Finishes every output (trailers, final playlist) and returns the URLs that failed.
     pub fn finish(&mut self) -> Vec<String> {
         let mut failed = Vec::new();
         for s in &mut self.sinks {
-            if !s.alive || s.ctx.write_trailer().is_err() {
+            // Blocking here is fine: the encode is over, and each sink drains its queue and exits.
+            let _ = s.tx.send(Msg::Finish);
+        }
+        for s in &mut self.sinks {
+            let ok = s.thread.take().map(|t| t.join().unwrap_or(false)).unwrap_or(false);
+            let dropped = s.stats.dropped.load(Ordering::Relaxed);
+            if !ok {
                 failed.push(s.url.clone());
             }
+            tracing::info!(url = %s.url, ok, packets = s.stats.packets.load(Ordering::Relaxed), dropped, "output finished");
         }
         failed
+    }
+}
+
+fn short(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).chars().take(12).collect()
+}
+
+/// One open muxer.
+struct Muxer {
+    ctx: ff::format::context::Output,
+    /// Output stream time bases after write_header (muxers may change them, FLV does).
+    video_tb: ff::Rational,
+    audio_tb: Option<ff::Rational>,
+}
+
+impl Muxer {
+    fn open(url: &str, setup: &StreamSetup) -> Result<Muxer> {
+        let fail = |e: &dyn std::fmt::Display| Error::Output { url: url.to_string(), why: e.to_string() };
+        let (fmt, opts) = container_for(url);
+        if !is_network(url) {
+            if let Some(parent) = std::path::Path::new(url).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
+                }
+            }
+        }
+        let mut ctx = ff::format::output_as(&url, fmt).map_err(|e| fail(&e))?;
+        {
+            let mut vs = ctx.add_stream(ff::encoder::find(ff::codec::Id::H264)).map_err(|e| fail(&e))?;
+            vs.set_parameters(setup.video.clone());
+            vs.set_time_base(setup.video_tb);
+        }
+        if let Some((p, tb)) = &setup.audio {
+            let mut s = ctx.add_stream(ff::encoder::find(ff::codec::Id::AAC)).map_err(|e| fail(&e))?;
+            s.set_parameters(p.clone());
+            s.set_time_base(*tb);
+        }
+        let mut d = ff::Dictionary::new();
+        for (k, v) in &opts {
+            d.set(k, v);
+        }
+        ctx.write_header_with(d).map_err(|e| fail(&e))?;
+        let video_tb = ctx.stream(0).map(|s| s.time_base()).unwrap_or(setup.video_tb);
+        let audio_tb = setup.audio.as_ref().and_then(|_| ctx.stream(1).map(|s| s.time_base()));
+        tracing::info!(url, format = fmt, "output open");
+        Ok(Muxer { ctx, video_tb, audio_tb })
+    }
+
+    fn write(&mut self, track: Track, mut p: ff::Packet, from: ff::Rational) -> std::result::Result<usize, ff::Error> {
+        let (idx, tb) = match track {
+            Track::Video => (0, self.video_tb),
+            Track::Audio => match self.audio_tb {
+                Some(tb) => (1, tb),
+                None => return Ok(0),
+            },
+        };
+        if track == Track::Video && p.duration() == 0 {
+            // x264 leaves durations unset; HLS needs them to cut segments precisely.
+            p.set_duration(1);
+        }
+        let size = p.size();
+        p.set_stream(idx);
+        p.rescale_ts(from, tb);
+        p.set_position(-1);
+        p.write_interleaved(&mut self.ctx)?;
+        Ok(size)
+    }
+}
+
+/// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
+/// output ended cleanly.
+fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>) -> bool {
+    let _span = tracing::info_span!("output", url = %url).entered();
+    let network = is_network(&url);
+    let mut mux = first;
+    let mut ever_opened = mux.is_some();
+    // A (re)opened output starts at a keyframe so players can decode from its first packet.
+    let mut need_key = false;
+    let mut backoff = Duration::from_millis(500);
+    let mut next_try = Instant::now();
+    let mut failed = false;
+    loop {
+        let msg = match rx.recv() {
+            Ok(m) => m,
+            Err(_) => break,
+        };
+        let (track, packet, from) = match msg {
+            Msg::Finish => break,
+            Msg::Packet(t, p, f) => (t, p, f),
+        };
+        if mux.is_none() {
+            if !network {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if Instant::now() < next_try {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match Muxer::open(&url, &setup) {
+                Ok(m) => {
+                    if ever_opened {
+                        stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ever_opened = true;
+                    mux = Some(m);
+                    need_key = true;
+                    backoff = Duration::from_millis(500);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "reconnect failed");
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        }
+        if need_key {
+            if !(track == Track::Video && packet.is_key()) {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            need_key = false;
+        }
+        let Some(m) = mux.as_mut() else { continue };
+        match m.write(track, packet, from) {
+            Ok(n) => {
+                stats.packets.fetch_add(1, Ordering::Relaxed);
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "output failed");
+                mux = None;
+                if network {
+                    next_try = Instant::now() + backoff;
+                } else {
+                    failed = true;
+                }
+            }
+        }
+    }
+    match mux {
+        Some(mut m) => m.ctx.write_trailer().is_ok() && !failed,
+        None => false,
     }
 }

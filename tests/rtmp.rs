@@ -1,0 +1,91 @@
+//! RTMP output against a real RTMP server (nginx-rtmp, started by the test on loopback), with a dead
+//! destination beside it that must not disturb the live one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use costream::testsrc::Clip;
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    rec: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_nginx(dir: &Path) -> Nginx {
+    let port = free_port();
+    let rec = dir.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record all; record_path {r}; record_unique off; }} }} }}\n",
+            d = dir.display(),
+            r = rec.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nginx (libnginx-mod-rtmp)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nginx-rtmp did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { child, port, rec }
+}
+
+#[test]
+fn rtmp_output_reaches_nginx_while_a_dead_destination_fails_alone() {
+    let d = workdir("rtmp");
+    let nginx = start_nginx(&d);
+    let secs = 3.0;
+    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=640x360:rate=30", secs).with_audio("sine=frequency=440:sample_rate=48000"));
+    let b = clip(&d, "b.mp4", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", secs).with_audio("sine=frequency=660:sample_rate=48000"));
+    let live = format!("rtmp://127.0.0.1:{}/live/show", nginx.port);
+    let dead = format!("rtmp://127.0.0.1:{}/live/nobody", free_port());
+    let file = d.join("rec.mp4");
+    let o = costream(&["render", "-i", a.to_str().unwrap(), "-i", b.to_str().unwrap(), "--size", "1280x720", "--out", &live, "--out", &dead, "--out", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "one dead destination must not fail the job: {err}");
+    assert!(err.contains(&dead) && err.contains("failed"), "the dead destination is reported: {err}");
+    // nginx finalises the recording when the publisher disconnects.
+    let recorded = nginx.rec.join("show.flv");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recorded.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(nginx);
+    for p in [&recorded, &file] {
+        let j = probe(p);
+        let v = stream(&j, "video");
+        assert_eq!(v["codec_name"], "h264", "{}", p.display());
+        assert_eq!(v["width"], 1280);
+        assert_eq!(v["height"], 720);
+        assert_eq!(stream(&j, "audio")["codec_name"], "aac");
+        let dur: f64 = j["format"]["duration"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+        assert!((dur - secs).abs() < 0.25, "{}: {dur} s of {secs} s", p.display());
+    }
+    // The received stream shows both anchors: the right tile is blue.
+    let f = frame_rgb(&recorded, 1.5, 1280, 720);
+    assert_near(f.at(960, 360), [0, 0, 255], 16, "right tile from the RTMP server");
+}
