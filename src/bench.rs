@@ -281,7 +281,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("s1_stage_convert_ms".into(), stage(|r| r.stages_ms.convert));
     j.insert("s1_stage_readback_ms".into(), stage(|r| r.stages_ms.readback));
     j.insert("s1_stage_encode_ms".into(), stage(|r| r.stages_ms.encode));
-    j.insert("s1_stage_note".into(), json!("composite and blur are GPU timestamps; convert (RGB to NV12) is fused into the composite pass"));
+    j.insert("s1_stage_note".into(), json!("composite and blur are GPU timestamps of their passes; there is no separate colour conversion: each tile's matrix maps its YUV straight to BT.709 NV12 inside the composite dispatches, so convert is 0"));
     let j = Value::Object(j);
 
     // Human-readable summary.
@@ -332,7 +332,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|s| format!("{s} {}", j[format!("s1_stage_{s}_ms")].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())))
             .collect();
         md.push_str(&parts.join(", "));
-        md.push_str(" (composite and blur: GPU timestamps; convert is fused into composite).\n");
+        md.push_str(" (composite and blur: GPU timestamps of their passes; colour conversion happens inside the composite dispatches, so convert is 0).\n");
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
         f.write_all(md.as_bytes())?;
         progress(&format!("table appended to {}", p.display()));

@@ -152,6 +152,15 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
 }
 
 fn main() -> ExitCode {
+    // Frames are multi-megabyte allocations made and freed every few milliseconds (decoder buffers,
+    // GPU staging). Served from fresh mmaps, each costs page faults and zeroing; keep them in the
+    // heap instead (measured: ~5% less wall time per frame).
+    #[cfg(target_os = "linux")]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
     // Software Vulkan (lavapipe) spreads each dispatch over LP_NUM_THREADS threads (default: all
     // cores). Our dispatches are small and decode/encode already keep the cores busy, so half the
     // cores wastes less in thread hand-offs (measured on 2 cores: ~6% less CPU per frame). Set before

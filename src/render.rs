@@ -309,7 +309,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         upload: median(&mut t.upload),
         composite: median(&mut t.composite),
         blur: median(&mut t.blur),
-        // RGB→NV12 is fused into the composite pass: it has no time of its own.
+        // Colour conversion happens inside the composite dispatches (YUV to BT.709 NV12 by matrix):
+        // it has no time of its own.
         convert: if t.composite.is_empty() { None } else { Some(0.0) },
         readback: median(&mut t.readback),
         encode: median(&mut enc_ms),
