@@ -234,3 +234,50 @@ fn nvenc_request_falls_back_to_x264_without_nvidia() {
     render_ok(&["render", "-i", a.to_str().unwrap(), "--size", "320x180", "--encoder", "nvenc", "--out", out.to_str().unwrap()]);
     assert_eq!(stream(&probe(&out), "video")["codec_name"], "h264");
 }
+
+#[test]
+fn shorter_input_holds_its_last_frame_until_the_longest_ends() {
+    let d = workdir("hold");
+    // 1 s red (no audio) and 2 s blue with audio.
+    let red = clip(&d, "red.mp4", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 1.0));
+    let blue = clip(&d, "blue.mp4", &Clip::new("color=c=0x0000ff:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let out = d.join("out.mp4");
+    render_ok(&["render", "-i", red.to_str().unwrap(), "-i", blue.to_str().unwrap(), "--size", "640x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let p = probe(&out);
+    let dur: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 2.0).abs() < 0.15, "lasts as long as the longest input: {dur}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac", "the input with audio is heard");
+    let f = frame_rgb(&out, 1.7, 640, 180);
+    assert_near(f.at(160, 90), [255, 0, 0], 14, "ended input keeps its last frame");
+    assert_near(f.at(480, 90), [0, 0, 255], 14, "running input");
+}
+
+#[test]
+fn ten_bit_input_is_converted_with_a_warning() {
+    let d = workdir("tenbit");
+    let src = clip(&d, "p10.mkv", &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 1.0).args(&["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]));
+    let out = d.join("out.mp4");
+    let o = costream(&["render", "-i", src.to_str().unwrap(), "--size", "320x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("converting to yuv420p"), "the CPU conversion is logged: {err}");
+    let f = frame_rgb(&out, 0.5, 320, 180);
+    assert_near(f.at(160, 90), [0, 255, 0], 16, "10-bit green");
+}
+
+#[test]
+fn corrupt_bytes_mid_stream_do_not_stop_the_render() {
+    let d = workdir("corrupt");
+    let src = clip(&d, "a.ts", &Clip::new("testsrc2=size=320x180:rate=30", 3.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    // Overwrite a stretch in the middle with garbage (MPEG-TS resynchronises after it).
+    let mut bytes = std::fs::read(&src).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 20_000] {
+        *b = 0xa5;
+    }
+    std::fs::write(&src, &bytes).unwrap();
+    let out = d.join("out.mp4");
+    render_ok(&["render", "-i", src.to_str().unwrap(), "--size", "320x180", "--out", out.to_str().unwrap()]);
+    let dur: f64 = probe(&out)["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!(dur > 2.5, "the render went on past the damage: {dur} s");
+}
