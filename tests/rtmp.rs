@@ -89,3 +89,37 @@ fn rtmp_output_reaches_nginx_while_a_dead_destination_fails_alone() {
     let f = frame_rgb(&recorded, 1.5, 1280, 720);
     assert_near(f.at(960, 360), [0, 0, 255], 16, "right tile from the RTMP server");
 }
+
+#[test]
+fn reads_a_live_rtmp_input_from_nginx() {
+    let d = workdir("rtmp-in");
+    let nginx = start_nginx(&d);
+    let src = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let url = format!("rtmp://127.0.0.1:{}/live/cam", nginx.port);
+    // A live publisher: the clip looped in real time until the test ends.
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-f", "flv", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg publisher");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = d.join("out.mp4");
+    let started = Instant::now();
+    let o = costream(&["render", "-i", &url, "--size", "320x180", "--duration", "2", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let took = started.elapsed();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A live input is consumed at its own pace: about real time, not faster.
+    assert!(took >= Duration::from_millis(1500), "2 s of a live input took {took:?}");
+    let p = probe(&out);
+    let dur: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 2.0).abs() < 0.15, "duration {dur}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+    let f = frame_rgb(&out, 1.0, 320, 180);
+    assert_near(f.at(160, 90), [255, 0, 0], 16, "the live input's picture");
+}

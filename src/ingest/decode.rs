@@ -198,7 +198,10 @@ fn open_here(url: &str, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Op
         // Network reads must not hang forever on a dead peer.
         dict.set("rw_timeout", "10000000");
     }
-    let ictx = ff::format::input_with_dictionary(&url, dict).map_err(|source| Error::OpenInput { url: url.into(), source })?;
+    // Closing the input (stop) interrupts a blocked network read at once instead of after rw_timeout.
+    let interrupt = stop.clone();
+    let ictx = ff::format::input_with_interrupt_and_dictionary(&url, move || interrupt.load(Ordering::Relaxed), dict)
+        .map_err(|source| Error::OpenInput { url: url.into(), source })?;
     let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Error::NoVideo { url: url.into() })?;
     let vidx = vstream.index();
     let rotation = stream_rotation(&vstream);
