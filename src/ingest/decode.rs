@@ -161,13 +161,25 @@ fn plane_layout(p: Pixel) -> Option<(PlaneLayout, bool)> {
 /// until it is open (or failed), so errors surface here. The codec is opened on that thread too, so
 /// its worker threads share the thread's priority.
 pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
+    start(url, None, opts)
+}
+
+/// Opens an input whose bytes come from `reader` in `format` (e.g. the FLV stream of an RTMP
+/// publisher), named `name` in logs and errors.
+pub fn open_reader(name: &str, format: &'static str, reader: impl std::io::Read + Send + 'static, opts: &InputOptions) -> Result<Input> {
+    start(name, Some((format, Box::new(reader))), opts)
+}
+
+type Reader = (&'static str, Box<dyn std::io::Read + Send>);
+
+fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (u, o) = (url.to_string(), opts.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
-        match open_here(&u, &o, stop2) {
+        match open_here(&u, reader, &o, stop2) {
             Ok((info, video, audio, worker)) => {
                 let _ = tx.send(Ok((info, video, audio)));
                 worker.run();
@@ -192,7 +204,7 @@ pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
 
 type Opened = (InputInfo, Arc<Ring<VideoFrame>>, Option<Arc<Ring<AudioChunk>>>, Worker);
 
-fn open_here(url: &str, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Opened> {
+fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Opened> {
     let mut dict = ff::Dictionary::new();
     if url.starts_with("rtmp") || url.starts_with("http") {
         // Network reads must not hang forever on a dead peer.
@@ -200,8 +212,13 @@ fn open_here(url: &str, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Op
     }
     // Closing the input (stop) interrupts a blocked network read at once instead of after rw_timeout.
     let interrupt = stop.clone();
-    let ictx = ff::format::input_with_interrupt_and_dictionary(&url, move || interrupt.load(Ordering::Relaxed), dict)
-        .map_err(|source| Error::OpenInput { url: url.into(), source })?;
+    let stopped = move || interrupt.load(Ordering::Relaxed);
+    let ictx = match reader {
+        None => ff::format::input_with_interrupt_and_dictionary(&url, stopped, dict),
+        Some((format, r)) => ff::format::context::StreamIo::from_read(r)
+            .and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), None, stopped)),
+    }
+    .map_err(|source| Error::OpenInput { url: url.into(), source })?;
     let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Error::NoVideo { url: url.into() })?;
     let vidx = vstream.index();
     let rotation = stream_rotation(&vstream);

@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod ring;
+pub mod rtmp;
 
-pub use decode::{open, AudioChunk, Input, InputInfo, InputOptions, VideoFrame};
+pub use decode::{open, open_reader, AudioChunk, Input, InputInfo, InputOptions, VideoFrame};
 pub use ring::{Overflow, Ring};
