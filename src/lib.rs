@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod ingest;
 pub mod layout;
 pub mod render;
+pub mod store;
 pub mod testsrc;
 
 pub use error::{Error, Result};

@@ -1,0 +1,279 @@
+//! What must survive a restart — rooms, their stream keys, their destinations — in an embedded
+//! SQLite database (one file by default).
+//!
+//! Stream keys are issued per room, expire (24 h by default) and can be regenerated, which revokes
+//! every earlier key of the room. A key is checked at publish time, so an expired or revoked key is
+//! refused before any media is accepted.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// Default lifetime of a stream key.
+pub const DEFAULT_KEY_TTL_S: i64 = 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("no room {0}")]
+    NoRoom(String),
+    #[error("no destination {0}")]
+    NoDestination(String),
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Why a key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyProblem {
+    Unknown,
+    Expired,
+    Revoked,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyProblem::Unknown => "unknown stream key",
+            KeyProblem::Expired => "stream key expired",
+            KeyProblem::Revoked => "stream key was regenerated",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StreamKey {
+    pub key: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+    /// "costream" for this service itself, or a third-party platform's name.
+    pub platform: String,
+    pub created_at: i64,
+    pub key: Option<StreamKey>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Destination {
+    pub id: String,
+    pub room_id: String,
+    pub url: String,
+    pub created_at: i64,
+}
+
+pub struct Store {
+    db: Mutex<Connection>,
+}
+
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+const SCHEMA: &str = "
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS rooms (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_keys (
+    key TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS stream_keys_room ON stream_keys(room_id);
+CREATE TABLE IF NOT EXISTS destinations (
+    id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+";
+
+impl Store {
+    /// Opens (creating if needed) the database file.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn open_in_memory() -> StoreResult<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(c: Connection) -> StoreResult<Store> {
+        c.execute_batch(SCHEMA)?;
+        Ok(Store { db: Mutex::new(c) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a room and issues its first stream key.
+    pub fn create_room(&self, name: &str, platform: &str, key_ttl_s: i64) -> StoreResult<Room> {
+        let id = format!("room_{}", random_hex(6));
+        let now = now_s();
+        {
+            let db = self.db();
+            db.execute("INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, platform, now])?;
+        }
+        self.regenerate_key(&id, key_ttl_s)?;
+        self.room(&id)
+    }
+
+    pub fn room(&self, id: &str) -> StoreResult<Room> {
+        let db = self.db();
+        let r = db
+            .query_row("SELECT id, name, platform, created_at FROM rooms WHERE id = ?1", params![id], |r| {
+                Ok(Room { id: r.get(0)?, name: r.get(1)?, platform: r.get(2)?, created_at: r.get(3)?, key: None })
+            })
+            .optional()?;
+        let mut room = r.ok_or_else(|| StoreError::NoRoom(id.to_string()))?;
+        room.key = Self::current_key(&db, id)?;
+        Ok(room)
+    }
+
+    pub fn rooms(&self) -> StoreResult<Vec<Room>> {
+        let ids: Vec<String> = {
+            let db = self.db();
+            let mut st = db.prepare("SELECT id FROM rooms ORDER BY created_at, id")?;
+            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            v
+        };
+        ids.iter().map(|id| self.room(id)).collect()
+    }
+
+    pub fn delete_room(&self, id: &str) -> StoreResult<()> {
+        let n = self.db().execute("DELETE FROM rooms WHERE id = ?1", params![id])?;
+        if n == 0 {
+            return Err(StoreError::NoRoom(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn current_key(db: &Connection, room: &str) -> StoreResult<Option<StreamKey>> {
+        Ok(db
+            .query_row(
+                "SELECT key, issued_at, expires_at FROM stream_keys WHERE room_id = ?1 AND revoked = 0 ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+                params![room],
+                |r| Ok(StreamKey { key: r.get(0)?, issued_at: r.get(1)?, expires_at: r.get(2)? }),
+            )
+            .optional()?)
+    }
+
+    /// Issues a new key for the room; every earlier key stops working.
+    pub fn regenerate_key(&self, room: &str, ttl_s: i64) -> StoreResult<StreamKey> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let exists: Option<String> = tx.query_row("SELECT id FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Err(StoreError::NoRoom(room.to_string()));
+        }
+        tx.execute("UPDATE stream_keys SET revoked = 1 WHERE room_id = ?1", params![room])?;
+        let now = now_s();
+        let k = StreamKey { key: format!("sk_{}", random_hex(16)), issued_at: now, expires_at: now + ttl_s };
+        tx.execute("INSERT INTO stream_keys (key, room_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)", params![k.key, room, k.issued_at, k.expires_at])?;
+        tx.commit()?;
+        Ok(k)
+    }
+
+    /// The room a key publishes to, if the key is valid at `now`.
+    pub fn check_key(&self, key: &str, now: i64) -> StoreResult<std::result::Result<String, KeyProblem>> {
+        let db = self.db();
+        let row: Option<(String, i64, bool)> = db
+            .query_row("SELECT room_id, expires_at, revoked FROM stream_keys WHERE key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)))
+            .optional()?;
+        Ok(match row {
+            None => Err(KeyProblem::Unknown),
+            Some((_, _, true)) => Err(KeyProblem::Revoked),
+            Some((_, exp, _)) if exp <= now => Err(KeyProblem::Expired),
+            Some((room, _, _)) => Ok(room),
+        })
+    }
+
+    pub fn add_destination(&self, room: &str, url: &str) -> StoreResult<Destination> {
+        self.room(room)?;
+        let d = Destination { id: format!("dst_{}", random_hex(6)), room_id: room.to_string(), url: url.to_string(), created_at: now_s() };
+        self.db().execute("INSERT INTO destinations (id, room_id, url, created_at) VALUES (?1, ?2, ?3, ?4)", params![d.id, d.room_id, d.url, d.created_at])?;
+        Ok(d)
+    }
+
+    pub fn destinations(&self, room: &str) -> StoreResult<Vec<Destination>> {
+        self.room(room)?;
+        let db = self.db();
+        let mut st = db.prepare("SELECT id, room_id, url, created_at FROM destinations WHERE room_id = ?1 ORDER BY created_at, id")?;
+        let v = st
+            .query_map(params![room], |r| Ok(Destination { id: r.get(0)?, room_id: r.get(1)?, url: r.get(2)?, created_at: r.get(3)? }))?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    pub fn delete_destination(&self, room: &str, id: &str) -> StoreResult<()> {
+        let n = self.db().execute("DELETE FROM destinations WHERE id = ?1 AND room_id = ?2", params![id, room])?;
+        if n == 0 {
+            return Err(StoreError::NoDestination(id.to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_expire_and_regeneration_revokes_the_old_one() {
+        let s = Store::open_in_memory().unwrap();
+        let room = s.create_room("A's show", "costream", 60).unwrap();
+        let k1 = room.key.clone().unwrap();
+        let now = now_s();
+        assert_eq!(s.check_key(&k1.key, now).unwrap(), Ok(room.id.clone()));
+        assert_eq!(s.check_key(&k1.key, now + 61).unwrap(), Err(KeyProblem::Expired));
+        let k2 = s.regenerate_key(&room.id, 60).unwrap();
+        assert_ne!(k1.key, k2.key);
+        assert_eq!(s.check_key(&k1.key, now).unwrap(), Err(KeyProblem::Revoked));
+        assert_eq!(s.check_key(&k2.key, now).unwrap(), Ok(room.id.clone()));
+        assert_eq!(s.check_key("sk_nope", now).unwrap(), Err(KeyProblem::Unknown));
+        assert_eq!(s.room(&room.id).unwrap().key, Some(k2));
+    }
+
+    #[test]
+    fn rooms_keys_and_destinations_survive_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("costream-store-{}", std::process::id()));
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let (room, dst) = {
+            let s = Store::open(&path).unwrap();
+            let room = s.create_room("B", "douyin", DEFAULT_KEY_TTL_S).unwrap();
+            let dst = s.add_destination(&room.id, "rtmp://push.example/live/x").unwrap();
+            (room, dst)
+        };
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.room(&room.id).unwrap(), room);
+        assert_eq!(s.destinations(&room.id).unwrap(), vec![dst]);
+        assert!(matches!(s.room("room_missing"), Err(StoreError::NoRoom(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
