@@ -4,6 +4,7 @@
 //! rings) → [`gpu`] (upload, composite, blur, colour convert, readback) → [`encode`] (H.264/AAC,
 //! muxers). [`render`] wires them together for one job; [`bench`] measures it against FFmpeg.
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod encode;

@@ -26,6 +26,21 @@ enum Cmd {
     Render(RenderArgs),
     /// Benchmark the S1 "PK frame" job against the FFmpeg filter graph.
     Bench(bench::BenchArgs),
+    /// Run the service: HTTP API and RTMP ingest (rooms and stream keys in SQLite).
+    Serve {
+        /// HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// RTMP ingest address; anchors publish to rtmp://HOST:PORT/live/STREAM_KEY.
+        #[arg(long, default_value = "0.0.0.0:1935")]
+        rtmp: std::net::SocketAddr,
+        /// SQLite database file (created when missing).
+        #[arg(long, default_value = "costream.sqlite")]
+        db: PathBuf,
+        /// Default stream key lifetime in seconds.
+        #[arg(long, default_value_t = costream::store::DEFAULT_KEY_TTL_S)]
+        key_ttl: i64,
+    },
     /// Write the two demo clips (landscape 1080p60 and portrait 720x1280 30 fps, with audio).
     Sample {
         #[arg(long, default_value = "out/samples")]
@@ -151,6 +166,22 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
     })
 }
 
+fn serve(cfg: costream::api::serve::ServeConfig) -> Result<(), Error> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(costream::api::serve::run(cfg, async {
+        // Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    }))
+}
+
 fn main() -> ExitCode {
     // Frames are multi-megabyte allocations made and freed every few milliseconds (decoder buffers,
     // GPU staging). Served from fresh mmaps, each costs page faults and zeroing; keep them in the
@@ -198,6 +229,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::Serve { http, rtmp, db, key_ttl } => serve(costream::api::serve::ServeConfig { http, rtmp, db, key_ttl_s: key_ttl }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());
         }),

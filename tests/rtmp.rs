@@ -23,10 +23,6 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start_nginx(dir: &Path) -> Nginx {
     let port = free_port();
     let rec = dir.join("rec");

@@ -45,7 +45,7 @@ impl std::fmt::Display for KeyProblem {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StreamKey {
     pub key: String,
     /// Unix seconds.
@@ -53,7 +53,7 @@ pub struct StreamKey {
     pub expires_at: i64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Room {
     pub id: String,
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Room {
     pub key: Option<StreamKey>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Destination {
     pub id: String,
     pub room_id: String,

@@ -80,3 +80,8 @@ pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
     let ok = (0..3).all(|c| (got[c] as i32 - want[c] as i32).abs() <= tol);
     assert!(ok, "{what}: got {got:?}, want {want:?} ±{tol}");
 }
+
+/// A TCP port that was free a moment ago on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

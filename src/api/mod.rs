@@ -1,0 +1,322 @@
+//! HTTP API (axum, JSON) of `costream serve`, with its OpenAPI document at `/openapi.json`.
+//!
+//! Every error is JSON with a stable machine-readable `code` and a human `message`; malformed JSON,
+//! unknown ids and invalid parameters are 4xx, never a panic. State changes (publishers accepted,
+//! refused, ended) go out on `/events` as server-sent events.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::store::{self, Destination, Room, Store, StoreError, StreamKey};
+
+/// A state change, as sent on `/events`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServiceEvent {
+    PublishAccepted { room_id: String, peer: String },
+    PublishRefused { key: String, peer: String, reason: String },
+    PublishEnded { room_id: String },
+}
+
+/// Live state of a room's ingest, kept in memory.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct LiveInfo {
+    pub peer: String,
+    /// Unix seconds.
+    pub since: i64,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub live: Arc<Mutex<HashMap<String, LiveInfo>>>,
+    pub events: broadcast::Sender<ServiceEvent>,
+    pub key_ttl_s: i64,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, key_ttl_s: i64) -> AppState {
+        AppState { store, live: Arc::default(), events: broadcast::channel(256).0, key_ttl_s }
+    }
+
+    pub fn emit(&self, e: ServiceEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send(e);
+    }
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_json`, `invalid_parameter`, `not_found`, `internal`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } })).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NoRoom(_) | StoreError::NoDestination(_) => ApiError::not_found(e.to_string()),
+            StoreError::Db(_) => {
+                tracing::error!(error = %e, "database error");
+                ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "database error".into() }
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: e.body_text() }
+    }
+}
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    pub name: String,
+    /// "costream" (default) or a third-party platform's name.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Stream key lifetime in seconds (default 24 h).
+    #[serde(default)]
+    pub key_ttl_s: Option<i64>,
+}
+
+/// A room with its current stream key and status.
+#[derive(Serialize, ToSchema)]
+pub struct RoomView {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub room: Room,
+    /// `live`, `not_started` or `key_expired`.
+    pub status: &'static str,
+    /// Where the anchor publishes, relative to this service's RTMP address.
+    pub publish_path: Option<String>,
+    pub live: Option<LiveInfo>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDestination {
+    /// rtmp:// or rtmps:// push URL of a platform, including its key.
+    pub url: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateKey {
+    #[serde(default)]
+    pub key_ttl_s: Option<i64>,
+}
+
+fn view(s: &AppState, room: Room) -> RoomView {
+    let live = s.live.lock().ok().and_then(|l| l.get(&room.id).cloned());
+    let status = if live.is_some() {
+        "live"
+    } else if room.key.as_ref().is_none_or(|k| k.expires_at <= store::now_s()) {
+        "key_expired"
+    } else {
+        "not_started"
+    };
+    let publish_path = room.key.as_ref().map(|k| format!("/live/{}", k.key));
+    RoomView { room, status, publish_path, live }
+}
+
+fn ttl(v: Option<i64>, default: i64) -> ApiResult<i64> {
+    match v {
+        None => Ok(default),
+        Some(t) if (1..=30 * 24 * 3600).contains(&t) => Ok(t),
+        Some(t) => Err(ApiError::invalid(format!("key_ttl_s {t} must be between 1 and 2592000"))),
+    }
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "The service is up")))]
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(post, path = "/rooms", request_body = CreateRoom,
+    responses((status = 201, body = RoomView), (status = 400, body = ErrorBody)))]
+async fn create_room(State(s): State<AppState>, body: Result<Json<CreateRoom>, JsonRejection>) -> ApiResult<(StatusCode, Json<RoomView>)> {
+    let Json(b) = body?;
+    let name = b.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("name must be 1 to 200 characters"));
+    }
+    let platform = b.platform.as_deref().unwrap_or("costream").trim().to_string();
+    if platform.is_empty() || platform.len() > 64 {
+        return Err(ApiError::invalid("platform must be 1 to 64 characters"));
+    }
+    let room = s.store.create_room(name, &platform, ttl(b.key_ttl_s, s.key_ttl_s)?)?;
+    Ok((StatusCode::CREATED, Json(view(&s, room))))
+}
+
+#[utoipa::path(get, path = "/rooms", responses((status = 200, body = [RoomView])))]
+async fn list_rooms(State(s): State<AppState>) -> ApiResult<Json<Vec<RoomView>>> {
+    Ok(Json(s.store.rooms()?.into_iter().map(|r| view(&s, r)).collect()))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = RoomView), (status = 404, body = ErrorBody)))]
+async fn get_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RoomView>> {
+    Ok(Json(view(&s, s.store.room(&id)?)))
+}
+
+#[utoipa::path(delete, path = "/rooms/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.store.delete_room(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/key", params(("id" = String, Path)), request_body(content = RegenerateKey, description = "optional"),
+    responses((status = 200, body = StreamKey), (status = 404, body = ErrorBody)))]
+async fn regenerate_key(State(s): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<StreamKey>> {
+    // The body is optional: an empty POST regenerates with the default lifetime.
+    let b: RegenerateKey = if body.iter().all(u8::is_ascii_whitespace) {
+        RegenerateKey::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: e.to_string() })?
+    };
+    Ok(Json(s.store.regenerate_key(&id, ttl(b.key_ttl_s, s.key_ttl_s)?)?))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/destinations", params(("id" = String, Path)),
+    responses((status = 200, body = [Destination]), (status = 404, body = ErrorBody)))]
+async fn list_destinations(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<Destination>>> {
+    Ok(Json(s.store.destinations(&id)?))
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/destinations", params(("id" = String, Path)), request_body = CreateDestination,
+    responses((status = 201, body = Destination), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn add_destination(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<CreateDestination>, JsonRejection>) -> ApiResult<(StatusCode, Json<Destination>)> {
+    let Json(b) = body?;
+    let url = b.url.trim();
+    let lower = url.to_lowercase();
+    if !(lower.starts_with("rtmp://") || lower.starts_with("rtmps://")) || url.len() > 2048 {
+        return Err(ApiError::invalid("url must be an rtmp:// or rtmps:// push URL"));
+    }
+    Ok((StatusCode::CREATED, Json(s.store.add_destination(&id, url)?)))
+}
+
+#[utoipa::path(delete, path = "/rooms/{id}/destinations/{dst}", params(("id" = String, Path), ("dst" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_destination(State(s): State<AppState>, Path((id, dst)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    s.store.delete_destination(&id, &dst)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/events", responses((status = 200, description = "server-sent events, one JSON ServiceEvent each")))]
+async fn events(State(s): State<AppState>) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
+    let mut rx = s.events.subscribe();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let ev = Event::default().json_data(&e).unwrap_or_else(|_| Event::default());
+                    if tx.send(Ok(ev)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A stream fed by a spawned task (keeps us off an extra stream-macro dependency).
+fn async_stream<F, Fut>(f: F) -> impl futures_core::Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Event, Infallible>>);
+
+impl futures_core::Stream for ReceiverStream {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
+    paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events),
+    components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// The service's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/rooms", post(create_room).get(list_rooms))
+        .route("/rooms/{id}", get(get_room).delete(delete_room))
+        .route("/rooms/{id}/key", post(regenerate_key))
+        .route("/rooms/{id}/destinations", get(list_destinations).post(add_destination))
+        .route("/rooms/{id}/destinations/{dst}", delete(delete_destination))
+        .route("/events", get(events))
+        .fallback(not_found)
+        .layer(tower_http::cors::CorsLayer::permissive())
+        .with_state(state)
+}
+pub mod serve;

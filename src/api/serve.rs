@@ -1,0 +1,97 @@
+//! `costream serve`: the long-running service — HTTP API and embedded RTMP ingest on one tokio
+//! runtime, rooms and keys in SQLite.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::{AppState, LiveInfo, ServiceEvent};
+use crate::ingest::rtmp::{IngestEvent, RtmpServer, StreamKeys};
+use crate::ingest::{self, Input, InputOptions};
+use crate::store::{self, Store};
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub http: SocketAddr,
+    pub rtmp: SocketAddr,
+    pub db: PathBuf,
+    pub key_ttl_s: i64,
+}
+
+/// Publishing is allowed to `live/<current key of a room>` while the key is valid.
+struct RoomKeys(Arc<Store>);
+
+impl StreamKeys for RoomKeys {
+    fn check(&self, app: &str, key: &str) -> std::result::Result<(), String> {
+        if app != "live" {
+            return Err(format!("unknown application {app:?}; publish to live/STREAM_KEY"));
+        }
+        match self.0.check_key(key, store::now_s()) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(problem)) => Err(problem.to_string()),
+            Err(e) => Err(format!("cannot check the key: {e}")),
+        }
+    }
+}
+
+/// Decoded inputs of the rooms that are publishing now (sessions take their frames from here).
+pub type LiveInputs = Arc<Mutex<HashMap<String, Input>>>;
+
+/// Runs until `shutdown` resolves.
+pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> crate::Result<()> {
+    let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
+    let state = AppState::new(store.clone(), cfg.key_ttl_s);
+    let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
+    let inputs: LiveInputs = Arc::default();
+    let st = state.clone();
+    let inp = inputs.clone();
+    tokio::spawn(async move {
+        // Which room each publishing key belongs to (the key may be regenerated while it is live).
+        let mut rooms_by_key = HashMap::new();
+        while let Some(ev) = ingest_events.recv().await {
+            on_ingest(&st, &inp, &mut rooms_by_key, ev).await;
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.http).await?;
+    tracing::info!(http = %listener.local_addr()?, rtmp = %rtmp.addr, db = %cfg.db.display(), "costream serving");
+    axum::serve(listener, super::router(state)).with_graceful_shutdown(shutdown).await?;
+    drop(rtmp);
+    Ok(())
+}
+
+async fn on_ingest(st: &AppState, inputs: &LiveInputs, rooms_by_key: &mut HashMap<String, String>, ev: IngestEvent) {
+    match ev {
+        IngestEvent::Published { key, peer, reader, .. } => {
+            let Ok(Ok(room)) = st.store.check_key(&key, store::now_s()) else { return };
+            rooms_by_key.insert(key, room.clone());
+            if let Ok(mut l) = st.live.lock() {
+                l.insert(room.clone(), LiveInfo { peer: peer.to_string(), since: store::now_s() });
+            }
+            st.emit(ServiceEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
+            // Decoding starts at once, so the room's latest frames are ready before anyone asks.
+            let name = format!("rtmp {room}");
+            let opened = tokio::task::spawn_blocking(move || ingest::open_reader(&name, "flv", reader, &InputOptions { live: true, ..Default::default() })).await;
+            match opened {
+                Ok(Ok(input)) => {
+                    if let Ok(mut m) = inputs.lock() {
+                        m.insert(room, input);
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(room, error = %e, "published stream cannot be decoded"),
+                Err(e) => tracing::warn!(room, error = %e, "decoder task failed"),
+            }
+        }
+        IngestEvent::Refused { key, peer, reason, .. } => st.emit(ServiceEvent::PublishRefused { key, peer: peer.to_string(), reason }),
+        IngestEvent::Ended { key, .. } => {
+            let Some(room) = rooms_by_key.remove(&key) else { return };
+            if let Ok(mut l) = st.live.lock() {
+                l.remove(&room);
+            }
+            if let Ok(mut m) = inputs.lock() {
+                m.remove(&room);
+            }
+            st.emit(ServiceEvent::PublishEnded { room_id: room });
+        }
+    }
+}
