@@ -114,6 +114,9 @@ struct RenderArgs {
     /// Stop after this many seconds of output.
     #[arg(long)]
     duration: Option<f64>,
+    /// Live: follow the wall clock; stalled inputs keep their last frame, network inputs reconnect.
+    #[arg(long)]
+    realtime: bool,
     /// Write the run's figures (frames, stage medians) as JSON.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -162,6 +165,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing },
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
+        realtime: a.realtime,
         background_nice: a.tuning.background_nice,
     })
 }

@@ -88,6 +88,9 @@ pub struct RenderConfig {
     pub background_nice: i32,
     /// Stop after this much output (seconds).
     pub max_seconds: Option<f64>,
+    /// Live: ticks follow the wall clock, inputs never hold the output back (a stalled input keeps
+    /// its last frame, network inputs reconnect), audio is mixed as it arrives.
+    pub realtime: bool,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -111,6 +114,9 @@ pub struct RenderReport {
     pub wall_seconds: f64,
     pub stages_ms: StageMedians,
     pub failed_outputs: Vec<String>,
+    /// Per input, how many times it stalled (live) — each stall was logged when it began and ended.
+    #[serde(default)]
+    pub input_stalls: Vec<u32>,
 }
 
 pub fn median(v: &mut [f32]) -> Option<f64> {
@@ -127,7 +133,15 @@ struct Slot {
     uploaded: u64,
     ended: bool,
     fit: Fit,
+    /// Live: when the last new frame arrived, whether the input is stalled now, how often it was.
+    last_new: Instant,
+    stalled: bool,
+    stalls: u32,
 }
+
+/// Live: an input that has not delivered a frame for this long is reported as lost (its tile keeps
+/// the last frame).
+const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Default)]
 struct Timings {
@@ -153,6 +167,18 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     ff::init().map_err(|e| Error::Output { url: "ffmpeg".into(), why: e.to_string() })?;
     // FFmpeg's own info lines (x264 statistics) would drown our log; warnings and errors still show.
     ff::util::log::set_level(ff::util::log::Level::Warning);
+    // Inputs open first: decoding starts while the GPU and the encoder get ready (live inputs
+    // must not be missed meanwhile). They decode in parallel with each other; frame threads on top only pay off when there are
+    // more cores than inputs (and they hide the decode cost from the stage timing).
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
+    let mut slots = Vec::new();
+    for (i, url) in cfg.inputs.iter().enumerate() {
+        let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+        let input = ingest::open(url, &opts)?;
+        let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
+        slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 });
+    }
     let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
     let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
 
@@ -173,16 +199,6 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         .collect();
     layers.extend(cfg.overlays.rects.iter().copied());
 
-    // Inputs decode in parallel with each other; frame threads on top only pay off when there are
-    // more cores than inputs (and they hide the decode cost from the stage timing).
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
-    let mut slots = Vec::new();
-    for (i, url) in cfg.inputs.iter().enumerate() {
-        let input = ingest::open(url, &InputOptions { nice: cfg.background_nice, decode_threads, ..cfg.input.clone() })?;
-        let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
-        slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit });
-    }
     let any_audio = slots.iter().any(|s| s.input.audio.is_some());
 
     let global = Outputs::need_global_header(&cfg.outputs);
@@ -190,7 +206,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
     let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
     let outputs = Outputs::open(&cfg.outputs, &setup)?;
-    let mixer = Mixer::new(slots.iter().filter_map(|s| s.input.audio.clone().map(|r| (r, 1.0))).collect());
+    let tracks = slots.iter().filter_map(|s| s.input.audio.clone().map(|r| (r, 1.0))).collect();
+    let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
     let encoder_name = venc.name.to_string();
 
     // The encoder gets frames through a short queue: the GPU thread never waits long on it, and a
@@ -200,11 +217,12 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let enc_thread = std::thread::Builder::new()
         .name("encode".into())
         .spawn(move || encode_loop(rx, venc, aenc, mixer, outputs, fps))?;
+    let input_stalls = |slots: &[Slot]| slots.iter().map(|s| s.stalls).collect::<Vec<_>>();
 
     let (w, h) = cfg.size;
     let cells = layout::cells(cfg.layout, slots.len(), w, h);
     let mut t = Timings::default();
-    let start = Instant::now();
+    let mut start = Instant::now();
     let frame_s = 1.0 / fps.as_f64();
     let mut n: u64 = 0;
     let mut send_err = false;
@@ -233,8 +251,40 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) {
             break;
         }
-        // Advance every input to the latest frame at or before this tick (blocking: offline).
-        for s in slots.iter_mut() {
+        if cfg.realtime {
+            // The wall clock drives the ticks; a late tick is rendered at once rather than skipped.
+            let due = start + std::time::Duration::from_secs_f64(now);
+            let wait = due.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+            for (i, s) in slots.iter_mut().enumerate() {
+                // Live: whatever arrived, newest wins; nothing waits.
+                let mut got = false;
+                while let Some(f) = s.input.video.try_pop() {
+                    decode_ms.push(f.decode_ms);
+                    s.current = Some(f);
+                    got = true;
+                }
+                if got {
+                    s.last_new = Instant::now();
+                    if s.stalled {
+                        s.stalled = false;
+                        tracing::info!(input = i, url = %s.input.info.url, "input resumed");
+                    }
+                } else if !s.stalled && s.current.is_some() && s.last_new.elapsed() > STALL_AFTER {
+                    s.stalled = true;
+                    s.stalls += 1;
+                    tracing::warn!(input = i, url = %s.input.info.url, "input lost: showing its last frame");
+                }
+                s.ended = s.input.video.is_finished();
+            }
+            if slots.iter().all(|s| s.ended) {
+                break;
+            }
+        }
+        // Offline: advance every input to the latest frame at or before this tick (blocking).
+        for s in slots.iter_mut().filter(|_| !cfg.realtime) {
             loop {
                 match s.input.video.peek_with(None, |f| f.pts) {
                     Ok(Some(pts)) => {
@@ -266,6 +316,12 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         }
         if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none()) {
             return Err(Error::Decoder { url: s.input.info.url.clone(), source: ff::Error::InvalidData });
+        }
+        if slots.iter().all(|s| s.current.is_none()) {
+            // Live: nothing has arrived yet. The output starts with the first picture, so the clock
+            // starts later too (its timestamps stay 0-based and in step with the audio).
+            start += std::time::Duration::from_secs_f64(frame_s);
+            continue;
         }
         let t_up = Instant::now();
         let mut uploaded_any = false;
@@ -323,6 +379,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         wall_seconds: wall,
         stages_ms: stages,
         failed_outputs: enc.failed,
+        input_stalls: input_stalls(&slots),
     })
 }
 

@@ -119,3 +119,71 @@ fn reads_a_live_rtmp_input_from_nginx() {
     let f = frame_rgb(&out, 1.0, 320, 180);
     assert_near(f.at(160, 90), [255, 0, 0], 16, "the live input's picture");
 }
+
+#[test]
+fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
+    let d = workdir("rtmp-loss");
+    let nginx = start_nginx(&d);
+    // Keyframes every second, like an anchor's encoder: a viewer joining mid-stream starts at one.
+    let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
+    let green = clip(&d, "green.flv", &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 4.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let url = format!("rtmp://127.0.0.1:{}/live/anchor", nginx.port);
+    let publish = |clip: &Path| {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(clip)
+            .args(["-c", "copy", "-f", "flv", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The anchor is live, costream joins, the anchor drops out for 1.5 s and comes back with another
+    // picture.
+    let mut first = publish(&red);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = d.join("live.mp4");
+    let report = d.join("report.json");
+    let render = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["render", "--realtime", "-i", &url, "--size", "320x180", "--duration", "7", "--bitrate", "3000", "--out"])
+        .arg(&out)
+        .arg("--report-json")
+        .arg(&report)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut second = publish(&green);
+    let o = render.wait_with_output().unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("input lost"), "the loss is reported: {log}");
+    let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(rep["input_stalls"][0].as_u64().unwrap_or(0) >= 1, "{rep}");
+    let p = probe(&out);
+    let dur: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 7.0).abs() < 0.3, "the output never stopped: {dur} s");
+    // Every frame shows the anchor — red, then (after the held last frame) green — never black.
+    let colours: Vec<&str> = (0..27)
+        .map(|i| {
+            let c = frame_rgb(&out, 0.1 + i as f64 * 0.25, 320, 180).at(160, 90);
+            if c[0] > 200 && c[1] < 60 {
+                "red"
+            } else if c[1] > 200 && c[0] < 60 {
+                "green"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    let first_green = colours.iter().position(|c| *c == "green").unwrap_or_else(|| panic!("the anchor never came back: {colours:?}"));
+    assert!(first_green >= 4, "red was live for a while first: {colours:?}");
+    assert!(colours[..first_green].iter().all(|c| *c == "red") && colours[first_green..].iter().all(|c| *c == "green"), "{colours:?}");
+}

@@ -20,18 +20,33 @@ struct Track {
     /// Timeline position just past the last buffered sample.
     end: i64,
     gain: f32,
+    /// Live: input position just past the last chunk taken, to tell continuation from a new segment.
+    src_end: Option<i64>,
 }
 
+/// How far ahead of the output a live track's new segment is placed (~43 ms of jitter buffer).
+const LIVE_DELAY: i64 = 2048;
+
 /// Sums the inputs' audio sample-accurately by their positions. Missing audio is silence.
+///
+/// Offline, positions are the inputs' own timelines (a file's audio lines up with its video). Live,
+/// inputs join, stall and reconnect at any time: each new segment is placed just ahead of the output
+/// position and continues from there, so a late or reconnecting anchor never drags the mix back.
 pub struct Mixer {
     tracks: Vec<Track>,
     /// Timeline position of the next output sample.
     pos: i64,
+    live: bool,
 }
 
 impl Mixer {
     pub fn new(rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) -> Mixer {
-        Mixer { tracks: rings.into_iter().map(|(ring, gain)| Track { ring, buf: VecDeque::new(), end: 0, gain }).collect(), pos: 0 }
+        Mixer { tracks: rings.into_iter().map(|(ring, gain)| Track { ring, buf: VecDeque::new(), end: 0, gain, src_end: None }).collect(), pos: 0, live: false }
+    }
+
+    /// A mixer for live inputs (see the type's docs).
+    pub fn live(rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) -> Mixer {
+        Mixer { live: true, ..Mixer::new(rings) }
     }
 
     pub fn position(&self) -> i64 {
@@ -43,17 +58,25 @@ impl Mixer {
         for t in &mut self.tracks {
             while let Some(c) = t.ring.try_pop() {
                 let n = (c.samples.len() / AUDIO_CHANNELS) as i64;
+                let pos = if !self.live {
+                    c.pos
+                } else if t.src_end == Some(c.pos) && t.end >= self.pos {
+                    t.end
+                } else {
+                    t.end.max(self.pos + LIVE_DELAY)
+                };
+                t.src_end = Some(c.pos + n);
                 let start = t.end.max(self.pos);
-                if c.pos > start {
+                if pos > start {
                     // A gap in the input: silence until its audio resumes.
-                    let gap = (c.pos - start) as usize;
+                    let gap = (pos - start) as usize;
                     t.buf.extend(std::iter::repeat_n(0.0, gap * AUDIO_CHANNELS));
-                    t.end = c.pos;
+                    t.end = pos;
                 } else if t.end < self.pos {
                     t.end = self.pos;
                 }
                 // Skip the part of the chunk that lies before what we already have.
-                let skip = (t.end - c.pos).clamp(0, n) as usize;
+                let skip = (t.end - pos).clamp(0, n) as usize;
                 t.buf.extend(c.samples[skip * AUDIO_CHANNELS..].iter().copied());
                 t.end += n - skip as i64;
             }
@@ -61,11 +84,11 @@ impl Mixer {
     }
 
     /// The next `n` mixed samples (interleaved), if every input that still plays has them. With
-    /// `finishing` (all video is out), inputs that have nothing more are treated as silent.
+    /// `finishing` (all video is out), or live, inputs that have nothing yet are treated as silent.
     pub fn next(&mut self, n: usize, finishing: bool) -> Option<Vec<f32>> {
         self.pull();
         let want = self.pos + n as i64;
-        let ready = self.tracks.iter().all(|t| t.end >= want || t.ring.is_finished() || finishing);
+        let ready = self.live || finishing || self.tracks.iter().all(|t| t.end >= want || t.ring.is_finished());
         if !ready {
             return None;
         }
@@ -159,6 +182,21 @@ mod tests {
         let mut m = Mixer::new(vec![(a, 1.0), (b, 1.0)]);
         let out = m.next(4, false).expect("both inputs finished");
         assert_eq!(out, vec![0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75]);
+    }
+
+    #[test]
+    fn live_tracks_join_ahead_of_the_output_instead_of_being_dropped() {
+        let a = ring();
+        let mut m = Mixer::live(vec![(a.clone(), 1.0)]);
+        // The output has run 10 000 samples of silence before the anchor's audio arrives, stamped 0.
+        for _ in 0..10 {
+            assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
+        }
+        a.push(AudioChunk { pos: 0, samples: vec![0.5; 2 * 4096] });
+        let out: Vec<f32> = (0..7).flat_map(|_| m.next(1024, false).unwrap()).collect();
+        let first = out.iter().position(|v| *v != 0.0).expect("the late audio is heard") / 2;
+        assert_eq!(first, LIVE_DELAY as usize, "placed just ahead of the output");
+        assert_eq!(out.iter().filter(|v| **v == 0.5).count(), 2 * 4096, "nothing dropped");
     }
 
     #[test]

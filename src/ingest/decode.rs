@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
 use ff::format::Pixel;
@@ -69,11 +69,13 @@ pub struct InputOptions {
     /// Nice value for the decode thread and the codec's worker threads (0 = unchanged). The encoder
     /// is the pipeline's serial bottleneck; decoders have rings to absorb a delay.
     pub nice: i32,
+    /// Network inputs reopen with backoff when they end or fail, until the input is dropped.
+    pub reconnect: bool,
 }
 
 impl Default for InputOptions {
     fn default() -> Self {
-        InputOptions { live: false, decode_threads: 0, ring_frames: 4, nice: 0 }
+        InputOptions { live: false, decode_threads: 0, ring_frames: 4, nice: 0, reconnect: false }
     }
 }
 
@@ -106,9 +108,17 @@ pub struct InputInfo {
     pub duration: Option<f64>,
 }
 
+/// Connection state of an input, readable while it runs.
+#[derive(Default, Debug)]
+pub struct InputState {
+    pub connected: AtomicBool,
+    pub reconnects: std::sync::atomic::AtomicU64,
+}
+
 /// A running input: its decode thread and the rings it fills.
 pub struct Input {
     pub info: InputInfo,
+    pub state: Arc<InputState>,
     pub video: Arc<Ring<VideoFrame>>,
     pub audio: Option<Arc<Ring<AudioChunk>>>,
     stop: Arc<AtomicBool>,
@@ -177,9 +187,11 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input
     let (u, o) = (url.to_string(), opts.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    let state = Arc::new(InputState::default());
+    let state2 = state.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
-        match open_here(&u, reader, &o, stop2) {
+        match open_here(&u, reader, &o, stop2, state2) {
             Ok((info, video, audio, worker)) => {
                 let _ = tx.send(Ok((info, video, audio)));
                 worker.run();
@@ -190,7 +202,7 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input
         }
     })?;
     match rx.recv() {
-        Ok(Ok((info, video, audio))) => Ok(Input { info, video, audio, stop, thread: Some(thread) }),
+        Ok(Ok((info, video, audio))) => Ok(Input { info, state, video, audio, stop, thread: Some(thread) }),
         Ok(Err(e)) => {
             let _ = thread.join();
             Err(e)
@@ -204,11 +216,26 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input
 
 type Opened = (InputInfo, Arc<Ring<VideoFrame>>, Option<Arc<Ring<AudioChunk>>>, Worker);
 
-fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>) -> Result<Opened> {
+/// An open container with its decoders: what a (re)connection produces.
+struct Connected {
+    ictx: ff::format::context::Input,
+    vidx: usize,
+    vtb: ff::Rational,
+    vdec: ff::decoder::Video,
+    adec: Option<(usize, ff::Rational, ff::decoder::Audio)>,
+    t0: Option<f64>,
+    rotation: u32,
+    info: InputInfo,
+}
+
+fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<AtomicBool>) -> Result<Connected> {
     let mut dict = ff::Dictionary::new();
     if url.starts_with("rtmp") || url.starts_with("http") {
-        // Network reads must not hang forever on a dead peer.
+        // Network reads must not hang forever on a dead peer, and a live stream should start after
+        // a second of probing, not FFmpeg's default five.
         dict.set("rw_timeout", "10000000");
+        dict.set("analyzeduration", "1000000");
+        tracing::info!(url, "connecting to input");
     }
     // Closing the input (stop) interrupts a blocked network read at once instead of after rw_timeout.
     let interrupt = stop.clone();
@@ -255,23 +282,28 @@ fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<A
         duration,
     };
     tracing::info!(url, width = info.width, height = info.height, fps, rotation, audio = info.has_audio, "input opened");
+    Ok(Connected { ictx, vidx, vtb, vdec, adec, t0, rotation, info })
+}
+
+fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>, state: Arc<InputState>) -> Result<Opened> {
+    let network = reader.is_none() && url.contains("://") && !url.starts_with("file:");
+    let c = connect(url, reader, opts, &stop)?;
+    let info = c.info.clone();
     let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
     let video = Arc::new(Ring::new(opts.ring_frames.max(1), overflow));
     // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed: keep
-    // several seconds.
-    let audio = adec.as_ref().map(|_| Arc::new(Ring::new(512, overflow)));
+    // several seconds. Live inputs always get a track, as a reconnection may bring audio.
+    let audio = (c.adec.is_some() || opts.live).then(|| Arc::new(Ring::new(512, overflow)));
+    state.connected.store(true, Ordering::Relaxed);
     let worker = Worker {
         url: url.to_string(),
-        ictx,
-        vidx,
-        vtb,
-        vdec,
-        adec,
-        t0,
-        rotation,
+        conn: c,
         video: video.clone(),
         audio: audio.clone(),
         stop,
+        reconnect: opts.reconnect && network,
+        opts: opts.clone(),
+        state,
     };
     Ok((info, video, audio, worker))
 }
@@ -282,16 +314,13 @@ fn short(url: &str) -> String {
 
 struct Worker {
     url: String,
-    ictx: ff::format::context::Input,
-    vidx: usize,
-    vtb: ff::Rational,
-    vdec: ff::decoder::Video,
-    adec: Option<(usize, ff::Rational, ff::decoder::Audio)>,
-    t0: Option<f64>,
-    rotation: u32,
+    conn: Connected,
     video: Arc<Ring<VideoFrame>>,
     audio: Option<Arc<Ring<AudioChunk>>>,
     stop: Arc<AtomicBool>,
+    reconnect: bool,
+    opts: InputOptions,
+    state: Arc<InputState>,
 }
 
 struct VideoState {
@@ -311,13 +340,67 @@ impl Worker {
         let _span = tracing::info_span!("decode", url = %self.url).entered();
         let mut vs = VideoState { seq: 0, scaler: None, warned: false, busy: 0.0 };
         let mut aud = AudioState { resampler: None, next_pos: None };
+        loop {
+            self.demux(&mut vs, &mut aud);
+            let _ = self.conn.vdec.send_eof();
+            self.drain_video(&mut vs);
+            if let Some((_, _, dec)) = self.conn.adec.as_mut() {
+                let _ = dec.send_eof();
+                self.drain_audio(&mut aud);
+            }
+            if !self.reconnect || self.stop.load(Ordering::Relaxed) || !self.reopen() {
+                break;
+            }
+            // A new connection has its own timeline and maybe another audio format.
+            aud = AudioState { resampler: None, next_pos: None };
+        }
+        self.state.connected.store(false, Ordering::Relaxed);
+        self.video.close();
+        if let Some(a) = &self.audio {
+            a.close();
+        }
+        tracing::debug!(frames = vs.seq, "input finished");
+    }
+
+    /// Reopens a lost network input with backoff (0.5 s doubling to 10 s) until it answers or the
+    /// input is dropped. The last frame stays on screen meanwhile.
+    fn reopen(&mut self) -> bool {
+        self.state.connected.store(false, Ordering::Relaxed);
+        tracing::warn!(url = %self.url, "input lost; reconnecting");
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let until = Instant::now() + backoff;
+            while Instant::now() < until {
+                if self.stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            match connect(&self.url, None, &self.opts, &self.stop) {
+                Ok(c) => {
+                    self.conn = c;
+                    self.state.connected.store(true, Ordering::Relaxed);
+                    self.state.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(url = %self.url, "input back");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::debug!(url = %self.url, error = %e, "reconnect failed");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Reads and decodes until the end of the stream, a persistent error, or stop.
+    fn demux(&mut self, vs: &mut VideoState, aud: &mut AudioState) {
         let mut errors = 0u32;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
             let mut packet = ff::Packet::empty();
-            match packet.read(&mut self.ictx) {
+            match packet.read(&mut self.conn.ictx) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(e) => {
@@ -331,43 +414,34 @@ impl Worker {
                 }
             }
             let idx = packet.stream();
-            if idx == self.vidx {
+            if idx == self.conn.vidx {
                 let t = Instant::now();
-                if let Err(e) = self.vdec.send_packet(&packet) {
+                if let Err(e) = self.conn.vdec.send_packet(&packet) {
                     tracing::debug!(error = %e, "video packet rejected by the decoder");
                 }
                 vs.busy += t.elapsed().as_secs_f32() * 1e3;
-                if !self.drain_video(&mut vs) {
+                if !self.drain_video(vs) {
+                    self.stop.store(true, Ordering::Relaxed);
                     break;
                 }
-            } else if let Some((aidx, _, dec)) = self.adec.as_mut() {
+            } else if let Some((aidx, _, dec)) = self.conn.adec.as_mut() {
                 if idx == *aidx {
                     if let Err(e) = dec.send_packet(&packet) {
                         tracing::debug!(error = %e, "audio packet rejected by the decoder");
                     }
-                    if !self.drain_audio(&mut aud) {
+                    if !self.drain_audio(aud) {
+                        self.stop.store(true, Ordering::Relaxed);
                         break;
                     }
                 }
             }
         }
-        let _ = self.vdec.send_eof();
-        self.drain_video(&mut vs);
-        if let Some((_, _, dec)) = self.adec.as_mut() {
-            let _ = dec.send_eof();
-            self.drain_audio(&mut aud);
-        }
-        self.video.close();
-        if let Some(a) = &self.audio {
-            a.close();
-        }
-        tracing::debug!(frames = vs.seq, "input finished");
     }
 
     fn rel_time(&mut self, ts: Option<i64>, tb: ff::Rational) -> Option<f64> {
         let ts = ts?;
         let secs = ts as f64 * f64::from(tb);
-        let t0 = *self.t0.get_or_insert(secs);
+        let t0 = *self.conn.t0.get_or_insert(secs);
         Some(secs - t0)
     }
 
@@ -376,12 +450,12 @@ impl Worker {
         loop {
             let t = Instant::now();
             let mut frame = ff::frame::Video::empty();
-            if self.vdec.receive_frame(&mut frame).is_err() {
+            if self.conn.vdec.receive_frame(&mut frame).is_err() {
                 vs.busy += t.elapsed().as_secs_f32() * 1e3;
                 return true;
             }
             let ts = frame.timestamp().or(frame.pts());
-            let Some(pts) = self.rel_time(ts, self.vtb) else { continue };
+            let Some(pts) = self.rel_time(ts, self.conn.vtb) else { continue };
             let format = frame.format();
             let (layout, mut full) = match plane_layout(format) {
                 Some(l) => l,
@@ -417,7 +491,7 @@ impl Worker {
             }
             let sar = frame.aspect_ratio();
             let sar = if sar.numerator() > 0 && sar.denominator() > 0 { f64::from(sar) as f32 } else { 1.0 };
-            let geom = SourceGeom { width: frame.width(), height: frame.height(), rotation: self.rotation, sar };
+            let geom = SourceGeom { width: frame.width(), height: frame.height(), rotation: self.conn.rotation, sar };
             let matrix = Matrix::from_stream(frame.color_space(), frame.height());
             vs.seq += 1;
             let decode_ms = vs.busy + t.elapsed().as_secs_f32() * 1e3;
@@ -430,12 +504,12 @@ impl Worker {
     }
 
     fn drain_audio(&mut self, st: &mut AudioState) -> bool {
-        let Some((_, atb, _)) = self.adec.as_ref() else { return true };
+        let Some((_, atb, _)) = self.conn.adec.as_ref() else { return true };
         let atb = *atb;
         loop {
             let mut frame = ff::frame::Audio::empty();
             {
-                let Some((_, _, dec)) = self.adec.as_mut() else { return true };
+                let Some((_, _, dec)) = self.conn.adec.as_mut() else { return true };
                 if dec.receive_frame(&mut frame).is_err() {
                     return true;
                 }
@@ -458,7 +532,7 @@ impl Worker {
                     Ok(r) => st.resampler = Some(r),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot resample audio; input is treated as silent");
-                        self.adec = None;
+                        self.conn.adec = None;
                         if let Some(a) = &self.audio {
                             a.close();
                         }
