@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod ingest;
 pub mod layout;
 pub mod render;
+pub mod session;
 pub mod store;
 pub mod testsrc;
 

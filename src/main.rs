@@ -144,7 +144,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
     let encoder: EncoderKind = a.encoder.parse()?;
     let gop = a.gop.unwrap_or((fps.as_f64() * 2.0).round() as u32).max(1);
     Ok(RenderConfig {
-        inputs: a.inputs.clone(),
+        inputs: a.inputs.iter().map(|u| render::Source::Url(u.clone())).collect(),
         layout: a.layout.parse::<Layout>()?,
         fits,
         size,
@@ -166,6 +166,8 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
         realtime: a.realtime,
+        stop: None,
+        frames_out: None,
         background_nice: a.tuning.background_nice,
     })
 }

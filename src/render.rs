@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::{self, AudioEncoder, Mixer, Outputs, StreamSetup, Track, VideoEncoder, VideoSettings};
 use crate::error::{invalid, Error, Result};
 use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
-use crate::ingest::{self, Input, InputOptions, VideoFrame};
+use crate::ingest::{self, Feed, Input, InputOptions, Ring, VideoFrame};
 use crate::layout::{self, Fit, Layout, Rect};
 
 /// Frame rate as a fraction.
@@ -70,9 +70,66 @@ pub struct Overlays {
     pub blurs: Vec<BlurSpec>,
 }
 
+/// Where an input's pictures come from.
+#[derive(Clone)]
+pub enum Source {
+    /// Anything FFmpeg opens.
+    Url(String),
+    /// A room's feed from the RTMP ingest (survives the anchor leaving and returning).
+    Feed { name: String, feed: Arc<Feed> },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Url(u) => write!(f, "{u}"),
+            Source::Feed { name, .. } => write!(f, "feed {name}"),
+        }
+    }
+}
+
+impl From<&str> for Source {
+    fn from(u: &str) -> Source {
+        Source::Url(u.to_string())
+    }
+}
+
+/// What an output slot reads.
+enum SlotInput {
+    Owned(Input),
+    Feed { name: String, feed: Arc<Feed> },
+}
+
+impl SlotInput {
+    fn video(&self) -> &Arc<Ring<VideoFrame>> {
+        match self {
+            SlotInput::Owned(i) => &i.video,
+            SlotInput::Feed { feed, .. } => &feed.video,
+        }
+    }
+    fn audio(&self) -> Option<Arc<Ring<ingest::AudioChunk>>> {
+        match self {
+            SlotInput::Owned(i) => i.audio.clone(),
+            SlotInput::Feed { feed, .. } => Some(feed.audio.clone()),
+        }
+    }
+    fn name(&self) -> &str {
+        match self {
+            SlotInput::Owned(i) => &i.info.url,
+            SlotInput::Feed { name, .. } => name,
+        }
+    }
+    fn fps(&self) -> f64 {
+        match self {
+            SlotInput::Owned(i) => i.info.fps.clamp(1.0, 240.0),
+            SlotInput::Feed { .. } => 30.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RenderConfig {
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Source>,
     pub layout: Layout,
     /// One per input, or a single value for all.
     pub fits: Vec<Fit>,
@@ -91,6 +148,10 @@ pub struct RenderConfig {
     /// Live: ticks follow the wall clock, inputs never hold the output back (a stalled input keeps
     /// its last frame, network inputs reconnect), audio is mixed as it arrives.
     pub realtime: bool,
+    /// Set to stop the job at the next tick (outputs are finished properly).
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Frames produced so far, for a live job's status.
+    pub frames_out: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -128,7 +189,7 @@ pub fn median(v: &mut [f32]) -> Option<f64> {
 }
 
 struct Slot {
-    input: Input,
+    input: SlotInput,
     current: Option<VideoFrame>,
     uploaded: u64,
     ended: bool,
@@ -173,9 +234,12 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
     let mut slots = Vec::new();
-    for (i, url) in cfg.inputs.iter().enumerate() {
+    for (i, source) in cfg.inputs.iter().enumerate() {
         let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
-        let input = ingest::open(url, &opts)?;
+        let input = match source {
+            Source::Url(url) => SlotInput::Owned(ingest::open(url, &opts)?),
+            Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
+        };
         let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
         slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 });
     }
@@ -199,14 +263,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         .collect();
     layers.extend(cfg.overlays.rects.iter().copied());
 
-    let any_audio = slots.iter().any(|s| s.input.audio.is_some());
+    let any_audio = slots.iter().any(|s| s.input.audio().is_some());
 
     let global = Outputs::need_global_header(&cfg.outputs);
     let venc = VideoEncoder::open(&cfg.video, global)?;
     let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
     let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
-    let outputs = Outputs::open(&cfg.outputs, &setup)?;
-    let tracks = slots.iter().filter_map(|s| s.input.audio.clone().map(|r| (r, 1.0))).collect();
+    let outputs = Outputs::open(&cfg.outputs, &setup, cfg.realtime)?;
+    let tracks = slots.iter().filter_map(|s| s.input.audio().map(|r| (r, 1.0))).collect();
     let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
     let encoder_name = venc.name.to_string();
 
@@ -251,6 +315,9 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) {
             break;
         }
+        if cfg.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+            break;
+        }
         if cfg.realtime {
             // The wall clock drives the ticks; a late tick is rendered at once rather than skipped.
             let due = start + std::time::Duration::from_secs_f64(now);
@@ -261,7 +328,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             for (i, s) in slots.iter_mut().enumerate() {
                 // Live: whatever arrived, newest wins; nothing waits.
                 let mut got = false;
-                while let Some(f) = s.input.video.try_pop() {
+                while let Some(f) = s.input.video().try_pop() {
                     decode_ms.push(f.decode_ms);
                     s.current = Some(f);
                     got = true;
@@ -270,14 +337,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     s.last_new = Instant::now();
                     if s.stalled {
                         s.stalled = false;
-                        tracing::info!(input = i, url = %s.input.info.url, "input resumed");
+                        tracing::info!(input = i, url = %s.input.name(), "input resumed");
                     }
                 } else if !s.stalled && s.current.is_some() && s.last_new.elapsed() > STALL_AFTER {
                     s.stalled = true;
                     s.stalls += 1;
-                    tracing::warn!(input = i, url = %s.input.info.url, "input lost: showing its last frame");
+                    tracing::warn!(input = i, url = %s.input.name(), "input lost: showing its last frame");
                 }
-                s.ended = s.input.video.is_finished();
+                s.ended = s.input.video().is_finished();
             }
             if slots.iter().all(|s| s.ended) {
                 break;
@@ -286,10 +353,10 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         // Offline: advance every input to the latest frame at or before this tick (blocking).
         for s in slots.iter_mut().filter(|_| !cfg.realtime) {
             loop {
-                match s.input.video.peek_with(None, |f| f.pts) {
+                match s.input.video().peek_with(None, |f| f.pts) {
                     Ok(Some(pts)) => {
                         if s.current.is_none() || pts <= now + 1e-3 {
-                            if let Some(f) = s.input.video.try_pop() {
+                            if let Some(f) = s.input.video().try_pop() {
                                 decode_ms.push(f.decode_ms);
                                 s.current = Some(f);
                             }
@@ -308,14 +375,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         if slots.iter().all(|s| s.ended) {
             let end = slots
                 .iter()
-                .filter_map(|s| s.current.as_ref().map(|f| f.pts + 1.0 / s.input.info.fps.clamp(1.0, 240.0)))
+                .filter_map(|s| s.current.as_ref().map(|f| f.pts + 1.0 / s.input.fps()))
                 .fold(0.0f64, f64::max);
             if now >= end - 1e-6 {
                 break;
             }
         }
         if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none()) {
-            return Err(Error::Decoder { url: s.input.info.url.clone(), source: ff::Error::InvalidData });
+            return Err(Error::Decoder { url: s.input.name().to_string(), source: ff::Error::InvalidData });
         }
         if slots.iter().all(|s| s.current.is_none()) {
             // Live: nothing has arrived yet. The output starts with the first picture, so the clock
@@ -345,6 +412,9 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let scene = Scene { background: [0.0; 3], tiles, layers: layers.clone(), blurs: cfg.overlays.blurs.clone() };
         comp.render(&scene, n, &mut deliver)?;
         n += 1;
+        if let Some(c) = &cfg.frames_out {
+            c.store(n, std::sync::atomic::Ordering::Relaxed);
+        }
         if n % (fps.as_f64() as u64 * 10).max(1) == 0 {
             tracing::info!(frames = n, content_s = format!("{:.1}", now + frame_s), fps = format!("{:.1}", n as f64 / start.elapsed().as_secs_f64()), "rendering");
         }

@@ -60,10 +60,16 @@ fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// Publishes `clip` in real time; returns whether ffmpeg succeeded.
+/// Publishes `clip` once in real time.
 fn publish(clip: &Path, port: u16, key: &str) -> Child {
+    publish_args(clip, port, key, &[])
+}
+
+fn publish_args(clip: &Path, port: u16, key: &str, extra: &[&str]) -> Child {
     Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
+        .args(["-v", "error", "-re"])
+        .args(extra)
+        .arg("-i")
         .arg(clip)
         .args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{port}/live/{key}")])
         .stdin(Stdio::null())
@@ -158,4 +164,86 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
     let (_, dsts) = call("GET", &format!("{}/rooms/{id}/destinations", svc.http), None);
     assert_eq!(dsts[0]["url"], "rtmp://push.example/app/KEY");
     assert!(publish(&short, svc.rtmp_port, &key2).wait().unwrap().success(), "key works after restart");
+}
+
+/// Publishes `clip` looped in real time until killed (an anchor that stays live).
+fn publish_live(clip: &Path, port: u16, key: &str) -> Child {
+    publish_args(clip, port, key, &["-stream_loop", "-1"])
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
+    let d = workdir("session");
+    let nginx = start_nginx(&d);
+    let svc = start(&d.join("db/costream.sqlite"));
+    let h = svc.http.clone();
+    let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
+    let blue = clip(&d, "blue.flv", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
+    let _pa = Kill(publish_live(&red, svc.rtmp_port, a["key"]["key"].as_str().unwrap()));
+    let _pb = Kill(publish_live(&blue, svc.rtmp_port, b["key"]["key"].as_str().unwrap()));
+
+    // Bad session requests are refused with JSON errors.
+    for body in [r#"{"inputs":[]}"#, r#"{"inputs":[{"room":"room_nope"}]}"#, r#"{"inputs":[{"url":"x"}],"layout":"diagonal"}"#, r#"{"inputs":[{"url":"x"}],"outputs":["http://x"]}"#] {
+        let (st, e) = call("POST", &format!("{h}/sessions"), Some(body));
+        assert!(st == 400 || st == 404, "{body}: {st} {e}");
+        assert!(e["error"]["code"].is_string(), "{e}");
+    }
+
+    let pk = format!("rtmp://127.0.0.1:{}/live/pk", nginx.port);
+    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}], "layout": "side-by-side", "size": "1280x720", "fps": "30", "outputs": [pk]});
+    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
+    assert_eq!(st, 201, "{ses}");
+    let id = ses["id"].as_str().unwrap().to_string();
+    let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
+
+    // Wait for a few HLS segments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+        if text.matches(".ts").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no HLS segments: {text:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let cors = ureq::get(&playlist).call().unwrap();
+    assert_eq!(cors.header("access-control-allow-origin"), Some("*"), "HLS is served with CORS");
+
+    // Both outputs: costream's HLS over HTTP and the RTMP destination on nginx.
+    let rtmp_probe = probe_url(&pk);
+    for j in [probe_url(&playlist), rtmp_probe] {
+        let v = stream(&j, "video");
+        assert_eq!(v["codec_name"], "h264", "{j}");
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(1280), Some(720)));
+        assert_eq!(v["r_frame_rate"], "30/1");
+        assert_eq!(stream(&j, "audio")["codec_name"], "aac");
+    }
+    for url in [&playlist, &pk] {
+        let f = frame_rgb_url(url, 1280, 720);
+        assert_near(f.at(320, 360), [255, 0, 0], 20, &format!("anchor A left in {url}"));
+        assert_near(f.at(960, 360), [0, 0, 255], 20, &format!("anchor B right in {url}"));
+    }
+    let (_, st) = call("GET", &format!("{h}/sessions/{id}"), None);
+    assert_eq!(st["state"], "running");
+    assert!(st["frames"].as_u64().unwrap() > 30, "{st}");
+
+    // Stopping finishes the playlist.
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
+    let (_, st) = call("GET", &format!("{h}/sessions/{id}"), None);
+    assert_eq!(st["state"], "stopped", "{st}");
+    let text = ureq::get(&playlist).call().unwrap().into_string().unwrap();
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    assert_eq!(call("DELETE", &format!("{h}/sessions/ses_missing"), None).0, 404);
 }

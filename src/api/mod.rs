@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::layout::{Fit, Layout};
+use crate::render::{self, Fps};
+use crate::session::{SessionInput, SessionSpec, SessionState, SessionStatus, Sessions};
 use crate::store::{self, Destination, Room, Store, StoreError, StreamKey};
 
 /// A state change, as sent on `/events`.
@@ -44,11 +47,12 @@ pub struct AppState {
     pub live: Arc<Mutex<HashMap<String, LiveInfo>>>,
     pub events: broadcast::Sender<ServiceEvent>,
     pub key_ttl_s: i64,
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, key_ttl_s: i64) -> AppState {
-        AppState { store, live: Arc::default(), events: broadcast::channel(256).0, key_ttl_s }
+    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>) -> AppState {
+        AppState { store, live: Arc::default(), events: broadcast::channel(256).0, key_ttl_s, sessions }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -288,11 +292,138 @@ impl futures_core::Stream for ReceiverStream {
     }
 }
 
+/// One input of a session: a room of this service (its RTMP publish) or any URL FFmpeg reads.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInputSpec {
+    #[serde(default)]
+    pub room: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    pub inputs: Vec<SessionInputSpec>,
+    /// side-by-side (default), pip, grid or vstack.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// fill (default) or fit; one value or comma-separated per input.
+    #[serde(default)]
+    pub fit: Option<String>,
+    /// WIDTHxHEIGHT, default 1280x720.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Frame rate, default 30.
+    #[serde(default)]
+    pub fps: Option<String>,
+    /// rtmp:// destinations the one encode is pushed to, besides costream's own HLS.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    #[serde(default)]
+    pub bitrate_kbps: Option<u32>,
+}
+
+fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
+    if b.inputs.is_empty() || b.inputs.len() > crate::gpu::compositor::MAX_TILES {
+        return Err(ApiError::invalid(format!("a session has 1 to {} inputs", crate::gpu::compositor::MAX_TILES)));
+    }
+    let mut inputs = Vec::new();
+    for i in b.inputs {
+        inputs.push(match (i.room, i.url) {
+            (Some(room), None) => {
+                s.store.room(&room)?;
+                SessionInput::Room(room)
+            }
+            (None, Some(url)) if !url.trim().is_empty() => SessionInput::Url(url),
+            _ => return Err(ApiError::invalid("each input names exactly one of room or url")),
+        });
+    }
+    let bad = |e: crate::Error| ApiError::invalid(e.to_string());
+    let layout: Layout = b.layout.as_deref().unwrap_or("side-by-side").parse().map_err(bad)?;
+    let fits = b.fit.as_deref().unwrap_or("fill").split(',').map(|f| f.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    if !(fits.len() == 1 || fits.len() == inputs.len()) {
+        return Err(ApiError::invalid("fit: one value, or one per input"));
+    }
+    let size = render::parse_size(b.size.as_deref().unwrap_or("1280x720")).map_err(bad)?;
+    if size.0 % 4 != 0 || size.1 % 2 != 0 {
+        return Err(ApiError::invalid("size: width must be a multiple of 4 and height even"));
+    }
+    let fps: Fps = b.fps.as_deref().unwrap_or("30").parse().map_err(bad)?;
+    for o in &b.outputs {
+        let l = o.to_lowercase();
+        if !(l.starts_with("rtmp://") || l.starts_with("rtmps://")) {
+            return Err(ApiError::invalid(format!("output {o:?} must be an rtmp:// or rtmps:// URL")));
+        }
+    }
+    let bitrate_kbps = b.bitrate_kbps.unwrap_or(2500);
+    if !(100..=50_000).contains(&bitrate_kbps) {
+        return Err(ApiError::invalid("bitrate_kbps must be 100 to 50000"));
+    }
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs: b.outputs, bitrate_kbps })
+}
+
+#[utoipa::path(post, path = "/sessions", request_body = CreateSession,
+    responses((status = 201, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_session(State(s): State<AppState>, body: Result<Json<CreateSession>, JsonRejection>) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
+    let Json(b) = body?;
+    let spec = session_spec(&s, b)?;
+    let sessions = s.sessions.clone();
+    let st = tokio::task::spawn_blocking(move || sessions.start(spec))
+        .await
+        .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() })?
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(st)))
+}
+
+#[utoipa::path(get, path = "/sessions", responses((status = 200, body = [SessionStatus])))]
+async fn list_sessions(State(s): State<AppState>) -> Json<Vec<SessionStatus>> {
+    Json(s.sessions.list())
+}
+
+#[utoipa::path(get, path = "/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = SessionStatus), (status = 404, body = ErrorBody)))]
+async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<SessionStatus>> {
+    s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
+}
+
+#[utoipa::path(delete, path = "/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let sessions = s.sessions.clone();
+    let i = id.clone();
+    let found = tokio::task::spawn_blocking(move || sessions.stop(&i)).await.unwrap_or(false);
+    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no session {id}"))) }
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/hls/{file}", params(("id" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "HLS playlist or segment"), (status = 404, body = ErrorBody)))]
+async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, String)>) -> Response {
+    let safe = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') && !v.starts_with('.');
+    if !safe(&id) || !safe(&file) || s.sessions.status(&id).is_none() {
+        return ApiError::not_found("no such HLS file").into_response();
+    }
+    let kind = if file.ends_with(".m3u8") {
+        "application/vnd.apple.mpegurl"
+    } else if file.ends_with(".ts") {
+        "video/mp2t"
+    } else {
+        return ApiError::not_found("no such HLS file").into_response();
+    };
+    match tokio::fs::read(s.sessions.hls_dir(&id).join(&file)).await {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        Err(_) => ApiError::not_found("no such HLS file").into_response(),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
-    paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events),
-    components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent))
+    paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
+        create_session, list_sessions, get_session, stop_session, hls_file),
+    components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
+        CreateSession, SessionInputSpec, SessionStatus, SessionState))
 )]
 pub struct ApiDoc;
 
@@ -315,6 +446,9 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/destinations", get(list_destinations).post(add_destination))
         .route("/rooms/{id}/destinations/{dst}", delete(delete_destination))
         .route("/events", get(events))
+        .route("/sessions", post(create_session).get(list_sessions))
+        .route("/sessions/{id}", get(get_session).delete(stop_session))
+        .route("/sessions/{id}/hls/{file}", get(hls_file))
         .fallback(not_found)
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)

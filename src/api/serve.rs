@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::{AppState, LiveInfo, ServiceEvent};
 use crate::ingest::rtmp::{IngestEvent, RtmpServer, StreamKeys};
 use crate::ingest::{self, Input, InputOptions};
+use crate::session::{self, Feeds, Sessions};
 use crate::store::{self, Store};
 
 #[derive(Clone, Debug)]
@@ -41,26 +42,32 @@ pub type LiveInputs = Arc<Mutex<HashMap<String, Input>>>;
 /// Runs until `shutdown` resolves.
 pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> crate::Result<()> {
     let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
-    let state = AppState::new(store.clone(), cfg.key_ttl_s);
+    let feeds: Feeds = Arc::default();
+    let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()));
+    let state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
     let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();
     let inp = inputs.clone();
+    let fd = feeds.clone();
     tokio::spawn(async move {
         // Which room each publishing key belongs to (the key may be regenerated while it is live).
         let mut rooms_by_key = HashMap::new();
         while let Some(ev) = ingest_events.recv().await {
-            on_ingest(&st, &inp, &mut rooms_by_key, ev).await;
+            on_ingest(&st, &inp, &fd, &mut rooms_by_key, ev).await;
         }
     });
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     tracing::info!(http = %listener.local_addr()?, rtmp = %rtmp.addr, db = %cfg.db.display(), "costream serving");
     axum::serve(listener, super::router(state)).with_graceful_shutdown(shutdown).await?;
+    // Finish every session's current HLS segment and RTMP streams before leaving.
+    let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
     drop(rtmp);
     Ok(())
 }
 
-async fn on_ingest(st: &AppState, inputs: &LiveInputs, rooms_by_key: &mut HashMap<String, String>, ev: IngestEvent) {
+async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_key: &mut HashMap<String, String>, ev: IngestEvent) {
     match ev {
         IngestEvent::Published { key, peer, reader, .. } => {
             let Ok(Ok(room)) = st.store.check_key(&key, store::now_s()) else { return };
@@ -71,7 +78,8 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, rooms_by_key: &mut HashMa
             st.emit(ServiceEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
             // Decoding starts at once, so the room's latest frames are ready before anyone asks.
             let name = format!("rtmp {room}");
-            let opened = tokio::task::spawn_blocking(move || ingest::open_reader(&name, "flv", reader, &InputOptions { live: true, ..Default::default() })).await;
+            let feed = session::feed(feeds, &room);
+            let opened = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &InputOptions { live: true, ..Default::default() }, &feed)).await;
             match opened {
                 Ok(Ok(input)) => {
                     if let Ok(mut m) = inputs.lock() {

@@ -20,8 +20,9 @@ const QUEUE_PACKETS: usize = 256;
 /// Longest wait between reconnection attempts of a network output.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// The container for an output URL, and the muxer options it needs.
-pub fn container_for(url: &str) -> (&'static str, Vec<(&'static str, String)>) {
+/// The container for an output URL, and the muxer options it needs. `live` HLS keeps a sliding
+/// window of segments; otherwise the playlist keeps every segment (a recording).
+pub fn container_for(url: &str, live: bool) -> (&'static str, Vec<(&'static str, String)>) {
     let lower = url.to_lowercase();
     if lower.starts_with("rtmp://") || lower.starts_with("rtmps://") || lower.ends_with(".flv") {
         ("flv", vec![("flvflags", "no_duration_filesize".into())])
@@ -31,8 +32,8 @@ pub fn container_for(url: &str) -> (&'static str, Vec<(&'static str, String)>) {
             "hls",
             vec![
                 ("hls_time", "2".into()),
-                ("hls_list_size", "0".into()),
-                ("hls_flags", "independent_segments".into()),
+                ("hls_list_size", if live { "6" } else { "0" }.into()),
+                ("hls_flags", if live { "delete_segments+independent_segments" } else { "independent_segments" }.into()),
                 ("hls_segment_filename", format!("{seg}_%05d.ts")),
             ],
         )
@@ -112,17 +113,17 @@ impl Outputs {
         urls.iter().any(|u| {
             // Containers that carry parameter sets once, out of band. HLS is included because its
             // segments are written from the same encode as the FLV in a fan-out.
-            let (fmt, _) = container_for(u);
+            let (fmt, _) = container_for(u, false);
             matches!(fmt, "flv" | "mp4" | "mov" | "matroska" | "hls")
         })
     }
 
     /// Opens every output. Files must open now (a bad path is the caller's error); network outputs
     /// that cannot connect yet keep trying in the background.
-    pub fn open(urls: &[String], setup: &StreamSetup) -> Result<Outputs> {
+    pub fn open(urls: &[String], setup: &StreamSetup, live: bool) -> Result<Outputs> {
         let mut sinks = Vec::new();
         for url in urls {
-            let first = match Muxer::open(url, setup) {
+            let first = match Muxer::open(url, setup, live) {
                 Ok(m) => Some(m),
                 Err(e) if is_network(url) => {
                     tracing::warn!(url, error = %e, "output not reachable yet; retrying in the background");
@@ -133,7 +134,7 @@ impl Outputs {
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
             let stats = Arc::new(OutputStats::default());
             let (u, st, s2) = (url.clone(), setup.clone(), stats.clone());
-            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2))?;
+            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2, live))?;
             sinks.push(Sink { url: url.clone(), tx, dropping: false, stats, thread: Some(thread) });
         }
         Ok(Outputs { sinks })
@@ -203,9 +204,9 @@ struct Muxer {
 }
 
 impl Muxer {
-    fn open(url: &str, setup: &StreamSetup) -> Result<Muxer> {
+    fn open(url: &str, setup: &StreamSetup, live: bool) -> Result<Muxer> {
         let fail = |e: &dyn std::fmt::Display| Error::Output { url: url.to_string(), why: e.to_string() };
-        let (fmt, opts) = container_for(url);
+        let (fmt, opts) = container_for(url, live);
         if !is_network(url) {
             if let Some(parent) = std::path::Path::new(url).parent() {
                 if !parent.as_os_str().is_empty() {
@@ -258,7 +259,7 @@ impl Muxer {
 
 /// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
 /// output ended cleanly.
-fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>) -> bool {
+fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>, live: bool) -> bool {
     let _span = tracing::info_span!("output", url = %url).entered();
     let network = is_network(&url);
     let mut mux = first;
@@ -286,7 +287,7 @@ fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            match Muxer::open(&url, &setup) {
+            match Muxer::open(&url, &setup, live) {
                 Ok(m) => {
                     if ever_opened {
                         stats.reconnects.fetch_add(1, Ordering::Relaxed);

@@ -115,10 +115,31 @@ pub struct InputState {
     pub reconnects: std::sync::atomic::AtomicU64,
 }
 
+/// A room's picture and sound across publishes: rings (and a connection flag) that outlive each
+/// publisher's decoder, so whoever composes the room keeps its last frame while the anchor is away
+/// and resumes when they publish again.
+pub struct Feed {
+    pub video: Arc<Ring<VideoFrame>>,
+    pub audio: Arc<Ring<AudioChunk>>,
+    pub state: Arc<InputState>,
+}
+
+impl Feed {
+    pub fn new(ring_frames: usize) -> Arc<Feed> {
+        Arc::new(Feed {
+            video: Arc::new(Ring::new(ring_frames.max(1), Overflow::DropOldest)),
+            audio: Arc::new(Ring::new(512, Overflow::DropOldest)),
+            state: Arc::default(),
+        })
+    }
+}
+
 /// A running input: its decode thread and the rings it fills.
 pub struct Input {
     pub info: InputInfo,
     pub state: Arc<InputState>,
+    /// False when the rings belong to a [`Feed`] and must outlive this decoder.
+    owns_rings: bool,
     pub video: Arc<Ring<VideoFrame>>,
     pub audio: Option<Arc<Ring<AudioChunk>>>,
     stop: Arc<AtomicBool>,
@@ -128,9 +149,11 @@ pub struct Input {
 impl Drop for Input {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.video.close_and_clear();
-        if let Some(a) = &self.audio {
-            a.close_and_clear();
+        if self.owns_rings {
+            self.video.close_and_clear();
+            if let Some(a) = &self.audio {
+                a.close_and_clear();
+            }
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -171,27 +194,34 @@ fn plane_layout(p: Pixel) -> Option<(PlaneLayout, bool)> {
 /// until it is open (or failed), so errors surface here. The codec is opened on that thread too, so
 /// its worker threads share the thread's priority.
 pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
-    start(url, None, opts)
+    start(url, None, opts, None)
+}
+
+/// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`]. Dropping the returned input
+/// stops this decoder and leaves the feed's rings and last frame alone.
+pub fn open_reader_into(name: &str, format: &'static str, reader: impl std::io::Read + Send + 'static, opts: &InputOptions, feed: &Arc<Feed>) -> Result<Input> {
+    start(name, Some((format, Box::new(reader))), opts, Some(feed.clone()))
 }
 
 /// Opens an input whose bytes come from `reader` in `format` (e.g. the FLV stream of an RTMP
 /// publisher), named `name` in logs and errors.
 pub fn open_reader(name: &str, format: &'static str, reader: impl std::io::Read + Send + 'static, opts: &InputOptions) -> Result<Input> {
-    start(name, Some((format, Box::new(reader))), opts)
+    start(name, Some((format, Box::new(reader))), opts, None)
 }
 
 type Reader = (&'static str, Box<dyn std::io::Read + Send>);
 
-fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input> {
+fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Arc<Feed>>) -> Result<Input> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (u, o) = (url.to_string(), opts.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    let state = Arc::new(InputState::default());
+    let owns_rings = feed.is_none();
+    let state = feed.as_ref().map(|f| f.state.clone()).unwrap_or_default();
     let state2 = state.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
-        match open_here(&u, reader, &o, stop2, state2) {
+        match open_here(&u, reader, &o, stop2, state2, feed) {
             Ok((info, video, audio, worker)) => {
                 let _ = tx.send(Ok((info, video, audio)));
                 worker.run();
@@ -202,7 +232,7 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions) -> Result<Input
         }
     })?;
     match rx.recv() {
-        Ok(Ok((info, video, audio))) => Ok(Input { info, state, video, audio, stop, thread: Some(thread) }),
+        Ok(Ok((info, video, audio))) => Ok(Input { info, state, owns_rings, video, audio, stop, thread: Some(thread) }),
         Ok(Err(e)) => {
             let _ = thread.join();
             Err(e)
@@ -285,15 +315,21 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
     Ok(Connected { ictx, vidx, vtb, vdec, adec, t0, rotation, info })
 }
 
-fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>, state: Arc<InputState>) -> Result<Opened> {
+fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>, state: Arc<InputState>, feed: Option<Arc<Feed>>) -> Result<Opened> {
     let network = reader.is_none() && url.contains("://") && !url.starts_with("file:");
     let c = connect(url, reader, opts, &stop)?;
     let info = c.info.clone();
     let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
-    let video = Arc::new(Ring::new(opts.ring_frames.max(1), overflow));
-    // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed: keep
-    // several seconds. Live inputs always get a track, as a reconnection may bring audio.
-    let audio = (c.adec.is_some() || opts.live).then(|| Arc::new(Ring::new(512, overflow)));
+    let owns_rings = feed.is_none();
+    let (video, audio) = match feed {
+        Some(f) => (f.video.clone(), Some(f.audio.clone())),
+        None => (
+            Arc::new(Ring::new(opts.ring_frames.max(1), overflow)),
+            // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed:
+            // keep several seconds. Live inputs always get a track, as a reconnection may bring audio.
+            (c.adec.is_some() || opts.live).then(|| Arc::new(Ring::new(512, overflow))),
+        ),
+    };
     state.connected.store(true, Ordering::Relaxed);
     let worker = Worker {
         url: url.to_string(),
@@ -304,6 +340,7 @@ fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<A
         reconnect: opts.reconnect && network,
         opts: opts.clone(),
         state,
+        owns_rings,
     };
     Ok((info, video, audio, worker))
 }
@@ -321,6 +358,7 @@ struct Worker {
     reconnect: bool,
     opts: InputOptions,
     state: Arc<InputState>,
+    owns_rings: bool,
 }
 
 struct VideoState {
@@ -355,9 +393,11 @@ impl Worker {
             aud = AudioState { resampler: None, next_pos: None };
         }
         self.state.connected.store(false, Ordering::Relaxed);
-        self.video.close();
-        if let Some(a) = &self.audio {
-            a.close();
+        if self.owns_rings {
+            self.video.close();
+            if let Some(a) = &self.audio {
+                a.close();
+            }
         }
         tracing::debug!(frames = vs.seq, "input finished");
     }

@@ -5,5 +5,5 @@ pub mod decode;
 pub mod ring;
 pub mod rtmp;
 
-pub use decode::{open, open_reader, AudioChunk, Input, InputInfo, InputOptions, VideoFrame};
+pub use decode::{open, open_reader, open_reader_into, AudioChunk, Feed, InputState, Input, InputInfo, InputOptions, VideoFrame};
 pub use ring::{Overflow, Ring};

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use costream::testsrc::{generate, Clip};
@@ -84,4 +85,72 @@ pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
 /// A TCP port that was free a moment ago on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real RTMP server (nginx with libnginx-mod-rtmp) on a free loopback port, recording what it
+/// receives under `rec`.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    pub rec: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_nginx(dir: &Path) -> Nginx {
+    let port = free_port();
+    let rec = dir.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record all; record_path {r}; record_unique off; }} }} }}\n",
+            d = dir.display(),
+            r = rec.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nginx (libnginx-mod-rtmp)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nginx-rtmp did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { child, port, rec }
+}
+
+
+/// ffprobe of a network URL (HLS over HTTP, rtmp://), reading a few seconds at most.
+pub fn probe_url(url: &str) -> serde_json::Value {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "10000000", "-show_streams", "-show_format", "-of", "json", url])
+        .output()
+        .expect("run ffprobe");
+    assert!(o.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("ffprobe json")
+}
+
+/// The first decoded frame of a network URL as RGB24 (for live HLS: of its newest segment).
+pub fn frame_rgb_url(url: &str, w: usize, h: usize) -> Rgb {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error", "-rw_timeout", "10000000"]);
+    if url.ends_with(".m3u8") {
+        c.args(["-live_start_index", "-1"]);
+    }
+    let o = c
+        .args(["-i", url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(o.status.success(), "decode {url}: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout.len(), w * h * 3, "decoded frame size of {url}");
+    Rgb { w, h, data: o.stdout }
 }

@@ -1,0 +1,196 @@
+//! Live compositions driven by the API: each session is a real-time render job (its own GPU and
+//! encode threads) over room feeds and pull URLs, encoding once for its HLS playlist (served by
+//! costream) and any RTMP destinations.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::encode::{EncoderKind, VideoSettings};
+use crate::gpu::GpuOptions;
+use crate::ingest::{Feed, InputOptions};
+use crate::layout::{Fit, Layout};
+use crate::render::{self, Fps, Overlays, RenderConfig, Source};
+
+/// One input of a session, as the API names it.
+#[derive(Clone, Debug)]
+pub enum SessionInput {
+    Room(String),
+    Url(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionSpec {
+    pub inputs: Vec<SessionInput>,
+    pub layout: Layout,
+    pub fits: Vec<Fit>,
+    pub size: (u32, u32),
+    pub fps: Fps,
+    pub outputs: Vec<String>,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Running,
+    Stopped,
+    Failed,
+}
+
+/// A session's state for the API.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionStatus {
+    pub id: String,
+    pub state: SessionState,
+    pub frames: u64,
+    /// Path of the HLS playlist on this service.
+    pub hls: String,
+    pub outputs: Vec<String>,
+    pub error: Option<String>,
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    frames: Arc<AtomicU64>,
+    state: Arc<Mutex<(SessionState, Option<String>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    outputs: Vec<String>,
+}
+
+/// Feeds of the rooms, shared with the ingest: created on first use by either side.
+pub type Feeds = Arc<Mutex<HashMap<String, Arc<Feed>>>>;
+
+pub fn feed(feeds: &Feeds, room: &str) -> Arc<Feed> {
+    let mut f = feeds.lock().unwrap_or_else(|p| p.into_inner());
+    f.entry(room.to_string()).or_insert_with(|| Feed::new(4)).clone()
+}
+
+pub struct Sessions {
+    dir: PathBuf,
+    feeds: Feeds,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl Sessions {
+    pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
+        Sessions { dir, feeds, running: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where a session's HLS files are written.
+    pub fn hls_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Starts a session; it runs until stopped.
+    pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        let id = format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let dir = self.hls_dir(&id);
+        std::fs::create_dir_all(&dir)?;
+        let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
+        outputs.extend(spec.outputs.iter().cloned());
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| match i {
+                SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: feed(&self.feeds, r) },
+                SessionInput::Url(u) => Source::Url(u.clone()),
+            })
+            .collect();
+        let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
+        let cfg = RenderConfig {
+            inputs,
+            layout: spec.layout,
+            fits: spec.fits.clone(),
+            size: spec.size,
+            fps: spec.fps,
+            outputs: outputs.clone(),
+            overlays: Overlays::default(),
+            video: VideoSettings {
+                encoder: EncoderKind::X264,
+                width: spec.size.0,
+                height: spec.size.1,
+                fps: (spec.fps.num, spec.fps.den),
+                bitrate_kbps: spec.bitrate_kbps,
+                preset: "veryfast".into(),
+                gop,
+                threads: 0,
+            },
+            audio_kbps: 128,
+            gpu: GpuOptions::default(),
+            input: InputOptions::default(),
+            max_seconds: None,
+            background_nice: 4,
+            realtime: true,
+            stop: Some(stop.clone()),
+            frames_out: Some(frames.clone()),
+        };
+        let state = Arc::new(Mutex::new((SessionState::Running, None)));
+        let st = state.clone();
+        let sid = id.clone();
+        let thread = std::thread::Builder::new().name(format!("session {id}")).spawn(move || {
+            let _span = tracing::info_span!("session", id = %sid).entered();
+            let r = render::run(&cfg);
+            let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
+            *s = match r {
+                Ok(_) => (SessionState::Stopped, None),
+                Err(e) => {
+                    tracing::error!(error = %e, "session failed");
+                    (SessionState::Failed, Some(e.to_string()))
+                }
+            };
+        })?;
+        tracing::info!(id, inputs = spec.inputs.len(), "session started");
+        self.lock().insert(id.clone(), Running { stop, frames, state, thread: Some(thread), outputs: spec.outputs });
+        self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
+    }
+
+    pub fn status(&self, id: &str) -> Option<SessionStatus> {
+        let m = self.lock();
+        let r = m.get(id)?;
+        let (state, error) = r.state.lock().map(|s| s.clone()).unwrap_or((SessionState::Failed, None));
+        Some(SessionStatus {
+            id: id.to_string(),
+            state,
+            frames: r.frames.load(Ordering::Relaxed),
+            hls: format!("/sessions/{id}/hls/index.m3u8"),
+            outputs: r.outputs.clone(),
+            error,
+        })
+    }
+
+    pub fn list(&self) -> Vec<SessionStatus> {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        ids.iter().filter_map(|id| self.status(id)).collect()
+    }
+
+    /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
+    pub fn stop(&self, id: &str) -> bool {
+        let handle = {
+            let mut m = self.lock();
+            let Some(r) = m.get_mut(id) else { return false };
+            r.stop.store(true, Ordering::Relaxed);
+            r.thread.take()
+        };
+        if let Some(t) = handle {
+            let _ = t.join();
+        }
+        true
+    }
+
+    /// Stops every session (service shutdown).
+    pub fn stop_all(&self) {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+}
