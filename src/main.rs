@@ -41,6 +41,17 @@ enum Cmd {
         #[arg(long, default_value_t = costream::store::DEFAULT_KEY_TTL_S)]
         key_ttl: i64,
     },
+    /// The service on embedded defaults with two synthetic anchors publishing into it and a
+    /// side-by-side session; prints the HLS URL to watch.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:1935")]
+        rtmp: std::net::SocketAddr,
+        /// Where the demo keeps its database and HLS files.
+        #[arg(long, default_value = "costream-demo")]
+        dir: PathBuf,
+    },
     /// Write the two demo clips (landscape 1080p60 and portrait 720x1280 30 fps, with audio).
     Sample {
         #[arg(long, default_value = "out/samples")]
@@ -174,18 +185,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
 
 fn serve(cfg: costream::api::serve::ServeConfig) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(costream::api::serve::run(cfg, async {
-        // Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutting down");
-    }))
+    rt.block_on(costream::api::serve::run(cfg, costream::api::serve::shutdown_signal()))
 }
 
 fn main() -> ExitCode {
@@ -235,6 +235,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
         Cmd::Serve { http, rtmp, db, key_ttl } => serve(costream::api::serve::ServeConfig { http, rtmp, db, key_ttl_s: key_ttl }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());

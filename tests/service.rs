@@ -247,3 +247,49 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     assert_eq!(call("DELETE", &format!("{h}/sessions/ses_missing"), None).0, 404);
 }
+
+#[test]
+fn demo_serves_playable_hls_within_15_seconds() {
+    let d = workdir("demo");
+    let started = Instant::now();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["demo", "--http", &format!("127.0.0.1:{}", free_port()), "--rtmp", &format!("127.0.0.1:{}", free_port()), "--dir"])
+        .arg(d.join("demo"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = demo.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut hls = None;
+    while hls.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its HLS URL");
+        hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
+    }
+    let hls = hls.unwrap();
+    loop {
+        let text = ureq::get(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+        if text.contains(".ts") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no HLS segment 15 s after start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = started.elapsed();
+    let j = probe_url(&hls);
+    let v = stream(&j, "video");
+    assert_eq!((v["codec_name"].as_str(), v["width"].as_u64(), v["height"].as_u64()), (Some("h264"), Some(1280), Some(720)));
+    assert_eq!(stream(&j, "audio")["codec_name"], "aac");
+    eprintln!("demo HLS playable after {took:?}");
+    // SIGTERM: a graceful stop.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "demo exits cleanly on SIGTERM: {status:?}");
+}

@@ -453,4 +453,5 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)
 }
+pub mod demo;
 pub mod serve;

@@ -39,8 +39,16 @@ impl StreamKeys for RoomKeys {
 /// Decoded inputs of the rooms that are publishing now (sessions take their frames from here).
 pub type LiveInputs = Arc<Mutex<HashMap<String, Input>>>;
 
+/// Called once the service listens: its state and the HTTP and RTMP addresses.
+pub type OnReady = Box<dyn FnOnce(&AppState, SocketAddr, SocketAddr) + Send>;
+
 /// Runs until `shutdown` resolves.
 pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> crate::Result<()> {
+    run_with(cfg, shutdown, None).await
+}
+
+/// [`run`], calling `ready` once both listeners are up (the demo uses it to start its anchors).
+pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static, ready: Option<OnReady>) -> crate::Result<()> {
     let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
     let feeds: Feeds = Arc::default();
     let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
@@ -59,7 +67,11 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
         }
     });
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
-    tracing::info!(http = %listener.local_addr()?, rtmp = %rtmp.addr, db = %cfg.db.display(), "costream serving");
+    let http = listener.local_addr()?;
+    tracing::info!(%http, rtmp = %rtmp.addr, db = %cfg.db.display(), "costream serving");
+    if let Some(f) = ready {
+        f(&state, http, rtmp.addr);
+    }
     axum::serve(listener, super::router(state)).with_graceful_shutdown(shutdown).await?;
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
@@ -102,4 +114,17 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
             st.emit(ServiceEvent::PublishEnded { room_id: room });
         }
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
 }
