@@ -293,3 +293,83 @@ fn demo_serves_playable_hls_within_15_seconds() {
     let status = demo.wait().unwrap();
     assert!(status.success(), "demo exits cleanly on SIGTERM: {status:?}");
 }
+
+#[test]
+fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
+    let d = workdir("loss");
+    let svc = start(&d.join("db/costream.sqlite"));
+    let h = svc.http.clone();
+    let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
+    let green = clip(&d, "green.flv", &Clip::new("color=c=0x00ff00:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
+    let blue = clip(&d, "blue.flv", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
+    let (ka, kb) = (a["key"]["key"].as_str().unwrap().to_string(), b["key"]["key"].as_str().unwrap().to_string());
+
+    // Watch the event stream from the start.
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = events.clone();
+    let sse = ureq::get(&format!("{h}/events")).call().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(sse.into_reader()).lines().map_while(Result::ok) {
+            if let Some(j) = line.strip_prefix("data:").and_then(|d| serde_json::from_str::<Value>(d.trim()).ok()) {
+                sink.lock().unwrap().push(j);
+            }
+        }
+    });
+    let mut pa = Kill(publish_live(&red, svc.rtmp_port, &ka));
+    let _pb = Kill(publish_live(&blue, svc.rtmp_port, &kb));
+    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}]});
+    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
+    assert_eq!(st, 201, "{ses}");
+    let id = ses["id"].as_str().unwrap().to_string();
+    let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
+    let wait_segments = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+            let last = text.lines().filter(|l| l.ends_with(".ts")).last().map(str::to_string);
+            if text.matches(".ts").count() >= n {
+                return last;
+            }
+            assert!(Instant::now() < deadline, "HLS stalled: {text}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_segments(2);
+    let left = || frame_rgb_url(&playlist, 1280, 720).at(320, 360);
+    let l = left();
+    assert!(l[0] > 200 && l[1] < 60, "A live and red: {l:?}");
+
+    // A stops publishing: the event stream says so, the output keeps going with A's last frame.
+    drop(pa);
+    let ended = |room: &Value| events.lock().unwrap().iter().any(|e| e["type"] == "publish_ended" && e["room_id"] == *room);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ended(&a["id"]) {
+        assert!(Instant::now() < deadline, "no publish_ended event: {:?}", events.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let frames_then = call("GET", &format!("{h}/sessions/{id}"), None).1["frames"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, stat) = call("GET", &format!("{h}/sessions/{id}"), None);
+    assert!(stat["frames"].as_u64().unwrap() >= frames_then + 50, "the output kept going: {stat}");
+    let l = left();
+    assert!(l[0] > 200 && l[1] < 60, "A's last frame stays: {l:?}");
+
+    // A publishes again (a different picture): the tile resumes.
+    pa = Kill(publish_live(&green, svc.rtmp_port, &ka));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let l = frame_rgb_url(&playlist, 1280, 720).at(320, 360);
+        if l[1] > 200 && l[0] < 60 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A's tile did not resume: {l:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let accepted = events.lock().unwrap().iter().filter(|e| e["type"] == "publish_accepted" && e["room_id"] == a["id"]).count();
+    assert_eq!(accepted, 2, "both publishes of A are on the event stream");
+    drop(pa);
+}
