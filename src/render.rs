@@ -152,6 +152,8 @@ pub struct RenderConfig {
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Frames produced so far, for a live job's status.
     pub frames_out: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Filled with each output's counters once the outputs are open (for the metrics).
+    pub output_stats: Option<Arc<std::sync::Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>>,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -270,6 +272,9 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
     let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
     let outputs = Outputs::open(&cfg.outputs, &setup, cfg.realtime)?;
+    if let Some(slot) = &cfg.output_stats {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = outputs.stats();
+    }
     let tracks = slots.iter().filter_map(|s| s.input.audio().map(|r| (r, 1.0))).collect();
     let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
     let encoder_name = venc.name.to_string();

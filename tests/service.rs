@@ -238,6 +238,15 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let (_, st) = call("GET", &format!("{h}/sessions/{id}"), None);
     assert_eq!(st["state"], "running");
     assert!(st["frames"].as_u64().unwrap() > 30, "{st}");
+    // Prometheus metrics: inputs, the session, each output (push keys redacted).
+    let m = ureq::get(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    assert!(m.contains("costream_rooms_live 2"), "{m}");
+    for (name, label) in [("costream_input_frames_total", a["id"].as_str().unwrap()), ("costream_session_frames_total", id.as_str()), ("costream_output_packets_total", "/live/…")] {
+        let line = m.lines().find(|l| l.starts_with(name) && l.contains(label)).unwrap_or_else(|| panic!("{name} {label} missing:\n{m}"));
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(v > 0.0, "{line}");
+    }
+    assert!(!m.contains("/live/pk"), "push keys never appear in metrics");
 
     // Stopping finishes the playlist.
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);

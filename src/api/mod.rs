@@ -421,11 +421,21 @@ async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, Str
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
     paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
-        create_session, list_sessions, get_session, stop_session, hls_file),
+        create_session, list_sessions, get_session, stop_session, hls_file, metrics),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
         CreateSession, SessionInputSpec, SessionStatus, SessionState))
 )]
 pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(s): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
+    let _ = writeln!(out, "# HELP costream_rooms_live Rooms whose anchor is publishing now.\n# TYPE costream_rooms_live gauge\ncostream_rooms_live {live}");
+    s.sessions.metrics(&mut out);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
@@ -440,6 +450,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/rooms", post(create_room).get(list_rooms))
         .route("/rooms/{id}", get(get_room).delete(delete_room))
         .route("/rooms/{id}/key", post(regenerate_key))

@@ -113,6 +113,10 @@ pub struct InputInfo {
 pub struct InputState {
     pub connected: AtomicBool,
     pub reconnects: std::sync::atomic::AtomicU64,
+    /// Decoded video frames (for fps in the metrics).
+    pub frames: std::sync::atomic::AtomicU64,
+    /// Bytes of compressed video and audio read (for bitrate in the metrics).
+    pub bytes: std::sync::atomic::AtomicU64,
 }
 
 /// A room's picture and sound across publishes: rings (and a connection flag) that outlive each
@@ -454,6 +458,7 @@ impl Worker {
                 }
             }
             let idx = packet.stream();
+            self.state.bytes.fetch_add(packet.size() as u64, Ordering::Relaxed);
             if idx == self.conn.vidx {
                 let t = Instant::now();
                 if let Err(e) = self.conn.vdec.send_packet(&packet) {
@@ -537,6 +542,7 @@ impl Worker {
             let decode_ms = vs.busy + t.elapsed().as_secs_f32() * 1e3;
             vs.busy = 0.0;
             let vf = VideoFrame { frame, pts, seq: vs.seq, geom, layout, matrix, full_range: full, decode_ms };
+            self.state.frames.fetch_add(1, Ordering::Relaxed);
             if !self.video.push(vf) {
                 return false;
             }

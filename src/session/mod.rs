@@ -53,9 +53,13 @@ pub struct SessionStatus {
     pub error: Option<String>,
 }
 
+/// Counters of each output of a session: (url, counters).
+pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>;
+
 struct Running {
     stop: Arc<AtomicBool>,
     frames: Arc<AtomicU64>,
+    output_stats: OutputCounters,
     state: Arc<Mutex<(SessionState, Option<String>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
     outputs: Vec<String>,
@@ -105,6 +109,7 @@ impl Sessions {
             })
             .collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let output_stats: OutputCounters = Arc::default();
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         let cfg = RenderConfig {
             inputs,
@@ -132,6 +137,7 @@ impl Sessions {
             realtime: true,
             stop: Some(stop.clone()),
             frames_out: Some(frames.clone()),
+            output_stats: Some(output_stats.clone()),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
@@ -149,7 +155,7 @@ impl Sessions {
             };
         })?;
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
-        self.lock().insert(id.clone(), Running { stop, frames, state, thread: Some(thread), outputs: spec.outputs });
+        self.lock().insert(id.clone(), Running { stop, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -186,11 +192,70 @@ impl Sessions {
         true
     }
 
+    /// Prometheus text for the room feeds (frames and bytes in, frames dropped, connected) and the
+    /// sessions (frames out; per output packets, bytes, drops, reconnections).
+    pub fn metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        {
+            let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            for (name, help, kind) in [
+                ("costream_input_frames_total", "Video frames decoded from a room's publisher.", "counter"),
+                ("costream_input_bytes_total", "Compressed bytes received from a room's publisher.", "counter"),
+                ("costream_input_dropped_frames_total", "Decoded frames dropped because the compositor was behind.", "counter"),
+                ("costream_input_connected", "1 while the room's anchor is publishing.", "gauge"),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (room, f) in feeds.iter() {
+                    let v = match name {
+                        "costream_input_frames_total" => f.state.frames.load(Ordering::Relaxed),
+                        "costream_input_bytes_total" => f.state.bytes.load(Ordering::Relaxed),
+                        "costream_input_dropped_frames_total" => f.video.dropped(),
+                        _ => f.state.connected.load(Ordering::Relaxed) as u64,
+                    };
+                    let _ = writeln!(out, "{name}{{room=\"{}\"}} {v}", escape(room));
+                }
+            }
+        }
+        let m = self.lock();
+        let _ = writeln!(out, "# HELP costream_session_frames_total Frames composed by a session.\n# TYPE costream_session_frames_total counter");
+        for (id, r) in m.iter() {
+            let _ = writeln!(out, "costream_session_frames_total{{session=\"{id}\"}} {}", r.frames.load(Ordering::Relaxed));
+        }
+        for (name, help, pick) in [
+            ("costream_output_packets_total", "Packets written to an output.", 0),
+            ("costream_output_bytes_total", "Bytes written to an output.", 1),
+            ("costream_output_dropped_total", "Packets an output dropped (queue full or disconnected).", 2),
+            ("costream_output_reconnects_total", "Reconnections of a network output.", 3),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (id, r) in m.iter() {
+                for (url, st) in r.output_stats.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    let v = [&st.packets, &st.bytes, &st.dropped, &st.reconnects][pick].load(Ordering::Relaxed);
+                    let _ = writeln!(out, "{name}{{session=\"{id}\",output=\"{}\"}} {v}", escape(&redact(url)));
+                }
+            }
+        }
+    }
+
     /// Stops every session (service shutdown).
     pub fn stop_all(&self) {
         let ids: Vec<String> = self.lock().keys().cloned().collect();
         for id in ids {
             self.stop(&id);
         }
+    }
+}
+
+/// Prometheus label value escaping.
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// An output URL for display: push URLs end in a platform's secret key, which must not leak into
+/// metrics or logs.
+pub fn redact(url: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((head, _)) if url.contains("://") => format!("{head}/…"),
+        _ => url.rsplit('/').next().unwrap_or(url).to_string(),
     }
 }
