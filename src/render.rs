@@ -94,6 +94,14 @@ impl From<&str> for Source {
     }
 }
 
+/// A layout change of a running job.
+#[derive(Clone, Debug)]
+pub struct LayoutChange {
+    pub layout: Option<Layout>,
+    /// One value, or one per input.
+    pub fits: Option<Vec<Fit>>,
+}
+
 /// What an output slot reads.
 enum SlotInput {
     Owned(Input),
@@ -152,6 +160,8 @@ pub struct RenderConfig {
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Frames produced so far, for a live job's status.
     pub frames_out: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Live changes: a new layout and/or fit per input, picked up at the next tick.
+    pub changes: Option<Arc<std::sync::Mutex<Option<LayoutChange>>>>,
     /// Filled with each output's counters once the outputs are open (for the metrics).
     pub output_stats: Option<Arc<std::sync::Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>>,
 }
@@ -289,7 +299,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let input_stalls = |slots: &[Slot]| slots.iter().map(|s| s.stalls).collect::<Vec<_>>();
 
     let (w, h) = cfg.size;
-    let cells = layout::cells(cfg.layout, slots.len(), w, h);
+    let mut cells = layout::cells(cfg.layout, slots.len(), w, h);
     let mut t = Timings::default();
     let mut start = Instant::now();
     let frame_s = 1.0 / fps.as_f64();
@@ -322,6 +332,18 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         }
         if cfg.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
             break;
+        }
+        if let Some(change) = cfg.changes.as_ref().and_then(|c| c.lock().ok().and_then(|mut c| c.take())) {
+            // Takes effect on this tick; the encode and outputs go on untouched.
+            if let Some(l) = change.layout {
+                cells = layout::cells(l, slots.len(), w, h);
+            }
+            if let Some(f) = change.fits {
+                for (i, s) in slots.iter_mut().enumerate() {
+                    s.fit = if f.len() == 1 { f[0] } else { f.get(i).copied().unwrap_or(s.fit) };
+                }
+            }
+            tracing::info!("layout changed");
         }
         if cfg.realtime {
             // The wall clock drives the ticks; a late tick is rendered at once rather than skipped.

@@ -248,6 +248,22 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     }
     assert!(!m.contains("/live/pk"), "push keys never appear in metrics");
 
+    // Changed while live: stacked vertically, A on top. Bad changes are refused.
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"layout":"diagonal"}"#)).0, 400);
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"fit":"fit,fit,fit"}"#)).0, 400);
+    assert_eq!(call("PATCH", &format!("{h}/sessions/ses_missing"), Some(r#"{"layout":"grid"}"#)).0, 404);
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"layout":"vstack"}"#)).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let f = frame_rgb_url(&pk, 1280, 720);
+        let (top, bottom) = (f.at(640, 180), f.at(640, 540));
+        if top[0] > 200 && top[2] < 60 && bottom[2] > 200 && bottom[0] < 60 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "layout did not change: top {top:?} bottom {bottom:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // Stopping finishes the playlist.
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
     let (_, st) = call("GET", &format!("{h}/sessions/{id}"), None);

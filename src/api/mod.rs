@@ -388,6 +388,30 @@ async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiRe
     s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
 }
 
+/// A change to a running session.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSession {
+    #[serde(default)]
+    pub layout: Option<String>,
+    #[serde(default)]
+    pub fit: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/sessions/{id}", params(("id" = String, Path)), request_body = ChangeSession,
+    responses((status = 200, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<ChangeSession>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
+    let Json(b) = body?;
+    let bad = |e: crate::Error| ApiError::invalid(e.to_string());
+    let layout = b.layout.as_deref().map(str::parse::<Layout>).transpose().map_err(bad)?;
+    let fits = b.fit.as_deref().map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()).transpose().map_err(bad)?;
+    match s.sessions.change(&id, crate::render::LayoutChange { layout, fits }) {
+        None => Err(ApiError::not_found(format!("no session {id}"))),
+        Some(Err(e)) => Err(ApiError::invalid(e)),
+        Some(Ok(())) => s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}"))),
+    }
+}
+
 #[utoipa::path(delete, path = "/sessions/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -421,9 +445,9 @@ async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, Str
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
     paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
-        create_session, list_sessions, get_session, stop_session, hls_file, metrics),
+        create_session, list_sessions, get_session, change_session, stop_session, hls_file, metrics),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
-        CreateSession, SessionInputSpec, SessionStatus, SessionState))
+        CreateSession, SessionInputSpec, SessionStatus, SessionState, ChangeSession))
 )]
 pub struct ApiDoc;
 
@@ -458,7 +482,7 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/destinations/{dst}", delete(delete_destination))
         .route("/events", get(events))
         .route("/sessions", post(create_session).get(list_sessions))
-        .route("/sessions/{id}", get(get_session).delete(stop_session))
+        .route("/sessions/{id}", get(get_session).delete(stop_session).patch(change_session))
         .route("/sessions/{id}/hls/{file}", get(hls_file))
         .fallback(not_found)
         .layer(tower_http::cors::CorsLayer::permissive())

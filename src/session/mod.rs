@@ -13,7 +13,7 @@ use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
 use crate::ingest::{Feed, InputOptions};
 use crate::layout::{Fit, Layout};
-use crate::render::{self, Fps, Overlays, RenderConfig, Source};
+use crate::render::{self, Fps, LayoutChange, Overlays, RenderConfig, Source};
 
 /// One input of a session, as the API names it.
 #[derive(Clone, Debug)]
@@ -58,6 +58,8 @@ pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::encode::OutputStats>
 
 struct Running {
     stop: Arc<AtomicBool>,
+    changes: Arc<Mutex<Option<LayoutChange>>>,
+    inputs: usize,
     frames: Arc<AtomicU64>,
     output_stats: OutputCounters,
     state: Arc<Mutex<(SessionState, Option<String>)>>,
@@ -110,6 +112,7 @@ impl Sessions {
             .collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let output_stats: OutputCounters = Arc::default();
+        let changes: Arc<Mutex<Option<LayoutChange>>> = Arc::default();
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         let cfg = RenderConfig {
             inputs,
@@ -137,6 +140,7 @@ impl Sessions {
             realtime: true,
             stop: Some(stop.clone()),
             frames_out: Some(frames.clone()),
+            changes: Some(changes.clone()),
             output_stats: Some(output_stats.clone()),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
@@ -155,7 +159,8 @@ impl Sessions {
             };
         })?;
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
-        self.lock().insert(id.clone(), Running { stop, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
+        let inputs = spec.inputs.len();
+        self.lock().insert(id.clone(), Running { stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -176,6 +181,20 @@ impl Sessions {
     pub fn list(&self) -> Vec<SessionStatus> {
         let ids: Vec<String> = self.lock().keys().cloned().collect();
         ids.iter().filter_map(|id| self.status(id)).collect()
+    }
+
+    /// Changes a running session's layout and/or fits, without interrupting its outputs. `None` when
+    /// there is no such session; `Some(Err)` when the fits do not match the inputs.
+    pub fn change(&self, id: &str, change: LayoutChange) -> Option<Result<(), String>> {
+        let m = self.lock();
+        let r = m.get(id)?;
+        if let Some(f) = &change.fits {
+            if !(f.len() == 1 || f.len() == r.inputs) {
+                return Some(Err(format!("fit: one value, or one per input ({} inputs)", r.inputs)));
+            }
+        }
+        *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(change);
+        Some(Ok(()))
     }
 
     /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
