@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Short smoke run (3 s inputs, one run each); does not touch BENCHMARKS.md.
     #[arg(long)]
     pub quick: bool,
+    /// Skip the RTMP-in to RTMP-out latency measurement (it needs nginx with the RTMP module).
+    #[arg(long)]
+    pub no_latency: bool,
     /// Runs of each pipeline (alternating).
     #[arg(long)]
     pub runs: Option<usize>,
@@ -282,6 +285,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("s1_stage_readback_ms".into(), stage(|r| r.stages_ms.readback));
     j.insert("s1_stage_encode_ms".into(), stage(|r| r.stages_ms.encode));
     j.insert("s1_stage_note".into(), json!("composite and blur are GPU timestamps of their passes; there is no separate colour conversion: each tile's matrix maps its YUV straight to BT.709 NV12 inside the composite dispatches, so convert is 0"));
+    // Latency costream adds between an RTMP publish and its RTMP output.
+    let latency = if args.no_latency {
+        None
+    } else {
+        progress("measuring RTMP publish -> RTMP out latency (direct through nginx, then through costream)");
+        match crate::bench_latency::run(&dir, if args.quick { 5.0 } else { 10.0 }) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "latency not measured");
+                None
+            }
+        }
+    };
+    j.insert("rtmp_direct_latency_ms".into(), latency.map(|l| json!(l.0)).unwrap_or(Value::Null));
+    j.insert("rtmp_costream_latency_ms".into(), latency.map(|l| json!(l.1)).unwrap_or(Value::Null));
+    j.insert("rtmp_added_latency_ms".into(), latency.map(|l| json!(l.2)).unwrap_or(Value::Null));
     let j = Value::Object(j);
 
     // Human-readable summary.
@@ -298,6 +317,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for s in ["decode", "upload", "composite", "blur", "convert", "readback", "encode"] {
         let v = &j[format!("s1_stage_{s}_ms")];
         text.push_str(&format!("{s} {} ", v.as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())));
+    }
+    if let Some((d, t, a)) = latency {
+        text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
     }
     println!("{text}");
 
@@ -333,6 +355,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .collect();
         md.push_str(&parts.join(", "));
         md.push_str(" (composite and blur: GPU timestamps of their passes; colour conversion happens inside the composite dispatches, so convert is 0).\n");
+        if let Some((d, t, a)) = latency {
+            md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
+        }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
         f.write_all(md.as_bytes())?;
         progress(&format!("table appended to {}", p.display()));

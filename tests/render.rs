@@ -180,6 +180,10 @@ fn bench_quick_writes_the_figures() {
         assert!(j[k].as_f64().is_some_and(|v| v > 0.0), "{k} = {}", j[k]);
     }
     assert!(j["device"].as_str().is_some_and(|s| !s.is_empty()));
+    // RTMP publish -> RTMP out through costream, against the same path straight through nginx-rtmp.
+    let added = j["rtmp_added_latency_ms"].as_f64().unwrap_or_else(|| panic!("latency measured: {j}"));
+    assert!(j["rtmp_costream_latency_ms"].as_f64().unwrap() > j["rtmp_direct_latency_ms"].as_f64().unwrap(), "{j}");
+    assert!(added > 0.0 && added < 5000.0, "{added}");
     for s in ["decode", "upload", "composite", "blur", "convert", "readback", "encode"] {
         assert!(j.get(format!("s1_stage_{s}_ms")).is_some(), "stage {s} missing");
     }

@@ -276,8 +276,12 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
     let stopped = move || interrupt.load(Ordering::Relaxed);
     let ictx = match reader {
         None => ff::format::input_with_interrupt_and_dictionary(&url, stopped, dict),
-        Some((format, r)) => ff::format::context::StreamIo::from_read(r)
-            .and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), None, stopped)),
+        Some((format, r)) => {
+            // A publisher's live stream: start after half a second of probing, not five.
+            let mut d = ff::Dictionary::new();
+            d.set("analyzeduration", "500000");
+            ff::format::context::StreamIo::from_read(r).and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), Some(d), stopped))
+        }
     }
     .map_err(|source| Error::OpenInput { url: url.into(), source })?;
     let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Error::NoVideo { url: url.into() })?;

@@ -1,0 +1,215 @@
+//! The latency costream adds between an anchor's RTMP publish and the RTMP output it pushes.
+//!
+//! The input carries its frame number as a 16-bit code of black/white blocks. A reader decodes the
+//! stream coming out of a real RTMP server (nginx-rtmp) and stamps each code with the wall time it
+//! arrived; the publisher sends frame N at `start + N/30` (`ffmpeg -re`). The same measurement is
+//! made with the publisher going straight to nginx (the path every setup has) and through costream
+//! (publish to costream's ingest, one-input session, push to nginx): the difference of the medians is
+//! what costream adds — ingest, decode, compose, encode, mux.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ffmpeg_next as ff;
+
+use crate::api::serve::{run_with, ServeConfig};
+use crate::error::{invalid, Result};
+use crate::layout::{Fit, Layout};
+use crate::render::Fps;
+use crate::session::{SessionInput, SessionSpec};
+use crate::testsrc::{generate, Clip};
+
+const W: u32 = 640;
+const H: u32 = 360;
+const BITS: u32 = 16;
+const BIT_W: u32 = 40;
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nginx(dir: &Path) -> Result<(Proc, u16)> {
+    let port = free_port()?;
+    std::fs::create_dir_all(dir)?;
+    // nginx resolves relative paths against its prefix: give it absolute ones.
+    let dir = &std::fs::canonicalize(dir)?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n",
+            d = dir.display()
+        ),
+    )?;
+    let child = Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
+        .map_err(|e| invalid("nginx", format!("{e}: install nginx and libnginx-mod-rtmp")))?;
+    let p = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(invalid("nginx", "did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((p, port))
+}
+
+/// The coded clip: a frame counter in the top rows, a tone for the audio path.
+fn coded_clip(dir: &Path, seconds: f64) -> Result<PathBuf> {
+    let p = dir.join(format!("latency_{seconds}s.flv"));
+    if !p.exists() {
+        let code = format!(
+            "color=c=gray:size={W}x{H}:rate=30,format=yuv420p,geq=lum='if(lt(Y,40),if(gt(mod(floor(N/pow(2,floor(X/{BIT_W}))),2),0.5),235,16),128)':cb=128:cr=128"
+        );
+        generate(&p, &Clip::new(code, seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p"]))?;
+    }
+    Ok(p)
+}
+
+fn read_code(f: &ff::frame::Video) -> u32 {
+    let (data, stride) = (f.data(0), f.stride(0));
+    (0..BITS).fold(0, |acc, b| {
+        let x = (b * BIT_W + BIT_W / 2) as usize;
+        if data[20 * stride + x] > 128 { acc | (1 << b) } else { acc }
+    })
+}
+
+/// Reads `url` until `until`, recording (frame code, arrival) for every decoded frame.
+fn reader(url: String, until: Instant) -> std::thread::JoinHandle<Vec<(u32, Instant)>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut d = ff::Dictionary::new();
+        d.set("rw_timeout", "15000000");
+        d.set("analyzeduration", "500000");
+        d.set("fflags", "nobuffer");
+        let Ok(mut ictx) = ff::format::input_with_dictionary(&url, d) else { return out };
+        let Some(s) = ictx.streams().best(ff::media::Type::Video) else { return out };
+        let idx = s.index();
+        let Ok(mut dec) = ff::codec::context::Context::from_parameters(s.parameters()).and_then(|c| c.decoder().video()) else { return out };
+        let mut pkt = ff::Packet::empty();
+        while Instant::now() < until {
+            if pkt.read(&mut ictx).is_err() {
+                break;
+            }
+            if pkt.stream() != idx || dec.send_packet(&pkt).is_err() {
+                continue;
+            }
+            let mut f = ff::frame::Video::empty();
+            while dec.receive_frame(&mut f).is_ok() {
+                out.push((read_code(&f), Instant::now()));
+            }
+        }
+        out
+    })
+}
+
+fn publish(clip: &Path, url: &str) -> Result<Proc> {
+    Ok(Proc(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(clip)
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
+}
+
+/// Median of (arrival - send time) in ms over frames after the first second. Only a code's first
+/// arrival counts: a held last frame (the anchor has stopped) repeats its code.
+fn median_latency(samples: &[(u32, Instant)], sent_start: Instant) -> Option<f64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut v: Vec<f64> = samples
+        .iter()
+        .filter(|(n, _)| *n >= 30 && seen.insert(*n))
+        .map(|(n, t)| t.saturating_duration_since(sent_start + Duration::from_secs_f64(*n as f64 / 30.0)).as_secs_f64() * 1e3)
+        .collect();
+    if std::env::var_os("COSTREAM_DEBUG_LATENCY").is_some() {
+        let pick: Vec<String> = v.iter().step_by((v.len() / 12).max(1)).map(|x| format!("{x:.0}")).collect();
+        eprintln!("latency over time (ms): {}", pick.join(" "));
+    }
+    if v.len() < 10 {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// One measurement: the publisher goes to `publish_url`, the reader watches `read_url`.
+fn measure(clip: &Path, seconds: f64, publish_url: &str, read_url: &str) -> Result<Option<f64>> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds + 8.0);
+    let r = reader(read_url.to_string(), until);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let mut p = publish(clip, publish_url)?;
+    let _ = p.0.wait();
+    drop(p);
+    let samples = r.join().map_err(|_| invalid("latency reader", "panicked"))?;
+    Ok(median_latency(&samples, start))
+}
+
+/// Runs both measurements; returns (direct ms, through costream ms, added ms).
+pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
+    ff::init().map_err(|e| invalid("ffmpeg", e.to_string()))?;
+    let clip = coded_clip(&dir.join("inputs"), seconds)?;
+    let (_nginx, nport) = start_nginx(&dir.join("nginx"))?;
+    let direct = measure(&clip, seconds, &format!("rtmp://127.0.0.1:{nport}/live/direct"), &format!("rtmp://127.0.0.1:{nport}/live/direct"))?
+        .ok_or_else(|| invalid("latency", "the direct path delivered too few frames"))?;
+
+    // costream in-process: ingest on a free port, one room, a session pushing to nginx.
+    let (http, rtmp): (SocketAddr, SocketAddr) = (format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?, format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?);
+    let key: Arc<Mutex<Option<(String, SocketAddr)>>> = Arc::default();
+    let k2 = key.clone();
+    let out_url = format!("rtmp://127.0.0.1:{nport}/live/out");
+    let o2 = out_url.clone();
+    let ready: crate::api::serve::OnReady = Box::new(move |state, _http, rtmp| {
+        let room = match state.store.create_room("latency", "costream", 3600) {
+            Ok(r) => r,
+            Err(e) => return tracing::error!(error = %e, "latency room"),
+        };
+        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500 };
+        if let Err(e) = state.sessions.start(spec) {
+            return tracing::error!(error = %e, "latency session");
+        }
+        if let (Some(k), Ok(mut slot)) = (room.key, k2.lock()) {
+            *slot = Some((k.key, rtmp));
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let db = dir.join("latency.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600 };
+    let svc = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new()?;
+        rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (k, ingest) = loop {
+        if let Some(v) = key.lock().ok().and_then(|k| k.clone()) {
+            break v;
+        }
+        if Instant::now() > deadline {
+            return Err(invalid("latency", "costream did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let through = measure(&clip, seconds, &format!("rtmp://127.0.0.1:{}/live/{k}", ingest.port()), &out_url)?;
+    let _ = stop_tx.send(());
+    let _ = svc.join();
+    let through = through.ok_or_else(|| invalid("latency", "the costream path delivered too few frames"))?;
+    Ok((direct, through, through - direct))
+}
