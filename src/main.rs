@@ -179,6 +179,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         realtime: a.realtime,
         stop: None,
         frames_out: None,
+        events: None,
         changes: None,
         output_stats: None,
         background_nice: a.tuning.background_nice,

@@ -94,6 +94,16 @@ impl From<&str> for Source {
     }
 }
 
+/// Something a live job reports while it runs (inputs by index in the job's input list).
+#[derive(Clone, Debug)]
+pub enum JobEvent {
+    InputLost(usize),
+    InputBack(usize),
+}
+
+/// Receives a live job's events.
+pub type EventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
+
 /// A layout change of a running job.
 #[derive(Clone, Debug)]
 pub struct LayoutChange {
@@ -135,7 +145,7 @@ impl SlotInput {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RenderConfig {
     pub inputs: Vec<Source>,
     pub layout: Layout,
@@ -160,6 +170,8 @@ pub struct RenderConfig {
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Frames produced so far, for a live job's status.
     pub frames_out: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Live: told when an input is lost (stalls) and when it is back.
+    pub events: Option<EventSink>,
     /// Live changes: a new layout and/or fit per input, picked up at the next tick.
     pub changes: Option<Arc<std::sync::Mutex<Option<LayoutChange>>>>,
     /// Filled with each output's counters once the outputs are open (for the metrics).
@@ -365,11 +377,17 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     if s.stalled {
                         s.stalled = false;
                         tracing::info!(input = i, url = %s.input.name(), "input resumed");
+                        if let Some(e) = &cfg.events {
+                            e(JobEvent::InputBack(i));
+                        }
                     }
                 } else if !s.stalled && s.current.is_some() && s.last_new.elapsed() > STALL_AFTER {
                     s.stalled = true;
                     s.stalls += 1;
                     tracing::warn!(input = i, url = %s.input.name(), "input lost: showing its last frame");
+                    if let Some(e) = &cfg.events {
+                        e(JobEvent::InputLost(i));
+                    }
                 }
                 s.ended = s.input.video().is_finished();
             }

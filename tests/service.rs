@@ -317,6 +317,10 @@ fn demo_serves_playable_hls_within_15_seconds() {
     unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
     let status = demo.wait().unwrap();
     assert!(status.success(), "demo exits cleanly on SIGTERM: {status:?}");
+    // Shutting down finished the session's HLS: the playlist on disk is closed.
+    let ses = hls.split("/sessions/").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let text = std::fs::read_to_string(d.join("demo/hls").join(&ses).join("index.m3u8")).unwrap();
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
 }
 
 #[test]
@@ -396,5 +400,7 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     }
     let accepted = events.lock().unwrap().iter().filter(|e| e["type"] == "publish_accepted" && e["room_id"] == a["id"]).count();
     assert_eq!(accepted, 2, "both publishes of A are on the event stream");
+    let seen = |t: &str| events.lock().unwrap().iter().any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0));
+    assert!(seen("session_started") && seen("input_lost") && seen("input_back"), "session events: {:?}", events.lock().unwrap());
     drop(pa);
 }

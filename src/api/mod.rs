@@ -31,6 +31,11 @@ pub enum ServiceEvent {
     PublishAccepted { room_id: String, peer: String },
     PublishRefused { key: String, peer: String, reason: String },
     PublishEnded { room_id: String },
+    SessionStarted { session_id: String },
+    SessionStopped { session_id: String, error: Option<String> },
+    /// An input of a session stopped delivering pictures; its tile holds the last frame.
+    InputLost { session_id: String, input: usize },
+    InputBack { session_id: String, input: usize },
 }
 
 /// Live state of a room's ingest, kept in memory.

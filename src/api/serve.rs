@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::{AppState, LiveInfo, ServiceEvent};
 use crate::ingest::rtmp::{IngestEvent, RtmpServer, StreamKeys};
 use crate::ingest::{self, Input, InputOptions};
-use crate::session::{self, Feeds, Sessions};
+use crate::session::{self, Feeds, SessionEvent, Sessions};
 use crate::store::{self, Store};
 
 #[derive(Clone, Debug)]
@@ -52,8 +52,19 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
     let feeds: Feeds = Arc::default();
     let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()));
-    let state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
+    // Session events go to the same stream as ingest events; the sender exists before the state.
+    let (events_tx, _) = tokio::sync::broadcast::channel(256);
+    let tx = events_tx.clone();
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_events(Arc::new(move |e| {
+        let _ = tx.send(match e {
+            SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
+            SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
+            SessionEvent::InputLost(id, input) => ServiceEvent::InputLost { session_id: id, input },
+            SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
+        });
+    })));
+    let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
+    state.events = events_tx;
     let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();

@@ -75,15 +75,39 @@ pub fn feed(feeds: &Feeds, room: &str) -> Arc<Feed> {
     f.entry(room.to_string()).or_insert_with(|| Feed::new(4)).clone()
 }
 
+/// What sessions report: started, stopped (with the error if it failed), an input lost or back.
+#[derive(Clone, Debug)]
+pub enum SessionEvent {
+    Started(String),
+    Stopped(String, Option<String>),
+    InputLost(String, usize),
+    InputBack(String, usize),
+}
+
+pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+
 pub struct Sessions {
     dir: PathBuf,
     feeds: Feeds,
     running: Mutex<HashMap<String, Running>>,
+    events: Option<SessionEvents>,
 }
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { dir, feeds, running: Mutex::default() }
+        Sessions { dir, feeds, running: Mutex::default(), events: None }
+    }
+
+    /// Where session events go (the service's event stream).
+    pub fn with_events(mut self, events: SessionEvents) -> Sessions {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, e: SessionEvent) {
+        if let Some(f) = &self.events {
+            f(e);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
@@ -140,25 +164,37 @@ impl Sessions {
             realtime: true,
             stop: Some(stop.clone()),
             frames_out: Some(frames.clone()),
+            events: self.events.clone().map(|f| {
+                let sid = id.clone();
+                Arc::new(move |e: render::JobEvent| match e {
+                    render::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
+                    render::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
+                }) as render::EventSink
+            }),
             changes: Some(changes.clone()),
             output_stats: Some(output_stats.clone()),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
         let sid = id.clone();
+        let events = self.events.clone();
         let thread = std::thread::Builder::new().name(format!("session {id}")).spawn(move || {
             let _span = tracing::info_span!("session", id = %sid).entered();
             let r = render::run(&cfg);
-            let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
-            *s = match r {
+            let done = match r {
                 Ok(_) => (SessionState::Stopped, None),
                 Err(e) => {
                     tracing::error!(error = %e, "session failed");
                     (SessionState::Failed, Some(e.to_string()))
                 }
             };
+            *st.lock().unwrap_or_else(|p| p.into_inner()) = done.clone();
+            if let Some(f) = &events {
+                f(SessionEvent::Stopped(sid.clone(), done.1));
+            }
         })?;
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
+        self.emit(SessionEvent::Started(id.clone()));
         let inputs = spec.inputs.len();
         self.lock().insert(id.clone(), Running { stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
