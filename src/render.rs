@@ -88,6 +88,16 @@ impl std::fmt::Debug for Source {
     }
 }
 
+impl Source {
+    /// Identity of the source across a change of a job's inputs (a kept input keeps its decoder).
+    fn key(&self) -> String {
+        match self {
+            Source::Url(u) => format!("url:{u}"),
+            Source::Feed { name, .. } => format!("feed:{name}"),
+        }
+    }
+}
+
 impl From<&str> for Source {
     fn from(u: &str) -> Source {
         Source::Url(u.to_string())
@@ -108,8 +118,11 @@ pub type EventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct LayoutChange {
     pub layout: Option<Layout>,
-    /// One value, or one per input.
+    /// One value, or one per input (of the new input list when `inputs` is given).
     pub fits: Option<Vec<Fit>>,
+    /// A new input list: inputs kept from the old list keep their decoder and last frame; new ones
+    /// are opened; missing ones are closed.
+    pub inputs: Option<Vec<Source>>,
 }
 
 /// What an output slot reads.
@@ -213,6 +226,7 @@ pub fn median(v: &mut [f32]) -> Option<f64> {
 }
 
 struct Slot {
+    key: String,
     input: SlotInput,
     current: Option<VideoFrame>,
     uploaded: u64,
@@ -257,15 +271,18 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     // more cores than inputs (and they hide the decode cost from the stage timing).
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
-    let mut slots = Vec::new();
-    for (i, source) in cfg.inputs.iter().enumerate() {
-        let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+    let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+    let open_slot = |source: &Source, fit: Fit| -> Result<Slot> {
         let input = match source {
             Source::Url(url) => SlotInput::Owned(ingest::open(url, &opts)?),
             Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
         };
+        Ok(Slot { key: source.key(), input, current: None, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
+    };
+    let mut slots = Vec::new();
+    for (i, source) in cfg.inputs.iter().enumerate() {
         let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
-        slots.push(Slot { input, current: None, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 });
+        slots.push(open_slot(source, fit)?);
     }
     let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
     let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
@@ -304,14 +321,17 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     // The encoder gets frames through a short queue: the GPU thread never waits long on it, and a
     // stalled encoder cannot make frames pile up in memory.
     let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
+    // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
+    let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>();
     let fps = cfg.fps;
     let enc_thread = std::thread::Builder::new()
         .name("encode".into())
-        .spawn(move || encode_loop(rx, venc, aenc, mixer, outputs, fps))?;
+        .spawn(move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps))?;
     let input_stalls = |slots: &[Slot]| slots.iter().map(|s| s.stalls).collect::<Vec<_>>();
 
     let (w, h) = cfg.size;
-    let mut cells = layout::cells(cfg.layout, slots.len(), w, h);
+    let mut current_layout = cfg.layout;
+    let mut cells = layout::cells(current_layout, slots.len(), w, h);
     let mut t = Timings::default();
     let mut start = Instant::now();
     let frame_s = 1.0 / fps.as_f64();
@@ -347,10 +367,32 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         }
         if let Some(change) = cfg.changes.as_ref().and_then(|c| c.lock().ok().and_then(|mut c| c.take())) {
             // Takes effect on this tick; the encode and outputs go on untouched.
-            if let Some(l) = change.layout {
-                cells = layout::cells(l, slots.len(), w, h);
+            if let Some(sources) = &change.inputs {
+                let mut old: Vec<Option<Slot>> = slots.drain(..).map(Some).collect();
+                for (i, src) in sources.iter().enumerate() {
+                    let key = src.key();
+                    let kept = old.iter_mut().find(|o| o.as_ref().is_some_and(|o| o.key == key)).and_then(Option::take);
+                    let fit = change.fits.as_ref().map(|f| if f.len() == 1 { f[0] } else { f.get(i).copied().unwrap_or_default() });
+                    match kept {
+                        Some(mut s) => {
+                            s.fit = fit.unwrap_or(s.fit);
+                            // Slot numbers in the compositor may have moved: upload again.
+                            s.uploaded = 0;
+                            slots.push(s);
+                        }
+                        None => match open_slot(src, fit.unwrap_or_default()) {
+                            Ok(s) => slots.push(s),
+                            Err(e) => tracing::error!(error = %e, "input could not be added"),
+                        },
+                    }
+                }
+                // Inputs left in `old` are closed when it drops here.
+                let _ = tracks_tx.send(slots.iter().filter_map(|s| s.input.audio().map(|r| (r, 1.0))).collect());
+                tracing::info!(inputs = slots.len(), "inputs changed");
             }
-            if let Some(f) = change.fits {
+            cells = layout::cells(change.layout.unwrap_or(current_layout), slots.len(), w, h);
+            current_layout = change.layout.unwrap_or(current_layout);
+            if let (Some(f), None) = (change.fits, &change.inputs) {
                 for (i, s) in slots.iter_mut().enumerate() {
                     s.fit = if f.len() == 1 { f[0] } else { f.get(i).copied().unwrap_or(s.fit) };
                 }
@@ -503,7 +545,7 @@ struct EncodeReport {
     failed: Vec<String>,
 }
 
-fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, mut venc: VideoEncoder, mut aenc: Option<AudioEncoder>, mut mixer: Mixer, mut outputs: Outputs, fps: Fps) -> Result<EncodeReport> {
+fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, tracks: mpsc::Receiver<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>, mut venc: VideoEncoder, mut aenc: Option<AudioEncoder>, mut mixer: Mixer, mut outputs: Outputs, fps: Fps) -> Result<EncodeReport> {
     let _span = tracing::info_span!("encode").entered();
     let mut packets = Vec::new();
     let mut encode_ms = Vec::new();
@@ -529,6 +571,9 @@ fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, mut venc: VideoEncoder, mut
         Ok(())
     };
     while let Ok(frame) = rx.recv() {
+        if let Some(t) = tracks.try_iter().last() {
+            mixer.set_tracks(t);
+        }
         let t0 = Instant::now();
         venc.encode(&frame, &mut packets)?;
         encode_ms.push(t0.elapsed().as_secs_f32() * 1e3);

@@ -264,6 +264,27 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    // Inputs changed while live: B alone fills the frame; then A joins again on the right.
+    let only_b = json!({"inputs": [{"room": b["id"]}], "layout": "side-by-side"});
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(&only_b.to_string())).0, 200);
+    let wait_for = |what: &str, ok: &dyn Fn(&Rgb) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let f = frame_rgb_url(&pk, 1280, 720);
+            if ok(&f) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: left {:?} right {:?}", f.at(320, 360), f.at(960, 360));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let blue = |c: [u8; 3]| c[2] > 200 && c[0] < 60;
+    let red_ = |c: [u8; 3]| c[0] > 200 && c[2] < 60;
+    wait_for("B alone", &|f| blue(f.at(320, 360)) && blue(f.at(960, 360)));
+    let b_then_a = json!({"inputs": [{"room": b["id"]}, {"room": a["id"]}]});
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(&b_then_a.to_string())).0, 200);
+    wait_for("B left, A right", &|f| blue(f.at(320, 360)) && red_(f.at(960, 360)));
+
     // Stopping finishes the playlist.
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
     let (_, st) = call("GET", &format!("{h}/sessions/{id}"), None);

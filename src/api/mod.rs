@@ -330,12 +330,12 @@ pub struct CreateSession {
     pub bitrate_kbps: Option<u32>,
 }
 
-fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
-    if b.inputs.is_empty() || b.inputs.len() > crate::gpu::compositor::MAX_TILES {
+fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<SessionInput>> {
+    if specs.is_empty() || specs.len() > crate::gpu::compositor::MAX_TILES {
         return Err(ApiError::invalid(format!("a session has 1 to {} inputs", crate::gpu::compositor::MAX_TILES)));
     }
     let mut inputs = Vec::new();
-    for i in b.inputs {
+    for i in specs {
         inputs.push(match (i.room, i.url) {
             (Some(room), None) => {
                 s.store.room(&room)?;
@@ -345,6 +345,11 @@ fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
             _ => return Err(ApiError::invalid("each input names exactly one of room or url")),
         });
     }
+    Ok(inputs)
+}
+
+fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
+    let inputs = session_inputs(s, b.inputs)?;
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout: Layout = b.layout.as_deref().unwrap_or("side-by-side").parse().map_err(bad)?;
     let fits = b.fit.as_deref().unwrap_or("fill").split(',').map(|f| f.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>().map_err(bad)?;
@@ -401,6 +406,9 @@ pub struct ChangeSession {
     pub layout: Option<String>,
     #[serde(default)]
     pub fit: Option<String>,
+    /// A new input list: kept inputs go on without a gap, new ones join, missing ones leave.
+    #[serde(default)]
+    pub inputs: Option<Vec<SessionInputSpec>>,
 }
 
 #[utoipa::path(patch, path = "/sessions/{id}", params(("id" = String, Path)), request_body = ChangeSession,
@@ -410,7 +418,8 @@ async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body:
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout = b.layout.as_deref().map(str::parse::<Layout>).transpose().map_err(bad)?;
     let fits = b.fit.as_deref().map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()).transpose().map_err(bad)?;
-    match s.sessions.change(&id, crate::render::LayoutChange { layout, fits }) {
+    let inputs = b.inputs.map(|i| session_inputs(&s, i)).transpose()?;
+    match s.sessions.change(&id, layout, fits, inputs) {
         None => Err(ApiError::not_found(format!("no session {id}"))),
         Some(Err(e)) => Err(ApiError::invalid(e)),
         Some(Ok(())) => s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}"))),

@@ -49,6 +49,22 @@ impl Mixer {
         Mixer { live: true, ..Mixer::new(rings) }
     }
 
+    /// Replaces the inputs (live changes): tracks on the same ring keep their buffered audio, new
+    /// ones start at the current position, dropped ones are forgotten.
+    pub fn set_tracks(&mut self, rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) {
+        let mut old: Vec<Option<Track>> = self.tracks.drain(..).map(Some).collect();
+        for (ring, gain) in rings {
+            let kept = old.iter_mut().find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.ring, &ring))).and_then(Option::take);
+            self.tracks.push(match kept {
+                Some(mut t) => {
+                    t.gain = gain;
+                    t
+                }
+                None => Track { ring, buf: VecDeque::new(), end: self.pos, gain, src_end: None },
+            });
+        }
+    }
+
     pub fn position(&self) -> i64 {
         self.pos
     }

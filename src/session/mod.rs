@@ -126,14 +126,7 @@ impl Sessions {
         std::fs::create_dir_all(&dir)?;
         let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
         outputs.extend(spec.outputs.iter().cloned());
-        let inputs = spec
-            .inputs
-            .iter()
-            .map(|i| match i {
-                SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: feed(&self.feeds, r) },
-                SessionInput::Url(u) => Source::Url(u.clone()),
-            })
-            .collect();
+        let inputs = spec.inputs.iter().map(|i| self.source(i)).collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let output_stats: OutputCounters = Arc::default();
         let changes: Arc<Mutex<Option<LayoutChange>>> = Arc::default();
@@ -221,16 +214,26 @@ impl Sessions {
 
     /// Changes a running session's layout and/or fits, without interrupting its outputs. `None` when
     /// there is no such session; `Some(Err)` when the fits do not match the inputs.
-    pub fn change(&self, id: &str, change: LayoutChange) -> Option<Result<(), String>> {
-        let m = self.lock();
-        let r = m.get(id)?;
-        if let Some(f) = &change.fits {
-            if !(f.len() == 1 || f.len() == r.inputs) {
-                return Some(Err(format!("fit: one value, or one per input ({} inputs)", r.inputs)));
+    pub fn change(&self, id: &str, layout: Option<Layout>, fits: Option<Vec<Fit>>, inputs: Option<Vec<SessionInput>>) -> Option<Result<(), String>> {
+        let mut m = self.lock();
+        let r = m.get_mut(id)?;
+        let count = inputs.as_ref().map_or(r.inputs, Vec::len);
+        if let Some(f) = &fits {
+            if !(f.len() == 1 || f.len() == count) {
+                return Some(Err(format!("fit: one value, or one per input ({count} inputs)")));
             }
         }
-        *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(change);
+        let sources = inputs.map(|i| i.iter().map(|x| self.source(x)).collect());
+        r.inputs = count;
+        *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(LayoutChange { layout, fits, inputs: sources });
         Some(Ok(()))
+    }
+
+    fn source(&self, i: &SessionInput) -> Source {
+        match i {
+            SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: feed(&self.feeds, r) },
+            SessionInput::Url(u) => Source::Url(u.clone()),
+        }
     }
 
     /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
