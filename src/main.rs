@@ -180,6 +180,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         stop: None,
         frames_out: None,
         events: None,
+        stage_ms: None,
         changes: None,
         output_stats: None,
         background_nice: a.tuning.background_nice,

@@ -187,6 +187,8 @@ pub struct RenderConfig {
     pub events: Option<EventSink>,
     /// Live changes: a new layout and/or fit per input, picked up at the next tick.
     pub changes: Option<Arc<std::sync::Mutex<Option<LayoutChange>>>>,
+    /// Latest per-frame stage times in ms, for a live job's metrics: [upload, composite (GPU), encode].
+    pub stage_ms: Option<Arc<[std::sync::atomic::AtomicU32; 3]>>,
     /// Filled with each output's counters once the outputs are open (for the metrics).
     pub output_stats: Option<Arc<std::sync::Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>>,
 }
@@ -326,7 +328,11 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let fps = cfg.fps;
     let enc_thread = std::thread::Builder::new()
         .name("encode".into())
-        .spawn(move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps))?;
+        .spawn({
+            let gauges = cfg.stage_ms.clone();
+            move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps, gauges)
+        })?;
+    let stage_gauges = cfg.stage_ms.clone();
     let input_stalls = |slots: &[Slot]| slots.iter().map(|s| s.stalls).collect::<Vec<_>>();
 
     let (w, h) = cfg.size;
@@ -345,6 +351,9 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         t.readback.push((r.wait_ms + t0.elapsed().as_secs_f64() * 1e3) as f32);
         if let Some(g) = r.gpu {
             t.composite.push(g.composite_ms as f32);
+            if let Some(s) = &stage_gauges {
+                s[1].store((g.composite_ms as f32).to_bits(), std::sync::atomic::Ordering::Relaxed);
+            }
             if g.blur_ms > 0.0 {
                 t.blur.push(g.blur_ms as f32);
             }
@@ -489,7 +498,11 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             }
         }
         if uploaded_any {
-            upload_ms.push(t_up.elapsed().as_secs_f32() * 1e3);
+            let ms = t_up.elapsed().as_secs_f32() * 1e3;
+            upload_ms.push(ms);
+            if let Some(g) = &cfg.stage_ms {
+                g[0].store(ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
+            }
         }
         let tiles = slots
             .iter()
@@ -545,7 +558,17 @@ struct EncodeReport {
     failed: Vec<String>,
 }
 
-fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, tracks: mpsc::Receiver<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>, mut venc: VideoEncoder, mut aenc: Option<AudioEncoder>, mut mixer: Mixer, mut outputs: Outputs, fps: Fps) -> Result<EncodeReport> {
+#[allow(clippy::too_many_arguments)]
+fn encode_loop(
+    rx: mpsc::Receiver<ff::frame::Video>,
+    tracks: mpsc::Receiver<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>,
+    mut venc: VideoEncoder,
+    mut aenc: Option<AudioEncoder>,
+    mut mixer: Mixer,
+    mut outputs: Outputs,
+    fps: Fps,
+    gauges: Option<Arc<[std::sync::atomic::AtomicU32; 3]>>,
+) -> Result<EncodeReport> {
     let _span = tracing::info_span!("encode").entered();
     let mut packets = Vec::new();
     let mut encode_ms = Vec::new();
@@ -576,7 +599,11 @@ fn encode_loop(rx: mpsc::Receiver<ff::frame::Video>, tracks: mpsc::Receiver<Vec<
         }
         let t0 = Instant::now();
         venc.encode(&frame, &mut packets)?;
-        encode_ms.push(t0.elapsed().as_secs_f32() * 1e3);
+        let ms = t0.elapsed().as_secs_f32() * 1e3;
+        encode_ms.push(ms);
+        if let Some(g) = &gauges {
+            g[2].store(ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        }
         for p in packets.drain(..) {
             outputs.write(Track::Video, &p, venc.time_base);
         }

@@ -247,6 +247,7 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
         assert!(v > 0.0, "{line}");
     }
     assert!(!m.contains("/live/pk"), "push keys never appear in metrics");
+    assert!(m.lines().any(|l| l.starts_with("costream_stage_ms") && l.contains("stage=\"encode\"") && !l.ends_with(" 0")), "{m}");
 
     // Changed while live: stacked vertically, A on top. Bad changes are refused.
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"layout":"diagonal"}"#)).0, 400);

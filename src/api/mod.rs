@@ -323,7 +323,8 @@ pub struct CreateSession {
     /// Frame rate, default 30.
     #[serde(default)]
     pub fps: Option<String>,
-    /// rtmp:// destinations the one encode is pushed to, besides costream's own HLS.
+    /// rtmp:// destinations the one encode is pushed to, besides costream's own HLS and the
+    /// destinations stored with the session's rooms.
     #[serde(default)]
     pub outputs: Vec<String>,
     #[serde(default)]
@@ -371,7 +372,18 @@ fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
     if !(100..=50_000).contains(&bitrate_kbps) {
         return Err(ApiError::invalid("bitrate_kbps must be 100 to 50000"));
     }
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs: b.outputs, bitrate_kbps })
+    // The rooms' own destinations (their third-party platforms) get the same encode.
+    let mut outputs = b.outputs;
+    for i in &inputs {
+        if let SessionInput::Room(r) = i {
+            for d in s.store.destinations(r)? {
+                if !outputs.contains(&d.url) {
+                    outputs.push(d.url);
+                }
+            }
+        }
+    }
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,

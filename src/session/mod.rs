@@ -57,6 +57,7 @@ pub struct SessionStatus {
 pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>;
 
 struct Running {
+    stage_ms: Arc<[std::sync::atomic::AtomicU32; 3]>,
     stop: Arc<AtomicBool>,
     changes: Arc<Mutex<Option<LayoutChange>>>,
     inputs: usize,
@@ -130,6 +131,7 @@ impl Sessions {
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let output_stats: OutputCounters = Arc::default();
         let changes: Arc<Mutex<Option<LayoutChange>>> = Arc::default();
+        let stage_ms: Arc<[std::sync::atomic::AtomicU32; 3]> = Arc::default();
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         let cfg = RenderConfig {
             inputs,
@@ -150,7 +152,7 @@ impl Sessions {
                 threads: 0,
             },
             audio_kbps: 128,
-            gpu: GpuOptions::default(),
+            gpu: GpuOptions { gpu_timing: true, ..GpuOptions::default() },
             input: InputOptions::default(),
             max_seconds: None,
             background_nice: 4,
@@ -165,6 +167,7 @@ impl Sessions {
                 }) as render::EventSink
             }),
             changes: Some(changes.clone()),
+            stage_ms: Some(stage_ms.clone()),
             output_stats: Some(output_stats.clone()),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
@@ -189,7 +192,7 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(SessionEvent::Started(id.clone()));
         let inputs = spec.inputs.len();
-        self.lock().insert(id.clone(), Running { stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
+        self.lock().insert(id.clone(), Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -278,6 +281,13 @@ impl Sessions {
         let _ = writeln!(out, "# HELP costream_session_frames_total Frames composed by a session.\n# TYPE costream_session_frames_total counter");
         for (id, r) in m.iter() {
             let _ = writeln!(out, "costream_session_frames_total{{session=\"{id}\"}} {}", r.frames.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(out, "# HELP costream_stage_ms Latest per-frame time of a session's stage (upload, composite on the GPU, encode).\n# TYPE costream_stage_ms gauge");
+        for (id, r) in m.iter() {
+            for (i, stage) in ["upload", "composite", "encode"].iter().enumerate() {
+                let v = f32::from_bits(r.stage_ms[i].load(Ordering::Relaxed));
+                let _ = writeln!(out, "costream_stage_ms{{session=\"{id}\",stage=\"{stage}\"}} {v}");
+            }
         }
         for (name, help, pick) in [
             ("costream_output_packets_total", "Packets written to an output.", 0),
