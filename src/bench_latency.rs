@@ -181,7 +181,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "latency room"),
         };
-        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500 };
+        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false };
         if let Err(e) = state.sessions.start(spec) {
             return tracing::error!(error = %e, "latency session");
         }

@@ -109,6 +109,8 @@ impl From<&str> for Source {
 pub enum JobEvent {
     InputLost(usize),
     InputBack(usize),
+    OutputConnected(String),
+    OutputFailed(String, String),
 }
 
 /// Receives a live job's events.
@@ -312,7 +314,13 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let venc = VideoEncoder::open(&cfg.video, global)?;
     let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
     let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
-    let outputs = Outputs::open(&cfg.outputs, &setup, cfg.realtime)?;
+    let out_events: Option<crate::encode::OutputEvents> = cfg.events.clone().map(|f| {
+        Arc::new(move |e: crate::encode::OutputEvent| match e {
+            crate::encode::OutputEvent::Connected(u) => f(JobEvent::OutputConnected(u)),
+            crate::encode::OutputEvent::Failed(u, why) => f(JobEvent::OutputFailed(u, why)),
+        }) as crate::encode::OutputEvents
+    });
+    let outputs = Outputs::open(&cfg.outputs, &setup, cfg.realtime, out_events)?;
     if let Some(slot) = &cfg.output_stats {
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = outputs.stats();
     }

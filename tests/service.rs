@@ -202,7 +202,7 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     }
 
     let pk = format!("rtmp://127.0.0.1:{}/live/pk", nginx.port);
-    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}], "layout": "side-by-side", "size": "1280x720", "fps": "30", "outputs": [pk]});
+    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}], "layout": "side-by-side", "size": "1280x720", "fps": "30", "outputs": [pk], "record": true});
     let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
@@ -293,6 +293,13 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let text = ureq::get(&playlist).call().unwrap().into_string().unwrap();
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     assert_eq!(call("DELETE", &format!("{h}/sessions/ses_missing"), None).0, 404);
+    // The recording holds the whole session.
+    let rec = st["recording"].as_str().map(Path::new).expect("recording path");
+    let j = probe(rec);
+    assert_eq!(stream(&j, "video")["codec_name"], "h264");
+    assert_eq!(stream(&j, "audio")["codec_name"], "aac");
+    let dur: f64 = j["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!(dur > 5.0, "recording of {dur} s");
 }
 
 #[test]
@@ -372,7 +379,9 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     });
     let mut pa = Kill(publish_live(&red, svc.rtmp_port, &ka));
     let _pb = Kill(publish_live(&blue, svc.rtmp_port, &kb));
-    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}]});
+    // A destination nobody listens on: reported as failed, the rest goes on.
+    let dead = format!("rtmp://127.0.0.1:{}/live/secret-key", free_port());
+    let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}], "outputs": [dead]});
     let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
@@ -424,5 +433,9 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     assert_eq!(accepted, 2, "both publishes of A are on the event stream");
     let seen = |t: &str| events.lock().unwrap().iter().any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0));
     assert!(seen("session_started") && seen("input_lost") && seen("input_back"), "session events: {:?}", events.lock().unwrap());
+    let ev = events.lock().unwrap().clone();
+    assert!(ev.iter().any(|e| e["type"] == "output_connected" && e["output"] == "index.m3u8"), "{ev:?}");
+    let failed = ev.iter().find(|e| e["type"] == "output_failed").unwrap_or_else(|| panic!("dead destination reported: {ev:?}"));
+    assert!(failed["output"].as_str().unwrap().ends_with("/live/…"), "push key redacted: {failed}");
     drop(pa);
 }

@@ -61,6 +61,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             fps: Fps { num: 30, den: 1 },
             outputs: Vec::new(),
             bitrate_kbps: 2500,
+            record: false,
         };
         match state.sessions.start(spec) {
             Ok(s) => {

@@ -36,6 +36,8 @@ pub enum ServiceEvent {
     /// An input of a session stopped delivering pictures; its tile holds the last frame.
     InputLost { session_id: String, input: usize },
     InputBack { session_id: String, input: usize },
+    OutputConnected { session_id: String, output: String },
+    OutputFailed { session_id: String, output: String, reason: String },
 }
 
 /// Live state of a room's ingest, kept in memory.
@@ -329,6 +331,9 @@ pub struct CreateSession {
     pub outputs: Vec<String>,
     #[serde(default)]
     pub bitrate_kbps: Option<u32>,
+    /// Also record to a file on the server (see the session's `recording`).
+    #[serde(default)]
+    pub record: bool,
 }
 
 fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<SessionInput>> {
@@ -383,7 +388,7 @@ fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
             }
         }
     }
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps })
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,

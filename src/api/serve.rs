@@ -61,6 +61,8 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
             SessionEvent::InputLost(id, input) => ServiceEvent::InputLost { session_id: id, input },
             SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
+            SessionEvent::OutputConnected(id, output) => ServiceEvent::OutputConnected { session_id: id, output },
+            SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
         });
     })));
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());

@@ -5,7 +5,7 @@ pub mod output;
 pub mod video;
 
 pub use audio::{AudioEncoder, Mixer};
-pub use output::{OutputStats, Outputs, StreamSetup, Track};
+pub use output::{OutputEvent, OutputEvents, OutputStats, Outputs, StreamSetup, Track};
 pub use video::{EncoderKind, VideoEncoder, VideoSettings};
 
 /// Moves every packet the encoder has ready into `out`.

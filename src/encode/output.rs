@@ -87,7 +87,18 @@ pub struct OutputStats {
     pub bytes: AtomicU64,
     pub dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Packets waiting in the output's queue now.
+    pub queued: AtomicU64,
 }
+
+/// An output connecting (at start or after a reconnection) or failing.
+#[derive(Clone, Debug)]
+pub enum OutputEvent {
+    Connected(String),
+    Failed(String, String),
+}
+
+pub type OutputEvents = Arc<dyn Fn(OutputEvent) + Send + Sync>;
 
 enum Msg {
     Packet(Track, ff::Packet, ff::Rational),
@@ -120,21 +131,29 @@ impl Outputs {
 
     /// Opens every output. Files must open now (a bad path is the caller's error); network outputs
     /// that cannot connect yet keep trying in the background.
-    pub fn open(urls: &[String], setup: &StreamSetup, live: bool) -> Result<Outputs> {
+    pub fn open(urls: &[String], setup: &StreamSetup, live: bool, events: Option<OutputEvents>) -> Result<Outputs> {
         let mut sinks = Vec::new();
         for url in urls {
             let first = match Muxer::open(url, setup, live) {
-                Ok(m) => Some(m),
+                Ok(m) => {
+                    if let Some(f) = &events {
+                        f(OutputEvent::Connected(url.clone()));
+                    }
+                    Some(m)
+                }
                 Err(e) if is_network(url) => {
                     tracing::warn!(url, error = %e, "output not reachable yet; retrying in the background");
+                    if let Some(f) = &events {
+                        f(OutputEvent::Failed(url.clone(), e.to_string()));
+                    }
                     None
                 }
                 Err(e) => return Err(e),
             };
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
             let stats = Arc::new(OutputStats::default());
-            let (u, st, s2) = (url.clone(), setup.clone(), stats.clone());
-            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2, live))?;
+            let (u, st, s2, ev) = (url.clone(), setup.clone(), stats.clone(), events.clone());
+            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2, live, ev))?;
             sinks.push(Sink { url: url.clone(), tx, dropping: false, stats, thread: Some(thread) });
         }
         Ok(Outputs { sinks })
@@ -150,6 +169,7 @@ impl Outputs {
             }
             match s.tx.try_send(Msg::Packet(track, packet.clone(), from)) {
                 Ok(()) => {
+                    s.stats.queued.fetch_add(1, Ordering::Relaxed);
                     if key {
                         s.dropping = false;
                     }
@@ -259,7 +279,12 @@ impl Muxer {
 
 /// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
 /// output ended cleanly.
-fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>, live: bool) -> bool {
+fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>, live: bool, events: Option<OutputEvents>) -> bool {
+    let emit = |e: OutputEvent| {
+        if let Some(f) = &events {
+            f(e);
+        }
+    };
     let _span = tracing::info_span!("output", url = %url).entered();
     let network = is_network(&url);
     let mut mux = first;
@@ -276,7 +301,10 @@ fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver
         };
         let (track, packet, from) = match msg {
             Msg::Finish => break,
-            Msg::Packet(t, p, f) => (t, p, f),
+            Msg::Packet(t, p, f) => {
+                stats.queued.fetch_sub(1, Ordering::Relaxed);
+                (t, p, f)
+            }
         };
         if mux.is_none() {
             if !network {
@@ -292,6 +320,7 @@ fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver
                     if ever_opened {
                         stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     }
+                    emit(OutputEvent::Connected(url.clone()));
                     ever_opened = true;
                     mux = Some(m);
                     need_key = true;
@@ -321,6 +350,7 @@ fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver
             }
             Err(e) => {
                 tracing::error!(error = %e, "output failed");
+                emit(OutputEvent::Failed(url.clone(), e.to_string()));
                 mux = None;
                 if network {
                     next_try = Instant::now() + backoff;

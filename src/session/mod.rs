@@ -31,6 +31,8 @@ pub struct SessionSpec {
     pub fps: Fps,
     pub outputs: Vec<String>,
     pub bitrate_kbps: u32,
+    /// Also record the output to a file (MPEG-TS, readable even if the service stops abruptly).
+    pub record: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -50,6 +52,8 @@ pub struct SessionStatus {
     /// Path of the HLS playlist on this service.
     pub hls: String,
     pub outputs: Vec<String>,
+    /// Recording file on the server, when the session records.
+    pub recording: Option<String>,
     pub error: Option<String>,
 }
 
@@ -66,6 +70,7 @@ struct Running {
     state: Arc<Mutex<(SessionState, Option<String>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
     outputs: Vec<String>,
+    recording: Option<String>,
 }
 
 /// Feeds of the rooms, shared with the ingest: created on first use by either side.
@@ -83,6 +88,9 @@ pub enum SessionEvent {
     Stopped(String, Option<String>),
     InputLost(String, usize),
     InputBack(String, usize),
+    /// Session, output (push keys redacted).
+    OutputConnected(String, String),
+    OutputFailed(String, String, String),
 }
 
 pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
@@ -126,6 +134,8 @@ impl Sessions {
         let dir = self.hls_dir(&id);
         std::fs::create_dir_all(&dir)?;
         let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
+        let recording = spec.record.then(|| dir.join("recording.ts").to_string_lossy().to_string());
+        outputs.extend(recording.iter().cloned());
         outputs.extend(spec.outputs.iter().cloned());
         let inputs = spec.inputs.iter().map(|i| self.source(i)).collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
@@ -164,6 +174,8 @@ impl Sessions {
                 Arc::new(move |e: render::JobEvent| match e {
                     render::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
                     render::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
+                    render::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact(&u))),
+                    render::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact(&u), why)),
                 }) as render::EventSink
             }),
             changes: Some(changes.clone()),
@@ -192,7 +204,7 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(SessionEvent::Started(id.clone()));
         let inputs = spec.inputs.len();
-        self.lock().insert(id.clone(), Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs });
+        self.lock().insert(id.clone(), Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs.iter().map(|u| redact(u)).collect(), recording });
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -206,6 +218,7 @@ impl Sessions {
             frames: r.frames.load(Ordering::Relaxed),
             hls: format!("/sessions/{id}/hls/index.m3u8"),
             outputs: r.outputs.clone(),
+            recording: r.recording.clone(),
             error,
         })
     }
@@ -294,11 +307,12 @@ impl Sessions {
             ("costream_output_bytes_total", "Bytes written to an output.", 1),
             ("costream_output_dropped_total", "Packets an output dropped (queue full or disconnected).", 2),
             ("costream_output_reconnects_total", "Reconnections of a network output.", 3),
+            ("costream_output_queued", "Packets waiting in an output's queue now.", 4),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (id, r) in m.iter() {
                 for (url, st) in r.output_stats.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    let v = [&st.packets, &st.bytes, &st.dropped, &st.reconnects][pick].load(Ordering::Relaxed);
+                    let v = [&st.packets, &st.bytes, &st.dropped, &st.reconnects, &st.queued][pick].load(Ordering::Relaxed);
                     let _ = writeln!(out, "{name}{{session=\"{id}\",output=\"{}\"}} {v}", escape(&redact(url)));
                 }
             }
