@@ -246,10 +246,9 @@ struct Slot {
 /// the last frame).
 const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Per-frame times gathered by the readback callback (decode and upload are gathered by the loop).
 #[derive(Default)]
 struct Timings {
-    decode: Vec<f32>,
-    upload: Vec<f32>,
     composite: Vec<f32>,
     blur: Vec<f32>,
     readback: Vec<f32>,
@@ -535,12 +534,10 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         return Err(Error::StageGone { stage: "encode" });
     }
     let wall = start.elapsed().as_secs_f64();
-    t.decode = decode_ms;
-    t.upload = upload_ms;
     let mut enc_ms = enc.encode_ms;
     let stages = StageMedians {
-        decode: median(&mut t.decode),
-        upload: median(&mut t.upload),
+        decode: median(&mut decode_ms),
+        upload: median(&mut upload_ms),
         composite: median(&mut t.composite),
         blur: median(&mut t.blur),
         // Colour conversion happens inside the composite dispatches (YUV to BT.709 NV12 by matrix):
