@@ -32,6 +32,10 @@ struct Layer {
     rect: vec4<f32>,       // x0, y0, x1, y1
     color: vec4<f32>,      // solid: output YUV (0..255) + alpha; image: RGBA tint
     img: vec4<u32>,        // image: word offset in `images`, width, height, unused
+    c2: vec4<f32>,         // bar: RGBA at the left side's inner end (color is its outer end)
+    c3: vec4<f32>,         // bar: RGBA at the right side's inner end
+    c4: vec4<f32>,         // bar: RGBA at the right side's outer end
+    bar: vec4<f32>,        // bar: split x (pixels), divider width, corner radius, unused
 };
 
 struct Blur {

@@ -5,8 +5,8 @@
 //   luma words and one chroma word are read, put through the tile's colour matrix and written.
 // - `tile_scaled`: any other tile (scaled, rotated, cropped): bilinear per pixel.
 // - `edges`: blocks where tiles or the background meet inside one block, listed by the CPU; every
-//   pixel picks its topmost tile.
-// `fill` paints the background where no tile covers.
+//   pixel picks its topmost tile; pixels outside every tile keep what is beneath.
+// `fill` paints the background where no tile covers; layers under the video come between the two.
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -126,8 +126,8 @@ fn inside(p: vec2<f32>, r: vec4<f32>) -> bool {
     return p.x >= r.x && p.x < r.z && p.y >= r.y && p.y < r.w;
 }
 
-// Topmost tile at p, or the background.
-fn video_at(p: vec2<f32>) -> vec3<f32> {
+// Topmost tile at p (rgb = output YUV) and whether one covers p (a = 0 or 1).
+fn video_at(p: vec2<f32>) -> vec4<f32> {
     var top = -1;
     for (var i = 0u; i < scene.n_tiles; i++) {
         if (inside(p, scene.tiles[i].dst)) {
@@ -135,9 +135,9 @@ fn video_at(p: vec2<f32>) -> vec3<f32> {
         }
     }
     if (top < 0) {
-        return scene.background.xyz;
+        return vec4<f32>(0.0);
     }
-    return tile_sample(scene.tiles[u32(top)], p);
+    return vec4<f32>(tile_sample(scene.tiles[u32(top)], p), 1.0);
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -149,8 +149,16 @@ fn edges(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bx = packed & 0xffffu;
     let by = packed >> 16u;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
-    store_block(bx, by, block_from_pixels(
-        video_at(p), video_at(p + vec2<f32>(1.0, 0.0)), video_at(p + vec2<f32>(2.0, 0.0)), video_at(p + vec2<f32>(3.0, 0.0)),
-        video_at(p + vec2<f32>(0.0, 1.0)), video_at(p + vec2<f32>(1.0, 1.0)), video_at(p + vec2<f32>(2.0, 1.0)), video_at(p + vec2<f32>(3.0, 1.0)),
-    ));
+    // Pixels no tile covers keep what is beneath (the background and the layers under the video).
+    let q00 = video_at(p);
+    let q10 = video_at(p + vec2<f32>(1.0, 0.0));
+    let q20 = video_at(p + vec2<f32>(2.0, 0.0));
+    let q30 = video_at(p + vec2<f32>(3.0, 0.0));
+    let q01 = video_at(p + vec2<f32>(0.0, 1.0));
+    let q11 = video_at(p + vec2<f32>(1.0, 1.0));
+    let q21 = video_at(p + vec2<f32>(2.0, 1.0));
+    let q31 = video_at(p + vec2<f32>(3.0, 1.0));
+    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
+    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
+    store_block(bx, by, blend_block(load_block(bx, by), q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
 }

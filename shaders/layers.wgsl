@@ -1,5 +1,6 @@
-// Layers over the video, drawn in order onto the blocks their rectangle touches: `layer_solid` for
-// coloured rectangles (the PK bar), `layer_image` for RGBA images (bilinear, straight alpha).
+// Layers, drawn in order onto the blocks their rectangle touches: `layer_solid` for coloured
+// rectangles, `layer_image` for RGBA images (bilinear, straight alpha: backgrounds, avatars, frames,
+// text), `layer_bar` for the PK bar (two gradients meeting at the split, a divider, round corners).
 // Blending happens in output YUV, which equals blending in RGB because the conversion is affine.
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -55,6 +56,48 @@ fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q11 = image_at(l, p + vec2<f32>(1.0, 1.0));
     let q21 = image_at(l, p + vec2<f32>(2.0, 1.0));
     let q31 = image_at(l, p + vec2<f32>(3.0, 1.0));
+    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
+    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
+    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+}
+
+// The PK bar's colour (RGBA) at pixel centre p: the left gradient runs from the bar's left end (color)
+// to the split (c2), the right one from the split (c3) to the right end (c4); a white divider marks the
+// split and the corners are rounded (antialiased).
+fn bar_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
+    let split = l.bar.x;
+    let tl = clamp((p.x - l.rect.x) / max(split - l.rect.x, 1.0), 0.0, 1.0);
+    let tr = clamp((p.x - split) / max(l.rect.z - split, 1.0), 0.0, 1.0);
+    var c = select(mix(l.c3, l.c4, tr), mix(l.color, l.c2, tl), p.x < split);
+    let d = select(0.0, 1.0, abs(p.x - split) < l.bar.y * 0.5);
+    c = vec4<f32>(mix(c.rgb, vec3<f32>(1.0), d), max(c.a, d));
+    // Rounded corners: distance to the rect shrunk by the radius.
+    let r = l.bar.z;
+    let inner = clamp(p, l.rect.xy + vec2<f32>(r), l.rect.zw - vec2<f32>(r));
+    let corner = clamp(r + 0.5 - length(p - inner), 0.0, 1.0);
+    let inside = p.x >= l.rect.x && p.x < l.rect.z && p.y >= l.rect.y && p.y < l.rect.w;
+    return vec4<f32>(rgb_to_out(c.rgb), select(0.0, c.a * corner, inside));
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn layer_bar(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (outside_job(gid)) {
+        return;
+    }
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
+    let l = job.layer;
+    let b = load_block(bx, by);
+    let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
+    let q00 = bar_at(l, p);
+    let q10 = bar_at(l, p + vec2<f32>(1.0, 0.0));
+    let q20 = bar_at(l, p + vec2<f32>(2.0, 0.0));
+    let q30 = bar_at(l, p + vec2<f32>(3.0, 0.0));
+    let q01 = bar_at(l, p + vec2<f32>(0.0, 1.0));
+    let q11 = bar_at(l, p + vec2<f32>(1.0, 1.0));
+    let q21 = bar_at(l, p + vec2<f32>(2.0, 1.0));
+    let q31 = bar_at(l, p + vec2<f32>(3.0, 1.0));
     let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
     let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
     store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));

@@ -75,6 +75,9 @@ struct TuningArgs {
     /// Record GPU timestamps per pass (stage timings).
     #[arg(long)]
     gpu_timing: bool,
+    /// Draw every frame whole instead of redrawing only the regions that changed.
+    #[arg(long)]
+    no_dirty_reuse: bool,
     /// Nice value of decode and software-GPU threads, so the encoder (the serial stage) gets the
     /// cores first; 0 leaves priorities alone.
     #[arg(long, default_value_t = 4)]
@@ -173,7 +176,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
             threads: a.x264_threads,
         },
         audio_kbps: a.audio_bitrate,
-        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing },
+        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing, dirty_reuse: !a.tuning.no_dirty_reuse },
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
         realtime: a.realtime,
@@ -183,6 +186,9 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         stage_ms: None,
         changes: None,
         output_stats: None,
+        views: vec![],
+        live: None,
+        wake: None,
         background_nice: a.tuning.background_nice,
     })
 }

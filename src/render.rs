@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::{self, AudioEncoder, Mixer, Outputs, StreamSetup, Track, VideoEncoder, VideoSettings};
 use crate::error::{invalid, Error, Result};
-use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
+use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TextRenderer, TextStyle, TileSpec};
 use crate::ingest::{self, Feed, Input, InputOptions, Ring, VideoFrame};
 use crate::layout::{self, Fit, Layout, Rect};
 
@@ -127,6 +127,113 @@ pub struct LayoutChange {
     pub inputs: Option<Vec<Source>>,
 }
 
+/// Something drawn over a view that is decided frame by frame (the PK bar, an anchor's comments).
+#[derive(Clone, Debug)]
+pub enum Element {
+    Layer(LayerSpec),
+    /// Text, rasterised only when it changes; `key` names the box so its image slot is reused.
+    Text { key: String, rect: Rect, text: String, style: TextStyle },
+}
+
+/// One picture a job produces, with its own encode and outputs, from the job's shared inputs (each
+/// input is decoded and uploaded once however many views show it).
+#[derive(Clone, Debug, Default)]
+pub struct ViewSpec {
+    pub name: String,
+    pub outputs: Vec<String>,
+    /// Inputs in layout order: cell k shows input `order[k]` (a mirrored PK view: [1, 0]). Empty:
+    /// the job's order.
+    pub order: Vec<usize>,
+    /// Draw the PK bar with its sides swapped (the other anchor's room).
+    pub mirrored: bool,
+    /// An anchor's monitor: also draws the comments and gifts posted for this anchor.
+    pub monitor: Option<String>,
+    /// Audio gain per input (job order); missing entries are 1.
+    pub gains: Vec<f32>,
+}
+
+/// A comment or gift notification for an anchor's monitor output.
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub anchor: String,
+    pub text: String,
+    pub at: Instant,
+}
+
+/// How long a comment stays on the monitor, and how many lines are shown.
+pub const COMMENT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+pub const COMMENT_LINES: usize = 6;
+
+/// Run-time state of a live job shared with the API; read at every tick.
+#[derive(Debug)]
+pub struct LiveState {
+    /// False: the inputs are pulled and decoded into their rings, but nothing is composed or sent
+    /// (a PK invitation waiting for its answer). Becoming true starts the output clock at once.
+    pub active: bool,
+    /// Each view shows only its first input, full frame (a PK that ended: back to solo).
+    pub solo: bool,
+    pub pk: Option<crate::session::pk::PkBar>,
+    pub comments: Vec<Comment>,
+    /// Set by the API when it activates the job; the loop fills in when the first frame after that
+    /// was composed and read back, and when its first packet left the encoder.
+    pub activated: Option<Instant>,
+    pub first_frame: Option<Instant>,
+    pub first_packet: Option<Instant>,
+    /// Input pictures that failed to upload and were replaced by an older buffered frame.
+    pub upload_retries: u64,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        LiveState { active: true, solo: false, pk: None, comments: Vec::new(), activated: None, first_frame: None, first_packet: None, upload_retries: 0 }
+    }
+}
+
+/// Wakes a live job's loop before its next tick (an accept must not wait for a tick to come round).
+#[derive(Default)]
+pub struct Wake {
+    flag: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        *self.flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps for `d` or until notified.
+    fn wait(&self, d: std::time::Duration) {
+        let g = self.flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut g, _) = self.cv.wait_timeout_while(g, d, |f| !*f).unwrap_or_else(|p| p.into_inner());
+        *g = false;
+    }
+}
+
+/// Text boxes rasterised into compositor images, re-rasterised only when their content changes.
+#[derive(Default)]
+struct TextImages {
+    renderer: Option<TextRenderer>,
+    boxes: std::collections::HashMap<String, (usize, String, u32, u32, TextStyle)>,
+}
+
+impl TextImages {
+    fn layer(&mut self, comp: &mut Compositor, key: &str, rect: Rect, text: &str, style: &TextStyle) -> Result<LayerSpec> {
+        let (w, h) = (rect.w.round().max(1.0) as u32, rect.h.round().max(1.0) as u32);
+        let idx = match self.boxes.get(key) {
+            Some((i, t, bw, bh, st)) if t == text && *bw == w && *bh == h && st == style => *i,
+            found => {
+                let i = found.map(|f| f.0).unwrap_or_else(|| comp.image_count());
+                let img = self.renderer.get_or_insert_with(TextRenderer::new).render(text, w, h, style);
+                comp.set_image(i, &img)?;
+                self.boxes.insert(key.to_string(), (i, text.to_string(), w, h, *style));
+                i
+            }
+        };
+        Ok(LayerSpec { rect: Rect { x: rect.x.round(), y: rect.y.round(), w: w as f32, h: h as f32 }, color: [1.0; 4], kind: LayerKind::Image(idx) })
+    }
+}
+
 /// What an output slot reads.
 enum SlotInput {
     Owned(Input),
@@ -193,6 +300,13 @@ pub struct RenderConfig {
     pub stage_ms: Option<Arc<[std::sync::atomic::AtomicU32; 3]>>,
     /// Filled with each output's counters once the outputs are open (for the metrics).
     pub output_stats: Option<Arc<std::sync::Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>>,
+    /// Several pictures from the same inputs (mirrored PK outputs, monitors); empty: one view made
+    /// of `outputs`.
+    pub views: Vec<ViewSpec>,
+    /// Live: state changed by the API while the job runs (activation, PK bar, comments).
+    pub live: Option<Arc<std::sync::Mutex<LiveState>>>,
+    /// Live: wakes the loop at once after a change.
+    pub wake: Option<Arc<Wake>>,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -232,7 +346,12 @@ pub fn median(v: &mut [f32]) -> Option<f64> {
 struct Slot {
     key: String,
     input: SlotInput,
+    /// The frame on screen (uploaded), and live, newer frames taken from the ring this tick: the
+    /// newest is uploaded, an older one if that fails.
     current: Option<VideoFrame>,
+    fresh: Vec<VideoFrame>,
+    /// With several views, each view's mixer reads its own copy of this input's audio.
+    taps: Vec<Arc<Ring<ingest::AudioChunk>>>,
     uploaded: u64,
     ended: bool,
     fit: Fit,
@@ -254,13 +373,37 @@ struct Timings {
     readback: Vec<f32>,
 }
 
+/// A view's audio mix: each shown input's audio at its gain (solo: only the view's own anchor).
+fn view_tracks(slots: &[Slot], view: usize, spec: &ViewSpec, solo: bool, tapped: bool) -> Vec<(Arc<Ring<ingest::AudioChunk>>, f32)> {
+    let shown = shown_inputs(spec, slots.len(), solo);
+    shown
+        .iter()
+        .filter_map(|&i| {
+            let s = &slots[i];
+            let ring = if tapped { s.taps.get(view).cloned() } else { s.input.audio() }?;
+            Some((ring, spec.gains.get(i).copied().unwrap_or(1.0)))
+        })
+        .collect()
+}
+
+/// Inputs a view shows, in layout order.
+fn shown_inputs(spec: &ViewSpec, inputs: usize, solo: bool) -> Vec<usize> {
+    let order: Vec<usize> = if spec.order.is_empty() { (0..inputs).collect() } else { spec.order.iter().copied().filter(|&i| i < inputs).collect() };
+    if solo {
+        order.into_iter().take(1).collect()
+    } else {
+        order
+    }
+}
+
 /// Runs a render job to completion.
 pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let _span = tracing::info_span!("render").entered();
     if cfg.inputs.is_empty() {
         return Err(invalid("inputs", "at least one --input is needed"));
     }
-    if cfg.outputs.is_empty() {
+    let views: Vec<ViewSpec> = if cfg.views.is_empty() { vec![ViewSpec { name: "main".into(), outputs: cfg.outputs.clone(), ..ViewSpec::default() }] } else { cfg.views.clone() };
+    if views.iter().any(|v| v.outputs.is_empty()) {
         return Err(invalid("outputs", "at least one --out is needed"));
     }
     if !(cfg.fits.len() == 1 || cfg.fits.len() == cfg.inputs.len()) {
@@ -275,12 +418,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
     let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+    let tapped = views.len() > 1;
     let open_slot = |source: &Source, fit: Fit| -> Result<Slot> {
         let input = match source {
             Source::Url(url) => SlotInput::Owned(ingest::open(url, &opts)?),
             Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
         };
-        Ok(Slot { key: source.key(), input, current: None, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
+        let taps = if tapped { views.iter().map(|_| Arc::new(Ring::new(512, ingest::Overflow::DropOldest))).collect() } else { Vec::new() };
+        Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
     };
     let mut slots = Vec::new();
     for (i, source) in cfg.inputs.iter().enumerate() {
@@ -288,7 +433,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         slots.push(open_slot(source, fit)?);
     }
     let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
-    let mut comp = Compositor::new(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu)?;
+    let mut comp = Compositor::with_views(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu, views.len())?;
 
     let mut images = Vec::new();
     for (path, _) in &cfg.overlays.images {
@@ -306,56 +451,66 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         .map(|(i, (_, r))| LayerSpec { rect: *r, color: [1.0; 4], kind: LayerKind::Image(i) })
         .collect();
     layers.extend(cfg.overlays.rects.iter().copied());
+    let mut texts = TextImages::default();
 
     let any_audio = slots.iter().any(|s| s.input.audio().is_some());
+    let solo0 = cfg.live.as_ref().is_some_and(|l| l.lock().map(|l| l.solo).unwrap_or(false));
 
-    let global = Outputs::need_global_header(&cfg.outputs);
-    let venc = VideoEncoder::open(&cfg.video, global)?;
-    let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
-    let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
     let out_events: Option<crate::encode::OutputEvents> = cfg.events.clone().map(|f| {
         Arc::new(move |e: crate::encode::OutputEvent| match e {
             crate::encode::OutputEvent::Connected(u) => f(JobEvent::OutputConnected(u)),
             crate::encode::OutputEvent::Failed(u, why) => f(JobEvent::OutputFailed(u, why)),
         }) as crate::encode::OutputEvents
     });
-    let outputs = Outputs::open(&cfg.outputs, &setup, cfg.realtime, out_events)?;
-    if let Some(slot) = &cfg.output_stats {
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = outputs.stats();
-    }
-    let tracks = slots.iter().filter_map(|s| s.input.audio().map(|r| (r, 1.0))).collect();
-    let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
-    let encoder_name = venc.name.to_string();
-
-    // The encoder gets frames through a short queue: the GPU thread never waits long on it, and a
-    // stalled encoder cannot make frames pile up in memory.
-    let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
-    // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
-    let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>();
+    // One encode per view, each on its own thread behind a short queue: the GPU thread never waits
+    // long on it, and a stalled encoder cannot make frames pile up in memory.
+    let mut txs = Vec::new();
+    let mut tracks_txs = Vec::new();
+    let mut enc_threads = Vec::new();
+    let mut all_stats = Vec::new();
+    let mut encoder_name = String::new();
     let fps = cfg.fps;
-    let enc_thread = std::thread::Builder::new()
-        .name("encode".into())
-        .spawn({
-            let gauges = cfg.stage_ms.clone();
-            move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps, gauges)
-        })?;
+    for (v, spec) in views.iter().enumerate() {
+        let global = Outputs::need_global_header(&spec.outputs);
+        let venc = VideoEncoder::open(&cfg.video, global)?;
+        let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
+        let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
+        let outputs = Outputs::open(&spec.outputs, &setup, cfg.realtime, out_events.clone())?;
+        all_stats.extend(outputs.stats());
+        let tracks = view_tracks(&slots, v, spec, solo0, tapped);
+        let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
+        encoder_name = venc.name.to_string();
+        let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
+        // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
+        let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>();
+        let gauges = cfg.stage_ms.clone();
+        let live = if v == 0 { cfg.live.clone() } else { None };
+        enc_threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps, gauges, live))?);
+        txs.push(tx);
+        tracks_txs.push(tracks_tx);
+    }
+    if let Some(slot) = &cfg.output_stats {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = all_stats;
+    }
     let stage_gauges = cfg.stage_ms.clone();
     let input_stalls = |slots: &[Slot]| slots.iter().map(|s| s.stalls).collect::<Vec<_>>();
 
     let (w, h) = cfg.size;
     let mut current_layout = cfg.layout;
-    let mut cells = layout::cells(current_layout, slots.len(), w, h);
     let mut t = Timings::default();
     let mut start = Instant::now();
     let frame_s = 1.0 / fps.as_f64();
     let mut n: u64 = 0;
     let mut send_err = false;
+    let live_state = cfg.live.clone();
     let mut deliver = |r: crate::gpu::Ready<'_>| -> Result<()> {
         let t0 = Instant::now();
         let mut f = encode::video::nv12_frame(w, h);
         encode::video::fill_nv12(&mut f, r.nv12);
         f.set_pts(Some(r.tag as i64));
-        t.readback.push((r.wait_ms + t0.elapsed().as_secs_f64() * 1e3) as f32);
+        if r.view == 0 {
+            t.readback.push((r.wait_ms + t0.elapsed().as_secs_f64() * 1e3) as f32);
+        }
         if let Some(g) = r.gpu {
             t.composite.push(g.composite_ms as f32);
             if let Some(s) = &stage_gauges {
@@ -365,14 +520,24 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 t.blur.push(g.blur_ms as f32);
             }
         }
-        if tx.send(f).is_err() {
+        if txs[r.view].send(f).is_err() {
             send_err = true;
             return Err(Error::StageGone { stage: "encode" });
+        }
+        if r.view == 0 {
+            if let Some(l) = &live_state {
+                let mut l = l.lock().unwrap_or_else(|p| p.into_inner());
+                if l.activated.is_some() && l.first_frame.is_none() {
+                    l.first_frame = Some(Instant::now());
+                }
+            }
         }
         Ok(())
     };
     let mut decode_ms = Vec::new();
     let mut upload_ms = Vec::new();
+    let mut was_active = true;
+    let mut solo = solo0;
     loop {
         let now = n as f64 * frame_s;
         if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) {
@@ -381,6 +546,16 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         if cfg.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
             break;
         }
+        // The API's view of this job: taken once per tick, the lock is not held while drawing.
+        let (active, pk, comments, new_solo) = match &cfg.live {
+            Some(l) => {
+                let l = l.lock().unwrap_or_else(|p| p.into_inner());
+                (l.active, l.pk.clone(), l.comments.clone(), l.solo)
+            }
+            None => (true, None, Vec::new(), false),
+        };
+        let mut tracks_changed = new_solo != solo;
+        solo = new_solo;
         if let Some(change) = cfg.changes.as_ref().and_then(|c| c.lock().ok().and_then(|mut c| c.take())) {
             // Takes effect on this tick; the encode and outputs go on untouched.
             if let Some(sources) = &change.inputs {
@@ -403,10 +578,9 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     }
                 }
                 // Inputs left in `old` are closed when it drops here.
-                let _ = tracks_tx.send(slots.iter().filter_map(|s| s.input.audio().map(|r| (r, 1.0))).collect());
+                tracks_changed = true;
                 tracing::info!(inputs = slots.len(), "inputs changed");
             }
-            cells = layout::cells(change.layout.unwrap_or(current_layout), slots.len(), w, h);
             current_layout = change.layout.unwrap_or(current_layout);
             if let (Some(f), None) = (change.fits, &change.inputs) {
                 for (i, s) in slots.iter_mut().enumerate() {
@@ -415,22 +589,52 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             }
             tracing::info!("layout changed");
         }
+        if tracks_changed {
+            for (v, spec) in views.iter().enumerate() {
+                let _ = tracks_txs[v].send(view_tracks(&slots, v, spec, solo, tapped));
+            }
+        }
+        if cfg.realtime && !active {
+            // Pre-pull: the decoders keep the rings filled with the latest frames (the oldest are
+            // dropped); audio that will never be played is discarded. The clock starts on activation.
+            for s in &slots {
+                if let Some(a) = s.input.audio() {
+                    while a.try_pop().is_some() {}
+                }
+            }
+            was_active = false;
+            match &cfg.wake {
+                Some(wk) => wk.wait(std::time::Duration::from_secs_f64(frame_s)),
+                None => std::thread::sleep(std::time::Duration::from_secs_f64(frame_s)),
+            }
+            start = Instant::now();
+            continue;
+        }
+        let first_after_activation = !was_active;
+        was_active = true;
         if cfg.realtime {
             // The wall clock drives the ticks; a late tick is rendered at once rather than skipped.
             let due = start + std::time::Duration::from_secs_f64(now);
             let wait = due.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
-                std::thread::sleep(wait);
+                match &cfg.wake {
+                    Some(wk) => wk.wait(wait),
+                    None => std::thread::sleep(wait),
+                }
+                if Instant::now() < due {
+                    // Woken early by a change: pick it up before this tick is drawn.
+                    continue;
+                }
             }
             for (i, s) in slots.iter_mut().enumerate() {
-                // Live: whatever arrived, newest wins; nothing waits.
-                let mut got = false;
+                // Live: whatever arrived, newest wins; nothing waits. Older frames of this tick stay
+                // as fallbacks for the upload.
+                s.fresh.clear();
                 while let Some(f) = s.input.video().try_pop() {
                     decode_ms.push(f.decode_ms);
-                    s.current = Some(f);
-                    got = true;
+                    s.fresh.push(f);
                 }
-                if got {
+                if !s.fresh.is_empty() {
                     s.last_new = Instant::now();
                     if s.stalled {
                         s.stalled = false;
@@ -448,6 +652,16 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     }
                 }
                 s.ended = s.input.video().is_finished();
+                if tapped {
+                    // Each view's mixer gets its own copy of the audio.
+                    if let Some(a) = s.input.audio() {
+                        while let Some(c) = a.try_pop() {
+                            for tap in &s.taps {
+                                tap.push(c.clone());
+                            }
+                        }
+                    }
+                }
             }
             if slots.iter().all(|s| s.ended) {
                 break;
@@ -474,6 +688,15 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     }
                 }
             }
+            if tapped {
+                if let Some(a) = s.input.audio() {
+                    while let Some(c) = a.try_pop() {
+                        for tap in &s.taps {
+                            tap.push(c.clone());
+                        }
+                    }
+                }
+            }
         }
         if slots.iter().all(|s| s.ended) {
             let end = slots
@@ -484,10 +707,10 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 break;
             }
         }
-        if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none()) {
+        if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none() && s.fresh.is_empty()) {
             return Err(Error::Decoder { url: s.input.name().to_string(), source: ff::Error::InvalidData });
         }
-        if slots.iter().all(|s| s.current.is_none()) {
+        if slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty()) {
             // Live: nothing has arrived yet. The output starts with the first picture, so the clock
             // starts later too (its timestamps stay 0-based and in step with the audio).
             start += std::time::Duration::from_secs_f64(frame_s);
@@ -496,6 +719,24 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let t_up = Instant::now();
         let mut uploaded_any = false;
         for (i, s) in slots.iter_mut().enumerate() {
+            // Live: the newest frame of this tick, or an older one if its upload fails (a damaged
+            // picture must not cost the tick); the frame on screen stays when all fail.
+            while let Some(f) = s.fresh.pop() {
+                match comp.upload(i, &f.picture()) {
+                    Ok(()) => {
+                        s.uploaded = f.seq;
+                        s.current = Some(f);
+                        uploaded_any = true;
+                        s.fresh.clear();
+                    }
+                    Err(e) => {
+                        tracing::warn!(input = i, error = %e, "frame could not be uploaded; trying an older one");
+                        if let Some(l) = &cfg.live {
+                            l.lock().unwrap_or_else(|p| p.into_inner()).upload_retries += 1;
+                        }
+                    }
+                }
+            }
             if let Some(f) = &s.current {
                 if f.seq != s.uploaded || comp.needs_upload(i) {
                     comp.upload(i, &f.picture())?;
@@ -511,13 +752,37 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 g[0].store(ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let tiles = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[i], s.fit) }))
-            .collect();
-        let scene = Scene { background: [0.0; 3], tiles, layers: layers.clone(), blurs: cfg.overlays.blurs.clone() };
-        comp.render(&scene, n, &mut deliver)?;
+        let clock = Instant::now();
+        let mut scenes = Vec::with_capacity(views.len());
+        for (v, spec) in views.iter().enumerate() {
+            let shown = shown_inputs(spec, slots.len(), solo);
+            let cells = layout::cells(current_layout, shown.len(), w, h);
+            let tiles = shown
+                .iter()
+                .enumerate()
+                .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
+                .collect();
+            let mut elements = Vec::new();
+            if let (Some(bar), false) = (&pk, solo) {
+                elements.extend(bar.elements(clock, spec.mirrored, w, h, &format!("v{v}.")));
+            }
+            if let Some(anchor) = &spec.monitor {
+                elements.extend(comment_elements(&comments, anchor, clock, w, h, &format!("v{v}.")));
+            }
+            let mut view_layers = layers.clone();
+            for e in elements {
+                match e {
+                    Element::Layer(l) => view_layers.push(l),
+                    Element::Text { key, rect, text, style } => view_layers.push(texts.layer(&mut comp, &key, rect, &text, &style)?),
+                }
+            }
+            scenes.push(Scene { background: [0.0; 3], under: vec![], tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone() });
+        }
+        comp.render_views(&scenes, n, &mut deliver)?;
+        if first_after_activation {
+            // The first merged frame goes out now, not a readback cycle later.
+            comp.flush(&mut deliver)?;
+        }
         n += 1;
         if let Some(c) = &cfg.frames_out {
             c.store(n, std::sync::atomic::Ordering::Relaxed);
@@ -528,13 +793,20 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     }
     comp.flush(&mut deliver)?;
     drop(deliver);
-    drop(tx);
-    let enc = enc_thread.join().map_err(|_| Error::StageGone { stage: "encode" })??;
+    drop(txs);
+    let mut enc_ms = Vec::new();
+    let mut failed = Vec::new();
+    for th in enc_threads {
+        let enc = th.join().map_err(|_| Error::StageGone { stage: "encode" })??;
+        if enc_ms.is_empty() {
+            enc_ms = enc.encode_ms;
+        }
+        failed.extend(enc.failed);
+    }
     if send_err {
         return Err(Error::StageGone { stage: "encode" });
     }
     let wall = start.elapsed().as_secs_f64();
-    let mut enc_ms = enc.encode_ms;
     let stages = StageMedians {
         decode: median(&mut decode_ms),
         upload: median(&mut upload_ms),
@@ -553,9 +825,29 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         content_seconds: n as f64 * frame_s,
         wall_seconds: wall,
         stages_ms: stages,
-        failed_outputs: enc.failed,
+        failed_outputs: failed,
         input_stalls: input_stalls(&slots),
     })
+}
+
+/// The latest comments for `anchor` as a panel in the lower left of a monitor view.
+fn comment_elements(comments: &[Comment], anchor: &str, now: Instant, w: u32, h: u32, prefix: &str) -> Vec<Element> {
+    let lines: Vec<&str> = comments.iter().filter(|c| c.anchor == anchor && now.saturating_duration_since(c.at) < COMMENT_TTL).map(|c| c.text.as_str()).collect();
+    let lines = &lines[lines.len().saturating_sub(COMMENT_LINES)..];
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    let size = (h as f32 / 30.0).round().max(12.0);
+    let panel = Rect { x: 16.0, y: (h as f32 * 0.35).round(), w: (w as f32 * 0.42).round(), h: (size * 1.2 * COMMENT_LINES as f32 + size).round() };
+    vec![
+        Element::Layer(LayerSpec { rect: panel, color: [0.0, 0.0, 0.0, 0.45], kind: LayerKind::Solid }),
+        Element::Text {
+            key: format!("{prefix}comments"),
+            rect: Rect { x: panel.x + 8.0, y: panel.y, w: panel.w - 16.0, h: panel.h },
+            text: lines.join("\n"),
+            style: TextStyle { size, ..TextStyle::default() },
+        },
+    ]
 }
 
 struct EncodeReport {
@@ -573,6 +865,7 @@ fn encode_loop(
     mut outputs: Outputs,
     fps: Fps,
     gauges: Option<Arc<[std::sync::atomic::AtomicU32; 3]>>,
+    live: Option<Arc<std::sync::Mutex<LiveState>>>,
 ) -> Result<EncodeReport> {
     let _span = tracing::info_span!("encode").entered();
     let mut packets = Vec::new();
@@ -608,6 +901,14 @@ fn encode_loop(
         encode_ms.push(ms);
         if let Some(g) = &gauges {
             g[2].store(ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        }
+        if !packets.is_empty() {
+            if let Some(l) = &live {
+                let mut l = l.lock().unwrap_or_else(|p| p.into_inner());
+                if l.activated.is_some() && l.first_packet.is_none() {
+                    l.first_packet = Some(Instant::now());
+                }
+            }
         }
         for p in packets.drain(..) {
             outputs.write(Track::Video, &p, venc.time_base);

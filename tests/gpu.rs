@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use costream::gpu::colour::{rgb_to_bt709_limited, yuv_to_rgb};
-use costream::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Matrix, Picture, PlaneLayout, Scene, TileSpec};
+use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Matrix, Picture, PlaneLayout, Scene, TileSpec};
 use costream::layout::{place, Fit, Placement, Rect, SourceGeom};
 
 fn gpu() -> Arc<Gpu> {
@@ -117,7 +117,7 @@ fn render(comp: &mut Compositor, scene: &Scene) -> Vec<u8> {
 fn one_tile_scene(src: &Yuv, cell: Rect, fit: Fit) -> (Scene, Placement) {
     let g = SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 };
     let p = place(g, cell, fit);
-    (Scene { background: [0.0; 3], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![] }, p)
+    (Scene { background: [0.0; 3], under: vec![], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![] }, p)
 }
 
 #[test]
@@ -261,4 +261,192 @@ fn uncovered_areas_are_black_and_edge_blocks_compose_per_pixel() {
         let want = if x >= x0 && x < x1 { 180 } else { 16 };
         assert_eq!(out[90 * w + x], want, "column {x} (picture {x0}..{x1})");
     }
+}
+
+/// A picture whose content depends on `seed` everywhere (a moving video frame).
+fn moving(w: usize, h: usize, seed: usize) -> Yuv {
+    let mut p = Yuv::gradient(w, h, Matrix::Bt709, false);
+    for (i, v) in p.y.iter_mut().enumerate() {
+        *v = v.wrapping_add((((i % w) + (i / w) * 3 + seed * 7) % 23) as u8);
+    }
+    p
+}
+
+fn rgba_image(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> image::RgbaImage {
+    image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)))
+}
+
+/// Renders one frame of every view; returns each view's NV12.
+fn render_views(comp: &mut Compositor, scenes: &[Scene], tag: u64) -> Vec<Vec<u8>> {
+    let mut got = vec![Vec::new(); scenes.len()];
+    comp.render_views(scenes, tag, &mut |r| {
+        got[r.view] = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    comp.flush(&mut |r| {
+        got[r.view] = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    got
+}
+
+/// A PK-room scene: a full-frame background image beneath two video tiles (one with an odd offset,
+/// so edge blocks are involved), avatars, decorative frames over the tile edges, a bar, a text image
+/// and a blur over part of a tile.
+fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
+    let tile = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 200, height: 240, rotation: 0, sar: 1.0 }, Rect::new(x, 40.0, 200.0, 240.0), Fit::Fit) };
+    let frame = |x: f32| LayerSpec { rect: Rect::new(x - 3.0, 37.0, 206.0, 246.0), color: [1.0, 0.8, 0.2, 0.6], kind: LayerKind::Solid };
+    Scene {
+        background: [0.1, 0.1, 0.1],
+        under: vec![LayerSpec { rect: Rect::new(0.0, 0.0, 640.0, 360.0), color: [1.0; 4], kind: LayerKind::Image(0) }],
+        tiles: vec![tile(0, 20.0), tile(1, 331.0)],
+        layers: vec![
+            frame(20.0),
+            frame(331.0),
+            LayerSpec { rect: Rect::new(avatar_x, 290.0, 48.0, 48.0), color: [1.0; 4], kind: LayerKind::Image(1) },
+            LayerSpec { rect: Rect::new(560.0, 290.0, 48.0, 48.0), color: [1.0; 4], kind: LayerKind::Image(1) },
+            LayerSpec {
+                rect: Rect::new(40.0, 300.0, 480.0, 20.0),
+                color: [1.0, 0.2, 0.3, 1.0],
+                kind: LayerKind::Bar(BarSpec { left_inner: [1.0, 0.5, 0.6, 1.0], right_inner: [0.3, 0.8, 1.0, 1.0], right_outer: [0.0, 0.5, 1.0, 1.0], split, divider: 2.0, radius: 10.0 }),
+            },
+            LayerSpec { rect: Rect::new(200.0, 10.0, 240.0, 24.0), color: [1.0; 4], kind: LayerKind::Image(2) },
+        ],
+        blurs: vec![BlurSpec { rect: Rect::new(60.0, 80.0, 80.0, 60.0), sigma: 6.0 }],
+    }
+}
+
+#[test]
+fn dirty_region_reuse_gives_the_same_frames_as_full_redraws() {
+    let (w, h) = (640usize, 360usize);
+    let bg = rgba_image(640, 360, |x, y| [(x / 3) as u8, (y / 2) as u8, 120, 255]);
+    let avatar = rgba_image(48, 48, |x, y| if (x as i32 - 24).pow(2) + (y as i32 - 24).pow(2) < 400 { [250, 220, 200, 255] } else { [0, 0, 0, 0] });
+    let text = |s: &str| costream::gpu::TextRenderer::new().render(s, 240, 24, &costream::gpu::TextStyle { size: 20.0, ..Default::default() });
+    let mut comps: Vec<Compositor> = [true, false]
+        .iter()
+        .map(|&reuse| {
+            let mut c = Compositor::new(gpu(), w as u32, h as u32, GpuOptions { dirty_reuse: reuse, readback_depth: 2, ..Default::default() }).unwrap();
+            c.set_images(&[bg.clone(), avatar.clone(), text("主播 A 100")]).unwrap();
+            c
+        })
+        .collect();
+    let b = moving(200, 240, 99);
+    let mut fractions = Vec::new();
+    // Frames: the first tile moves every frame, the second only sometimes; the bar animates, an
+    // avatar moves once and the text changes once.
+    for f in 0..8usize {
+        let a = moving(200, 240, f);
+        let split = if f < 3 { 0.5 } else { 0.5 + 0.05 * (f - 2).min(3) as f32 };
+        let scene = decorated_scene(split, if f == 5 { 120.0 } else { 100.0 });
+        let mut outs = Vec::new();
+        for c in comps.iter_mut() {
+            c.upload(0, &a.picture()).unwrap();
+            if f == 0 || f == 4 {
+                c.upload(1, &b.picture()).unwrap();
+            }
+            if c.needs_upload(0) {
+                // A new slot rebuilt the plane buffer.
+                c.upload(0, &a.picture()).unwrap();
+            }
+            if f == 6 {
+                c.set_image(2, &text("主播 A 250")).unwrap();
+            }
+            outs.push(render(c, &scene));
+        }
+        fractions.push(comps[0].drawn_fraction(0));
+        assert_eq!(comps[1].drawn_fraction(0), 1.0);
+        assert!(outs[0] == outs[1], "frame {f}: reuse differs from a full redraw (PSNR {:.1} dB)", psnr(&outs[0], &outs[1]));
+    }
+    // Reuse really skipped work: after the first frame only the changing tile (with its blur and
+    // frame) and the other animated parts were drawn.
+    assert_eq!(fractions[0], 1.0);
+    assert!(fractions[1..].iter().all(|&f| f < 0.6), "{fractions:?}");
+}
+
+#[test]
+fn one_submission_composes_mirrored_views() {
+    let (w, h) = (320u32, 180u32);
+    let a = Yuv { y: vec![60; 160 * 180], ..Yuv::gradient(160, 180, Matrix::Bt709, false) };
+    let b = Yuv { y: vec![200; 160 * 180], ..Yuv::gradient(160, 180, Matrix::Bt709, false) };
+    let mut comp = Compositor::with_views(gpu(), w, h, GpuOptions::default(), 2).unwrap();
+    comp.upload(0, &a.picture()).unwrap();
+    comp.upload(1, &b.picture()).unwrap();
+    comp.upload(0, &a.picture()).unwrap();
+    let cell = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 160, height: 180, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 160.0, 180.0), Fit::Fill) };
+    let scene = |left: usize, right: usize| Scene { tiles: vec![cell(left, 0.0), cell(right, 160.0)], ..Scene::default() };
+    let out = render_views(&mut comp, &[scene(0, 1), scene(1, 0)], 0);
+    let luma = |v: &Vec<u8>, x: usize| luma_of(v, w as usize, x, 90);
+    assert_eq!((luma(&out[0], 40), luma(&out[0], 280)), (60, 200), "view 0: A left, B right");
+    assert_eq!((luma(&out[1], 40), luma(&out[1], 280)), (200, 60), "view 1: B left, A right");
+}
+
+#[test]
+fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
+    use costream::session::pk::{PkBar, PkSettings};
+    use std::time::{Duration, Instant};
+    let (w, h) = (640u32, 360u32);
+    let t0 = Instant::now();
+    let settings = PkSettings {
+        names: ["主播小美".into(), "Bob".into()],
+        scores: [300, 100],
+        rect: Some([40.0, 300.0, 560.0, 32.0]),
+        colors_a: ["#ff0000".into(), "#ff0000".into()],
+        colors_b: ["#0000ff".into(), "#0000ff".into()],
+        animate_ms: 1000,
+        ..Default::default()
+    };
+    let mut bar = PkBar::new(settings, t0);
+    let mut comp = Compositor::new(gpu(), w, h, GpuOptions::default()).unwrap();
+    let mut text = costream::gpu::TextRenderer::new();
+    // Draws the bar's elements (text boxes as images) over a black frame.
+    let mut draw = |comp: &mut Compositor, bar: &PkBar, at: Instant, mirrored: bool, with_text: bool| {
+        let mut layers = Vec::new();
+        let mut images = Vec::new();
+        for e in bar.elements(at, mirrored, w, h, "") {
+            match e {
+                costream::render::Element::Layer(l) => layers.push(l),
+                costream::render::Element::Text { rect, text: t, style, .. } if with_text => {
+                    images.push(text.render(&t, rect.w as u32, rect.h as u32, &style));
+                    layers.push(LayerSpec { rect, color: [1.0; 4], kind: LayerKind::Image(images.len() - 1) });
+                }
+                _ => {}
+            }
+        }
+        if !images.is_empty() {
+            comp.set_images(&images).unwrap();
+        }
+        render(comp, &Scene { layers, ..Scene::default() })
+    };
+    // Side A red (V high), side B blue: the split is where V crosses the middle (on a row just below
+    // the text).
+    let split_x = |nv12: &[u8]| -> f32 {
+        let (wu, hu) = (w as usize, h as usize);
+        let crow = wu * hu + (302 / 2) * wu;
+        let v = |x: usize| nv12[crow + (x / 2) * 2 + 1] as f32;
+        let left_red = v(60) > 128.0;
+        (60..580).find(|&x| (v(x) > 128.0) != left_red).map(|x| x as f32).unwrap_or(f32::NAN)
+    };
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let x = split_x(&draw(&mut comp, &bar, t0, false, false));
+    assert!((x - (40.0 + 0.75 * 560.0)).abs() <= 2.0, "split at {x}, expected 460");
+    // B's room: mirrored, B's 100 of 400 on the left.
+    let x = split_x(&draw(&mut comp, &bar, t0, true, false));
+    assert!((x - (40.0 + 0.25 * 560.0)).abs() <= 2.0, "mirrored split at {x}, expected 180");
+    // New scores animate over animate_ms: half-way the split is between old and new, then lands.
+    bar.update(&serde_json::json!({"scores": [100, 300]}), t0).unwrap();
+    let mid = split_x(&draw(&mut comp, &bar, at(500), false, false));
+    assert!(mid > 190.0 && mid < 450.0, "mid-animation split at {mid}");
+    let early = split_x(&draw(&mut comp, &bar, at(250), false, false));
+    assert!(early > mid, "the split moves steadily ({early} then {mid})");
+    let end = split_x(&draw(&mut comp, &bar, at(1000), false, false));
+    assert!((end - 180.0).abs() <= 2.0, "after the animation {end}");
+    // Text: the name boxes (left half, right half of the bar) hold glyph pixels, CJK included.
+    let plain = draw(&mut comp, &bar, at(1000), false, false);
+    let with = draw(&mut comp, &bar, at(1000), false, true);
+    let changed = |x0: usize, x1: usize| (300..332).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| (luma_of(&plain, w as usize, x, y) as i32 - luma_of(&with, w as usize, x, y) as i32).abs() > 40).count();
+    let (left, right) = (changed(56, 160), changed(480, 584));
+    assert!(left > 60, "CJK name + score drew {left} pixels in the left box");
+    assert!(right > 30, "name + score drew {right} pixels in the right box");
 }

@@ -48,7 +48,7 @@ pub struct Picture<'a> {
 }
 
 /// One input drawn into the frame.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TileSpec {
     /// Index of the input slot (see [`Compositor::upload`]).
     pub slot: usize,
@@ -58,15 +58,33 @@ pub struct TileSpec {
 /// Straight-alpha RGBA, 0..1.
 pub type Rgba = [f32; 4];
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerKind {
     Solid,
     /// An image of the image atlas, by index (see [`Compositor::set_images`]).
     Image(usize),
+    /// A two-sided progress bar (the PK bar); `color` is the left side's outer end.
+    Bar(BarSpec),
 }
 
-/// A layer over the video: a solid rectangle or an image, drawn in order.
-#[derive(Clone, Copy, Debug)]
+/// The PK bar's look: two gradients meeting at the split.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BarSpec {
+    /// Left gradient's inner end (at the split).
+    pub left_inner: Rgba,
+    /// Right gradient: at the split, and at the bar's right end.
+    pub right_inner: Rgba,
+    pub right_outer: Rgba,
+    /// Where the sides meet, as a fraction of the bar's width from its left end.
+    pub split: f32,
+    /// Width of the white divider at the split, in pixels (0: none).
+    pub divider: f32,
+    /// Corner radius in pixels.
+    pub radius: f32,
+}
+
+/// A layer: a solid rectangle, an image or a bar, drawn in order.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerSpec {
     pub rect: Rect,
     pub color: Rgba,
@@ -74,7 +92,7 @@ pub struct LayerSpec {
 }
 
 /// A Gaussian blur over a rectangle of the video picture (beneath the layers).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlurSpec {
     pub rect: Rect,
     pub sigma: f32,
@@ -84,6 +102,8 @@ pub struct BlurSpec {
 #[derive(Clone, Debug, Default)]
 pub struct Scene {
     pub background: [f32; 3],
+    /// Fixed elements beneath the video (a background image, say), drawn in order after the fill.
+    pub under: Vec<LayerSpec>,
     pub tiles: Vec<TileSpec>,
     pub layers: Vec<LayerSpec>,
     pub blurs: Vec<BlurSpec>,
@@ -98,11 +118,14 @@ pub struct GpuOptions {
     pub readback_depth: usize,
     /// Record GPU timestamps per pass (when the adapter supports them).
     pub gpu_timing: bool,
+    /// Redraw only the regions whose content changed since the previous frame of the same view,
+    /// keeping the rest of the previous output (off: every frame is drawn whole).
+    pub dirty_reuse: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { workgroup: (8, 8), readback_depth: 3, gpu_timing: false }
+        GpuOptions { workgroup: (8, 8), readback_depth: 3, gpu_timing: false, dirty_reuse: true }
     }
 }
 
@@ -115,6 +138,8 @@ pub struct GpuTimes {
 
 /// A finished frame as handed to the caller: NV12 bytes, luma then interleaved chroma, stride = width.
 pub struct Ready<'a> {
+    /// Which view (see [`Compositor::with_views`]); 0 for a single-view compositor.
+    pub view: usize,
     pub tag: u64,
     pub nv12: &'a [u8],
     pub gpu: Option<GpuTimes>,
@@ -128,7 +153,10 @@ pub const MAX_TILES: usize = 16;
 pub const MAX_LAYERS: usize = 64;
 pub const MAX_BLURS: usize = 16;
 const JOB_SLOT: u64 = 512;
-const MAX_JOBS: usize = 256;
+const MAX_JOBS: usize = 1024;
+/// Dirty regions kept apart before they are merged into fewer, larger ones (each costs a dispatch per
+/// layer).
+const MAX_DIRTY_RECTS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -159,6 +187,10 @@ struct LayerU {
     rect: [f32; 4],
     color: [f32; 4],
     img: [u32; 4],
+    c2: [f32; 4],
+    c3: [f32; 4],
+    c4: [f32; 4],
+    bar: [f32; 4],
 }
 
 #[repr(C)]
@@ -236,9 +268,8 @@ impl SlotInfo {
 }
 
 struct Staging {
-    buffer: wgpu::Buffer,
-    /// 0 idle, 1 mapping requested, 2 mapped, 3 failed.
-    state: Arc<AtomicU8>,
+    /// One per view, each with its mapping state: 0 idle, 1 mapping requested, 2 mapped, 3 failed.
+    views: Vec<(wgpu::Buffer, Arc<AtomicU8>)>,
     tag: u64,
     submission: Option<wgpu::SubmissionIndex>,
     timed: bool,
@@ -267,9 +298,10 @@ enum Kernel {
     BlurWriteLowres,
     LayerSolid,
     LayerImage,
+    LayerBar,
 }
 
-const KERNELS: [(Kernel, &str, &str); 12] = [
+const KERNELS: [(Kernel, &str, &str); 13] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
@@ -282,6 +314,7 @@ const KERNELS: [(Kernel, &str, &str); 12] = [
     (Kernel::BlurWriteLowres, "blur", "blur_write_lowres"),
     (Kernel::LayerSolid, "layers", "layer_solid"),
     (Kernel::LayerImage, "layers", "layer_image"),
+    (Kernel::LayerBar, "layers", "layer_bar"),
 ];
 
 const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
@@ -295,6 +328,26 @@ struct Dispatch {
     job: JobU,
     groups: (u32, u32),
     pass: usize,
+    view: usize,
+}
+
+/// One output picture composed from the shared input planes: its NV12 buffer (kept between frames,
+/// which is what dirty-region reuse draws on), its frame-wide uniform and what it shows now.
+struct Target {
+    nv12: wgpu::Buffer,
+    scene_buf: wgpu::Buffer,
+    group0: Option<wgpu::BindGroup>,
+    drawn: Option<Drawn>,
+}
+
+/// What a target's NV12 buffer holds: the scene, with the upload generation of each tile's slot and
+/// the version of each image, so the next frame can tell what changed.
+#[derive(Clone)]
+struct Drawn {
+    scene: Scene,
+    tile_gens: Vec<u64>,
+    under_vers: Vec<u64>,
+    layer_vers: Vec<u64>,
 }
 
 pub struct Compositor {
@@ -304,18 +357,21 @@ pub struct Compositor {
     opts: GpuOptions,
     pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
     layout0: wgpu::BindGroupLayout,
-    scene_buf: wgpu::Buffer,
     planes_buf: wgpu::Buffer,
     images_buf: wgpu::Buffer,
     list_buf: wgpu::Buffer,
-    nv12_buf: wgpu::Buffer,
     scratch: [wgpu::Buffer; 2],
     job_buf: wgpu::Buffer,
     job_groups: Vec<wgpu::BindGroup>,
-    group0: Option<wgpu::BindGroup>,
+    targets: Vec<Target>,
     images: Vec<(u32, u32, u32)>,
+    image_data: Vec<image::RgbaImage>,
+    image_vers: Vec<u64>,
     slots: Vec<Option<SlotInfo>>,
+    slot_gens: Vec<u64>,
     needs_upload: Vec<bool>,
+    /// Per view, the fraction of the frame the last render drew (1 without dirty-region reuse).
+    drawn_fraction: Vec<f32>,
     staging: Vec<Staging>,
     in_flight: VecDeque<usize>,
     next_staging: usize,
@@ -369,6 +425,16 @@ fn touched_blocks(r: [f32; 4], wb: u32, hb: u32) -> Option<([u32; 2], [u32; 2])>
 
 impl Compositor {
     pub fn new(gpu: Arc<Gpu>, width: u32, height: u32, opts: GpuOptions) -> Result<Compositor> {
+        Self::with_views(gpu, width, height, opts, 1)
+    }
+
+    /// A compositor that draws `views` pictures per frame from the same uploaded inputs (e.g. the two
+    /// mirrored outputs of a PK and the anchors' monitors): each view has its own scene and NV12
+    /// output, all are composed in one submission.
+    pub fn with_views(gpu: Arc<Gpu>, width: u32, height: u32, opts: GpuOptions, views: usize) -> Result<Compositor> {
+        if views == 0 {
+            return Err(invalid("views", "at least one"));
+        }
         if width == 0 || height == 0 || width % 4 != 0 || height % 2 != 0 {
             return Err(invalid("output size", format!("{width}x{height}: width must be a multiple of 4 and height even")));
         }
@@ -425,7 +491,14 @@ impl Compositor {
             })
             .collect();
         let nv12_len = width as u64 * height as u64 * 3 / 2;
-        let nv12_buf = buffer(device, "nv12", nv12_len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
+        let targets = (0..views)
+            .map(|v| Target {
+                nv12: buffer(device, &format!("nv12 {v}"), nv12_len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST),
+                scene_buf: buffer(device, &format!("scene {v}"), std::mem::size_of::<SceneU>() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST),
+                group0: None,
+                drawn: None,
+            })
+            .collect();
         let job_buf = buffer(device, "jobs", JOB_SLOT * MAX_JOBS as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
         let job_groups = (0..MAX_JOBS as u64)
             .map(|i| {
@@ -455,8 +528,12 @@ impl Compositor {
         let depth = opts.readback_depth.max(1);
         let staging = (0..depth)
             .map(|i| Staging {
-                buffer: buffer(device, &format!("staging {i}"), Self::ts_offset(nv12_len) + TS_QUERIES as u64 * 8, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
-                state: Arc::new(AtomicU8::new(0)),
+                views: (0..views)
+                    .map(|v| {
+                        let size = Self::ts_offset(nv12_len) + TS_QUERIES as u64 * 8;
+                        (buffer(device, &format!("staging {i}.{v}"), size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST), Arc::new(AtomicU8::new(0)))
+                    })
+                    .collect(),
                 tag: 0,
                 submission: None,
                 timed: false,
@@ -467,17 +544,19 @@ impl Compositor {
         Ok(Compositor {
             pipelines,
             layout0,
-            scene_buf: buffer(device, "scene", std::mem::size_of::<SceneU>() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST),
             planes_buf: storage(device, "planes", 16),
             images_buf: storage(device, "images", 16),
             list_buf: storage(device, "block list", 4096),
             scratch: [storage(device, "scratch a", 16 * 1024), storage(device, "scratch b", 16 * 1024)],
-            nv12_buf,
             job_buf,
             job_groups,
-            group0: None,
+            targets,
             images: Vec::new(),
+            image_data: Vec::new(),
+            image_vers: Vec::new(),
             slots: Vec::new(),
+            slot_gens: Vec::new(),
+            drawn_fraction: vec![1.0; views],
             needs_upload: Vec::new(),
             staging,
             in_flight: VecDeque::new(),
@@ -526,8 +605,60 @@ impl Compositor {
         if !data.is_empty() {
             self.gpu.queue.write_buffer(&self.images_buf, 0, &data);
         }
-        self.group0 = None;
+        self.image_data = images.to_vec();
+        let next = self.image_vers.iter().copied().max().unwrap_or(0) + 1;
+        self.image_vers = vec![next; images.len()];
+        self.invalidate_groups();
         Ok(())
+    }
+
+    /// Replaces image `i` (text that changed, say), or appends it when `i` is the next index. An image
+    /// of the same size is written in place; another size rebuilds the image buffer.
+    pub fn set_image(&mut self, i: usize, img: &image::RgbaImage) -> Result<()> {
+        match self.images.get(i) {
+            Some(&(off, w, h)) if w == img.width() && h == img.height() => {
+                if self.image_data[i].as_raw() != img.as_raw() {
+                    self.gpu.queue.write_buffer(&self.images_buf, off as u64 * 4, img.as_raw());
+                    self.image_data[i] = img.clone();
+                    self.image_vers[i] = self.image_vers.iter().copied().max().unwrap_or(0) + 1;
+                }
+                Ok(())
+            }
+            _ if i <= self.images.len() => {
+                let mut all = std::mem::take(&mut self.image_data);
+                if i == all.len() {
+                    all.push(img.clone());
+                } else {
+                    all[i] = img.clone();
+                }
+                let vers = std::mem::take(&mut self.image_vers);
+                self.set_images(&all)?;
+                // Unchanged images keep their versions: they need no redraw.
+                for (j, v) in vers.iter().enumerate() {
+                    if j != i && j < self.image_vers.len() {
+                        self.image_vers[j] = *v;
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(invalid("image", format!("index {i} past the {} images", self.images.len()))),
+        }
+    }
+
+    /// Fraction of view `v`'s frame that the last render drew (less than 1 when dirty-region reuse
+    /// kept part of the previous frame).
+    pub fn drawn_fraction(&self, v: usize) -> f32 {
+        self.drawn_fraction.get(v).copied().unwrap_or(1.0)
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
+    fn invalidate_groups(&mut self) {
+        for t in &mut self.targets {
+            t.group0 = None;
+        }
     }
 
     /// Lays the slots out in a new plane buffer; every slot must upload again afterwards.
@@ -549,7 +680,7 @@ impl Compositor {
         for n in self.needs_upload.iter_mut() {
             *n = true;
         }
-        self.group0 = None;
+        self.invalidate_groups();
         tracing::debug!(bytes = size, "input plane buffer rebuilt");
         Ok(())
     }
@@ -562,6 +693,7 @@ impl Compositor {
         }
         if self.slots.len() <= slot {
             self.slots.resize(slot + 1, None);
+            self.slot_gens.resize(slot + 1, 0);
             self.needs_upload.resize(slot + 1, true);
         }
         let strides = [pic.strides[0] as u32, pic.strides[1] as u32, pic.strides[2] as u32];
@@ -602,29 +734,31 @@ impl Compositor {
             }
         }
         self.needs_upload[slot] = false;
+        self.slot_gens[slot] += 1;
         Ok(())
     }
 
-    fn group0(&mut self) -> &wgpu::BindGroup {
-        if self.group0.is_none() {
-            fn e(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-                wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }
-            }
-            self.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("compositor resources"),
-                layout: &self.layout0,
-                entries: &[
-                    e(0, &self.scene_buf),
-                    e(1, &self.planes_buf),
-                    e(2, &self.images_buf),
-                    e(3, &self.list_buf),
-                    e(4, &self.nv12_buf),
-                    e(5, &self.scratch[0]),
-                    e(6, &self.scratch[1]),
-                ],
-            }));
+    fn build_groups(&mut self) {
+        fn e(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }
         }
-        self.group0.as_ref().expect("just built")
+        for t in &mut self.targets {
+            if t.group0.is_none() {
+                t.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("compositor resources"),
+                    layout: &self.layout0,
+                    entries: &[
+                        e(0, &t.scene_buf),
+                        e(1, &self.planes_buf),
+                        e(2, &self.images_buf),
+                        e(3, &self.list_buf),
+                        e(4, &t.nv12),
+                        e(5, &self.scratch[0]),
+                        e(6, &self.scratch[1]),
+                    ],
+                }));
+            }
+        }
     }
 
     /// The tile's uniform and the kernel that draws its inner blocks.
@@ -679,11 +813,84 @@ impl Compositor {
     /// Composes one frame and starts its readback. Frames come back through `on_ready` in submission
     /// order, `readback_depth - 1` frames later (all remaining ones on [`Compositor::flush`]).
     pub fn render(&mut self, scene: &Scene, tag: u64, on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>) -> Result<()> {
-        let _span = tracing::trace_span!("composite", tag).entered();
-        if scene.tiles.len() > MAX_TILES || scene.layers.len() > MAX_LAYERS || scene.blurs.len() > MAX_BLURS {
-            return Err(invalid("scene", format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs")));
+        self.render_views(std::slice::from_ref(scene), tag, on_ready)
+    }
+
+    /// Block rectangles of view `v` that must be drawn for `scene`: the whole frame, or with
+    /// dirty-region reuse only where something differs from what the view's buffer holds.
+    fn dirty_rects(&self, v: usize, scene: &Scene, gens: &[u64], under_vers: &[u64], layer_vers: &[u64]) -> Vec<BRect> {
+        let (wb, hb) = (self.width / 4, self.height / 2);
+        let whole = vec![[0, 0, wb, hb]];
+        let Some(d) = self.targets[v].drawn.as_ref().filter(|_| self.opts.dirty_reuse) else { return whole };
+        let p = &d.scene;
+        if p.background != scene.background
+            || p.under.len() != scene.under.len()
+            || p.tiles.len() != scene.tiles.len()
+            || p.layers.len() != scene.layers.len()
+            || p.blurs.len() != scene.blurs.len()
+        {
+            return whole;
         }
-        // Make room: the staging buffer we are about to use must have been delivered.
+        let rect = |r: &Rect| [r.x, r.y, r.x1(), r.y1()];
+        let mut px: Vec<[f32; 4]> = Vec::new();
+        for (i, (a, b)) in scene.tiles.iter().zip(&p.tiles).enumerate() {
+            if a != b {
+                px.extend([rect(&a.placement.dst), rect(&b.placement.dst)]);
+            } else if gens[i] != d.tile_gens[i] {
+                px.push(rect(&a.placement.dst));
+            }
+        }
+        for (new, old, nv, ov) in [(&scene.under, &p.under, under_vers, &d.under_vers), (&scene.layers, &p.layers, layer_vers, &d.layer_vers)] {
+            for (i, (a, b)) in new.iter().zip(old.iter()).enumerate() {
+                if a != b || nv[i] != ov[i] {
+                    px.extend([rect(&a.rect), rect(&b.rect)]);
+                }
+            }
+        }
+        let (fw, fh) = (self.width as f32, self.height as f32);
+        let reach = |b: &BlurSpec| {
+            let g = (3.0 * b.sigma).ceil();
+            [(b.rect.x - g).max(0.0), (b.rect.y - g).max(0.0), (b.rect.x1() + g).min(fw), (b.rect.y1() + g).min(fh)]
+        };
+        for (a, b) in scene.blurs.iter().zip(&p.blurs) {
+            if a != b {
+                px.extend([reach(a), reach(b)]);
+            }
+        }
+        let mut rects: Vec<BRect> = px.iter().filter_map(|r| touched_blocks(*r, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]])).collect();
+        // A blur reads around its rectangle: anything redrawn there is blurred again, over the whole
+        // neighbourhood it reads (which is then redrawn unblurred first).
+        for _ in 0..2 {
+            for b in &scene.blurs {
+                if let Some((b0, n)) = touched_blocks(reach(b), wb, hb) {
+                    let r = [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]];
+                    if rects.iter().any(|x| overlaps(x, &r)) && !rects.iter().any(|x| contains(x, &r)) {
+                        rects.push(r);
+                    }
+                }
+            }
+        }
+        let rects = merge_rects(rects);
+        let area: u64 = rects.iter().map(|r| (r[2] - r[0]) as u64 * (r[3] - r[1]) as u64).sum();
+        if area * 4 > wb as u64 * hb as u64 * 3 {
+            return whole;
+        }
+        rects
+    }
+
+    /// Composes one frame of every view (`scenes[v]` for view v) from the current input planes in one
+    /// submission, and starts their readback; `on_ready` gets each view's frame as it comes back.
+    pub fn render_views(&mut self, scenes: &[Scene], tag: u64, on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>) -> Result<()> {
+        let _span = tracing::trace_span!("composite", tag).entered();
+        if scenes.len() != self.targets.len() {
+            return Err(invalid("scenes", format!("{} scenes for {} views", scenes.len(), self.targets.len())));
+        }
+        for scene in scenes {
+            if scene.tiles.len() > MAX_TILES || scene.layers.len() + scene.under.len() > MAX_LAYERS || scene.blurs.len() > MAX_BLURS {
+                return Err(invalid("scene", format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs")));
+            }
+        }
+        // Make room: the staging buffers we are about to use must have been delivered.
         let idx = self.next_staging;
         while self.staging[idx].submission.is_some() {
             self.deliver_one(true, on_ready)?;
@@ -692,120 +899,156 @@ impl Compositor {
 
         let (w, h) = (self.width, self.height);
         let (wb, hb) = (w / 4, h / 2);
-        let mut su = SceneU::zeroed();
-        su.size = [w, h];
-        let bg = rgb_to_bt709_limited(scene.background);
-        su.background = [bg[0], bg[1], bg[2], 1.0];
         let (wx, wy) = self.opts.workgroup;
         let groups = |b: [u32; 2]| (b[0].div_ceil(wx), b[1].div_ceil(wy));
         let mut plan: Vec<Dispatch> = Vec::new();
-        let mut edge_blocks: Vec<u32> = Vec::new();
+        let mut edge_list: Vec<u32> = Vec::new();
+        let mut scene_us = Vec::new();
+        let mut scratch_len = 0u32;
+        let (mut nb, mut nl) = (0usize, 0usize);
+        let mut drawn = Vec::new();
+        for (view, scene) in scenes.iter().enumerate() {
+            let gens: Vec<u64> = scene.tiles.iter().map(|t| self.slot_gens.get(t.slot).copied().unwrap_or(0)).collect();
+            let vers = |ls: &[LayerSpec]| -> Vec<u64> {
+                ls.iter().map(|l| if let LayerKind::Image(i) = l.kind { self.image_vers.get(i).copied().unwrap_or(0) } else { 0 }).collect()
+            };
+            let (under_vers, layer_vers) = (vers(&scene.under), vers(&scene.layers));
+            let dirty = self.dirty_rects(view, scene, &gens, &under_vers, &layer_vers);
+            self.drawn_fraction[view] = dirty.iter().map(area).sum::<u64>() as f32 / (wb as u64 * hb as u64) as f32;
+            drawn.push(Drawn { scene: scene.clone(), tile_gens: gens, under_vers, layer_vers });
+            // Every dispatch is clipped to each dirty rectangle (they do not overlap, so blending
+            // layers are applied once per pixel).
+            let clip = |b0: [u32; 2], n: [u32; 2]| -> Vec<([u32; 2], [u32; 2])> {
+                dirty
+                    .iter()
+                    .filter_map(|r| {
+                        let x0 = b0[0].max(r[0]);
+                        let y0 = b0[1].max(r[1]);
+                        let x1 = (b0[0] + n[0]).min(r[2]);
+                        let y1 = (b0[1] + n[1]).min(r[3]);
+                        (x1 > x0 && y1 > y0).then_some(([x0, y0], [x1 - x0, y1 - y0]))
+                    })
+                    .collect()
+            };
+            let in_dirty = |bx: u32, by: u32| dirty.iter().any(|r| bx >= r[0] && bx < r[2] && by >= r[1] && by < r[3]);
+            let mut su = SceneU::zeroed();
+            su.size = [w, h];
+            let bg = rgb_to_bt709_limited(scene.background);
+            su.background = [bg[0], bg[1], bg[2], 1.0];
 
-        // Tiles (pass 0). The background is painted first unless the tiles cover the whole frame.
-        let mut nt = 0usize;
-        let mut covered_area = 0.0f64;
-        let mut tile_jobs = Vec::new();
-        for t in &scene.tiles {
-            let Some(Some(info)) = self.slots.get(t.slot) else { continue };
-            let (tu, kernel) = self.tile_uniform(info, &t.placement);
-            let d = tu.dst;
-            let d = [d[0].max(0.0), d[1].max(0.0), d[2].min(w as f32), d[3].min(h as f32)];
-            if d[2] <= d[0] || d[3] <= d[1] {
-                continue;
-            }
-            covered_area += ((d[2] - d[0]) * (d[3] - d[1])) as f64;
-            if let Some((b0, n)) = inner_blocks(d) {
-                // tile_copy handles COPY_RUN (8) blocks per invocation.
-                let g = if kernel == Kernel::TileCopy { groups([n[0].div_ceil(8), n[1]]) } else { groups(n) };
-                tile_jobs.push(Dispatch { kernel, job: JobU { tile: tu, ..JobU::blocks(b0, n) }, groups: g, pass: 0 });
-            }
-            // Blocks only partly inside this tile: the edge job composes them per pixel.
-            if let Some((b0, n)) = touched_blocks(d, wb, hb) {
-                let inner = inner_blocks(d);
-                for by in b0[1]..b0[1] + n[1] {
-                    for bx in b0[0]..b0[0] + n[0] {
-                        let is_inner = inner.is_some_and(|(i0, in_)| bx >= i0[0] && bx < i0[0] + in_[0] && by >= i0[1] && by < i0[1] + in_[1]);
-                        if !is_inner {
-                            edge_blocks.push(bx | (by << 16));
+            // Tiles (pass 0). The background is painted first unless the tiles cover the whole frame.
+            let mut nt = 0usize;
+            let mut covered_area = 0.0f64;
+            let mut tile_jobs = Vec::new();
+            let mut edge_blocks: Vec<u32> = Vec::new();
+            for t in &scene.tiles {
+                let Some(Some(info)) = self.slots.get(t.slot) else { continue };
+                let (tu, kernel) = self.tile_uniform(info, &t.placement);
+                let d = tu.dst;
+                let d = [d[0].max(0.0), d[1].max(0.0), d[2].min(w as f32), d[3].min(h as f32)];
+                if d[2] <= d[0] || d[3] <= d[1] {
+                    continue;
+                }
+                covered_area += ((d[2] - d[0]) * (d[3] - d[1])) as f64;
+                if let Some((b0, n)) = inner_blocks(d) {
+                    for (b0, n) in clip(b0, n) {
+                        // tile_copy handles COPY_RUN (8) blocks per invocation.
+                        let g = if kernel == Kernel::TileCopy { groups([n[0].div_ceil(8), n[1]]) } else { groups(n) };
+                        tile_jobs.push(Dispatch { kernel, job: JobU { tile: tu, ..JobU::blocks(b0, n) }, groups: g, pass: 0, view });
+                    }
+                }
+                // Blocks only partly inside this tile: the edge job composes them per pixel.
+                if let Some((b0, n)) = touched_blocks(d, wb, hb) {
+                    let inner = inner_blocks(d);
+                    for by in b0[1]..b0[1] + n[1] {
+                        for bx in b0[0]..b0[0] + n[0] {
+                            let is_inner = inner.is_some_and(|(i0, in_)| bx >= i0[0] && bx < i0[0] + in_[0] && by >= i0[1] && by < i0[1] + in_[1]);
+                            if !is_inner && in_dirty(bx, by) {
+                                edge_blocks.push(bx | (by << 16));
+                            }
                         }
                     }
                 }
+                su.tiles[nt] = tu;
+                nt += 1;
             }
-            su.tiles[nt] = tu;
-            nt += 1;
-        }
-        su.n_tiles = nt as u32;
-        // The frame is covered when one tile covers it all, or when non-overlapping tiles add up to it.
-        let rects: Vec<[f32; 4]> = su.tiles[..nt].iter().map(|t| t.dst).collect();
-        let full = |r: &[f32; 4]| r[0] <= 0.0 && r[1] <= 0.0 && r[2] >= w as f32 && r[3] >= h as f32;
-        let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
-        let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
-        if !covered {
-            plan.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks([0, 0], [wb, hb]), groups: groups([wb, hb]), pass: 0 });
-        }
-        plan.extend(tile_jobs);
-        edge_blocks.sort_unstable();
-        edge_blocks.dedup();
-        if !edge_blocks.is_empty() {
-            let n = edge_blocks.len() as u32;
-            plan.push(Dispatch { kernel: Kernel::Edges, job: JobU { list_off: 0, list_len: n, ..JobU::zeroed() }, groups: (n.div_ceil(64), 1), pass: 0 });
-        }
-
-        // Blurs (pass 1), at reduced resolution.
-        let (fw, fh) = (w as f32, h as f32);
-        let mut scratch_len = 0u32;
-        let mut nb = 0usize;
-        for b in &scene.blurs {
-            let x0 = b.rect.x.floor().clamp(0.0, fw);
-            let y0 = b.rect.y.floor().clamp(0.0, fh);
-            let x1 = b.rect.x1().ceil().clamp(0.0, fw);
-            let y1 = b.rect.y1().ceil().clamp(0.0, fh);
-            if x1 <= x0 || y1 <= y0 || b.sigma <= 0.0 {
-                continue;
-            }
-            let factor = blur_factor(b.sigma);
-            let sigma = b.sigma / factor as f32;
-            let k = gaussian_half_kernel(sigma);
-            // The shader computes raw taps exp(-k²/2σ²); the normalised centre tap is 1/sum(raw taps).
-            let inv_norm = k[0];
-            let reach = (3.0 * b.sigma).ceil();
-            let src = [(x0 - reach).max(0.0), (y0 - reach).max(0.0), (x1 + reach).min(fw), (y1 + reach).min(fh)];
-            let lw = ((src[2] - src[0]) / factor as f32).ceil() as u32;
-            let lh = ((src[3] - src[1]) / factor as f32).ceil() as u32;
-            let bu = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, slot: scratch_len, sigma, inv_norm, _pad: 0 };
-            scratch_len += lw * lh;
-            let job = JobU { blur: bu, ..JobU::zeroed() };
-            let lg = (lw.div_ceil(8), lh.div_ceil(8));
-            plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass: 1 });
-            plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1 });
-            plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1 });
-            if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
-                let kernel = if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite };
-                plan.push(Dispatch { kernel, job: JobU { blur: bu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 1 });
-            }
-            nb += 1;
-        }
-
-        // Layers (pass 2), in order.
-        let mut nl = 0usize;
-        for l in &scene.layers {
-            let r = [l.rect.x, l.rect.y, l.rect.x1(), l.rect.y1()];
-            let Some((b0, n)) = touched_blocks(r, wb, hb) else { continue };
-            let (kernel, lu) = match l.kind {
-                LayerKind::Solid => {
-                    let y = rgb_to_bt709_limited([l.color[0], l.color[1], l.color[2]]);
-                    (Kernel::LayerSolid, LayerU { rect: r, color: [y[0], y[1], y[2], l.color[3]], img: [0; 4] })
+            su.n_tiles = nt as u32;
+            // The frame is covered when one tile covers it all, or when non-overlapping tiles add up to it.
+            let rects: Vec<[f32; 4]> = su.tiles[..nt].iter().map(|t| t.dst).collect();
+            let full = |r: &[f32; 4]| r[0] <= 0.0 && r[1] <= 0.0 && r[2] >= w as f32 && r[3] >= h as f32;
+            let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
+            let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
+            if !covered {
+                for (b0, n) in clip([0, 0], [wb, hb]) {
+                    plan.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks(b0, n), groups: groups(n), pass: 0, view });
                 }
-                LayerKind::Image(i) => {
-                    let Some(&(off, iw, ih)) = self.images.get(i) else { continue };
-                    (Kernel::LayerImage, LayerU { rect: r, color: l.color, img: [off, iw, ih, 0] })
-                }
-            };
-            if l.color[3] <= 0.0 {
-                continue;
             }
-            plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 2 });
-            nl += 1;
+            // Layers beneath the video come between the fill and the tiles.
+            for l in &scene.under {
+                if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
+                    for (b0, n) in clip(b0, n) {
+                        plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 0, view });
+                    }
+                    nl += 1;
+                }
+            }
+            plan.extend(tile_jobs);
+            edge_blocks.sort_unstable();
+            edge_blocks.dedup();
+            if !edge_blocks.is_empty() {
+                let n = edge_blocks.len() as u32;
+                let job = JobU { list_off: edge_list.len() as u32, list_len: n, ..JobU::zeroed() };
+                plan.push(Dispatch { kernel: Kernel::Edges, job, groups: (n.div_ceil(64), 1), pass: 0, view });
+                edge_list.extend(edge_blocks);
+            }
+
+            // Blurs (pass 1), at reduced resolution; only those whose neighbourhood is redrawn.
+            let (fw, fh) = (w as f32, h as f32);
+            for b in &scene.blurs {
+                let x0 = b.rect.x.floor().clamp(0.0, fw);
+                let y0 = b.rect.y.floor().clamp(0.0, fh);
+                let x1 = b.rect.x1().ceil().clamp(0.0, fw);
+                let y1 = b.rect.y1().ceil().clamp(0.0, fh);
+                if x1 <= x0 || y1 <= y0 || b.sigma <= 0.0 {
+                    continue;
+                }
+                let factor = blur_factor(b.sigma);
+                let sigma = b.sigma / factor as f32;
+                let k = gaussian_half_kernel(sigma);
+                // The shader computes raw taps exp(-k²/2σ²); the normalised centre tap is 1/sum(raw taps).
+                let inv_norm = k[0];
+                let reach = (3.0 * b.sigma).ceil();
+                let src = [(x0 - reach).max(0.0), (y0 - reach).max(0.0), (x1 + reach).min(fw), (y1 + reach).min(fh)];
+                let Some((s0, sn)) = touched_blocks(src, wb, hb) else { continue };
+                if clip(s0, sn).is_empty() {
+                    continue;
+                }
+                let lw = ((src[2] - src[0]) / factor as f32).ceil() as u32;
+                let lh = ((src[3] - src[1]) / factor as f32).ceil() as u32;
+                let bu = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, slot: scratch_len, sigma, inv_norm, _pad: 0 };
+                scratch_len += lw * lh;
+                let job = JobU { blur: bu, ..JobU::zeroed() };
+                let lg = (lw.div_ceil(8), lh.div_ceil(8));
+                plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass: 1, view });
+                plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1, view });
+                plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1, view });
+                if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
+                    let kernel = if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite };
+                    plan.push(Dispatch { kernel, job: JobU { blur: bu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 1, view });
+                }
+                nb += 1;
+            }
+
+            // Layers (pass 2), in order.
+            for l in &scene.layers {
+                if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
+                    for (b0, n) in clip(b0, n) {
+                        plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 2, view });
+                        nl += 1;
+                    }
+                }
+            }
+            scene_us.push(su);
         }
         if plan.len() > MAX_JOBS {
             return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.len())));
@@ -813,22 +1056,24 @@ impl Compositor {
 
         // Buffers that grow with the scene.
         let d = self.gpu.device.clone();
-        let need_list = (edge_blocks.len() * 4) as u64;
+        let need_list = (edge_list.len() * 4) as u64;
         if self.list_buf.size() < need_list {
             self.list_buf = storage(&d, "block list", need_list.next_power_of_two());
-            self.group0 = None;
+            self.invalidate_groups();
         }
         let need_scratch = scratch_len as u64 * 16;
         if self.scratch[0].size() < need_scratch {
             let sz = need_scratch.next_power_of_two();
             self.scratch = [storage(&d, "scratch a", sz), storage(&d, "scratch b", sz)];
-            self.group0 = None;
+            self.invalidate_groups();
         }
-        self.group0();
+        self.build_groups();
         let q = &self.gpu.queue;
-        q.write_buffer(&self.scene_buf, 0, bytemuck::bytes_of(&su));
-        if !edge_blocks.is_empty() {
-            q.write_buffer(&self.list_buf, 0, bytemuck::cast_slice(&edge_blocks));
+        for (t, su) in self.targets.iter().zip(&scene_us) {
+            q.write_buffer(&t.scene_buf, 0, bytemuck::bytes_of(su));
+        }
+        if !edge_list.is_empty() {
+            q.write_buffer(&self.list_buf, 0, bytemuck::cast_slice(&edge_list));
         }
         let mut jobs = vec![0u8; plan.len() * JOB_SLOT as usize];
         for (i, p) in plan.iter().enumerate() {
@@ -839,7 +1084,6 @@ impl Compositor {
             q.write_buffer(&self.job_buf, 0, &jobs);
         }
 
-        let g0 = self.group0.as_ref().expect("built above");
         let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         let had = [true, nb > 0, nl > 0];
         for (pass_i, label) in ["tiles", "blur", "layers"].iter().enumerate() {
@@ -852,10 +1096,14 @@ impl Compositor {
                 end_of_pass_write_index: Some(pass_i as u32 * 2 + 1),
             });
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: ts });
-            pass.set_bind_group(0, g0, &[]);
+            let mut bound = usize::MAX;
             for (i, p) in plan.iter().enumerate().filter(|(_, p)| p.pass == pass_i) {
                 if p.groups.0 == 0 || p.groups.1 == 0 {
                     continue;
+                }
+                if bound != p.view {
+                    pass.set_bind_group(0, self.targets[p.view].group0.as_ref().expect("built above"), &[]);
+                    bound = p.view;
                 }
                 let pipe = &self.pipelines.iter().find(|(k, _)| *k == p.kernel).expect("every kernel has a pipeline").1;
                 pass.set_pipeline(pipe);
@@ -864,35 +1112,71 @@ impl Compositor {
             }
         }
         let st = &mut self.staging[idx];
-        enc.copy_buffer_to_buffer(&self.nv12_buf, 0, &st.buffer, 0, self.nv12_len);
+        for (t, (buf, _)) in self.targets.iter().zip(&st.views) {
+            enc.copy_buffer_to_buffer(&t.nv12, 0, buf, 0, self.nv12_len);
+        }
         if let Some((qs, qbuf)) = &self.queries {
             enc.resolve_query_set(qs, 0..TS_QUERIES, qbuf, 0);
-            enc.copy_buffer_to_buffer(qbuf, 0, &st.buffer, Self::ts_offset(self.nv12_len), TS_QUERIES as u64 * 8);
+            enc.copy_buffer_to_buffer(qbuf, 0, &st.views[0].0, Self::ts_offset(self.nv12_len), TS_QUERIES as u64 * 8);
         }
         let sub = q.submit(Some(enc.finish()));
         if let Some(e) = self.gpu.take_error() {
+            for t in &mut self.targets {
+                t.drawn = None;
+            }
             return Err(Error::Device(e));
+        }
+        for (t, dr) in self.targets.iter_mut().zip(drawn) {
+            t.drawn = Some(dr);
         }
         st.tag = tag;
         st.timed = self.queries.is_some();
         st.had_blur = nb > 0;
         st.had_layers = nl > 0;
         st.submission = Some(sub);
-        st.state.store(MAP_PENDING, Ordering::Release);
-        let state = st.state.clone();
-        st.buffer.map_async(wgpu::MapMode::Read, .., move |r| {
-            state.store(if r.is_ok() { MAP_DONE } else { MAP_FAILED }, Ordering::Release);
-        });
+        for (buf, state) in &st.views {
+            state.store(MAP_PENDING, Ordering::Release);
+            let state = state.clone();
+            buf.map_async(wgpu::MapMode::Read, .., move |r| {
+                state.store(if r.is_ok() { MAP_DONE } else { MAP_FAILED }, Ordering::Release);
+            });
+        }
         self.in_flight.push_back(idx);
         // Deliver whatever is already finished without blocking.
         let _ = self.gpu.device.poll(wgpu::PollType::Poll);
         while let Some(&front) = self.in_flight.front() {
-            if self.staging[front].state.load(Ordering::Acquire) == MAP_PENDING {
+            if self.staging[front].views.iter().any(|(_, s)| s.load(Ordering::Acquire) == MAP_PENDING) {
                 break;
             }
             self.deliver_one(false, on_ready)?;
         }
         Ok(())
+    }
+
+    /// The kernel, uniform and touched blocks of a layer (None when it draws nothing).
+    fn layer_job(&self, l: &LayerSpec) -> Option<(Kernel, LayerU, [u32; 2], [u32; 2])> {
+        if l.color[3] <= 0.0 {
+            return None;
+        }
+        let r = [l.rect.x, l.rect.y, l.rect.x1(), l.rect.y1()];
+        let (b0, n) = touched_blocks(r, self.width / 4, self.height / 2)?;
+        let lu = LayerU { rect: r, ..LayerU::zeroed() };
+        let (kernel, lu) = match l.kind {
+            LayerKind::Solid => {
+                let y = rgb_to_bt709_limited([l.color[0], l.color[1], l.color[2]]);
+                (Kernel::LayerSolid, LayerU { color: [y[0], y[1], y[2], l.color[3]], ..lu })
+            }
+            LayerKind::Image(i) => {
+                let &(off, iw, ih) = self.images.get(i)?;
+                (Kernel::LayerImage, LayerU { color: l.color, img: [off, iw, ih, 0], ..lu })
+            }
+            LayerKind::Bar(b) => {
+                let split = l.rect.x + b.split.clamp(0.0, 1.0) * l.rect.w;
+                let radius = b.radius.clamp(0.0, l.rect.h.min(l.rect.w) * 0.5);
+                (Kernel::LayerBar, LayerU { color: l.color, c2: b.left_inner, c3: b.right_inner, c4: b.right_outer, bar: [split, b.divider.max(0.0), radius, 0.0], ..lu })
+            }
+        };
+        Some((kernel, lu, b0, n))
     }
 
     /// Waits for and hands over all frames still in flight (end of stream).
@@ -907,7 +1191,7 @@ impl Compositor {
         let Some(idx) = self.in_flight.pop_front() else { return Ok(()) };
         let t0 = Instant::now();
         let st = &self.staging[idx];
-        if block && st.state.load(Ordering::Acquire) == MAP_PENDING {
+        if block && st.views.iter().any(|(_, s)| s.load(Ordering::Acquire) == MAP_PENDING) {
             let sub = st.submission.clone();
             self.gpu
                 .device
@@ -915,29 +1199,88 @@ impl Compositor {
                 .map_err(|e| Error::Readback(e.to_string()))?;
         }
         let st = &mut self.staging[idx];
-        let state = st.state.load(Ordering::Acquire);
         st.submission = None;
-        if state != MAP_DONE {
-            st.state.store(0, Ordering::Release);
-            return Err(Error::Readback(format!("staging buffer {idx} did not map (state {state})")));
-        }
         let wait_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let result = {
-            let view = st.buffer.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
-            let gpu = if st.timed {
-                let off = Self::ts_offset(self.nv12_len) as usize;
-                let ts: Vec<u64> = bytemuck::pod_collect_to_vec(&view[off..off + TS_QUERIES as usize * 8]);
-                let period = self.gpu.queue.get_timestamp_period() as f64 / 1e6;
-                let span = |a: u64, b: u64| if b > a { (b - a) as f64 * period } else { 0.0 };
-                let layers = if st.had_layers { span(ts[4], ts[5]) } else { 0.0 };
-                Some(GpuTimes { blur_ms: if st.had_blur { span(ts[2], ts[3]) } else { 0.0 }, composite_ms: span(ts[0], ts[1]) + layers })
-            } else {
-                None
-            };
-            on_ready(Ready { tag: st.tag, nv12: &view[..self.nv12_len as usize], gpu, wait_ms })
-        };
-        st.buffer.unmap();
-        st.state.store(0, Ordering::Release);
+        let mut gpu = None;
+        let mut result = Ok(());
+        for (view, (buf, state)) in st.views.iter().enumerate() {
+            let s = state.load(Ordering::Acquire);
+            if s != MAP_DONE {
+                state.store(0, Ordering::Release);
+                if result.is_ok() {
+                    result = Err(Error::Readback(format!("staging buffer {idx}.{view} did not map (state {s})")));
+                }
+                continue;
+            }
+            if result.is_ok() {
+                let r = (|| {
+                    let data = buf.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
+                    if view == 0 && st.timed {
+                        let off = Self::ts_offset(self.nv12_len) as usize;
+                        let ts: Vec<u64> = bytemuck::pod_collect_to_vec(&data[off..off + TS_QUERIES as usize * 8]);
+                        let period = self.gpu.queue.get_timestamp_period() as f64 / 1e6;
+                        let span = |a: u64, b: u64| if b > a { (b - a) as f64 * period } else { 0.0 };
+                        let layers = if st.had_layers { span(ts[4], ts[5]) } else { 0.0 };
+                        gpu = Some(GpuTimes { blur_ms: if st.had_blur { span(ts[2], ts[3]) } else { 0.0 }, composite_ms: span(ts[0], ts[1]) + layers });
+                    }
+                    on_ready(Ready { view, tag: st.tag, nv12: &data[..self.nv12_len as usize], gpu, wait_ms })
+                })();
+                result = r;
+            }
+            buf.unmap();
+            state.store(0, Ordering::Release);
+        }
         result
+    }
+}
+
+/// A rectangle of 4×2-pixel blocks: x0, y0, x1, y1 (exclusive).
+type BRect = [u32; 4];
+
+fn overlaps(a: &BRect, b: &BRect) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+fn contains(a: &BRect, b: &BRect) -> bool {
+    a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3]
+}
+
+fn bbox(a: &BRect, b: &BRect) -> BRect {
+    [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]
+}
+
+fn area(r: &BRect) -> u64 {
+    (r[2] - r[0]) as u64 * (r[3] - r[1]) as u64
+}
+
+/// Merges rectangles until none overlap (so no pixel is drawn twice) and at most
+/// [`MAX_DIRTY_RECTS`] remain, joining first the pairs whose bounding box wastes least.
+fn merge_rects(mut v: Vec<BRect>) -> Vec<BRect> {
+    loop {
+        let mut pair = None;
+        'find: for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                if overlaps(&v[i], &v[j]) {
+                    pair = Some((i, j));
+                    break 'find;
+                }
+            }
+        }
+        if pair.is_none() && v.len() > MAX_DIRTY_RECTS {
+            let mut best = (u64::MAX, 0, 0);
+            for i in 0..v.len() {
+                for j in i + 1..v.len() {
+                    let waste = area(&bbox(&v[i], &v[j])).saturating_sub(area(&v[i]) + area(&v[j]));
+                    if waste < best.0 {
+                        best = (waste, i, j);
+                    }
+                }
+            }
+            pair = Some((best.1, best.2));
+        }
+        let Some((i, j)) = pair else { return v };
+        let m = bbox(&v[i], &v[j]);
+        v.swap_remove(j);
+        v[i] = m;
     }
 }

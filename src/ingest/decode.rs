@@ -4,7 +4,7 @@
 //! NV12); anything else goes through swscale to YUV420P with a warning. Audio is resampled to 48 kHz
 //! stereo f32 here, so the mixer only adds numbers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +34,50 @@ pub struct VideoFrame {
     pub full_range: bool,
     /// Wall time the decoder spent producing this frame.
     pub decode_ms: f32,
+    /// Counts this frame's pixel memory in [`memory`] while it lives.
+    pub mem: FrameMemory,
+}
+
+static FRAME_BYTES: AtomicI64 = AtomicI64::new(0);
+static DECODERS: AtomicI64 = AtomicI64::new(0);
+
+/// Process-wide: bytes of decoded pictures alive (in rings and on screen) and decode threads running.
+/// Freed rings and stopped decoders show here (the service exports both as metrics).
+pub fn memory() -> (u64, u64) {
+    (FRAME_BYTES.load(Ordering::Relaxed).max(0) as u64, DECODERS.load(Ordering::Relaxed).max(0) as u64)
+}
+
+/// A decoded frame's share of [`memory`].
+#[derive(Debug)]
+pub struct FrameMemory(i64);
+
+impl FrameMemory {
+    fn new(bytes: usize) -> FrameMemory {
+        FRAME_BYTES.fetch_add(bytes as i64, Ordering::Relaxed);
+        FrameMemory(bytes as i64)
+    }
+}
+
+impl Drop for FrameMemory {
+    fn drop(&mut self) {
+        FRAME_BYTES.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// Counts a running decode thread in [`memory`].
+struct DecoderCount;
+
+impl DecoderCount {
+    fn new() -> DecoderCount {
+        DECODERS.fetch_add(1, Ordering::Relaxed);
+        DecoderCount
+    }
+}
+
+impl Drop for DecoderCount {
+    fn drop(&mut self) {
+        DECODERS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl VideoFrame {
@@ -52,6 +96,7 @@ impl VideoFrame {
 }
 
 /// Interleaved stereo f32 samples at [`AUDIO_RATE`], placed on the input's timeline.
+#[derive(Clone)]
 pub struct AudioChunk {
     /// Index of the first sample, counted from the input's start.
     pub pos: i64,
@@ -64,8 +109,11 @@ pub struct InputOptions {
     pub live: bool,
     /// Decoder threads; 0 lets FFmpeg choose.
     pub decode_threads: usize,
-    /// Depth of the decoded-frame ring.
+    /// Depth of the decoded-frame ring (the most it holds when a memory budget is set).
     pub ring_frames: usize,
+    /// Memory budget of the ring in bytes (0: always `ring_frames`): once the frame size is known the
+    /// ring holds as many frames as fit, from 1 when memory is tight up to `ring_frames`.
+    pub ring_budget_bytes: u64,
     /// Nice value for the decode thread and the codec's worker threads (0 = unchanged). The encoder
     /// is the pipeline's serial bottleneck; decoders have rings to absorb a delay.
     pub nice: i32,
@@ -75,7 +123,7 @@ pub struct InputOptions {
 
 impl Default for InputOptions {
     fn default() -> Self {
-        InputOptions { live: false, decode_threads: 0, ring_frames: 4, nice: 0, reconnect: false }
+        InputOptions { live: false, decode_threads: 0, ring_frames: 4, ring_budget_bytes: 0, nice: 0, reconnect: false }
     }
 }
 
@@ -384,6 +432,7 @@ struct AudioState {
 impl Worker {
     fn run(mut self) {
         let _span = tracing::info_span!("decode", url = %self.url).entered();
+        let _running = DecoderCount::new();
         let mut vs = VideoState { seq: 0, scaler: None, warned: false, busy: 0.0 };
         let mut aud = AudioState { resampler: None, next_pos: None };
         loop {
@@ -545,7 +594,14 @@ impl Worker {
             vs.seq += 1;
             let decode_ms = vs.busy + t.elapsed().as_secs_f32() * 1e3;
             vs.busy = 0.0;
-            let vf = VideoFrame { frame, pts, seq: vs.seq, geom, layout, matrix, full_range: full, decode_ms };
+            let bytes: usize = (0..frame.planes()).map(|i| frame.data(i).len()).sum();
+            if vs.seq == 1 && self.opts.ring_budget_bytes > 0 {
+                let fit = (self.opts.ring_budget_bytes / bytes.max(1) as u64) as usize;
+                let depth = fit.clamp(1, self.opts.ring_frames.max(1));
+                self.video.set_capacity(depth);
+                tracing::info!(url = %self.url, frame_bytes = bytes, depth, "ring sized by the memory budget");
+            }
+            let vf = VideoFrame { frame, pts, seq: vs.seq, geom, layout, matrix, full_range: full, decode_ms, mem: FrameMemory::new(bytes) };
             self.state.frames.fetch_add(1, Ordering::Relaxed);
             if !self.video.push(vf) {
                 return false;

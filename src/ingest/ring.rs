@@ -24,7 +24,7 @@ struct State<T> {
 pub struct Ring<T> {
     state: Mutex<State<T>>,
     changed: Condvar,
-    capacity: usize,
+    capacity: std::sync::atomic::AtomicUsize,
     overflow: Overflow,
     dropped: AtomicU64,
 }
@@ -34,7 +34,7 @@ impl<T> Ring<T> {
         Ring {
             state: Mutex::new(State { items: VecDeque::with_capacity(capacity.max(1)), closed: false }),
             changed: Condvar::new(),
-            capacity: capacity.max(1),
+            capacity: std::sync::atomic::AtomicUsize::new(capacity.max(1)),
             overflow,
             dropped: AtomicU64::new(0),
         }
@@ -52,7 +52,7 @@ impl<T> Ring<T> {
             if s.closed {
                 return false;
             }
-            if s.items.len() < self.capacity {
+            if s.items.len() < self.capacity.load(Ordering::Relaxed) {
                 break;
             }
             match self.overflow {
@@ -69,6 +69,22 @@ impl<T> Ring<T> {
         s.items.push_back(item);
         self.changed.notify_all();
         true
+    }
+
+    /// Changes how many items the ring holds (a memory budget met once the item size is known); extra
+    /// items, oldest first, are dropped at once.
+    pub fn set_capacity(&self, capacity: usize) {
+        let capacity = capacity.max(1);
+        self.capacity.store(capacity, Ordering::Relaxed);
+        let mut s = self.lock();
+        while s.items.len() > capacity {
+            s.items.pop_front();
+        }
+        self.changed.notify_all();
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 
     /// Removes the oldest item without waiting.

@@ -13,6 +13,8 @@ use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
 use crate::ingest::{Feed, InputOptions};
 use crate::layout::{Fit, Layout};
+pub mod pk;
+
 use crate::render::{self, Fps, LayoutChange, Overlays, RenderConfig, Source};
 
 /// One input of a session, as the API names it.
@@ -181,6 +183,9 @@ impl Sessions {
             changes: Some(changes.clone()),
             stage_ms: Some(stage_ms.clone()),
             output_stats: Some(output_stats.clone()),
+            views: vec![],
+            live: None,
+            wake: None,
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
