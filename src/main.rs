@@ -40,6 +40,10 @@ enum Cmd {
         /// Default stream key lifetime in seconds.
         #[arg(long, default_value_t = costream::store::DEFAULT_KEY_TTL_S)]
         key_ttl: i64,
+        /// Memory budget of each pulled input's frame ring in MiB: as many decoded frames as fit,
+        /// 1 to 8 (0: a fixed 4 frames).
+        #[arg(long, default_value_t = 64)]
+        ring_budget_mb: u64,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -246,7 +250,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl } => serve(costream::api::serve::ServeConfig { http, rtmp, db, key_ttl_s: key_ttl }),
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb } => serve(costream::api::serve::ServeConfig { http, rtmp, db, key_ttl_s: key_ttl, ring_budget_bytes: ring_budget_mb << 20 }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());
         }),

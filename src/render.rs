@@ -745,6 +745,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 }
             }
         }
+        // A slot that first appeared or changed size above rebuilt the plane buffer, dropping the
+        // slots uploaded before it: upload those again so this frame already shows them.
+        for (i, s) in slots.iter_mut().enumerate() {
+            if let (Some(f), true) = (&s.current, comp.needs_upload(i)) {
+                comp.upload(i, &f.picture())?;
+                s.uploaded = f.seq;
+            }
+        }
         if uploaded_any {
             let ms = t_up.elapsed().as_secs_f32() * 1e3;
             upload_ms.push(ms);

@@ -62,6 +62,9 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             outputs: Vec::new(),
             bitrate_kbps: 2500,
             record: false,
+            views: vec![],
+            pending: false,
+            pk: Some(crate::session::pk::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
         };
         match state.sessions.start(spec) {
             Ok(s) => {
@@ -76,7 +79,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20 };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
     for mut c in anchors.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
         let _ = c.kill();

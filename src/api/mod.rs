@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
+mod pk;
+
 use crate::layout::{Fit, Layout};
+use crate::session::invite::{InvitationStatus, InviteState, Invitations};
 use crate::render::{self, Fps};
 use crate::session::{SessionInput, SessionSpec, SessionState, SessionStatus, Sessions};
 use crate::store::{self, Destination, Room, Store, StoreError, StreamKey};
@@ -38,6 +41,8 @@ pub enum ServiceEvent {
     InputBack { session_id: String, input: usize },
     OutputConnected { session_id: String, output: String },
     OutputFailed { session_id: String, output: String, reason: String },
+    /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
+    Invitation { invitation_id: String, session_id: String, state: InviteState },
 }
 
 /// Live state of a room's ingest, kept in memory.
@@ -55,11 +60,20 @@ pub struct AppState {
     pub events: broadcast::Sender<ServiceEvent>,
     pub key_ttl_s: i64,
     pub sessions: Arc<Sessions>,
+    pub invitations: Arc<Invitations>,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>) -> AppState {
-        AppState { store, live: Arc::default(), events: broadcast::channel(256).0, key_ttl_s, sessions }
+        let events = broadcast::channel(256).0;
+        let tx = events.clone();
+        let invitations = Invitations::new(
+            sessions.clone(),
+            Some(Arc::new(move |st: &InvitationStatus| {
+                let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
+            })),
+        );
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -121,7 +135,7 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-type ApiResult<T> = std::result::Result<T, ApiError>;
+pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -354,7 +368,7 @@ fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<S
     Ok(inputs)
 }
 
-fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
+pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
     let inputs = session_inputs(s, b.inputs)?;
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout: Layout = b.layout.as_deref().unwrap_or("side-by-side").parse().map_err(bad)?;
@@ -388,7 +402,7 @@ fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionSpec> {
             }
         }
     }
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record })
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,
@@ -455,8 +469,18 @@ async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
 #[utoipa::path(get, path = "/sessions/{id}/hls/{file}", params(("id" = String, Path), ("file" = String, Path)),
     responses((status = 200, description = "HLS playlist or segment"), (status = 404, body = ErrorBody)))]
 async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, String)>) -> Response {
+    serve_hls(&s, &id, None, &file).await
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/views/{view}/hls/{file}", params(("id" = String, Path), ("view" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "HLS playlist or segment of one output of a PK session"), (status = 404, body = ErrorBody)))]
+async fn view_hls_file(State(s): State<AppState>, Path((id, view, file)): Path<(String, String, String)>) -> Response {
+    serve_hls(&s, &id, Some(&view), &file).await
+}
+
+async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Response {
     let safe = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') && !v.starts_with('.');
-    if !safe(&id) || !safe(&file) || s.sessions.status(&id).is_none() {
+    if !safe(id) || !safe(file) || !view.is_none_or(safe) || s.sessions.status(id).is_none() {
         return ApiError::not_found("no such HLS file").into_response();
     }
     let kind = if file.ends_with(".m3u8") {
@@ -466,7 +490,11 @@ async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, Str
     } else {
         return ApiError::not_found("no such HLS file").into_response();
     };
-    match tokio::fs::read(s.sessions.hls_dir(&id).join(&file)).await {
+    let dir = match view {
+        Some(v) => s.sessions.hls_dir(id).join("views").join(v),
+        None => s.sessions.hls_dir(id),
+    };
+    match tokio::fs::read(dir.join(file)).await {
         Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
         Err(_) => ApiError::not_found("no such HLS file").into_response(),
     }
@@ -476,9 +504,13 @@ async fn hls_file(State(s): State<AppState>, Path((id, file)): Path<(String, Str
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
     paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
-        create_session, list_sessions, get_session, change_session, stop_session, hls_file, metrics),
+        create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics,
+        pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
+        pk::hang_up, pk::update_pk, pk::post_comment),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
-        CreateSession, SessionInputSpec, SessionStatus, SessionState, ChangeSession))
+        CreateSession, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
+        pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::session::pk::PkSettings, crate::session::pk::Winner,
+        crate::gpu::TextAlign))
 )]
 pub struct ApiDoc;
 
@@ -488,6 +520,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let mut out = String::new();
     let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
     let _ = writeln!(out, "# HELP costream_rooms_live Rooms whose anchor is publishing now.\n# TYPE costream_rooms_live gauge\ncostream_rooms_live {live}");
+    let (frame_bytes, decoders) = crate::ingest::decode::memory();
+    let _ = writeln!(out, "# HELP costream_decoded_frame_bytes Memory held by decoded pictures (frame rings and frames on screen).\n# TYPE costream_decoded_frame_bytes gauge\ncostream_decoded_frame_bytes {frame_bytes}");
+    let _ = writeln!(out, "# HELP costream_decoders_running Decode threads running.\n# TYPE costream_decoders_running gauge\ncostream_decoders_running {decoders}");
     s.sessions.metrics(&mut out);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
@@ -515,6 +550,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(create_session).get(list_sessions))
         .route("/sessions/{id}", get(get_session).delete(stop_session).patch(change_session))
         .route("/sessions/{id}/hls/{file}", get(hls_file))
+        .route("/sessions/{id}/views/{view}/hls/{file}", get(view_hls_file))
+        .route("/sessions/{id}/pk", axum::routing::patch(pk::update_pk))
+        .route("/sessions/{id}/comments", post(pk::post_comment))
+        .route("/invitations", post(pk::create_invitation).get(pk::list_invitations))
+        .route("/invitations/{id}", get(pk::get_invitation).delete(pk::cancel_invitation))
+        .route("/invitations/{id}/accept", post(pk::accept_invitation))
+        .route("/invitations/{id}/decline", post(pk::decline_invitation))
+        .route("/invitations/{id}/hangup", post(pk::hang_up))
         .fallback(not_found)
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)

@@ -18,6 +18,8 @@ pub struct ServeConfig {
     pub rtmp: SocketAddr,
     pub db: PathBuf,
     pub key_ttl_s: i64,
+    /// Memory budget of each pulled input's frame ring (0: a fixed depth).
+    pub ring_budget_bytes: u64,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -55,7 +57,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_events(Arc::new(move |e| {
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_events(Arc::new(move |e| {
         let _ = tx.send(match e {
             SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
             SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },

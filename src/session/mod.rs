@@ -13,9 +13,10 @@ use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
 use crate::ingest::{Feed, InputOptions};
 use crate::layout::{Fit, Layout};
+pub mod invite;
 pub mod pk;
 
-use crate::render::{self, Fps, LayoutChange, Overlays, RenderConfig, Source};
+use crate::render::{self, Fps, LayoutChange, LiveState, Overlays, RenderConfig, Source, ViewSpec, Wake};
 
 /// One input of a session, as the API names it.
 #[derive(Clone, Debug)]
@@ -35,6 +36,13 @@ pub struct SessionSpec {
     pub bitrate_kbps: u32,
     /// Also record the output to a file (MPEG-TS, readable even if the service stops abruptly).
     pub record: bool,
+    /// Several outputs from the same inputs (a PK's two mirrored room outputs and the anchors'
+    /// monitors), each with its own HLS under `views/{name}/`; empty: one output.
+    pub views: Vec<ViewSpec>,
+    /// Start with inputs pulled and decoded but no output until [`Sessions::activate`] (a PK
+    /// invitation waiting for its answer).
+    pub pending: bool,
+    pub pk: Option<pk::PkSettings>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -57,6 +65,27 @@ pub struct SessionStatus {
     /// Recording file on the server, when the session records.
     pub recording: Option<String>,
     pub error: Option<String>,
+    /// False while the session waits to be activated (pre-pull: inputs decoded, nothing sent).
+    pub active: bool,
+    /// A session with several outputs (a PK): each one's name, HLS path and destinations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewStatus>,
+    /// The PK bar's settings, when the session shows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pk: Option<pk::PkSettings>,
+    /// Milliseconds from activation to the first composed frame and to its first encoded packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation_to_first_frame_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation_to_first_packet_ms: Option<f64>,
+}
+
+/// One output of a multi-output session.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ViewStatus {
+    pub name: String,
+    pub hls: String,
+    pub outputs: Vec<String>,
 }
 
 /// Counters of each output of a session: (url, counters).
@@ -73,6 +102,9 @@ struct Running {
     thread: Option<std::thread::JoinHandle<()>>,
     outputs: Vec<String>,
     recording: Option<String>,
+    live: Arc<Mutex<LiveState>>,
+    wake: Arc<Wake>,
+    views: Vec<ViewStatus>,
 }
 
 /// Feeds of the rooms, shared with the ingest: created on first use by either side.
@@ -102,11 +134,19 @@ pub struct Sessions {
     feeds: Feeds,
     running: Mutex<HashMap<String, Running>>,
     events: Option<SessionEvents>,
+    input: InputOptions,
 }
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { dir, feeds, running: Mutex::default(), events: None }
+        Sessions { dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
+    }
+
+    /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
+    pub fn with_ring_budget(mut self, bytes: u64) -> Sessions {
+        self.input.ring_budget_bytes = bytes;
+        self.input.ring_frames = if bytes > 0 { 8 } else { 4 };
+        self
     }
 
     /// Where session events go (the service's event stream).
@@ -139,6 +179,20 @@ impl Sessions {
         let recording = spec.record.then(|| dir.join("recording.ts").to_string_lossy().to_string());
         outputs.extend(recording.iter().cloned());
         outputs.extend(spec.outputs.iter().cloned());
+        let mut views = spec.views.clone();
+        let mut view_status = Vec::new();
+        for v in &mut views {
+            let safe = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !safe {
+                return Err(crate::error::invalid("view", format!("{:?}: letters, digits, - and _ only", v.name)));
+            }
+            let vdir = dir.join("views").join(&v.name);
+            std::fs::create_dir_all(&vdir)?;
+            view_status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact(u)).collect() });
+            v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
+        }
+        let live = Arc::new(Mutex::new(LiveState { active: !spec.pending, pk: spec.pk.clone().map(|p| pk::PkBar::new(p, std::time::Instant::now())), ..LiveState::default() }));
+        let wake = Arc::new(Wake::default());
         let inputs = spec.inputs.iter().map(|i| self.source(i)).collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let output_stats: OutputCounters = Arc::default();
@@ -165,7 +219,7 @@ impl Sessions {
             },
             audio_kbps: 128,
             gpu: GpuOptions { gpu_timing: true, ..GpuOptions::default() },
-            input: InputOptions::default(),
+            input: self.input.clone(),
             max_seconds: None,
             background_nice: 4,
             realtime: true,
@@ -183,9 +237,9 @@ impl Sessions {
             changes: Some(changes.clone()),
             stage_ms: Some(stage_ms.clone()),
             output_stats: Some(output_stats.clone()),
-            views: vec![],
-            live: None,
-            wake: None,
+            views,
+            live: Some(live.clone()),
+            wake: Some(wake.clone()),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
@@ -209,7 +263,10 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(SessionEvent::Started(id.clone()));
         let inputs = spec.inputs.len();
-        self.lock().insert(id.clone(), Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs.iter().map(|u| redact(u)).collect(), recording });
+        self.lock().insert(
+            id.clone(),
+            Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs.iter().map(|u| redact(u)).collect(), recording, live, wake, views: view_status },
+        );
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -217,11 +274,19 @@ impl Sessions {
         let m = self.lock();
         let r = m.get(id)?;
         let (state, error) = r.state.lock().map(|s| s.clone()).unwrap_or((SessionState::Failed, None));
+        let l = r.live.lock().unwrap_or_else(|p| p.into_inner());
+        let since = |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
         Some(SessionStatus {
+            active: l.active,
+            views: r.views.clone(),
+            pk: l.pk.as_ref().map(|p| p.settings.clone()),
+            activation_to_first_frame_ms: since(l.first_frame),
+            activation_to_first_packet_ms: since(l.first_packet),
             id: id.to_string(),
             state,
             frames: r.frames.load(Ordering::Relaxed),
-            hls: format!("/sessions/{id}/hls/index.m3u8"),
+            // A multi-output session's first output stands for it.
+            hls: r.views.first().map(|v| v.hls.clone()).unwrap_or_else(|| format!("/sessions/{id}/hls/index.m3u8")),
             outputs: r.outputs.clone(),
             recording: r.recording.clone(),
             error,
@@ -248,6 +313,55 @@ impl Sessions {
         r.inputs = count;
         *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(LayoutChange { layout, fits, inputs: sources });
         Some(Ok(()))
+    }
+
+    /// Runs `f` on a session's live state and wakes its loop (None: no such session).
+    pub fn with_live<R>(&self, id: &str, f: impl FnOnce(&mut LiveState) -> R) -> Option<R> {
+        let m = self.lock();
+        let r = m.get(id)?;
+        let out = f(&mut r.live.lock().unwrap_or_else(|p| p.into_inner()));
+        r.wake.notify();
+        Some(out)
+    }
+
+    /// Starts a pending session's output now, from the latest frames in its rings.
+    pub fn activate(&self, id: &str) -> Option<()> {
+        self.with_live(id, |l| {
+            if !l.active {
+                l.activated = Some(std::time::Instant::now());
+                l.first_frame = None;
+                l.first_packet = None;
+                l.active = true;
+            }
+        })
+    }
+
+    /// Applies a partial PK bar update (a session without a bar gets one). `Some(Err)`: invalid.
+    pub fn update_pk(&self, id: &str, patch: &serde_json::Value) -> Option<Result<(), String>> {
+        self.with_live(id, |l| {
+            let now = std::time::Instant::now();
+            match &mut l.pk {
+                Some(bar) => bar.update(patch, now),
+                None => {
+                    let mut bar = pk::PkBar::new(pk::PkSettings::default(), now);
+                    bar.update(patch, now)?;
+                    l.pk = Some(bar);
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Adds a comment or gift line to `anchor`'s monitor output.
+    pub fn comment(&self, id: &str, anchor: &str, text: &str) -> Option<()> {
+        self.with_live(id, |l| {
+            let now = std::time::Instant::now();
+            l.comments.retain(|c| now.saturating_duration_since(c.at) < render::COMMENT_TTL);
+            l.comments.push(render::Comment { anchor: anchor.to_string(), text: text.to_string(), at: now });
+            // Only the newest lines are ever shown.
+            let excess = l.comments.len().saturating_sub(64);
+            l.comments.drain(..excess);
+        })
     }
 
     fn source(&self, i: &SessionInput) -> Source {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use costream::testsrc::{generate, Clip};
+use serde_json::Value;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -154,3 +155,78 @@ pub fn frame_rgb_url(url: &str, w: usize, h: usize) -> Rgb {
     assert_eq!(o.stdout.len(), w * h * 3, "decoded frame size of {url}");
     Rgb { w, h, data: o.stdout }
 }
+
+/// `costream serve` as a child process on free loopback ports.
+pub struct Service {
+    child: Child,
+    pub http: String,
+    pub rtmp_port: u16,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(db: &Path) -> Service {
+    start_with(db, &[])
+}
+
+pub fn start_with(db: &Path, extra: &[&str]) -> Service {
+    let (hp, rp) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
+        .arg(db)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = format!("http://127.0.0.1:{hp}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{http}/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "service did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Service { child, http, rtmp_port: rp }
+}
+
+/// (status, JSON body) of a request; error statuses are returned, not raised.
+pub fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    let req = ureq::request(method, url).set("content-type", "application/json");
+    let r = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Publishes `clip` once in real time.
+pub fn publish(clip: &Path, port: u16, key: &str) -> Child {
+    publish_args(clip, port, key, &[])
+}
+
+pub fn publish_args(clip: &Path, port: u16, key: &str, extra: &[&str]) -> Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re"])
+        .args(extra)
+        .arg("-i")
+        .arg(clip)
+        .args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{port}/live/{key}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+

@@ -1,0 +1,231 @@
+//! PK endpoints: invitations (pre-pull, accept, decline, cancel, timeout, hang-up), run-time PK bar
+//! updates and the comments drawn on the anchors' monitor outputs.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
+use crate::render::ViewSpec;
+use crate::session::invite::{InvitationStatus, InviteError};
+use crate::session::pk::{PkBar, PkSettings};
+use crate::session::{SessionInput, SessionStatus};
+
+/// One anchor of a PK: its stream (a room of this service or a URL to pull) and its room's output.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorSpec {
+    #[serde(default)]
+    pub room: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Name on the PK bar (default: the room's name, else "A" / "B").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// rtmp:// destinations of this anchor's room output, besides the room's stored destinations
+    /// and costream's HLS.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Loudness of this anchor in both outputs (default 1).
+    #[serde(default)]
+    pub gain: Option<f32>,
+    /// Also produce this anchor's monitor output (comments and gifts are drawn there only).
+    #[serde(default)]
+    pub monitor: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// The inviting anchor (side A: left in its own room's output).
+    pub from: AnchorSpec,
+    /// The invited anchor (side B: left in its room's output).
+    pub to: AnchorSpec,
+    /// Seconds B has to answer (default 30).
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// side-by-side (default), pip, grid or vstack.
+    #[serde(default)]
+    pub layout: Option<String>,
+    #[serde(default)]
+    pub fit: Option<String>,
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub fps: Option<String>,
+    #[serde(default)]
+    pub bitrate_kbps: Option<u32>,
+    /// PK bar settings (see `PkSettings`); names default to the anchors'.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub pk: Option<serde_json::Value>,
+}
+
+impl From<InviteError> for ApiError {
+    fn from(e: InviteError) -> ApiError {
+        match e {
+            InviteError::NotFound(_) => ApiError::not_found(e.to_string()),
+            InviteError::Conflict { .. } => ApiError { status: StatusCode::CONFLICT, code: "conflict", message: e.to_string() },
+            InviteError::Start(e) => ApiError::invalid(e.to_string()),
+        }
+    }
+}
+
+fn check_outputs(outputs: &[String]) -> ApiResult<()> {
+    for o in outputs {
+        let l = o.to_lowercase();
+        if !(l.starts_with("rtmp://") || l.starts_with("rtmps://")) {
+            return Err(ApiError::invalid(format!("output {o:?} must be an rtmp:// or rtmps:// URL")));
+        }
+    }
+    Ok(())
+}
+
+/// Runs blocking session work off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() })
+}
+
+#[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
+    responses((status = 201, body = InvitationStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Json<CreateInvitation>, JsonRejection>) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
+    let Json(b) = body?;
+    let timeout = b.timeout_s.unwrap_or(30.0);
+    if !(0.1..=3600.0).contains(&timeout) {
+        return Err(ApiError::invalid("timeout_s must be 0.1 to 3600"));
+    }
+    for a in [&b.from, &b.to] {
+        check_outputs(&a.outputs)?;
+        if a.gain.is_some_and(|g| !(0.0..=4.0).contains(&g)) {
+            return Err(ApiError::invalid("gain must be 0 to 4"));
+        }
+    }
+    let input = |a: &AnchorSpec| SessionInputSpec { room: a.room.clone(), url: a.url.clone() };
+    let mut spec = session_spec(
+        &s,
+        CreateSession { inputs: vec![input(&b.from), input(&b.to)], layout: b.layout, fit: b.fit, size: b.size, fps: b.fps, outputs: vec![], bitrate_kbps: b.bitrate_kbps, record: false },
+    )?;
+    // Each room's stored destinations get that room's own (mirrored) output, not the shared one.
+    spec.outputs.clear();
+    let mut names = Vec::new();
+    let mut views = Vec::new();
+    let gains = vec![b.from.gain.unwrap_or(1.0), b.to.gain.unwrap_or(1.0)];
+    for (side, (a, input)) in [&b.from, &b.to].into_iter().zip(spec.inputs.iter()).enumerate() {
+        let mut outputs = a.outputs.clone();
+        let mut name = a.name.clone();
+        if let SessionInput::Room(r) = input {
+            for d in s.store.destinations(r)? {
+                if !outputs.contains(&d.url) {
+                    outputs.push(d.url);
+                }
+            }
+            name = name.or_else(|| s.store.room(r).ok().map(|room| room.name));
+        }
+        names.push(name.unwrap_or_else(|| ["A", "B"][side].to_string()));
+        let label = ["a", "b"][side];
+        let order = if side == 0 { vec![0, 1] } else { vec![1, 0] };
+        views.push(ViewSpec { name: label.into(), outputs, order: order.clone(), mirrored: side == 1, monitor: None, gains: gains.clone() });
+        if a.monitor {
+            views.push(ViewSpec { name: format!("{label}_monitor"), outputs: vec![], order, mirrored: side == 1, monitor: Some(label.into()), gains: gains.clone() });
+        }
+    }
+    let mut bar = PkBar::new(PkSettings { names: [names[0].clone(), names[1].clone()], ..PkSettings::default() }, std::time::Instant::now());
+    if let Some(p) = &b.pk {
+        bar.update(p, std::time::Instant::now()).map_err(|e| ApiError::invalid(format!("pk: {e}")))?;
+    }
+    spec.views = views;
+    spec.pk = Some(bar.settings);
+    let (from, to) = (names[0].clone(), names[1].clone());
+    let inv = s.invitations.clone();
+    let st = blocking(move || inv.create(spec, from, to, std::time::Duration::from_secs_f64(timeout))).await??;
+    Ok((StatusCode::CREATED, Json(st)))
+}
+
+#[utoipa::path(get, path = "/invitations", responses((status = 200, body = [InvitationStatus])))]
+pub(super) async fn list_invitations(State(s): State<AppState>) -> Json<Vec<InvitationStatus>> {
+    Json(s.invitations.list())
+}
+
+#[utoipa::path(get, path = "/invitations/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+    s.invitations.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no invitation {id}")))
+}
+
+#[utoipa::path(post, path = "/invitations/{id}/accept", params(("id" = String, Path)),
+    responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn accept_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+    Ok(Json(s.invitations.accept(&id)?))
+}
+
+#[utoipa::path(post, path = "/invitations/{id}/decline", params(("id" = String, Path)),
+    responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn decline_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+    let inv = s.invitations.clone();
+    Ok(Json(blocking(move || inv.finish(&id, crate::session::invite::InviteState::Declined)).await??))
+}
+
+#[utoipa::path(delete, path = "/invitations/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn cancel_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+    let inv = s.invitations.clone();
+    Ok(Json(blocking(move || inv.finish(&id, crate::session::invite::InviteState::Cancelled)).await??))
+}
+
+#[utoipa::path(post, path = "/invitations/{id}/hangup", params(("id" = String, Path)),
+    responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn hang_up(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+    Ok(Json(s.invitations.hang_up(&id)?))
+}
+
+#[utoipa::path(patch, path = "/sessions/{id}/pk", params(("id" = String, Path)), request_body(content = Object, description = "Any fields of PkSettings"),
+    responses((status = 200, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn update_pk(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<serde_json::Value>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
+    let Json(patch) = body?;
+    match s.sessions.update_pk(&id, &patch) {
+        None => Err(ApiError::not_found(format!("no session {id}"))),
+        Some(Err(e)) => Err(ApiError::invalid(format!("pk: {e}"))),
+        Some(Ok(())) => s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}"))),
+    }
+}
+
+/// What a comment or gift notification says.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostComment {
+    /// Whose monitor shows it: "a" (the inviting anchor) or "b".
+    pub anchor: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    pub text: String,
+    /// "comment" (default) or "gift".
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Gift count or value.
+    #[serde(default)]
+    pub value: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/sessions/{id}/comments", params(("id" = String, Path)), request_body = PostComment,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn post_comment(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<PostComment>, JsonRejection>) -> ApiResult<StatusCode> {
+    let Json(c) = body?;
+    if !["a", "b"].contains(&c.anchor.as_str()) {
+        return Err(ApiError::invalid("anchor must be \"a\" or \"b\""));
+    }
+    let text = c.text.trim();
+    if text.is_empty() || text.chars().count() > 200 || c.user.as_deref().is_some_and(|u| u.chars().count() > 40) {
+        return Err(ApiError::invalid("text: 1 to 200 characters; user: at most 40"));
+    }
+    let who = c.user.as_deref().map(|u| format!("{u}: ")).unwrap_or_default();
+    let line = match c.kind.as_deref().unwrap_or("comment") {
+        "comment" => format!("{who}{text}"),
+        "gift" => format!("[礼物 gift] {who}{text}{}", c.value.map(|v| format!(" ×{v}")).unwrap_or_default()),
+        k => return Err(ApiError::invalid(format!("kind {k:?}: comment or gift"))),
+    };
+    s.sessions.comment(&id, &c.anchor, &line).ok_or_else(|| ApiError::not_found(format!("no session {id}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,175 @@
+//! Co-stream / PK invitations: anchor A invites anchor B; both streams are pulled and decoded into
+//! their frame rings at once (pre-pull), so that when B accepts the merged outputs start from the
+//! frames of that moment instead of waiting for a connection and a keyframe. A decline, a
+//! cancellation or the timeout stops the pulls and frees the rings; a hang-up ends the merge and
+//! each room's output carries on with its own anchor alone, without a gap (same encoder, same
+//! outputs).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{SessionSpec, Sessions};
+
+/// Where an invitation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteState {
+    /// Sent; both streams are being pulled, nothing is output yet.
+    Pending,
+    /// Accepted: the merged outputs are live.
+    Accepted,
+    Declined,
+    Cancelled,
+    Expired,
+    /// The merge ended (hang-up); each room's output goes on solo until its session is stopped.
+    Ended,
+}
+
+/// An invitation as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitationStatus {
+    pub id: String,
+    pub state: InviteState,
+    /// The session that pulls both anchors and, once accepted, produces the merged outputs.
+    pub session: String,
+    pub from: String,
+    pub to: String,
+    /// Seconds left to answer (pending only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_s: Option<f64>,
+}
+
+/// Why an invitation cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("no invitation {0}")]
+    NotFound(String),
+    #[error("invitation {id} is {state:?}")]
+    Conflict { id: String, state: InviteState },
+    #[error(transparent)]
+    Start(#[from] crate::Error),
+}
+
+/// Invitation events for the service's event stream: (invitation, session, new state).
+pub type InviteEvents = Arc<dyn Fn(&InvitationStatus) + Send + Sync>;
+
+struct Invitation {
+    session: String,
+    from: String,
+    to: String,
+    state: InviteState,
+    deadline: Instant,
+}
+
+pub struct Invitations {
+    sessions: Arc<Sessions>,
+    map: Mutex<HashMap<String, Invitation>>,
+    events: Option<InviteEvents>,
+}
+
+impl Invitations {
+    pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>) -> Arc<Invitations> {
+        Arc::new(Invitations { sessions, map: Mutex::default(), events })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Invitation>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends an invitation: starts the PK session pending (pulling and decoding both anchors) and
+    /// arms the timeout. `spec` must be pending; `from`/`to` are the anchors' display names.
+    pub fn create(self: &Arc<Self>, mut spec: SessionSpec, from: String, to: String, timeout: Duration) -> Result<InvitationStatus, InviteError> {
+        spec.pending = true;
+        let session = self.sessions.start(spec)?.id;
+        let id = format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let deadline = Instant::now() + timeout;
+        self.lock().insert(id.clone(), Invitation { session, from, to, state: InviteState::Pending, deadline });
+        let me = Arc::downgrade(self);
+        let iid = id.clone();
+        std::thread::Builder::new()
+            .name(format!("invitation {id}"))
+            .spawn(move || {
+                std::thread::sleep(timeout);
+                if let Some(me) = me.upgrade() {
+                    // Only a still-pending invitation expires; anything else already moved on.
+                    let _ = me.finish(&iid, InviteState::Expired);
+                }
+            })
+            .map_err(crate::Error::from)?;
+        tracing::info!(invitation = %id, "invitation sent; pulling both anchors");
+        let st = self.status(&id).ok_or_else(|| InviteError::NotFound(id.clone()))?;
+        self.emit(&st);
+        Ok(st)
+    }
+
+    fn emit(&self, st: &InvitationStatus) {
+        if let Some(f) = &self.events {
+            f(st);
+        }
+    }
+
+    pub fn status(&self, id: &str) -> Option<InvitationStatus> {
+        let m = self.lock();
+        let i = m.get(id)?;
+        Some(InvitationStatus {
+            id: id.to_string(),
+            state: i.state,
+            session: i.session.clone(),
+            from: i.from.clone(),
+            to: i.to.clone(),
+            expires_in_s: (i.state == InviteState::Pending).then(|| i.deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
+        })
+    }
+
+    pub fn list(&self) -> Vec<InvitationStatus> {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        ids.iter().filter_map(|id| self.status(id)).collect()
+    }
+
+    /// Moves `id` from `from` to `to`, or says why not; returns the session.
+    fn transition(&self, id: &str, from: InviteState, to: InviteState) -> Result<String, InviteError> {
+        let mut m = self.lock();
+        let i = m.get_mut(id).ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+        if i.state != from {
+            return Err(InviteError::Conflict { id: id.to_string(), state: i.state });
+        }
+        i.state = to;
+        Ok(i.session.clone())
+    }
+
+    /// B accepts: the merged outputs start now, from the frames in the rings.
+    pub fn accept(&self, id: &str) -> Result<InvitationStatus, InviteError> {
+        let session = self.transition(id, InviteState::Pending, InviteState::Accepted)?;
+        self.sessions.activate(&session);
+        tracing::info!(invitation = %id, "invitation accepted; merged outputs start");
+        self.announce(id)
+    }
+
+    /// Declined, cancelled or expired: the pulls stop and the buffered frames are freed.
+    pub fn finish(&self, id: &str, how: InviteState) -> Result<InvitationStatus, InviteError> {
+        let session = self.transition(id, InviteState::Pending, how)?;
+        self.sessions.stop(&session);
+        tracing::info!(invitation = %id, state = ?how, "invitation closed; pulls stopped");
+        self.announce(id)
+    }
+
+    /// Ends an accepted PK: each room's output goes on with its own anchor only.
+    pub fn hang_up(&self, id: &str) -> Result<InvitationStatus, InviteError> {
+        let session = self.transition(id, InviteState::Accepted, InviteState::Ended)?;
+        self.sessions.with_live(&session, |l| {
+            l.solo = true;
+            l.pk = None;
+        });
+        tracing::info!(invitation = %id, "PK ended; rooms back to solo");
+        self.announce(id)
+    }
+
+    fn announce(&self, id: &str) -> Result<InvitationStatus, InviteError> {
+        let st = self.status(id).ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+        self.emit(&st);
+        Ok(st)
+    }
+}
