@@ -213,3 +213,64 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let through = through.ok_or_else(|| invalid("latency", "the costream path delivered too few frames"))?;
     Ok((direct, through, through - direct))
 }
+
+/// Accept → first merged frame of a PK, with pre-pull (the invitation pulled and decoded both
+/// anchors for 4 s before the accept, a quick answer) against a cold start (the pulls begin at the accept), both
+/// through nginx-rtmp in the same run. Returns the medians over `runs` of each, in ms: (pre-pull
+/// first frame, pre-pull first packet, cold first frame, cold first packet).
+pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
+    use crate::session::invite::{InviteState, Invitations};
+    use crate::session::Sessions;
+    ff::init().map_err(|e| invalid("ffmpeg", e.to_string()))?;
+    let clip = coded_clip(&dir.join("inputs"), 120.0)?;
+    let (_nginx, nport) = start_nginx(&dir.join("nginx-pk"))?;
+    let urls = [format!("rtmp://127.0.0.1:{nport}/live/pk_a"), format!("rtmp://127.0.0.1:{nport}/live/pk_b")];
+    let _publishers = [publish(&clip, &urls[0])?, publish(&clip, &urls[1])?];
+    std::thread::sleep(Duration::from_secs(2));
+    let sessions = Arc::new(Sessions::new(dir.join("pk-hls"), Arc::default()).with_ring_budget(64 << 20));
+    let invitations = Invitations::new(sessions.clone(), None);
+    let spec = |pending: bool| SessionSpec {
+        inputs: urls.iter().map(|u| SessionInput::Url(u.clone())).collect(),
+        layout: Layout::SideBySide,
+        fits: vec![Fit::Fill],
+        size: (1280, 720),
+        fps: Fps { num: 30, den: 1 },
+        outputs: vec![],
+        bitrate_kbps: 2500,
+        record: false,
+        views: ["a", "b"].iter().enumerate().map(|(i, n)| crate::render::ViewSpec { name: n.to_string(), order: if i == 0 { vec![0, 1] } else { vec![1, 0] }, mirrored: i == 1, ..Default::default() }).collect(),
+        pending,
+        pk: Some(Default::default()),
+    };
+    // Waits for the session's first frame and packet after its activation.
+    let first = |id: &str| -> Result<(f64, f64)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = sessions.status(id).ok_or_else(|| invalid("pk bench", "session vanished"))?;
+            if let (Some(f), Some(p)) = (st.activation_to_first_frame_ms, st.activation_to_first_packet_ms) {
+                return Ok((f, p));
+            }
+            if Instant::now() > deadline || st.error.is_some() {
+                return Err(invalid("pk bench", format!("no first frame: {:?}", st.error)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let (mut warm, mut cold) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let inv = invitations.create(spec(true), "A".into(), "B".into(), Duration::from_secs(60)).map_err(|e| invalid("invitation", e.to_string()))?;
+        std::thread::sleep(Duration::from_secs(4));
+        invitations.accept(&inv.id).map_err(|e| invalid("accept", e.to_string()))?;
+        warm.push(first(&inv.session)?);
+        sessions.stop(&inv.session);
+        debug_assert!(invitations.status(&inv.id).is_some_and(|s| s.state == InviteState::Accepted));
+        let st = sessions.start(spec(false))?;
+        cold.push(first(&st.id)?);
+        sessions.stop(&st.id);
+    }
+    let med = |v: &[(f64, f64)], k: usize| {
+        let mut x: Vec<f32> = v.iter().map(|p| if k == 0 { p.0 } else { p.1 } as f32).collect();
+        crate::render::median(&mut x).unwrap_or(f64::NAN)
+    };
+    Ok((med(&warm, 0), med(&warm, 1), med(&cold, 0), med(&cold, 1)))
+}

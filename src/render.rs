@@ -427,10 +427,23 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let taps = if tapped { views.iter().map(|_| Arc::new(Ring::new(512, ingest::Overflow::DropOldest))).collect() } else { Vec::new() };
         Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
     };
+    // Network inputs take a while to connect and probe: open them all at once.
+    let opened: Vec<Result<Slot>> = std::thread::scope(|sc| {
+        let open_slot = &open_slot;
+        let handles: Vec<_> = cfg
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, source)| {
+                let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
+                sc.spawn(move || open_slot(source, fit))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(invalid("input", "opening it panicked")))).collect()
+    });
     let mut slots = Vec::new();
-    for (i, source) in cfg.inputs.iter().enumerate() {
-        let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
-        slots.push(open_slot(source, fit)?);
+    for s in opened {
+        slots.push(s?);
     }
     let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
     let mut comp = Compositor::with_views(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu, views.len())?;
@@ -537,6 +550,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let mut decode_ms = Vec::new();
     let mut upload_ms = Vec::new();
     let mut was_active = true;
+    let mut warmed = false;
     let mut solo = solo0;
     loop {
         let now = n as f64 * frame_s;
@@ -597,6 +611,20 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         if cfg.realtime && !active {
             // Pre-pull: the decoders keep the rings filled with the latest frames (the oldest are
             // dropped); audio that will never be played is discarded. The clock starts on activation.
+            // Overlay text is rasterised now, so the first frame has only the frame itself to do.
+            let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: Instant::now(), size: (w, h) };
+            let mut warm = Vec::new();
+            for (v, spec) in views.iter().enumerate() {
+                let l = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
+                warm.push(Scene { background: [0.0; 3], under: vec![], tiles: vec![], layers: l, blurs: cfg.overlays.blurs.clone() });
+            }
+            if !warmed {
+                // One frame composed and read back but never sent: buffers, mappings and the
+                // software rasteriser's first-use costs are paid before the accept, not after.
+                comp.render_views(&warm, 0, &mut |_| Ok(()))?;
+                comp.flush(&mut |_| Ok(()))?;
+                warmed = true;
+            }
             for s in &slots {
                 if let Some(a) = s.input.audio() {
                     while a.try_pop().is_some() {}
@@ -770,20 +798,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 .enumerate()
                 .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
                 .collect();
-            let mut elements = Vec::new();
-            if let (Some(bar), false) = (&pk, solo) {
-                elements.extend(bar.elements(clock, spec.mirrored, w, h, &format!("v{v}.")));
-            }
-            if let Some(anchor) = &spec.monitor {
-                elements.extend(comment_elements(&comments, anchor, clock, w, h, &format!("v{v}.")));
-            }
-            let mut view_layers = layers.clone();
-            for e in elements {
-                match e {
-                    Element::Layer(l) => view_layers.push(l),
-                    Element::Text { key, rect, text, style } => view_layers.push(texts.layer(&mut comp, &key, rect, &text, &style)?),
-                }
-            }
+            let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: clock, size: (w, h) };
+            let view_layers = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
             scenes.push(Scene { background: [0.0; 3], under: vec![], tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone() });
         }
         comp.render_views(&scenes, n, &mut deliver)?;
@@ -836,6 +852,37 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         failed_outputs: failed,
         input_stalls: input_stalls(&slots),
     })
+}
+
+/// What is drawn over a view's tiles at one tick besides the fixed layers.
+struct Overlay<'a> {
+    pk: Option<&'a crate::session::pk::PkBar>,
+    comments: &'a [Comment],
+    now: Instant,
+    size: (u32, u32),
+}
+
+impl Overlay<'_> {
+    /// The fixed layers plus the PK bar and (on a monitor) the comments of view `v`; text boxes are
+    /// rasterised into compositor images when their content changed.
+    fn layers(&self, comp: &mut Compositor, texts: &mut TextImages, fixed: &[LayerSpec], v: usize, spec: &ViewSpec) -> Result<Vec<LayerSpec>> {
+        let (w, h) = self.size;
+        let mut elements = Vec::new();
+        if let Some(bar) = self.pk {
+            elements.extend(bar.elements(self.now, spec.mirrored, w, h, &format!("v{v}.")));
+        }
+        if let Some(anchor) = &spec.monitor {
+            elements.extend(comment_elements(self.comments, anchor, self.now, w, h, &format!("v{v}.")));
+        }
+        let mut out = fixed.to_vec();
+        for e in elements {
+            match e {
+                Element::Layer(l) => out.push(l),
+                Element::Text { key, rect, text, style } => out.push(texts.layer(comp, &key, rect, &text, &style)?),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The latest comments for `anchor` as a panel in the lower left of a monitor view.

@@ -191,7 +191,15 @@ impl Sessions {
             view_status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact(u)).collect() });
             v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
         }
-        let live = Arc::new(Mutex::new(LiveState { active: !spec.pending, pk: spec.pk.clone().map(|p| pk::PkBar::new(p, std::time::Instant::now())), ..LiveState::default() }));
+        let now = std::time::Instant::now();
+        // A session that starts at once is "activated" now: its start-to-first-frame time is
+        // reported like an accepted invitation's (a cold start, pulls included).
+        let live = Arc::new(Mutex::new(LiveState {
+            active: !spec.pending,
+            activated: (!spec.pending).then_some(now),
+            pk: spec.pk.clone().map(|p| pk::PkBar::new(p, now)),
+            ..LiveState::default()
+        }));
         let wake = Arc::new(Wake::default());
         let inputs = spec.inputs.iter().map(|i| self.source(i)).collect();
         let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
