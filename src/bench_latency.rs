@@ -181,7 +181,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "latency room"),
         };
-        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false, views: vec![], pending: false, pk: None };
+        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false, views: vec![], pending: false, pk: None, audio_of: vec![] };
         if let Err(e) = state.sessions.start(spec) {
             return tracing::error!(error = %e, "latency session");
         }
@@ -241,6 +241,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         views: ["a", "b"].iter().enumerate().map(|(i, n)| crate::render::ViewSpec { name: n.to_string(), order: if i == 0 { vec![0, 1] } else { vec![1, 0] }, mirrored: i == 1, ..Default::default() }).collect(),
         pending,
         pk: Some(Default::default()),
+        audio_of: vec![],
     };
     // Waits for the session's first frame and packet after its activation.
     let first = |id: &str| -> Result<(f64, f64)> {

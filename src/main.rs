@@ -108,9 +108,12 @@ struct RenderArgs {
     /// Solid rectangle layer: X,Y,W,H,#RRGGBB[AA]. Repeatable.
     #[arg(long = "rect")]
     rects: Vec<String>,
-    /// Image layer: PATH@X,Y,W,H. Repeatable.
+    /// Image layer over the video: PATH@X,Y,W,H. Repeatable.
     #[arg(long = "image")]
     images: Vec<String>,
+    /// Image beneath the video (a background): PATH@X,Y,W,H. Repeatable.
+    #[arg(long = "under-image")]
+    under_images: Vec<String>,
     /// Gaussian blur over a rectangle: X,Y,W,H[,SIGMA]. Repeatable.
     #[arg(long = "blur")]
     blurs: Vec<String>,
@@ -156,6 +159,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
     let fits = a.fit.split(',').map(|s| s.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()?;
     let overlays = Overlays {
         images: a.images.iter().map(|s| cli::parse_image(s)).collect::<Result<_, _>>()?,
+        under_images: a.under_images.iter().map(|s| cli::parse_image(s)).collect::<Result<_, _>>()?,
         rects: a.rects.iter().map(|s| cli::parse_rect(s)).collect::<Result<_, _>>()?,
         blurs: a.blurs.iter().map(|s| cli::parse_blur(s)).collect::<Result<_, _>>()?,
     };
@@ -193,6 +197,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         views: vec![],
         live: None,
         wake: None,
+        audio_of: vec![],
         background_nice: a.tuning.background_nice,
     })
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{self, AudioEncoder, Mixer, Outputs, StreamSetup, Track, VideoEncoder, VideoSettings};
+use crate::encode::{self, AudioEncoder, MixInput, Mixer, Outputs, StreamSetup, Track, VideoEncoder, VideoSettings};
 use crate::error::{invalid, Error, Result};
 use crate::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TextRenderer, TextStyle, TileSpec};
 use crate::ingest::{self, Feed, Input, InputOptions, Ring, VideoFrame};
@@ -66,6 +66,8 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
 #[derive(Clone, Debug, Default)]
 pub struct Overlays {
     pub images: Vec<(PathBuf, Rect)>,
+    /// Images beneath the video (backgrounds): drawn once, redrawn only where the video leaves them.
+    pub under_images: Vec<(PathBuf, Rect)>,
     pub rects: Vec<LayerSpec>,
     pub blurs: Vec<BlurSpec>,
 }
@@ -307,6 +309,10 @@ pub struct RenderConfig {
     pub live: Option<Arc<std::sync::Mutex<LiveState>>>,
     /// Live: wakes the loop at once after a change.
     pub wake: Option<Arc<Wake>>,
+    /// Per input: `Some(k)` when the input only brings more audio of input k's anchor (app audio
+    /// beside a microphone); it is mixed wherever k is heard, aligned to k by stream timestamp, and
+    /// its pictures are not shown. Empty: every input is its own.
+    pub audio_of: Vec<Option<usize>>,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -373,22 +379,31 @@ struct Timings {
     readback: Vec<f32>,
 }
 
-/// A view's audio mix: each shown input's audio at its gain (solo: only the view's own anchor).
-fn view_tracks(slots: &[Slot], view: usize, spec: &ViewSpec, solo: bool, tapped: bool) -> Vec<(Arc<Ring<ingest::AudioChunk>>, f32)> {
-    let shown = shown_inputs(spec, slots.len(), solo);
-    shown
-        .iter()
-        .filter_map(|&i| {
-            let s = &slots[i];
-            let ring = if tapped { s.taps.get(view).cloned() } else { s.input.audio() }?;
-            Some((ring, spec.gains.get(i).copied().unwrap_or(1.0)))
-        })
-        .collect()
+/// A view's audio mix: each shown input's audio at its gain (solo: only the view's own anchor), and
+/// the inputs that carry more audio of a shown anchor, fused with it by timestamp.
+fn view_tracks(slots: &[Slot], view: usize, spec: &ViewSpec, solo: bool, tapped: bool, audio_of: &[Option<usize>]) -> Vec<MixInput> {
+    let ring = |i: usize| if tapped { slots[i].taps.get(view).cloned() } else { slots[i].input.audio() };
+    let gain = |i: usize| spec.gains.get(i).copied().unwrap_or(1.0);
+    let mut out = Vec::new();
+    for i in shown_inputs(spec, slots.len(), solo, audio_of) {
+        let Some(r) = ring(i) else { continue };
+        let primary = out.len();
+        out.push(MixInput::new(r, gain(i)));
+        for (j, owner) in audio_of.iter().enumerate().take(slots.len()) {
+            if *owner == Some(i) {
+                if let Some(r) = ring(j) {
+                    out.push(MixInput { fused_with: Some(primary), ..MixInput::new(r, gain(i)) });
+                }
+            }
+        }
+    }
+    out
 }
 
-/// Inputs a view shows, in layout order.
-fn shown_inputs(spec: &ViewSpec, inputs: usize, solo: bool) -> Vec<usize> {
-    let order: Vec<usize> = if spec.order.is_empty() { (0..inputs).collect() } else { spec.order.iter().copied().filter(|&i| i < inputs).collect() };
+/// Inputs a view shows, in layout order (inputs that only bring another anchor's audio are not shown).
+fn shown_inputs(spec: &ViewSpec, inputs: usize, solo: bool, audio_of: &[Option<usize>]) -> Vec<usize> {
+    let visual = |i: &usize| *i < inputs && audio_of.get(*i).is_none_or(Option::is_none);
+    let order: Vec<usize> = if spec.order.is_empty() { (0..inputs).filter(visual).collect() } else { spec.order.iter().copied().filter(visual).collect() };
     if solo {
         order.into_iter().take(1).collect()
     } else {
@@ -449,7 +464,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let mut comp = Compositor::with_views(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu, views.len())?;
 
     let mut images = Vec::new();
-    for (path, _) in &cfg.overlays.images {
+    for (path, _) in cfg.overlays.images.iter().chain(&cfg.overlays.under_images) {
         let img = image::open(path).map_err(|e| Error::Image { path: path.display().to_string(), why: e.to_string() })?;
         images.push(img.to_rgba8());
     }
@@ -464,6 +479,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         .map(|(i, (_, r))| LayerSpec { rect: *r, color: [1.0; 4], kind: LayerKind::Image(i) })
         .collect();
     layers.extend(cfg.overlays.rects.iter().copied());
+    let n_over = cfg.overlays.images.len();
+    let under: Vec<LayerSpec> = cfg.overlays.under_images.iter().enumerate().map(|(i, (_, r))| LayerSpec { rect: *r, color: [1.0; 4], kind: LayerKind::Image(n_over + i) }).collect();
     let mut texts = TextImages::default();
 
     let any_audio = slots.iter().any(|s| s.input.audio().is_some());
@@ -490,12 +507,12 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
         let outputs = Outputs::open(&spec.outputs, &setup, cfg.realtime, out_events.clone())?;
         all_stats.extend(outputs.stats());
-        let tracks = view_tracks(&slots, v, spec, solo0, tapped);
+        let tracks = view_tracks(&slots, v, spec, solo0, tapped, &cfg.audio_of);
         let mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
         encoder_name = venc.name.to_string();
         let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
         // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
-        let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>();
+        let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<MixInput>>();
         let gauges = cfg.stage_ms.clone();
         let live = if v == 0 { cfg.live.clone() } else { None };
         enc_threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || encode_loop(rx, tracks_rx, venc, aenc, mixer, outputs, fps, gauges, live))?);
@@ -605,7 +622,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         }
         if tracks_changed {
             for (v, spec) in views.iter().enumerate() {
-                let _ = tracks_txs[v].send(view_tracks(&slots, v, spec, solo, tapped));
+                let _ = tracks_txs[v].send(view_tracks(&slots, v, spec, solo, tapped, &cfg.audio_of));
             }
         }
         if cfg.realtime && !active {
@@ -616,7 +633,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             let mut warm = Vec::new();
             for (v, spec) in views.iter().enumerate() {
                 let l = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-                warm.push(Scene { background: [0.0; 3], under: vec![], tiles: vec![], layers: l, blurs: cfg.overlays.blurs.clone() });
+                warm.push(Scene { background: [0.0; 3], under: under.clone(), tiles: vec![], layers: l, blurs: cfg.overlays.blurs.clone() });
             }
             if !warmed {
                 // One frame composed and read back but never sent: buffers, mappings and the
@@ -735,7 +752,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 break;
             }
         }
-        if let Some(s) = slots.iter().find(|s| s.ended && s.current.is_none() && s.fresh.is_empty()) {
+        let audio_only = |i: usize| cfg.audio_of.get(i).is_some_and(Option::is_some);
+        if let Some((_, s)) = slots.iter().enumerate().find(|(i, s)| s.ended && s.current.is_none() && s.fresh.is_empty() && !audio_only(*i)) {
             return Err(Error::Decoder { url: s.input.name().to_string(), source: ff::Error::InvalidData });
         }
         if slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty()) {
@@ -791,7 +809,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let clock = Instant::now();
         let mut scenes = Vec::with_capacity(views.len());
         for (v, spec) in views.iter().enumerate() {
-            let shown = shown_inputs(spec, slots.len(), solo);
+            let shown = shown_inputs(spec, slots.len(), solo, &cfg.audio_of);
             let cells = layout::cells(current_layout, shown.len(), w, h);
             let tiles = shown
                 .iter()
@@ -800,7 +818,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 .collect();
             let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: clock, size: (w, h) };
             let view_layers = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-            scenes.push(Scene { background: [0.0; 3], under: vec![], tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone() });
+            scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone() });
         }
         comp.render_views(&scenes, n, &mut deliver)?;
         if first_after_activation {
@@ -913,7 +931,7 @@ struct EncodeReport {
 #[allow(clippy::too_many_arguments)]
 fn encode_loop(
     rx: mpsc::Receiver<ff::frame::Video>,
-    tracks: mpsc::Receiver<Vec<(Arc<Ring<ingest::AudioChunk>>, f32)>>,
+    tracks: mpsc::Receiver<Vec<MixInput>>,
     mut venc: VideoEncoder,
     mut aenc: Option<AudioEncoder>,
     mut mixer: Mixer,

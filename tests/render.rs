@@ -61,6 +61,18 @@ fn solid_inputs_land_in_their_tiles_with_fit_and_fill() {
     assert_near(f.at(700, 360), black, 12, "bar left of blue");
     assert_near(f.at(1230, 360), black, 12, "bar right of blue");
 
+    // A background beneath the video shows in the bars and nowhere else.
+    let bg = d.join("bg.png");
+    image::RgbImage::from_pixel(64, 36, image::Rgb([0, 200, 0])).save(&bg).unwrap();
+    let out = d.join("under.mp4");
+    let under = format!("{}@0,0,1280,720", bg.display());
+    render_ok(&["render", "-i", r, "-i", b, "--fit", "fit", "--under-image", &under, "--bitrate", "8000", "--out", out.to_str().unwrap()]);
+    let f = frame_rgb(&out, 0.5, 1280, 720);
+    assert_near(f.at(320, 100), [0, 200, 0], 16, "background above red");
+    assert_near(f.at(1230, 360), [0, 200, 0], 16, "background right of blue");
+    assert_near(f.at(320, 360), [255, 0, 0], 12, "red over the background");
+    assert_near(f.at(960, 360), [0, 0, 255], 12, "blue over the background");
+
     // fill: both cells fully covered.
     let out = d.join("fill.mp4");
     render_ok(&["render", "-i", r, "-i", b, "--fit", "fill", "--bitrate", "8000", "--out", out.to_str().unwrap()]);

@@ -64,6 +64,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             record: false,
             views: vec![],
             pending: false,
+            audio_of: vec![],
             pk: Some(crate::session::pk::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
         };
         match state.sessions.start(spec) {

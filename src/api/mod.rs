@@ -402,7 +402,7 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
             }
         }
     }
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None })
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None, audio_of: vec![] })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,

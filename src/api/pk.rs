@@ -35,6 +35,10 @@ pub struct AnchorSpec {
     /// Also produce this anchor's monitor output (comments and gifts are drawn there only).
     #[serde(default)]
     pub monitor: bool,
+    /// A second stream of this anchor that brings more audio (app or game sound beside the
+    /// microphone): mixed with the anchor, aligned by stream timestamp; its pictures are not shown.
+    #[serde(default)]
+    pub audio_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -135,6 +139,21 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
     let mut bar = PkBar::new(PkSettings { names: [names[0].clone(), names[1].clone()], ..PkSettings::default() }, std::time::Instant::now());
     if let Some(p) = &b.pk {
         bar.update(p, std::time::Instant::now()).map_err(|e| ApiError::invalid(format!("pk: {e}")))?;
+    }
+    // Second audio streams come after the two anchors' inputs.
+    spec.audio_of = vec![None, None];
+    for (side, a) in [&b.from, &b.to].into_iter().enumerate() {
+        if let Some(u) = &a.audio_url {
+            if u.trim().is_empty() {
+                return Err(ApiError::invalid("audio_url must not be empty"));
+            }
+            spec.inputs.push(SessionInput::Url(u.clone()));
+            spec.audio_of.push(Some(side));
+            if spec.fits.len() > 1 {
+                // One fit per input: the audio stream's is never used.
+                spec.fits.push(crate::layout::Fit::default());
+            }
+        }
     }
     spec.views = views;
     spec.pk = Some(bar.settings);

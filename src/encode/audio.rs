@@ -13,8 +13,28 @@ use crate::ingest::ring::Ring;
 /// AAC takes exactly this many samples per frame.
 pub const AAC_FRAME: usize = 1024;
 
+/// One input of a mix.
+#[derive(Clone)]
+pub struct MixInput {
+    pub ring: Arc<Ring<AudioChunk>>,
+    pub gain: f32,
+    /// Index of another input of the same mix this one belongs with (an anchor's app audio with its
+    /// microphone): its chunks are placed by stream timestamp relative to that input's, not by
+    /// arrival, so the two stay in sync however they were delivered.
+    pub fused_with: Option<usize>,
+}
+
+impl MixInput {
+    pub fn new(ring: Arc<Ring<AudioChunk>>, gain: f32) -> MixInput {
+        MixInput { ring, gain, fused_with: None }
+    }
+}
+
 struct Track {
     ring: Arc<Ring<AudioChunk>>,
+    fused_with: Option<usize>,
+    /// Where the last chunk was placed on the timeline, with its stream timestamp.
+    anchor: Option<(i64, f64)>,
     /// Samples (interleaved stereo) starting at the mixer's current position.
     buf: VecDeque<f32>,
     /// Timeline position just past the last buffered sample.
@@ -40,27 +60,29 @@ pub struct Mixer {
 }
 
 impl Mixer {
-    pub fn new(rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) -> Mixer {
-        Mixer { tracks: rings.into_iter().map(|(ring, gain)| Track { ring, buf: VecDeque::new(), end: 0, gain, src_end: None }).collect(), pos: 0, live: false }
+    pub fn new(inputs: Vec<MixInput>) -> Mixer {
+        let tracks = inputs.into_iter().map(|i| Track { ring: i.ring, fused_with: i.fused_with, anchor: None, buf: VecDeque::new(), end: 0, gain: i.gain, src_end: None }).collect();
+        Mixer { tracks, pos: 0, live: false }
     }
 
     /// A mixer for live inputs (see the type's docs).
-    pub fn live(rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) -> Mixer {
-        Mixer { live: true, ..Mixer::new(rings) }
+    pub fn live(inputs: Vec<MixInput>) -> Mixer {
+        Mixer { live: true, ..Mixer::new(inputs) }
     }
 
     /// Replaces the inputs (live changes): tracks on the same ring keep their buffered audio, new
     /// ones start at the current position, dropped ones are forgotten.
-    pub fn set_tracks(&mut self, rings: Vec<(Arc<Ring<AudioChunk>>, f32)>) {
+    pub fn set_tracks(&mut self, inputs: Vec<MixInput>) {
         let mut old: Vec<Option<Track>> = self.tracks.drain(..).map(Some).collect();
-        for (ring, gain) in rings {
-            let kept = old.iter_mut().find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.ring, &ring))).and_then(Option::take);
+        for i in inputs {
+            let kept = old.iter_mut().find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.ring, &i.ring))).and_then(Option::take);
             self.tracks.push(match kept {
                 Some(mut t) => {
-                    t.gain = gain;
+                    t.gain = i.gain;
+                    t.fused_with = i.fused_with;
                     t
                 }
-                None => Track { ring, buf: VecDeque::new(), end: self.pos, gain, src_end: None },
+                None => Track { ring: i.ring, fused_with: i.fused_with, anchor: None, buf: VecDeque::new(), end: self.pos, gain: i.gain, src_end: None },
             });
         }
     }
@@ -71,10 +93,16 @@ impl Mixer {
 
     /// Moves everything the decoders produced into the mixer, so a decoder never waits on audio.
     fn pull(&mut self) {
-        for t in &mut self.tracks {
+        // Tracks of their own first: a fused track is placed against its partner's latest chunk.
+        let order: Vec<usize> = (0..self.tracks.len()).filter(|&i| self.tracks[i].fused_with.is_none()).chain((0..self.tracks.len()).filter(|&i| self.tracks[i].fused_with.is_some())).collect();
+        for i in order {
+            let partner = self.tracks[i].fused_with.filter(|&p| p != i).and_then(|p| self.tracks.get(p)).and_then(|p| p.anchor);
+            let t = &mut self.tracks[i];
             while let Some(c) = t.ring.try_pop() {
                 let n = (c.samples.len() / AUDIO_CHANNELS) as i64;
-                let pos = if !self.live {
+                let pos = if let (Some((ppos, pts)), Some(ts)) = (partner, c.stream_ts) {
+                    ppos + ((ts - pts) * AUDIO_RATE as f64).round() as i64
+                } else if !self.live {
                     c.pos
                 } else if t.src_end == Some(c.pos) && t.end >= self.pos {
                     t.end
@@ -82,6 +110,9 @@ impl Mixer {
                     t.end.max(self.pos + LIVE_DELAY)
                 };
                 t.src_end = Some(c.pos + n);
+                if let Some(ts) = c.stream_ts {
+                    t.anchor = Some((pos, ts));
+                }
                 let start = t.end.max(self.pos);
                 if pos > start {
                     // A gap in the input: silence until its audio resumes.
@@ -190,12 +221,12 @@ mod tests {
     #[test]
     fn mixes_by_position_and_fills_gaps_with_silence() {
         let (a, b) = (ring(), ring());
-        a.push(AudioChunk { pos: 0, samples: vec![0.25; 8] });
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.25; 8] });
         // b starts two samples late.
-        b.push(AudioChunk { pos: 2, samples: vec![0.5; 4] });
+        b.push(AudioChunk { pos: 2, stream_ts: None, samples: vec![0.5; 4] });
         a.close();
         b.close();
-        let mut m = Mixer::new(vec![(a, 1.0), (b, 1.0)]);
+        let mut m = Mixer::new(vec![MixInput::new(a, 1.0), MixInput::new(b, 1.0)]);
         let out = m.next(4, false).expect("both inputs finished");
         assert_eq!(out, vec![0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75]);
     }
@@ -203,12 +234,12 @@ mod tests {
     #[test]
     fn live_tracks_join_ahead_of_the_output_instead_of_being_dropped() {
         let a = ring();
-        let mut m = Mixer::live(vec![(a.clone(), 1.0)]);
+        let mut m = Mixer::live(vec![MixInput::new(a.clone(), 1.0)]);
         // The output has run 10 000 samples of silence before the anchor's audio arrives, stamped 0.
         for _ in 0..10 {
             assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
         }
-        a.push(AudioChunk { pos: 0, samples: vec![0.5; 2 * 4096] });
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.5; 2 * 4096] });
         let out: Vec<f32> = (0..7).flat_map(|_| m.next(1024, false).unwrap()).collect();
         let first = out.iter().position(|v| *v != 0.0).expect("the late audio is heard") / 2;
         assert_eq!(first, LIVE_DELAY as usize, "placed just ahead of the output");
@@ -218,10 +249,25 @@ mod tests {
     #[test]
     fn waits_for_an_input_that_still_plays() {
         let (a, b) = (ring(), ring());
-        a.push(AudioChunk { pos: 0, samples: vec![0.1; 2048] });
-        let mut m = Mixer::new(vec![(a, 1.0), (b.clone(), 1.0)]);
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048] });
+        let mut m = Mixer::new(vec![MixInput::new(a, 1.0), MixInput::new(b.clone(), 1.0)]);
         assert!(m.next(1024, false).is_none());
-        b.push(AudioChunk { pos: 0, samples: vec![0.1; 2048] });
+        b.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048] });
         assert!(m.next(1024, false).is_some());
+    }
+
+    #[test]
+    fn an_anchors_second_audio_is_fused_by_stream_timestamp_not_arrival() {
+        let (mic, app) = (ring(), ring());
+        let mut m = Mixer::live(vec![MixInput::new(mic.clone(), 1.0), MixInput { fused_with: Some(0), ..MixInput::new(app.clone(), 1.0) }]);
+        assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
+        // The app audio arrives first, but it was captured 0.5 s after the microphone's chunk.
+        mic.push(AudioChunk { pos: 0, stream_ts: Some(100.0), samples: vec![0.25; 2 * 48_000] });
+        app.push(AudioChunk { pos: 0, stream_ts: Some(100.5), samples: vec![0.5; 2 * 4800] });
+        let out: Vec<f32> = (0..60).flat_map(|_| m.next(1024, false).unwrap()).collect();
+        let mic_at = out.iter().position(|v| *v != 0.0).unwrap() / 2;
+        let app_at = out.iter().position(|v| *v > 0.3).unwrap() / 2;
+        assert_eq!(app_at - mic_at, 24_000, "app audio 0.5 s after the microphone, as stamped");
+        assert_eq!(out.iter().filter(|v| **v == 0.75).count(), 2 * 4800, "both heard together");
     }
 }

@@ -4,7 +4,7 @@ pub mod audio;
 pub mod output;
 pub mod video;
 
-pub use audio::{AudioEncoder, Mixer};
+pub use audio::{AudioEncoder, MixInput, Mixer};
 pub use output::{OutputEvent, OutputEvents, OutputStats, Outputs, StreamSetup, Track};
 pub use video::{EncoderKind, VideoEncoder, VideoSettings};
 

@@ -100,6 +100,9 @@ impl VideoFrame {
 pub struct AudioChunk {
     /// Index of the first sample, counted from the input's start.
     pub pos: i64,
+    /// The stream's own timestamp of the first sample, in seconds (not rebased): two streams of one
+    /// anchor (microphone and app audio) are aligned by it.
+    pub stream_ts: Option<f64>,
     pub samples: Vec<f32>,
 }
 
@@ -670,7 +673,8 @@ impl Worker {
             };
             st.next_pos = Some(pos + n as i64);
             if let Some(a) = &self.audio {
-                if !a.push(AudioChunk { pos, samples }) {
+                let stream_ts = ts.map(|t| t as f64 * f64::from(atb));
+                if !a.push(AudioChunk { pos, stream_ts, samples }) {
                     return false;
                 }
             }

@@ -186,4 +186,20 @@ mod tests {
         r.close();
         assert_eq!(r.peek_with(None, |v| *v), Err(()));
     }
+
+    #[test]
+    fn a_smaller_capacity_keeps_the_newest_items() {
+        let r = Ring::new(8, Overflow::DropOldest);
+        for i in 0..8 {
+            r.push(i);
+        }
+        r.set_capacity(3);
+        assert_eq!(r.capacity(), 3);
+        let got: Vec<i32> = std::iter::from_fn(|| r.try_pop()).collect();
+        assert_eq!(got, vec![5, 6, 7]);
+        r.set_capacity(0);
+        r.push(1);
+        r.push(2);
+        assert_eq!(r.try_pop(), Some(2), "never less than one item");
+    }
 }

@@ -43,6 +43,9 @@ pub struct SessionSpec {
     /// invitation waiting for its answer).
     pub pending: bool,
     pub pk: Option<pk::PkSettings>,
+    /// Per input: `Some(k)` when it only brings more audio of input k's anchor (see
+    /// [`RenderConfig::audio_of`]).
+    pub audio_of: Vec<Option<usize>>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -248,6 +251,7 @@ impl Sessions {
             views,
             live: Some(live.clone()),
             wake: Some(wake.clone()),
+            audio_of: spec.audio_of.clone(),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
