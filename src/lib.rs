@@ -10,6 +10,7 @@ pub mod bench_latency;
 pub mod cli;
 pub mod encode;
 pub mod error;
+pub mod face;
 pub mod gpu;
 pub mod ingest;
 pub mod layout;
