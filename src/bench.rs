@@ -426,6 +426,7 @@ pub fn dirty_reuse(frames: usize, runs: usize) -> Result<(f64, f64)> {
         tiles: tiles.iter().enumerate().map(|(i, &(x, y))| TileSpec { slot: i, placement: place(geom, Rect::new(x, y, 640.0, 720.0), Fit::Fill) }).collect(),
         layers,
         blurs: vec![],
+        masks: vec![],
     };
     let run = |reuse: bool| -> Result<f64> {
         let mut comp = Compositor::new(gpu.clone(), w, h, GpuOptions { dirty_reuse: reuse, ..GpuOptions::default() })?;

@@ -96,3 +96,96 @@ fn a_clip_without_a_face_has_none() {
         assert!(tr.update(f, n as f64 / 30.0).unwrap().is_empty(), "frame {n}");
     }
 }
+
+/// BT.709 limited-range 4:2:0 planes of an RGB image.
+fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = |x: usize, y: usize| costream::gpu::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0));
+    let y: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0].round() as u8).collect();
+    let mut u = Vec::new();
+    let mut v = Vec::new();
+    for cy in 0..h / 2 {
+        for cx in 0..w / 2 {
+            let s = [px(2 * cx, 2 * cy), px(2 * cx + 1, 2 * cy), px(2 * cx, 2 * cy + 1), px(2 * cx + 1, 2 * cy + 1)];
+            u.push((s.iter().map(|p| p[1]).sum::<f32>() / 4.0).round() as u8);
+            v.push((s.iter().map(|p| p[2]).sum::<f32>() / 4.0).round() as u8);
+        }
+    }
+    (y, u, v)
+}
+
+/// Variance of the Laplacian of the luma inside a rect.
+fn sharpness(nv12: &[u8], w: usize, r: [usize; 4]) -> f64 {
+    let l = |x: usize, y: usize| nv12[y * w + x] as f64;
+    let v: Vec<f64> = (r[1] + 1..r[3] - 1).flat_map(|y| (r[0] + 1..r[2] - 1).map(move |x| (x, y))).map(|(x, y)| 4.0 * l(x, y) - l(x - 1, y) - l(x + 1, y) - l(x, y - 1) - l(x, y + 1)).collect();
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
+    use costream::layout::{place, Fit, Rect, SourceGeom};
+    let img = astronaut();
+    let (w, h) = (img.width(), img.height());
+    let m = models();
+    let d = m.detect(&img).unwrap()[0];
+    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let polygons: Vec<Vec<[f32; 2]>> = [Organ::Eyes, Organ::Mouth].iter().flat_map(|o| o.polygons(&pts)).collect();
+    let (y, u, v) = yuv420(&img);
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let gpu = Arc::new(Gpu::open().unwrap());
+    let mut comp = Compositor::new(gpu, w, h, GpuOptions::default()).unwrap();
+    comp.upload(0, &pic).unwrap();
+    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    // Level L of 10: sigma drops 10 % per level, gone at the top.
+    let at_level = |comp: &mut Compositor, level: u32| {
+        let sigma = 8.0 * (1.0 - level as f32 / 10.0);
+        let masks = vec![MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma }];
+        let mut got = Vec::new();
+        let scene = Scene { tiles: vec![tile], masks, ..Scene::default() };
+        comp.render(&scene, 0, &mut |r| {
+            got = r.nv12.to_vec();
+            Ok(())
+        })
+        .unwrap();
+        comp.flush(&mut |r| {
+            got = r.nv12.to_vec();
+            Ok(())
+        })
+        .unwrap();
+        got
+    };
+    let plain = at_level(&mut comp, 10);
+    let l0 = at_level(&mut comp, 0);
+    let l8 = at_level(&mut comp, 8);
+    let top = at_level(&mut comp, 10);
+    assert!(top == plain, "the top level is the unmasked frame");
+    let wu = w as usize;
+    for (name, poly) in [("right eye", &polygons[0]), ("left eye", &polygons[1]), ("mouth", &polygons[2])] {
+        let b = poly.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]);
+        // The middle of the organ (its outline is feathered).
+        let (cx, cy, hw, hh) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, (b[2] - b[0]) / 3.0, (b[3] - b[1]) / 3.0);
+        let r = [(cx - hw) as usize, (cy - hh).floor() as usize, (cx + hw) as usize, (cy + hh).ceil() as usize + 2];
+        let (s_plain, s0) = (sharpness(&plain, wu, r), sharpness(&l0, wu, r));
+        // How far a level's pixels are from the unmasked ones over the whole organ.
+        let full = [b[0] as usize, b[1] as usize, b[2].ceil() as usize, b[3].ceil() as usize];
+        let dist = |f: &[u8]| (full[1]..full[3]).flat_map(|y| (full[0]..full[2]).map(move |x| y * wu + x)).map(|i| (f[i] as f64 - plain[i] as f64).abs()).sum::<f64>();
+        let (d0, d8) = (dist(&l0), dist(&l8));
+        println!("{name}: sharpness {s_plain:.1} unmasked, {s0:.1} at level 0; distance from unmasked {d0:.0} at level 0, {d8:.0} at level 8");
+        assert!(s0 <= 0.2 * s_plain, "{name}: level 0 keeps {:.0} % of the sharpness", 100.0 * s0 / s_plain);
+        assert!(d8 < 0.8 * d0, "{name}: level 8 is measurably closer to the unmasked picture than level 0");
+    }
+    // Outside the organs' bounds (plus the soft edge) nothing changed, byte for byte.
+    let bounds = MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0 }.bounds().unwrap();
+    let mut changed_outside = 0;
+    for yy in 0..h as usize {
+        for xx in 0..wu {
+            let inside = (xx as f32) >= bounds[0] - 4.0 && (xx as f32) <= bounds[2] + 4.0 && (yy as f32) >= bounds[1] - 2.0 && (yy as f32) <= bounds[3] + 2.0;
+            if !inside && l0[yy * wu + xx] != plain[yy * wu + xx] {
+                changed_outside += 1;
+            }
+        }
+    }
+    assert_eq!(changed_outside, 0, "luma changed outside the masked organs");
+}

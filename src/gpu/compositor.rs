@@ -98,6 +98,29 @@ pub struct BlurSpec {
     pub sigma: f32,
 }
 
+/// A soft-edged blur confined to polygons (face organs), drawn after the blurs, beneath the layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskSpec {
+    /// Output pixels; each polygon is covered (their union).
+    pub polygons: Vec<Vec<[f32; 2]>>,
+    /// Width of the soft edge, in pixels.
+    pub feather: f32,
+    /// Pushes the outline outwards, in pixels (a held mask while the face is not seen).
+    pub dilate: f32,
+    /// Blur strength; 0 draws nothing.
+    pub sigma: f32,
+}
+
+impl MaskSpec {
+    /// Pixel rectangle the mask can change: its polygons' bounds grown by the soft edge.
+    pub fn bounds(&self) -> Option<[f32; 4]> {
+        let pts = self.polygons.iter().flatten();
+        let g = self.feather.max(0.5) + self.dilate.max(0.0) + 1.0;
+        let b = pts.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]);
+        (b[2] >= b[0] && b[3] >= b[1]).then_some([b[0] - g, b[1] - g, b[2] + g, b[3] + g])
+    }
+}
+
 /// Everything that describes one output frame besides the input pictures.
 #[derive(Clone, Debug, Default)]
 pub struct Scene {
@@ -107,6 +130,8 @@ pub struct Scene {
     pub tiles: Vec<TileSpec>,
     pub layers: Vec<LayerSpec>,
     pub blurs: Vec<BlurSpec>,
+    /// Masks over face organs (per-viewer renditions), applied after the blurs.
+    pub masks: Vec<MaskSpec>,
 }
 
 /// Tuning knobs, exposed as flags so the benchmark can sweep them.
@@ -296,12 +321,13 @@ enum Kernel {
     BlurV,
     BlurWrite,
     BlurWriteLowres,
+    BlurWriteMasked,
     LayerSolid,
     LayerImage,
     LayerBar,
 }
 
-const KERNELS: [(Kernel, &str, &str); 13] = [
+const KERNELS: [(Kernel, &str, &str); 14] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
@@ -312,6 +338,7 @@ const KERNELS: [(Kernel, &str, &str); 13] = [
     (Kernel::BlurV, "blur", "blur_v"),
     (Kernel::BlurWrite, "blur", "blur_write"),
     (Kernel::BlurWriteLowres, "blur", "blur_write_lowres"),
+    (Kernel::BlurWriteMasked, "blur", "blur_write_masked"),
     (Kernel::LayerSolid, "layers", "layer_solid"),
     (Kernel::LayerImage, "layers", "layer_image"),
     (Kernel::LayerBar, "layers", "layer_bar"),
@@ -828,6 +855,7 @@ impl Compositor {
             || p.tiles.len() != scene.tiles.len()
             || p.layers.len() != scene.layers.len()
             || p.blurs.len() != scene.blurs.len()
+            || p.masks.len() != scene.masks.len()
         {
             return whole;
         }
@@ -857,11 +885,21 @@ impl Compositor {
                 px.extend([reach(a), reach(b)]);
             }
         }
+        // A mask reads and writes like a blur over its bounds.
+        let mask_blurs = |ms: &[MaskSpec]| -> Vec<BlurSpec> {
+            ms.iter().filter_map(|m| m.bounds().map(|r| BlurSpec { rect: Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, sigma: m.sigma })).collect()
+        };
+        let (new_m, old_m) = (mask_blurs(&scene.masks), mask_blurs(&p.masks));
+        for (i, (a, b)) in scene.masks.iter().zip(&p.masks).enumerate() {
+            if a != b {
+                px.extend(new_m.get(i).map(reach).into_iter().chain(old_m.get(i).map(reach)));
+            }
+        }
         let mut rects: Vec<BRect> = px.iter().filter_map(|r| touched_blocks(*r, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]])).collect();
         // A blur reads around its rectangle: anything redrawn there is blurred again, over the whole
         // neighbourhood it reads (which is then redrawn unblurred first).
         for _ in 0..2 {
-            for b in &scene.blurs {
+            for b in scene.blurs.iter().chain(&new_m) {
                 if let Some((b0, n)) = touched_blocks(reach(b), wb, hb) {
                     let r = [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]];
                     if rects.iter().any(|x| overlaps(x, &r)) && !rects.iter().any(|x| contains(x, &r)) {
@@ -1002,22 +1040,24 @@ impl Compositor {
                 edge_list.extend(edge_blocks);
             }
 
-            // Blurs (pass 1), at reduced resolution; only those whose neighbourhood is redrawn.
+            // Blurs, then masks (pass 1), at reduced resolution; only those whose neighbourhood is
+            // redrawn. A mask is a blur over its bounds written through its polygons' soft coverage.
             let (fw, fh) = (w as f32, h as f32);
-            for b in &scene.blurs {
-                let x0 = b.rect.x.floor().clamp(0.0, fw);
-                let y0 = b.rect.y.floor().clamp(0.0, fh);
-                let x1 = b.rect.x1().ceil().clamp(0.0, fw);
-                let y1 = b.rect.y1().ceil().clamp(0.0, fh);
-                if x1 <= x0 || y1 <= y0 || b.sigma <= 0.0 {
+            let masks = scene.masks.iter().filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
+            for (rect, b_sigma, mask) in scene.blurs.iter().map(|b| (b.rect, b.sigma, None)).chain(masks) {
+                let x0 = rect.x.floor().clamp(0.0, fw);
+                let y0 = rect.y.floor().clamp(0.0, fh);
+                let x1 = rect.x1().ceil().clamp(0.0, fw);
+                let y1 = rect.y1().ceil().clamp(0.0, fh);
+                if x1 <= x0 || y1 <= y0 || b_sigma <= 0.0 {
                     continue;
                 }
-                let factor = blur_factor(b.sigma);
-                let sigma = b.sigma / factor as f32;
+                let factor = blur_factor(b_sigma);
+                let sigma = b_sigma / factor as f32;
                 let k = gaussian_half_kernel(sigma);
                 // The shader computes raw taps exp(-k²/2σ²); the normalised centre tap is 1/sum(raw taps).
                 let inv_norm = k[0];
-                let reach = (3.0 * b.sigma).ceil();
+                let reach = (3.0 * b_sigma).ceil();
                 let src = [(x0 - reach).max(0.0), (y0 - reach).max(0.0), (x1 + reach).min(fw), (y1 + reach).min(fh)];
                 let Some((s0, sn)) = touched_blocks(src, wb, hb) else { continue };
                 if clip(s0, sn).is_empty() {
@@ -1033,8 +1073,22 @@ impl Compositor {
                 plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1, view });
                 plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1, view });
                 if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
-                    let kernel = if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite };
-                    plan.push(Dispatch { kernel, job: JobU { blur: bu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 1, view });
+                    let job = JobU { blur: bu, ..JobU::blocks(b0, n) };
+                    let (kernel, job) = match mask {
+                        None => (if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite }, job),
+                        Some(m) => {
+                            // The polygons go into the list buffer after the edge blocks.
+                            let off = edge_list.len() as u32;
+                            edge_list.push(m.polygons.len() as u32);
+                            for poly in &m.polygons {
+                                edge_list.push(poly.len() as u32);
+                                edge_list.extend(poly.iter().flat_map(|p| [p[0].to_bits(), p[1].to_bits()]));
+                            }
+                            let layer = LayerU { bar: [m.feather, m.dilate, 0.0, 0.0], ..LayerU::zeroed() };
+                            (Kernel::BlurWriteMasked, JobU { list_off: off, layer, ..job })
+                        }
+                    };
+                    plan.push(Dispatch { kernel, job, groups: groups(n), pass: 1, view });
                 }
                 nb += 1;
             }
