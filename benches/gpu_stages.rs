@@ -37,7 +37,7 @@ fn s1_scene(bar: bool, blur: bool) -> Scene {
     let c = cells(Layout::SideBySide, 2, 1280, 720);
     let g = SourceGeom { width: 1280, height: 720, rotation: 0, sar: 1.0 };
     let tiles = (0..2).map(|i| TileSpec { slot: i, placement: place(g, c[i], Fit::Fill) }).collect();
-    let mut s = Scene { background: [0.0; 3], under: vec![], tiles, layers: vec![], blurs: vec![], masks: vec![] };
+    let mut s = Scene { background: [0.0; 3], under: vec![], tiles, layers: vec![], blurs: vec![], masks: vec![], copy_of: None };
     if bar {
         s.layers = vec![
             LayerSpec { rect: Rect::new(40.0, 20.0, 1200.0, 24.0), color: [1.0, 0.0, 0.0, 0.9], kind: LayerKind::Solid },

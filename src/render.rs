@@ -633,7 +633,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             let mut warm = Vec::new();
             for (v, spec) in views.iter().enumerate() {
                 let l = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-                warm.push(Scene { background: [0.0; 3], under: under.clone(), tiles: vec![], layers: l, blurs: cfg.overlays.blurs.clone(), masks: vec![] });
+                warm.push(Scene { background: [0.0; 3], under: under.clone(), tiles: vec![], layers: l, blurs: cfg.overlays.blurs.clone(), masks: vec![], copy_of: None });
             }
             if !warmed {
                 // One frame composed and read back but never sent: buffers, mappings and the
@@ -818,7 +818,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 .collect();
             let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: clock, size: (w, h) };
             let view_layers = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-            scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone(), masks: vec![] });
+            scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone(), masks: vec![], copy_of: None });
         }
         comp.render_views(&scenes, n, &mut deliver)?;
         if first_after_activation {

@@ -189,3 +189,53 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     }
     assert_eq!(changed_outside, 0, "luma changed outside the masked organs");
 }
+
+#[test]
+fn renditions_share_one_composition_and_differ_only_under_their_masks() {
+    use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
+    use costream::layout::{place, Fit, Rect, SourceGeom};
+    let img = astronaut();
+    let (w, h) = (img.width(), img.height());
+    let m = models();
+    let d = m.detect(&img).unwrap()[0];
+    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let (y, u, v) = yuv420(&img);
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default(), 3).unwrap();
+    comp.upload(0, &pic).unwrap();
+    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    let bar = LayerSpec { rect: Rect::new(20.0, 460.0, 472.0, 24.0), color: [1.0, 0.0, 0.0, 0.8], kind: LayerKind::Solid };
+    let mask = |organs: &[Organ], sigma: f32| vec![MaskSpec { polygons: organs.iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 0.0, sigma }];
+    let scenes = [
+        Scene { tiles: vec![tile], layers: vec![bar], ..Scene::default() },
+        Scene { copy_of: Some(0), masks: mask(&[Organ::Eyes, Organ::Mouth], 8.0), ..Scene::default() },
+        Scene { copy_of: Some(0), masks: mask(&[Organ::Mouth], 4.0), ..Scene::default() },
+    ];
+    let mut out = vec![Vec::new(); 3];
+    for round in 0..2 {
+        // The second round runs with the base view's dirty-region reuse.
+        comp.render_views(&scenes, round, &mut |r| {
+            out[r.view] = r.nv12.to_vec();
+            Ok(())
+        })
+        .unwrap();
+        comp.flush(&mut |r| {
+            out[r.view] = r.nv12.to_vec();
+            Ok(())
+        })
+        .unwrap();
+        let wu = w as usize;
+        let differs = |a: &[u8], b: &[u8], poly: &[[f32; 2]]| {
+            let c = poly.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / poly.len() as f32, c[1] + p[1] / poly.len() as f32]);
+            (c[1] as usize - 2..c[1] as usize + 2).flat_map(|yy| (c[0] as usize - 4..c[0] as usize + 4).map(move |xx| yy * wu + xx)).any(|i| a[i] != b[i])
+        };
+        let eye = &Organ::Eyes.polygons(&pts)[0];
+        let mouth = &Organ::Mouth.polygons(&pts)[0];
+        assert!(differs(&out[0], &out[1], eye) && differs(&out[0], &out[1], mouth), "round {round}: rendition 1 masks eyes and mouth");
+        assert!(!differs(&out[0], &out[2], eye) && differs(&out[0], &out[2], mouth), "round {round}: rendition 2 masks only the mouth");
+        // The layer drawn on the base is in every rendition; away from the face they are identical.
+        assert_eq!(out[0][470 * wu..480 * wu], out[1][470 * wu..480 * wu], "round {round}");
+        assert_eq!(out[0][470 * wu..480 * wu], out[2][470 * wu..480 * wu], "round {round}");
+        assert_ne!(out[0][470 * wu + 100], y[470 * wu + 100], "the bar is drawn");
+    }
+}

@@ -117,7 +117,7 @@ fn render(comp: &mut Compositor, scene: &Scene) -> Vec<u8> {
 fn one_tile_scene(src: &Yuv, cell: Rect, fit: Fit) -> (Scene, Placement) {
     let g = SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 };
     let p = place(g, cell, fit);
-    (Scene { background: [0.0; 3], under: vec![], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![], masks: vec![] }, p)
+    (Scene { background: [0.0; 3], under: vec![], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![], masks: vec![], copy_of: None }, p)
 }
 
 #[test]
@@ -316,6 +316,7 @@ fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
         ],
         blurs: vec![BlurSpec { rect: Rect::new(60.0, 80.0, 80.0, 60.0), sigma: 6.0 }],
         masks: vec![],
+        copy_of: None,
     }
 }
 

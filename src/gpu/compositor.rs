@@ -130,8 +130,12 @@ pub struct Scene {
     pub tiles: Vec<TileSpec>,
     pub layers: Vec<LayerSpec>,
     pub blurs: Vec<BlurSpec>,
-    /// Masks over face organs (per-viewer renditions), applied after the blurs.
+    /// Masks over face organs (per-viewer renditions), applied last, over everything.
     pub masks: Vec<MaskSpec>,
+    /// A rendition of another view: this view starts from view `k`'s finished picture (k before
+    /// this one, itself no copy) and only adds its own masks; its tiles, blurs and layers are
+    /// ignored. One composition, several masked renditions.
+    pub copy_of: Option<usize>,
 }
 
 /// Tuning knobs, exposed as flags so the benchmark can sweep them.
@@ -923,7 +927,12 @@ impl Compositor {
         if scenes.len() != self.targets.len() {
             return Err(invalid("scenes", format!("{} scenes for {} views", scenes.len(), self.targets.len())));
         }
-        for scene in scenes {
+        for (v, scene) in scenes.iter().enumerate() {
+            if let Some(k) = scene.copy_of {
+                if k >= v || scenes[k].copy_of.is_some() {
+                    return Err(invalid("scene", format!("view {v} copies view {k}: only an earlier view that is no copy itself")));
+                }
+            }
             if scene.tiles.len() > MAX_TILES || scene.layers.len() + scene.under.len() > MAX_LAYERS || scene.blurs.len() > MAX_BLURS {
                 return Err(invalid("scene", format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs")));
             }
@@ -951,7 +960,8 @@ impl Compositor {
                 ls.iter().map(|l| if let LayerKind::Image(i) = l.kind { self.image_vers.get(i).copied().unwrap_or(0) } else { 0 }).collect()
             };
             let (under_vers, layer_vers) = (vers(&scene.under), vers(&scene.layers));
-            let dirty = self.dirty_rects(view, scene, &gens, &under_vers, &layer_vers);
+            // A rendition is its base's picture plus masks: drawn whole, over the copy.
+            let dirty = if scene.copy_of.is_some() { vec![[0, 0, wb, hb]] } else { self.dirty_rects(view, scene, &gens, &under_vers, &layer_vers) };
             self.drawn_fraction[view] = dirty.iter().map(area).sum::<u64>() as f32 / (wb as u64 * hb as u64) as f32;
             drawn.push(Drawn { scene: scene.clone(), tile_gens: gens, under_vers, layer_vers });
             // Every dispatch is clipped to each dirty rectangle (they do not overlap, so blending
@@ -979,7 +989,8 @@ impl Compositor {
             let mut covered_area = 0.0f64;
             let mut tile_jobs = Vec::new();
             let mut edge_blocks: Vec<u32> = Vec::new();
-            for t in &scene.tiles {
+            let copy = scene.copy_of.is_some();
+            for t in scene.tiles.iter().filter(|_| !copy) {
                 let Some(Some(info)) = self.slots.get(t.slot) else { continue };
                 let (tu, kernel) = self.tile_uniform(info, &t.placement);
                 let d = tu.dst;
@@ -1016,13 +1027,13 @@ impl Compositor {
             let full = |r: &[f32; 4]| r[0] <= 0.0 && r[1] <= 0.0 && r[2] >= w as f32 && r[3] >= h as f32;
             let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
             let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
-            if !covered {
+            if !covered && !copy {
                 for (b0, n) in clip([0, 0], [wb, hb]) {
                     plan.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks(b0, n), groups: groups(n), pass: 0, view });
                 }
             }
             // Layers beneath the video come between the fill and the tiles.
-            for l in &scene.under {
+            for l in scene.under.iter().filter(|_| !copy) {
                 if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
                     for (b0, n) in clip(b0, n) {
                         plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 0, view });
@@ -1044,7 +1055,9 @@ impl Compositor {
             // redrawn. A mask is a blur over its bounds written through its polygons' soft coverage.
             let (fw, fh) = (w as f32, h as f32);
             let masks = scene.masks.iter().filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
-            for (rect, b_sigma, mask) in scene.blurs.iter().map(|b| (b.rect, b.sigma, None)).chain(masks) {
+            for (rect, b_sigma, mask) in scene.blurs.iter().filter(|_| !copy).map(|b| (b.rect, b.sigma, None)).chain(masks) {
+                // Blurs belong to the picture (pass 1); masks come last, over the layers (pass 3).
+                let pass = if mask.is_some() { 3 } else { 1 };
                 let x0 = rect.x.floor().clamp(0.0, fw);
                 let y0 = rect.y.floor().clamp(0.0, fh);
                 let x1 = rect.x1().ceil().clamp(0.0, fw);
@@ -1069,9 +1082,9 @@ impl Compositor {
                 scratch_len += lw * lh;
                 let job = JobU { blur: bu, ..JobU::zeroed() };
                 let lg = (lw.div_ceil(8), lh.div_ceil(8));
-                plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass: 1, view });
-                plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass: 1, view });
-                plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass: 1, view });
+                plan.push(Dispatch { kernel: Kernel::BlurPrep, job, groups: lg, pass, view });
+                plan.push(Dispatch { kernel: Kernel::BlurH, job, groups: lg, pass, view });
+                plan.push(Dispatch { kernel: Kernel::BlurV, job, groups: lg, pass, view });
                 if let Some((b0, n)) = touched_blocks([x0, y0, x1, y1], wb, hb) {
                     let job = JobU { blur: bu, ..JobU::blocks(b0, n) };
                     let (kernel, job) = match mask {
@@ -1088,13 +1101,13 @@ impl Compositor {
                             (Kernel::BlurWriteMasked, JobU { list_off: off, layer, ..job })
                         }
                     };
-                    plan.push(Dispatch { kernel, job, groups: groups(n), pass: 1, view });
+                    plan.push(Dispatch { kernel, job, groups: groups(n), pass, view });
                 }
                 nb += 1;
             }
 
             // Layers (pass 2), in order.
-            for l in &scene.layers {
+            for l in scene.layers.iter().filter(|_| !copy) {
                 if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
                     for (b0, n) in clip(b0, n) {
                         plan.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: groups(n), pass: 2, view });
@@ -1139,12 +1152,20 @@ impl Compositor {
         }
 
         let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        let had = [true, nb > 0, nl > 0];
-        for (pass_i, label) in ["tiles", "blur", "layers"].iter().enumerate() {
+        let had = [true, nb > 0, nl > 0, plan.iter().any(|p| p.pass == 3)];
+        for (pass_i, label) in [(0, "tiles"), (1, "blur"), (2, "layers"), (3, "masks")] {
+            if pass_i == 3 {
+                // Renditions start from their base's finished picture.
+                for (v, sc) in scenes.iter().enumerate() {
+                    if let Some(k) = sc.copy_of {
+                        enc.copy_buffer_to_buffer(&self.targets[k].nv12, 0, &self.targets[v].nv12, 0, self.nv12_len);
+                    }
+                }
+            }
             if !had[pass_i] {
                 continue;
             }
-            let ts = self.queries.as_ref().map(|(qs, _)| wgpu::ComputePassTimestampWrites {
+            let ts = self.queries.as_ref().filter(|_| pass_i < 3).map(|(qs, _)| wgpu::ComputePassTimestampWrites {
                 query_set: qs,
                 beginning_of_pass_write_index: Some(pass_i as u32 * 2),
                 end_of_pass_write_index: Some(pass_i as u32 * 2 + 1),
