@@ -198,6 +198,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         live: None,
         wake: None,
         audio_of: vec![],
+        faces: None,
         background_nice: a.tuning.background_nice,
     })
 }

@@ -152,6 +152,28 @@ pub struct ViewSpec {
     pub monitor: Option<String>,
     /// Audio gain per input (job order); missing entries are 1.
     pub gains: Vec<f32>,
+    /// A rendition of an earlier view: its finished picture plus this view's face masks (see
+    /// [`crate::gpu::Scene::copy_of`]); the view's own layout and overlays are not drawn.
+    pub copy_of: Option<usize>,
+    /// Face organs to mask in this view, and how strongly (needs [`RenderConfig::faces`]).
+    pub mask: Option<MaskLevel>,
+}
+
+/// What a masked view hides: organs of every tracked face, blurred with `sigma` (0: nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskLevel {
+    pub organs: Vec<crate::face::Organ>,
+    pub sigma: f32,
+    /// Soft edge, pixels.
+    pub feather: f32,
+}
+
+/// Face tracking of a job's inputs.
+#[derive(Clone, Debug, Default)]
+pub struct FaceSettings {
+    pub tracker: crate::face::TrackerConfig,
+    /// Inputs to track (job order); empty: every input that is shown.
+    pub inputs: Vec<usize>,
 }
 
 /// A comment or gift notification for an anchor's monitor output.
@@ -313,6 +335,9 @@ pub struct RenderConfig {
     /// beside a microphone); it is mixed wherever k is heard, aligned to k by stream timestamp, and
     /// its pictures are not shown. Empty: every input is its own.
     pub audio_of: Vec<Option<usize>>,
+    /// Track faces (for masked views). A tracked input's frames reach the compositor only once their
+    /// faces are known, from a tracker thread that never holds up a tick.
+    pub faces: Option<FaceSettings>,
 }
 
 /// Median time of each stage, in milliseconds (None when the stage was not measured).
@@ -325,6 +350,9 @@ pub struct StageMedians {
     pub convert: Option<f64>,
     pub readback: Option<f64>,
     pub encode: Option<f64>,
+    /// Face tracking per analysed frame (its own thread per input).
+    #[serde(default)]
+    pub faces: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -354,8 +382,11 @@ struct Slot {
     input: SlotInput,
     /// The frame on screen (uploaded), and live, newer frames taken from the ring this tick: the
     /// newest is uploaded, an older one if that fails.
-    current: Option<VideoFrame>,
-    fresh: Vec<VideoFrame>,
+    current: Option<Arc<VideoFrame>>,
+    fresh: Vec<(Arc<VideoFrame>, Vec<crate::face::FaceTrack>)>,
+    /// Face tracking of this input: the faces of `current`.
+    face: Option<crate::face::FaceWorker>,
+    faces: Vec<crate::face::FaceTrack>,
     /// With several views, each view's mixer reads its own copy of this input's audio.
     taps: Vec<Arc<Ring<ingest::AudioChunk>>>,
     uploaded: u64,
@@ -434,13 +465,22 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len()).max(1) } else { cfg.input.decode_threads };
     let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
     let tapped = views.len() > 1;
-    let open_slot = |source: &Source, fit: Fit| -> Result<Slot> {
+    let models = match &cfg.faces {
+        Some(f) => Some(Arc::new(crate::face::FaceModels::load(f.tracker.range).map_err(|e| invalid("faces", e.to_string()))?)),
+        None => None,
+    };
+    let tracked = |i: usize| cfg.faces.as_ref().is_some_and(|f| (f.inputs.is_empty() || f.inputs.contains(&i)) && cfg.audio_of.get(i).is_none_or(Option::is_none));
+    let open_slot = |source: &Source, fit: Fit, track: bool| -> Result<Slot> {
         let input = match source {
             Source::Url(url) => SlotInput::Owned(ingest::open(url, &opts)?),
             Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
         };
         let taps = if tapped { views.iter().map(|_| Arc::new(Ring::new(512, ingest::Overflow::DropOldest))).collect() } else { Vec::new() };
-        Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
+        let face = match (&models, &cfg.faces) {
+            (Some(m), Some(f)) if track => Some(crate::face::FaceWorker::start(m.clone(), f.tracker.clone(), input.name())?),
+            _ => None,
+        };
+        Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), face, faces: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: Instant::now(), stalled: false, stalls: 0 })
     };
     // Network inputs take a while to connect and probe: open them all at once.
     let opened: Vec<Result<Slot>> = std::thread::scope(|sc| {
@@ -451,7 +491,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
             .enumerate()
             .map(|(i, source)| {
                 let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
-                sc.spawn(move || open_slot(source, fit))
+                let track = tracked(i);
+                sc.spawn(move || open_slot(source, fit, track))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(invalid("input", "opening it panicked")))).collect()
@@ -566,6 +607,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
     };
     let mut decode_ms = Vec::new();
     let mut upload_ms = Vec::new();
+    let mut face_ms: Vec<f32> = Vec::new();
     let mut was_active = true;
     let mut warmed = false;
     let mut solo = solo0;
@@ -602,7 +644,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                             s.uploaded = 0;
                             slots.push(s);
                         }
-                        None => match open_slot(src, fit.unwrap_or_default()) {
+                        None => match open_slot(src, fit.unwrap_or_default(), tracked(i)) {
                             Ok(s) => slots.push(s),
                             Err(e) => tracing::error!(error = %e, "input could not be added"),
                         },
@@ -675,11 +717,25 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 // Live: whatever arrived, newest wins; nothing waits. Older frames of this tick stay
                 // as fallbacks for the upload.
                 s.fresh.clear();
+                let mut newest = None;
                 while let Some(f) = s.input.video().try_pop() {
                     decode_ms.push(f.decode_ms);
-                    s.fresh.push(f);
+                    newest = Some(Arc::new(f));
+                    if s.face.is_none() {
+                        s.fresh.extend(newest.clone().map(|f| (f, Vec::new())));
+                    }
                 }
-                if !s.fresh.is_empty() {
+                if let Some(w) = &s.face {
+                    // Frames come to the screen only through the tracker, with their faces.
+                    if let Some(f) = &newest {
+                        w.offer(f.clone(), f.pts);
+                    }
+                    for a in w.take() {
+                        face_ms.push(a.ms);
+                        s.fresh.push((a.frame, a.faces));
+                    }
+                }
+                if newest.is_some() {
                     s.last_new = Instant::now();
                     if s.stalled {
                         s.stalled = false;
@@ -720,6 +776,15 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                         if s.current.is_none() || pts <= now + 1e-3 {
                             if let Some(f) = s.input.video().try_pop() {
                                 decode_ms.push(f.decode_ms);
+                                let f = Arc::new(f);
+                                if let Some(w) = &s.face {
+                                    // Offline, every shown frame is analysed before it is shown.
+                                    w.offer(f.clone(), f.pts);
+                                    if let Some(a) = w.wait() {
+                                        face_ms.push(a.ms);
+                                        s.faces = a.faces;
+                                    }
+                                }
                                 s.current = Some(f);
                             }
                         } else {
@@ -767,11 +832,12 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         for (i, s) in slots.iter_mut().enumerate() {
             // Live: the newest frame of this tick, or an older one if its upload fails (a damaged
             // picture must not cost the tick); the frame on screen stays when all fail.
-            while let Some(f) = s.fresh.pop() {
+            while let Some((f, faces)) = s.fresh.pop() {
                 match comp.upload(i, &f.picture()) {
                     Ok(()) => {
                         s.uploaded = f.seq;
                         s.current = Some(f);
+                        s.faces = faces;
                         uploaded_any = true;
                         s.fresh.clear();
                     }
@@ -811,14 +877,15 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         for (v, spec) in views.iter().enumerate() {
             let shown = shown_inputs(spec, slots.len(), solo, &cfg.audio_of);
             let cells = layout::cells(current_layout, shown.len(), w, h);
-            let tiles = shown
+            let tiles: Vec<TileSpec> = shown
                 .iter()
                 .enumerate()
                 .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
                 .collect();
             let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: clock, size: (w, h) };
             let view_layers = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-            scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone(), masks: vec![], copy_of: None });
+            let masks = spec.mask.as_ref().map(|m| face_masks(m, &slots, &tiles)).unwrap_or_default();
+            scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
         }
         comp.render_views(&scenes, n, &mut deliver)?;
         if first_after_activation {
@@ -859,6 +926,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         convert: if t.composite.is_empty() { None } else { Some(0.0) },
         readback: median(&mut t.readback),
         encode: median(&mut enc_ms),
+        faces: median(&mut face_ms),
     };
     Ok(RenderReport {
         device: gpu.describe(),
@@ -870,6 +938,36 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         failed_outputs: failed,
         input_stalls: input_stalls(&slots),
     })
+}
+
+/// The masks of a view: the chosen organs of every face of every tile, mapped from the input's
+/// pixels to the output's. A face that is held (not seen in this frame) gets a wider mask.
+fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec]) -> Vec<crate::gpu::MaskSpec> {
+    if level.sigma <= 0.0 || level.organs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for t in tiles {
+        let p = &t.placement;
+        // Output = M⁻¹ (source − origin), M = [axis_x axis_y].
+        let det = p.axis_x.x * p.axis_y.y - p.axis_y.x * p.axis_x.y;
+        if det.abs() < 1e-9 {
+            continue;
+        }
+        let to_out = |s: [f32; 2]| {
+            let (dx, dy) = (s[0] - p.origin.x, s[1] - p.origin.y);
+            [(dx * p.axis_y.y - dy * p.axis_y.x) / det, (p.axis_x.x * dy - p.axis_x.y * dx) / det]
+        };
+        let scale = (1.0 / det.abs()).sqrt();
+        for face in &slots[t.slot].faces {
+            let pts: Vec<[f32; 2]> = face.landmarks.iter().map(|&q| to_out(q)).collect();
+            let polygons = level.organs.iter().flat_map(|o| o.polygons(&pts)).collect();
+            let feather = level.feather * scale.max(0.25);
+            // The soft edge lies outside the organ, which is covered fully; a held face's mask grows.
+            out.push(crate::gpu::MaskSpec { polygons, feather, dilate: if face.held { 3.0 * feather + 4.0 } else { feather }, sigma: level.sigma * scale.max(0.25) });
+        }
+    }
+    out
 }
 
 /// What is drawn over a view's tiles at one tick besides the fixed layers.

@@ -239,3 +239,81 @@ fn renditions_share_one_composition_and_differ_only_under_their_masks() {
         assert_ne!(out[0][470 * wu + 100], y[470 * wu + 100], "the bar is drawn");
     }
 }
+
+#[test]
+fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
+    use costream::encode::{EncoderKind, VideoSettings};
+    use costream::face::Organ;
+    use costream::gpu::GpuOptions;
+    use costream::ingest::InputOptions;
+    use costream::layout::{Fit, Layout};
+    use costream::render::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
+    let d = workdir("facerender");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
+    let clip = d.join("moving.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(&src)
+        .args(["-vf", "zoompan=z='1+0.004*on':x='iw/2-(iw/zoom/2)+on':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30", "-frames:v", "30", "-c:v", "libx264", "-qp", "10", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (open, locked) = (d.join("open.mkv"), d.join("locked.mkv"));
+    let size = (384, 384);
+    let cfg = RenderConfig {
+        inputs: vec![clip.to_str().unwrap().into()],
+        layout: Layout::SideBySide,
+        fits: vec![Fit::Fill],
+        size,
+        fps: Fps { num: 30, den: 1 },
+        outputs: vec![],
+        overlays: Default::default(),
+        video: VideoSettings { encoder: EncoderKind::X264, width: size.0, height: size.1, fps: (30, 1), bitrate_kbps: 20_000, preset: "veryfast".into(), gop: 30, threads: 0 },
+        audio_kbps: 128,
+        gpu: GpuOptions::default(),
+        input: InputOptions::default(),
+        background_nice: 0,
+        max_seconds: None,
+        realtime: false,
+        stop: None,
+        frames_out: None,
+        events: None,
+        changes: None,
+        stage_ms: None,
+        output_stats: None,
+        views: vec![
+            ViewSpec { name: "open".into(), outputs: vec![open.to_str().unwrap().into()], ..Default::default() },
+            ViewSpec { name: "locked".into(), outputs: vec![locked.to_str().unwrap().into()], copy_of: Some(0), mask: Some(MaskLevel { organs: vec![Organ::Eyes, Organ::Mouth], sigma: 8.0, feather: 3.0 }), ..Default::default() },
+        ],
+        live: None,
+        wake: None,
+        audio_of: vec![],
+        faces: Some(FaceSettings::default()),
+    };
+    let report = render::run(&cfg).unwrap();
+    assert_eq!(report.frames, 30);
+    let tracking_ms = report.stages_ms.faces.expect("face tracking timed");
+    println!("face tracking {tracking_ms:.1} ms per frame");
+    // Each frame of the locked rendition: the tracked eyes are blurred, the rest is the open picture.
+    let (fo, fl) = (frames(&open, 384, 384), frames(&locked, 384, 384));
+    assert_eq!((fo.len(), fl.len()), (30, 30));
+    let mut tr = Tracker::new(models(), TrackerConfig { detect_every: 1, ..TrackerConfig::default() });
+    for (n, (o, l)) in fo.iter().zip(&fl).enumerate() {
+        let faces = tr.update(o, n as f64 / 30.0).unwrap();
+        assert_eq!(faces.len(), 1, "frame {n}: the open rendition shows the face");
+        let eye = &Organ::Eyes.polygons(&faces[0].landmarks)[0];
+        let c = eye.iter().fold([0.0f32, 0.0], |c, p| [c[0] + p[0] / eye.len() as f32, c[1] + p[1] / eye.len() as f32]);
+        let lap = |img: &image::RgbImage| {
+            let g = |x: i32, y: i32| img.get_pixel((c[0] as i32 + x) as u32, (c[1] as i32 + y) as u32)[1] as f64;
+            let v: Vec<f64> = (-3..=3).flat_map(|y| (-6..=6).map(move |x| (x, y))).map(|(x, y)| 4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
+        };
+        let (so, sl) = (lap(o), lap(l));
+        assert!(sl <= 0.2 * so, "frame {n}: the locked eye keeps {:.0} % of its sharpness ({sl:.1} of {so:.1})", 100.0 * sl / so);
+        // Far from the face (the lower part of the frame): the same picture.
+        let diff: f64 = (330..380).flat_map(|y| (0..384).map(move |x| (x, y))).map(|(x, y)| (o.get_pixel(x, y)[1] as f64 - l.get_pixel(x, y)[1] as f64).abs()).sum::<f64>() / (50.0 * 384.0);
+        assert!(diff < 2.0, "frame {n}: away from the face the renditions differ by {diff:.2} on average");
+    }
+}

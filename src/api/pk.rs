@@ -131,9 +131,9 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
         names.push(name.unwrap_or_else(|| ["A", "B"][side].to_string()));
         let label = ["a", "b"][side];
         let order = if side == 0 { vec![0, 1] } else { vec![1, 0] };
-        views.push(ViewSpec { name: label.into(), outputs, order: order.clone(), mirrored: side == 1, monitor: None, gains: gains.clone() });
+        views.push(ViewSpec { name: label.into(), outputs, order: order.clone(), mirrored: side == 1, monitor: None, gains: gains.clone(), ..Default::default() });
         if a.monitor {
-            views.push(ViewSpec { name: format!("{label}_monitor"), outputs: vec![], order, mirrored: side == 1, monitor: Some(label.into()), gains: gains.clone() });
+            views.push(ViewSpec { name: format!("{label}_monitor"), outputs: vec![], order, mirrored: side == 1, monitor: Some(label.into()), gains: gains.clone(), ..Default::default() });
         }
     }
     let mut bar = PkBar::new(PkSettings { names: [names[0].clone(), names[1].clone()], ..PkSettings::default() }, std::time::Instant::now());

@@ -8,6 +8,7 @@
 
 pub mod organs;
 pub mod track;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use tract_onnx::prelude::*;
 
 pub use organs::Organ;
 pub use track::{FaceTrack, Tracker, TrackerConfig};
+pub use worker::{Analysed, FaceWorker};
 
 const SHORT_RANGE: &[u8] = include_bytes!("../../assets/models/face_detection_short_range.onnx");
 const FULL_RANGE: &[u8] = include_bytes!("../../assets/models/face_detection_full_range.onnx");

@@ -252,6 +252,7 @@ impl Sessions {
             live: Some(live.clone()),
             wake: Some(wake.clone()),
             audio_of: spec.audio_of.clone(),
+            faces: None,
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
