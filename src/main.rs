@@ -44,6 +44,10 @@ enum Cmd {
         /// 1 to 8 (0: a fixed 4 frames).
         #[arg(long, default_value_t = 64)]
         ring_budget_mb: u64,
+        /// Shared secret of the payment provider's HMAC-SHA256 signed callbacks (also read from
+        /// COSTREAM_PAYMENT_SECRET); without one, payment callbacks are refused.
+        #[arg(long)]
+        payment_secret: Option<String>,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -256,7 +260,14 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb } => serve(costream::api::serve::ServeConfig { http, rtmp, db, key_ttl_s: key_ttl, ring_budget_bytes: ring_budget_mb << 20 }),
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret } => serve(costream::api::serve::ServeConfig {
+            http,
+            rtmp,
+            db,
+            key_ttl_s: key_ttl,
+            ring_budget_bytes: ring_budget_mb << 20,
+            payment_secret: payment_secret.or_else(|| std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
+        }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());
         }),

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
 mod pk;
+mod unlock;
 
 use crate::layout::{Fit, Layout};
 use crate::session::invite::{InvitationStatus, InviteState, Invitations};
@@ -61,6 +62,8 @@ pub struct AppState {
     pub key_ttl_s: i64,
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
+    /// Shared secret of the payment provider's signed callbacks (None: payments are off).
+    pub payment_secret: Option<String>,
 }
 
 impl AppState {
@@ -73,7 +76,7 @@ impl AppState {
                 let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
             })),
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -506,11 +509,13 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
     paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
         create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics,
         pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
-        pk::hang_up, pk::update_pk, pk::post_comment),
+        pk::hang_up, pk::update_pk, pk::post_comment,
+        unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
         CreateSession, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
         pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::session::pk::PkSettings, crate::session::pk::Winner,
-        crate::gpu::TextAlign))
+        crate::gpu::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
+        unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult))
 )]
 pub struct ApiDoc;
 
@@ -558,6 +563,10 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{id}/accept", post(pk::accept_invitation))
         .route("/invitations/{id}/decline", post(pk::decline_invitation))
         .route("/invitations/{id}/hangup", post(pk::hang_up))
+        .route("/channels/{channel}", get(unlock::get_channel).put(unlock::put_channel))
+        .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
+        .route("/channels/{channel}/viewers/{token}/events", post(unlock::viewer_event))
+        .route("/payments/callback", post(unlock::payment_callback))
         .fallback(not_found)
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)

@@ -20,6 +20,8 @@ pub struct ServeConfig {
     pub key_ttl_s: i64,
     /// Memory budget of each pulled input's frame ring (0: a fixed depth).
     pub ring_budget_bytes: u64,
+    /// Shared secret of the payment provider's HMAC-signed callbacks (None: payments are off).
+    pub payment_secret: Option<String>,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -69,6 +71,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     })));
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
     state.events = events_tx;
+    state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();

@@ -15,6 +15,7 @@ use crate::ingest::{Feed, InputOptions};
 use crate::layout::{Fit, Layout};
 pub mod invite;
 pub mod pk;
+pub mod unlock;
 
 use crate::render::{self, Fps, LayoutChange, LiveState, Overlays, RenderConfig, Source, ViewSpec, Wake};
 

@@ -107,6 +107,24 @@ CREATE TABLE IF NOT EXISTS destinations (
     url TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS viewer_points (
+    channel TEXT NOT NULL,
+    token TEXT NOT NULL,
+    points REAL NOT NULL,
+    PRIMARY KEY (channel, token)
+);
+CREATE TABLE IF NOT EXISTS entitlements (
+    payment_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    token TEXT NOT NULL,
+    organ TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entitlements_viewer ON entitlements(channel, token);
+CREATE TABLE IF NOT EXISTS channels (
+    id TEXT PRIMARY KEY,
+    rules TEXT NOT NULL
+);
 ";
 
 impl Store {
@@ -239,6 +257,52 @@ impl Store {
     }
 }
 
+/// Viewers' points, paid unlocks and channels' unlock rules.
+impl Store {
+    /// Adds behaviour points to a viewer of a channel; returns the new total.
+    pub fn add_points(&self, channel: &str, token: &str, delta: f64) -> StoreResult<f64> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO viewer_points (channel, token, points) VALUES (?1, ?2, ?3) ON CONFLICT(channel, token) DO UPDATE SET points = points + ?3",
+            params![channel, token, delta],
+        )?;
+        Ok(db.query_row("SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2", params![channel, token], |r| r.get(0))?)
+    }
+
+    pub fn points(&self, channel: &str, token: &str) -> StoreResult<f64> {
+        use rusqlite::OptionalExtension;
+        Ok(self.db().query_row("SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2", params![channel, token], |r| r.get(0)).optional()?.unwrap_or(0.0))
+    }
+
+    /// Records a confirmed payment's unlock; false when that payment was already counted.
+    pub fn add_entitlement(&self, payment_id: &str, channel: &str, token: &str, organ: &str) -> StoreResult<bool> {
+        let n = self.db().execute(
+            "INSERT OR IGNORE INTO entitlements (payment_id, channel, token, organ, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![payment_id, channel, token, organ, now_s()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Organs a viewer has paid to unlock on a channel.
+    pub fn entitlements(&self, channel: &str, token: &str) -> StoreResult<Vec<String>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT DISTINCT organ FROM entitlements WHERE channel = ?1 AND token = ?2 ORDER BY organ")?;
+        let v = st.query_map(params![channel, token], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Stores a channel's unlock rules (JSON).
+    pub fn set_channel_rules(&self, channel: &str, rules_json: &str) -> StoreResult<()> {
+        self.db().execute("INSERT INTO channels (id, rules) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET rules = ?2", params![channel, rules_json])?;
+        Ok(())
+    }
+
+    pub fn channel_rules(&self, channel: &str) -> StoreResult<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self.db().query_row("SELECT rules FROM channels WHERE id = ?1", params![channel], |r| r.get(0)).optional()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,4 +340,5 @@ mod tests {
         assert!(matches!(s.room("room_missing"), Err(StoreError::NoRoom(_))));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
 }
