@@ -181,7 +181,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "latency room"),
         };
-        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false, views: vec![], pending: false, pk: None, audio_of: vec![] };
+        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false, views: vec![], pending: false, pk: None, audio_of: vec![], masking: None };
         if let Err(e) = state.sessions.start(spec) {
             return tracing::error!(error = %e, "latency session");
         }
@@ -192,7 +192,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = dir.join("latency.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120 };
     let svc = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
@@ -242,6 +242,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         pending,
         pk: Some(Default::default()),
         audio_of: vec![],
+        masking: None,
     };
     // Waits for the session's first frame and packet after its activation.
     let first = |id: &str| -> Result<(f64, f64)> {

@@ -48,6 +48,9 @@ enum Cmd {
         /// COSTREAM_PAYMENT_SECRET); without one, payment callbacks are refused.
         #[arg(long)]
         payment_secret: Option<String>,
+        /// Life of the signed segment URLs in per-viewer playlists, in seconds.
+        #[arg(long, default_value_t = 120)]
+        segment_url_ttl: u64,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -260,13 +263,14 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
             key_ttl_s: key_ttl,
             ring_budget_bytes: ring_budget_mb << 20,
             payment_secret: payment_secret.or_else(|| std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
+            segment_url_ttl_s: segment_url_ttl,
         }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());

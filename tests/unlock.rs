@@ -82,3 +82,89 @@ fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist
     let svc = start(&db);
     assert_eq!(callback(&svc.http, &body, Some(&sign(SECRET.as_bytes(), body.as_bytes()))).0, 503);
 }
+
+/// Segment URLs of a playlist.
+fn segments(text: &str) -> Vec<String> {
+    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+fn get(url: &str) -> (u16, Vec<u8>) {
+    match ureq::get(url).call() {
+        Ok(r) => {
+            let st = r.status();
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut r.into_reader(), &mut b).unwrap();
+            (st, b)
+        }
+        Err(ureq::Error::Status(c, _)) => (c, Vec::new()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn viewers_get_their_levels_rendition_through_signed_playlists() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let d = workdir("viewers");
+    let nginx = start_nginx(&d);
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
+    let clip = d.join("face.flv");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(&src)
+        .args(["-vf", "zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30", "-frames:v", "600", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut anchor = Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{}/live/face", nginx.port)]).stdin(Stdio::null()).spawn().unwrap();
+    let svc = start_with(&d.join("costream.sqlite"), &["--payment-secret", SECRET, "--segment-url-ttl", "3"]);
+    let h = svc.http.clone();
+    assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#)).0, 200);
+    let body = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/face", nginx.port)}], "size": "384x384", "masking": {"channel": "show"}});
+    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
+    assert_eq!(st, 201, "{ses}");
+    let id = ses["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));
+    }
+    let playlist = |t: &str| get(&format!("{h}/sessions/{id}/viewers/{t}/index.m3u8"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (alice, bob) = loop {
+        let (a, b) = (playlist("alice"), playlist("bob"));
+        if a.0 == 200 && b.0 == 200 && segments(&String::from_utf8_lossy(&a.1)).len() >= 2 {
+            break (String::from_utf8(a.1).unwrap(), String::from_utf8(b.1).unwrap());
+        }
+        assert!(Instant::now() < deadline, "no playlists: {} {}", a.0, b.0);
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (sa, sb) = (segments(&alice), segments(&bob));
+    assert!(sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")), "alice (level 1) and bob (level 0) get different renditions:\n{alice}\n{bob}");
+    // The renditions are aligned: same segment names in both playlists.
+    let name = |u: &str| u.split('/').nth(5).unwrap_or("").split('?').next().unwrap_or("").to_string();
+    assert_eq!(name(&sa[0]), name(&sb[0]));
+    assert!(!alice.contains("DISCONTINUITY"));
+    // Bob's own URL works; the same signature on a higher rendition, a forged one, or a public
+    // rendition path does not.
+    let url = format!("{h}{}", sb[0]);
+    let (st, seg) = get(&url);
+    assert_eq!(st, 200);
+    assert!(seg.len() > 1000);
+    assert_eq!(get(&url.replace("/r/l0/", "/r/l1/")).0, 403, "bob's signature on level 1");
+    assert_eq!(get(&url.replace("/r/l0/", "/r/open/")).0, 403, "bob's signature on the open picture");
+    let forged = format!("{}sig=00000000000000000000000000000000", &url[..url.find("sig=").unwrap()]);
+    assert_eq!(get(&forged).0, 403, "forged signature");
+    assert_eq!(get(&url[..url.find('?').unwrap()]).0, 403, "unsigned");
+    assert_eq!(get(&format!("{h}/sessions/{id}/views/open/hls/index.m3u8")).0, 403, "no public path to a rendition");
+    // Signed URLs expire (3 s here).
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(get(&url).0, 403, "expired");
+    // Alice unlocks more: her next playlist switches rendition.
+    for _ in 0..7 {
+        call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));
+    }
+    let (_, a2) = playlist("alice");
+    assert!(segments(&String::from_utf8_lossy(&a2)).iter().all(|u| u.contains("/r/open/")), "top level: the open picture");
+    let _ = anchor.kill();
+    let _ = anchor.wait();
+}

@@ -65,6 +65,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             views: vec![],
             pending: false,
             audio_of: vec![],
+            masking: None,
             pk: Some(crate::session::pk::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
         };
         match state.sessions.start(spec) {
@@ -80,7 +81,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120 };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
     for mut c in anchors.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
         let _ = c.kill();

@@ -64,6 +64,9 @@ pub struct AppState {
     pub invitations: Arc<Invitations>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
+    /// Key of the signed segment URLs of per-viewer playlists (random per process) and their life.
+    pub url_key: Arc<Vec<u8>>,
+    pub segment_url_ttl_s: u64,
 }
 
 impl AppState {
@@ -76,7 +79,7 @@ impl AppState {
                 let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
             })),
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120 }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -351,6 +354,22 @@ pub struct CreateSession {
     /// Also record to a file on the server (see the session's `recording`).
     #[serde(default)]
     pub record: bool,
+    /// Per-viewer face masking: renditions per unlock level of the channel, served only through
+    /// `/sessions/{id}/viewers/{token}/index.m3u8`.
+    #[serde(default)]
+    pub masking: Option<MaskingRequest>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingRequest {
+    /// The channel whose unlock rules and viewers apply (see `/channels/{channel}`).
+    pub channel: String,
+    #[serde(default)]
+    pub tracker: Option<crate::face::TrackerConfig>,
+    /// Viewers at the top level get the unmasked picture (default true).
+    #[serde(default)]
+    pub open_allowed: Option<bool>,
 }
 
 fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<SessionInput>> {
@@ -405,7 +424,14 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
             }
         }
     }
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None, audio_of: vec![] })
+    let masking = match b.masking {
+        Some(m) => {
+            let rules = unlock::rules(s, &m.channel)?;
+            Some(crate::session::Masking { channel: m.channel, rules, tracker: m.tracker.unwrap_or_default(), open_allowed: m.open_allowed.unwrap_or(true) })
+        }
+        None => None,
+    };
+    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None, audio_of: vec![], masking })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,
@@ -486,6 +512,11 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
     if !safe(id) || !safe(file) || !view.is_none_or(safe) || s.sessions.status(id).is_none() {
         return ApiError::not_found("no such HLS file").into_response();
     }
+    if view.is_some() && s.sessions.masking(id).is_some() {
+        // Masked renditions only through signed per-viewer playlists.
+        return ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: "renditions of a masked session are served through per-viewer playlists".into() }.into_response();
+    }
+
     let kind = if file.ends_with(".m3u8") {
         "application/vnd.apple.mpegurl"
     } else if file.ends_with(".ts") {
@@ -510,9 +541,10 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics,
         pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
         pk::hang_up, pk::update_pk, pk::post_comment,
-        unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback),
+        unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback,
+        unlock::viewer_playlist, unlock::signed_segment),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
-        CreateSession, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
+        CreateSession, MaskingRequest, crate::face::TrackerConfig, crate::face::Range, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
         pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::session::pk::PkSettings, crate::session::pk::Winner,
         crate::gpu::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
         unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult))
@@ -567,6 +599,8 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
         .route("/channels/{channel}/viewers/{token}/events", post(unlock::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
+        .route("/sessions/{id}/viewers/{token}/index.m3u8", get(unlock::viewer_playlist))
+        .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
         .fallback(not_found)
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)

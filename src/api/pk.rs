@@ -110,7 +110,7 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
     let input = |a: &AnchorSpec| SessionInputSpec { room: a.room.clone(), url: a.url.clone() };
     let mut spec = session_spec(
         &s,
-        CreateSession { inputs: vec![input(&b.from), input(&b.to)], layout: b.layout, fit: b.fit, size: b.size, fps: b.fps, outputs: vec![], bitrate_kbps: b.bitrate_kbps, record: false },
+        CreateSession { inputs: vec![input(&b.from), input(&b.to)], layout: b.layout, fit: b.fit, size: b.size, fps: b.fps, outputs: vec![], bitrate_kbps: b.bitrate_kbps, record: false, masking: None },
     )?;
     // Each room's stored destinations get that room's own (mirrored) output, not the shared one.
     spec.outputs.clear();

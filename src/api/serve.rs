@@ -22,6 +22,8 @@ pub struct ServeConfig {
     pub ring_budget_bytes: u64,
     /// Shared secret of the payment provider's HMAC-signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
+    /// Life of the signed segment URLs in per-viewer playlists, in seconds.
+    pub segment_url_ttl_s: u64,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -72,6 +74,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
     state.events = events_tx;
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
+    state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();

@@ -142,3 +142,81 @@ pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderM
     tracing::info!(channel = %p.channel, organ = %organ, amount = ?p.amount, new, "payment confirmed");
     Ok((StatusCode::OK, Json(PaymentResult { counted: new, reason: if new { "unlocked".into() } else { "payment already counted".into() } })))
 }
+
+/// The signature of a segment URL: rendition, file and expiry under the service's URL key.
+fn url_sig(key: &[u8], session: &str, rendition: &str, file: &str, exp: u64) -> String {
+    crate::session::unlock::sign(key, format!("{session}/{rendition}/{file}/{exp}").as_bytes()).trim_start_matches("sha256=")[..32].to_string()
+}
+
+/// The rendition a viewer gets: the least masked one that still masks everything the viewer must not
+/// see, at least as strongly (fail closed: when none fits exactly, a more masked one).
+fn rendition_for(v: &ViewerStatus, renditions: &[crate::session::Rendition], open_allowed: bool) -> Option<String> {
+    let fits = |r: &crate::session::Rendition| match &r.mask {
+        None => v.masked.is_empty() && open_allowed,
+        Some(m) => v.masked.iter().all(|o| m.organs.contains(o)) && m.sigma + 1e-4 >= v.sigma,
+    };
+    let cost = |r: &crate::session::Rendition| r.mask.as_ref().map(|m| (m.organs.len(), (m.sigma * 1000.0) as u32)).unwrap_or((0, 0));
+    renditions.iter().filter(|r| fits(r)).min_by_key(|r| cost(r)).map(|r| r.name.clone())
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/viewers/{token}/index.m3u8", params(("id" = String, Path), ("token" = String, Path)),
+    responses((status = 200, description = "The viewer's media playlist: its rendition's segments, signed"), (status = 404, body = ErrorBody)))]
+pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token)): Path<(String, String)>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    check_id("token", &token)?;
+    let (m, renditions) = s.sessions.masking(&id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
+    let v = viewer(&s, &m.channel, &token)?;
+    let r = rendition_for(&v, &renditions, m.open_allowed)
+        .or_else(|| renditions.iter().filter(|r| r.mask.is_some()).max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len())).map(|r| r.name.clone()))
+        .ok_or_else(|| ApiError::not_found("no rendition"))?;
+    let text = tokio::fs::read_to_string(s.sessions.hls_dir(&id).join("views").join(&r).join("index.m3u8")).await.map_err(|_| ApiError::not_found("no segments yet"))?;
+    let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
+    // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
+    // change switches at the next segment, with no discontinuity.
+    let body: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') || l.trim().is_empty() {
+                l.to_string()
+            } else {
+                format!("/sessions/{id}/r/{r}/{l}?exp={exp}&sig={}", url_sig(&s.url_key, &id, &r, l, exp))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (axum::http::header::CACHE_CONTROL, "no-cache")], body + "\n").into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct SegmentQuery {
+    exp: Option<u64>,
+    sig: Option<String>,
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/r/{rendition}/{file}", params(("id" = String, Path), ("rendition" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "A segment"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn signed_segment(
+    State(s): State<AppState>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+    axum::extract::Query(q): axum::extract::Query<SegmentQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let forbidden = |why: &str| ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: why.to_string() };
+    check_id("session", &id)?;
+    check_id("rendition", &rendition)?;
+    if !file.ends_with(".ts") || file.starts_with('.') || file.contains('/') {
+        return Err(ApiError::not_found("no such segment"));
+    }
+    let (Some(exp), Some(sig)) = (q.exp, q.sig) else { return Err(forbidden("unsigned segment URL")) };
+    // Compare in constant time (the expected value is recomputed, never looked up).
+    let want = url_sig(&s.url_key, &id, &rendition, &file, exp);
+    let same = want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(forbidden("bad signature"));
+    }
+    if exp < crate::store::now_s() as u64 {
+        return Err(forbidden("expired segment URL"));
+    }
+    let bytes = tokio::fs::read(s.sessions.hls_dir(&id).join("views").join(&rendition).join(&file)).await.map_err(|_| ApiError::not_found("no such segment"))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "video/mp2t")], bytes).into_response())
+}

@@ -47,6 +47,27 @@ pub struct SessionSpec {
     /// Per input: `Some(k)` when it only brings more audio of input k's anchor (see
     /// [`RenderConfig::audio_of`]).
     pub audio_of: Vec<Option<usize>>,
+    /// Per-viewer face masking: the session produces one rendition per unlock level (plus the open
+    /// picture), all from one composition, served only through per-viewer signed playlists.
+    pub masking: Option<Masking>,
+}
+
+/// Face masking of a session.
+#[derive(Clone, Debug)]
+pub struct Masking {
+    /// Whose unlock rules and viewers' levels apply.
+    pub channel: String,
+    pub rules: unlock::UnlockRules,
+    pub tracker: crate::face::TrackerConfig,
+    /// Whether viewers at the top level may get the unmasked picture.
+    pub open_allowed: bool,
+}
+
+/// One rendition of a masked session: its view name and what it masks (None: the open picture).
+#[derive(Clone, Debug)]
+pub struct Rendition {
+    pub name: String,
+    pub mask: Option<render::MaskLevel>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -109,6 +130,7 @@ struct Running {
     live: Arc<Mutex<LiveState>>,
     wake: Arc<Wake>,
     views: Vec<ViewStatus>,
+    masking: Option<(Masking, Vec<Rendition>)>,
 }
 
 /// Feeds of the rooms, shared with the ingest: created on first use by either side.
@@ -184,6 +206,21 @@ impl Sessions {
         outputs.extend(recording.iter().cloned());
         outputs.extend(spec.outputs.iter().cloned());
         let mut views = spec.views.clone();
+        let mut renditions = Vec::new();
+        if let Some(m) = &spec.masking {
+            // One composition ("open"), one copy per level that masks something; the session's push
+            // destinations get the most masked picture.
+            views = vec![ViewSpec { name: "open".into(), ..ViewSpec::default() }];
+            renditions.push(Rendition { name: "open".into(), mask: None });
+            for level in 0..m.rules.top_level() {
+                if let Some(mask) = m.rules.mask(level, &[]) {
+                    let name = format!("l{level}");
+                    let outputs = if level == 0 { spec.outputs.clone() } else { vec![] };
+                    views.push(ViewSpec { name: name.clone(), outputs, copy_of: Some(0), mask: Some(mask.clone()), ..ViewSpec::default() });
+                    renditions.push(Rendition { name, mask: Some(mask) });
+                }
+            }
+        }
         let mut view_status = Vec::new();
         for v in &mut views {
             let safe = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -253,7 +290,7 @@ impl Sessions {
             live: Some(live.clone()),
             wake: Some(wake.clone()),
             audio_of: spec.audio_of.clone(),
-            faces: None,
+            faces: spec.masking.as_ref().map(|m| render::FaceSettings { tracker: m.tracker.clone(), inputs: vec![] }),
         };
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let st = state.clone();
@@ -279,7 +316,22 @@ impl Sessions {
         let inputs = spec.inputs.len();
         self.lock().insert(
             id.clone(),
-            Running { stage_ms, stop, changes, inputs, frames, output_stats, state, thread: Some(thread), outputs: spec.outputs.iter().map(|u| redact(u)).collect(), recording, live, wake, views: view_status },
+            Running {
+                stage_ms,
+                stop,
+                changes,
+                inputs,
+                frames,
+                output_stats,
+                state,
+                thread: Some(thread),
+                outputs: spec.outputs.iter().map(|u| redact(u)).collect(),
+                recording,
+                live,
+                wake,
+                views: view_status,
+                masking: spec.masking.clone().map(|m| (m, renditions)),
+            },
         );
         self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
     }
@@ -327,6 +379,11 @@ impl Sessions {
         r.inputs = count;
         *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(LayoutChange { layout, fits, inputs: sources });
         Some(Ok(()))
+    }
+
+    /// A masked session's masking and renditions (None: no such session or not masked).
+    pub fn masking(&self, id: &str) -> Option<(Masking, Vec<Rendition>)> {
+        self.lock().get(id)?.masking.clone()
     }
 
     /// Runs `f` on a session's live state and wakes its loop (None: no such session).
