@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// reuse (on vs off).
     #[arg(long)]
     pub pk_only: bool,
+    /// Only the masking measurements: face tracking, mask pass per level, service CPU with
+    /// 10 / 1 000 / 10 000 viewers.
+    #[arg(long)]
+    pub masking_only: bool,
     /// Runs of each pipeline (alternating).
     #[arg(long)]
     pub runs: Option<usize>,
@@ -161,6 +165,11 @@ fn ours_s1(a: &Path, b: &Path, out: &Path, v: &Variant, decode_threads: usize, r
     Ok(c)
 }
 
+/// A progress line on stderr (for the other benchmark modules).
+pub fn progress_line(msg: &str) {
+    progress(msg)
+}
+
 fn progress(msg: &str) {
     eprintln!("[bench] {msg}");
 }
@@ -196,6 +205,9 @@ fn med(v: &[f64]) -> f64 {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.pk_only {
         return run_pk_only(args);
+    }
+    if args.masking_only {
+        return run_masking_only(args);
     }
     let seconds = args.seconds.unwrap_or(if args.quick { 3.0 } else { 20.0 });
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
@@ -310,6 +322,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("rtmp_costream_latency_ms".into(), latency.map(|l| json!(l.1)).unwrap_or(Value::Null));
     j.insert("rtmp_added_latency_ms".into(), latency.map(|l| json!(l.2)).unwrap_or(Value::Null));
     let (pk, reuse) = pk_measurements(args, &dir, &mut j);
+    let masking = masking_measurements(args, &dir, &mut j);
     let j = Value::Object(j);
 
     // Human-readable summary.
@@ -331,6 +344,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
     }
     text.push_str(&pk_text(pk, reuse, false));
+    text.push_str(&masking_text(&masking, false));
     println!("{text}");
 
     if let Some(p) = &args.json {
@@ -369,6 +383,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
         }
         md.push_str(&pk_text(pk, reuse, true));
+        md.push_str(&masking_text(&masking, true));
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p)?;
         f.write_all(md.as_bytes())?;
         progress(&format!("table appended to {}", p.display()));
@@ -530,6 +545,73 @@ fn run_pk_only(args: &BenchArgs) -> Result<()> {
         let md = format!("\n### PK measurements — {}\n\nMachine: {} x{}. Command: `{}`.\n{}", now_utc(), cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), cmdline.join(" "), pk_text(pk, reuse, true));
         std::fs::OpenOptions::new().create(true).append(true).open(&p)?.write_all(md.as_bytes())?;
         progress(&format!("PK figures appended to {}", p.display()));
+    }
+    Ok(())
+}
+
+/// Masking figures: face tracking ms/frame, mask pass ms per extra level, (viewers, CPU-s per
+/// content-s, failed requests).
+#[derive(Default)]
+struct MaskingFigures {
+    face_ms: Option<f64>,
+    mask_ms: Option<f64>,
+    viewers: Vec<(usize, f64, u64)>,
+}
+
+fn masking_measurements(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Value>) -> MaskingFigures {
+    let mut m = MaskingFigures::default();
+    progress("measuring face tracking per frame");
+    m.face_ms = crate::bench_viewers::face_track_ms(&dir.join("inputs")).map_err(|e| tracing::warn!(error = %e, "face tracking not measured")).ok();
+    progress("measuring the mask pass per extra level");
+    m.mask_ms = crate::bench_viewers::mask_pass_ms_per_level(dir).map_err(|e| tracing::warn!(error = %e, "mask pass not measured")).ok();
+    if !args.no_latency {
+        progress("measuring the service with 10, 1000 and 10000 viewers fetching their playlists");
+        m.viewers = crate::bench_viewers::viewers_cpu(dir, &[10, 1000, 10_000], if args.quick { 4.0 } else { 10.0 }).map_err(|e| tracing::warn!(error = %e, "viewers not measured")).unwrap_or_default();
+    }
+    j.insert("face_track_ms_per_frame".into(), m.face_ms.map(|v| json!(v)).unwrap_or(Value::Null));
+    j.insert("mask_pass_ms_per_level".into(), m.mask_ms.map(|v| json!(v)).unwrap_or(Value::Null));
+    for n in [10usize, 1000, 10_000] {
+        let v = m.viewers.iter().find(|x| x.0 == n);
+        j.insert(format!("viewers_cpu_s_{n}"), v.map(|x| json!(x.1)).unwrap_or(Value::Null));
+    }
+    m
+}
+
+fn masking_text(m: &MaskingFigures, md: bool) -> String {
+    let mut t = String::new();
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.1} ms")).unwrap_or_else(|| "n/a".into());
+    if md {
+        t.push_str(&format!("\nFace tracking (BlazeFace short range every 5th frame + FaceMesh every frame, 1280×720 moving portrait, one thread): **{} per frame** (`face_track_ms_per_frame`). Mask pass (blur of eyes, mouth and nose in a 1280×720 rendition copied from the composed frame), per extra level: **{}** (`mask_pass_ms_per_level`).\n", f(m.face_ms), f(m.mask_ms)));
+        if !m.viewers.is_empty() {
+            t.push_str("\nOne masked 640×360 session (3 masked levels + the open picture, all in use), viewers each fetching their personalised playlist once per 2 s segment; the service process's CPU-seconds per content-second:\n\n| viewers | CPU-s per content-s | failed requests |\n|---:|---:|---:|\n");
+            for (n, c, failed) in &m.viewers {
+                t.push_str(&format!("| {n} | {c:.2} | {failed} |\n"));
+            }
+            if let (Some(a), Some(b)) = (m.viewers.iter().find(|x| x.0 == 10), m.viewers.iter().find(|x| x.0 == 10_000)) {
+                t.push_str(&format!("\n10 000 viewers cost **{:.2}×** the 10-viewer figure (`viewers_cpu_s_10`, `viewers_cpu_s_1000`, `viewers_cpu_s_10000`; target < 1.5×).\n", b.1 / a.1));
+            }
+        }
+    } else {
+        t.push_str(&format!("face tracking {} per frame; mask pass {} per extra level\n", f(m.face_ms), f(m.mask_ms)));
+        for (n, c, failed) in &m.viewers {
+            t.push_str(&format!("{n} viewers: {c:.2} CPU-s per content-s ({failed} failed)\n"));
+        }
+    }
+    t
+}
+
+/// `costream bench --masking-only`.
+fn run_masking_only(args: &BenchArgs) -> Result<()> {
+    let mut j = serde_json::Map::new();
+    let m = masking_measurements(args, &args.dir, &mut j);
+    println!("\n{}", masking_text(&m, false));
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&Value::Object(j)).unwrap_or_default())?;
+    }
+    if let (Some(p), false) = (args.record.clone().or_else(|| (!args.quick).then(|| PathBuf::from("BENCHMARKS.md"))), args.no_record) {
+        let cmdline: Vec<String> = std::env::args().collect();
+        let md = format!("\n### Masking measurements — {}\n\nMachine: {} x{}. Command: `{}`.\n{}", now_utc(), cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), cmdline.join(" "), masking_text(&m, true));
+        std::fs::OpenOptions::new().create(true).append(true).open(&p)?.write_all(md.as_bytes())?;
     }
     Ok(())
 }

@@ -27,11 +27,11 @@ const H: u32 = 360;
 const BITS: u32 = 16;
 const BIT_W: u32 = 40;
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -40,7 +40,7 @@ impl Drop for Proc {
     }
 }
 
-fn start_nginx(dir: &Path) -> Result<(Proc, u16)> {
+pub(crate) fn start_nginx(dir: &Path) -> Result<(Proc, u16)> {
     let port = free_port()?;
     std::fs::create_dir_all(dir)?;
     // nginx resolves relative paths against its prefix: give it absolute ones.

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod bench;
 pub mod bench_latency;
+pub mod bench_viewers;
 pub mod cli;
 pub mod encode;
 pub mod error;

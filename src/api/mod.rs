@@ -67,6 +67,8 @@ pub struct AppState {
     /// Key of the signed segment URLs of per-viewer playlists (random per process) and their life.
     pub url_key: Arc<Vec<u8>>,
     pub segment_url_ttl_s: u64,
+    /// Per-viewer playlists are requested by every viewer every segment: what they need is cached.
+    pub viewer_cache: Arc<unlock::ViewerCache>,
 }
 
 impl AppState {
@@ -79,7 +81,7 @@ impl AppState {
                 let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
             })),
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120 }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default() }
     }
 
     pub fn emit(&self, e: ServiceEvent) {

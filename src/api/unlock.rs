@@ -1,6 +1,8 @@
 //! Unlock endpoints: per-channel rules, viewers' behaviour events and levels, and the payment
 //! provider's signed callback. Points, rules and paid unlocks live in SQLite and survive restarts.
 
+use std::collections::HashMap;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,11 +23,40 @@ fn check_id(what: &str, v: &str) -> ApiResult<()> {
     }
 }
 
+/// What per-viewer playlists need, cached: rules per channel, each viewer's masked organs (dropped
+/// when the viewer's points or payments change, and after a few seconds anyway), and each
+/// rendition's signed playlist (rebuilt when older than a fraction of a segment).
+#[derive(Default)]
+pub struct ViewerCache {
+    rules: std::sync::Mutex<HashMap<String, UnlockRules>>,
+    viewers: std::sync::Mutex<HashMap<(String, String), (Vec<Organ>, f32, std::time::Instant)>>,
+    /// (session, token) → the viewer's rendition, decided at that time.
+    routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
+    playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
+}
+
+const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const PLAYLIST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) fn rules(s: &AppState, channel: &str) -> ApiResult<UnlockRules> {
-    match s.store.channel_rules(channel)? {
-        Some(j) => serde_json::from_str(&j).map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: format!("stored rules: {e}") }),
-        None => Ok(UnlockRules::default()),
+    if let Some(r) = lock(&s.viewer_cache.rules).get(channel) {
+        return Ok(r.clone());
     }
+    let r = match s.store.channel_rules(channel)? {
+        Some(j) => serde_json::from_str(&j).map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: format!("stored rules: {e}") })?,
+        None => UnlockRules::default(),
+    };
+    lock(&s.viewer_cache.rules).insert(channel.to_string(), r.clone());
+    Ok(r)
+}
+
+fn forget_viewer(s: &AppState, channel: &str, token: &str) {
+    lock(&s.viewer_cache.viewers).remove(&(channel.to_string(), token.to_string()));
+    lock(&s.viewer_cache.routes).retain(|k, _| k.1 != token);
 }
 
 /// A viewer's standing on a channel.
@@ -69,6 +100,9 @@ pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<S
     r.validate().map_err(ApiError::invalid)?;
     let j = serde_json::to_string(&r).map_err(|e| ApiError::invalid(e.to_string()))?;
     s.store.set_channel_rules(&channel, &j)?;
+    lock(&s.viewer_cache.rules).remove(&channel);
+    lock(&s.viewer_cache.viewers).retain(|k, _| k.0 != channel);
+    lock(&s.viewer_cache.routes).clear();
     Ok(Json(r))
 }
 
@@ -87,6 +121,7 @@ pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token
     let Json(b) = body?;
     let p = rules(&s, &channel)?.points(&b);
     s.store.add_points(&channel, &token, p)?;
+    forget_viewer(&s, &channel, &token);
     Ok(Json(viewer(&s, &channel, &token)?))
 }
 
@@ -139,6 +174,7 @@ pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderM
     }
     let organ = serde_json::to_value(p.organ).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let new = s.store.add_entitlement(&p.payment_id, &p.channel, &p.token, &organ)?;
+    forget_viewer(&s, &p.channel, &p.token);
     tracing::info!(channel = %p.channel, organ = %organ, amount = ?p.amount, new, "payment confirmed");
     Ok((StatusCode::OK, Json(PaymentResult { counted: new, reason: if new { "unlocked".into() } else { "payment already counted".into() } })))
 }
@@ -150,10 +186,10 @@ fn url_sig(key: &[u8], session: &str, rendition: &str, file: &str, exp: u64) -> 
 
 /// The rendition a viewer gets: the least masked one that still masks everything the viewer must not
 /// see, at least as strongly (fail closed: when none fits exactly, a more masked one).
-fn rendition_for(v: &ViewerStatus, renditions: &[crate::session::Rendition], open_allowed: bool) -> Option<String> {
+fn rendition_for(masked: &[Organ], sigma: f32, renditions: &[crate::session::Rendition], open_allowed: bool) -> Option<String> {
     let fits = |r: &crate::session::Rendition| match &r.mask {
-        None => v.masked.is_empty() && open_allowed,
-        Some(m) => v.masked.iter().all(|o| m.organs.contains(o)) && m.sigma + 1e-4 >= v.sigma,
+        None => masked.is_empty() && open_allowed,
+        Some(m) => masked.iter().all(|o| m.organs.contains(o)) && m.sigma + 1e-4 >= sigma,
     };
     let cost = |r: &crate::session::Rendition| r.mask.as_ref().map(|m| (m.organs.len(), (m.sigma * 1000.0) as u32)).unwrap_or((0, 0));
     renditions.iter().filter(|r| fits(r)).min_by_key(|r| cost(r)).map(|r| r.name.clone())
@@ -164,11 +200,26 @@ fn rendition_for(v: &ViewerStatus, renditions: &[crate::session::Rendition], ope
 pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token)): Path<(String, String)>) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     check_id("token", &token)?;
-    let (m, renditions) = s.sessions.masking(&id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
-    let v = viewer(&s, &m.channel, &token)?;
-    let r = rendition_for(&v, &renditions, m.open_allowed)
-        .or_else(|| renditions.iter().filter(|r| r.mask.is_some()).max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len())).map(|r| r.name.clone()))
-        .ok_or_else(|| ApiError::not_found("no rendition"))?;
+    let respond = |body: bytes::Bytes| ([(axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (axum::http::header::CACHE_CONTROL, "no-cache")], body).into_response();
+    // Hot path (every viewer, every segment): two map lookups.
+    let rkey = (id, token);
+    let route = lock(&s.viewer_cache.routes).get(&rkey).filter(|r| r.1.elapsed() < VIEWER_TTL).map(|r| r.0.clone());
+    let (id, token) = rkey;
+    let r = match route {
+        Some(r) => r,
+        None => {
+            let r = route_viewer(&s, &id, &token)?;
+            lock(&s.viewer_cache.routes).insert((id.clone(), token.clone()), (r.clone(), std::time::Instant::now()));
+            r
+        }
+    };
+    let pkey = (id, r);
+    if let Some((at, body)) = lock(&s.viewer_cache.playlists).get(&pkey) {
+        if at.elapsed() < PLAYLIST_TTL {
+            return Ok(respond(body.clone()));
+        }
+    }
+    let (id, r) = pkey;
     let text = tokio::fs::read_to_string(s.sessions.hls_dir(&id).join("views").join(&r).join("index.m3u8")).await.map_err(|_| ApiError::not_found("no segments yet"))?;
     let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
     // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
@@ -183,8 +234,29 @@ pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token))
             }
         })
         .collect::<Vec<_>>()
-        .join("\n");
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (axum::http::header::CACHE_CONTROL, "no-cache")], body + "\n").into_response())
+        .join("\n")
+        + "\n";
+    let body = bytes::Bytes::from(body);
+    lock(&s.viewer_cache.playlists).insert((id, r), (std::time::Instant::now(), body.clone()));
+    Ok(respond(body))
+}
+
+/// The rendition a viewer of a masked session gets now.
+fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
+    let (m, renditions) = s.sessions.masking(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
+    let key = (m.channel.clone(), token.to_string());
+    let cached = lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.2.elapsed() < VIEWER_TTL).map(|c| (c.0.clone(), c.1));
+    let (masked, sigma) = match cached {
+        Some(c) => c,
+        None => {
+            let v = viewer(s, &m.channel, token)?;
+            lock(&s.viewer_cache.viewers).insert(key, (v.masked.clone(), v.sigma, std::time::Instant::now()));
+            (v.masked, v.sigma)
+        }
+    };
+    rendition_for(&masked, sigma, &renditions, m.open_allowed)
+        .or_else(|| renditions.iter().filter(|r| r.mask.is_some()).max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len())).map(|r| r.name.clone()))
+        .ok_or_else(|| ApiError::not_found("no rendition"))
 }
 
 #[derive(Deserialize)]

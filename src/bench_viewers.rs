@@ -1,0 +1,211 @@
+//! Benchmarks of per-viewer masking: face tracking per frame, the mask pass per extra level, and the
+//! service's CPU with 10 / 1 000 / 10 000 simulated viewers each fetching its personalised playlist
+//! once per segment duration (segments themselves are a CDN's job and are not fetched).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bench_latency::{free_port, start_nginx, Proc};
+use crate::error::{invalid, Result};
+use crate::face::{FaceModels, Organ, Range, Roi, Tracker, TrackerConfig};
+
+const PORTRAIT: &[u8] = include_bytes!("../tests/data/astronaut.png");
+
+/// A moving-portrait clip (the public-domain astronaut), made once.
+fn face_clip(dir: &Path, w: u32, h: u32, frames: u32) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let png = dir.join("astronaut.png");
+    std::fs::write(&png, PORTRAIT)?;
+    let out = dir.join(format!("sway_{w}x{h}_{frames}.flv"));
+    if !out.exists() {
+        // A steady amount of motion (the face sways), so every measurement window costs the same.
+        let vf = format!("zoompan=z='1.1':x='iw/2-(iw/zoom/2)+20*sin(on/15)':y='ih/3-(ih/zoom/3)+10*cos(on/20)':d=1:s={w}x{h}:fps=30");
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-loop", "1", "-i"])
+            .arg(&png)
+            .args(["-vf", &vf, "-frames:v", &frames.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p"])
+            .arg(&out)
+            .status()?;
+        if !st.success() {
+            return Err(invalid("bench", "could not make the face clip (ffmpeg)"));
+        }
+    }
+    Ok(out)
+}
+
+/// Median face tracking time per frame (detection every 5 frames, landmarks every frame) over a
+/// 1280×720 moving portrait.
+pub fn face_track_ms(dir: &Path) -> Result<f64> {
+    let clip = face_clip(dir, 1280, 720, 120)?;
+    let o = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&clip).args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).output()?;
+    let models = Arc::new(FaceModels::load(Range::Short).map_err(|e| invalid("faces", e.to_string()))?);
+    let mut tr = Tracker::new(models, TrackerConfig::default());
+    let mut ms = Vec::new();
+    for (n, f) in o.stdout.chunks_exact(1280 * 720 * 3).enumerate() {
+        let img = image::RgbImage::from_raw(1280, 720, f.to_vec()).ok_or_else(|| invalid("bench", "frame"))?;
+        let t0 = Instant::now();
+        tr.update(&img, n as f64 / 30.0).map_err(|e| invalid("faces", e.to_string()))?;
+        ms.push(t0.elapsed().as_secs_f32() * 1e3);
+    }
+    crate::render::median(&mut ms[10..]).ok_or_else(|| invalid("bench", "no frames"))
+}
+
+/// GPU cost of one more masked level: compose + readback of a 1280×720 frame with the portrait and
+/// 0 or 3 masked renditions (eyes, mouth, nose), per extra rendition, in ms.
+pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
+    use crate::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
+    use crate::layout::{place, Fit, Rect, SourceGeom};
+    let img = image::load_from_memory(PORTRAIT).map_err(|e| invalid("portrait", e.to_string()))?.to_rgb8();
+    let models = FaceModels::load(Range::Short).map_err(|e| invalid("faces", e.to_string()))?;
+    let d = *models.detect(&img).map_err(|e| invalid("faces", e.to_string()))?.first().ok_or_else(|| invalid("bench", "no face in the portrait"))?;
+    let pts: Vec<[f32; 2]> = models.landmarks(&img, &Roi::from_detection(&d)).map_err(|e| invalid("faces", e.to_string()))?.ok_or_else(|| invalid("bench", "no landmarks"))?.iter().map(|p| [p[0], p[1]]).collect();
+    let _ = dir;
+    let (w, h) = (img.width(), img.height());
+    let px = |x: u32, y: u32| crate::gpu::colour::rgb_to_bt709_limited(img.get_pixel(x.min(w - 1), y.min(h - 1)).0.map(|c| c as f32 / 255.0));
+    let yp: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0] as u8).collect();
+    let up: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[1] as u8).collect();
+    let vp: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[2] as u8).collect();
+    let gpu = Arc::new(Gpu::open()?);
+    // The portrait 1:1 in the left of a 1280×720 frame; its landmarks are the frame's.
+    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    let mask = MaskSpec { polygons: [Organ::Eyes, Organ::Mouth, Organ::Nose].iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 3.0, sigma: 10.0 };
+    let time = |extra: usize| -> Result<f64> {
+        let mut comp = Compositor::with_views(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..GpuOptions::default() }, 1 + extra)?;
+        let mut scenes = vec![Scene { tiles: vec![tile], ..Scene::default() }];
+        scenes.extend((0..extra).map(|k| Scene { copy_of: Some(0), masks: vec![MaskSpec { sigma: 10.0 * (1.0 - 0.1 * k as f32), ..mask.clone() }], ..Scene::default() }));
+        let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&yp, &up, &vp], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: crate::gpu::Matrix::Bt709, full_range: false };
+        let mut ms = Vec::new();
+        for n in 0..40u64 {
+            // A new picture every frame, as from a camera.
+            comp.upload(0, &pic)?;
+            let t0 = Instant::now();
+            comp.render_views(&scenes, n, &mut |_| Ok(()))?;
+            comp.flush(&mut |_| Ok(()))?;
+            if n >= 5 {
+                ms.push(t0.elapsed().as_secs_f32() * 1e3);
+            }
+        }
+        crate::render::median(&mut ms).ok_or_else(|| invalid("bench", "no frames"))
+    };
+    let (t0, t3) = (time(0)?, time(3)?);
+    Ok((t3 - t0) / 3.0)
+}
+
+fn process_cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz.max(1.0))
+}
+
+/// The service's CPU-seconds per content-second with each number of viewers (a masked 640×360
+/// session from a live pull, 3 masked levels and the open picture in use).
+pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(usize, f64, u64)>> {
+    std::fs::create_dir_all(dir)?;
+    let clip = face_clip(&dir.join("inputs"), 640, 360, 900)?;
+    let (_nginx, nport) = start_nginx(&dir.join("nginx-viewers"))?;
+    let url = format!("rtmp://127.0.0.1:{nport}/live/face");
+    let _anchor = Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-stream_loop", "-1", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+    let (hp, rp) = (free_port()?, free_port()?);
+    let db = dir.join("viewers.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let exe = std::env::current_exe()?;
+    let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+    let pid = svc.0.id();
+    let h = format!("http://127.0.0.1:{hp}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{h}/health")).call().is_err() {
+        if Instant::now() > deadline {
+            return Err(invalid("bench", "the service did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let put = |path: &str, body: &str| ureq::request("PUT", &format!("{h}{path}")).set("content-type", "application/json").send_string(body).map_err(|e| invalid("bench", e.to_string()));
+    put("/channels/bench", r#"{"levels":[1,2,3],"locked":["eyes","mouth","nose"],"unlock_order":["nose","mouth","eyes"]}"#)?;
+    {
+        // Viewers' points straight into the service's database: levels 0-3 in turn.
+        let c = rusqlite::Connection::open(&db).map_err(|e| invalid("bench db", e.to_string()))?;
+        c.execute_batch("BEGIN").map_err(|e| invalid("bench db", e.to_string()))?;
+        for i in 0..max {
+            c.execute("INSERT INTO viewer_points (channel, token, points) VALUES ('bench', ?1, ?2)", rusqlite::params![format!("v{i}"), (i % 4) as f64]).map_err(|e| invalid("bench db", e.to_string()))?;
+        }
+        c.execute_batch("COMMIT").map_err(|e| invalid("bench db", e.to_string()))?;
+    }
+    let body = serde_json::json!({"inputs": [{"url": url}], "size": "640x360", "bitrate_kbps": 1000, "masking": {"channel": "bench"}}).to_string();
+    let ses = ureq::post(&format!("{h}/sessions")).set("content-type", "application/json").send_string(&body).map_err(|e| invalid("bench", e.to_string()))?.into_string()?;
+    let ses: serde_json::Value = serde_json::from_str(&ses).map_err(|e| invalid("bench", e.to_string()))?;
+    let id = ses["id"].as_str().ok_or_else(|| invalid("bench", "no session id"))?.to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(&format!("{h}/sessions/{id}/viewers/v3/index.m3u8")).call().is_err() {
+        if Instant::now() > deadline {
+            return Err(invalid("bench", "the masked session produced no playlist"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Past the start-up (models, encoders, the first segments) before anything is measured.
+    std::thread::sleep(Duration::from_secs(8));
+    let mut samples: Vec<(usize, f64, u64)> = Vec::new();
+    // Each count twice, interleaved, so a slow drift of the session's own cost cannot pass for a
+    // cost of the viewers.
+    for &n in counts.iter().chain(counts.iter()) {
+        // Each viewer fetches its playlist once per segment (2 s), spread evenly over the period.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let workers = 4usize;
+        let period = Duration::from_secs(2);
+        let start = Instant::now();
+        let threads: Vec<_> = (0..workers)
+            .map(|k| {
+                let (stop, ok, failed, h, id) = (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+                    let mine: Vec<usize> = (k..n).step_by(workers).collect();
+                    let mut round = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        for (j, v) in mine.iter().enumerate() {
+                            let due = start + period * round + period.mul_f64(j as f64 / mine.len().max(1) as f64);
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            match agent.get(&format!("{h}/sessions/{id}/viewers/v{v}/index.m3u8")).call().map(|r| r.into_string()) {
+                                Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
+                                _ => failed.fetch_add(1, Ordering::Relaxed),
+                            };
+                        }
+                        round += 1;
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(2));
+        let (c0, t0) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
+        std::thread::sleep(Duration::from_secs_f64(window_s));
+        let (c1, t1) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = t.join();
+        }
+        let per_s = (c1 - c0) / (t1 - t0).as_secs_f64();
+        crate::bench::progress_line(&format!("{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)));
+        samples.push((n, per_s, failed.load(Ordering::Relaxed)));
+    }
+    drop(svc);
+    Ok(counts
+        .iter()
+        .map(|&n| {
+            let mine: Vec<&(usize, f64, u64)> = samples.iter().filter(|s| s.0 == n).collect();
+            let mean = mine.iter().map(|s| s.1).sum::<f64>() / mine.len().max(1) as f64;
+            (n, mean, mine.iter().map(|s| s.2).sum())
+        })
+        .collect())
+}
