@@ -102,3 +102,44 @@ fn layer_bar(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
     store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
 }
+
+// A sticker over a face organ: the image centred at bar.xy, turned by bar.z radians, c2.xy pixels
+// wide and high (straight alpha); the job covers its bounding box.
+fn sticker_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
+    let c = cos(l.bar.z);
+    let s = sin(l.bar.z);
+    let d = p - l.bar.xy;
+    let q = vec2<f32>(c * d.x + s * d.y, -s * d.x + c * d.y) / l.c2.xy + vec2<f32>(0.5);
+    let size = vec2<f32>(f32(l.img.y), f32(l.img.z));
+    let g = clamp(q * size - vec2<f32>(0.5), vec2<f32>(0.0), size - vec2<f32>(1.0));
+    let i0 = vec2<u32>(floor(g));
+    let i1 = min(i0 + vec2<u32>(1u), vec2<u32>(l.img.y - 1u, l.img.z - 1u));
+    let f = fract(g);
+    let t = mix(mix(texel(l, i0.x, i0.y), texel(l, i1.x, i0.y), f.x), mix(texel(l, i0.x, i1.y), texel(l, i1.x, i1.y), f.x), f.y);
+    let inside = all(q >= vec2<f32>(0.0)) && all(q < vec2<f32>(1.0));
+    return vec4<f32>(rgb_to_out(t.rgb), select(0.0, t.a, inside));
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn layer_sticker(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (outside_job(gid)) {
+        return;
+    }
+    let bxy = job_block(gid);
+    let bx = bxy.x;
+    let by = bxy.y;
+    let l = job.layer;
+    let b = load_block(bx, by);
+    let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
+    let q00 = sticker_at(l, p);
+    let q10 = sticker_at(l, p + vec2<f32>(1.0, 0.0));
+    let q20 = sticker_at(l, p + vec2<f32>(2.0, 0.0));
+    let q30 = sticker_at(l, p + vec2<f32>(3.0, 0.0));
+    let q01 = sticker_at(l, p + vec2<f32>(0.0, 1.0));
+    let q11 = sticker_at(l, p + vec2<f32>(1.0, 1.0));
+    let q21 = sticker_at(l, p + vec2<f32>(2.0, 1.0));
+    let q31 = sticker_at(l, p + vec2<f32>(3.0, 1.0));
+    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
+    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
+    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+}

@@ -71,7 +71,7 @@ pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
     let gpu = Arc::new(Gpu::open()?);
     // The portrait 1:1 in the left of a 1280×720 frame; its landmarks are the frame's.
     let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
-    let mask = MaskSpec { polygons: [Organ::Eyes, Organ::Mouth, Organ::Nose].iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 3.0, sigma: 10.0 };
+    let mask = MaskSpec { polygons: [Organ::Eyes, Organ::Mouth, Organ::Nose].iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 3.0, sigma: 10.0, sticker: None };
     let time = |extra: usize| -> Result<f64> {
         let mut comp = Compositor::with_views(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..GpuOptions::default() }, 1 + extra)?;
         let mut scenes = vec![Scene { tiles: vec![tile], ..Scene::default() }];

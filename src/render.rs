@@ -159,14 +159,30 @@ pub struct ViewSpec {
     pub mask: Option<MaskLevel>,
 }
 
-/// What a masked view hides: organs of every tracked face, blurred with `sigma` (0: nothing).
+/// What a masked view hides: organs of every tracked face, blurred with `sigma` (0: nothing) or
+/// covered by the bundled sticker.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaskLevel {
     pub organs: Vec<crate::face::Organ>,
     pub sigma: f32,
     /// Soft edge, pixels.
     pub feather: f32,
+    pub style: MaskStyle,
 }
+
+/// How an organ is hidden.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskStyle {
+    /// A graduated blur (strength by level).
+    #[default]
+    Blur,
+    /// A sticker (assets/stickers/blush.png) fitted and turned to each organ.
+    Sticker,
+}
+
+/// The bundled sticker.
+const STICKER_PNG: &[u8] = include_bytes!("../assets/stickers/blush.png");
 
 /// Face tracking of a job's inputs.
 #[derive(Clone, Debug, Default)]
@@ -509,6 +525,14 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
         let img = image::open(path).map_err(|e| Error::Image { path: path.display().to_string(), why: e.to_string() })?;
         images.push(img.to_rgba8());
     }
+    // The sticker joins the images when a view uses it.
+    let sticker_image = if views.iter().any(|v| v.mask.as_ref().is_some_and(|m| m.style == MaskStyle::Sticker)) {
+        let img = image::load_from_memory(STICKER_PNG).map_err(|e| Error::Image { path: "assets/stickers/blush.png".into(), why: e.to_string() })?;
+        images.push(img.to_rgba8());
+        Some(images.len() - 1)
+    } else {
+        None
+    };
     if !images.is_empty() {
         comp.set_images(&images)?;
     }
@@ -884,7 +908,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                 .collect();
             let overlay = Overlay { pk: pk.as_ref().filter(|_| !solo), comments: &comments, now: clock, size: (w, h) };
             let view_layers = overlay.layers(&mut comp, &mut texts, &layers, v, spec)?;
-            let masks = spec.mask.as_ref().map(|m| face_masks(m, &slots, &tiles)).unwrap_or_default();
+            let masks = spec.mask.as_ref().map(|m| face_masks(m, &slots, &tiles, sticker_image)).unwrap_or_default();
             scenes.push(Scene { background: [0.0; 3], under: under.clone(), tiles, layers: view_layers, blurs: cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
         }
         comp.render_views(&scenes, n, &mut deliver)?;
@@ -942,8 +966,8 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
 
 /// The masks of a view: the chosen organs of every face of every tile, mapped from the input's
 /// pixels to the output's. A face that is held (not seen in this frame) gets a wider mask.
-fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec]) -> Vec<crate::gpu::MaskSpec> {
-    if level.sigma <= 0.0 || level.organs.is_empty() {
+fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec], sticker: Option<usize>) -> Vec<crate::gpu::MaskSpec> {
+    if (level.sigma <= 0.0 && level.style == MaskStyle::Blur) || level.organs.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -964,7 +988,13 @@ fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec]) -> Vec<crat
             let polygons = level.organs.iter().flat_map(|o| o.polygons(&pts)).collect();
             let feather = level.feather * scale.max(0.25);
             // The soft edge lies outside the organ, which is covered fully; a held face's mask grows.
-            out.push(crate::gpu::MaskSpec { polygons, feather, dilate: if face.held { 3.0 * feather + 4.0 } else { feather }, sigma: level.sigma * scale.max(0.25) });
+            // The face's roll from the eye corners, for the sticker.
+            let (r, l) = (pts.get(33).copied().unwrap_or([0.0, 0.0]), pts.get(263).copied().unwrap_or([1.0, 0.0]));
+            let sticker = match (level.style, sticker) {
+                (MaskStyle::Sticker, Some(image)) => Some(crate::gpu::compositor::Sticker { image, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }),
+                _ => None,
+            };
+            out.push(crate::gpu::MaskSpec { polygons, feather, dilate: if face.held { 3.0 * feather + 4.0 } else { feather }, sigma: level.sigma * scale.max(0.25), sticker });
         }
     }
     out

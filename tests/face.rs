@@ -97,6 +97,22 @@ fn a_clip_without_a_face_has_none() {
     }
 }
 
+/// Composes one frame and reads it back.
+fn render_one(comp: &mut costream::gpu::Compositor, scene: &costream::gpu::Scene) -> Vec<u8> {
+    let mut got = Vec::new();
+    comp.render(scene, 0, &mut |r| {
+        got = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    comp.flush(&mut |r| {
+        got = r.nv12.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    got
+}
+
 /// BT.709 limited-range 4:2:0 planes of an RGB image.
 fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -141,20 +157,8 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     // Level L of 10: sigma drops 10 % per level, gone at the top.
     let at_level = |comp: &mut Compositor, level: u32| {
         let sigma = 8.0 * (1.0 - level as f32 / 10.0);
-        let masks = vec![MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma }];
-        let mut got = Vec::new();
-        let scene = Scene { tiles: vec![tile], masks, ..Scene::default() };
-        comp.render(&scene, 0, &mut |r| {
-            got = r.nv12.to_vec();
-            Ok(())
-        })
-        .unwrap();
-        comp.flush(&mut |r| {
-            got = r.nv12.to_vec();
-            Ok(())
-        })
-        .unwrap();
-        got
+        let masks = vec![MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma, sticker: None }];
+        render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() })
     };
     let plain = at_level(&mut comp, 10);
     let l0 = at_level(&mut comp, 0);
@@ -177,7 +181,7 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
         assert!(d8 < 0.8 * d0, "{name}: level 8 is measurably closer to the unmasked picture than level 0");
     }
     // Outside the organs' bounds (plus the soft edge) nothing changed, byte for byte.
-    let bounds = MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0 }.bounds().unwrap();
+    let bounds = MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0, sticker: None }.bounds().unwrap();
     let mut changed_outside = 0;
     for yy in 0..h as usize {
         for xx in 0..wu {
@@ -205,7 +209,7 @@ fn renditions_share_one_composition_and_differ_only_under_their_masks() {
     comp.upload(0, &pic).unwrap();
     let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
     let bar = LayerSpec { rect: Rect::new(20.0, 460.0, 472.0, 24.0), color: [1.0, 0.0, 0.0, 0.8], kind: LayerKind::Solid };
-    let mask = |organs: &[Organ], sigma: f32| vec![MaskSpec { polygons: organs.iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 0.0, sigma }];
+    let mask = |organs: &[Organ], sigma: f32| vec![MaskSpec { polygons: organs.iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 0.0, sigma, sticker: None }];
     let scenes = [
         Scene { tiles: vec![tile], layers: vec![bar], ..Scene::default() },
         Scene { copy_of: Some(0), masks: mask(&[Organ::Eyes, Organ::Mouth], 8.0), ..Scene::default() },
@@ -284,7 +288,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         output_stats: None,
         views: vec![
             ViewSpec { name: "open".into(), outputs: vec![open.to_str().unwrap().into()], ..Default::default() },
-            ViewSpec { name: "locked".into(), outputs: vec![locked.to_str().unwrap().into()], copy_of: Some(0), mask: Some(MaskLevel { organs: vec![Organ::Eyes, Organ::Mouth], sigma: 8.0, feather: 3.0 }), ..Default::default() },
+            ViewSpec { name: "locked".into(), outputs: vec![locked.to_str().unwrap().into()], copy_of: Some(0), mask: Some(MaskLevel { organs: vec![Organ::Eyes, Organ::Mouth], sigma: 8.0, feather: 3.0, style: Default::default() }), ..Default::default() },
         ],
         live: None,
         wake: None,
@@ -316,4 +320,41 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         let diff: f64 = (330..380).flat_map(|y| (0..384).map(move |x| (x, y))).map(|(x, y)| (o.get_pixel(x, y)[1] as f64 - l.get_pixel(x, y)[1] as f64).abs()).sum::<f64>() / (50.0 * 384.0);
         assert!(diff < 2.0, "frame {n}: away from the face the renditions differ by {diff:.2} on average");
     }
+}
+
+#[test]
+fn a_sticker_covers_each_eye_and_nothing_else() {
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, Sticker, TileSpec};
+    use costream::layout::{place, Fit, Rect, SourceGeom};
+    let img = astronaut();
+    let (w, h) = (img.width(), img.height());
+    let m = models();
+    let d = m.detect(&img).unwrap()[0];
+    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let (y, u, v) = yuv420(&img);
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let mut comp = Compositor::new(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default()).unwrap();
+    let sticker = image::load_from_memory(include_bytes!("../assets/stickers/blush.png")).unwrap().to_rgba8();
+    comp.set_images(&[sticker]).unwrap();
+    comp.upload(0, &pic).unwrap();
+    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    let eyes = Organ::Eyes.polygons(&pts);
+    let (r, l) = (pts[33], pts[263]);
+    let mask = MaskSpec { polygons: eyes.clone(), feather: 2.0, dilate: 2.0, sigma: 0.0, sticker: Some(Sticker { image: 0, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }) };
+    let render = |comp: &mut Compositor, masks: Vec<MaskSpec>| render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() });
+    let plain = render(&mut comp, vec![]);
+    let stuck = render(&mut comp, vec![mask.clone()]);
+    let wu = w as usize;
+    let chroma_v = |f: &[u8], x: usize, y: usize| f[wu * h as usize + (y / 2) * wu + (x / 2) * 2 + 1];
+    for eye in &eyes {
+        let c = eye.iter().fold([0.0f32, 0.0], |c, p| [c[0] + p[0] / eye.len() as f32, c[1] + p[1] / eye.len() as f32]);
+        let (x, yy) = (c[0] as usize, c[1] as usize);
+        // The sticker is pink (high V), where the eye was not.
+        assert!(chroma_v(&stuck, x, yy) > 160 && chroma_v(&plain, x, yy) < 150, "eye at {c:?}: V {} (was {})", chroma_v(&stuck, x, yy), chroma_v(&plain, x, yy));
+    }
+    // Away from the eyes (the mouth, the lower half of the picture) nothing changed.
+    let mouth = centre(&Organ::Mouth.polygons(&pts)[0]);
+    let (mx, my) = (mouth[0] as usize, mouth[1] as usize);
+    assert_eq!(stuck[my * wu + mx], plain[my * wu + mx]);
+    assert_eq!(stuck[300 * wu..512 * wu], plain[300 * wu..512 * wu]);
 }

@@ -109,6 +109,18 @@ pub struct MaskSpec {
     pub dilate: f32,
     /// Blur strength; 0 draws nothing.
     pub sigma: f32,
+    /// Instead of the blur: stickers (one per polygon), each fitted and turned to its polygon.
+    pub sticker: Option<Sticker>,
+}
+
+/// A sticker image (an image of the atlas, see [`Compositor::set_images`]) and its orientation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sticker {
+    pub image: usize,
+    /// Radians (the face's roll, from the eye line).
+    pub angle: f32,
+    /// Size relative to the polygon's extent (1 fits it).
+    pub scale: f32,
 }
 
 impl MaskSpec {
@@ -329,9 +341,10 @@ enum Kernel {
     LayerSolid,
     LayerImage,
     LayerBar,
+    LayerSticker,
 }
 
-const KERNELS: [(Kernel, &str, &str); 14] = [
+const KERNELS: [(Kernel, &str, &str); 15] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
@@ -346,6 +359,7 @@ const KERNELS: [(Kernel, &str, &str); 14] = [
     (Kernel::LayerSolid, "layers", "layer_solid"),
     (Kernel::LayerImage, "layers", "layer_image"),
     (Kernel::LayerBar, "layers", "layer_bar"),
+    (Kernel::LayerSticker, "layers", "layer_sticker"),
 ];
 
 const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
@@ -1054,7 +1068,33 @@ impl Compositor {
             // Blurs, then masks (pass 1), at reduced resolution; only those whose neighbourhood is
             // redrawn. A mask is a blur over its bounds written through its polygons' soft coverage.
             let (fw, fh) = (w as f32, h as f32);
-            let masks = scene.masks.iter().filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
+            let masks = scene.masks.iter().filter(|m| m.sticker.is_none()).filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
+            // Stickers: each polygon gets the image, fitted to its extent along the face's axes.
+            for m in &scene.masks {
+                let Some(st) = m.sticker else { continue };
+                let Some(&(off, iw, ih)) = self.images.get(st.image) else { continue };
+                let (c, sn) = (st.angle.cos(), st.angle.sin());
+                for poly in &m.polygons {
+                    if poly.len() < 3 {
+                        continue;
+                    }
+                    let n = poly.len() as f32;
+                    let centre = [poly.iter().map(|p| p[0]).sum::<f32>() / n, poly.iter().map(|p| p[1]).sum::<f32>() / n];
+                    // Extent in the face's own axes.
+                    let (mut hu, mut hv) = (0.0f32, 0.0f32);
+                    for p in poly {
+                        let (dx, dy) = (p[0] - centre[0], p[1] - centre[1]);
+                        hu = hu.max((c * dx + sn * dy).abs());
+                        hv = hv.max((-sn * dx + c * dy).abs());
+                    }
+                    let size = [(2.0 * hu + 2.0 * m.feather + m.dilate * 2.0) * st.scale, (2.0 * hv + 2.0 * m.feather + m.dilate * 2.0) * st.scale];
+                    let reach = 0.5 * (size[0] * size[0] + size[1] * size[1]).sqrt() + 1.0;
+                    let r = [centre[0] - reach, centre[1] - reach, centre[0] + reach, centre[1] + reach];
+                    let Some((b0, nb_)) = touched_blocks(r, wb, hb) else { continue };
+                    let layer = LayerU { rect: r, color: [1.0; 4], img: [off, iw, ih, 0], c2: [size[0], size[1], 0.0, 0.0], bar: [centre[0], centre[1], st.angle, 0.0], ..LayerU::zeroed() };
+                    plan.push(Dispatch { kernel: Kernel::LayerSticker, job: JobU { layer, ..JobU::blocks(b0, nb_) }, groups: groups(nb_), pass: 3, view });
+                }
+            }
             for (rect, b_sigma, mask) in scene.blurs.iter().filter(|_| !copy).map(|b| (b.rect, b.sigma, None)).chain(masks) {
                 // Blurs belong to the picture (pass 1); masks come last, over the layers (pass 3).
                 let pass = if mask.is_some() { 3 } else { 1 };

@@ -10,6 +10,6 @@ pub mod device;
 pub mod text;
 
 pub use colour::Matrix;
-pub use compositor::{BarSpec, BlurSpec, Compositor, GpuOptions, GpuTimes, LayerKind, LayerSpec, MaskSpec, Picture, PlaneLayout, Ready, Rgba, Scene, TileSpec};
+pub use compositor::{BarSpec, BlurSpec, Compositor, GpuOptions, GpuTimes, LayerKind, LayerSpec, MaskSpec, Sticker, Picture, PlaneLayout, Ready, Rgba, Scene, TileSpec};
 pub use device::Gpu;
 pub use text::{TextAlign, TextRenderer, TextStyle};

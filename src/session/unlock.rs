@@ -45,6 +45,8 @@ pub struct UnlockRules {
     pub sigma: f32,
     pub sigma_drop: f32,
     pub feather: f32,
+    /// Blur (weaker per level) or a sticker over each locked organ.
+    pub style: crate::render::MaskStyle,
 }
 
 impl Default for UnlockRules {
@@ -62,6 +64,7 @@ impl Default for UnlockRules {
             sigma: 10.0,
             sigma_drop: 0.1,
             feather: 3.0,
+            style: crate::render::MaskStyle::Blur,
         }
     }
 }
@@ -110,7 +113,8 @@ impl UnlockRules {
         let unlocked = &self.unlock_order[..(level as usize).min(self.unlock_order.len())];
         let organs: Vec<Organ> = self.locked.iter().copied().filter(|o| !unlocked.contains(o) && !paid.contains(o)).collect();
         let sigma = self.sigma * (1.0 - self.sigma_drop * level as f32).max(0.0);
-        (!organs.is_empty() && sigma > 0.0).then_some(MaskLevel { organs, sigma, feather: self.feather })
+        let visible = sigma > 0.0 || self.style == crate::render::MaskStyle::Sticker;
+        (!organs.is_empty() && visible).then_some(MaskLevel { organs, sigma, feather: self.feather, style: self.style })
     }
 }
 
