@@ -414,6 +414,22 @@ struct Slot {
     stalls: u32,
 }
 
+impl Slot {
+    /// With several views, each view's mixer gets its own copy of this input's audio.
+    fn fan_out_audio(&self) {
+        if self.taps.is_empty() {
+            return;
+        }
+        if let Some(a) = self.input.audio() {
+            while let Some(c) = a.try_pop() {
+                for tap in &self.taps {
+                    tap.push(c.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Live: an input that has not delivered a frame for this long is reported as lost (its tile keeps
 /// the last frame).
 const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -777,16 +793,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     }
                 }
                 s.ended = s.input.video().is_finished();
-                if tapped {
-                    // Each view's mixer gets its own copy of the audio.
-                    if let Some(a) = s.input.audio() {
-                        while let Some(c) = a.try_pop() {
-                            for tap in &s.taps {
-                                tap.push(c.clone());
-                            }
-                        }
-                    }
-                }
+                s.fan_out_audio();
             }
             if slots.iter().all(|s| s.ended) {
                 break;
@@ -822,15 +829,7 @@ pub fn run(cfg: &RenderConfig) -> Result<RenderReport> {
                     }
                 }
             }
-            if tapped {
-                if let Some(a) = s.input.audio() {
-                    while let Some(c) = a.try_pop() {
-                        for tap in &s.taps {
-                            tap.push(c.clone());
-                        }
-                    }
-                }
-            }
+            s.fan_out_audio();
         }
         if slots.iter().all(|s| s.ended) {
             let end = slots

@@ -60,20 +60,28 @@ fn frames(clip: &Path, w: u32, h: u32) -> Vec<image::RgbImage> {
     o.stdout.chunks_exact((w * h * 3) as usize).map(|c| image::RgbImage::from_raw(w, h, c.to_vec()).unwrap()).collect()
 }
 
-#[test]
-fn a_moving_face_is_tracked_in_every_frame_and_held_through_a_three_frame_gap() {
-    let d = workdir("face");
+/// The portrait zooming in and panning (a moving anchor), 384×384 at 30 fps, with `extra` filters
+/// appended.
+fn moving_clip(d: &Path, extra: &str, frames: u32) -> std::path::PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
-    // The portrait zooms in and pans (a moving anchor); frames 20-22 are blanked (the face vanishes).
     let clip = d.join("moving.mp4");
+    let vf = format!("zoompan=z='1+0.004*on':x='iw/2-(iw/zoom/2)+on':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30{extra}");
     let st = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])
         .arg(&src)
-        .args(["-vf", "zoompan=z='1+0.004*on':x='iw/2-(iw/zoom/2)+on':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30,drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(n,20,22)'", "-frames:v", "40", "-c:v", "libx264", "-qp", "10", "-pix_fmt", "yuv420p"])
+        .args(["-vf", &vf, "-frames:v", &frames.to_string(), "-c:v", "libx264", "-qp", "10", "-pix_fmt", "yuv420p"])
         .arg(&clip)
         .status()
         .unwrap();
     assert!(st.success());
+    clip
+}
+
+#[test]
+fn a_moving_face_is_tracked_in_every_frame_and_held_through_a_three_frame_gap() {
+    let d = workdir("face");
+    // The portrait zooms in and pans (a moving anchor); frames 20-22 are blanked (the face vanishes).
+    let clip = moving_clip(&d, ",drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(n,20,22)'", 40);
     let mut tr = Tracker::new(models(), TrackerConfig { hold_s: 0.2, ..TrackerConfig::default() });
     for (n, f) in frames(&clip, 384, 384).iter().enumerate() {
         let faces = tr.update(f, n as f64 / 30.0).unwrap();
@@ -253,16 +261,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
     use costream::layout::{Fit, Layout};
     use costream::render::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
     let d = workdir("facerender");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
-    let clip = d.join("moving.mp4");
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(&src)
-        .args(["-vf", "zoompan=z='1+0.004*on':x='iw/2-(iw/zoom/2)+on':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30", "-frames:v", "30", "-c:v", "libx264", "-qp", "10", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let clip = moving_clip(&d, "", 30);
     let (open, locked) = (d.join("open.mkv"), d.join("locked.mkv"));
     let size = (384, 384);
     let cfg = RenderConfig {

@@ -405,12 +405,7 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
         return Err(ApiError::invalid("size: width must be a multiple of 4 and height even"));
     }
     let fps: Fps = b.fps.as_deref().unwrap_or("30").parse().map_err(bad)?;
-    for o in &b.outputs {
-        let l = o.to_lowercase();
-        if !(l.starts_with("rtmp://") || l.starts_with("rtmps://")) {
-            return Err(ApiError::invalid(format!("output {o:?} must be an rtmp:// or rtmps:// URL")));
-        }
-    }
+    pk::check_outputs(&b.outputs)?;
     let bitrate_kbps = b.bitrate_kbps.unwrap_or(2500);
     if !(100..=50_000).contains(&bitrate_kbps) {
         return Err(ApiError::invalid("bitrate_kbps must be 100 to 50000"));

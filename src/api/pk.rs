@@ -78,7 +78,8 @@ impl From<InviteError> for ApiError {
     }
 }
 
-fn check_outputs(outputs: &[String]) -> ApiResult<()> {
+/// Push destinations must be RTMP(S) URLs.
+pub(super) fn check_outputs(outputs: &[String]) -> ApiResult<()> {
     for o in outputs {
         let l = o.to_lowercase();
         if !(l.starts_with("rtmp://") || l.starts_with("rtmps://")) {
