@@ -18,6 +18,13 @@ fn astronaut() -> image::RgbImage {
     image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png")).unwrap().to_rgb8()
 }
 
+/// The portrait's 468 landmarks (x, y), found from its detection.
+fn landmarks(img: &image::RgbImage) -> Vec<[f32; 2]> {
+    let m = models();
+    let d = m.detect(img).unwrap()[0];
+    m.landmarks(img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect()
+}
+
 fn centre(poly: &[[f32; 2]]) -> [f32; 2] {
     let n = poly.len() as f32;
     [poly.iter().map(|p| p[0]).sum::<f32>() / n, poly.iter().map(|p| p[1]).sum::<f32>() / n]
@@ -152,9 +159,7 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     use costream::layout::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
-    let m = models();
-    let d = m.detect(&img).unwrap()[0];
-    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let pts = landmarks(&img);
     let polygons: Vec<Vec<[f32; 2]>> = [Organ::Eyes, Organ::Mouth].iter().flat_map(|o| o.polygons(&pts)).collect();
     let (y, u, v) = yuv420(&img);
     let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
@@ -208,9 +213,7 @@ fn renditions_share_one_composition_and_differ_only_under_their_masks() {
     use costream::layout::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
-    let m = models();
-    let d = m.detect(&img).unwrap()[0];
-    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
     let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
     let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default(), 3).unwrap();
@@ -327,9 +330,7 @@ fn a_sticker_covers_each_eye_and_nothing_else() {
     use costream::layout::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
-    let m = models();
-    let d = m.detect(&img).unwrap()[0];
-    let pts: Vec<[f32; 2]> = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().unwrap().iter().map(|p| [p[0], p[1]]).collect();
+    let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
     let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
     let mut comp = Compositor::new(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default()).unwrap();
