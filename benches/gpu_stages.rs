@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use costream::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Matrix, Picture, PlaneLayout, Scene, TileSpec};
-use costream::layout::{cells, place, Fit, Layout, Rect, SourceGeom};
+use costream::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
+use costream::media::{Matrix, Picture, PlaneLayout};
+use costream::media::geometry::{cells, place, Fit, Layout, Rect, SourceGeom};
 
 struct Planes {
     y: Vec<u8>,

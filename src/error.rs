@@ -1,4 +1,5 @@
-//! One error type for the frame path, so a failing stage says which stage and why.
+//! The frame path's errors: one enum, each variant with a stable code and who is to blame, so a
+//! failing stage says which stage and why, and the API answers it the same way everywhere.
 
 use thiserror::Error;
 
@@ -32,8 +33,56 @@ pub enum Error {
     StageGone { stage: &'static str },
 }
 
+/// Who an error is down to, which decides how a client is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// What the caller asked for cannot be done (a 4xx).
+    Caller,
+    /// A resource of this machine is missing or busy; trying again later may work (a 503).
+    Unavailable,
+    /// Something broke here (a 5xx).
+    Server,
+}
+
+impl Error {
+    /// The stable, machine-readable code, and who is to blame: the one table of the frame path's
+    /// error codes.
+    pub fn code(&self) -> (&'static str, Blame) {
+        use Blame::*;
+        match self {
+            Error::OpenInput { .. } => ("input_unavailable", Caller),
+            Error::NoVideo { .. } => ("input_no_video", Caller),
+            Error::Decoder { .. } => ("input_undecodable", Caller),
+            Error::Invalid { .. } => ("invalid_parameter", Caller),
+            Error::Image { .. } => ("image_unusable", Caller),
+            Error::NoAdapter { .. } => ("gpu_unavailable", Unavailable),
+            Error::EncoderUnavailable { .. } => ("encoder_unavailable", Unavailable),
+            Error::Device(_) | Error::Readback(_) => ("gpu_failed", Server),
+            Error::Encode(_) => ("encoder_failed", Server),
+            Error::Output { .. } => ("output_failed", Server),
+            Error::Io(_) => ("io_failed", Server),
+            Error::StageGone { .. } => ("stage_stopped", Server),
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) fn invalid(what: &'static str, why: impl Into<String>) -> Error {
+pub fn invalid(what: &'static str, why: impl Into<String>) -> Error {
     Error::Invalid { what, why: why.into() }
+}
+
+/// An error with its causes, outermost first ("a: b: c"), for the log.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }

@@ -5,19 +5,17 @@
 //! muxers). [`render`] wires them together for one job; [`bench`] measures it against FFmpeg.
 
 pub mod api;
-pub mod bench;
-pub mod bench_latency;
-pub mod bench_viewers;
-pub mod cli;
+pub mod compose;
 pub mod encode;
 pub mod error;
 pub mod face;
 pub mod gpu;
 pub mod ingest;
-pub mod layout;
-pub mod render;
+pub mod media;
+pub mod outputs;
 pub mod session;
 pub mod store;
+pub mod sys;
 pub mod testsrc;
 
 pub use error::{Error, Result};

@@ -131,7 +131,7 @@ fn render_one(comp: &mut costream::gpu::Compositor, scene: &costream::gpu::Scene
 /// BT.709 limited-range 4:2:0 planes of an RGB image.
 fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = |x: usize, y: usize| costream::gpu::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0));
+    let px = |x: usize, y: usize| costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0));
     let y: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0].round() as u8).collect();
     let mut u = Vec::new();
     let mut v = Vec::new();
@@ -155,14 +155,15 @@ fn sharpness(nv12: &[u8], w: usize, r: [usize; 4]) -> f64 {
 
 #[test]
 fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
-    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
-    use costream::layout::{place, Fit, Rect, SourceGeom};
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
+use costream::media::{Picture, PlaneLayout};
+    use costream::media::geometry::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let polygons: Vec<Vec<[f32; 2]>> = [Organ::Eyes, Organ::Mouth].iter().flat_map(|o| o.polygons(&pts)).collect();
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
     let gpu = Arc::new(Gpu::open().unwrap());
     let mut comp = Compositor::new(gpu, w, h, GpuOptions::default()).unwrap();
     comp.upload(0, &pic).unwrap();
@@ -209,13 +210,14 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
 
 #[test]
 fn renditions_share_one_composition_and_differ_only_under_their_masks() {
-    use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
-    use costream::layout::{place, Fit, Rect, SourceGeom};
+    use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Scene, TileSpec};
+use costream::media::{Picture, PlaneLayout};
+    use costream::media::geometry::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
     let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default(), 3).unwrap();
     comp.upload(0, &pic).unwrap();
     let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
@@ -261,8 +263,8 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
     use costream::face::Organ;
     use costream::gpu::GpuOptions;
     use costream::ingest::InputOptions;
-    use costream::layout::{Fit, Layout};
-    use costream::render::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
+    use costream::media::geometry::{Fit, Layout};
+    use costream::compose::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
     let d = workdir("facerender");
     let clip = moving_clip(&d, "", 30);
     let (open, locked) = (d.join("open.mkv"), d.join("locked.mkv"));
@@ -297,7 +299,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         audio_of: vec![],
         faces: Some(FaceSettings::default()),
     };
-    let report = render::run(&cfg).unwrap();
+    let report = compose::run(&cfg).unwrap();
     assert_eq!(report.frames, 30);
     let tracking_ms = report.stages_ms.faces.expect("face tracking timed");
     println!("face tracking {tracking_ms:.1} ms per frame");
@@ -326,13 +328,14 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
 
 #[test]
 fn a_sticker_covers_each_eye_and_nothing_else() {
-    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, Sticker, TileSpec};
-    use costream::layout::{place, Fit, Rect, SourceGeom};
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, Sticker, TileSpec};
+use costream::media::{Picture, PlaneLayout};
+    use costream::media::geometry::{place, Fit, Rect, SourceGeom};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::gpu::Matrix::Bt709, full_range: false };
+    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
     let mut comp = Compositor::new(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default()).unwrap();
     let sticker = image::load_from_memory(include_bytes!("../assets/stickers/blush.png")).unwrap().to_rgba8();
     comp.set_images(&[sticker]).unwrap();

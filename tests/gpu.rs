@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use costream::gpu::colour::{rgb_to_bt709_limited, yuv_to_rgb};
-use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Matrix, Picture, PlaneLayout, Scene, TileSpec};
-use costream::layout::{place, Fit, Placement, Rect, SourceGeom};
+use costream::media::colour::{rgb_to_bt709_limited, yuv_to_rgb};
+use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
+use costream::media::{Matrix, Picture, PlaneLayout};
+use costream::media::geometry::{place, Fit, Placement, Rect, SourceGeom};
 
 fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
@@ -325,7 +326,7 @@ fn dirty_region_reuse_gives_the_same_frames_as_full_redraws() {
     let (w, h) = (640usize, 360usize);
     let bg = rgba_image(640, 360, |x, y| [(x / 3) as u8, (y / 2) as u8, 120, 255]);
     let avatar = rgba_image(48, 48, |x, y| if (x as i32 - 24).pow(2) + (y as i32 - 24).pow(2) < 400 { [250, 220, 200, 255] } else { [0, 0, 0, 0] });
-    let text = |s: &str| costream::gpu::TextRenderer::new().render(s, 240, 24, &costream::gpu::TextStyle { size: 20.0, ..Default::default() });
+    let text = |s: &str| costream::compose::TextRenderer::new().render(s, 240, 24, &costream::compose::TextStyle { size: 20.0, ..Default::default() });
     let mut comps: Vec<Compositor> = [true, false]
         .iter()
         .map(|&reuse| {
@@ -386,7 +387,7 @@ fn one_submission_composes_mirrored_views() {
 
 #[test]
 fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
-    use costream::session::pk::{PkBar, PkSettings};
+    use costream::compose::{PkBar, PkSettings};
     use std::time::{Duration, Instant};
     let (w, h) = (640u32, 360u32);
     let t0 = Instant::now();
@@ -401,15 +402,15 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     };
     let mut bar = PkBar::new(settings, t0);
     let mut comp = Compositor::new(gpu(), w, h, GpuOptions::default()).unwrap();
-    let mut text = costream::gpu::TextRenderer::new();
+    let mut text = costream::compose::TextRenderer::new();
     // Draws the bar's elements (text boxes as images) over a black frame.
     let mut draw = |comp: &mut Compositor, bar: &PkBar, at: Instant, mirrored: bool, with_text: bool| {
         let mut layers = Vec::new();
         let mut images = Vec::new();
         for e in bar.elements(at, mirrored, w, h, "") {
             match e {
-                costream::render::Element::Layer(l) => layers.push(l),
-                costream::render::Element::Text { rect, text: t, style, .. } if with_text => {
+                costream::compose::Element::Layer(l) => layers.push(l),
+                costream::compose::Element::Text { rect, text: t, style, .. } if with_text => {
                     images.push(text.render(&t, rect.w as u32, rect.h as u32, &style));
                     layers.push(LayerSpec { rect, color: [1.0; 4], kind: LayerKind::Image(images.len() - 1) });
                 }

@@ -65,14 +65,6 @@ fn metric(h: &str, name: &str) -> f64 {
     m.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("{name} missing"))
 }
 
-fn wait_for(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn invite(h: &str, nginx: u16, timeout_s: f64) -> (String, String) {
     let body = json!({
         "from": {"url": format!("rtmp://127.0.0.1:{nginx}/live/a"), "name": "主播小美", "monitor": true},

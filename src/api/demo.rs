@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use super::serve::{run_with, ServeConfig};
-use crate::layout::{Fit, Layout};
-use crate::render::Fps;
+use crate::media::geometry::{Fit, Layout};
+use crate::compose::Fps;
 use crate::session::{SessionInput, SessionSpec};
 use crate::store::{Store, DEFAULT_KEY_TTL_S};
 
@@ -49,7 +49,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
         let patterns = [("testsrc2=size=1280x720:rate=30", 440), ("smptehdbars=size=720x1280:rate=30", 660)];
         for (key, (pattern, tone)) in keys.iter().zip(patterns) {
             match anchor(rtmp, key, pattern, tone) {
-                Ok(c) => spawned.lock().unwrap_or_else(|p| p.into_inner()).push(c),
+                Ok(c) => crate::sys::lock(&spawned).push(c),
                 Err(e) => tracing::error!(error = %e, "cannot start a demo anchor (is ffmpeg installed?)"),
             }
         }
@@ -66,7 +66,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             pending: false,
             audio_of: vec![],
             masking: None,
-            pk: Some(crate::session::pk::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
+            pk: Some(crate::compose::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
         };
         match state.sessions.start(spec) {
             Ok(s) => {
@@ -83,7 +83,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
     let rt = tokio::runtime::Runtime::new()?;
     let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120 };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
-    for mut c in anchors.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+    for mut c in crate::sys::lock(&anchors).drain(..) {
         let _ = c.kill();
         let _ = c.wait();
     }

@@ -19,14 +19,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
+mod error;
 mod pk;
 mod unlock;
 
-use crate::layout::{Fit, Layout};
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+
+use crate::media::geometry::{Fit, Layout};
 use crate::session::invite::{InvitationStatus, InviteState, Invitations};
-use crate::render::{self, Fps};
+use crate::compose::{self, Fps};
 use crate::session::{SessionInput, SessionSpec, SessionState, SessionStatus, Sessions};
-use crate::store::{self, Destination, Room, Store, StoreError, StreamKey};
+use crate::store::{self, Destination, Room, Store, StreamKey};
 
 /// A state change, as sent on `/events`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -72,8 +75,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>) -> AppState {
-        let events = broadcast::channel(256).0;
+    /// The state of the service; `events` is the one stream every part reports on (ingest,
+    /// sessions, invitations), so the sender comes from the caller that wired the others to it.
+    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>, events: broadcast::Sender<ServiceEvent>) -> AppState {
         let tx = events.clone();
         let invitations = Invitations::new(
             sessions.clone(),
@@ -90,60 +94,6 @@ impl AppState {
     }
 }
 
-/// The JSON body of every error.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable: `bad_json`, `invalid_parameter`, `not_found`, `internal`.
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", message: message.into() }
-    }
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } })).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NoRoom(_) | StoreError::NoDestination(_) => ApiError::not_found(e.to_string()),
-            StoreError::Db(_) => {
-                tracing::error!(error = %e, "database error");
-                ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "database error".into() }
-            }
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(e: JsonRejection) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: e.body_text() }
-    }
-}
-
-pub(crate) type ApiResult<T> = std::result::Result<T, ApiError>;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -251,7 +201,7 @@ async fn regenerate_key(State(s): State<AppState>, Path(id): Path<String>, body:
     let b: RegenerateKey = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateKey::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: e.to_string() })?
+        serde_json::from_slice(&body)?
     };
     Ok(Json(s.store.regenerate_key(&id, ttl(b.key_ttl_s, s.key_ttl_s)?)?))
 }
@@ -375,8 +325,8 @@ pub struct MaskingRequest {
 }
 
 fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<SessionInput>> {
-    if specs.is_empty() || specs.len() > crate::gpu::compositor::MAX_TILES {
-        return Err(ApiError::invalid(format!("a session has 1 to {} inputs", crate::gpu::compositor::MAX_TILES)));
+    if specs.is_empty() || specs.len() > crate::gpu::MAX_TILES {
+        return Err(ApiError::invalid(format!("a session has 1 to {} inputs", crate::gpu::MAX_TILES)));
     }
     let mut inputs = Vec::new();
     for i in specs {
@@ -400,7 +350,7 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
     if !(fits.len() == 1 || fits.len() == inputs.len()) {
         return Err(ApiError::invalid("fit: one value, or one per input"));
     }
-    let size = render::parse_size(b.size.as_deref().unwrap_or("1280x720")).map_err(bad)?;
+    let size = compose::parse_size(b.size.as_deref().unwrap_or("1280x720")).map_err(bad)?;
     if size.0 % 4 != 0 || size.1 % 2 != 0 {
         return Err(ApiError::invalid("size: width must be a multiple of 4 and height even"));
     }
@@ -437,10 +387,7 @@ async fn create_session(State(s): State<AppState>, body: Result<Json<CreateSessi
     let Json(b) = body?;
     let spec = session_spec(&s, b)?;
     let sessions = s.sessions.clone();
-    let st = tokio::task::spawn_blocking(move || sessions.start(spec))
-        .await
-        .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() })?
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let st = tokio::task::spawn_blocking(move || sessions.start(spec)).await??;
     Ok((StatusCode::CREATED, Json(st)))
 }
 
@@ -476,11 +423,8 @@ async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body:
     let layout = b.layout.as_deref().map(str::parse::<Layout>).transpose().map_err(bad)?;
     let fits = b.fit.as_deref().map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()).transpose().map_err(bad)?;
     let inputs = b.inputs.map(|i| session_inputs(&s, i)).transpose()?;
-    match s.sessions.change(&id, layout, fits, inputs) {
-        None => Err(ApiError::not_found(format!("no session {id}"))),
-        Some(Err(e)) => Err(ApiError::invalid(e)),
-        Some(Ok(())) => s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}"))),
-    }
+    s.sessions.change(&id, layout, fits, inputs)?;
+    s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
 }
 
 #[utoipa::path(delete, path = "/sessions/{id}", params(("id" = String, Path)),
@@ -511,7 +455,7 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
     }
     if view.is_some() && s.sessions.masking(id).is_some() {
         // Masked renditions only through signed per-viewer playlists.
-        return ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: "renditions of a masked session are served through per-viewer playlists".into() }.into_response();
+        return ApiError::forbidden("renditions of a masked session are served through per-viewer playlists").into_response();
     }
 
     let kind = if file.ends_with(".m3u8") {
@@ -542,8 +486,8 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         unlock::viewer_playlist, unlock::signed_segment),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
         CreateSession, MaskingRequest, crate::face::TrackerConfig, crate::face::Range, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
-        pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::session::pk::PkSettings, crate::session::pk::Winner,
-        crate::gpu::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
+        pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::compose::PkSettings, crate::compose::Winner,
+        crate::compose::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
         unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult))
 )]
 pub struct ApiDoc;
@@ -554,7 +498,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let mut out = String::new();
     let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
     let _ = writeln!(out, "# HELP costream_rooms_live Rooms whose anchor is publishing now.\n# TYPE costream_rooms_live gauge\ncostream_rooms_live {live}");
-    let (frame_bytes, decoders) = crate::ingest::decode::memory();
+    let (frame_bytes, decoders) = crate::media::frame::memory();
     let _ = writeln!(out, "# HELP costream_decoded_frame_bytes Memory held by decoded pictures (frame rings and frames on screen).\n# TYPE costream_decoded_frame_bytes gauge\ncostream_decoded_frame_bytes {frame_bytes}");
     let _ = writeln!(out, "# HELP costream_decoders_running Decode threads running.\n# TYPE costream_decoders_running gauge\ncostream_decoders_running {decoders}");
     s.sessions.metrics(&mut out);

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
-use crate::render::ViewSpec;
-use crate::session::invite::{InvitationStatus, InviteError};
-use crate::session::pk::{PkBar, PkSettings};
+use crate::compose::ViewSpec;
+use crate::session::invite::InvitationStatus;
+use crate::compose::{PkBar, PkSettings};
 use crate::session::{SessionInput, SessionStatus};
 
 /// One anchor of a PK: its stream (a room of this service or a URL to pull) and its room's output.
@@ -68,16 +68,6 @@ pub struct CreateInvitation {
     pub pk: Option<serde_json::Value>,
 }
 
-impl From<InviteError> for ApiError {
-    fn from(e: InviteError) -> ApiError {
-        match e {
-            InviteError::NotFound(_) => ApiError::not_found(e.to_string()),
-            InviteError::Conflict { .. } => ApiError { status: StatusCode::CONFLICT, code: "conflict", message: e.to_string() },
-            InviteError::Start(e) => ApiError::invalid(e.to_string()),
-        }
-    }
-}
-
 /// Push destinations must be RTMP(S) URLs.
 pub(super) fn check_outputs(outputs: &[String]) -> ApiResult<()> {
     for o in outputs {
@@ -91,7 +81,7 @@ pub(super) fn check_outputs(outputs: &[String]) -> ApiResult<()> {
 
 /// Runs blocking session work off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() })
+    Ok(tokio::task::spawn_blocking(f).await?)
 }
 
 #[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
@@ -152,7 +142,7 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
             spec.audio_of.push(Some(side));
             if spec.fits.len() > 1 {
                 // One fit per input: the audio stream's is never used.
-                spec.fits.push(crate::layout::Fit::default());
+                spec.fits.push(crate::media::geometry::Fit::default());
             }
         }
     }
@@ -205,11 +195,8 @@ pub(super) async fn hang_up(State(s): State<AppState>, Path(id): Path<String>) -
     responses((status = 200, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn update_pk(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<serde_json::Value>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
     let Json(patch) = body?;
-    match s.sessions.update_pk(&id, &patch) {
-        None => Err(ApiError::not_found(format!("no session {id}"))),
-        Some(Err(e)) => Err(ApiError::invalid(format!("pk: {e}"))),
-        Some(Ok(())) => s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}"))),
-    }
+    s.sessions.update_pk(&id, &patch)?;
+    s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
 }
 
 /// What a comment or gift notification says.

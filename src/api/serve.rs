@@ -71,8 +71,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
         });
     })));
-    let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone());
-    state.events = events_tx;
+    let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;

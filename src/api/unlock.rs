@@ -38,16 +38,14 @@ pub struct ViewerCache {
 const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const PLAYLIST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sys::lock;
 
 pub(crate) fn rules(s: &AppState, channel: &str) -> ApiResult<UnlockRules> {
     if let Some(r) = lock(&s.viewer_cache.rules).get(channel) {
         return Ok(r.clone());
     }
     let r = match s.store.channel_rules(channel)? {
-        Some(j) => serde_json::from_str(&j).map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: format!("stored rules: {e}") })?,
+        Some(j) => serde_json::from_str(&j).map_err(|e| ApiError::server("database", &e))?,
         None => UnlockRules::default(),
     };
     lock(&s.viewer_cache.rules).insert(channel.to_string(), r.clone());
@@ -98,7 +96,7 @@ pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<S
     check_id("channel", &channel)?;
     let Json(r) = body?;
     r.validate().map_err(ApiError::invalid)?;
-    let j = serde_json::to_string(&r).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let j = serde_json::to_string(&r).map_err(|e| ApiError::server("internal", &e))?;
     s.store.set_channel_rules(&channel, &j)?;
     lock(&s.viewer_cache.rules).remove(&channel);
     lock(&s.viewer_cache.viewers).retain(|k, _| k.0 != channel);
@@ -158,14 +156,14 @@ pub struct PaymentResult {
     responses((status = 200, body = PaymentResult), (status = 202, body = PaymentResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<PaymentResult>)> {
     let Some(secret) = &s.payment_secret else {
-        return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "payments_off", message: "payments are not configured (--payment-secret)".into() });
+        return Err(ApiError::unavailable("payments_off", "payments are not configured (--payment-secret)"));
     };
     let sig = headers.get("x-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !verify_signature(secret.as_bytes(), &body, sig) {
         tracing::warn!("payment callback with a missing or wrong signature refused");
-        return Err(ApiError { status: StatusCode::UNAUTHORIZED, code: "bad_signature", message: "the X-Signature HMAC does not match the body".into() });
+        return Err(ApiError::unauthorized("bad_signature", "the X-Signature HMAC does not match the body"));
     }
-    let p: PaymentCallback = serde_json::from_slice(&body).map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, code: "bad_json", message: e.to_string() })?;
+    let p: PaymentCallback = serde_json::from_slice(&body)?;
     check_id("channel", &p.channel)?;
     check_id("token", &p.token)?;
     check_id("payment_id", &p.payment_id)?;
@@ -273,7 +271,7 @@ pub(super) async fn signed_segment(
     axum::extract::Query(q): axum::extract::Query<SegmentQuery>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let forbidden = |why: &str| ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: why.to_string() };
+    let forbidden = ApiError::forbidden;
     check_id("session", &id)?;
     check_id("rendition", &rendition)?;
     if !file.ends_with(".ts") || file.starts_with('.') || file.contains('/') {

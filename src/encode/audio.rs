@@ -7,8 +7,8 @@ use ffmpeg_next as ff;
 use ff::util::channel_layout::ChannelLayout;
 
 use crate::error::{Error, Result};
-use crate::ingest::decode::{AudioChunk, AUDIO_CHANNELS, AUDIO_RATE};
-use crate::ingest::ring::Ring;
+use crate::media::{AudioChunk, AUDIO_CHANNELS, AUDIO_RATE};
+use crate::media::ring::Ring;
 
 /// AAC takes exactly this many samples per frame.
 pub const AAC_FRAME: usize = 1024;
@@ -212,7 +212,7 @@ impl AudioEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::ring::Overflow;
+    use crate::media::ring::Overflow;
 
     fn ring() -> Arc<Ring<AudioChunk>> {
         Arc::new(Ring::new(64, Overflow::Block))

@@ -1,11 +1,9 @@
-//! Encode stage: H.264 + AAC, one encode per rendition, packets fanned out to every output.
+//! Encode stage: H.264 + AAC, one encode per view; its packets go to [`crate::outputs`].
 
 pub mod audio;
-pub mod output;
 pub mod video;
 
 pub use audio::{AudioEncoder, MixInput, Mixer};
-pub use output::{OutputEvent, OutputEvents, OutputStats, Outputs, StreamSetup, Track};
 pub use video::{EncoderKind, VideoEncoder, VideoSettings};
 
 /// Moves every packet the encoder has ready into `out`.

@@ -79,7 +79,7 @@ impl RgbSource for image::RgbImage {
 /// A decoded YUV picture seen as RGB (the decoder's planes, converted per sample, nearest sample:
 /// the models see the frame at a fraction of its resolution anyway).
 pub struct YuvSource<'a> {
-    pub pic: &'a crate::gpu::Picture<'a>,
+    pub pic: &'a crate::media::Picture<'a>,
 }
 
 impl RgbSource for YuvSource<'_> {
@@ -87,7 +87,7 @@ impl RgbSource for YuvSource<'_> {
         (self.pic.width, self.pic.height)
     }
     fn rgb(&self, x: f32, y: f32) -> [f32; 3] {
-        use crate::gpu::PlaneLayout;
+        use crate::media::PlaneLayout;
         let p = self.pic;
         let (xi, yi) = ((x.max(0.0) as u32).min(p.width - 1) as usize, (y.max(0.0) as u32).min(p.height - 1) as usize);
         let luma = p.planes[0].get(yi * p.strides[0] + xi).copied().unwrap_or(16);
@@ -101,7 +101,7 @@ impl RgbSource for YuvSource<'_> {
                 (p.planes[1].get(o).copied().unwrap_or(128), p.planes[1].get(o + 1).copied().unwrap_or(128))
             }
         };
-        crate::gpu::colour::yuv_to_rgb(p.matrix, p.full_range, [luma, u, v])
+        crate::media::colour::yuv_to_rgb(p.matrix, p.full_range, [luma, u, v])
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::{FaceModels, FaceTrack, Tracker, TrackerConfig, YuvSource};
-use crate::ingest::VideoFrame;
+use crate::media::VideoFrame;
 
 /// A frame with the faces found in it and how long that took.
 pub struct Analysed {

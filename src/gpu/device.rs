@@ -29,7 +29,7 @@ impl Gpu {
         std::thread::Builder::new()
             .name("gpu open".into())
             .spawn(move || {
-                crate::ingest::decode::lower_thread_priority(nice);
+                crate::sys::lower_thread_priority(nice);
                 Gpu::open()
             })?
             .join()

@@ -4,7 +4,7 @@
 //! NV12); anything else goes through swscale to YUV420P with a warning. Audio is resampled to 48 kHz
 //! stereo f32 here, so the mixer only adds numbers.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,98 +13,10 @@ use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::util::channel_layout::ChannelLayout;
 
-use super::ring::{Overflow, Ring};
 use crate::error::{Error, Result};
-use crate::gpu::{Matrix, Picture, PlaneLayout};
-use crate::layout::SourceGeom;
-
-/// Output audio format of every input: what the mixer and the AAC encoder work in.
-pub const AUDIO_RATE: u32 = 48_000;
-pub const AUDIO_CHANNELS: usize = 2;
-
-/// A decoded picture with its time on the input's own timeline (seconds from the input's start).
-pub struct VideoFrame {
-    pub frame: ff::frame::Video,
-    pub pts: f64,
-    /// Increments per decoded frame: the GPU thread re-uploads only when it changes.
-    pub seq: u64,
-    pub geom: SourceGeom,
-    pub layout: PlaneLayout,
-    pub matrix: Matrix,
-    pub full_range: bool,
-    /// Wall time the decoder spent producing this frame.
-    pub decode_ms: f32,
-    /// Counts this frame's pixel memory in [`memory`] while it lives.
-    pub mem: FrameMemory,
-}
-
-static FRAME_BYTES: AtomicI64 = AtomicI64::new(0);
-static DECODERS: AtomicI64 = AtomicI64::new(0);
-
-/// Process-wide: bytes of decoded pictures alive (in rings and on screen) and decode threads running.
-/// Freed rings and stopped decoders show here (the service exports both as metrics).
-pub fn memory() -> (u64, u64) {
-    (FRAME_BYTES.load(Ordering::Relaxed).max(0) as u64, DECODERS.load(Ordering::Relaxed).max(0) as u64)
-}
-
-/// A decoded frame's share of [`memory`].
-#[derive(Debug)]
-pub struct FrameMemory(i64);
-
-impl FrameMemory {
-    fn new(bytes: usize) -> FrameMemory {
-        FRAME_BYTES.fetch_add(bytes as i64, Ordering::Relaxed);
-        FrameMemory(bytes as i64)
-    }
-}
-
-impl Drop for FrameMemory {
-    fn drop(&mut self) {
-        FRAME_BYTES.fetch_sub(self.0, Ordering::Relaxed);
-    }
-}
-
-/// Counts a running decode thread in [`memory`].
-struct DecoderCount;
-
-impl DecoderCount {
-    fn new() -> DecoderCount {
-        DECODERS.fetch_add(1, Ordering::Relaxed);
-        DecoderCount
-    }
-}
-
-impl Drop for DecoderCount {
-    fn drop(&mut self) {
-        DECODERS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl VideoFrame {
-    /// The planes as the GPU uploads them.
-    pub fn picture(&self) -> Picture<'_> {
-        let f = &self.frame;
-        let n = f.planes().min(3);
-        let mut planes: [&[u8]; 3] = [&[], &[], &[]];
-        let mut strides = [0usize; 3];
-        for i in 0..n {
-            planes[i] = f.data(i);
-            strides[i] = f.stride(i);
-        }
-        Picture { layout: self.layout, width: f.width(), height: f.height(), planes, strides, matrix: self.matrix, full_range: self.full_range }
-    }
-}
-
-/// Interleaved stereo f32 samples at [`AUDIO_RATE`], placed on the input's timeline.
-#[derive(Clone)]
-pub struct AudioChunk {
-    /// Index of the first sample, counted from the input's start.
-    pub pos: i64,
-    /// The stream's own timestamp of the first sample, in seconds (not rebased): two streams of one
-    /// anchor (microphone and app audio) are aligned by it.
-    pub stream_ts: Option<f64>,
-    pub samples: Vec<f32>,
-}
+use crate::media::frame::{DecoderCount, FrameMemory};
+use crate::media::{AudioChunk, Matrix, Overflow, PlaneLayout, Ring, SourceGeom, VideoFrame, AUDIO_CHANNELS, AUDIO_RATE};
+use crate::sys::lower_thread_priority;
 
 #[derive(Clone, Debug)]
 pub struct InputOptions {
@@ -130,21 +42,6 @@ impl Default for InputOptions {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (Linux nice values are per thread; threads it
-/// creates afterwards inherit it).
-pub fn lower_thread_priority(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
-            tracing::debug!("could not lower thread priority");
-        }
-    }
-}
 
 /// What is known about an input once it is open.
 #[derive(Clone, Debug)]

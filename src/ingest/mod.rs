@@ -2,8 +2,7 @@
 //! threads into bounded rings that the GPU thread reads.
 
 pub mod decode;
-pub mod ring;
 pub mod rtmp;
 
-pub use decode::{open, open_reader, open_reader_into, AudioChunk, Feed, InputState, Input, InputInfo, InputOptions, VideoFrame};
-pub use ring::{Overflow, Ring};
+pub use decode::{open, open_reader, open_reader_into, Feed, Input, InputInfo, InputOptions, InputState};
+

@@ -76,7 +76,7 @@ impl Invitations {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Invitation>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sys::lock(&self.map)
     }
 
     /// Sends an invitation: starts the PK session pending (pulling and decoding both anchors) and

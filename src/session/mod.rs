@@ -9,15 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::encode::{EncoderKind, VideoSettings};
-use crate::gpu::GpuOptions;
 use crate::ingest::{Feed, InputOptions};
-use crate::layout::{Fit, Layout};
+use crate::media::geometry::{Fit, Layout};
 pub mod invite;
-pub mod pk;
+mod start;
 pub mod unlock;
 
-use crate::render::{self, Fps, LayoutChange, LiveState, Overlays, RenderConfig, Source, ViewSpec, Wake};
+use crate::compose::{self, Fps, LayoutChange, LiveState, Source, ViewSpec, Wake};
+use crate::sys::lock;
 
 /// One input of a session, as the API names it.
 #[derive(Clone, Debug)]
@@ -43,7 +42,7 @@ pub struct SessionSpec {
     /// Start with inputs pulled and decoded but no output until [`Sessions::activate`] (a PK
     /// invitation waiting for its answer).
     pub pending: bool,
-    pub pk: Option<pk::PkSettings>,
+    pub pk: Option<crate::compose::PkSettings>,
     /// Per input: `Some(k)` when it only brings more audio of input k's anchor (see
     /// [`RenderConfig::audio_of`]).
     pub audio_of: Vec<Option<usize>>,
@@ -67,7 +66,7 @@ pub struct Masking {
 #[derive(Clone, Debug)]
 pub struct Rendition {
     pub name: String,
-    pub mask: Option<render::MaskLevel>,
+    pub mask: Option<compose::MaskLevel>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -97,7 +96,7 @@ pub struct SessionStatus {
     pub views: Vec<ViewStatus>,
     /// The PK bar's settings, when the session shows one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pk: Option<pk::PkSettings>,
+    pub pk: Option<crate::compose::PkSettings>,
     /// Milliseconds from activation to the first composed frame and to its first encoded packet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_to_first_frame_ms: Option<f64>,
@@ -114,7 +113,19 @@ pub struct ViewStatus {
 }
 
 /// Counters of each output of a session: (url, counters).
-pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::encode::OutputStats>)>>>;
+pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::outputs::OutputStats>)>>>;
+
+/// Why a session operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no session {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// The session's job could not open (its inputs, the GPU, the encoders or the outputs).
+    #[error(transparent)]
+    Start(#[from] crate::Error),
+}
 
 struct Running {
     stage_ms: Arc<[std::sync::atomic::AtomicU32; 3]>,
@@ -137,7 +148,7 @@ struct Running {
 pub type Feeds = Arc<Mutex<HashMap<String, Arc<Feed>>>>;
 
 pub fn feed(feeds: &Feeds, room: &str) -> Arc<Feed> {
-    let mut f = feeds.lock().unwrap_or_else(|p| p.into_inner());
+    let mut f = lock(feeds);
     f.entry(room.to_string()).or_insert_with(|| Feed::new(4)).clone()
 }
 
@@ -187,8 +198,8 @@ impl Sessions {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        lock(&self.running)
     }
 
     /// Where a session's HLS files are written.
@@ -196,151 +207,11 @@ impl Sessions {
         self.dir.join(id)
     }
 
-    /// Starts a session; it runs until stopped.
-    pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
-        let id = format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
-        let dir = self.hls_dir(&id);
-        std::fs::create_dir_all(&dir)?;
-        let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
-        let recording = spec.record.then(|| dir.join("recording.ts").to_string_lossy().to_string());
-        outputs.extend(recording.iter().cloned());
-        outputs.extend(spec.outputs.iter().cloned());
-        let mut views = spec.views.clone();
-        let mut renditions = Vec::new();
-        if let Some(m) = &spec.masking {
-            // One composition ("open"), one copy per level that masks something; the session's push
-            // destinations get the most masked picture.
-            views = vec![ViewSpec { name: "open".into(), ..ViewSpec::default() }];
-            renditions.push(Rendition { name: "open".into(), mask: None });
-            for level in 0..m.rules.top_level() {
-                if let Some(mask) = m.rules.mask(level, &[]) {
-                    let name = format!("l{level}");
-                    let outputs = if level == 0 { spec.outputs.clone() } else { vec![] };
-                    views.push(ViewSpec { name: name.clone(), outputs, copy_of: Some(0), mask: Some(mask.clone()), ..ViewSpec::default() });
-                    renditions.push(Rendition { name, mask: Some(mask) });
-                }
-            }
-        }
-        let mut view_status = Vec::new();
-        for v in &mut views {
-            let safe = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !safe {
-                return Err(crate::error::invalid("view", format!("{:?}: letters, digits, - and _ only", v.name)));
-            }
-            let vdir = dir.join("views").join(&v.name);
-            std::fs::create_dir_all(&vdir)?;
-            view_status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact(u)).collect() });
-            v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
-        }
-        let now = std::time::Instant::now();
-        // A session that starts at once is "activated" now: its start-to-first-frame time is
-        // reported like an accepted invitation's (a cold start, pulls included).
-        let live = Arc::new(Mutex::new(LiveState {
-            active: !spec.pending,
-            activated: (!spec.pending).then_some(now),
-            pk: spec.pk.clone().map(|p| pk::PkBar::new(p, now)),
-            ..LiveState::default()
-        }));
-        let wake = Arc::new(Wake::default());
-        let inputs = spec.inputs.iter().map(|i| self.source(i)).collect();
-        let (stop, frames) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let output_stats: OutputCounters = Arc::default();
-        let changes: Arc<Mutex<Option<LayoutChange>>> = Arc::default();
-        let stage_ms: Arc<[std::sync::atomic::AtomicU32; 3]> = Arc::default();
-        let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
-        let cfg = RenderConfig {
-            inputs,
-            layout: spec.layout,
-            fits: spec.fits.clone(),
-            size: spec.size,
-            fps: spec.fps,
-            outputs: outputs.clone(),
-            overlays: Overlays::default(),
-            video: VideoSettings {
-                encoder: EncoderKind::X264,
-                width: spec.size.0,
-                height: spec.size.1,
-                fps: (spec.fps.num, spec.fps.den),
-                bitrate_kbps: spec.bitrate_kbps,
-                preset: "veryfast".into(),
-                gop,
-                threads: 0,
-            },
-            audio_kbps: 128,
-            gpu: GpuOptions { gpu_timing: true, ..GpuOptions::default() },
-            input: self.input.clone(),
-            max_seconds: None,
-            background_nice: 4,
-            realtime: true,
-            stop: Some(stop.clone()),
-            frames_out: Some(frames.clone()),
-            events: self.events.clone().map(|f| {
-                let sid = id.clone();
-                Arc::new(move |e: render::JobEvent| match e {
-                    render::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
-                    render::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
-                    render::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact(&u))),
-                    render::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact(&u), why)),
-                }) as render::EventSink
-            }),
-            changes: Some(changes.clone()),
-            stage_ms: Some(stage_ms.clone()),
-            output_stats: Some(output_stats.clone()),
-            views,
-            live: Some(live.clone()),
-            wake: Some(wake.clone()),
-            audio_of: spec.audio_of.clone(),
-            faces: spec.masking.as_ref().map(|m| render::FaceSettings { tracker: m.tracker.clone(), inputs: vec![] }),
-        };
-        let state = Arc::new(Mutex::new((SessionState::Running, None)));
-        let st = state.clone();
-        let sid = id.clone();
-        let events = self.events.clone();
-        let thread = std::thread::Builder::new().name(format!("session {id}")).spawn(move || {
-            let _span = tracing::info_span!("session", id = %sid).entered();
-            let r = render::run(&cfg);
-            let done = match r {
-                Ok(_) => (SessionState::Stopped, None),
-                Err(e) => {
-                    tracing::error!(error = %e, "session failed");
-                    (SessionState::Failed, Some(e.to_string()))
-                }
-            };
-            *st.lock().unwrap_or_else(|p| p.into_inner()) = done.clone();
-            if let Some(f) = &events {
-                f(SessionEvent::Stopped(sid.clone(), done.1));
-            }
-        })?;
-        tracing::info!(id, inputs = spec.inputs.len(), "session started");
-        self.emit(SessionEvent::Started(id.clone()));
-        let inputs = spec.inputs.len();
-        self.lock().insert(
-            id.clone(),
-            Running {
-                stage_ms,
-                stop,
-                changes,
-                inputs,
-                frames,
-                output_stats,
-                state,
-                thread: Some(thread),
-                outputs: spec.outputs.iter().map(|u| redact(u)).collect(),
-                recording,
-                live,
-                wake,
-                views: view_status,
-                masking: spec.masking.clone().map(|m| (m, renditions)),
-            },
-        );
-        self.status(&id).ok_or(crate::Error::StageGone { stage: "session" })
-    }
-
     pub fn status(&self, id: &str) -> Option<SessionStatus> {
-        let m = self.lock();
+        let m = self.running();
         let r = m.get(id)?;
-        let (state, error) = r.state.lock().map(|s| s.clone()).unwrap_or((SessionState::Failed, None));
-        let l = r.live.lock().unwrap_or_else(|p| p.into_inner());
+        let (state, error) = lock(&r.state).clone();
+        let l = lock(&r.live);
         let since = |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
         Some(SessionStatus {
             active: l.active,
@@ -360,37 +231,37 @@ impl Sessions {
     }
 
     pub fn list(&self) -> Vec<SessionStatus> {
-        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        let ids: Vec<String> = self.running().keys().cloned().collect();
         ids.iter().filter_map(|id| self.status(id)).collect()
     }
 
-    /// Changes a running session's layout and/or fits, without interrupting its outputs. `None` when
-    /// there is no such session; `Some(Err)` when the fits do not match the inputs.
-    pub fn change(&self, id: &str, layout: Option<Layout>, fits: Option<Vec<Fit>>, inputs: Option<Vec<SessionInput>>) -> Option<Result<(), String>> {
-        let mut m = self.lock();
-        let r = m.get_mut(id)?;
+    /// Changes a running session's layout and/or fits, without interrupting its outputs; refused
+    /// when the fits do not match the inputs.
+    pub fn change(&self, id: &str, layout: Option<Layout>, fits: Option<Vec<Fit>>, inputs: Option<Vec<SessionInput>>) -> Result<(), SessionError> {
+        let mut m = self.running();
+        let r = m.get_mut(id).ok_or_else(|| SessionError::NotFound(id.into()))?;
         let count = inputs.as_ref().map_or(r.inputs, Vec::len);
         if let Some(f) = &fits {
             if !(f.len() == 1 || f.len() == count) {
-                return Some(Err(format!("fit: one value, or one per input ({count} inputs)")));
+                return Err(SessionError::Invalid(format!("fit: one value, or one per input ({count} inputs)")));
             }
         }
         let sources = inputs.map(|i| i.iter().map(|x| self.source(x)).collect());
         r.inputs = count;
-        *r.changes.lock().unwrap_or_else(|p| p.into_inner()) = Some(LayoutChange { layout, fits, inputs: sources });
-        Some(Ok(()))
+        *lock(&r.changes) = Some(LayoutChange { layout, fits, inputs: sources });
+        Ok(())
     }
 
     /// A masked session's masking and renditions (None: no such session or not masked).
     pub fn masking(&self, id: &str) -> Option<(Masking, Vec<Rendition>)> {
-        self.lock().get(id)?.masking.clone()
+        self.running().get(id)?.masking.clone()
     }
 
     /// Runs `f` on a session's live state and wakes its loop (None: no such session).
     pub fn with_live<R>(&self, id: &str, f: impl FnOnce(&mut LiveState) -> R) -> Option<R> {
-        let m = self.lock();
+        let m = self.running();
         let r = m.get(id)?;
-        let out = f(&mut r.live.lock().unwrap_or_else(|p| p.into_inner()));
+        let out = f(&mut lock(&r.live));
         r.wake.notify();
         Some(out)
     }
@@ -407,28 +278,30 @@ impl Sessions {
         })
     }
 
-    /// Applies a partial PK bar update (a session without a bar gets one). `Some(Err)`: invalid.
-    pub fn update_pk(&self, id: &str, patch: &serde_json::Value) -> Option<Result<(), String>> {
-        self.with_live(id, |l| {
+    /// Applies a partial PK bar update (a session without a bar gets one); an invalid one changes
+    /// nothing.
+    pub fn update_pk(&self, id: &str, patch: &serde_json::Value) -> Result<(), SessionError> {
+        let r = self.with_live(id, |l| {
             let now = std::time::Instant::now();
             match &mut l.pk {
                 Some(bar) => bar.update(patch, now),
                 None => {
-                    let mut bar = pk::PkBar::new(pk::PkSettings::default(), now);
+                    let mut bar = crate::compose::PkBar::new(crate::compose::PkSettings::default(), now);
                     bar.update(patch, now)?;
                     l.pk = Some(bar);
                     Ok(())
                 }
             }
-        })
+        });
+        r.ok_or_else(|| SessionError::NotFound(id.into()))?.map_err(|e| SessionError::Invalid(format!("pk: {e}")))
     }
 
     /// Adds a comment or gift line to `anchor`'s monitor output.
     pub fn comment(&self, id: &str, anchor: &str, text: &str) -> Option<()> {
         self.with_live(id, |l| {
             let now = std::time::Instant::now();
-            l.comments.retain(|c| now.saturating_duration_since(c.at) < render::COMMENT_TTL);
-            l.comments.push(render::Comment { anchor: anchor.to_string(), text: text.to_string(), at: now });
+            l.comments.retain(|c| now.saturating_duration_since(c.at) < compose::COMMENT_TTL);
+            l.comments.push(compose::Comment { anchor: anchor.to_string(), text: text.to_string(), at: now });
             // Only the newest lines are ever shown.
             let excess = l.comments.len().saturating_sub(64);
             l.comments.drain(..excess);
@@ -445,7 +318,7 @@ impl Sessions {
     /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
     pub fn stop(&self, id: &str) -> bool {
         let handle = {
-            let mut m = self.lock();
+            let mut m = self.running();
             let Some(r) = m.get_mut(id) else { return false };
             r.stop.store(true, Ordering::Relaxed);
             r.thread.take()
@@ -461,7 +334,7 @@ impl Sessions {
     pub fn metrics(&self, out: &mut String) {
         use std::fmt::Write;
         {
-            let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            let feeds = lock(&self.feeds);
             for (name, help, kind) in [
                 ("costream_input_frames_total", "Video frames decoded from a room's publisher.", "counter"),
                 ("costream_input_bytes_total", "Compressed bytes received from a room's publisher.", "counter"),
@@ -480,7 +353,7 @@ impl Sessions {
                 }
             }
         }
-        let m = self.lock();
+        let m = self.running();
         let _ = writeln!(out, "# HELP costream_session_frames_total Frames composed by a session.\n# TYPE costream_session_frames_total counter");
         for (id, r) in m.iter() {
             let _ = writeln!(out, "costream_session_frames_total{{session=\"{id}\"}} {}", r.frames.load(Ordering::Relaxed));
@@ -501,7 +374,7 @@ impl Sessions {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (id, r) in m.iter() {
-                for (url, st) in r.output_stats.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                for (url, st) in lock(&r.output_stats).iter() {
                     let v = [&st.packets, &st.bytes, &st.dropped, &st.reconnects, &st.queued][pick].load(Ordering::Relaxed);
                     let _ = writeln!(out, "{name}{{session=\"{id}\",output=\"{}\"}} {v}", escape(&redact(url)));
                 }
@@ -511,7 +384,7 @@ impl Sessions {
 
     /// Stops every session (service shutdown).
     pub fn stop_all(&self) {
-        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        let ids: Vec<String> = self.running().keys().cloned().collect();
         for id in ids {
             self.stop(&id);
         }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::face::Organ;
-use crate::render::MaskLevel;
+use crate::compose::MaskLevel;
 
 /// A viewer's behaviour, as the platform reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -46,7 +46,7 @@ pub struct UnlockRules {
     pub sigma_drop: f32,
     pub feather: f32,
     /// Blur (weaker per level) or a sticker over each locked organ.
-    pub style: crate::render::MaskStyle,
+    pub style: crate::compose::MaskStyle,
 }
 
 impl Default for UnlockRules {
@@ -64,7 +64,7 @@ impl Default for UnlockRules {
             sigma: 10.0,
             sigma_drop: 0.1,
             feather: 3.0,
-            style: crate::render::MaskStyle::Blur,
+            style: crate::compose::MaskStyle::Blur,
         }
     }
 }
@@ -113,7 +113,7 @@ impl UnlockRules {
         let unlocked = &self.unlock_order[..(level as usize).min(self.unlock_order.len())];
         let organs: Vec<Organ> = self.locked.iter().copied().filter(|o| !unlocked.contains(o) && !paid.contains(o)).collect();
         let sigma = self.sigma * (1.0 - self.sigma_drop * level as f32).max(0.0);
-        let visible = sigma > 0.0 || self.style == crate::render::MaskStyle::Sticker;
+        let visible = sigma > 0.0 || self.style == crate::compose::MaskStyle::Sticker;
         (!organs.is_empty() && visible).then_some(MaskLevel { organs, sigma, feather: self.feather, style: self.style })
     }
 }

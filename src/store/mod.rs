@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
 use serde::Serialize;
 
 /// Default lifetime of a stream key.
@@ -23,6 +24,10 @@ pub enum StoreError {
     NoRoom(String),
     #[error("no destination {0}")]
     NoDestination(String),
+    #[error("schema migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database task: {0}")]
+    Task(String),
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -85,47 +90,22 @@ fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-const SCHEMA: &str = "
-PRAGMA foreign_keys = ON;
-CREATE TABLE IF NOT EXISTS rooms (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stream_keys (
-    key TEXT PRIMARY KEY,
-    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-    issued_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS stream_keys_room ON stream_keys(room_id);
-CREATE TABLE IF NOT EXISTS destinations (
-    id TEXT PRIMARY KEY,
-    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
-    url TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS viewer_points (
-    channel TEXT NOT NULL,
-    token TEXT NOT NULL,
-    points REAL NOT NULL,
-    PRIMARY KEY (channel, token)
-);
-CREATE TABLE IF NOT EXISTS entitlements (
-    payment_id TEXT PRIMARY KEY,
-    channel TEXT NOT NULL,
-    token TEXT NOT NULL,
-    organ TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entitlements_viewer ON entitlements(channel, token);
-CREATE TABLE IF NOT EXISTS channels (
-    id TEXT PRIMARY KEY,
-    rules TEXT NOT NULL
-);
-";
+/// The schema, one step per file: a database is brought up to the newest step when it is opened
+/// (its `user_version` says which steps it has). Steps are only ever added, never edited.
+const STEPS: [&str; 3] = [
+    include_str!("migrations/01_rooms_keys_destinations.sql"),
+    include_str!("migrations/02_unlocks.sql"),
+    include_str!("migrations/03_destinations_by_room.sql"),
+];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(STEPS.iter().map(|s| M::up(s)).collect())
+}
+
+/// How many schema steps this build knows (a database opened by it is at this version).
+pub fn schema_version() -> usize {
+    STEPS.len()
+}
 
 impl Store {
     /// Opens (creating if needed) the database file.
@@ -140,13 +120,14 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(c: Connection) -> StoreResult<Store> {
-        c.execute_batch(SCHEMA)?;
+    fn init(mut c: Connection) -> StoreResult<Store> {
+        c.pragma_update(None, "foreign_keys", "ON")?;
+        migrations().to_latest(&mut c)?;
         Ok(Store { db: Mutex::new(c) })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sys::lock(&self.db)
     }
 
     /// Creates a room and issues its first stream key.
@@ -308,6 +289,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn migrations_are_valid_and_counted() {
+        assert!(migrations().validate().is_ok());
+        let s = Store::open_in_memory().unwrap();
+        let v: usize = s.db().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, schema_version());
+    }
+
+    #[test]
     fn keys_expire_and_regeneration_revokes_the_old_one() {
         let s = Store::open_in_memory().unwrap();
         let room = s.create_room("A's show", "costream", 60).unwrap();
@@ -342,3 +331,4 @@ mod tests {
     }
 
 }
+

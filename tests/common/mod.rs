@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use costream::testsrc::{generate, Clip};
@@ -83,52 +83,20 @@ pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
     assert!(ok, "{what}: got {got:?}, want {want:?} ±{tol}");
 }
 
+#[path = "../../src/bin/costream/kit.rs"]
+pub mod kit;
+
 /// A TCP port that was free a moment ago on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    kit::free_port().expect("a free loopback port")
 }
 
-/// A real RTMP server (nginx with libnginx-mod-rtmp) on a free loopback port, recording what it
-/// receives under `rec`.
-pub struct Nginx {
-    child: Child,
-    pub port: u16,
-    pub rec: PathBuf,
-}
+pub use kit::Nginx;
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A real RTMP server (nginx-rtmp) on a free loopback port, recording what it receives under `rec`.
 pub fn start_nginx(dir: &Path) -> Nginx {
-    let port = free_port();
-    let rec = dir.join("rec");
-    std::fs::create_dir_all(&rec).unwrap();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
-             daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; record all; record_path {r}; record_unique off; }} }} }}\n",
-            d = dir.display(),
-            r = rec.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nginx (libnginx-mod-rtmp)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx-rtmp did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx { child, port, rec }
+    kit::start_nginx(dir, true).expect("nginx-rtmp")
 }
-
 
 /// ffprobe of a network URL (HLS over HTTP, rtmp://), reading a few seconds at most.
 pub fn probe_url(url: &str) -> serde_json::Value {
@@ -175,22 +143,24 @@ pub fn start(db: &Path) -> Service {
 }
 
 pub fn start_with(db: &Path, extra: &[&str]) -> Service {
+    start_with_env(db, extra, &[])
+}
+
+/// `costream serve` with extra arguments and environment variables.
+pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
     let (hp, rp) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
         .arg(db)
         .args(extra)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let http = format!("http://127.0.0.1:{hp}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ureq::get(&format!("{http}/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "service did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the service to answer /health", 20.0, || ureq::get(&format!("{http}/health")).call().is_ok());
     Service { child, http, rtmp_port: rp }
 }
 
@@ -230,3 +200,42 @@ pub fn publish_args(clip: &Path, port: u16, key: &str, extra: &[&str]) -> Child 
         .unwrap()
 }
 
+
+/// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
+pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
+    assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");
+}
+
+/// The service's `/events` stream, collected from the moment of subscribing.
+pub struct Events(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl Events {
+    pub fn subscribe(http: &str) -> Events {
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let sink = events.clone();
+        let sse = ureq::get(&format!("{http}/events")).call().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(sse.into_reader()).lines().map_while(Result::ok) {
+                if let Some(j) = line.strip_prefix("data:").and_then(|d| serde_json::from_str::<Value>(d.trim()).ok()) {
+                    sink.lock().unwrap().push(j);
+                }
+            }
+        });
+        Events(events)
+    }
+
+    pub fn all(&self) -> Vec<Value> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until an event matching `f` has arrived, and returns it.
+    pub fn wait(&self, what: &str, secs: f64, f: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        wait_for(what, secs, || {
+            found = self.0.lock().unwrap().iter().find(|e| f(e)).cloned();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+}

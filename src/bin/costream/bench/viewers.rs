@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bench_latency::{free_port, start_nginx, Proc};
-use crate::error::{invalid, Result};
-use crate::face::{FaceModels, Organ, Range, Roi, Tracker, TrackerConfig};
+use crate::kit::{free_port, start_nginx, Proc};
+use costream::error::{invalid, Result};
+use costream::face::{FaceModels, Organ, Range, Roi, Tracker, TrackerConfig};
 
-const PORTRAIT: &[u8] = include_bytes!("../tests/data/astronaut.png");
+const PORTRAIT: &[u8] = include_bytes!("../../../../tests/data/astronaut.png");
 
 /// A moving-portrait clip (the public-domain astronaut), made once.
 fn face_clip(dir: &Path, w: u32, h: u32, frames: u32) -> Result<std::path::PathBuf> {
@@ -50,21 +50,22 @@ pub fn face_track_ms(dir: &Path) -> Result<f64> {
         tr.update(&img, n as f64 / 30.0).map_err(|e| invalid("faces", e.to_string()))?;
         ms.push(t0.elapsed().as_secs_f32() * 1e3);
     }
-    crate::render::median(&mut ms[10..]).ok_or_else(|| invalid("bench", "no frames"))
+    costream::compose::median(&mut ms[10..]).ok_or_else(|| invalid("bench", "no frames"))
 }
 
 /// GPU cost of one more masked level: compose + readback of a 1280×720 frame with the portrait and
 /// 0 or 3 masked renditions (eyes, mouth, nose), per extra rendition, in ms.
 pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
-    use crate::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Picture, PlaneLayout, Scene, TileSpec};
-    use crate::layout::{place, Fit, Rect, SourceGeom};
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
+use costream::media::{Picture, PlaneLayout};
+    use costream::media::geometry::{place, Fit, Rect, SourceGeom};
     let img = image::load_from_memory(PORTRAIT).map_err(|e| invalid("portrait", e.to_string()))?.to_rgb8();
     let models = FaceModels::load(Range::Short).map_err(|e| invalid("faces", e.to_string()))?;
     let d = *models.detect(&img).map_err(|e| invalid("faces", e.to_string()))?.first().ok_or_else(|| invalid("bench", "no face in the portrait"))?;
     let pts: Vec<[f32; 2]> = models.landmarks(&img, &Roi::from_detection(&d)).map_err(|e| invalid("faces", e.to_string()))?.ok_or_else(|| invalid("bench", "no landmarks"))?.iter().map(|p| [p[0], p[1]]).collect();
     let _ = dir;
     let (w, h) = (img.width(), img.height());
-    let px = |x: u32, y: u32| crate::gpu::colour::rgb_to_bt709_limited(img.get_pixel(x.min(w - 1), y.min(h - 1)).0.map(|c| c as f32 / 255.0));
+    let px = |x: u32, y: u32| costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x.min(w - 1), y.min(h - 1)).0.map(|c| c as f32 / 255.0));
     let yp: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0] as u8).collect();
     let up: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[1] as u8).collect();
     let vp: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[2] as u8).collect();
@@ -76,7 +77,7 @@ pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
         let mut comp = Compositor::with_views(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..GpuOptions::default() }, 1 + extra)?;
         let mut scenes = vec![Scene { tiles: vec![tile], ..Scene::default() }];
         scenes.extend((0..extra).map(|k| Scene { copy_of: Some(0), masks: vec![MaskSpec { sigma: 10.0 * (1.0 - 0.1 * k as f32), ..mask.clone() }], ..Scene::default() }));
-        let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&yp, &up, &vp], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: crate::gpu::Matrix::Bt709, full_range: false };
+        let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&yp, &up, &vp], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
         let mut ms = Vec::new();
         for n in 0..40u64 {
             // A new picture every frame, as from a camera.
@@ -88,7 +89,7 @@ pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
                 ms.push(t0.elapsed().as_secs_f32() * 1e3);
             }
         }
-        crate::render::median(&mut ms).ok_or_else(|| invalid("bench", "no frames"))
+        costream::compose::median(&mut ms).ok_or_else(|| invalid("bench", "no frames"))
     };
     let (t0, t3) = (time(0)?, time(3)?);
     Ok((t3 - t0) / 3.0)
@@ -109,7 +110,8 @@ fn process_cpu_s(pid: u32) -> Option<f64> {
 pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(usize, f64, u64)>> {
     std::fs::create_dir_all(dir)?;
     let clip = face_clip(&dir.join("inputs"), 640, 360, 900)?;
-    let (_nginx, nport) = start_nginx(&dir.join("nginx-viewers"))?;
+    let nginx = start_nginx(&dir.join("nginx-viewers"), false)?;
+    let nport = nginx.port;
     let url = format!("rtmp://127.0.0.1:{nport}/live/face");
     let _anchor = Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-stream_loop", "-1", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
     let (hp, rp) = (free_port()?, free_port()?);
@@ -196,7 +198,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
             let _ = t.join();
         }
         let per_s = (c1 - c0) / (t1 - t0).as_secs_f64();
-        crate::bench::progress_line(&format!("{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)));
+        super::progress(&format!("{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)));
         samples.push((n, per_s, failed.load(Ordering::Relaxed)));
     }
     drop(svc);

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gpu::{BarSpec, LayerKind, LayerSpec, Rgba, TextAlign, TextStyle};
-use crate::layout::Rect;
-use crate::render::Element;
+use super::text::{TextAlign, TextStyle};
+use super::Element;
+use crate::gpu::{BarSpec, LayerKind, LayerSpec, Rgba};
+use crate::media::Rect;
 
 /// Who won a PK round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

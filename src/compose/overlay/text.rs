@@ -7,7 +7,7 @@
 use cosmic_text::{Align, Attrs, Buffer, Color, Family, FontSystem, Metrics, Shaping, SwashCache};
 use image::RgbaImage;
 
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallback.ttf");
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
 
 /// Horizontal placement of the text in its box.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

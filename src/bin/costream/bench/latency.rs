@@ -9,63 +9,25 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
 
-use crate::api::serve::{run_with, ServeConfig};
-use crate::error::{invalid, Result};
-use crate::layout::{Fit, Layout};
-use crate::render::Fps;
-use crate::session::{SessionInput, SessionSpec};
-use crate::testsrc::{generate, Clip};
+use costream::api::serve::{run_with, ServeConfig};
+use costream::error::{invalid, Result};
+use costream::media::geometry::{Fit, Layout};
+use costream::compose::Fps;
+use costream::session::{SessionInput, SessionSpec};
+use costream::testsrc::{generate, Clip};
+
+use crate::kit::{free_port, start_nginx, Proc};
 
 const W: u32 = 640;
 const H: u32 = 360;
 const BITS: u32 = 16;
 const BIT_W: u32 = 40;
-
-pub(crate) fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-pub(crate) struct Proc(pub(crate) Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn start_nginx(dir: &Path) -> Result<(Proc, u16)> {
-    let port = free_port()?;
-    std::fs::create_dir_all(dir)?;
-    // nginx resolves relative paths against its prefix: give it absolute ones.
-    let dir = &std::fs::canonicalize(dir)?;
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n",
-            d = dir.display()
-        ),
-    )?;
-    let child = Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
-        .map_err(|e| invalid("nginx", format!("{e}: install nginx and libnginx-mod-rtmp")))?;
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err(invalid("nginx", "did not start"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((p, port))
-}
 
 /// The coded clip: a frame counter in the top rows, a tone for the audio path.
 fn coded_clip(dir: &Path, seconds: f64) -> Result<PathBuf> {
@@ -166,7 +128,8 @@ fn measure(clip: &Path, seconds: f64, publish_url: &str, read_url: &str) -> Resu
 pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     ff::init().map_err(|e| invalid("ffmpeg", e.to_string()))?;
     let clip = coded_clip(&dir.join("inputs"), seconds)?;
-    let (_nginx, nport) = start_nginx(&dir.join("nginx"))?;
+    let nginx = start_nginx(&dir.join("nginx"), false)?;
+    let nport = nginx.port;
     let direct = measure(&clip, seconds, &format!("rtmp://127.0.0.1:{nport}/live/direct"), &format!("rtmp://127.0.0.1:{nport}/live/direct"))?
         .ok_or_else(|| invalid("latency", "the direct path delivered too few frames"))?;
 
@@ -176,7 +139,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let k2 = key.clone();
     let out_url = format!("rtmp://127.0.0.1:{nport}/live/out");
     let o2 = out_url.clone();
-    let ready: crate::api::serve::OnReady = Box::new(move |state, _http, rtmp| {
+    let ready: costream::api::serve::OnReady = Box::new(move |state, _http, rtmp| {
         let room = match state.store.create_room("latency", "costream", 3600) {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "latency room"),
@@ -219,11 +182,12 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
 /// through nginx-rtmp in the same run. Returns the medians over `runs` of each, in ms: (pre-pull
 /// first frame, pre-pull first packet, cold first frame, cold first packet).
 pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
-    use crate::session::invite::{InviteState, Invitations};
-    use crate::session::Sessions;
+    use costream::session::invite::{InviteState, Invitations};
+    use costream::session::Sessions;
     ff::init().map_err(|e| invalid("ffmpeg", e.to_string()))?;
     let clip = coded_clip(&dir.join("inputs"), 120.0)?;
-    let (_nginx, nport) = start_nginx(&dir.join("nginx-pk"))?;
+    let nginx = start_nginx(&dir.join("nginx-pk"), false)?;
+    let nport = nginx.port;
     let urls = [format!("rtmp://127.0.0.1:{nport}/live/pk_a"), format!("rtmp://127.0.0.1:{nport}/live/pk_b")];
     let _publishers = [publish(&clip, &urls[0])?, publish(&clip, &urls[1])?];
     std::thread::sleep(Duration::from_secs(2));
@@ -238,7 +202,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         outputs: vec![],
         bitrate_kbps: 2500,
         record: false,
-        views: ["a", "b"].iter().enumerate().map(|(i, n)| crate::render::ViewSpec { name: n.to_string(), order: if i == 0 { vec![0, 1] } else { vec![1, 0] }, mirrored: i == 1, ..Default::default() }).collect(),
+        views: ["a", "b"].iter().enumerate().map(|(i, n)| costream::compose::ViewSpec { name: n.to_string(), order: if i == 0 { vec![0, 1] } else { vec![1, 0] }, mirrored: i == 1, ..Default::default() }).collect(),
         pending,
         pk: Some(Default::default()),
         audio_of: vec![],
@@ -272,7 +236,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
     }
     let med = |v: &[(f64, f64)], k: usize| {
         let mut x: Vec<f32> = v.iter().map(|p| if k == 0 { p.0 } else { p.1 } as f32).collect();
-        crate::render::median(&mut x).unwrap_or(f64::NAN)
+        costream::compose::median(&mut x).unwrap_or(f64::NAN)
     };
     Ok((med(&warm, 0), med(&warm, 1), med(&cold, 0), med(&cold, 1)))
 }

@@ -9,9 +9,13 @@ use clap::{Args, Parser, Subcommand};
 use costream::encode::{EncoderKind, VideoSettings};
 use costream::gpu::GpuOptions;
 use costream::ingest::InputOptions;
-use costream::layout::{Fit, Layout};
-use costream::render::{self, Fps, Overlays, RenderConfig};
-use costream::{bench, cli, testsrc, Error};
+use costream::media::geometry::{Fit, Layout};
+use costream::compose::{self, Fps, Overlays, RenderConfig};
+use costream::{testsrc, Error};
+
+mod bench;
+mod cli;
+mod kit;
 
 #[derive(Parser)]
 #[command(name = "costream", version, about = "GPU compositor for live co-streams and PK battles")]
@@ -161,7 +165,7 @@ fn parse_wh(s: &str, what: &'static str) -> Result<(u32, u32), Error> {
 }
 
 fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
-    let size = render::parse_size(&a.size)?;
+    let size = compose::parse_size(&a.size)?;
     let fps: Fps = a.fps.parse()?;
     let fits = a.fit.split(',').map(|s| s.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()?;
     let overlays = Overlays {
@@ -173,7 +177,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
     let encoder: EncoderKind = a.encoder.parse()?;
     let gop = a.gop.unwrap_or((fps.as_f64() * 2.0).round() as u32).max(1);
     Ok(RenderConfig {
-        inputs: a.inputs.iter().map(|u| render::Source::Url(u.clone())).collect(),
+        inputs: a.inputs.iter().map(|u| compose::Source::Url(u.clone())).collect(),
         layout: a.layout.parse::<Layout>()?,
         fits,
         size,
@@ -240,7 +244,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Render(a) => render_config(&a).and_then(|cfg| {
-            let rep = render::run(&cfg)?;
+            let rep = compose::run(&cfg)?;
             eprintln!(
                 "rendered {} frames ({:.2} s of output) in {:.2} s: {:.1} fps on {} with {}",
                 rep.frames,

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::error::{invalid, Result};
-use crate::gpu::{BlurSpec, LayerKind, LayerSpec};
-use crate::layout::Rect;
+use costream::error::{invalid, Result};
+use costream::gpu::{BlurSpec, LayerKind, LayerSpec};
+use costream::media::geometry::Rect;
 
 fn nums(s: &str, what: &'static str, n: std::ops::RangeInclusive<usize>) -> Result<Vec<f32>> {
     let v: std::result::Result<Vec<f32>, _> = s.split(',').map(|p| p.trim().parse::<f32>()).collect();

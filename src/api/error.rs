@@ -1,0 +1,146 @@
+//! The API's one error mapping: every failure a handler meets becomes an [`ApiError`] here, with a
+//! stable code and the status its blame calls for — 4xx for what the caller asked, 503 for "try
+//! again later", 5xx for what broke here (logged with its cause chain; the client gets the code).
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{chain, Blame};
+use crate::session::invite::InviteError;
+use crate::session::SessionError;
+use crate::store::StoreError;
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable. Caller's faults: `bad_json`, `invalid_parameter`, `not_found`,
+    /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
+    /// `input_undecodable`. Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `payments_off`. Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
+    /// `io_failed`, `stage_stopped`, `database`, `internal`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+    pub fn bad_json(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "bad_json", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+    /// A fault of this server: logged with its causes; the client learns the code, not the details.
+    pub fn server(code: &'static str, e: &dyn std::error::Error) -> ApiError {
+        tracing::error!(code, error = %chain(e), "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("server error ({code})"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } })).into_response()
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> ApiError {
+        match e.code() {
+            (code, Blame::Caller) => Self::new(StatusCode::BAD_REQUEST, code, e.to_string()),
+            (code, Blame::Unavailable) => {
+                tracing::warn!(code, error = %chain(&e), "request refused: resource unavailable");
+                Self::unavailable(code, format!("try again later ({code})"))
+            }
+            (code, Blame::Server) => Self::server(code, &e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NoRoom(_) | StoreError::NoDestination(_) => ApiError::not_found(e.to_string()),
+            StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
+        }
+    }
+}
+
+impl From<InviteError> for ApiError {
+    fn from(e: InviteError) -> ApiError {
+        match e {
+            InviteError::NotFound(_) => ApiError::not_found(e.to_string()),
+            InviteError::Conflict { .. } => ApiError::conflict(e.to_string()),
+            InviteError::Start(e) => e.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        match e {
+            SessionError::NotFound(_) => ApiError::not_found(e.to_string()),
+            SessionError::Invalid(m) => ApiError::invalid(m),
+            SessionError::Start(e) => e.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> ApiError {
+        ApiError::bad_json(e.body_text())
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> ApiError {
+        ApiError::bad_json(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError::server("internal", &e)
+    }
+}
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;

@@ -1,0 +1,181 @@
+//! `costream bench`: the S1 "PK frame" job (two 720p30 inputs side by side with centre crop, a
+//! two-colour bar, a sigma-12 blur over a 200×200 rectangle, both audios mixed, x264 veryfast
+//! zerolatency 2500k g=60, AAC 128k, one encode to FLV + HLS), run by our pipeline and by the FFmpeg
+//! filter graph in the same invocation, alternating, on the same generated inputs.
+//!
+//! Both run as child processes so that CPU time and peak RSS come from the kernel (wait4) and cover
+//! every thread, lavapipe's included.
+
+mod latency;
+mod masking;
+mod pk;
+mod s1;
+mod viewers;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use costream::compose::median;
+use costream::error::Result;
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Short smoke run (3 s inputs, one run each); does not touch BENCHMARKS.md.
+    #[arg(long)]
+    pub quick: bool,
+    /// Skip the RTMP-in to RTMP-out latency and PK accept measurements (they need nginx with the
+    /// RTMP module).
+    #[arg(long)]
+    pub no_latency: bool,
+    /// Only the PK measurements: accept → first merged frame (pre-pulled vs cold) and dirty-region
+    /// reuse (on vs off).
+    #[arg(long)]
+    pub pk_only: bool,
+    /// Only the masking measurements: face tracking, mask pass per level, service CPU with
+    /// 10 / 1 000 / 10 000 viewers.
+    #[arg(long)]
+    pub masking_only: bool,
+    /// Runs of each pipeline (alternating).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Length of the generated inputs in seconds.
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Write the figures as flat JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Append the result table to this Markdown file (default BENCHMARKS.md; not in --quick).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Do not append to BENCHMARKS.md.
+    #[arg(long)]
+    pub no_record: bool,
+    /// Working directory for inputs and outputs.
+    #[arg(long, default_value = "target/bench")]
+    pub dir: PathBuf,
+    /// Workgroup of the full-frame pass, in 4x2-pixel blocks; comma-separate several to sweep.
+    #[arg(long, default_value = "8x8")]
+    pub workgroup: String,
+    /// Readback staging buffers in flight; comma-separate several to sweep.
+    #[arg(long, default_value = "3")]
+    pub readback_depth: String,
+    /// Decoder threads per input (0 = cores / inputs, at least 1).
+    #[arg(long, default_value_t = 0)]
+    pub decode_threads: usize,
+    /// Nice value of our decode and software-GPU threads; comma-separate several to sweep.
+    #[arg(long, default_value = "4")]
+    pub background_nice: String,
+}
+
+/// A progress line on stderr.
+pub fn progress(msg: &str) {
+    eprintln!("[bench] {msg}");
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+pub fn med(v: &[f64]) -> f64 {
+    let mut f: Vec<f32> = v.iter().map(|x| *x as f32).collect();
+    median(&mut f).unwrap_or(0.0)
+}
+
+/// "MODEL xCORES", as every table names its machine.
+pub fn machine() -> String {
+    format!("{} x{}", cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+pub fn now_utc() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Where a run's Markdown goes: `--record`, else BENCHMARKS.md unless `--quick` or `--no-record`.
+pub fn record_path(args: &BenchArgs) -> Option<PathBuf> {
+    if args.no_record {
+        None
+    } else {
+        args.record.clone().or_else(|| (!args.quick).then(|| PathBuf::from("BENCHMARKS.md")))
+    }
+}
+
+/// Appends `md` to `path`.
+pub fn append(path: &Path, md: &str) -> Result<()> {
+    std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(md.as_bytes())?;
+    progress(&format!("table appended to {}", path.display()));
+    Ok(())
+}
+
+/// The command line, as the tables quote it.
+pub fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// Writes the JSON figures when `--json` asks for them.
+pub fn write_json(args: &BenchArgs, j: serde_json::Map<String, Value>) -> Result<()> {
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&Value::Object(j)).unwrap_or_default())?;
+        progress(&format!("figures written to {}", p.display()));
+    }
+    Ok(())
+}
+
+/// `costream bench`: S1 against FFmpeg, the RTMP latency, the PK and the masking measurements.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.pk_only {
+        return pk::run_only(args);
+    }
+    if args.masking_only {
+        return masking::run_only(args);
+    }
+    let dir = args.dir.clone();
+    let s1 = s1::measure(args, &dir)?;
+    let mut j = s1.json();
+    let latency = latency_measurement(args, &dir);
+    j.insert("rtmp_direct_latency_ms".into(), latency.map(|l| json!(l.0)).unwrap_or(Value::Null));
+    j.insert("rtmp_costream_latency_ms".into(), latency.map(|l| json!(l.1)).unwrap_or(Value::Null));
+    j.insert("rtmp_added_latency_ms".into(), latency.map(|l| json!(l.2)).unwrap_or(Value::Null));
+    let pk = pk::measure(args, &dir, &mut j);
+    let masking = masking::measure(args, &dir, &mut j);
+
+    let mut text = s1.text();
+    if let Some((d, t, a)) = latency {
+        text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
+    }
+    text.push_str(&pk.text(false));
+    text.push_str(&masking.text(false));
+    println!("{text}");
+    write_json(args, j)?;
+    if let Some(p) = record_path(args) {
+        let mut md = s1.markdown();
+        if let Some((d, t, a)) = latency {
+            md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
+        }
+        md.push_str(&pk.text(true));
+        md.push_str(&masking.text(true));
+        append(&p, &md)?;
+    }
+    Ok(())
+}
+
+/// The latency costream adds between an RTMP publish and its RTMP output: (direct, through
+/// costream, added) in ms, unless `--no-latency`.
+fn latency_measurement(args: &BenchArgs, dir: &Path) -> Option<(f64, f64, f64)> {
+    if args.no_latency {
+        return None;
+    }
+    progress("measuring RTMP publish -> RTMP out latency (direct through nginx, then through costream)");
+    latency::run(dir, if args.quick { 5.0 } else { 10.0 }).map_err(|e| tracing::warn!(error = %e, "latency not measured")).ok()
+}

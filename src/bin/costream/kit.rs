@@ -1,0 +1,87 @@
+//! The kit the benchmark and the integration tests share (tests/common includes this file): free
+//! loopback ports, child processes that die with their owner, a real nginx-rtmp peer, and waiting
+//! on a condition instead of a sleep. Standard library only, so both can build it as it is.
+
+// Each side uses its own part of the kit.
+#![allow(dead_code)]
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A TCP port that was free a moment ago on loopback.
+pub fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process, killed and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` every 50 ms until it holds (true) or `timeout` passes (false).
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A real RTMP server (nginx with libnginx-mod-rtmp) on a free loopback port; with `record`, what
+/// it receives is recorded under `rec`.
+pub struct Nginx {
+    /// Stops the server when the `Nginx` is dropped.
+    pub proc: Proc,
+    pub port: u16,
+    pub rec: PathBuf,
+}
+
+pub fn start_nginx(dir: &Path, record: bool) -> io::Result<Nginx> {
+    let port = free_port()?;
+    std::fs::create_dir_all(dir)?;
+    // nginx resolves relative paths against its prefix: give it absolute ones.
+    let dir = &std::fs::canonicalize(dir)?;
+    let rec = dir.join("rec");
+    let recording = if record {
+        std::fs::create_dir_all(&rec)?;
+        format!(" record all; record_path {}; record_unique off;", rec.display())
+    } else {
+        String::new()
+    };
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on;{recording} }} }} }}\n",
+            d = dir.display()
+        ),
+    )?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("nginx: {e}: install nginx and libnginx-mod-rtmp")))?;
+    let proc = Proc(child);
+    if !wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("nginx-rtmp did not start: {log}")));
+    }
+    Ok(Nginx { proc, port, rec })
+}

@@ -1,0 +1,377 @@
+//! A job: `open` (inputs, GPU, encoders, outputs) → `tick` (one output frame of every view) →
+//! `finish` (flush, close the outputs, report).
+//!
+//! An input that ended keeps its last frame until the longest input ends. Live, a stalled input
+//! keeps its last frame too, and nothing an input does holds the output clock back.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ffmpeg_next as ff;
+
+use super::clock::Clock;
+use super::config::RenderConfig;
+use super::encoder::{Encoders, FrameSink, Tracks};
+use super::live::LayoutChange;
+use super::masks::face_masks;
+use super::overlay::{Comment, FixedLayers, Overlay, PkBar, TextImages};
+use super::report::{median, RenderReport, StageMedians};
+use super::slot::{PullTimes, Slot, SlotOpener};
+use super::view::{shown_inputs, ViewSpec};
+use crate::error::{invalid, Error, Result};
+use crate::gpu::{Compositor, Gpu, Scene, TileSpec};
+use crate::media::geometry::{self as layout, Layout};
+use crate::sys::lock;
+
+/// What the loop does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tick {
+    Continue,
+    Done,
+}
+
+/// The API's view of a live job, taken once per tick (the lock is not held while drawing).
+struct LiveView {
+    active: bool,
+    solo: bool,
+    pk: Option<PkBar>,
+    comments: Vec<Comment>,
+}
+
+pub struct Job<'a> {
+    cfg: &'a RenderConfig,
+    views: Vec<ViewSpec>,
+    opener: SlotOpener<'a>,
+    slots: Vec<Slot>,
+    gpu: Arc<Gpu>,
+    comp: Compositor,
+    fixed: FixedLayers,
+    texts: TextImages,
+    encoders: Encoders,
+    sink: FrameSink,
+    clock: Clock,
+    layout: Layout,
+    solo: bool,
+    was_active: bool,
+    warmed: bool,
+    pulled: PullTimes,
+    upload_ms: Vec<f32>,
+}
+
+impl<'a> Job<'a> {
+    /// Opens the inputs first (decoding starts while the GPU and the encoders get ready: live
+    /// inputs must not be missed meanwhile), then the GPU, the overlays and one encode per view.
+    pub fn open(cfg: &'a RenderConfig) -> Result<Job<'a>> {
+        let views = checked_views(cfg)?;
+        ff::init().map_err(|e| Error::Output { url: "ffmpeg".into(), why: e.to_string() })?;
+        // FFmpeg's own info lines (x264 statistics) would drown our log; warnings and errors still show.
+        ff::util::log::set_level(ff::util::log::Level::Warning);
+        let opener = SlotOpener::new(cfg, views.len())?;
+        let slots = opener.open_all()?;
+        let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
+        let mut comp = Compositor::with_views(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu, views.len())?;
+        let fixed = FixedLayers::load(&cfg.overlays, &views, &mut comp)?;
+        let solo = cfg.live.as_ref().is_some_and(|l| lock(l).solo);
+        let tracks = Tracks { slots: &slots, views: &views, solo, tapped: views.len() > 1, audio_of: &cfg.audio_of };
+        let (encoders, sink) = Encoders::open(cfg, &tracks)?;
+        Ok(Job {
+            cfg,
+            views,
+            opener,
+            slots,
+            gpu,
+            comp,
+            fixed,
+            texts: TextImages::default(),
+            encoders,
+            sink,
+            clock: Clock::new(cfg.fps.as_f64()),
+            layout: cfg.layout,
+            solo,
+            was_active: true,
+            warmed: false,
+            pulled: PullTimes::default(),
+            upload_ms: Vec::new(),
+        })
+    }
+
+    /// One turn of the loop: picks up live changes, waits for the tick (live) or the inputs
+    /// (offline), uploads new pictures and composes every view.
+    pub fn tick(&mut self) -> Result<Tick> {
+        let cfg = self.cfg;
+        let now = self.clock.now();
+        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Ok(Tick::Done);
+        }
+        let live = self.live_view();
+        let mut tracks_changed = live.solo != self.solo;
+        self.solo = live.solo;
+        if let Some(change) = cfg.changes.as_ref().and_then(|c| lock(c).take()) {
+            tracks_changed |= self.apply_change(change);
+        }
+        if tracks_changed {
+            self.encoders.set_tracks(&self.tracks());
+        }
+        if cfg.realtime && !live.active {
+            self.pre_pull(&live)?;
+            return Ok(Tick::Continue);
+        }
+        let first_after_activation = !self.was_active;
+        self.was_active = true;
+        if cfg.realtime {
+            if !self.clock.wait_due(cfg.wake.as_deref()) {
+                return Ok(Tick::Continue);
+            }
+            self.pull_live();
+            if self.slots.iter().all(|s| s.ended) {
+                return Ok(Tick::Done);
+            }
+        } else {
+            for s in &mut self.slots {
+                s.advance_offline(now, &mut self.pulled);
+            }
+        }
+        if self.slots.iter().all(|s| s.ended) {
+            let end = self.slots.iter().filter_map(Slot::end_time).fold(0.0f64, f64::max);
+            if now >= end - 1e-6 {
+                return Ok(Tick::Done);
+            }
+        }
+        let audio_only = |i: usize| cfg.audio_of.get(i).is_some_and(Option::is_some);
+        if let Some((_, s)) = self.slots.iter().enumerate().find(|(i, s)| s.is_empty_for_good() && !audio_only(*i)) {
+            return Err(s.no_picture());
+        }
+        if self.slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty()) {
+            self.clock.delay_start();
+            return Ok(Tick::Continue);
+        }
+        self.upload()?;
+        self.compose(&live, first_after_activation)?;
+        self.count_frame();
+        Ok(Tick::Continue)
+    }
+
+    /// Flushes the frames in flight, closes the encoders and outputs, and reports.
+    pub fn finish(mut self) -> Result<RenderReport> {
+        let sink = &mut self.sink;
+        self.comp.flush(&mut |r| sink.deliver(r))?;
+        let Job { sink, encoders, gpu, clock, slots, mut pulled, mut upload_ms, .. } = self;
+        let (mut timings, send_err) = sink.close();
+        let encoder = encoders.name.clone();
+        let mut enc = encoders.finish()?;
+        if send_err {
+            return Err(Error::StageGone { stage: "encode" });
+        }
+        let stages = StageMedians {
+            decode: median(&mut pulled.decode_ms),
+            upload: median(&mut upload_ms),
+            composite: median(&mut timings.composite),
+            blur: median(&mut timings.blur),
+            // Colour conversion happens inside the composite dispatches (YUV to BT.709 NV12 by
+            // matrix): it has no time of its own.
+            convert: if timings.composite.is_empty() { None } else { Some(0.0) },
+            readback: median(&mut timings.readback),
+            encode: median(&mut enc.encode_ms),
+            faces: median(&mut pulled.face_ms),
+        };
+        Ok(RenderReport {
+            device: gpu.describe(),
+            encoder,
+            frames: clock.n,
+            content_seconds: clock.now(),
+            wall_seconds: clock.elapsed(),
+            stages_ms: stages,
+            failed_outputs: enc.failed,
+            input_stalls: slots.iter().map(|s| s.stalls).collect(),
+        })
+    }
+
+    fn live_view(&self) -> LiveView {
+        match &self.cfg.live {
+            Some(l) => {
+                let l = lock(l);
+                LiveView { active: l.active, solo: l.solo, pk: l.pk.clone(), comments: l.comments.clone() }
+            }
+            None => LiveView { active: true, solo: false, pk: None, comments: Vec::new() },
+        }
+    }
+
+    fn tracks(&self) -> Tracks<'_> {
+        Tracks { slots: &self.slots, views: &self.views, solo: self.solo, tapped: self.views.len() > 1, audio_of: &self.cfg.audio_of }
+    }
+
+    /// A live change takes effect on this tick; the encode and outputs go on untouched. True when
+    /// the input list changed (the mixers need new tracks).
+    fn apply_change(&mut self, change: LayoutChange) -> bool {
+        let fit_of = |f: &[layout::Fit], i: usize| if f.len() == 1 { Some(f[0]) } else { f.get(i).copied() };
+        let inputs_changed = change.inputs.is_some();
+        if let Some(sources) = &change.inputs {
+            let mut old: Vec<Option<Slot>> = self.slots.drain(..).map(Some).collect();
+            for (i, src) in sources.iter().enumerate() {
+                let key = src.key();
+                let kept = old.iter_mut().find(|o| o.as_ref().is_some_and(|o| o.key == key)).and_then(Option::take);
+                let fit = change.fits.as_ref().map(|f| fit_of(f, i).unwrap_or_default());
+                match kept {
+                    Some(mut s) => {
+                        s.fit = fit.unwrap_or(s.fit);
+                        // Slot numbers in the compositor may have moved: upload again.
+                        s.uploaded = 0;
+                        self.slots.push(s);
+                    }
+                    None => match self.opener.open(i, src, fit.unwrap_or_default()) {
+                        Ok(s) => self.slots.push(s),
+                        Err(e) => tracing::error!(error = %e, "input could not be added"),
+                    },
+                }
+            }
+            // Inputs left in `old` are closed when it drops here.
+            tracing::info!(inputs = self.slots.len(), "inputs changed");
+        }
+        self.layout = change.layout.unwrap_or(self.layout);
+        if let (Some(f), false) = (&change.fits, inputs_changed) {
+            for (i, s) in self.slots.iter_mut().enumerate() {
+                s.fit = fit_of(f, i).unwrap_or(s.fit);
+            }
+        }
+        tracing::info!("layout changed");
+        inputs_changed
+    }
+
+    /// Pending (a PK invitation waiting for its answer): the decoders keep the rings filled with the
+    /// latest frames (the oldest are dropped) and audio that will never be played is discarded.
+    /// Overlay text is rasterised now, so the first frame has only the frame itself to do.
+    fn pre_pull(&mut self, live: &LiveView) -> Result<()> {
+        let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: self.cfg.size };
+        let mut warm = Vec::new();
+        for (v, spec) in self.views.iter().enumerate() {
+            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, v, spec)?;
+            warm.push(Scene { under: self.fixed.under.clone(), layers, blurs: self.cfg.overlays.blurs.clone(), ..Scene::default() });
+        }
+        if !self.warmed {
+            // One frame composed and read back but never sent: buffers, mappings and the software
+            // rasteriser's first-use costs are paid before the accept, not after.
+            self.comp.render_views(&warm, 0, &mut |_| Ok(()))?;
+            self.comp.flush(&mut |_| Ok(()))?;
+            self.warmed = true;
+        }
+        for s in &self.slots {
+            s.discard_audio();
+        }
+        self.was_active = false;
+        self.clock.idle(self.cfg.wake.as_deref());
+        self.clock.restart();
+        Ok(())
+    }
+
+    fn pull_live(&mut self) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if let (Some(ev), Some(sink)) = (s.pull_live(i, &mut self.pulled), &self.cfg.events) {
+                sink(ev);
+            }
+        }
+    }
+
+    /// Uploads each slot's newest picture of this tick (live: an older one of the same tick if that
+    /// fails — a damaged picture must not cost the tick; the frame on screen stays when all fail).
+    fn upload(&mut self) -> Result<()> {
+        let t0 = Instant::now();
+        let mut uploaded_any = false;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            while let Some((f, faces)) = s.fresh.pop() {
+                match self.comp.upload(i, &f.picture()) {
+                    Ok(()) => {
+                        s.uploaded = f.seq;
+                        s.current = Some(f);
+                        s.faces = faces;
+                        uploaded_any = true;
+                        s.fresh.clear();
+                    }
+                    Err(e) => {
+                        tracing::warn!(input = i, error = %e, "frame could not be uploaded; trying an older one");
+                        if let Some(l) = &self.cfg.live {
+                            lock(l).upload_retries += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(f) = &s.current {
+                if f.seq != s.uploaded || self.comp.needs_upload(i) {
+                    self.comp.upload(i, &f.picture())?;
+                    s.uploaded = f.seq;
+                    uploaded_any = true;
+                }
+            }
+        }
+        // A slot that first appeared or changed size above rebuilt the plane buffer, dropping the
+        // slots uploaded before it: upload those again so this frame already shows them.
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if let (Some(f), true) = (&s.current, self.comp.needs_upload(i)) {
+                self.comp.upload(i, &f.picture())?;
+                s.uploaded = f.seq;
+            }
+        }
+        if uploaded_any {
+            let ms = t0.elapsed().as_secs_f32() * 1e3;
+            self.upload_ms.push(ms);
+            if let Some(g) = &self.cfg.stage_ms {
+                g[0].store(ms.to_bits(), Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every view's scene for this tick, composed in one submission.
+    fn compose(&mut self, live: &LiveView, first_after_activation: bool) -> Result<()> {
+        let (w, h) = self.cfg.size;
+        let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: (w, h) };
+        let mut scenes = Vec::with_capacity(self.views.len());
+        for (v, spec) in self.views.iter().enumerate() {
+            let shown = shown_inputs(spec, self.slots.len(), self.solo, &self.cfg.audio_of);
+            let cells = layout::cells(self.layout, shown.len(), w, h);
+            let slots = &self.slots;
+            let tiles: Vec<TileSpec> = shown
+                .iter()
+                .enumerate()
+                .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
+                .collect();
+            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, v, spec)?;
+            let masks = spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
+            scenes.push(Scene { background: [0.0; 3], under: self.fixed.under.clone(), tiles, layers, blurs: self.cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
+        }
+        let sink = &mut self.sink;
+        self.comp.render_views(&scenes, self.clock.n, &mut |r| sink.deliver(r))?;
+        if first_after_activation {
+            // The first merged frame goes out now, not a readback cycle later.
+            self.comp.flush(&mut |r| sink.deliver(r))?;
+        }
+        Ok(())
+    }
+
+    fn count_frame(&mut self) {
+        let c = &mut self.clock;
+        c.n += 1;
+        if let Some(f) = &self.cfg.frames_out {
+            f.store(c.n, Ordering::Relaxed);
+        }
+        let fps = self.cfg.fps.as_f64();
+        if c.n % (fps as u64 * 10).max(1) == 0 {
+            tracing::info!(frames = c.n, content_s = format!("{:.1}", c.now()), fps = format!("{:.1}", c.n as f64 / c.elapsed()), "rendering");
+        }
+    }
+}
+
+/// The job's views (one made of `outputs` when none are given), checked.
+fn checked_views(cfg: &RenderConfig) -> Result<Vec<ViewSpec>> {
+    if cfg.inputs.is_empty() {
+        return Err(invalid("inputs", "at least one --input is needed"));
+    }
+    let views = if cfg.views.is_empty() { vec![ViewSpec { name: "main".into(), outputs: cfg.outputs.clone(), ..ViewSpec::default() }] } else { cfg.views.clone() };
+    if views.iter().any(|v| v.outputs.is_empty()) {
+        return Err(invalid("outputs", "at least one --out is needed"));
+    }
+    if !(cfg.fits.len() == 1 || cfg.fits.len() == cfg.inputs.len()) {
+        return Err(invalid("fit", format!("give one value or one per input ({} inputs)", cfg.inputs.len())));
+    }
+    Ok(views)
+}

@@ -1,0 +1,33 @@
+//! Compose stage: the output clock, the input slots, the views and their overlays, and the live
+//! changes of a running job, between ingest (decoded frames) and the GPU, and from the GPU's
+//! finished pictures to the encoders and outputs.
+//!
+//! [`run`] is a job from start to end; [`Job`] is the same in steps, for callers that drive it.
+
+mod clock;
+mod config;
+mod encoder;
+mod job;
+mod live;
+mod masks;
+pub mod overlay;
+mod report;
+mod slot;
+mod source;
+mod view;
+
+pub use config::{parse_size, Fps, RenderConfig};
+pub use source::Source;
+pub use job::{Job, Tick};
+pub use live::{EventSink, JobEvent, LayoutChange, LiveState, Wake};
+pub use overlay::{Overlays, Comment, Element, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES, COMMENT_TTL};
+pub use report::{median, RenderReport, StageMedians};
+pub use view::{FaceSettings, MaskLevel, MaskStyle, ViewSpec};
+
+/// Runs a job to completion: open, tick until done, finish.
+pub fn run(cfg: &RenderConfig) -> crate::Result<RenderReport> {
+    let _span = tracing::info_span!("render").entered();
+    let mut job = Job::open(cfg)?;
+    while job.tick()? == Tick::Continue {}
+    job.finish()
+}

@@ -1,0 +1,252 @@
+//! Input slots: what each input of a job reads (its own decoder or a room's feed), the frame it has
+//! on screen, the newer frames of this tick, its faces, its audio taps, and whether it stalled.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ffmpeg_next as ff;
+
+use super::config::RenderConfig;
+use super::source::Source;
+use super::live::JobEvent;
+use crate::error::{invalid, Error, Result};
+use crate::face::{FaceModels, FaceTrack, FaceWorker};
+use crate::ingest::{self, Feed, Input, InputOptions};
+use crate::media::{AudioChunk, Fit, Overflow, Ring, VideoFrame};
+
+/// Live: an input that has not delivered a frame for this long is reported as lost (its tile keeps
+/// the last frame).
+const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// What an output slot reads.
+pub(crate) enum SlotInput {
+    Owned(Input),
+    Feed { name: String, feed: Arc<Feed> },
+}
+
+impl SlotInput {
+    pub fn video(&self) -> &Arc<Ring<VideoFrame>> {
+        match self {
+            SlotInput::Owned(i) => &i.video,
+            SlotInput::Feed { feed, .. } => &feed.video,
+        }
+    }
+    pub fn audio(&self) -> Option<Arc<Ring<AudioChunk>>> {
+        match self {
+            SlotInput::Owned(i) => i.audio.clone(),
+            SlotInput::Feed { feed, .. } => Some(feed.audio.clone()),
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            SlotInput::Owned(i) => &i.info.url,
+            SlotInput::Feed { name, .. } => name,
+        }
+    }
+    pub fn fps(&self) -> f64 {
+        match self {
+            SlotInput::Owned(i) => i.info.fps.clamp(1.0, 240.0),
+            SlotInput::Feed { .. } => 30.0,
+        }
+    }
+}
+
+pub(crate) struct Slot {
+    pub key: String,
+    pub input: SlotInput,
+    /// The frame on screen (uploaded), and live, newer frames taken from the ring this tick: the
+    /// newest is uploaded, an older one if that fails.
+    pub current: Option<Arc<VideoFrame>>,
+    pub fresh: Vec<(Arc<VideoFrame>, Vec<FaceTrack>)>,
+    /// Face tracking of this input: the faces of `current`.
+    pub face: Option<FaceWorker>,
+    pub faces: Vec<FaceTrack>,
+    /// With several views, each view's mixer reads its own copy of this input's audio.
+    pub taps: Vec<Arc<Ring<AudioChunk>>>,
+    pub uploaded: u64,
+    pub ended: bool,
+    pub fit: Fit,
+    /// Live: when the last new frame arrived, whether the input is stalled now, how often it was.
+    last_new: Instant,
+    stalled: bool,
+    pub stalls: u32,
+}
+
+/// Per-frame times the slots gather: decode (from the decoder's frames) and face tracking.
+#[derive(Default)]
+pub(crate) struct PullTimes {
+    pub decode_ms: Vec<f32>,
+    pub face_ms: Vec<f32>,
+}
+
+impl Slot {
+    /// With several views, each view's mixer gets its own copy of this input's audio.
+    pub fn fan_out_audio(&self) {
+        if self.taps.is_empty() {
+            return;
+        }
+        if let Some(a) = self.input.audio() {
+            while let Some(c) = a.try_pop() {
+                for tap in &self.taps {
+                    tap.push(c.clone());
+                }
+            }
+        }
+    }
+
+    /// Pre-pull: audio that will never be played is discarded.
+    pub fn discard_audio(&self) {
+        if let Some(a) = self.input.audio() {
+            while a.try_pop().is_some() {}
+        }
+    }
+
+    /// True when the slot has nothing to show and never will.
+    pub fn is_empty_for_good(&self) -> bool {
+        self.ended && self.current.is_none() && self.fresh.is_empty()
+    }
+
+    /// The error of an input that ended without a single picture.
+    pub fn no_picture(&self) -> Error {
+        Error::Decoder { url: self.input.name().to_string(), source: ff::Error::InvalidData }
+    }
+
+    /// Live: whatever arrived, newest wins; nothing waits. Older frames of this tick stay as
+    /// fallbacks for the upload. Returns the event when the input was lost or came back.
+    pub fn pull_live(&mut self, i: usize, times: &mut PullTimes) -> Option<JobEvent> {
+        self.fresh.clear();
+        let mut newest = None;
+        while let Some(f) = self.input.video().try_pop() {
+            times.decode_ms.push(f.decode_ms);
+            newest = Some(Arc::new(f));
+            if self.face.is_none() {
+                self.fresh.extend(newest.clone().map(|f| (f, Vec::new())));
+            }
+        }
+        if let Some(w) = &self.face {
+            // Frames come to the screen only through the tracker, with their faces.
+            if let Some(f) = &newest {
+                w.offer(f.clone(), f.pts);
+            }
+            for a in w.take() {
+                times.face_ms.push(a.ms);
+                self.fresh.push((a.frame, a.faces));
+            }
+        }
+        let event = self.stall_check(i, newest.is_some());
+        self.ended = self.input.video().is_finished();
+        self.fan_out_audio();
+        event
+    }
+
+    fn stall_check(&mut self, i: usize, got_new: bool) -> Option<JobEvent> {
+        if got_new {
+            self.last_new = Instant::now();
+            if self.stalled {
+                self.stalled = false;
+                tracing::info!(input = i, url = %self.input.name(), "input resumed");
+                return Some(JobEvent::InputBack(i));
+            }
+        } else if !self.stalled && self.current.is_some() && self.last_new.elapsed() > STALL_AFTER {
+            self.stalled = true;
+            self.stalls += 1;
+            tracing::warn!(input = i, url = %self.input.name(), "input lost: showing its last frame");
+            return Some(JobEvent::InputLost(i));
+        }
+        None
+    }
+
+    /// Offline: advances to the latest frame at or before `now` (blocking on the decoder).
+    pub fn advance_offline(&mut self, now: f64, times: &mut PullTimes) {
+        loop {
+            match self.input.video().peek_with(None, |f| f.pts) {
+                Ok(Some(pts)) if self.current.is_none() || pts <= now + 1e-3 => {
+                    let Some(f) = self.input.video().try_pop() else { continue };
+                    times.decode_ms.push(f.decode_ms);
+                    let f = Arc::new(f);
+                    if let Some(w) = &self.face {
+                        // Offline, every shown frame is analysed before it is shown.
+                        w.offer(f.clone(), f.pts);
+                        if let Some(a) = w.wait() {
+                            times.face_ms.push(a.ms);
+                            self.faces = a.faces;
+                        }
+                    }
+                    self.current = Some(f);
+                }
+                Ok(_) => break,
+                Err(()) => {
+                    self.ended = true;
+                    break;
+                }
+            }
+        }
+        self.fan_out_audio();
+    }
+
+    /// When the slot's last frame stops being shown (its timestamp plus one frame).
+    pub fn end_time(&self) -> Option<f64> {
+        self.current.as_ref().map(|f| f.pts + 1.0 / self.input.fps())
+    }
+}
+
+/// Opens a job's input slots: decoders for URLs, readers of room feeds, face trackers, audio taps.
+pub(crate) struct SlotOpener<'a> {
+    cfg: &'a RenderConfig,
+    opts: InputOptions,
+    views: usize,
+    models: Option<Arc<FaceModels>>,
+}
+
+impl<'a> SlotOpener<'a> {
+    pub fn new(cfg: &'a RenderConfig, views: usize) -> Result<SlotOpener<'a>> {
+        // Inputs decode in parallel with each other; frame threads on top only pay off when there
+        // are more cores than inputs (and they hide the decode cost from the stage timing).
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len().max(1)).max(1) } else { cfg.input.decode_threads };
+        let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+        let models = match &cfg.faces {
+            Some(f) => Some(Arc::new(FaceModels::load(f.tracker.range).map_err(|e| invalid("faces", e.to_string()))?)),
+            None => None,
+        };
+        Ok(SlotOpener { cfg, opts, views, models })
+    }
+
+    /// Whether input `i` is face-tracked (inputs that only bring audio never are).
+    fn tracked(&self, i: usize) -> bool {
+        let cfg = self.cfg;
+        cfg.faces.as_ref().is_some_and(|f| (f.inputs.is_empty() || f.inputs.contains(&i)) && cfg.audio_of.get(i).is_none_or(Option::is_none))
+    }
+
+    pub fn open(&self, i: usize, source: &Source, fit: Fit) -> Result<Slot> {
+        let input = match source {
+            Source::Url(url) => SlotInput::Owned(ingest::open(url, &self.opts)?),
+            Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
+        };
+        let taps = if self.views > 1 { (0..self.views).map(|_| Arc::new(Ring::new(512, Overflow::DropOldest))).collect() } else { Vec::new() };
+        let face = match (&self.models, &self.cfg.faces) {
+            (Some(m), Some(f)) if self.tracked(i) => Some(FaceWorker::start(m.clone(), f.tracker.clone(), input.name())?),
+            _ => None,
+        };
+        let now = Instant::now();
+        Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), face, faces: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: now, stalled: false, stalls: 0 })
+    }
+
+    /// Opens every input of the job at once (network inputs take a while to connect and probe).
+    pub fn open_all(&self) -> Result<Vec<Slot>> {
+        let cfg = self.cfg;
+        let opened: Vec<Result<Slot>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = cfg
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, source)| {
+                    let fit = if cfg.fits.len() == 1 { cfg.fits[0] } else { cfg.fits[i] };
+                    sc.spawn(move || self.open(i, source, fit))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(invalid("input", "opening it panicked")))).collect()
+        });
+        opened.into_iter().collect()
+    }
+}

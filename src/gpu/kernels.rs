@@ -1,0 +1,112 @@
+//! The compute kernels: one specialised entry point per job kind (lavapipe runs both sides of every
+//! branch, so the CPU picks the kernel instead of the shader branching), compiled once per
+//! compositor with its workgroup size, and the bind group layouts they share.
+
+const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
+const BLUR_WGSL: &str = include_str!("../../shaders/blur.wgsl");
+const LAYERS_WGSL: &str = include_str!("../../shaders/layers.wgsl");
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kernel {
+    Fill,
+    TileCopy,
+    TileUnit,
+    TileScaled,
+    Edges,
+    BlurPrep,
+    BlurH,
+    BlurV,
+    BlurWrite,
+    BlurWriteLowres,
+    BlurWriteMasked,
+    LayerSolid,
+    LayerImage,
+    LayerBar,
+    LayerSticker,
+}
+
+/// Each kernel's shader module and entry point.
+const KERNELS: [(Kernel, &str, &str); 15] = [
+    (Kernel::Fill, "composite", "fill"),
+    (Kernel::TileCopy, "composite", "tile_copy"),
+    (Kernel::TileUnit, "composite", "tile_unit"),
+    (Kernel::TileScaled, "composite", "tile_scaled"),
+    (Kernel::Edges, "composite", "edges"),
+    (Kernel::BlurPrep, "blur", "blur_prep"),
+    (Kernel::BlurH, "blur", "blur_h"),
+    (Kernel::BlurV, "blur", "blur_v"),
+    (Kernel::BlurWrite, "blur", "blur_write"),
+    (Kernel::BlurWriteLowres, "blur", "blur_write_lowres"),
+    (Kernel::BlurWriteMasked, "blur", "blur_write_masked"),
+    (Kernel::LayerSolid, "layers", "layer_solid"),
+    (Kernel::LayerImage, "layers", "layer_image"),
+    (Kernel::LayerBar, "layers", "layer_bar"),
+    (Kernel::LayerSticker, "layers", "layer_sticker"),
+];
+
+/// The WGSL of a module as compiled: the shared declarations, then the module's kernels, with the
+/// workgroup size filled in.
+pub(super) fn module_source(module: &str, workgroup: (u32, u32)) -> String {
+    let src = match module {
+        "composite" => COMPOSITE_WGSL,
+        "blur" => BLUR_WGSL,
+        _ => LAYERS_WGSL,
+    };
+    format!("{COMMON_WGSL}\n{src}").replace("WG_X", &workgroup.0.to_string()).replace("WG_Y", &workgroup.1.to_string())
+}
+
+/// The pipelines and the two bind group layouts: group 0 the frame's resources (scene uniform,
+/// planes, images, block list, NV12 target, blur scratch), group 1 one job's uniform.
+pub(super) struct Pipelines {
+    pub layout0: wgpu::BindGroupLayout,
+    pub layout1: wgpu::BindGroupLayout,
+    pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
+}
+
+impl Pipelines {
+    pub fn new(device: &wgpu::Device, workgroup: (u32, u32)) -> Pipelines {
+        let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let storage = |binding: u32, read_only: bool| entry(binding, wgpu::BufferBindingType::Storage { read_only });
+        let uniform = |binding: u32| entry(binding, wgpu::BufferBindingType::Uniform);
+        let layout0 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("compositor resources"),
+            entries: &[uniform(0), storage(1, true), storage(2, true), storage(3, true), storage(4, false), storage(5, false), storage(6, false)],
+        });
+        let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("job"), entries: &[uniform(0)] });
+        let playout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("compositor"),
+            bind_group_layouts: &[Some(&layout0), Some(&layout1)],
+            immediate_size: 0,
+        });
+        let modules: Vec<(&str, wgpu::ShaderModule)> = ["composite", "blur", "layers"]
+            .iter()
+            .map(|name| (*name, device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(module_source(name, workgroup).into()) })))
+            .collect();
+        let pipelines = KERNELS
+            .iter()
+            .map(|(k, module, entry)| {
+                let m = &modules.iter().find(|(n, _)| n == module).expect("module listed above").1;
+                let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&playout),
+                    module: m,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                (*k, p)
+            })
+            .collect();
+        Pipelines { layout0, layout1, pipelines }
+    }
+
+    pub fn get(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines.iter().find(|(p, _)| *p == k).expect("every kernel has a pipeline").1
+    }
+}

@@ -1,0 +1,225 @@
+//! Starting a session: its views and renditions, the job's configuration, and the job's thread,
+//! which answers once the job has opened (inputs, GPU, encoders, outputs) — so a session that
+//! cannot run is refused with the reason instead of being reported as failed later.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::{mpsc, Arc, Mutex};
+
+use super::{redact, Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
+use crate::compose::{self, Job, LayoutChange, LiveState, Overlays, RenderConfig, Tick, ViewSpec, Wake};
+use crate::encode::{EncoderKind, VideoSettings};
+use crate::gpu::GpuOptions;
+use crate::sys::lock;
+
+/// A session's views, each with its HLS playlist first among its outputs, and what the API shows
+/// of them.
+struct Views {
+    specs: Vec<ViewSpec>,
+    renditions: Vec<Rendition>,
+    status: Vec<ViewStatus>,
+}
+
+/// The hooks the API keeps to a running job.
+struct Hooks {
+    stop: Arc<AtomicBool>,
+    frames: Arc<AtomicU64>,
+    output_stats: OutputCounters,
+    changes: Arc<Mutex<Option<LayoutChange>>>,
+    stage_ms: Arc<[AtomicU32; 3]>,
+    live: Arc<Mutex<LiveState>>,
+    wake: Arc<Wake>,
+}
+
+impl Sessions {
+    /// Starts a session; it runs until stopped. Returns once its job has opened, or with the
+    /// reason it could not.
+    pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        let id = format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let dir = self.hls_dir(&id);
+        std::fs::create_dir_all(&dir)?;
+        let started = self.start_in(&id, &dir, spec);
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    fn start_in(&self, id: &str, dir: &Path, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
+        let recording = spec.record.then(|| dir.join("recording.ts").to_string_lossy().to_string());
+        outputs.extend(recording.iter().cloned());
+        outputs.extend(spec.outputs.iter().cloned());
+        let views = views_of(&spec, id, dir)?;
+        let now = std::time::Instant::now();
+        // A session that starts at once is "activated" now: its start-to-first-frame time is
+        // reported like an accepted invitation's (a cold start, pulls included).
+        let live = LiveState { active: !spec.pending, activated: (!spec.pending).then_some(now), pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)), ..LiveState::default() };
+        let hooks = Hooks {
+            stop: Arc::default(),
+            frames: Arc::default(),
+            output_stats: Arc::default(),
+            changes: Arc::default(),
+            stage_ms: Arc::default(),
+            live: Arc::new(Mutex::new(live)),
+            wake: Arc::default(),
+        };
+        let cfg = self.job_config(id, &spec, outputs, views.specs, &hooks);
+        let state = Arc::new(Mutex::new((SessionState::Running, None)));
+        let thread = self.spawn(id, cfg, state.clone())?;
+        tracing::info!(id, inputs = spec.inputs.len(), "session started");
+        self.emit(SessionEvent::Started(id.to_string()));
+        let running = Running {
+            stage_ms: hooks.stage_ms,
+            stop: hooks.stop,
+            changes: hooks.changes,
+            inputs: spec.inputs.len(),
+            frames: hooks.frames,
+            output_stats: hooks.output_stats,
+            state,
+            thread: Some(thread),
+            outputs: spec.outputs.iter().map(|u| redact(u)).collect(),
+            recording,
+            live: hooks.live,
+            wake: hooks.wake,
+            views: views.status,
+            masking: spec.masking.clone().map(|m| (m, views.renditions)),
+        };
+        self.running().insert(id.to_string(), running);
+        self.status(id).ok_or(crate::Error::StageGone { stage: "session" })
+    }
+
+    fn job_config(&self, id: &str, spec: &SessionSpec, outputs: Vec<String>, views: Vec<ViewSpec>, hooks: &Hooks) -> RenderConfig {
+        let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
+        RenderConfig {
+            inputs: spec.inputs.iter().map(|i| self.source(i)).collect(),
+            layout: spec.layout,
+            fits: spec.fits.clone(),
+            size: spec.size,
+            fps: spec.fps,
+            outputs,
+            overlays: Overlays::default(),
+            video: VideoSettings {
+                encoder: EncoderKind::X264,
+                width: spec.size.0,
+                height: spec.size.1,
+                fps: (spec.fps.num, spec.fps.den),
+                bitrate_kbps: spec.bitrate_kbps,
+                preset: "veryfast".into(),
+                gop,
+                threads: 0,
+            },
+            audio_kbps: 128,
+            gpu: GpuOptions { gpu_timing: true, ..GpuOptions::default() },
+            input: self.input.clone(),
+            max_seconds: None,
+            background_nice: 4,
+            realtime: true,
+            stop: Some(hooks.stop.clone()),
+            frames_out: Some(hooks.frames.clone()),
+            events: self.events.clone().map(|f| job_events(id, f)),
+            changes: Some(hooks.changes.clone()),
+            stage_ms: Some(hooks.stage_ms.clone()),
+            output_stats: Some(hooks.output_stats.clone()),
+            views,
+            live: Some(hooks.live.clone()),
+            wake: Some(hooks.wake.clone()),
+            audio_of: spec.audio_of.clone(),
+            faces: spec.masking.as_ref().map(|m| compose::FaceSettings { tracker: m.tracker.clone(), inputs: vec![] }),
+        }
+    }
+
+    /// The job's thread: opens the job, tells the caller whether that worked, then ticks until
+    /// stopped and records how it ended.
+    fn spawn(&self, id: &str, cfg: RenderConfig, state: Arc<Mutex<(SessionState, Option<String>)>>) -> crate::Result<std::thread::JoinHandle<()>> {
+        let (opened_tx, opened_rx) = mpsc::sync_channel::<crate::Result<()>>(1);
+        let sid = id.to_string();
+        let events = self.events.clone();
+        let thread = std::thread::Builder::new().name(format!("session {id}")).spawn(move || {
+            let _span = tracing::info_span!("session", id = %sid).entered();
+            let mut job = match Job::open(&cfg) {
+                Ok(job) => {
+                    let _ = opened_tx.send(Ok(()));
+                    job
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let r = (|| {
+                while job.tick()? == Tick::Continue {}
+                job.finish()
+            })();
+            let done = match r {
+                Ok(_) => (SessionState::Stopped, None),
+                Err(e) => {
+                    tracing::error!(error = %e, "session failed");
+                    (SessionState::Failed, Some(e.to_string()))
+                }
+            };
+            *lock(&state) = done.clone();
+            if let Some(f) = &events {
+                f(SessionEvent::Stopped(sid.clone(), done.1));
+            }
+        })?;
+        match opened_rx.recv() {
+            Ok(Ok(())) => Ok(thread),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                tracing::warn!(id, error = %e, "session refused: its job could not open");
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(crate::Error::StageGone { stage: "session" })
+            }
+        }
+    }
+}
+
+/// The session's views: as given (a PK's), or for a masked session one composition ("open") and a
+/// copy per level that masks something (the session's push destinations get the most masked one).
+fn views_of(spec: &SessionSpec, id: &str, dir: &Path) -> crate::Result<Views> {
+    let mut specs = spec.views.clone();
+    let mut renditions = Vec::new();
+    if let Some(m) = &spec.masking {
+        specs = vec![ViewSpec { name: "open".into(), ..ViewSpec::default() }];
+        renditions.push(Rendition { name: "open".into(), mask: None });
+        masked_views(spec, m, &mut specs, &mut renditions);
+    }
+    let mut status = Vec::new();
+    for v in &mut specs {
+        let safe = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !safe {
+            return Err(crate::error::invalid("view", format!("{:?}: letters, digits, - and _ only", v.name)));
+        }
+        let vdir = dir.join("views").join(&v.name);
+        std::fs::create_dir_all(&vdir)?;
+        status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact(u)).collect() });
+        v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
+    }
+    Ok(Views { specs, renditions, status })
+}
+
+fn masked_views(spec: &SessionSpec, m: &Masking, specs: &mut Vec<ViewSpec>, renditions: &mut Vec<Rendition>) {
+    for level in 0..m.rules.top_level() {
+        if let Some(mask) = m.rules.mask(level, &[]) {
+            let name = format!("l{level}");
+            let outputs = if level == 0 { spec.outputs.clone() } else { vec![] };
+            specs.push(ViewSpec { name: name.clone(), outputs, copy_of: Some(0), mask: Some(mask.clone()), ..ViewSpec::default() });
+            renditions.push(Rendition { name, mask: Some(mask) });
+        }
+    }
+}
+
+/// The job's events as session events (push keys redacted).
+fn job_events(id: &str, f: super::SessionEvents) -> compose::EventSink {
+    let sid = id.to_string();
+    Arc::new(move |e: compose::JobEvent| match e {
+        compose::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
+        compose::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
+        compose::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact(&u))),
+        compose::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact(&u), why)),
+    })
+}

@@ -1,0 +1,25 @@
+//! Process and thread helpers every stage uses.
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, taking the data of a poisoned one: a panicking thread is reported where it
+/// panicked; the state it leaves is still the best we have and must not take the process down.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Lowers the calling thread's scheduling priority (Linux nice values are per thread; threads it
+/// creates afterwards inherit it).
+pub fn lower_thread_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            tracing::debug!("could not lower thread priority");
+        }
+    }
+}
