@@ -288,7 +288,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         frames_out: None,
         events: None,
         changes: None,
-        stage_ms: None,
+        stages: None,
         output_stats: None,
         views: vec![
             ViewSpec { name: "open".into(), outputs: vec![open.to_str().unwrap().into()], ..Default::default() },

@@ -82,11 +82,7 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
         assert!((got as i32 - want).abs() <= 6, "{name} = {got}, want {want}");
     }
     let audio = input.audio.as_ref().expect("audio ring");
-    let got_audio = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        !audio.is_empty()
-    });
-    assert!(got_audio, "audio from the publisher is decoded");
+    wait_for("audio from the publisher to be decoded", 5.0, || !audio.is_empty());
     let _ = good.wait();
     match next_event(&rt, &mut events) {
         IngestEvent::Ended { key, .. } => assert_eq!(key, "good-key"),

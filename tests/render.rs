@@ -224,13 +224,7 @@ fn reads_an_hls_stream_over_http() {
         .spawn()
         .expect("python3 http.server");
     let url = format!("http://127.0.0.1:{port}/in.m3u8");
-    // Wait for the server to answer (bounded).
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for("the HTTP server to answer", 5.0, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let out = d.join("out.mp4");
     let r = costream(&["render", "-i", &url, "--size", "320x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
     let _ = server.kill();

@@ -26,11 +26,7 @@ fn rtmp_output_reaches_nginx_while_a_dead_destination_fails_alone() {
     assert!(err.contains(&dead) && err.contains("failed"), "the dead destination is reported: {err}");
     // nginx finalises the recording when the publisher disconnects.
     let recorded = nginx.rec.join("show.flv");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !recorded.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("nginx to finalise the recording", 10.0, || has_video(recorded.to_str().unwrap()));
     drop(nginx);
     for p in [&recorded, &file] {
         let j = probe(p);
@@ -63,7 +59,7 @@ fn reads_a_live_rtmp_input_from_nginx() {
         .stderr(Stdio::null())
         .spawn()
         .expect("ffmpeg publisher");
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for("the publisher to be live on nginx", 10.0, || has_video(&url));
     let out = d.join("out.mp4");
     let started = Instant::now();
     let o = costream(&["render", "-i", &url, "--size", "320x180", "--duration", "2", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
@@ -104,7 +100,7 @@ fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
     // The anchor is live, costream joins, the anchor drops out for 1.5 s and comes back with another
     // picture.
     let mut first = publish(&red);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("the anchor to be live on nginx", 10.0, || has_video(&url));
     let out = d.join("live.mp4");
     let report = d.join("report.json");
     let render = Command::new(env!("CARGO_BIN_EXE_costream"))
@@ -118,6 +114,7 @@ fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
         .spawn()
         .unwrap();
     assert!(first.wait().unwrap().success());
+    // The anchor is away for this long (the scenario, not a wait for something to happen).
     std::thread::sleep(Duration::from_millis(1500));
     let mut second = publish(&green);
     let o = render.wait_with_output().unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use costream::testsrc::Clip;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn publish_fails(clip: &Path, port: u16, key: &str) -> bool {
     !publish(clip, port, key).wait().unwrap().success()
@@ -36,15 +36,7 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
 
     // Publishing with its key: accepted, the room reads live.
     let mut anchor = publish(&clip, svc.rtmp_port, &key);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, r) = call("GET", &format!("{h}/rooms/{id}"), None);
-        if r["status"] == "live" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "room never went live: {r}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the room to go live", 10.0, || call("GET", &format!("{h}/rooms/{id}"), None).1["status"] == "live");
     // A wrong key is refused at publish time.
     assert!(publish_fails(&clip, svc.rtmp_port, "sk_wrong"), "wrong key accepted");
     assert!(anchor.wait().unwrap().success(), "the valid publisher ran to the end");
@@ -59,10 +51,9 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
 
     // An expired key is refused and the room says so.
     let (_, r2) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B","key_ttl_s":1}"#));
-    std::thread::sleep(Duration::from_millis(2100));
+    let room2 = format!("{h}/rooms/{}", r2["id"].as_str().unwrap());
+    wait_for("the 1 s key to expire", 5.0, || call("GET", &room2, None).1["status"] == "key_expired");
     assert!(publish_fails(&short, svc.rtmp_port, r2["key"]["key"].as_str().unwrap()), "expired key accepted");
-    let (_, r2v) = call("GET", &format!("{h}/rooms/{}", r2["id"].as_str().unwrap()), None);
-    assert_eq!(r2v["status"], "key_expired");
 
     // Destinations.
     let (st, dst) = call("POST", &format!("{h}/rooms/{id}/destinations"), Some(&json!({"url": "rtmp://push.example/app/KEY"}).to_string()));
@@ -141,15 +132,7 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
 
     // Wait for a few HLS segments.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
-        if text.matches(".ts").count() >= 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no HLS segments: {text:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for("two HLS segments", 30.0, || ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
     let cors = ureq::get(&playlist).call().unwrap();
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"), "HLS is served with CORS");
 
@@ -186,37 +169,22 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"fit":"fit,fit,fit"}"#)).0, 400);
     assert_eq!(call("PATCH", &format!("{h}/sessions/ses_missing"), Some(r#"{"layout":"grid"}"#)).0, 404);
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"layout":"vstack"}"#)).0, 200);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for("the layout to change to vstack (A red on top, B blue below)", 20.0, || {
         let f = frame_rgb_url(&pk, 1280, 720);
         let (top, bottom) = (f.at(640, 180), f.at(640, 540));
-        if top[0] > 200 && top[2] < 60 && bottom[2] > 200 && bottom[0] < 60 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "layout did not change: top {top:?} bottom {bottom:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        top[0] > 200 && top[2] < 60 && bottom[2] > 200 && bottom[0] < 60
+    });
 
     // Inputs changed while live: B alone fills the frame; then A joins again on the right.
     let only_b = json!({"inputs": [{"room": b["id"]}], "layout": "side-by-side"});
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(&only_b.to_string())).0, 200);
-    let wait_for = |what: &str, ok: &dyn Fn(&Rgb) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let f = frame_rgb_url(&pk, 1280, 720);
-            if ok(&f) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{what}: left {:?} right {:?}", f.at(320, 360), f.at(960, 360));
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
+    let wait_picture = |what: &str, ok: &dyn Fn(&Rgb) -> bool| wait_for(what, 20.0, || ok(&frame_rgb_url(&pk, 1280, 720)));
     let blue = |c: [u8; 3]| c[2] > 200 && c[0] < 60;
     let red_ = |c: [u8; 3]| c[0] > 200 && c[2] < 60;
-    wait_for("B alone", &|f| blue(f.at(320, 360)) && blue(f.at(960, 360)));
+    wait_picture("B alone", &|f| blue(f.at(320, 360)) && blue(f.at(960, 360)));
     let b_then_a = json!({"inputs": [{"room": b["id"]}, {"room": a["id"]}]});
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(&b_then_a.to_string())).0, 200);
-    wait_for("B left, A right", &|f| blue(f.at(320, 360)) && red_(f.at(960, 360)));
+    wait_picture("B left, A right", &|f| blue(f.at(320, 360)) && red_(f.at(960, 360)));
 
     // Stopping finishes the playlist.
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
@@ -260,14 +228,8 @@ fn demo_serves_playable_hls_within_15_seconds() {
         hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
     }
     let hls = hls.unwrap();
-    loop {
-        let text = ureq::get(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
-        if text.contains(".ts") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "no HLS segment 15 s after start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let left = 15.0 - started.elapsed().as_secs_f64();
+    wait_for("an HLS segment within 15 s of the start", left, || ureq::get(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts"));
     let took = started.elapsed();
     let j = probe_url(&hls);
     let v = stream(&j, "video");
@@ -298,17 +260,7 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     let (ka, kb) = (a["key"]["key"].as_str().unwrap().to_string(), b["key"]["key"].as_str().unwrap().to_string());
 
     // Watch the event stream from the start.
-    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let sink = events.clone();
-    let sse = ureq::get(&format!("{h}/events")).call().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(sse.into_reader()).lines().map_while(Result::ok) {
-            if let Some(j) = line.strip_prefix("data:").and_then(|d| serde_json::from_str::<Value>(d.trim()).ok()) {
-                sink.lock().unwrap().push(j);
-            }
-        }
-    });
+    let events = Events::subscribe(&h);
     let mut pa = Kill(publish_live(&red, svc.rtmp_port, &ka));
     let _pb = Kill(publish_live(&blue, svc.rtmp_port, &kb));
     // A destination nobody listens on: reported as failed, the rest goes on.
@@ -318,54 +270,31 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
-    let wait_segments = |n: usize| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
-            let last = text.lines().filter(|l| l.ends_with(".ts")).last().map(str::to_string);
-            if text.matches(".ts").count() >= n {
-                return last;
-            }
-            assert!(Instant::now() < deadline, "HLS stalled: {text}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    wait_segments(2);
+    wait_for("two HLS segments", 30.0, || ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
     let left = || frame_rgb_url(&playlist, 1280, 720).at(320, 360);
     let l = left();
     assert!(l[0] > 200 && l[1] < 60, "A live and red: {l:?}");
 
     // A stops publishing: the event stream says so, the output keeps going with A's last frame.
     drop(pa);
-    let ended = |room: &Value| events.lock().unwrap().iter().any(|e| e["type"] == "publish_ended" && e["room_id"] == *room);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ended(&a["id"]) {
-        assert!(Instant::now() < deadline, "no publish_ended event: {:?}", events.lock().unwrap());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let frames_then = call("GET", &format!("{h}/sessions/{id}"), None).1["frames"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    let (_, stat) = call("GET", &format!("{h}/sessions/{id}"), None);
-    assert!(stat["frames"].as_u64().unwrap() >= frames_then + 50, "the output kept going: {stat}");
+    events.wait("A's publish_ended event", 10.0, |e| e["type"] == "publish_ended" && e["room_id"] == a["id"]);
+    let frames = || call("GET", &format!("{h}/sessions/{id}"), None).1["frames"].as_u64().unwrap();
+    let frames_then = frames();
+    wait_for("the output to keep going without A (50 more frames)", 10.0, || frames() >= frames_then + 50);
     let l = left();
     assert!(l[0] > 200 && l[1] < 60, "A's last frame stays: {l:?}");
 
     // A publishes again (a different picture): the tile resumes.
     pa = Kill(publish_live(&green, svc.rtmp_port, &ka));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for("A's tile to resume with the green picture", 20.0, || {
         let l = frame_rgb_url(&playlist, 1280, 720).at(320, 360);
-        if l[1] > 200 && l[0] < 60 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "A's tile did not resume: {l:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let accepted = events.lock().unwrap().iter().filter(|e| e["type"] == "publish_accepted" && e["room_id"] == a["id"]).count();
+        l[1] > 200 && l[0] < 60
+    });
+    let accepted = events.all().iter().filter(|e| e["type"] == "publish_accepted" && e["room_id"] == a["id"]).count();
     assert_eq!(accepted, 2, "both publishes of A are on the event stream");
-    let seen = |t: &str| events.lock().unwrap().iter().any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0));
-    assert!(seen("session_started") && seen("input_lost") && seen("input_back"), "session events: {:?}", events.lock().unwrap());
-    let ev = events.lock().unwrap().clone();
+    let ev = events.all();
+    let seen = |t: &str| ev.iter().any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0));
+    assert!(seen("session_started") && seen("input_lost") && seen("input_back"), "session events: {ev:?}");
     assert!(ev.iter().any(|e| e["type"] == "output_connected" && e["output"] == "index.m3u8"), "{ev:?}");
     let failed = ev.iter().find(|e| e["type"] == "output_failed").unwrap_or_else(|| panic!("dead destination reported: {ev:?}"));
     assert!(failed["output"].as_str().unwrap().ends_with("/live/…"), "push key redacted: {failed}");

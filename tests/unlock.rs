@@ -104,7 +104,6 @@ fn get(url: &str) -> (u16, Vec<u8>) {
 #[test]
 fn viewers_get_their_levels_rendition_through_signed_playlists() {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
     let d = workdir("viewers");
     let nginx = start_nginx(&d);
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
@@ -129,15 +128,14 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
         call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));
     }
     let playlist = |t: &str| get(&format!("{h}/sessions/{id}/viewers/{t}/index.m3u8"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (alice, bob) = loop {
+    let mut got = None;
+    wait_for("both viewers' playlists with two segments", 30.0, || {
         let (a, b) = (playlist("alice"), playlist("bob"));
-        if a.0 == 200 && b.0 == 200 && segments(&String::from_utf8_lossy(&a.1)).len() >= 2 {
-            break (String::from_utf8(a.1).unwrap(), String::from_utf8(b.1).unwrap());
-        }
-        assert!(Instant::now() < deadline, "no playlists: {} {}", a.0, b.0);
-        std::thread::sleep(Duration::from_millis(300));
-    };
+        let ok = a.0 == 200 && b.0 == 200 && segments(&String::from_utf8_lossy(&a.1)).len() >= 2;
+        got = ok.then(|| (String::from_utf8(a.1).unwrap(), String::from_utf8(b.1).unwrap()));
+        ok
+    });
+    let (alice, bob) = got.unwrap();
     let (sa, sb) = (segments(&alice), segments(&bob));
     assert!(sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")), "alice (level 1) and bob (level 0) get different renditions:\n{alice}\n{bob}");
     // The renditions are aligned: same segment names in both playlists.
@@ -157,8 +155,7 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     assert_eq!(get(&url[..url.find('?').unwrap()]).0, 403, "unsigned");
     assert_eq!(get(&format!("{h}/sessions/{id}/views/open/hls/index.m3u8")).0, 403, "no public path to a rendition");
     // Signed URLs expire (3 s here).
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(get(&url).0, 403, "expired");
+    wait_for("bob's signed URL to expire", 10.0, || get(&url).0 == 403);
     // Alice unlocks more: her next playlist switches rendition.
     for _ in 0..7 {
         call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
 mod error;
+mod metrics;
 mod pk;
 mod unlock;
 
@@ -134,6 +135,18 @@ pub struct RegenerateKey {
     pub key_ttl_s: Option<i64>,
 }
 
+/// Runs blocking work (the database, a session's start) on tokio's blocking pool, never on the
+/// threads that serve requests.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// A database call off the request threads.
+pub(crate) async fn db<T: Send + 'static>(s: &AppState, f: impl FnOnce(&Store) -> store::StoreResult<T> + Send + 'static) -> ApiResult<T> {
+    let store = s.store.clone();
+    blocking(move || Ok(f(&store)?)).await
+}
+
 fn view(s: &AppState, room: Room) -> RoomView {
     let live = s.live.lock().ok().and_then(|l| l.get(&room.id).cloned());
     let status = if live.is_some() {
@@ -172,25 +185,27 @@ async fn create_room(State(s): State<AppState>, body: Result<Json<CreateRoom>, J
     if platform.is_empty() || platform.len() > 64 {
         return Err(ApiError::invalid("platform must be 1 to 64 characters"));
     }
-    let room = s.store.create_room(name, &platform, ttl(b.key_ttl_s, s.key_ttl_s)?)?;
+    let (name, ttl_s) = (name.to_string(), ttl(b.key_ttl_s, s.key_ttl_s)?);
+    let room = db(&s, move |st| st.create_room(&name, &platform, ttl_s)).await?;
     Ok((StatusCode::CREATED, Json(view(&s, room))))
 }
 
 #[utoipa::path(get, path = "/rooms", responses((status = 200, body = [RoomView])))]
 async fn list_rooms(State(s): State<AppState>) -> ApiResult<Json<Vec<RoomView>>> {
-    Ok(Json(s.store.rooms()?.into_iter().map(|r| view(&s, r)).collect()))
+    Ok(Json(db(&s, |st| st.rooms()).await?.into_iter().map(|r| view(&s, r)).collect()))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}", params(("id" = String, Path)),
     responses((status = 200, body = RoomView), (status = 404, body = ErrorBody)))]
 async fn get_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RoomView>> {
-    Ok(Json(view(&s, s.store.room(&id)?)))
+    let room = db(&s, move |st| st.room(&id)).await?;
+    Ok(Json(view(&s, room)))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.store.delete_room(&id)?;
+    db(&s, move |st| st.delete_room(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,13 +218,14 @@ async fn regenerate_key(State(s): State<AppState>, Path(id): Path<String>, body:
     } else {
         serde_json::from_slice(&body)?
     };
-    Ok(Json(s.store.regenerate_key(&id, ttl(b.key_ttl_s, s.key_ttl_s)?)?))
+    let ttl_s = ttl(b.key_ttl_s, s.key_ttl_s)?;
+    Ok(Json(db(&s, move |st| st.regenerate_key(&id, ttl_s)).await?))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}/destinations", params(("id" = String, Path)),
     responses((status = 200, body = [Destination]), (status = 404, body = ErrorBody)))]
 async fn list_destinations(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<Destination>>> {
-    Ok(Json(s.store.destinations(&id)?))
+    Ok(Json(db(&s, move |st| st.destinations(&id)).await?))
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/destinations", params(("id" = String, Path)), request_body = CreateDestination,
@@ -221,13 +237,14 @@ async fn add_destination(State(s): State<AppState>, Path(id): Path<String>, body
     if !(lower.starts_with("rtmp://") || lower.starts_with("rtmps://")) || url.len() > 2048 {
         return Err(ApiError::invalid("url must be an rtmp:// or rtmps:// push URL"));
     }
-    Ok((StatusCode::CREATED, Json(s.store.add_destination(&id, url)?)))
+    let url = url.to_string();
+    Ok((StatusCode::CREATED, Json(db(&s, move |st| st.add_destination(&id, &url)).await?)))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}/destinations/{dst}", params(("id" = String, Path), ("dst" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_destination(State(s): State<AppState>, Path((id, dst)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    s.store.delete_destination(&id, &dst)?;
+    db(&s, move |st| st.delete_destination(&id, &dst)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -385,9 +402,7 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
     responses((status = 201, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn create_session(State(s): State<AppState>, body: Result<Json<CreateSession>, JsonRejection>) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
     let Json(b) = body?;
-    let spec = session_spec(&s, b)?;
-    let sessions = s.sessions.clone();
-    let st = tokio::task::spawn_blocking(move || sessions.start(spec)).await??;
+    let st = blocking(move || Ok(s.sessions.start(session_spec(&s, b)?)?)).await?;
     Ok((StatusCode::CREATED, Json(st)))
 }
 
@@ -479,7 +494,7 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
     paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
-        create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics,
+        create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics::metrics,
         pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
         pk::hang_up, pk::update_pk, pk::post_comment,
         unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback,
@@ -491,19 +506,6 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult))
 )]
 pub struct ApiDoc;
-
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(s): State<AppState>) -> Response {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
-    let _ = writeln!(out, "# HELP costream_rooms_live Rooms whose anchor is publishing now.\n# TYPE costream_rooms_live gauge\ncostream_rooms_live {live}");
-    let (frame_bytes, decoders) = crate::media::frame::memory();
-    let _ = writeln!(out, "# HELP costream_decoded_frame_bytes Memory held by decoded pictures (frame rings and frames on screen).\n# TYPE costream_decoded_frame_bytes gauge\ncostream_decoded_frame_bytes {frame_bytes}");
-    let _ = writeln!(out, "# HELP costream_decoders_running Decode threads running.\n# TYPE costream_decoders_running gauge\ncostream_decoders_running {decoders}");
-    s.sessions.metrics(&mut out);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
@@ -518,7 +520,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/rooms", post(create_room).get(list_rooms))
         .route("/rooms/{id}", get(get_room).delete(delete_room))
         .route("/rooms/{id}/key", post(regenerate_key))

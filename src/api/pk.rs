@@ -8,10 +8,9 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
-use crate::compose::ViewSpec;
+use super::{blocking, session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
 use crate::session::invite::InvitationStatus;
-use crate::compose::{PkBar, PkSettings};
+use crate::session::pk_plan::{pk_spec, PkAnchor};
 use crate::session::{SessionInput, SessionStatus};
 
 /// One anchor of a PK: its stream (a room of this service or a URL to pull) and its room's output.
@@ -79,15 +78,21 @@ pub(super) fn check_outputs(outputs: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
-/// Runs blocking session work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    Ok(tokio::task::spawn_blocking(f).await?)
-}
-
 #[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
     responses((status = 201, body = InvitationStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Json<CreateInvitation>, JsonRejection>) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
     let Json(b) = body?;
+    let st = blocking(move || {
+        let (spec, [from, to], timeout) = plan_invitation(&s, b)?;
+        Ok(s.invitations.create(spec, from, to, timeout)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(st)))
+}
+
+/// The PK session an invitation starts, the anchors' names and the answer's deadline; looks up the
+/// anchors' rooms (blocking: the database).
+fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::session::SessionSpec, [String; 2], std::time::Duration)> {
     let timeout = b.timeout_s.unwrap_or(30.0);
     if !(0.1..=3600.0).contains(&timeout) {
         return Err(ApiError::invalid("timeout_s must be 0.1 to 3600"));
@@ -99,19 +104,16 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
         }
     }
     let input = |a: &AnchorSpec| SessionInputSpec { room: a.room.clone(), url: a.url.clone() };
-    let mut spec = session_spec(
+    let spec = session_spec(
         &s,
         CreateSession { inputs: vec![input(&b.from), input(&b.to)], layout: b.layout, fit: b.fit, size: b.size, fps: b.fps, outputs: vec![], bitrate_kbps: b.bitrate_kbps, record: false, masking: None },
     )?;
-    // Each room's stored destinations get that room's own (mirrored) output, not the shared one.
-    spec.outputs.clear();
-    let mut names = Vec::new();
-    let mut views = Vec::new();
-    let gains = vec![b.from.gain.unwrap_or(1.0), b.to.gain.unwrap_or(1.0)];
+    let mut anchors = Vec::new();
     for (side, (a, input)) in [&b.from, &b.to].into_iter().zip(spec.inputs.iter()).enumerate() {
         let mut outputs = a.outputs.clone();
         let mut name = a.name.clone();
         if let SessionInput::Room(r) = input {
+            // A room's stored destinations get that room's own output.
             for d in s.store.destinations(r)? {
                 if !outputs.contains(&d.url) {
                     outputs.push(d.url);
@@ -119,39 +121,13 @@ pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Js
             }
             name = name.or_else(|| s.store.room(r).ok().map(|room| room.name));
         }
-        names.push(name.unwrap_or_else(|| ["A", "B"][side].to_string()));
-        let label = ["a", "b"][side];
-        let order = if side == 0 { vec![0, 1] } else { vec![1, 0] };
-        views.push(ViewSpec { name: label.into(), outputs, order: order.clone(), mirrored: side == 1, monitor: None, gains: gains.clone(), ..Default::default() });
-        if a.monitor {
-            views.push(ViewSpec { name: format!("{label}_monitor"), outputs: vec![], order, mirrored: side == 1, monitor: Some(label.into()), gains: gains.clone(), ..Default::default() });
-        }
+        let name = name.unwrap_or_else(|| ["A", "B"][side].to_string());
+        anchors.push(PkAnchor { outputs, name, gain: a.gain.unwrap_or(1.0), monitor: a.monitor, audio_url: a.audio_url.clone() });
     }
-    let mut bar = PkBar::new(PkSettings { names: [names[0].clone(), names[1].clone()], ..PkSettings::default() }, std::time::Instant::now());
-    if let Some(p) = &b.pk {
-        bar.update(p, std::time::Instant::now()).map_err(|e| ApiError::invalid(format!("pk: {e}")))?;
-    }
-    // Second audio streams come after the two anchors' inputs.
-    spec.audio_of = vec![None, None];
-    for (side, a) in [&b.from, &b.to].into_iter().enumerate() {
-        if let Some(u) = &a.audio_url {
-            if u.trim().is_empty() {
-                return Err(ApiError::invalid("audio_url must not be empty"));
-            }
-            spec.inputs.push(SessionInput::Url(u.clone()));
-            spec.audio_of.push(Some(side));
-            if spec.fits.len() > 1 {
-                // One fit per input: the audio stream's is never used.
-                spec.fits.push(crate::media::geometry::Fit::default());
-            }
-        }
-    }
-    spec.views = views;
-    spec.pk = Some(bar.settings);
-    let (from, to) = (names[0].clone(), names[1].clone());
-    let inv = s.invitations.clone();
-    let st = blocking(move || inv.create(spec, from, to, std::time::Duration::from_secs_f64(timeout))).await??;
-    Ok((StatusCode::CREATED, Json(st)))
+    let names = [anchors[0].name.clone(), anchors[1].name.clone()];
+    let anchors: [PkAnchor; 2] = anchors.try_into().map_err(|_| ApiError::invalid("two anchors"))?;
+    let spec = pk_spec(spec, anchors, b.pk.as_ref())?;
+    Ok((spec, names, std::time::Duration::from_secs_f64(timeout)))
 }
 
 #[utoipa::path(get, path = "/invitations", responses((status = 200, body = [InvitationStatus])))]
@@ -175,14 +151,14 @@ pub(super) async fn accept_invitation(State(s): State<AppState>, Path(id): Path<
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn decline_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
     let inv = s.invitations.clone();
-    Ok(Json(blocking(move || inv.finish(&id, crate::session::invite::InviteState::Declined)).await??))
+    Ok(Json(blocking(move || Ok(inv.finish(&id, crate::session::invite::InviteState::Declined)?)).await?))
 }
 
 #[utoipa::path(delete, path = "/invitations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn cancel_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
     let inv = s.invitations.clone();
-    Ok(Json(blocking(move || inv.finish(&id, crate::session::invite::InviteState::Cancelled)).await??))
+    Ok(Json(blocking(move || Ok(inv.finish(&id, crate::session::invite::InviteState::Cancelled)?)).await?))
 }
 
 #[utoipa::path(post, path = "/invitations/{id}/hangup", params(("id" = String, Path)),

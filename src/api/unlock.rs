@@ -97,7 +97,8 @@ pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<S
     let Json(r) = body?;
     r.validate().map_err(ApiError::invalid)?;
     let j = serde_json::to_string(&r).map_err(|e| ApiError::server("internal", &e))?;
-    s.store.set_channel_rules(&channel, &j)?;
+    let ch = channel.clone();
+    super::db(&s, move |st| st.set_channel_rules(&ch, &j)).await?;
     lock(&s.viewer_cache.rules).remove(&channel);
     lock(&s.viewer_cache.viewers).retain(|k, _| k.0 != channel);
     lock(&s.viewer_cache.routes).clear();
@@ -107,7 +108,7 @@ pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<S
 #[utoipa::path(get, path = "/channels/{channel}", params(("channel" = String, Path)), responses((status = 200, body = UnlockRules)))]
 pub(super) async fn get_channel(State(s): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<UnlockRules>> {
     check_id("channel", &channel)?;
-    Ok(Json(rules(&s, &channel)?))
+    Ok(Json(super::blocking(move || rules(&s, &channel)).await?))
 }
 
 #[utoipa::path(post, path = "/channels/{channel}/viewers/{token}/events", params(("channel" = String, Path), ("token" = String, Path)), request_body = Behaviour,
@@ -117,10 +118,14 @@ pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token
     check_id("token", &token)?;
     // Payments are not behaviour: they count only through the signed callback.
     let Json(b) = body?;
-    let p = rules(&s, &channel)?.points(&b);
-    s.store.add_points(&channel, &token, p)?;
-    forget_viewer(&s, &channel, &token);
-    Ok(Json(viewer(&s, &channel, &token)?))
+    let status = super::blocking(move || {
+        let p = rules(&s, &channel)?.points(&b);
+        s.store.add_points(&channel, &token, p)?;
+        forget_viewer(&s, &channel, &token);
+        viewer(&s, &channel, &token)
+    })
+    .await?;
+    Ok(Json(status))
 }
 
 #[utoipa::path(get, path = "/channels/{channel}/viewers/{token}", params(("channel" = String, Path), ("token" = String, Path)),
@@ -128,7 +133,7 @@ pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token
 pub(super) async fn get_viewer(State(s): State<AppState>, Path((channel, token)): Path<(String, String)>) -> ApiResult<Json<ViewerStatus>> {
     check_id("channel", &channel)?;
     check_id("token", &token)?;
-    Ok(Json(viewer(&s, &channel, &token)?))
+    Ok(Json(super::blocking(move || viewer(&s, &channel, &token)).await?))
 }
 
 /// What the payment provider posts (signed: `X-Signature: sha256=<hex HMAC-SHA256 of the body>`).
@@ -171,7 +176,8 @@ pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderM
         return Ok((StatusCode::ACCEPTED, Json(PaymentResult { counted: false, reason: format!("status {:?} is not confirmed", p.status) })));
     }
     let organ = serde_json::to_value(p.organ).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let new = s.store.add_entitlement(&p.payment_id, &p.channel, &p.token, &organ)?;
+    let (id, ch, tok, org) = (p.payment_id.clone(), p.channel.clone(), p.token.clone(), organ.clone());
+    let new = super::db(&s, move |st| st.add_entitlement(&id, &ch, &tok, &org)).await?;
     forget_viewer(&s, &p.channel, &p.token);
     tracing::info!(channel = %p.channel, organ = %organ, amount = ?p.amount, new, "payment confirmed");
     Ok((StatusCode::OK, Json(PaymentResult { counted: new, reason: if new { "unlocked".into() } else { "payment already counted".into() } })))

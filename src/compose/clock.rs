@@ -44,16 +44,17 @@ impl Clock {
         sleep(wake, Duration::from_secs_f64(self.frame_s));
     }
 
-    /// Live: waits until the next tick is due; a late tick is rendered at once. False when a change
-    /// woke the loop early (the change is picked up before this tick is drawn).
-    pub fn wait_due(&self, wake: Option<&Wake>) -> bool {
+    /// Live: waits until the next tick is due; a late tick is rendered at once. Returns how late
+    /// the tick starts (ms), or None when a change woke the loop early (the change is picked up
+    /// before this tick is drawn).
+    pub fn wait_due(&self, wake: Option<&Wake>) -> Option<f64> {
         let due = self.start + Duration::from_secs_f64(self.now());
         let wait = due.saturating_duration_since(Instant::now());
-        if wait.is_zero() {
-            return true;
+        if !wait.is_zero() {
+            sleep(wake, wait);
         }
-        sleep(wake, wait);
-        Instant::now() >= due
+        let now = Instant::now();
+        (now >= due).then(|| now.duration_since(due).as_secs_f64() * 1e3)
     }
 }
 

@@ -1,10 +1,10 @@
 //! What a job is asked to do: its inputs, layout, size and rate, views and outputs, and the hooks a
 //! live session reads and writes while it runs.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-use super::live::{EventSink, LayoutChange, LiveState, Wake};
+use super::live::{EventSink, LayoutChange, LiveState, StageSink, Wake};
 use super::overlay::Overlays;
 use super::source::Source;
 use super::view::{FaceSettings, ViewSpec};
@@ -13,6 +13,10 @@ use crate::error::{invalid, Error, Result};
 use crate::gpu::GpuOptions;
 use crate::ingest::InputOptions;
 use crate::media::{Fit, Layout};
+use crate::outputs::OutputStats;
+
+/// One output's counters, with the view it belongs to: (view, url, counters).
+pub type OutputCounter = (String, String, Arc<OutputStats>);
 
 /// Frame rate as a fraction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,10 +90,10 @@ pub struct RenderConfig {
     pub events: Option<EventSink>,
     /// Live changes: a new layout and/or fit per input, picked up at the next tick.
     pub changes: Option<Arc<Mutex<Option<LayoutChange>>>>,
-    /// Latest per-frame stage times in ms, for a live job's metrics: [upload, composite (GPU), encode].
-    pub stage_ms: Option<Arc<[AtomicU32; 3]>>,
+    /// Live: told each frame's stage times (upload, GPU composite, encode) and each tick's lateness.
+    pub stages: Option<StageSink>,
     /// Filled with each output's counters once the outputs are open (for the metrics).
-    pub output_stats: Option<Arc<Mutex<Vec<(String, Arc<crate::outputs::OutputStats>)>>>>,
+    pub output_stats: Option<Arc<Mutex<Vec<OutputCounter>>>>,
     /// Several pictures from the same inputs (mirrored PK outputs, monitors); empty: one view made
     /// of `outputs`.
     pub views: Vec<ViewSpec>,

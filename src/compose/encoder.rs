@@ -2,7 +2,6 @@
 //! waits long on it, and a stalled encoder cannot make frames pile up in memory. Each thread encodes
 //! its view's pictures and mixed audio and hands the packets to that view's outputs.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,7 +10,7 @@ use std::time::Instant;
 use ffmpeg_next as ff;
 
 use super::config::{Fps, RenderConfig};
-use super::live::{JobEvent, LiveState};
+use super::live::{JobEvent, LiveState, Stage, StageSink};
 use super::report::Timings;
 use super::slot::Slot;
 use super::view::{shown_inputs, ViewSpec};
@@ -42,7 +41,7 @@ pub(crate) struct FrameSink {
     txs: Vec<mpsc::SyncSender<ff::frame::Video>>,
     size: (u32, u32),
     pub timings: Timings,
-    gauges: Option<Arc<[AtomicU32; 3]>>,
+    gauges: Option<StageSink>,
     live: Option<Arc<Mutex<LiveState>>>,
     pub send_err: bool,
 }
@@ -81,14 +80,14 @@ impl Encoders {
             let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
             let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
             let outputs = Outputs::open(&spec.outputs, &setup, cfg.realtime, out_events.clone())?;
-            all_stats.extend(outputs.stats());
+            all_stats.extend(outputs.stats().into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
             let t = tracks.of(v);
             let mixer = if cfg.realtime { Mixer::live(t) } else { Mixer::new(t) };
             enc.name = venc.name.to_string();
             let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
             // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
             let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<MixInput>>();
-            let th = EncodeThread { rx, tracks: tracks_rx, venc, aenc, mixer, outputs, fps: cfg.fps, gauges: cfg.stage_ms.clone(), live: if v == 0 { cfg.live.clone() } else { None } };
+            let th = EncodeThread { rx, tracks: tracks_rx, venc, aenc, mixer, outputs, fps: cfg.fps, gauges: cfg.stages.clone(), live: if v == 0 { cfg.live.clone() } else { None } };
             enc.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
             txs.push(tx);
             enc.tracks.push(tracks_tx);
@@ -96,7 +95,7 @@ impl Encoders {
         if let Some(slot) = &cfg.output_stats {
             *lock(slot) = all_stats;
         }
-        let sink = FrameSink { txs, size: cfg.size, timings: Timings::default(), gauges: cfg.stage_ms.clone(), live: cfg.live.clone(), send_err: false };
+        let sink = FrameSink { txs, size: cfg.size, timings: Timings::default(), gauges: cfg.stages.clone(), live: cfg.live.clone(), send_err: false };
         Ok((enc, sink))
     }
 
@@ -142,7 +141,7 @@ impl FrameSink {
         if let Some(g) = r.gpu {
             t.composite.push(g.composite_ms as f32);
             if let Some(s) = &self.gauges {
-                s[1].store((g.composite_ms as f32).to_bits(), Ordering::Relaxed);
+                s(Stage::Composite, g.composite_ms);
             }
             if g.blur_ms > 0.0 {
                 t.blur.push(g.blur_ms as f32);
@@ -173,7 +172,7 @@ struct EncodeThread {
     mixer: Mixer,
     outputs: Outputs,
     fps: Fps,
-    gauges: Option<Arc<[AtomicU32; 3]>>,
+    gauges: Option<StageSink>,
     live: Option<Arc<Mutex<LiveState>>>,
 }
 
@@ -213,7 +212,7 @@ impl EncodeThread {
             let ms = t0.elapsed().as_secs_f32() * 1e3;
             encode_ms.push(ms);
             if let Some(g) = &gauges {
-                g[2].store(ms.to_bits(), Ordering::Relaxed);
+                g(Stage::Encode, ms as f64);
             }
             if !packets.is_empty() {
                 if let Some(l) = &live {

@@ -13,7 +13,7 @@ use ffmpeg_next as ff;
 use super::clock::Clock;
 use super::config::RenderConfig;
 use super::encoder::{Encoders, FrameSink, Tracks};
-use super::live::LayoutChange;
+use super::live::{LayoutChange, Stage};
 use super::masks::face_masks;
 use super::overlay::{Comment, FixedLayers, Overlay, PkBar, TextImages};
 use super::report::{median, RenderReport, StageMedians};
@@ -120,8 +120,9 @@ impl<'a> Job<'a> {
         let first_after_activation = !self.was_active;
         self.was_active = true;
         if cfg.realtime {
-            if !self.clock.wait_due(cfg.wake.as_deref()) {
-                return Ok(Tick::Continue);
+            let Some(late_ms) = self.clock.wait_due(cfg.wake.as_deref()) else { return Ok(Tick::Continue) };
+            if let Some(g) = &cfg.stages {
+                g(Stage::TickLateness, late_ms);
             }
             self.pull_live();
             if self.slots.iter().all(|s| s.ended) {
@@ -314,8 +315,8 @@ impl<'a> Job<'a> {
         if uploaded_any {
             let ms = t0.elapsed().as_secs_f32() * 1e3;
             self.upload_ms.push(ms);
-            if let Some(g) = &self.cfg.stage_ms {
-                g[0].store(ms.to_bits(), Ordering::Relaxed);
+            if let Some(g) = &self.cfg.stages {
+                g(Stage::Upload, ms as f64);
             }
         }
         Ok(())

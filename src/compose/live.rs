@@ -18,6 +18,33 @@ pub enum JobEvent {
     OutputFailed(String, String),
 }
 
+/// A per-frame time a live job reports, for the operator's histograms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Uploading the tick's new pictures.
+    Upload,
+    /// The GPU's composite passes (timestamps).
+    Composite,
+    /// Encoding one view's frame.
+    Encode,
+    /// How late a tick started against the wall clock.
+    TickLateness,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Upload => "upload",
+            Stage::Composite => "composite",
+            Stage::Encode => "encode",
+            Stage::TickLateness => "tick_lateness",
+        }
+    }
+}
+
+/// Receives a live job's stage times, in milliseconds.
+pub type StageSink = Arc<dyn Fn(Stage, f64) + Send + Sync>;
+
 /// Receives a live job's events.
 pub type EventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
 

@@ -16,10 +16,10 @@ mod slot;
 mod source;
 mod view;
 
-pub use config::{parse_size, Fps, RenderConfig};
+pub use config::{parse_size, Fps, OutputCounter, RenderConfig};
 pub use source::Source;
 pub use job::{Job, Tick};
-pub use live::{EventSink, JobEvent, LayoutChange, LiveState, Wake};
+pub use live::{EventSink, JobEvent, LayoutChange, LiveState, Stage, StageSink, Wake};
 pub use overlay::{Overlays, Comment, Element, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES, COMMENT_TTL};
 pub use report::{median, RenderReport, StageMedians};
 pub use view::{FaceSettings, MaskLevel, MaskStyle, ViewSpec};

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::ingest::{Feed, InputOptions};
 use crate::media::geometry::{Fit, Layout};
 pub mod invite;
+pub mod pk_plan;
 mod start;
 pub mod unlock;
 
@@ -113,7 +114,7 @@ pub struct ViewStatus {
 }
 
 /// Counters of each output of a session: (url, counters).
-pub type OutputCounters = Arc<Mutex<Vec<(String, Arc<crate::outputs::OutputStats>)>>>;
+pub type OutputCounters = Arc<Mutex<Vec<compose::OutputCounter>>>;
 
 /// Why a session operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +129,6 @@ pub enum SessionError {
 }
 
 struct Running {
-    stage_ms: Arc<[std::sync::atomic::AtomicU32; 3]>,
     stop: Arc<AtomicBool>,
     changes: Arc<Mutex<Option<LayoutChange>>>,
     inputs: usize,
@@ -166,7 +166,16 @@ pub enum SessionEvent {
 
 pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
+/// Per session and stage, a histogram of the per-frame times (ms).
+pub type StageHistograms = prometheus_client::metrics::family::Family<Vec<(String, String)>, prometheus_client::metrics::histogram::Histogram, fn() -> prometheus_client::metrics::histogram::Histogram>;
+
+/// Buckets from 0.25 ms to ~1 s, each twice the last: a frame interval at 30 fps is 33 ms.
+fn stage_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.25, 2.0, 13))
+}
+
 pub struct Sessions {
+    stages: StageHistograms,
     dir: PathBuf,
     feeds: Feeds,
     running: Mutex<HashMap<String, Running>>,
@@ -176,7 +185,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
+        Sessions { stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -329,57 +338,20 @@ impl Sessions {
         true
     }
 
-    /// Prometheus text for the room feeds (frames and bytes in, frames dropped, connected) and the
-    /// sessions (frames out; per output packets, bytes, drops, reconnections).
-    pub fn metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        {
-            let feeds = lock(&self.feeds);
-            for (name, help, kind) in [
-                ("costream_input_frames_total", "Video frames decoded from a room's publisher.", "counter"),
-                ("costream_input_bytes_total", "Compressed bytes received from a room's publisher.", "counter"),
-                ("costream_input_dropped_frames_total", "Decoded frames dropped because the compositor was behind.", "counter"),
-                ("costream_input_connected", "1 while the room's anchor is publishing.", "gauge"),
-            ] {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-                for (room, f) in feeds.iter() {
-                    let v = match name {
-                        "costream_input_frames_total" => f.state.frames.load(Ordering::Relaxed),
-                        "costream_input_bytes_total" => f.state.bytes.load(Ordering::Relaxed),
-                        "costream_input_dropped_frames_total" => f.video.dropped(),
-                        _ => f.state.connected.load(Ordering::Relaxed) as u64,
-                    };
-                    let _ = writeln!(out, "{name}{{room=\"{}\"}} {v}", escape(room));
-                }
-            }
-        }
+    /// Each room feed's counters: (room, frames decoded, bytes received, frames dropped, connected).
+    pub fn feed_counters(&self) -> Vec<(String, u64, u64, u64, bool)> {
+        lock(&self.feeds).iter().map(|(room, f)| (room.clone(), f.state.frames.load(Ordering::Relaxed), f.state.bytes.load(Ordering::Relaxed), f.video.dropped(), f.state.connected.load(Ordering::Relaxed))).collect()
+    }
+
+    /// Each session's frames composed and its outputs' counters (push keys redacted).
+    pub fn session_counters(&self) -> Vec<(String, u64, Vec<compose::OutputCounter>)> {
         let m = self.running();
-        let _ = writeln!(out, "# HELP costream_session_frames_total Frames composed by a session.\n# TYPE costream_session_frames_total counter");
-        for (id, r) in m.iter() {
-            let _ = writeln!(out, "costream_session_frames_total{{session=\"{id}\"}} {}", r.frames.load(Ordering::Relaxed));
-        }
-        let _ = writeln!(out, "# HELP costream_stage_ms Latest per-frame time of a session's stage (upload, composite on the GPU, encode).\n# TYPE costream_stage_ms gauge");
-        for (id, r) in m.iter() {
-            for (i, stage) in ["upload", "composite", "encode"].iter().enumerate() {
-                let v = f32::from_bits(r.stage_ms[i].load(Ordering::Relaxed));
-                let _ = writeln!(out, "costream_stage_ms{{session=\"{id}\",stage=\"{stage}\"}} {v}");
-            }
-        }
-        for (name, help, pick) in [
-            ("costream_output_packets_total", "Packets written to an output.", 0),
-            ("costream_output_bytes_total", "Bytes written to an output.", 1),
-            ("costream_output_dropped_total", "Packets an output dropped (queue full or disconnected).", 2),
-            ("costream_output_reconnects_total", "Reconnections of a network output.", 3),
-            ("costream_output_queued", "Packets waiting in an output's queue now.", 4),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (id, r) in m.iter() {
-                for (url, st) in lock(&r.output_stats).iter() {
-                    let v = [&st.packets, &st.bytes, &st.dropped, &st.reconnects, &st.queued][pick].load(Ordering::Relaxed);
-                    let _ = writeln!(out, "{name}{{session=\"{id}\",output=\"{}\"}} {v}", escape(&redact(url)));
-                }
-            }
-        }
+        m.iter().map(|(id, r)| (id.clone(), r.frames.load(Ordering::Relaxed), lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact(u), s.clone())).collect())).collect()
+    }
+
+    /// The stage-time histograms of every session (labels: session, stage).
+    pub fn stage_histograms(&self) -> &StageHistograms {
+        &self.stages
     }
 
     /// Stops every session (service shutdown).
@@ -391,10 +363,6 @@ impl Sessions {
     }
 }
 
-/// Prometheus label value escaping.
-pub fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
 
 /// An output URL for display: push URLs end in a platform's secret key, which must not leak into
 /// metrics or logs.

@@ -3,7 +3,7 @@
 //! cannot run is refused with the reason instead of being reported as failed later.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::{redact, Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
@@ -26,7 +26,6 @@ struct Hooks {
     frames: Arc<AtomicU64>,
     output_stats: OutputCounters,
     changes: Arc<Mutex<Option<LayoutChange>>>,
-    stage_ms: Arc<[AtomicU32; 3]>,
     live: Arc<Mutex<LiveState>>,
     wake: Arc<Wake>,
 }
@@ -60,7 +59,6 @@ impl Sessions {
             frames: Arc::default(),
             output_stats: Arc::default(),
             changes: Arc::default(),
-            stage_ms: Arc::default(),
             live: Arc::new(Mutex::new(live)),
             wake: Arc::default(),
         };
@@ -70,7 +68,6 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(SessionEvent::Started(id.to_string()));
         let running = Running {
-            stage_ms: hooks.stage_ms,
             stop: hooks.stop,
             changes: hooks.changes,
             inputs: spec.inputs.len(),
@@ -119,7 +116,7 @@ impl Sessions {
             frames_out: Some(hooks.frames.clone()),
             events: self.events.clone().map(|f| job_events(id, f)),
             changes: Some(hooks.changes.clone()),
-            stage_ms: Some(hooks.stage_ms.clone()),
+            stages: Some(self.stage_sink(id)),
             output_stats: Some(hooks.output_stats.clone()),
             views,
             live: Some(hooks.live.clone()),
@@ -127,6 +124,14 @@ impl Sessions {
             audio_of: spec.audio_of.clone(),
             faces: spec.masking.as_ref().map(|m| compose::FaceSettings { tracker: m.tracker.clone(), inputs: vec![] }),
         }
+    }
+
+    /// Where the job's stage times go: this session's histograms.
+    fn stage_sink(&self, id: &str) -> compose::StageSink {
+        let (stages, id) = (self.stages.clone(), id.to_string());
+        Arc::new(move |stage: compose::Stage, ms: f64| {
+            stages.get_or_create(&vec![("session".to_string(), id.clone()), ("stage".to_string(), stage.name().to_string())]).observe(ms);
+        })
     }
 
     /// The job's thread: opens the job, tells the caller whether that worked, then ticks until

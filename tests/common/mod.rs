@@ -108,6 +108,15 @@ pub fn probe_url(url: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("ffprobe json")
 }
 
+/// Whether a file or stream can be read and has a video stream now (a live stream being
+/// published, a recording that was finalised).
+pub fn has_video(url: &str) -> bool {
+    Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "3000000", "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
 /// The first decoded frame of a network URL as RGB24 (for live HLS: of its newest segment).
 pub fn frame_rgb_url(url: &str, w: usize, h: usize) -> Rgb {
     let mut c = Command::new("ffmpeg");

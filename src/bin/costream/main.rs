@@ -202,7 +202,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         stop: None,
         frames_out: None,
         events: None,
-        stage_ms: None,
+        stages: None,
         changes: None,
         output_stats: None,
         views: vec![],

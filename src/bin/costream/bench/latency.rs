@@ -33,6 +33,7 @@ const BIT_W: u32 = 40;
 fn coded_clip(dir: &Path, seconds: f64) -> Result<PathBuf> {
     let p = dir.join(format!("latency_{seconds}s.flv"));
     if !p.exists() {
+        std::fs::create_dir_all(dir)?;
         let code = format!(
             "color=c=gray:size={W}x{H}:rate=30,format=yuv420p,geq=lum='if(lt(Y,40),if(gt(mod(floor(N/pow(2,floor(X/{BIT_W}))),2),0.5),235,16),128)':cb=128:cr=128"
         );
