@@ -31,6 +31,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("pipeline stage {stage} stopped unexpectedly")]
     StageGone { stage: &'static str },
+    /// A service-wide cap is reached (`code` names it, e.g. `too_many_sessions`).
+    #[error("{why}")]
+    Limit { code: &'static str, why: String },
 }
 
 /// Who an error is down to, which decides how a client is answered.
@@ -42,6 +45,8 @@ pub enum Blame {
     Unavailable,
     /// Something broke here (a 5xx).
     Server,
+    /// A service-wide cap is reached; the caller may try again once something ends (a 429).
+    Limit,
 }
 
 impl Error {
@@ -62,6 +67,7 @@ impl Error {
             Error::Output { .. } => ("output_failed", Server),
             Error::Io(_) => ("io_failed", Server),
             Error::StageGone { .. } => ("stage_stopped", Server),
+            Error::Limit { code, .. } => (code, Limit),
         }
     }
 }

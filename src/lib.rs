@@ -11,6 +11,7 @@ pub mod error;
 pub mod face;
 pub mod gpu;
 pub mod ingest;
+pub mod limits;
 pub mod media;
 pub mod outputs;
 pub mod session;

@@ -23,3 +23,19 @@ pub fn lower_thread_priority(nice: i32) {
         }
     }
 }
+
+/// A stream key or token as logs and events may show it: its first characters only.
+pub fn redact_key(key: &str) -> String {
+    let shown: String = key.chars().take(6).collect();
+    if key.chars().count() <= 6 { "…".to_string() } else { format!("{shown}…") }
+}
+
+/// A URL as logs, events, errors and metrics may show it: push URLs end in a platform's secret key,
+/// so the last path segment and any query are dropped.
+pub fn redact_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    match url.rsplit_once('/') {
+        Some((head, _)) if url.contains("://") => format!("{head}/…"),
+        _ => url.rsplit('/').next().unwrap_or(url).to_string(),
+    }
+}

@@ -438,7 +438,7 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     let x = split_x(&draw(&mut comp, &bar, t0, true, false));
     assert!((x - (40.0 + 0.25 * 560.0)).abs() <= 2.0, "mirrored split at {x}, expected 180");
     // New scores animate over animate_ms: half-way the split is between old and new, then lands.
-    bar.update(&serde_json::json!({"scores": [100, 300]}), t0).unwrap();
+    bar.update(&serde_json::json!({"scores": [100, 300]}), t0, (1280, 720)).unwrap();
     let mid = split_x(&draw(&mut comp, &bar, at(500), false, false));
     assert!(mid > 190.0 && mid < 450.0, "mid-animation split at {mid}");
     let early = split_x(&draw(&mut comp, &bar, at(250), false, false));

@@ -47,7 +47,8 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
     assert!(!bad.status.success(), "a wrong key must not be able to publish");
     match next_event(&rt, &mut events) {
         IngestEvent::Refused { key, reason, .. } => {
-            assert_eq!(key, "wrong-key");
+            // Only the key's first characters: refusals are logged and reported, keys are secrets.
+            assert_eq!(key, "wrong-…");
             assert!(reason.contains("stream key"), "{reason}");
         }
         _ => panic!("expected a refusal"),

@@ -25,7 +25,8 @@ pub struct ErrorDetail {
     /// Stable, machine-readable. Caller's faults: `bad_json`, `invalid_parameter`, `not_found`,
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`. Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
-    /// `payments_off`. Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
+    /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`.
+    /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
     pub code: &'static str,
     pub message: String,
@@ -92,6 +93,7 @@ impl From<crate::Error> for ApiError {
                 Self::unavailable(code, format!("try again later ({code})"))
             }
             (code, Blame::Server) => Self::server(code, &e),
+            (code, Blame::Limit) => Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string()),
         }
     }
 }

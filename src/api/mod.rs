@@ -78,13 +78,14 @@ pub struct AppState {
 impl AppState {
     /// The state of the service; `events` is the one stream every part reports on (ingest,
     /// sessions, invitations), so the sender comes from the caller that wired the others to it.
-    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>, events: broadcast::Sender<ServiceEvent>) -> AppState {
+    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>, events: broadcast::Sender<ServiceEvent>, caps: crate::limits::Caps) -> AppState {
         let tx = events.clone();
         let invitations = Invitations::new(
             sessions.clone(),
             Some(Arc::new(move |st: &InvitationStatus| {
                 let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
             })),
+            caps.max_invitations,
         );
         AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default() }
     }
@@ -447,7 +448,8 @@ async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body:
 async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let sessions = s.sessions.clone();
     let i = id.clone();
-    let found = tokio::task::spawn_blocking(move || sessions.stop(&i)).await.unwrap_or(false);
+    // Returns at once; the session finishes its outputs in the background.
+    let found = tokio::task::spawn_blocking(move || sessions.stop_in_background(&i)).await.unwrap_or(false);
     if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no session {id}"))) }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::{AppState, LiveInfo, ServiceEvent};
-use crate::ingest::rtmp::{IngestEvent, RtmpServer, StreamKeys};
+use crate::ingest::rtmp::{IngestEvent, IngestLimits, RtmpServer, StreamKeys};
 use crate::ingest::{self, Input, InputOptions};
 use crate::session::{self, Feeds, SessionEvent, Sessions};
 use crate::store::{self, Store};
@@ -24,6 +24,8 @@ pub struct ServeConfig {
     pub payment_secret: Option<String>,
     /// Life of the signed segment URLs in per-viewer playlists, in seconds.
     pub segment_url_ttl_s: u64,
+    /// Sessions, pending invitations and publishers at once.
+    pub caps: crate::limits::Caps,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -61,7 +63,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_events(Arc::new(move |e| {
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_events(Arc::new(move |e| {
         let _ = tx.send(match e {
             SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
             SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
@@ -71,10 +73,10 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
         });
     })));
-    let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx);
+    let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
-    let (rtmp, mut ingest_events) = RtmpServer::bind(cfg.rtmp, Arc::new(RoomKeys(store.clone()))).await?;
+    let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();
     let inp = inputs.clone();
@@ -99,6 +101,11 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     Ok(())
 }
 
+/// How long a publisher's stream may take to show what it carries before its decoder gives up.
+const DECODER_OPEN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ingest events, handled in order but never waiting on a decoder: each publisher's decoder opens
+/// on its own task, so a silent publisher holds up nobody else.
 async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_key: &mut HashMap<String, String>, ev: IngestEvent) {
     match ev {
         IngestEvent::Published { key, peer, reader, .. } => {
@@ -109,18 +116,7 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
             }
             st.emit(ServiceEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
             // Decoding starts at once, so the room's latest frames are ready before anyone asks.
-            let name = format!("rtmp {room}");
-            let feed = session::feed(feeds, &room);
-            let opened = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &InputOptions { live: true, ..Default::default() }, &feed)).await;
-            match opened {
-                Ok(Ok(input)) => {
-                    if let Ok(mut m) = inputs.lock() {
-                        m.insert(room, input);
-                    }
-                }
-                Ok(Err(e)) => tracing::warn!(room, error = %e, "published stream cannot be decoded"),
-                Err(e) => tracing::warn!(room, error = %e, "decoder task failed"),
-            }
+            tokio::spawn(open_decoder(st.clone(), inputs.clone(), feeds.clone(), room, reader));
         }
         IngestEvent::Refused { key, peer, reason, .. } => st.emit(ServiceEvent::PublishRefused { key, peer: peer.to_string(), reason }),
         IngestEvent::Ended { key, .. } => {
@@ -133,6 +129,27 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
             }
             st.emit(ServiceEvent::PublishEnded { room_id: room });
         }
+    }
+}
+
+/// Opens a publisher's decoder into its room's feed, within [`DECODER_OPEN_DEADLINE`]; the input
+/// is kept only while the room is still live (its publisher may have left meanwhile).
+async fn open_decoder(st: AppState, inputs: LiveInputs, feeds: Feeds, room: String, reader: crate::ingest::rtmp::FlvReader) {
+    let name = format!("rtmp {room}");
+    let feed = session::feed(&feeds, &room);
+    let open = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &InputOptions { live: true, ..Default::default() }, &feed));
+    match tokio::time::timeout(DECODER_OPEN_DEADLINE, open).await {
+        Ok(Ok(Ok(input))) => {
+            let live = st.live.lock().map(|l| l.contains_key(&room)).unwrap_or(false);
+            if let (true, Ok(mut m)) = (live, inputs.lock()) {
+                m.insert(room, input);
+            }
+        }
+        Ok(Ok(Err(e))) => tracing::warn!(room, error = %e, "published stream cannot be decoded"),
+        Ok(Err(e)) => tracing::warn!(room, error = %e, "decoder task failed"),
+        // The blocked open ends by itself when the publisher's connection closes (its reader sees
+        // the end), which the ingest's idle timeout guarantees.
+        Err(_) => tracing::warn!(room, "published stream showed no media within the deadline"),
     }
 }
 

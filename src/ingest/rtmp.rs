@@ -6,15 +6,39 @@
 //! through an in-memory pipe ([`FlvReader`]), so the decoder sees exactly what a pull input would,
 //! without a detour through files or a second network hop.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::sys::{lock, redact_key};
+
+/// What one connection may cost: how long its handshake and its silences may last, and how many
+/// connections the server holds at once.
+#[derive(Clone, Copy, Debug)]
+pub struct IngestLimits {
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing (before or while publishing) for this long is closed.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    /// Streams being published at once.
+    pub max_publishers: usize,
+    /// Refused publishes per peer address per minute before its connections are closed unheard.
+    pub max_refusals_per_minute: u32,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits { handshake_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(30), max_connections: 256, max_publishers: 64, max_refusals_per_minute: 20 }
+    }
+}
 
 /// Decides whether a publisher may use a stream key.
 pub trait StreamKeys: Send + Sync + 'static {
@@ -26,7 +50,8 @@ pub trait StreamKeys: Send + Sync + 'static {
 pub enum IngestEvent {
     /// A publisher was accepted: its media arrives through `reader`.
     Published { app: String, key: String, peer: SocketAddr, reader: FlvReader },
-    /// A publish was refused (wrong or expired key).
+    /// A publish was refused (wrong, expired or busy key); `key` is redacted. Reported once per
+    /// peer and minute.
     Refused { app: String, key: String, peer: SocketAddr, reason: String },
     /// The publisher stopped or the connection dropped.
     Ended { app: String, key: String },
@@ -91,10 +116,16 @@ impl Drop for RtmpServer {
 impl RtmpServer {
     /// Listens on `addr` (port 0 picks a free one) and reports publishers on the returned channel.
     pub async fn bind(addr: SocketAddr, keys: Arc<dyn StreamKeys>) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
+        Self::bind_with(addr, keys, IngestLimits::default()).await
+    }
+
+    pub async fn bind_with(addr: SocketAddr, keys: Arc<dyn StreamKeys>, limits: IngestLimits) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (events, rx) = mpsc::unbounded_channel();
         tracing::info!(%addr, "RTMP ingest listening");
+        let shared = Arc::new(Shared { keys, events, limits, live: Mutex::default(), refusals: Mutex::default() });
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
         let task = tokio::spawn(async move {
             loop {
                 let (sock, peer) = match listener.accept().await {
@@ -104,11 +135,20 @@ impl RtmpServer {
                         continue;
                     }
                 };
-                let (keys, events) = (keys.clone(), events.clone());
+                // Over the connection limit, or a peer that keeps guessing keys: closed unheard.
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "RTMP connection refused: at the connection limit");
+                    continue;
+                };
+                if shared.throttled(peer.ip()) {
+                    continue;
+                }
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(sock, peer, keys, events).await {
+                    if let Err(e) = serve(sock, peer, &shared).await {
                         tracing::debug!(%peer, error = %e, "RTMP connection closed");
                     }
+                    drop(slot);
                 });
             }
         });
@@ -117,6 +157,39 @@ impl RtmpServer {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every connection of one server shares.
+struct Shared {
+    keys: Arc<dyn StreamKeys>,
+    events: mpsc::UnboundedSender<IngestEvent>,
+    limits: IngestLimits,
+    /// Keys being published now: one publisher per key at a time.
+    live: Mutex<HashSet<String>>,
+    /// Per peer address: the minute window's start and its refused publishes.
+    refusals: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+const REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+
+impl Shared {
+    /// Counts a refused publish; true when it is the first of its window (the one that is logged).
+    fn refused(&self, ip: IpAddr) -> bool {
+        let mut r = lock(&self.refusals);
+        let now = Instant::now();
+        r.retain(|_, (t, _)| now.duration_since(*t) < REFUSAL_WINDOW);
+        let e = r.entry(ip).or_insert((now, 0));
+        e.1 += 1;
+        if e.1 == self.limits.max_refusals_per_minute {
+            tracing::warn!(%ip, refusals = e.1, "RTMP peer throttled: too many refused publishes this minute");
+        }
+        e.1 == 1
+    }
+
+    fn throttled(&self, ip: IpAddr) -> bool {
+        let r = lock(&self.refusals);
+        r.get(&ip).is_some_and(|(t, n)| *n >= self.limits.max_refusals_per_minute && t.elapsed() < REFUSAL_WINDOW)
+    }
+}
 
 struct Conn {
     publishing: Option<Publishing>,
@@ -127,25 +200,35 @@ struct Publishing {
     app: String,
     key: String,
     tx: mpsc::Sender<Bytes>,
+    shared: Arc<Shared>,
 }
 
-async fn serve(mut sock: TcpStream, peer: SocketAddr, keys: Arc<dyn StreamKeys>, events: mpsc::UnboundedSender<IngestEvent>) -> Result<(), BoxError> {
+impl Drop for Publishing {
+    /// The key is free again once its publisher is gone, however the connection ended.
+    fn drop(&mut self) {
+        lock(&self.shared.live).remove(&self.key);
+    }
+}
+
+/// Reads from the socket, or fails when the peer stays silent past `limit`.
+async fn read_within(sock: &mut TcpStream, buf: &mut [u8], limit: Duration, what: &str) -> Result<usize, BoxError> {
+    match tokio::time::timeout(limit, sock.read(buf)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(format!("{what}: nothing received for {limit:?}").into()),
+    }
+}
+
+async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<(), BoxError> {
     sock.set_nodelay(true)?;
     let mut buf = vec![0u8; 64 * 1024];
-    // Handshake.
-    let mut hs = Handshake::new(PeerType::Server);
-    let leftover = loop {
-        let n = sock.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        match hs.process_bytes(&buf[..n]).map_err(|e| format!("handshake: {e:?}"))? {
-            HandshakeProcessResult::InProgress { response_bytes } => sock.write_all(&response_bytes).await?,
-            HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
-                sock.write_all(&response_bytes).await?;
-                break remaining_bytes;
-            }
-        }
+    let limits = shared.limits;
+    // Handshake, within its deadline as a whole.
+    let leftover = match tokio::time::timeout(limits.handshake_timeout, handshake(&mut sock, &mut buf)).await {
+        Ok(r) => match r? {
+            Some(rest) => rest,
+            None => return Ok(()),
+        },
+        Err(_) => return Err(format!("handshake not done within {:?}", limits.handshake_timeout).into()),
     };
     let (mut session, initial) = ServerSession::new(ServerSessionConfig::new()).map_err(|e| format!("session: {e:?}"))?;
     let mut conn = Conn { publishing: None, close: false };
@@ -159,7 +242,7 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, keys: Arc<dyn StreamKeys>,
                 for r in pending.drain(..) {
                     match r {
                         ServerSessionResult::OutboundResponse(p) => sock.write_all(&p.bytes).await?,
-                        ServerSessionResult::RaisedEvent(ev) => next.extend(handle_event(ev, &mut session, &mut conn, peer, &keys, &events).await?),
+                        ServerSessionResult::RaisedEvent(ev) => next.extend(handle_event(ev, &mut session, &mut conn, peer, shared).await?),
                         ServerSessionResult::UnhandleableMessageReceived(_) => {}
                     }
                 }
@@ -169,7 +252,7 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, keys: Arc<dyn StreamKeys>,
                 // A refused publisher has had its answer; nothing more is wanted from it.
                 return Ok(());
             }
-            let n = sock.read(&mut buf).await?;
+            let n = read_within(&mut sock, &mut buf, limits.idle_timeout, "RTMP connection").await?;
             if n == 0 {
                 return Ok::<(), BoxError>(());
             }
@@ -178,35 +261,65 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, keys: Arc<dyn StreamKeys>,
     }
     .await;
     if let Some(p) = conn.publishing.take() {
-        tracing::info!(app = %p.app, key = %p.key, %peer, "publisher ended");
-        let _ = events.send(IngestEvent::Ended { app: p.app, key: p.key });
+        tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher ended");
+        let _ = shared.events.send(IngestEvent::Ended { app: p.app.clone(), key: p.key.clone() });
     }
     result
 }
 
-async fn handle_event(
-    ev: ServerSessionEvent,
-    session: &mut ServerSession,
-    conn: &mut Conn,
-    peer: SocketAddr,
-    keys: &Arc<dyn StreamKeys>,
-    events: &mpsc::UnboundedSender<IngestEvent>,
-) -> Result<Vec<ServerSessionResult>, BoxError> {
+/// The RTMP handshake; the bytes that followed it, or None when the peer left.
+async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Option<Vec<u8>>, BoxError> {
+    let mut hs = Handshake::new(PeerType::Server);
+    loop {
+        let n = sock.read(buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        match hs.process_bytes(&buf[..n]).map_err(|e| format!("handshake: {e:?}"))? {
+            HandshakeProcessResult::InProgress { response_bytes } => sock.write_all(&response_bytes).await?,
+            HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
+                sock.write_all(&response_bytes).await?;
+                return Ok(Some(remaining_bytes));
+            }
+        }
+    }
+}
+
+/// Whether a publish may start: a valid key that nobody is publishing with now (the key is
+/// taken when this says yes).
+fn admit(shared: &Shared, app: &str, key: &str) -> Result<(), String> {
+    shared.keys.check(app, key)?;
+    let mut live = lock(&shared.live);
+    if live.len() >= shared.limits.max_publishers {
+        return Err(format!("the service takes at most {} publishers at once", shared.limits.max_publishers));
+    }
+    if !live.insert(key.to_string()) {
+        return Err("this stream key is already publishing".into());
+    }
+    Ok(())
+}
+
+async fn handle_event(ev: ServerSessionEvent, session: &mut ServerSession, conn: &mut Conn, peer: SocketAddr, shared: &Arc<Shared>) -> Result<Vec<ServerSessionResult>, BoxError> {
     let err = |e: rml_rtmp::sessions::ServerSessionError| -> BoxError { format!("{e:?}").into() };
     Ok(match ev {
         ServerSessionEvent::ConnectionRequested { request_id, .. } => session.accept_request(request_id).map_err(err)?,
-        ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => match keys.check(&app_name, &stream_key) {
+        ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => match admit(shared, &app_name, &stream_key) {
             Ok(()) => {
                 let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
-                tx.send(flv_header()).await?;
-                tracing::info!(app = %app_name, key = %stream_key, %peer, "publisher accepted");
-                let _ = events.send(IngestEvent::Published { app: app_name.clone(), key: stream_key.clone(), peer, reader: FlvReader { rx, cur: Bytes::new() } });
-                conn.publishing = Some(Publishing { app: app_name, key: stream_key, tx });
+                // Taken by admit: released when the Publishing drops.
+                let publishing = Publishing { app: app_name.clone(), key: stream_key.clone(), tx, shared: shared.clone() };
+                publishing.tx.send(flv_header()).await?;
+                tracing::info!(app = %app_name, key = %redact_key(&stream_key), %peer, "publisher accepted");
+                let _ = shared.events.send(IngestEvent::Published { app: app_name, key: stream_key, peer, reader: FlvReader { rx, cur: Bytes::new() } });
+                conn.publishing = Some(publishing);
                 session.accept_request(request_id).map_err(err)?
             }
             Err(reason) => {
-                tracing::warn!(app = %app_name, key = %stream_key, %peer, %reason, "publish refused");
-                let _ = events.send(IngestEvent::Refused { app: app_name, key: stream_key, peer, reason: reason.clone() });
+                // One log line and one event per peer and minute, however often it tries.
+                if shared.refused(peer.ip()) {
+                    tracing::warn!(app = %app_name, key = %redact_key(&stream_key), %peer, %reason, "publish refused");
+                    let _ = shared.events.send(IngestEvent::Refused { app: app_name, key: redact_key(&stream_key), peer, reason: reason.clone() });
+                }
                 conn.close = true;
                 session.reject_request(request_id, "NetStream.Publish.BadName", &reason).map_err(err)?
             }
@@ -221,8 +334,8 @@ async fn handle_event(
         }
         ServerSessionEvent::PublishStreamFinished { .. } => {
             if let Some(p) = conn.publishing.take() {
-                tracing::info!(app = %p.app, key = %p.key, %peer, "publisher finished");
-                let _ = events.send(IngestEvent::Ended { app: p.app, key: p.key });
+                tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher finished");
+                let _ = shared.events.send(IngestEvent::Ended { app: p.app.clone(), key: p.key.clone() });
             }
             Vec::new()
         }

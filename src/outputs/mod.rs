@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
+use crate::sys::redact_url;
 
 /// Packets an output may have queued before it starts dropping (about 4 s of 30 fps video + audio).
 const QUEUE_PACKETS: usize = 256;
@@ -142,7 +143,7 @@ impl Outputs {
                     Some(m)
                 }
                 Err(e) if is_network(url) => {
-                    tracing::warn!(url, error = %e, "output not reachable yet; retrying in the background");
+                    tracing::warn!(url = %redact_url(url), error = %e, "output not reachable yet; retrying in the background");
                     if let Some(f) = &events {
                         f(OutputEvent::Failed(url.clone(), e.to_string()));
                     }
@@ -176,7 +177,7 @@ impl Outputs {
                 }
                 Err(TrySendError::Full(_)) => {
                     if !s.dropping {
-                        tracing::warn!(url = %s.url, "output is falling behind; dropping until the next keyframe");
+                        tracing::warn!(url = %redact_url(&s.url), "output is falling behind; dropping until the next keyframe");
                     }
                     s.stats.dropped.fetch_add(1, Ordering::Relaxed);
                     s.dropping = true;
@@ -205,7 +206,7 @@ impl Outputs {
             if !ok {
                 failed.push(s.url.clone());
             }
-            tracing::info!(url = %s.url, ok, packets = s.stats.packets.load(Ordering::Relaxed), dropped, "output finished");
+            tracing::info!(url = %redact_url(&s.url), ok, packets = s.stats.packets.load(Ordering::Relaxed), dropped, "output finished");
         }
         failed
     }
@@ -225,7 +226,7 @@ struct Muxer {
 
 impl Muxer {
     fn open(url: &str, setup: &StreamSetup, live: bool) -> Result<Muxer> {
-        let fail = |e: &dyn std::fmt::Display| Error::Output { url: url.to_string(), why: e.to_string() };
+        let fail = |e: &dyn std::fmt::Display| Error::Output { url: redact_url(url), why: e.to_string() };
         let (fmt, opts) = container_for(url, live);
         if !is_network(url) {
             if let Some(parent) = std::path::Path::new(url).parent() {
@@ -252,7 +253,7 @@ impl Muxer {
         ctx.write_header_with(d).map_err(|e| fail(&e))?;
         let video_tb = ctx.stream(0).map(|s| s.time_base()).unwrap_or(setup.video_tb);
         let audio_tb = setup.audio.as_ref().and_then(|_| ctx.stream(1).map(|s| s.time_base()));
-        tracing::info!(url, format = fmt, "output open");
+        tracing::info!(url = %redact_url(url), format = fmt, "output open");
         Ok(Muxer { ctx, video_tb, audio_tb })
     }
 
@@ -285,7 +286,7 @@ fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver
             f(e);
         }
     };
-    let _span = tracing::info_span!("output", url = %url).entered();
+    let _span = tracing::info_span!("output", url = %redact_url(&url)).entered();
     let network = is_network(&url);
     let mut mux = first;
     let mut ever_opened = mux.is_some();

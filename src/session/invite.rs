@@ -66,13 +66,15 @@ struct Invitation {
 
 pub struct Invitations {
     sessions: Arc<Sessions>,
+    /// Pending invitations at once, at most.
+    max_pending: usize,
     map: Mutex<HashMap<String, Invitation>>,
     events: Option<InviteEvents>,
 }
 
 impl Invitations {
-    pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>) -> Arc<Invitations> {
-        Arc::new(Invitations { sessions, map: Mutex::default(), events })
+    pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>, max_pending: usize) -> Arc<Invitations> {
+        Arc::new(Invitations { sessions, max_pending, map: Mutex::default(), events })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Invitation>> {
@@ -83,6 +85,10 @@ impl Invitations {
     /// arms the timeout. `spec` must be pending; `from`/`to` are the anchors' display names.
     pub fn create(self: &Arc<Self>, mut spec: SessionSpec, from: String, to: String, timeout: Duration) -> Result<InvitationStatus, InviteError> {
         spec.pending = true;
+        let pending = self.lock().values().filter(|i| i.state == InviteState::Pending).count();
+        if pending >= self.max_pending {
+            return Err(crate::Error::Limit { code: "too_many_invitations", why: format!("{pending} invitations are waiting for an answer, the most this service holds") }.into());
+        }
         let session = self.sessions.start(spec)?.id;
         let id = format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
         let deadline = Instant::now() + timeout;

@@ -17,7 +17,7 @@ mod start;
 pub mod unlock;
 
 use crate::compose::{self, Fps, LayoutChange, LiveState, Source, ViewSpec, Wake};
-use crate::sys::lock;
+use crate::sys::{lock, redact_url};
 
 /// One input of a session, as the API names it.
 #[derive(Clone, Debug)]
@@ -74,6 +74,8 @@ pub struct Rendition {
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     Running,
+    /// Told to stop: its outputs are being finished (a DELETE returns before that is done).
+    Stopping,
     Stopped,
     Failed,
 }
@@ -129,6 +131,8 @@ pub enum SessionError {
 }
 
 struct Running {
+    /// The output frame size (what a PK bar must fit in).
+    size: (u32, u32),
     stop: Arc<AtomicBool>,
     changes: Arc<Mutex<Option<LayoutChange>>>,
     inputs: usize,
@@ -175,6 +179,9 @@ fn stage_histogram() -> prometheus_client::metrics::histogram::Histogram {
 }
 
 pub struct Sessions {
+    /// Sessions running at once, at most (past it a start is refused), and those opening now.
+    max_sessions: usize,
+    starting: std::sync::atomic::AtomicUsize,
     stages: StageHistograms,
     dir: PathBuf,
     feeds: Feeds,
@@ -185,7 +192,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
+        Sessions { max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -193,6 +200,17 @@ impl Sessions {
         self.input.ring_budget_bytes = bytes;
         self.input.ring_frames = if bytes > 0 { 8 } else { 4 };
         self
+    }
+
+    /// At most `n` sessions at once.
+    pub fn with_max_sessions(mut self, n: usize) -> Sessions {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Sessions running now (stopped and failed ones no longer count).
+    pub(crate) fn running_count(&self) -> usize {
+        self.running().values().filter(|r| lock(&r.state).0 == SessionState::Running && r.thread.is_some()).count()
     }
 
     /// Where session events go (the service's event stream).
@@ -219,7 +237,10 @@ impl Sessions {
     pub fn status(&self, id: &str) -> Option<SessionStatus> {
         let m = self.running();
         let r = m.get(id)?;
-        let (state, error) = lock(&r.state).clone();
+        let (mut state, error) = lock(&r.state).clone();
+        if state == SessionState::Running && r.stop.load(Ordering::Relaxed) {
+            state = SessionState::Stopping;
+        }
         let l = lock(&r.live);
         let since = |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
         Some(SessionStatus {
@@ -290,13 +311,14 @@ impl Sessions {
     /// Applies a partial PK bar update (a session without a bar gets one); an invalid one changes
     /// nothing.
     pub fn update_pk(&self, id: &str, patch: &serde_json::Value) -> Result<(), SessionError> {
+        let size = self.running().get(id).map(|r| r.size).ok_or_else(|| SessionError::NotFound(id.into()))?;
         let r = self.with_live(id, |l| {
             let now = std::time::Instant::now();
             match &mut l.pk {
-                Some(bar) => bar.update(patch, now),
+                Some(bar) => bar.update(patch, now, size),
                 None => {
                     let mut bar = crate::compose::PkBar::new(crate::compose::PkSettings::default(), now);
-                    bar.update(patch, now)?;
+                    bar.update(patch, now, size)?;
                     l.pk = Some(bar);
                     Ok(())
                 }
@@ -326,16 +348,42 @@ impl Sessions {
 
     /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
     pub fn stop(&self, id: &str) -> bool {
-        let handle = {
-            let mut m = self.running();
-            let Some(r) = m.get_mut(id) else { return false };
-            r.stop.store(true, Ordering::Relaxed);
-            r.thread.take()
-        };
-        if let Some(t) = handle {
-            let _ = t.join();
+        match self.signal_stop(id) {
+            None => false,
+            Some(handle) => {
+                if let Some(t) = handle {
+                    let _ = t.join();
+                }
+                true
+            }
         }
-        true
+    }
+
+    /// Stops a session without waiting: its outputs are finished by a thread of their own, and it
+    /// no longer counts against the cap.
+    pub fn stop_in_background(&self, id: &str) -> bool {
+        match self.signal_stop(id) {
+            None => false,
+            Some(handle) => {
+                if let Some(t) = handle {
+                    let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
+                        let _ = t.join();
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "no thread to finish a session in the background");
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Tells a session to stop; its thread (None when already stopping), or None: no such session.
+    fn signal_stop(&self, id: &str) -> Option<Option<std::thread::JoinHandle<()>>> {
+        let mut m = self.running();
+        let r = m.get_mut(id)?;
+        r.stop.store(true, Ordering::Relaxed);
+        Some(r.thread.take())
     }
 
     /// Each room feed's counters: (room, frames decoded, bytes received, frames dropped, connected).
@@ -346,7 +394,7 @@ impl Sessions {
     /// Each session's frames composed and its outputs' counters (push keys redacted).
     pub fn session_counters(&self) -> Vec<(String, u64, Vec<compose::OutputCounter>)> {
         let m = self.running();
-        m.iter().map(|(id, r)| (id.clone(), r.frames.load(Ordering::Relaxed), lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact(u), s.clone())).collect())).collect()
+        m.iter().map(|(id, r)| (id.clone(), r.frames.load(Ordering::Relaxed), lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact_url(u), s.clone())).collect())).collect()
     }
 
     /// The stage-time histograms of every session (labels: session, stage).
@@ -364,11 +412,3 @@ impl Sessions {
 }
 
 
-/// An output URL for display: push URLs end in a platform's secret key, which must not leak into
-/// metrics or logs.
-pub fn redact(url: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((head, _)) if url.contains("://") => format!("{head}/…"),
-        _ => url.rsplit('/').next().unwrap_or(url).to_string(),
-    }
-}

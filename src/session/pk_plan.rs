@@ -43,7 +43,7 @@ pub fn pk_spec(mut spec: SessionSpec, anchors: [PkAnchor; 2], pk: Option<&serde_
     let now = std::time::Instant::now();
     let mut bar = PkBar::new(PkSettings { names: [anchors[0].name.clone(), anchors[1].name.clone()], ..PkSettings::default() }, now);
     if let Some(p) = pk {
-        bar.update(p, now).map_err(|e| SessionError::Invalid(format!("pk: {e}")))?;
+        bar.update(p, now, spec.size).map_err(|e| SessionError::Invalid(format!("pk: {e}")))?;
     }
     // Second audio streams come after the two anchors' inputs.
     spec.audio_of = vec![None, None];

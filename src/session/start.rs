@@ -3,14 +3,14 @@
 //! cannot run is refused with the reason instead of being reported as failed later.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{redact, Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
+use super::{Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
 use crate::compose::{self, Job, LayoutChange, LiveState, Overlays, RenderConfig, Tick, ViewSpec, Wake};
 use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
-use crate::sys::lock;
+use crate::sys::{lock, redact_url};
 
 /// A session's views, each with its HLS playlist first among its outputs, and what the API shows
 /// of them.
@@ -34,6 +34,7 @@ impl Sessions {
     /// Starts a session; it runs until stopped. Returns once its job has opened, or with the
     /// reason it could not.
     pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        let _slot = self.reserve()?;
         let id = format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
         let dir = self.hls_dir(&id);
         std::fs::create_dir_all(&dir)?;
@@ -42,6 +43,17 @@ impl Sessions {
             let _ = std::fs::remove_dir_all(&dir);
         }
         started
+    }
+
+    /// Holds a place under the cap while a session opens (opening takes a while: concurrent starts
+    /// must not all pass the check).
+    fn reserve(&self) -> crate::Result<Reservation<'_>> {
+        let starting = self.starting.fetch_add(1, Ordering::SeqCst);
+        let slot = Reservation(&self.starting);
+        if self.running_count() + starting >= self.max_sessions {
+            return Err(crate::Error::Limit { code: "too_many_sessions", why: format!("{} sessions are running or starting, the most this service runs at once", self.max_sessions) });
+        }
+        Ok(slot)
     }
 
     fn start_in(&self, id: &str, dir: &Path, spec: SessionSpec) -> crate::Result<SessionStatus> {
@@ -68,6 +80,7 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(SessionEvent::Started(id.to_string()));
         let running = Running {
+            size: spec.size,
             stop: hooks.stop,
             changes: hooks.changes,
             inputs: spec.inputs.len(),
@@ -75,7 +88,7 @@ impl Sessions {
             output_stats: hooks.output_stats,
             state,
             thread: Some(thread),
-            outputs: spec.outputs.iter().map(|u| redact(u)).collect(),
+            outputs: spec.outputs.iter().map(|u| redact_url(u)).collect(),
             recording,
             live: hooks.live,
             wake: hooks.wake,
@@ -201,7 +214,7 @@ fn views_of(spec: &SessionSpec, id: &str, dir: &Path) -> crate::Result<Views> {
         }
         let vdir = dir.join("views").join(&v.name);
         std::fs::create_dir_all(&vdir)?;
-        status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact(u)).collect() });
+        status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact_url(u)).collect() });
         v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
     }
     Ok(Views { specs, renditions, status })
@@ -224,7 +237,17 @@ fn job_events(id: &str, f: super::SessionEvents) -> compose::EventSink {
     Arc::new(move |e: compose::JobEvent| match e {
         compose::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
         compose::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
-        compose::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact(&u))),
-        compose::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact(&u), why)),
+        compose::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact_url(&u))),
+        compose::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact_url(&u), why)),
     })
+}
+
+/// A place under the session cap, given back when dropped (the session is then counted as
+/// running, or it failed to open).
+struct Reservation<'a>(&'a AtomicUsize);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }

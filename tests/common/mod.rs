@@ -140,6 +140,12 @@ pub struct Service {
     pub rtmp_port: u16,
 }
 
+impl Service {
+    pub fn new(child: Child, http: String, rtmp_port: u16) -> Service {
+        Service { child, http, rtmp_port }
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();

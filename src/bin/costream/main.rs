@@ -55,6 +55,15 @@ enum Cmd {
         /// Life of the signed segment URLs in per-viewer playlists, in seconds.
         #[arg(long, default_value_t = 120)]
         segment_url_ttl: u64,
+        /// Sessions running at once (past it, POST /sessions answers 429).
+        #[arg(long, default_value_t = costream::limits::Caps::default().max_sessions)]
+        max_sessions: usize,
+        /// PK invitations waiting for an answer at once (past it, 429).
+        #[arg(long, default_value_t = costream::limits::Caps::default().max_invitations)]
+        max_invitations: usize,
+        /// Anchors publishing over RTMP at once (past it, a publish is refused).
+        #[arg(long, default_value_t = costream::limits::Caps::default().max_publishers)]
+        max_publishers: usize,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -267,7 +276,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
@@ -275,6 +284,7 @@ fn main() -> ExitCode {
             ring_budget_bytes: ring_budget_mb << 20,
             payment_secret: payment_secret.or_else(|| std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
             segment_url_ttl_s: segment_url_ttl,
+            caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
         }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());

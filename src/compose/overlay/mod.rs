@@ -85,7 +85,9 @@ pub(crate) struct TextImages {
 
 impl TextImages {
     fn layer(&mut self, comp: &mut Compositor, key: &str, rect: Rect, text: &str, style: &TextStyle) -> Result<LayerSpec> {
-        let (w, h) = (rect.w.round().max(1.0) as u32, rect.h.round().max(1.0) as u32);
+        // Never larger than the frame: the box's image is allocated at this size.
+        let (fw, fh) = comp.size();
+        let (w, h) = (rect.w.round().clamp(1.0, fw as f32) as u32, rect.h.round().clamp(1.0, fh as f32) as u32);
         let idx = match self.boxes.get(key) {
             Some((i, t, bw, bh, st)) if t == text && *bw == w && *bh == h && st == style => *i,
             found => {

@@ -95,13 +95,28 @@ impl PkSettings {
                 return Err(format!("rect {r:?}: width >= 8 and height >= 4 pixels"));
             }
         }
-        if !(0.0..=256.0).contains(&self.text_size) {
-            return Err("text_size: 0..256".into());
+        if !(0.0..=crate::limits::MAX_TEXT_SIZE).contains(&self.text_size) {
+            return Err(format!("text_size: 0..{}", crate::limits::MAX_TEXT_SIZE));
+        }
+        if self.countdown_s.is_some_and(|c| c > crate::limits::MAX_COUNTDOWN_S) {
+            return Err(format!("countdown_s: at most {}", crate::limits::MAX_COUNTDOWN_S));
+        }
+        if self.animate_ms > crate::limits::MAX_ANIMATE_MS {
+            return Err(format!("animate_ms: at most {}", crate::limits::MAX_ANIMATE_MS));
         }
         if self.names.iter().any(|n| n.chars().count() > 64) {
             return Err("names: at most 64 characters".into());
         }
         Ok(())
+    }
+
+    /// Checks what depends on the output: the bar must lie inside the `w`×`h` frame.
+    pub fn validate_for(&self, size: (u32, u32)) -> Result<(), String> {
+        self.validate()?;
+        match self.rect {
+            Some(r) if !crate::limits::inside_frame(r, size) => Err(format!("rect {r:?} must lie inside the {}x{} output", size.0, size.1)),
+            _ => Ok(()),
+        }
     }
 
     /// Fraction of the bar side 0 holds for these scores (even when both are 0).
@@ -134,14 +149,15 @@ impl PkBar {
 
     /// Applies a partial update (a JSON object merged over the settings). New scores start an
     /// animation from where the split is drawn now; a new countdown restarts the clock.
-    pub fn update(&mut self, patch: &serde_json::Value, now: Instant) -> Result<(), String> {
+    /// The bar must fit the `size` of the output it is drawn on.
+    pub fn update(&mut self, patch: &serde_json::Value, now: Instant, size: (u32, u32)) -> Result<(), String> {
         let mut v = serde_json::to_value(&self.settings).map_err(|e| e.to_string())?;
         let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) else { return Err("the PK update must be a JSON object".into()) };
         for (k, val) in p {
             obj.insert(k.clone(), val.clone());
         }
         let next: PkSettings = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        next.validate()?;
+        next.validate_for(size)?;
         if next.scores != self.settings.scores {
             self.from = self.split_at(now);
             self.to = PkSettings::split(next.scores);
@@ -254,7 +270,7 @@ mod tests {
         let t0 = Instant::now();
         let mut bar = PkBar::new(PkSettings { scores: [100, 100], animate_ms: 1000, ..Default::default() }, t0);
         assert_eq!(bar.split_at(t0), 0.5);
-        bar.update(&serde_json::json!({"scores": [300, 100]}), t0).unwrap();
+        bar.update(&serde_json::json!({"scores": [300, 100]}), t0, (1280, 720)).unwrap();
         let mid = bar.split_at(t0 + Duration::from_millis(500));
         assert!(mid > 0.55 && mid < 0.7, "{mid}");
         assert_eq!(bar.split_at(t0 + Duration::from_millis(1000)), 0.75);
@@ -265,9 +281,11 @@ mod tests {
         let t0 = Instant::now();
         let mut bar = PkBar::new(PkSettings::default(), t0);
         let before = bar.settings.clone();
-        assert!(bar.update(&serde_json::json!({"colors_a": ["red", "#000000"]}), t0).is_err());
-        assert!(bar.update(&serde_json::json!({"nonsense": 1}), t0).is_err());
-        assert!(bar.update(&serde_json::json!([1, 2]), t0).is_err());
+        assert!(bar.update(&serde_json::json!({"colors_a": ["red", "#000000"]}), t0, (1280, 720)).is_err());
+        assert!(bar.update(&serde_json::json!({"nonsense": 1}), t0, (1280, 720)).is_err());
+        assert!(bar.update(&serde_json::json!([1, 2]), t0, (1280, 720)).is_err());
+        // A bar outside the frame would make the text boxes as large as it.
+        assert!(bar.update(&serde_json::json!({"rect": [0, 0, 8, 1000000], "countdown_s": 60}), t0, (1280, 720)).is_err());
         assert_eq!(bar.settings, before);
     }
 

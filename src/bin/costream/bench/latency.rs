@@ -156,7 +156,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = dir.join("latency.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120 };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default() };
     let svc = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
@@ -193,7 +193,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
     let _publishers = [publish(&clip, &urls[0])?, publish(&clip, &urls[1])?];
     std::thread::sleep(Duration::from_secs(2));
     let sessions = Arc::new(Sessions::new(dir.join("pk-hls"), Arc::default()).with_ring_budget(64 << 20));
-    let invitations = Invitations::new(sessions.clone(), None);
+    let invitations = Invitations::new(sessions.clone(), None, costream::limits::Caps::default().max_invitations);
     let spec = |pending: bool| SessionSpec {
         inputs: urls.iter().map(|u| SessionInput::Url(u.clone())).collect(),
         layout: Layout::SideBySide,

@@ -1,0 +1,251 @@
+//! The service as an attacker on the network meets it: requests that set sizes past the frame, more
+//! sessions than the service takes, a second publisher on a live key, a publisher that says nothing,
+//! idle sockets, key guessing, and secrets that must not reach logs or events.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use costream::testsrc::Clip;
+use serde_json::json;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn publish_live(clip: &Path, port: u16, key: &str) -> Kill {
+    Kill(publish_args(clip, port, key, &["-stream_loop", "-1"]))
+}
+
+fn live_clip(d: &Path) -> std::path::PathBuf {
+    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    clip(d, "live.flv", &Clip::new("testsrc2=size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop))
+}
+
+fn room(h: &str, name: &str) -> (String, String) {
+    let (st, r) = call("POST", &format!("{h}/rooms"), Some(&json!({ "name": name }).to_string()));
+    assert_eq!(st, 201, "{r}");
+    (r["id"].as_str().unwrap().to_string(), r["key"]["key"].as_str().unwrap().to_string())
+}
+
+fn status(h: &str, room: &str) -> String {
+    call("GET", &format!("{h}/rooms/{room}"), None).1["status"].as_str().unwrap_or("").to_string()
+}
+
+/// An RTMP client that shakes hands, connects to `live` and asks to publish on `key`, then sends
+/// nothing at all.
+fn silent_publisher(port: u16, key: &str) -> TcpStream {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hs = Handshake::new(PeerType::Client);
+    sock.write_all(&hs.generate_outbound_p0_and_p1().unwrap()).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let rest = loop {
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed the handshake");
+        match hs.process_bytes(&buf[..n]).unwrap() {
+            HandshakeProcessResult::InProgress { response_bytes } => sock.write_all(&response_bytes).unwrap(),
+            HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
+                sock.write_all(&response_bytes).unwrap();
+                break remaining_bytes;
+            }
+        }
+    };
+    let (mut session, initial) = ClientSession::new(ClientSessionConfig::new()).unwrap();
+    let send = |results: Vec<ClientSessionResult>, sock: &mut TcpStream| -> Vec<ClientSessionEvent> {
+        let mut events = Vec::new();
+        for r in results {
+            match r {
+                ClientSessionResult::OutboundResponse(p) => sock.write_all(&p.bytes).unwrap(),
+                ClientSessionResult::RaisedEvent(e) => events.push(e),
+                _ => {}
+            }
+        }
+        events
+    };
+    send(initial, &mut sock);
+    send(session.handle_input(&rest).unwrap(), &mut sock);
+    let r = session.request_connection("live".into()).unwrap();
+    send(vec![r], &mut sock);
+    let mut wait_event = |session: &mut ClientSession, sock: &mut TcpStream, want: fn(&ClientSessionEvent) -> bool| loop {
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed the connection");
+        let results = session.handle_input(&buf[..n]).unwrap();
+        if send(results, sock).iter().any(want) {
+            return;
+        }
+    };
+    wait_event(&mut session, &mut sock, |e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted));
+    let r = session.request_publishing(key.to_string(), PublishRequestType::Live).unwrap();
+    send(vec![r], &mut sock);
+    wait_event(&mut session, &mut sock, |e| matches!(e, ClientSessionEvent::PublishRequestAccepted));
+    sock
+}
+
+#[test]
+fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
+    let d = workdir("sec-rect");
+    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 30.0));
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    let (ra, _) = room(h, "A");
+    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "640x360"}).to_string()));
+    assert_eq!(st, 201, "{ses}");
+    let id = ses["id"].as_str().unwrap();
+    // The request that once made the service allocate 28.8 TB and abort.
+    let (st, body) = call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[0,0,8,1000000],"countdown_s":60}"#));
+    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{body}");
+    for bad in [r#"{"rect":[-5,0,100,20]}"#, r#"{"rect":[600,0,100,20]}"#, r#"{"text_size":100000}"#, r#"{"countdown_s":4000000000}"#] {
+        assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(bad)).0, 400, "{bad}");
+    }
+    assert_eq!(call("GET", &format!("{h}/health"), None).0, 200);
+    let (_, s) = call("GET", &format!("{h}/sessions/{id}"), None);
+    assert_eq!(s["state"], "running", "{s}");
+    assert!(s["pk"].is_null(), "nothing changed: {s}");
+    // A bar inside the frame is taken.
+    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[20,300,600,24],"countdown_s":60}"#)).0, 200);
+    // The invitation path checks the same.
+    let inv = json!({"from": {"url": a.to_str().unwrap()}, "to": {"url": a.to_str().unwrap()}, "size": "640x180", "pk": {"rect": [0, 0, 8, 1000000]}});
+    let (st, body) = call("POST", &format!("{h}/invitations"), Some(&inv.to_string()));
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(call("GET", &format!("{h}/health"), None).0, 200);
+}
+
+#[test]
+fn sessions_past_the_cap_get_429_and_delete_returns_at_once() {
+    let d = workdir("sec-caps");
+    let svc = start_with(&d.join("db.sqlite"), &["--max-sessions", "2"]);
+    let h = &svc.http;
+    // A room's session runs until it is stopped, publisher or not.
+    let (a, _) = room(h, "A");
+    let req = json!({"inputs": [{"room": a}], "size": "320x180"}).to_string();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (st, s) = call("POST", &format!("{h}/sessions"), Some(&req));
+        assert_eq!(st, 201, "{s}");
+        ids.push(s["id"].as_str().unwrap().to_string());
+    }
+    let (st, body) = call("POST", &format!("{h}/sessions"), Some(&req));
+    assert_eq!((st, body["error"]["code"].as_str()), (429, Some("too_many_sessions")), "{body}");
+    for id in &ids {
+        let t0 = Instant::now();
+        assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
+        assert!(t0.elapsed() < Duration::from_secs(1), "DELETE took {:?}", t0.elapsed());
+    }
+    // The places are free again.
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&req));
+    assert_eq!(st, 201, "{s}");
+}
+
+#[test]
+fn a_second_publish_on_a_live_key_is_refused_and_the_anchor_keeps_its_room() {
+    let d = workdir("sec-hijack");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    let c = live_clip(&d);
+    let (id, key) = room(h, "A");
+    let _anchor = publish_live(&c, svc.rtmp_port, &key);
+    wait_for("the anchor's room to go live", 10.0, || status(h, &id) == "live");
+    let events = Events::subscribe(h);
+    // The same key again: refused at publish time.
+    let second = publish(&c, svc.rtmp_port, &key).wait().unwrap();
+    assert!(!second.success(), "a second publisher on a live key was accepted");
+    events.wait("the refusal on /events", 5.0, |e| e["type"] == "publish_refused");
+    // The real anchor is untouched: its room stays live and its frames keep coming.
+    let frames = |m: &str| m.lines().find(|l| l.starts_with("costream_input_frames_total") && l.contains(&id)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0);
+    let metrics = || ureq::get(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    let before = frames(&metrics());
+    wait_for("the anchor's frames to keep coming", 5.0, || frames(&metrics()) > before + 30.0);
+    assert_eq!(status(h, &id), "live");
+}
+
+#[test]
+fn a_silent_publisher_does_not_hold_up_another_room() {
+    let d = workdir("sec-silent");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    let c = live_clip(&d);
+    let (_b, kb) = room(h, "B");
+    let (rc, kc) = room(h, "C");
+    // B is accepted and then says nothing; its decoder waits for media that never comes.
+    let _silent = silent_publisher(svc.rtmp_port, &kb);
+    let t0 = Instant::now();
+    let _anchor = publish_live(&c, svc.rtmp_port, &kc);
+    wait_for("room C to go live", 10.0, || status(h, &rc) == "live");
+    assert!(t0.elapsed() < Duration::from_secs(2), "room C went live {:?} after its publish", t0.elapsed());
+}
+
+#[test]
+fn an_idle_socket_is_closed_at_the_handshake_deadline() {
+    let d = workdir("sec-idle");
+    let svc = start(&d.join("db.sqlite"));
+    let mut sock = TcpStream::connect(("127.0.0.1", svc.rtmp_port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    let mut b = [0u8; 16];
+    let r = sock.read(&mut b);
+    let took = t0.elapsed();
+    assert!(matches!(r, Ok(0) | Err(_)), "the server answered an idle socket: {r:?}");
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(15), "closed after {took:?}; the handshake deadline is 10 s");
+}
+
+#[test]
+fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled() {
+    let d = workdir("sec-secrets");
+    let log = d.join("serve.log");
+    let svc = start_logged(&d.join("db.sqlite"), &log);
+    let h = &svc.http;
+    let c = live_clip(&d);
+    let events = Events::subscribe(h);
+    let guessed = "sk_guessed0123456789abcdef";
+    for _ in 0..25 {
+        let _ = publish(&c, svc.rtmp_port, guessed).wait();
+    }
+    // A session pushing to a destination nobody listens on: its failure is reported, its key not.
+    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 30.0));
+    let push = format!("rtmp://127.0.0.1:{}/live/push-secret-7f3a9c", free_port());
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": a.to_str().unwrap()}], "size": "320x180", "outputs": [push]}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    events.wait("the dead destination on /events", 15.0, |e| e["type"] == "output_failed");
+    let ev = serde_json::to_string(&events.all()).unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap();
+    for secret in [guessed, "push-secret-7f3a9c"] {
+        assert!(!ev.contains(secret), "{secret} in /events: {ev}");
+        assert!(!logs.contains(secret), "{secret} in the log");
+    }
+    assert!(!s.to_string().contains("push-secret-7f3a9c"), "{s}");
+    let refused = events.all().iter().filter(|e| e["type"] == "publish_refused").count();
+    assert_eq!(refused, 1, "one refusal event per peer and minute, not one per attempt");
+    assert_eq!(logs.matches("publish refused").count(), 1, "one log line per burst");
+    assert!(logs.contains("throttled"), "the burst is named once it is throttled");
+}
+
+/// `costream serve` writing its log to `log` (INFO and up).
+fn start_logged(db: &Path, log: &Path) -> Service {
+    let (hp, rp) = (free_port(), free_port());
+    let f = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
+        .arg(db)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(f)
+        .spawn()
+        .unwrap();
+    let http = format!("http://127.0.0.1:{hp}");
+    wait_for("the service to answer /health", 20.0, || ureq::get(&format!("{http}/health")).call().is_ok());
+    Service::new(child, http, rp)
+}
