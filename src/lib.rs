@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod limits;
 pub mod media;
 pub mod outputs;
+pub mod policy;
 pub mod session;
 pub mod store;
 pub mod sys;

@@ -5,17 +5,16 @@
 mod common;
 
 use common::*;
-use costream::testsrc::Clip;
 use serde_json::json;
 
 #[test]
 fn a_session_without_a_usable_gpu_is_refused_with_503_and_its_code_and_a_bad_input_with_400() {
     let d = workdir("errors-gpu");
-    let clip = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 2.0));
     // No adapter matches this name: the job cannot get a GPU.
-    let svc = start_with_env(&d.join("db.sqlite"), &[], &[("WGPU_ADAPTER_NAME", "no-such-gpu")]);
+    let svc = start_with_env(&d.join("db.sqlite"), &["--allow-private-inputs"], &[("WGPU_ADAPTER_NAME", "no-such-gpu")]);
     let h = &svc.http;
-    let req = json!({"inputs": [{"url": clip.to_str().unwrap()}], "size": "320x180"});
+    let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let req = json!({"inputs": [{"room": room["id"]}], "size": "320x180"});
     let (st, body) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
     assert_eq!(st, 503, "{body}");
     assert_eq!(body["error"]["code"], "gpu_unavailable", "{body}");
@@ -23,16 +22,19 @@ fn a_session_without_a_usable_gpu_is_refused_with_503_and_its_code_and_a_bad_inp
     assert_eq!(list, json!([]), "a refused session is not left behind");
     drop(svc);
 
-    // The same request on a machine with a GPU (lavapipe here) works; an input that does not exist
-    // is the caller's fault.
-    let svc = start(&d.join("db.sqlite"));
+    // The same request on a machine with a GPU (lavapipe here) works; an input nobody serves is
+    // the caller's fault, and so is one the service will not open at all.
+    let svc = start_with(&d.join("db.sqlite"), &["--allow-private-inputs"]);
     let h = &svc.http;
     let (st, body) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
     assert_eq!(st, 201, "{body}");
-    let missing = json!({"inputs": [{"url": d.join("missing.mp4").to_str().unwrap()}], "size": "320x180"});
-    let (st, body) = call("POST", &format!("{h}/sessions"), Some(&missing.to_string()));
+    let nobody = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/x", free_port())}], "size": "320x180"});
+    let (st, body) = call("POST", &format!("{h}/sessions"), Some(&nobody.to_string()));
     assert_eq!(st, 400, "{body}");
     assert_eq!(body["error"]["code"], "input_unavailable", "{body}");
+    let file = json!({"inputs": [{"url": d.join("db.sqlite").to_str().unwrap()}], "size": "320x180"});
+    let (st, body) = call("POST", &format!("{h}/sessions"), Some(&file.to_string()));
+    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{body}");
     let (_, list) = call("GET", &format!("{h}/sessions"), None);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "only the session that opened: {list}");
 }
@@ -40,12 +42,12 @@ fn a_session_without_a_usable_gpu_is_refused_with_503_and_its_code_and_a_bad_inp
 #[test]
 fn invitation_events_reach_the_event_stream_under_serve() {
     let d = workdir("errors-invite-events");
-    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 30.0));
-    let b = clip(&d, "b.mp4", &Clip::new("smptebars=size=320x180:rate=30", 30.0));
     let svc = start(&d.join("db.sqlite"));
     let h = &svc.http;
     let events = Events::subscribe(h);
-    let req = json!({"from": {"url": a.to_str().unwrap()}, "to": {"url": b.to_str().unwrap()}, "size": "640x180", "timeout_s": 60});
+    let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
+    let req = json!({"from": {"room": a["id"]}, "to": {"room": b["id"]}, "size": "640x180", "timeout_s": 60});
     let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&req.to_string()));
     assert_eq!(st, 201, "{inv}");
     let id = inv["id"].as_str().unwrap().to_string();

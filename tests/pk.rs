@@ -89,7 +89,7 @@ fn invitation_prepulls_then_accept_merges_mirrored_outputs_and_decline_or_timeou
     let _pa = publish_to(&ca, &format!("rtmp://127.0.0.1:{}/live/a", nginx.port));
     let t_b = Instant::now();
     let _pb = publish_to(&cb, &format!("rtmp://127.0.0.1:{}/live/b", nginx.port));
-    let svc = start(&d.join("costream.sqlite"));
+    let svc = start_with(&d.join("costream.sqlite"), &["--allow-private-inputs"]);
     let h = svc.http.clone();
     for side in ["a", "b"] {
         wait_for("the anchors to be live on nginx", 10.0, || has_video(&format!("rtmp://127.0.0.1:{}/live/{side}", nginx.port)));

@@ -97,7 +97,6 @@ fn silent_publisher(port: u16, key: &str) -> TcpStream {
 #[test]
 fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
     let d = workdir("sec-rect");
-    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 30.0));
     let svc = start(&d.join("db.sqlite"));
     let h = &svc.http;
     let (ra, _) = room(h, "A");
@@ -117,7 +116,8 @@ fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
     // A bar inside the frame is taken.
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[20,300,600,24],"countdown_s":60}"#)).0, 200);
     // The invitation path checks the same.
-    let inv = json!({"from": {"url": a.to_str().unwrap()}, "to": {"url": a.to_str().unwrap()}, "size": "640x180", "pk": {"rect": [0, 0, 8, 1000000]}});
+    let (rb, _) = room(h, "B");
+    let inv = json!({"from": {"room": ra}, "to": {"room": rb}, "size": "640x180", "pk": {"rect": [0, 0, 8, 1000000]}});
     let (st, body) = call("POST", &format!("{h}/invitations"), Some(&inv.to_string()));
     assert_eq!(st, 400, "{body}");
     assert_eq!(call("GET", &format!("{h}/health"), None).0, 200);
@@ -214,9 +214,9 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
         let _ = publish(&c, svc.rtmp_port, guessed).wait();
     }
     // A session pushing to a destination nobody listens on: its failure is reported, its key not.
-    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 30.0));
+    let (ra, _) = room(h, "A");
     let push = format!("rtmp://127.0.0.1:{}/live/push-secret-7f3a9c", free_port());
-    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": a.to_str().unwrap()}], "size": "320x180", "outputs": [push]}).to_string()));
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "320x180", "outputs": [push]}).to_string()));
     assert_eq!(st, 201, "{s}");
     events.wait("the dead destination on /events", 15.0, |e| e["type"] == "output_failed");
     let ev = serde_json::to_string(&events.all()).unwrap();
@@ -239,6 +239,7 @@ fn start_logged(db: &Path, log: &Path) -> Service {
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
         .arg(db)
+        .arg("--allow-private-outputs")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -248,4 +249,43 @@ fn start_logged(db: &Path, log: &Path) -> Service {
     let http = format!("http://127.0.0.1:{hp}");
     wait_for("the service to answer /health", 20.0, || ureq::get(&format!("{http}/health")).call().is_ok());
     Service::new(child, http, rp)
+}
+
+#[test]
+fn inputs_and_outputs_that_name_files_or_internal_hosts_are_refused_without_a_connection() {
+    let d = workdir("sec-urls");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    // A listener standing for an internal service: nothing may connect to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inputs = [
+        "concat:/etc/passwd|/etc/hostname".to_string(),
+        "/etc/shadow".to_string(),
+        "file:/etc/passwd".to_string(),
+        "pipe:0".to_string(),
+        "subfile:,start,0,end,100,:/etc/passwd".to_string(),
+        format!("gopher://127.0.0.1:{port}/"),
+        format!("tcp://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}/latest/meta-data/iam/"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("rtmp://localhost:{port}/live/x"),
+    ];
+    for url in &inputs {
+        let (st, body) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": url}]}).to_string()));
+        assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{url}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.contains("No such file") && !msg.contains("Invalid data"), "the answer tells nothing about this machine: {msg}");
+    }
+    let (ra, _) = room(h, "A");
+    for out in [format!("rtmp://127.0.0.1:{port}/live/k"), "http://8.8.8.8/x".to_string(), "file:/tmp/out.flv".to_string()] {
+        let (st, body) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "outputs": [out]}).to_string()));
+        assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{out}: {body}");
+        let (st, _) = call("POST", &format!("{h}/rooms/{ra}/destinations"), Some(&json!({ "url": out }).to_string()));
+        assert_eq!(st, 400, "destination {out}");
+    }
+    assert!(listener.accept().is_err(), "the service connected to the internal listener");
+    let (_, list) = call("GET", &format!("{h}/sessions"), None);
+    assert_eq!(list, json!([]), "nothing was started");
 }

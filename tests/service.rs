@@ -107,7 +107,7 @@ impl Drop for Kill {
 fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let d = workdir("session");
     let nginx = start_nginx(&d);
-    let svc = start(&d.join("db/costream.sqlite"));
+    let svc = start_with(&d.join("db/costream.sqlite"), &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
     let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
@@ -249,7 +249,7 @@ fn demo_serves_playable_hls_within_15_seconds() {
 #[test]
 fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     let d = workdir("loss");
-    let svc = start(&d.join("db/costream.sqlite"));
+    let svc = start_with(&d.join("db/costream.sqlite"), &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
     let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));

@@ -117,7 +117,7 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
         .unwrap();
     assert!(st.success());
     let mut anchor = Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{}/live/face", nginx.port)]).stdin(Stdio::null()).spawn().unwrap();
-    let svc = start_with(&d.join("costream.sqlite"), &["--payment-secret", SECRET, "--segment-url-ttl", "3"]);
+    let svc = start_with(&d.join("costream.sqlite"), &["--payment-secret", SECRET, "--segment-url-ttl", "3", "--allow-private-inputs"]);
     let h = svc.http.clone();
     assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#)).0, 200);
     let body = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/face", nginx.port)}], "size": "384x384", "masking": {"channel": "show"}});

@@ -73,6 +73,8 @@ pub struct AppState {
     pub segment_url_ttl_s: u64,
     /// Per-viewer playlists are requested by every viewer every segment: what they need is cached.
     pub viewer_cache: Arc<unlock::ViewerCache>,
+    /// Which input and output URLs requests may name.
+    pub url_policy: crate::policy::UrlPolicy,
 }
 
 impl AppState {
@@ -87,7 +89,7 @@ impl AppState {
             })),
             caps.max_invitations,
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default() }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default() }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -234,10 +236,7 @@ async fn list_destinations(State(s): State<AppState>, Path(id): Path<String>) ->
 async fn add_destination(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<CreateDestination>, JsonRejection>) -> ApiResult<(StatusCode, Json<Destination>)> {
     let Json(b) = body?;
     let url = b.url.trim();
-    let lower = url.to_lowercase();
-    if !(lower.starts_with("rtmp://") || lower.starts_with("rtmps://")) || url.len() > 2048 {
-        return Err(ApiError::invalid("url must be an rtmp:// or rtmps:// push URL"));
-    }
+    s.url_policy.check_output(url).map_err(|e| ApiError::refused(e))?;
     let url = url.to_string();
     Ok((StatusCode::CREATED, Json(db(&s, move |st| st.add_destination(&id, &url)).await?)))
 }
@@ -353,7 +352,10 @@ fn session_inputs(s: &AppState, specs: Vec<SessionInputSpec>) -> ApiResult<Vec<S
                 s.store.room(&room)?;
                 SessionInput::Room(room)
             }
-            (None, Some(url)) if !url.trim().is_empty() => SessionInput::Url(url),
+            (None, Some(url)) => {
+                s.url_policy.check_input(&url).map_err(|e| ApiError::refused(e))?;
+                SessionInput::Url(url)
+            }
             _ => return Err(ApiError::invalid("each input names exactly one of room or url")),
         });
     }
@@ -373,7 +375,7 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
         return Err(ApiError::invalid("size: width must be a multiple of 4 and height even"));
     }
     let fps: Fps = b.fps.as_deref().unwrap_or("30").parse().map_err(bad)?;
-    pk::check_outputs(&b.outputs)?;
+    pk::check_outputs(s, &b.outputs)?;
     let bitrate_kbps = b.bitrate_kbps.unwrap_or(2500);
     if !(100..=50_000).contains(&bitrate_kbps) {
         return Err(ApiError::invalid("bitrate_kbps must be 100 to 50000"));

@@ -68,12 +68,12 @@ pub struct CreateInvitation {
 }
 
 /// Push destinations must be RTMP(S) URLs.
-pub(super) fn check_outputs(outputs: &[String]) -> ApiResult<()> {
+pub(super) fn check_outputs(s: &AppState, outputs: &[String]) -> ApiResult<()> {
+    if outputs.len() > crate::limits::MAX_OUTPUTS {
+        return Err(ApiError::invalid(format!("at most {} outputs", crate::limits::MAX_OUTPUTS)));
+    }
     for o in outputs {
-        let l = o.to_lowercase();
-        if !(l.starts_with("rtmp://") || l.starts_with("rtmps://")) {
-            return Err(ApiError::invalid(format!("output {o:?} must be an rtmp:// or rtmps:// URL")));
-        }
+        s.url_policy.check_output(o).map_err(|e| ApiError::refused(e))?;
     }
     Ok(())
 }
@@ -98,7 +98,10 @@ fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::sessi
         return Err(ApiError::invalid("timeout_s must be 0.1 to 3600"));
     }
     for a in [&b.from, &b.to] {
-        check_outputs(&a.outputs)?;
+        check_outputs(s, &a.outputs)?;
+        if let Some(u) = &a.audio_url {
+            s.url_policy.check_input(u).map_err(|e| ApiError::refused(e))?;
+        }
         if a.gain.is_some_and(|g| !(0.0..=4.0).contains(&g)) {
             return Err(ApiError::invalid("gain must be 0 to 4"));
         }

@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub segment_url_ttl_s: u64,
     /// Sessions, pending invitations and publishers at once.
     pub caps: crate::limits::Caps,
+    /// Which input and output URLs requests may name.
+    pub url_policy: crate::policy::UrlPolicy,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -76,6 +78,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
+    state.url_policy = cfg.url_policy;
     let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();

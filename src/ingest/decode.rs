@@ -34,11 +34,14 @@ pub struct InputOptions {
     pub nice: i32,
     /// Network inputs reopen with backoff when they end or fail, until the input is dropped.
     pub reconnect: bool,
+    /// FFmpeg's `protocol_whitelist` for URL inputs (None: any protocol, as a local command line
+    /// wants; the service restricts what a request may make it open).
+    pub protocols: Option<&'static str>,
 }
 
 impl Default for InputOptions {
     fn default() -> Self {
-        InputOptions { live: false, decode_threads: 0, ring_frames: 4, ring_budget_bytes: 0, nice: 0, reconnect: false }
+        InputOptions { live: false, decode_threads: 0, ring_frames: 4, ring_budget_bytes: 0, nice: 0, reconnect: false, protocols: None }
     }
 }
 
@@ -218,6 +221,9 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
         dict.set("rw_timeout", "10000000");
         dict.set("analyzeduration", "1000000");
         tracing::info!(url, "connecting to input");
+    }
+    if let Some(p) = opts.protocols {
+        dict.set("protocol_whitelist", p);
     }
     // Closing the input (stop) interrupts a blocked network read at once instead of after rw_timeout.
     let interrupt = stop.clone();

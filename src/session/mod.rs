@@ -192,7 +192,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions::default() }
+        Sessions { max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() } }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).

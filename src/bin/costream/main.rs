@@ -64,6 +64,12 @@ enum Cmd {
         /// Anchors publishing over RTMP at once (past it, a publish is refused).
         #[arg(long, default_value_t = costream::limits::Caps::default().max_publishers)]
         max_publishers: usize,
+        /// Let sessions pull inputs from loopback and private networks (refused by default).
+        #[arg(long)]
+        allow_private_inputs: bool,
+        /// Let sessions push to loopback and private networks (refused by default).
+        #[arg(long)]
+        allow_private_outputs: bool,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -276,7 +282,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
@@ -285,6 +291,7 @@ fn main() -> ExitCode {
             payment_secret: payment_secret.or_else(|| std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
             segment_url_ttl_s: segment_url_ttl,
             caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
+            url_policy: costream::policy::UrlPolicy { allow_private_inputs, allow_private_outputs },
         }),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());

@@ -118,7 +118,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let db = dir.join("viewers.sqlite");
     let _ = std::fs::remove_file(&db);
     let exe = std::env::current_exe()?;
-    let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+    let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).arg("--allow-private-inputs").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
     let pid = svc.0.id();
     let h = format!("http://127.0.0.1:{hp}");
     let deadline = Instant::now() + Duration::from_secs(20);
