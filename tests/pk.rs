@@ -45,12 +45,12 @@ fn publish_to(clip: &Path, url: &str) -> Kill {
 /// Luma of one decoded frame of an HLS output: the first frame of its first segment (`first`) or
 /// of its newest one.
 fn luma_frame(base: &str, playlist: &str, first: bool, w: usize, h: usize) -> Vec<u8> {
-    let text = ureq::get(&format!("{base}{playlist}")).call().unwrap().into_string().unwrap();
+    let text = authed(&format!("{base}{playlist}")).call().unwrap().into_string().unwrap();
     let segs: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
     let seg = if first { segs.first() } else { segs.last() }.unwrap_or_else(|| panic!("no segment in {playlist}: {text}"));
     let dir = playlist.rsplit_once('/').unwrap().0;
     let url = format!("{base}{dir}/{seg}");
-    let o = Command::new("ffmpeg").args(["-v", "error", "-i", &url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"]).output().unwrap();
+    let o = Command::new("ffmpeg").args(["-v", "error"]).args(ffmpeg_auth(&url)).args(["-i", &url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"]).output().unwrap();
     assert!(o.status.success() && o.stdout.len() == w * h, "decode {url}: {}", String::from_utf8_lossy(&o.stderr));
     o.stdout
 }
@@ -61,7 +61,7 @@ fn code_at(y: &[u8], w: usize, x0: usize) -> u32 {
 }
 
 fn metric(h: &str, name: &str) -> f64 {
-    let m = ureq::get(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
     m.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("{name} missing"))
 }
 
@@ -133,7 +133,7 @@ fn invitation_prepulls_then_accept_merges_mirrored_outputs_and_decline_or_timeou
     let views: Vec<Value> = s["views"].as_array().unwrap().clone();
     let hls = |name: &str| views.iter().find(|v| v["name"] == name).unwrap()["hls"].as_str().unwrap().to_string();
     let (hls_a, hls_b, hls_mon) = (hls("a"), hls("b"), hls("a_monitor"));
-    wait_for("the first segments", 15.0, || ureq::get(&format!("{h}{hls_b}")).call().is_ok_and(|r| r.into_string().unwrap_or_default().contains(".ts")));
+    wait_for("the first segments", 15.0, || authed(&format!("{h}{hls_b}")).call().is_ok_and(|r| r.into_string().unwrap_or_default().contains(".ts")));
 
     // The first merged frame: each tile shows its anchor's frame of the accept moment (the code the
     // publisher sent then, less the relay's latency), A left in A's room, B left in B's.
@@ -172,7 +172,7 @@ fn invitation_prepulls_then_accept_merges_mirrored_outputs_and_decline_or_timeou
     for (playlist, side) in [(&hls_a, 0), (&hls_b, 1)] {
         let solo = |y: &[u8]| [W / 2, W + W / 2].iter().all(|&x| (y[120 * 2 * W + x] as i32 - gray(side)).abs() < 12);
         wait_for("each room's output to show its own anchor alone", 20.0, || solo(&luma_frame(&h, playlist, false, 2 * W, H)));
-        let text = ureq::get(&format!("{h}{playlist}")).call().unwrap().into_string().unwrap();
+        let text = authed(&format!("{h}{playlist}")).call().unwrap().into_string().unwrap();
         assert!(!text.contains("DISCONTINUITY"), "{text}");
     }
     wait_for("the output to keep going through the hang-up (120 more frames)", 10.0, || call("GET", &format!("{h}/sessions/{ses}"), None).1["frames"].as_u64().unwrap() >= frames + 120);

@@ -165,7 +165,7 @@ fn a_second_publish_on_a_live_key_is_refused_and_the_anchor_keeps_its_room() {
     events.wait("the refusal on /events", 5.0, |e| e["type"] == "publish_refused");
     // The real anchor is untouched: its room stays live and its frames keep coming.
     let frames = |m: &str| m.lines().find(|l| l.starts_with("costream_input_frames_total") && l.contains(&id)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0);
-    let metrics = || ureq::get(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    let metrics = || authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
     let before = frames(&metrics());
     wait_for("the anchor's frames to keep coming", 5.0, || frames(&metrics()) > before + 30.0);
     assert_eq!(status(h, &id), "live");
@@ -221,7 +221,8 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
     events.wait("the dead destination on /events", 15.0, |e| e["type"] == "output_failed");
     let ev = serde_json::to_string(&events.all()).unwrap();
     let logs = std::fs::read_to_string(&log).unwrap();
-    for secret in [guessed, "push-secret-7f3a9c"] {
+    let token = token_for(h).unwrap();
+    for secret in [guessed, "push-secret-7f3a9c", token.as_str()] {
         assert!(!ev.contains(secret), "{secret} in /events: {ev}");
         assert!(!logs.contains(secret), "{secret} in the log");
     }
@@ -234,6 +235,7 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
 
 /// `costream serve` writing its log to `log` (INFO and up).
 fn start_logged(db: &Path, log: &Path) -> Service {
+    let token = operator_token(db);
     let (hp, rp) = (free_port(), free_port());
     let f = std::fs::File::create(log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
@@ -247,7 +249,8 @@ fn start_logged(db: &Path, log: &Path) -> Service {
         .spawn()
         .unwrap();
     let http = format!("http://127.0.0.1:{hp}");
-    wait_for("the service to answer /health", 20.0, || ureq::get(&format!("{http}/health")).call().is_ok());
+    remember_token(&http, &token);
+    wait_for("the service to answer /health", 20.0, || authed(&format!("{http}/health")).call().is_ok());
     Service::new(child, http, rp)
 }
 
@@ -288,4 +291,96 @@ fn inputs_and_outputs_that_name_files_or_internal_hosts_are_refused_without_a_co
     assert!(listener.accept().is_err(), "the service connected to the internal listener");
     let (_, list) = call("GET", &format!("{h}/sessions"), None);
     assert_eq!(list, json!([]), "nothing was started");
+}
+
+/// (status, body) of a request with the given bearer token (or none).
+fn call_as(token: Option<&str>, method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = ureq::request(method, url).set("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.set("authorization", &format!("Bearer {t}"));
+    }
+    let r = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    (status, serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(serde_json::Value::Null))
+}
+
+#[test]
+fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_only() {
+    let d = workdir("sec-auth");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    let (a, _) = room(h, "A");
+    let (b, _) = room(h, "B");
+    let (_, ses) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": b}], "size": "320x180"}).to_string()));
+    let ses_b = ses["id"].as_str().unwrap().to_string();
+    let protected = [
+        ("GET", "/rooms".to_string()),
+        ("POST", "/rooms".to_string()),
+        ("GET", format!("/rooms/{a}")),
+        ("GET", format!("/rooms/{a}/destinations")),
+        ("POST", format!("/rooms/{a}/key")),
+        ("GET", "/sessions".to_string()),
+        ("POST", "/sessions".to_string()),
+        ("GET", format!("/sessions/{ses_b}")),
+        ("DELETE", format!("/sessions/{ses_b}")),
+        ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
+        ("GET", format!("/sessions/{ses_b}/hls/recording.ts")),
+        ("GET", "/invitations".to_string()),
+        ("POST", "/invitations".to_string()),
+        ("GET", "/events".to_string()),
+        ("GET", "/metrics".to_string()),
+        ("GET", "/openapi.json".to_string()),
+        ("GET", "/tokens".to_string()),
+        ("PUT", "/channels/show".to_string()),
+        ("POST", "/channels/show/viewers/v1/events".to_string()),
+    ];
+    for (m, p) in &protected {
+        for token in [None, Some("cst_not_a_token")] {
+            let (st, body) = call_as(token, m, &format!("{h}{p}"), Some("{}"));
+            assert_eq!((st, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{m} {p} with {token:?}: {body}");
+        }
+    }
+    // Open: health, and what carries its own signature.
+    assert_eq!(call_as(None, "GET", &format!("{h}/health"), None).0, 200);
+    assert_ne!(call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}")).0, 401);
+
+    // An anchor token of room A: its room, not B's; no operator routes.
+    let (st, t) = call("POST", &format!("{h}/tokens"), Some(&json!({"role": "anchor", "room": a}).to_string()));
+    assert_eq!(st, 201, "{t}");
+    let anchor = t["token"].as_str().unwrap().to_string();
+    let me = |m: &str, p: &str, body: Option<&str>| call_as(Some(&anchor), m, &format!("{h}{p}"), body);
+    assert_eq!(me("GET", &format!("/rooms/{a}"), None).0, 200);
+    let (_, list) = me("GET", "/rooms", None);
+    assert_eq!(list.as_array().map(|l| l.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()), Some(vec![json!(a)]), "only its own room is listed");
+    for (m, p) in [("GET", format!("/rooms/{b}")), ("POST", format!("/rooms/{b}/key")), ("GET", format!("/sessions/{ses_b}")), ("DELETE", format!("/sessions/{ses_b}")), ("GET", format!("/sessions/{ses_b}/hls/index.m3u8"))] {
+        assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
+    }
+    for p in ["/tokens", "/events", "/metrics", "/channels/show"] {
+        assert_eq!(me("GET", p, None).0, 403, "{p}");
+    }
+    assert_eq!(me("POST", "/rooms", Some(r#"{"name":"mine"}"#)).0, 403, "anchors do not create rooms");
+    let (st, _) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": b}]}).to_string()));
+    assert_eq!(st, 403, "a session of another room");
+    let (st, mine) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{mine}");
+    let (_, sessions) = me("GET", "/sessions", None);
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "only its own session is listed: {sessions}");
+    // Tokens are listed without themselves and can be revoked.
+    let (_, tokens) = call("GET", &format!("{h}/tokens"), None);
+    assert!(!tokens.to_string().contains(&anchor), "{tokens}");
+    let id = t["id"].as_str().unwrap();
+    assert_eq!(call("DELETE", &format!("{h}/tokens/{id}"), None).0, 204);
+    assert_eq!(me("GET", &format!("/rooms/{a}"), None).0, 401, "a revoked token");
+    // The database keeps a hash, not the token.
+    let db = rusqlite::Connection::open(d.join("db.sqlite")).unwrap();
+    let stored: Vec<String> = db.prepare("SELECT hash FROM api_tokens").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(stored.iter().all(|s| !s.contains("cst_") && s.len() == 64), "{stored:?}");
 }

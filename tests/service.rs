@@ -132,8 +132,8 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
 
     // Wait for a few HLS segments.
-    wait_for("two HLS segments", 30.0, || ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
-    let cors = ureq::get(&playlist).call().unwrap();
+    wait_for("two HLS segments", 30.0, || authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
+    let cors = authed(&playlist).call().unwrap();
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"), "HLS is served with CORS");
 
     // Both outputs: costream's HLS over HTTP and the RTMP destination on nginx.
@@ -154,7 +154,7 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     assert_eq!(st["state"], "running");
     assert!(st["frames"].as_u64().unwrap() > 30, "{st}");
     // Prometheus metrics: inputs, the session, each output (push keys redacted).
-    let m = ureq::get(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
     assert!(m.contains("costream_rooms_live 2"), "{m}");
     for (name, label) in [("costream_input_frames_total", a["id"].as_str().unwrap()), ("costream_session_frames_total", id.as_str()), ("costream_output_packets_total", "/live/…")] {
         let line = m.lines().find(|l| l.starts_with(name) && l.contains(label)).unwrap_or_else(|| panic!("{name} {label} missing:\n{m}"));
@@ -190,7 +190,7 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
     // DELETE returns at once; the outputs are finished in the background.
     wait_for("the session to be stopped", 10.0, || call("GET", &format!("{h}/sessions/{id}"), None).1["state"] == "stopped");
-    let text = ureq::get(&playlist).call().unwrap().into_string().unwrap();
+    let text = authed(&playlist).call().unwrap().into_string().unwrap();
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     assert_eq!(call("DELETE", &format!("{h}/sessions/ses_missing"), None).0, 404);
     // The recording holds the whole session.
@@ -222,14 +222,18 @@ fn demo_serves_playable_hls_within_15_seconds() {
             let _ = tx.send(line);
         }
     });
-    let mut hls = None;
+    let (mut hls, mut token) = (None, None);
     while hls.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its HLS URL");
+        let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its token and HLS URL");
+        token = token.or_else(|| line.trim().strip_prefix("TOKEN:").map(|t| t.trim().to_string()));
         hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
     }
     let hls = hls.unwrap();
+    // The demo's HLS needs the operator token it printed.
+    assert_eq!(ureq::get(&hls).call().map_err(|e| matches!(e, ureq::Error::Status(401, _))).err(), Some(true), "HLS without a token");
+    remember_token(hls.split("/sessions/").next().unwrap(), &token.expect("the demo prints an operator token"));
     let left = 15.0 - started.elapsed().as_secs_f64();
-    wait_for("an HLS segment within 15 s of the start", left, || ureq::get(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts"));
+    wait_for("an HLS segment within 15 s of the start", left, || authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts"));
     let took = started.elapsed();
     let j = probe_url(&hls);
     let v = stream(&j, "video");
@@ -270,7 +274,7 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
-    wait_for("two HLS segments", 30.0, || ureq::get(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
+    wait_for("two HLS segments", 30.0, || authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
     let left = || frame_rgb_url(&playlist, 1280, 720).at(320, 360);
     let l = left();
     assert!(l[0] > 200 && l[1] < 60, "A live and red: {l:?}");

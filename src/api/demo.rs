@@ -41,6 +41,8 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
     for r in &rooms {
         keys.push(store.regenerate_key(&r.id, DEFAULT_KEY_TTL_S).map_err(|e| crate::Error::Invalid { what: "key", why: e.to_string() })?.key);
     }
+    // An operator token for this run, shown once (the API needs it; the HLS player too).
+    let (token, _) = store.create_token(crate::store::Role::Operator, None).map_err(|e| crate::Error::Invalid { what: "token", why: e.to_string() })?;
     drop(store);
     let anchors: Arc<Mutex<Vec<Child>>> = Arc::default();
     let spawned = anchors.clone();
@@ -72,16 +74,17 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             Ok(s) => {
                 let url = format!("http://{http}{}", s.hls);
                 println!("costream demo is running: two anchors publish over RTMP to rtmp://{rtmp}/live/<key>");
+                println!("  TOKEN:  {token}");
                 println!("  HLS:    {url}");
-                println!("  watch:  ffplay {url}");
-                println!("  API:    http://{http}/rooms   http://{http}/sessions   http://{http}/openapi.json");
+                println!("  watch:  ffplay -headers 'Authorization: Bearer {token}' {url}");
+                println!("  API:    curl -H 'Authorization: Bearer {token}' http://{http}/sessions   (also /rooms, /openapi.json)");
                 println!("  stop:   Ctrl-C");
             }
             Err(e) => tracing::error!(error = %e, "cannot start the demo session"),
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: Default::default() };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: Default::default(), cors_origins: Vec::new() };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
     for mut c in crate::sys::lock(&anchors).drain(..) {
         let _ = c.kill();

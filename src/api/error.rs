@@ -117,7 +117,7 @@ fn input_message(code: &str) -> &'static str {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NoRoom(_) | StoreError::NoDestination(_) => ApiError::not_found(e.to_string()),
+            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) => ApiError::not_found(e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
         }
     }

@@ -14,13 +14,15 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
+mod auth;
 mod error;
 mod metrics;
+pub mod tokens;
 mod pk;
 mod unlock;
 
@@ -75,6 +77,8 @@ pub struct AppState {
     pub viewer_cache: Arc<unlock::ViewerCache>,
     /// Which input and output URLs requests may name.
     pub url_policy: crate::policy::UrlPolicy,
+    /// Origins whose web pages may call the API (CORS); media is open to any origin.
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
@@ -89,7 +93,7 @@ impl AppState {
             })),
             caps.max_invitations,
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default() }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new() }
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -194,8 +198,9 @@ async fn create_room(State(s): State<AppState>, body: Result<Json<CreateRoom>, J
 }
 
 #[utoipa::path(get, path = "/rooms", responses((status = 200, body = [RoomView])))]
-async fn list_rooms(State(s): State<AppState>) -> ApiResult<Json<Vec<RoomView>>> {
-    Ok(Json(db(&s, |st| st.rooms()).await?.into_iter().map(|r| view(&s, r)).collect()))
+async fn list_rooms(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>) -> ApiResult<Json<Vec<RoomView>>> {
+    let rooms = db(&s, |st| st.rooms()).await?;
+    Ok(Json(rooms.into_iter().filter(|r| caller.may_touch(std::slice::from_ref(&r.id))).map(|r| view(&s, r)).collect()))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}", params(("id" = String, Path)),
@@ -403,15 +408,19 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,
     responses((status = 201, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn create_session(State(s): State<AppState>, body: Result<Json<CreateSession>, JsonRejection>) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
+async fn create_session(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>, body: Result<Json<CreateSession>, JsonRejection>) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
     let Json(b) = body?;
+    // An anchor composes its own room only.
+    if !caller.is_operator() && !b.inputs.iter().all(|i| i.url.is_none() && i.room.as_ref().is_some_and(|r| caller.may_touch(std::slice::from_ref(r)))) {
+        return Err(ApiError::forbidden("an anchor token's sessions take only its own room"));
+    }
     let st = blocking(move || Ok(s.sessions.start(session_spec(&s, b)?)?)).await?;
     Ok((StatusCode::CREATED, Json(st)))
 }
 
 #[utoipa::path(get, path = "/sessions", responses((status = 200, body = [SessionStatus])))]
-async fn list_sessions(State(s): State<AppState>) -> Json<Vec<SessionStatus>> {
-    Json(s.sessions.list())
+async fn list_sessions(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>) -> Json<Vec<SessionStatus>> {
+    Json(s.sessions.list().into_iter().filter(|st| caller.may_touch(&s.sessions.rooms_of(&st.id).unwrap_or_default())).collect())
 }
 
 #[utoipa::path(get, path = "/sessions/{id}", params(("id" = String, Path)),
@@ -502,12 +511,12 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
         pk::hang_up, pk::update_pk, pk::post_comment,
         unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback,
-        unlock::viewer_playlist, unlock::signed_segment),
+        unlock::viewer_playlist, unlock::signed_segment, tokens::list_tokens, tokens::create_token, tokens::revoke_token),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
         CreateSession, MaskingRequest, crate::face::TrackerConfig, crate::face::Range, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
         pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::compose::PkSettings, crate::compose::Winner,
         crate::compose::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
-        unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult))
+        unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult, tokens::CreateToken, tokens::NewToken, tokens::TokenView))
 )]
 pub struct ApiDoc;
 
@@ -519,12 +528,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-/// The service's routes.
+/// The service's routes: the API (CORS only for the configured origins) and the media a player
+/// fetches (HLS and signed segments, CORS for any origin), all behind the token check.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics::metrics))
+        .route("/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/tokens/{id}", delete(tokens::revoke_token))
         .route("/rooms", post(create_room).get(list_rooms))
         .route("/rooms/{id}", get(get_room).delete(delete_room))
         .route("/rooms/{id}/key", post(regenerate_key))
@@ -533,8 +545,6 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/sessions", post(create_session).get(list_sessions))
         .route("/sessions/{id}", get(get_session).delete(stop_session).patch(change_session))
-        .route("/sessions/{id}/hls/{file}", get(hls_file))
-        .route("/sessions/{id}/views/{view}/hls/{file}", get(view_hls_file))
         .route("/sessions/{id}/pk", axum::routing::patch(pk::update_pk))
         .route("/sessions/{id}/comments", post(pk::post_comment))
         .route("/invitations", post(pk::create_invitation).get(pk::list_invitations))
@@ -546,11 +556,28 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
         .route("/channels/{channel}/viewers/{token}/events", post(unlock::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
+        .layer(api_cors(&state.cors_origins));
+    let media = Router::new()
+        .route("/sessions/{id}/hls/{file}", get(hls_file))
+        .route("/sessions/{id}/views/{view}/hls/{file}", get(view_hls_file))
         .route("/sessions/{id}/viewers/{token}/index.m3u8", get(unlock::viewer_playlist))
         .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
+        .layer(tower_http::cors::CorsLayer::permissive());
+    Router::new()
+        .merge(api)
+        .merge(media)
         .fallback(not_found)
-        .layer(tower_http::cors::CorsLayer::permissive())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .with_state(state)
+}
+
+/// CORS for the API: only the configured origins may call it from a browser (none by default).
+fn api_cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    let list: Vec<axum::http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(list))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::PATCH, axum::http::Method::PUT, axum::http::Method::DELETE])
+        .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
 }
 pub mod demo;
 pub mod serve;

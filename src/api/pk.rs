@@ -4,7 +4,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -80,8 +80,13 @@ pub(super) fn check_outputs(s: &AppState, outputs: &[String]) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
     responses((status = 201, body = InvitationStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn create_invitation(State(s): State<AppState>, body: Result<Json<CreateInvitation>, JsonRejection>) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
+pub(super) async fn create_invitation(State(s): State<AppState>, Extension(caller): Extension<super::auth::Caller>, body: Result<Json<CreateInvitation>, JsonRejection>) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
     let Json(b) = body?;
+    // An anchor invites from its own room (or is the one invited).
+    let rooms: Vec<String> = [&b.from.room, &b.to.room].into_iter().flatten().cloned().collect();
+    if !caller.may_touch(&rooms) {
+        return Err(ApiError::forbidden("an anchor token's invitations take its own room"));
+    }
     let st = blocking(move || {
         let (spec, [from, to], timeout) = plan_invitation(&s, b)?;
         Ok(s.invitations.create(spec, from, to, timeout)?)
@@ -134,8 +139,8 @@ fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::sessi
 }
 
 #[utoipa::path(get, path = "/invitations", responses((status = 200, body = [InvitationStatus])))]
-pub(super) async fn list_invitations(State(s): State<AppState>) -> Json<Vec<InvitationStatus>> {
-    Json(s.invitations.list())
+pub(super) async fn list_invitations(State(s): State<AppState>, Extension(caller): Extension<super::auth::Caller>) -> Json<Vec<InvitationStatus>> {
+    Json(s.invitations.list().into_iter().filter(|i| caller.may_touch(&s.sessions.rooms_of(&i.session).unwrap_or_default())).collect())
 }
 
 #[utoipa::path(get, path = "/invitations/{id}", params(("id" = String, Path)),

@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub caps: crate::limits::Caps,
     /// Which input and output URLs requests may name.
     pub url_policy: crate::policy::UrlPolicy,
+    /// Origins whose web pages may call the API.
+    pub cors_origins: Vec<String>,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -79,6 +81,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     state.url_policy = cfg.url_policy;
+    state.cors_origins = cfg.cors_origins.clone();
     let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();

@@ -117,6 +117,11 @@ impl Invitations {
         }
     }
 
+    /// The session an invitation started (None: no such invitation).
+    pub fn session_of(&self, id: &str) -> Option<String> {
+        self.lock().get(id).map(|i| i.session.clone())
+    }
+
     pub fn status(&self, id: &str) -> Option<InvitationStatus> {
         let m = self.lock();
         let i = m.get(id)?;

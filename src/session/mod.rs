@@ -136,6 +136,8 @@ struct Running {
     stop: Arc<AtomicBool>,
     changes: Arc<Mutex<Option<LayoutChange>>>,
     inputs: usize,
+    /// The rooms among the inputs (an anchor token sees the sessions its room takes part in).
+    rooms: Vec<String>,
     frames: Arc<AtomicU64>,
     output_stats: OutputCounters,
     state: Arc<Mutex<(SessionState, Option<String>)>>,
@@ -280,6 +282,11 @@ impl Sessions {
         r.inputs = count;
         *lock(&r.changes) = Some(LayoutChange { layout, fits, inputs: sources });
         Ok(())
+    }
+
+    /// The rooms a session takes part in (None: no such session).
+    pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
+        self.running().get(id).map(|r| r.rooms.clone())
     }
 
     /// A masked session's masking and renditions (None: no such session or not masked).

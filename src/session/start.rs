@@ -84,6 +84,7 @@ impl Sessions {
             stop: hooks.stop,
             changes: hooks.changes,
             inputs: spec.inputs.len(),
+            rooms: spec.inputs.iter().filter_map(|i| if let super::SessionInput::Room(r) = i { Some(r.clone()) } else { None }).collect(),
             frames: hooks.frames,
             output_stats: hooks.output_stats,
             state,

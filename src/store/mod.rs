@@ -11,6 +11,9 @@ use std::sync::Mutex;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
+
+mod tokens;
+pub use tokens::{token_hash, Role, TokenInfo};
 use serde::Serialize;
 
 /// Default lifetime of a stream key.
@@ -24,6 +27,8 @@ pub enum StoreError {
     NoRoom(String),
     #[error("no destination {0}")]
     NoDestination(String),
+    #[error("no token {0}")]
+    NoToken(String),
     #[error("schema migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task: {0}")]
@@ -84,7 +89,7 @@ pub fn now_s() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -92,10 +97,11 @@ fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 3] = [
+const STEPS: [&str; 4] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
+    include_str!("migrations/04_api_tokens.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

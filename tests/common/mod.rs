@@ -101,7 +101,9 @@ pub fn start_nginx(dir: &Path) -> Nginx {
 /// ffprobe of a network URL (HLS over HTTP, rtmp://), reading a few seconds at most.
 pub fn probe_url(url: &str) -> serde_json::Value {
     let o = Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "10000000", "-show_streams", "-show_format", "-of", "json", url])
+        .args(["-v", "error", "-rw_timeout", "10000000", "-show_streams", "-show_format", "-of", "json"])
+        .args(ffmpeg_auth(url))
+        .arg(url)
         .output()
         .expect("run ffprobe");
     assert!(o.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&o.stderr));
@@ -112,7 +114,9 @@ pub fn probe_url(url: &str) -> serde_json::Value {
 /// published, a recording that was finalised).
 pub fn has_video(url: &str) -> bool {
     Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "3000000", "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "csv=p=0", url])
+        .args(["-v", "error", "-rw_timeout", "3000000", "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .args(ffmpeg_auth(url))
+        .arg(url)
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
 }
@@ -124,6 +128,7 @@ pub fn frame_rgb_url(url: &str, w: usize, h: usize) -> Rgb {
     if url.ends_with(".m3u8") {
         c.args(["-live_start_index", "-1"]);
     }
+    c.args(ffmpeg_auth(url));
     let o = c
         .args(["-i", url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
@@ -163,6 +168,7 @@ pub fn start_with(db: &Path, extra: &[&str]) -> Service {
 
 /// `costream serve` with extra arguments and environment variables.
 pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
+    let token = operator_token(db);
     let (hp, rp) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
@@ -175,13 +181,54 @@ pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Servic
         .spawn()
         .unwrap();
     let http = format!("http://127.0.0.1:{hp}");
+    remember_token(&http, &token);
     wait_for("the service to answer /health", 20.0, || ureq::get(&format!("{http}/health")).call().is_ok());
     Service { child, http, rtmp_port: rp }
 }
 
+/// Operator tokens of the services the tests started, by their HTTP base URL.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// An operator token in the service's database (made with `costream token create`, as an
+/// operator would), before the service starts.
+pub fn operator_token(db: &Path) -> String {
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_costream")).args(["token", "create", "--role", "operator", "--db"]).arg(db).output().unwrap();
+    assert!(o.status.success(), "token create: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+pub fn remember_token(http: &str, token: &str) {
+    TOKENS.lock().unwrap().push((http.to_string(), token.to_string()));
+}
+
+/// The token of the service `url` belongs to.
+pub fn token_for(url: &str) -> Option<String> {
+    TOKENS.lock().unwrap().iter().find(|(base, _)| url.starts_with(base.as_str())).map(|(_, t)| t.clone())
+}
+
+/// A GET carrying the service's operator token.
+pub fn authed(url: &str) -> ureq::Request {
+    with_token(ureq::get(url), url)
+}
+
+fn with_token(req: ureq::Request, url: &str) -> ureq::Request {
+    match token_for(url) {
+        Some(t) => req.set("authorization", &format!("Bearer {t}")),
+        None => req,
+    }
+}
+
+/// FFmpeg's `-headers` option carrying the service's token, for an HLS URL of a service.
+pub fn ffmpeg_auth(url: &str) -> Vec<String> {
+    token_for(url).map(|t| vec!["-headers".to_string(), format!("Authorization: Bearer {t}\r\n")]).unwrap_or_default()
+}
+
 /// (status, JSON body) of a request; error statuses are returned, not raised.
 pub fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
-    let req = ureq::request(method, url).set("content-type", "application/json");
+    let req = with_token(ureq::request(method, url).set("content-type", "application/json"), url);
     let r = match body {
         Some(b) => req.send_string(b),
         None => req.call(),
@@ -228,7 +275,7 @@ impl Events {
     pub fn subscribe(http: &str) -> Events {
         let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
         let sink = events.clone();
-        let sse = ureq::get(&format!("{http}/events")).call().unwrap();
+        let sse = authed(&format!("{http}/events")).call().unwrap();
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(sse.into_reader()).lines().map_while(Result::ok) {

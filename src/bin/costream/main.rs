@@ -70,6 +70,14 @@ enum Cmd {
         /// Let sessions push to loopback and private networks (refused by default).
         #[arg(long)]
         allow_private_outputs: bool,
+        /// An origin whose web pages may call the API (CORS); repeat for several. None by default.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+    },
+    /// API tokens: `token create --role operator|anchor [--room ROOM]` prints a new token.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
     },
     /// The service on embedded defaults with two synthetic anchors publishing into it and a
     /// side-by-side session; prints the HLS URL to watch.
@@ -89,6 +97,30 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Creates a token in the service's database and prints it (it is shown this once).
+    Create {
+        /// The service's SQLite database file.
+        #[arg(long, default_value = "costream.sqlite")]
+        db: PathBuf,
+        /// operator (everything) or anchor (its room only).
+        #[arg(long)]
+        role: String,
+        /// An anchor token's room.
+        #[arg(long)]
+        room: Option<String>,
+    },
+}
+
+fn create_token(db: &std::path::Path, role: &str, room: Option<&str>) -> Result<(), Error> {
+    let role = costream::api::tokens::parse_role(role, room).map_err(|why| costream::error::invalid("role", why))?;
+    let store = costream::store::Store::open(db).map_err(|e| costream::error::invalid("database", e.to_string()))?;
+    let (token, _) = store.create_token(role, room).map_err(|e| costream::error::invalid("token", e.to_string()))?;
+    println!("{token}");
+    Ok(())
 }
 
 #[derive(Args, Clone)]
@@ -282,7 +314,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
@@ -292,7 +324,9 @@ fn main() -> ExitCode {
             segment_url_ttl_s: segment_url_ttl,
             caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
             url_policy: costream::policy::UrlPolicy { allow_private_inputs, allow_private_outputs },
+            cors_origins,
         }),
+        Cmd::Token { cmd: TokenCmd::Create { db, role, room } } => create_token(&db, &role, room.as_deref()),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());
         }),

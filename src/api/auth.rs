@@ -1,0 +1,84 @@
+//! Who may call what. Every route needs `Authorization: Bearer <token>` except `/health`, a viewer's
+//! own signed playlist and segments, and the payment callback (which carries its own HMAC). An
+//! operator token may do everything; an anchor token only what concerns its room: the room itself,
+//! and the sessions and invitations it takes part in. Tokens are compared as SHA-256 hashes.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::store::{token_hash, Role, TokenInfo};
+
+/// The caller, once its token is known (handlers that filter by room read it).
+#[derive(Clone, Debug)]
+pub struct Caller(pub TokenInfo);
+
+impl Caller {
+    pub fn is_operator(&self) -> bool {
+        self.0.role == Role::Operator
+    }
+
+    /// Whether this caller may act on something the `rooms` take part in.
+    pub fn may_touch(&self, rooms: &[String]) -> bool {
+        self.is_operator() || self.0.room.as_ref().is_some_and(|r| rooms.contains(r))
+    }
+}
+
+/// Routes open without a token.
+fn exempt(segments: &[&str]) -> bool {
+    matches!(segments, ["health"] | ["payments", "callback"] | ["sessions", _, "viewers", _, "index.m3u8"] | ["sessions", _, "r", _, _])
+}
+
+pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // A browser's CORS preflight carries no token; the CORS layer answers it.
+    if exempt(&segments) || req.method() == axum::http::Method::OPTIONS {
+        return next.run(req).await;
+    }
+    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let caller = match authenticate(&s, &header).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = authorize(&s, &caller, req.method(), &segments) {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+async fn authenticate(s: &AppState, header: &str) -> Result<Caller, ApiError> {
+    let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(ApiError::unauthorized("unauthorized", "this route needs an Authorization: Bearer token"));
+    };
+    let hash = token_hash(token);
+    match super::db(s, move |st| st.token_by_hash(&hash)).await? {
+        Some(info) => Ok(Caller(info)),
+        None => Err(ApiError::unauthorized("unauthorized", "unknown or revoked token")),
+    }
+}
+
+/// What an anchor token may reach; everything else is the operator's.
+fn authorize(s: &AppState, caller: &Caller, method: &axum::http::Method, segments: &[&str]) -> Result<(), ApiError> {
+    if caller.is_operator() {
+        return Ok(());
+    }
+    let deny = || Err(ApiError::forbidden("this token may act on its own room only"));
+    let room_ok = |rooms: Option<Vec<String>>| rooms.is_some_and(|r| caller.may_touch(&r));
+    let allowed = match segments {
+        // Lists are filtered to the caller's room; creating a session or an invitation is checked
+        // against its body by the handler.
+        ["rooms"] | ["sessions"] | ["invitations"] => method != axum::http::Method::POST || segments[0] != "rooms",
+        ["rooms", id, ..] => caller.may_touch(&[id.to_string()]),
+        ["sessions", id, ..] => room_ok(s.sessions.rooms_of(id)),
+        ["invitations", id, ..] => room_ok(s.invitations.session_of(id).and_then(|ses| s.sessions.rooms_of(&ses))),
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        deny()
+    }
+}
