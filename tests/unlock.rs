@@ -26,7 +26,7 @@ fn callback(h: &str, body: &str, signature: Option<&str>) -> (u16, serde_json::V
 fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist() {
     let d = workdir("unlock");
     let db = d.join("costream.sqlite");
-    let svc = start_with(&db, &["--payment-secret", SECRET]);
+    let svc = start_with_env(&db, &[], &[("COSTREAM_PAYMENT_SECRET", SECRET)]);
     let h = svc.http.clone();
     let rules = json!({"levels": [3, 10], "locked": ["eyes", "mouth"], "unlock_order": ["mouth", "eyes"], "sigma": 10.0});
     let (st, r) = call("PUT", &format!("{h}/channels/ch1"), Some(&rules.to_string()));
@@ -71,7 +71,7 @@ fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist
     drop(svc);
 
     // After a restart: rules, points and the paid unlock are still there.
-    let svc = start_with(&db, &["--payment-secret", SECRET]);
+    let svc = start_with_env(&db, &[], &[("COSTREAM_PAYMENT_SECRET", SECRET)]);
     let h = svc.http.clone();
     let b = call("GET", &format!("{h}/channels/ch1/viewers/bob"), None).1;
     assert_eq!((b["paid"].clone(), b["masked"].clone()), (json!(["eyes"]), json!(["mouth"])), "{b}");
@@ -117,7 +117,7 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
         .unwrap();
     assert!(st.success());
     let mut anchor = Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{}/live/face", nginx.port)]).stdin(Stdio::null()).spawn().unwrap();
-    let svc = start_with(&d.join("costream.sqlite"), &["--payment-secret", SECRET, "--segment-url-ttl", "3", "--allow-private-inputs"]);
+    let svc = start_with_env(&d.join("costream.sqlite"), &["--segment-url-ttl", "3", "--allow-private-inputs"], &[("COSTREAM_PAYMENT_SECRET", SECRET)]);
     let h = svc.http.clone();
     assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#)).0, 200);
     let body = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/face", nginx.port)}], "size": "384x384", "masking": {"channel": "show"}});

@@ -81,6 +81,9 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     state.url_policy = cfg.url_policy;
+    // The key of viewers' signed segment URLs lives in the database: their URLs survive a restart.
+    let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?;
+    state.url_key = Arc::new(hex::decode(&key).unwrap_or_else(|_| key.into_bytes()));
     state.cors_origins = cfg.cors_origins.clone();
     let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
     let inputs: LiveInputs = Arc::default();

@@ -166,15 +166,21 @@ impl Sessions {
                     return;
                 }
             };
-            let r = (|| {
+            // A panic in the job ends this session as failed, with the reason; the service goes on.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 while job.tick()? == Tick::Continue {}
                 job.finish()
-            })();
+            }));
             let done = match r {
-                Ok(_) => (SessionState::Stopped, None),
-                Err(e) => {
+                Ok(Ok(_)) => (SessionState::Stopped, None),
+                Ok(Err(e)) => {
                     tracing::error!(error = %e, "session failed");
                     (SessionState::Failed, Some(e.to_string()))
+                }
+                Err(p) => {
+                    let why = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown".into());
+                    tracing::error!(panic = %why, "session thread panicked");
+                    (SessionState::Failed, Some(format!("internal error: the session's thread panicked ({why})")))
                 }
             };
             *lock(&state) = done.clone();

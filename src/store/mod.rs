@@ -89,7 +89,7 @@ pub fn now_s() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-pub(crate) fn random_hex(bytes: usize) -> String {
+pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -97,11 +97,12 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 4] = [
+const STEPS: [&str; 5] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
     include_str!("migrations/04_api_tokens.sql"),
+    include_str!("migrations/05_settings.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -282,6 +283,17 @@ impl Store {
     pub fn set_channel_rules(&self, channel: &str, rules_json: &str) -> StoreResult<()> {
         self.db().execute("INSERT INTO channels (id, rules) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET rules = ?2", params![channel, rules_json])?;
         Ok(())
+    }
+
+    /// The setting `name`, made by `init` and kept the first time it is asked for.
+    pub fn setting_or_init(&self, name: &str, init: impl FnOnce() -> String) -> StoreResult<String> {
+        let db = self.db();
+        if let Some(v) = db.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |r| r.get(0)).optional()? {
+            return Ok(v);
+        }
+        let v = init();
+        db.execute("INSERT INTO settings (name, value) VALUES (?1, ?2)", params![name, v])?;
+        Ok(v)
     }
 
     pub fn channel_rules(&self, channel: &str) -> StoreResult<Option<String>> {

@@ -48,10 +48,11 @@ enum Cmd {
         /// 1 to 8 (0: a fixed 4 frames).
         #[arg(long, default_value_t = 64)]
         ring_budget_mb: u64,
-        /// Shared secret of the payment provider's HMAC-SHA256 signed callbacks (also read from
-        /// COSTREAM_PAYMENT_SECRET); without one, payment callbacks are refused.
+        /// A file holding the shared secret of the payment provider's HMAC-SHA256 signed callbacks
+        /// (or the COSTREAM_PAYMENT_SECRET environment variable; never the command line, which
+        /// every user of the machine can read); without one, payment callbacks are refused.
         #[arg(long)]
-        payment_secret: Option<String>,
+        payment_secret_file: Option<PathBuf>,
         /// Life of the signed segment URLs in per-viewer playlists, in seconds.
         #[arg(long, default_value_t = 120)]
         segment_url_ttl: u64,
@@ -261,6 +262,14 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
     })
 }
 
+/// The payment secret from its file, else from COSTREAM_PAYMENT_SECRET.
+fn payment_secret(file: Option<PathBuf>) -> Result<Option<String>, Error> {
+    match file {
+        Some(p) => Ok(Some(std::fs::read_to_string(&p).map_err(|e| costream::error::invalid("payment-secret-file", format!("{}: {e}", p.display())))?.trim().to_string())),
+        None => Ok(std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
+    }
+}
+
 fn serve(cfg: costream::api::serve::ServeConfig) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(costream::api::serve::run(cfg, costream::api::serve::shutdown_signal()))
@@ -314,13 +323,19 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret_file, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
             key_ttl_s: key_ttl,
             ring_budget_bytes: ring_budget_mb << 20,
-            payment_secret: payment_secret.or_else(|| std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
+            payment_secret: match payment_secret(payment_secret_file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
             segment_url_ttl_s: segment_url_ttl,
             caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
             url_policy: costream::policy::UrlPolicy { allow_private_inputs, allow_private_outputs },

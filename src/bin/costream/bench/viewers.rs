@@ -117,6 +117,11 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let (hp, rp) = (free_port()?, free_port()?);
     let db = dir.join("viewers.sqlite");
     let _ = std::fs::remove_file(&db);
+    // The bench calls the API as an operator.
+    let store = costream::store::Store::open(&db).map_err(|e| invalid("bench db", e.to_string()))?;
+    let (token, _) = store.create_token(costream::store::Role::Operator, None).map_err(|e| invalid("bench db", e.to_string()))?;
+    drop(store);
+    let bearer = format!("Bearer {token}");
     let exe = std::env::current_exe()?;
     let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).arg("--allow-private-inputs").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
     let pid = svc.0.id();
@@ -129,7 +134,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
         std::thread::sleep(Duration::from_millis(100));
     }
     let max = counts.iter().copied().max().unwrap_or(0);
-    let put = |path: &str, body: &str| ureq::request("PUT", &format!("{h}{path}")).set("content-type", "application/json").send_string(body).map_err(|e| invalid("bench", e.to_string()));
+    let put = |path: &str, body: &str| ureq::request("PUT", &format!("{h}{path}")).set("content-type", "application/json").set("authorization", &bearer).send_string(body).map_err(|e| invalid("bench", e.to_string()));
     put("/channels/bench", r#"{"levels":[1,2,3],"locked":["eyes","mouth","nose"],"unlock_order":["nose","mouth","eyes"]}"#)?;
     {
         // Viewers' points straight into the service's database: levels 0-3 in turn.
@@ -141,7 +146,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
         c.execute_batch("COMMIT").map_err(|e| invalid("bench db", e.to_string()))?;
     }
     let body = serde_json::json!({"inputs": [{"url": url}], "size": "640x360", "bitrate_kbps": 1000, "masking": {"channel": "bench"}}).to_string();
-    let ses = ureq::post(&format!("{h}/sessions")).set("content-type", "application/json").send_string(&body).map_err(|e| invalid("bench", e.to_string()))?.into_string()?;
+    let ses = ureq::post(&format!("{h}/sessions")).set("content-type", "application/json").set("authorization", &bearer).send_string(&body).map_err(|e| invalid("bench", e.to_string()))?.into_string()?;
     let ses: serde_json::Value = serde_json::from_str(&ses).map_err(|e| invalid("bench", e.to_string()))?;
     let id = ses["id"].as_str().ok_or_else(|| invalid("bench", "no session id"))?.to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
