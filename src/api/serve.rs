@@ -103,7 +103,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     if let Some(f) = ready {
         f(&state, http, rtmp.addr);
     }
-    axum::serve(listener, super::router(state)).with_graceful_shutdown(shutdown).await?;
+    serve_http(listener, super::router(state), shutdown).await;
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
     drop(rtmp);
@@ -159,6 +159,43 @@ async fn open_decoder(st: AppState, inputs: LiveInputs, feeds: Feeds, room: Stri
         // The blocked open ends by itself when the publisher's connection closes (its reader sees
         // the end), which the ingest's idle timeout guarantees.
         Err(_) => tracing::warn!(room, "published stream showed no media within the deadline"),
+    }
+}
+
+/// A client must send a request's headers within this long (a connection that trickles them, or
+/// says nothing, is closed).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The HTTP server loop: axum's router on hyper, with a header read timeout, until `shutdown`;
+/// then open connections get a few seconds to finish.
+async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router, shutdown: impl std::future::Future<Output = ()>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+        let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => tracing::warn!("HTTP connections still open at shutdown"),
     }
 }
 

@@ -307,6 +307,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_setting_is_made_once_and_kept_across_reopening() {
+        let dir = std::env::temp_dir().join(format!("costream-store-setting-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("db.sqlite");
+        let first = Store::open(&path).unwrap().setting_or_init("k", || random_hex(32)).unwrap();
+        let again = Store::open(&path).unwrap().setting_or_init("k", || "other".into()).unwrap();
+        assert_eq!(first, again);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tokens_are_kept_as_hashes_and_revoked_ones_do_not_match() {
+        let s = Store::open_in_memory().unwrap();
+        let (token, info) = s.create_token(Role::Operator, None).unwrap();
+        assert_eq!(s.token_by_hash(&token_hash(&token)).unwrap().map(|t| t.id), Some(info.id.clone()));
+        assert!(s.token_by_hash(&token_hash("cst_other")).unwrap().is_none());
+        s.revoke_token(&info.id).unwrap();
+        assert!(s.token_by_hash(&token_hash(&token)).unwrap().is_none());
+        assert!(s.create_token(Role::Anchor, Some("room_missing")).is_err(), "an anchor token needs a room that exists");
+    }
+
+    #[test]
     fn migrations_are_valid_and_counted() {
         assert!(migrations().validate().is_ok());
         let s = Store::open_in_memory().unwrap();
