@@ -305,25 +305,6 @@ fn inputs_and_outputs_that_name_files_or_internal_hosts_are_refused_without_a_co
     assert_eq!(list, json!([]), "nothing was started");
 }
 
-/// (status, body) of a request with the given bearer token (or none).
-fn call_as(token: Option<&str>, method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    let mut req = ureq::request(method, url).set("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.set("authorization", &format!("Bearer {t}"));
-    }
-    let r = match body {
-        Some(b) => req.send_string(b),
-        None => req.call(),
-    };
-    let resp = match r {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    (status, serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(serde_json::Value::Null))
-}
-
 #[test]
 fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_only() {
     let d = workdir("sec-auth");

@@ -226,9 +226,18 @@ pub fn ffmpeg_auth(url: &str) -> Vec<String> {
     token_for(url).map(|t| vec!["-headers".to_string(), format!("Authorization: Bearer {t}\r\n")]).unwrap_or_default()
 }
 
-/// (status, JSON body) of a request; error statuses are returned, not raised.
+/// (status, JSON body) of a request with the operator token of the service it goes to; error
+/// statuses are returned, not raised.
 pub fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
-    let req = with_token(ureq::request(method, url).set("content-type", "application/json"), url);
+    call_as(token_for(url).as_deref(), method, url, body)
+}
+
+/// [`call`] with a given bearer token, or none.
+pub fn call_as(token: Option<&str>, method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    let mut req = ureq::request(method, url).set("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.set("authorization", &format!("Bearer {t}"));
+    }
     let r = match body {
         Some(b) => req.send_string(b),
         None => req.call(),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{append, command_line, machine, now_utc, progress, record_path, write_json, BenchArgs};
+use super::{progress, BenchArgs};
 use costream::error::Result;
 
 /// Masking figures: face tracking ms/frame, mask pass ms per extra level, (viewers, CPU-s per
@@ -67,10 +67,5 @@ pub fn text(&self, md: bool) -> String {
 pub fn run_only(args: &BenchArgs) -> Result<()> {
     let mut j = serde_json::Map::new();
     let m = measure(args, &args.dir, &mut j);
-    println!("\n{}", m.text(false));
-    write_json(args, j)?;
-    if let Some(p) = record_path(args) {
-        append(&p, &format!("\n### Masking measurements — {}\n\nMachine: {}. Command: `{}`.\n{}", now_utc(), machine(), command_line(), m.text(true)))?;
-    }
-    Ok(())
+    super::run_part(args, "Masking measurements", j, |md| m.text(md))
 }

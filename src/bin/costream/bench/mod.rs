@@ -123,6 +123,17 @@ pub fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
+/// A part of the bench run on its own (`--pk-only`, `--masking-only`): prints its text, writes its
+/// JSON and records it under `title`.
+pub fn run_part(args: &BenchArgs, title: &str, j: serde_json::Map<String, Value>, text: impl Fn(bool) -> String) -> Result<()> {
+    println!("\n{}", text(false));
+    write_json(args, j)?;
+    if let Some(p) = record_path(args) {
+        append(&p, &format!("\n### {title} — {}\n\nMachine: {}. Command: `{}`.\n{}", now_utc(), machine(), command_line(), text(true)))?;
+    }
+    Ok(())
+}
+
 /// Writes the JSON figures when `--json` asks for them.
 pub fn write_json(args: &BenchArgs, j: serde_json::Map<String, Value>) -> Result<()> {
     if let Some(p) = &args.json {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{append, command_line, machine, now_utc, progress, record_path, write_json, BenchArgs};
+use super::{machine, progress, BenchArgs};
 use costream::compose::median;
 use costream::error::Result;
 
@@ -158,10 +158,5 @@ pub fn run_only(args: &BenchArgs) -> Result<()> {
     let mut j = serde_json::Map::new();
     j.insert("cpu".into(), json!(machine()));
     let pk = measure(args, &args.dir, &mut j);
-    println!("\n{}", pk.text(false));
-    write_json(args, j)?;
-    if let Some(p) = record_path(args) {
-        append(&p, &format!("\n### PK measurements — {}\n\nMachine: {}. Command: `{}`.\n{}", now_utc(), machine(), command_line(), pk.text(true)))?;
-    }
-    Ok(())
+    super::run_part(args, "PK measurements", j, |md| pk.text(md))
 }
