@@ -16,6 +16,11 @@ pub const MAX_COUNTDOWN_S: u32 = 24 * 3600;
 /// Animation of the PK bar, milliseconds.
 pub const MAX_ANIMATE_MS: u32 = 60_000;
 
+/// One behaviour report: a gift's value, seconds watched, reading progress (percent).
+pub const MAX_GIFT_VALUE: f64 = 100_000.0;
+pub const MAX_WATCH_SECONDS: f64 = 3600.0;
+pub const MAX_READING_PERCENT: f64 = 100.0;
+
 /// Service-wide caps, set by `costream serve` flags; past them a request gets 429.
 #[derive(Clone, Copy, Debug)]
 pub struct Caps {

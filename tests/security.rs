@@ -341,6 +341,13 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
             assert_eq!((st, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{m} {p} with {token:?}: {body}");
         }
     }
+    // A behaviour event: without a token 401; past what one report carries 400, and nothing counted.
+    let ev = format!("{h}/channels/show/viewers/v1/events");
+    assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"gift","value":1e12}"#)).0, 401);
+    for over in [r#"{"kind":"gift","value":1e12}"#, r#"{"kind":"watch","seconds":86400}"#, r#"{"kind":"reading","percent":-5}"#] {
+        assert_eq!(call("POST", &ev, Some(over)).0, 400, "{over}");
+    }
+    assert_eq!(call("GET", &format!("{h}/channels/show/viewers/v1"), None).1["points"], 0.0, "nothing was counted");
     // Open: health, and what carries its own signature.
     assert_eq!(call_as(None, "GET", &format!("{h}/health"), None).0, 200);
     assert_ne!(call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}")).0, 401);

@@ -118,6 +118,7 @@ pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token
     check_id("token", &token)?;
     // Payments are not behaviour: they count only through the signed callback.
     let Json(b) = body?;
+    b.validate().map_err(ApiError::invalid)?;
     let status = super::blocking(move || {
         let p = rules(&s, &channel)?.points(&b);
         s.store.add_points(&channel, &token, p)?;

@@ -69,6 +69,20 @@ impl Default for UnlockRules {
     }
 }
 
+impl Behaviour {
+    /// A report past what one report can carry (a gift worth 1e12, a day watched) is refused.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::limits::{MAX_GIFT_VALUE, MAX_READING_PERCENT, MAX_WATCH_SECONDS};
+        let check = |what: &str, v: f64, max: f64| if v.is_finite() && v > 0.0 && v <= max { Ok(()) } else { Err(format!("{what}: more than 0, at most {max} per report")) };
+        match *self {
+            Behaviour::Gift { value } => check("value", value, MAX_GIFT_VALUE),
+            Behaviour::Watch { seconds } => check("seconds", seconds, MAX_WATCH_SECONDS),
+            Behaviour::Reading { percent } => check("percent", percent, MAX_READING_PERCENT),
+            Behaviour::Like | Behaviour::Comment | Behaviour::Share => Ok(()),
+        }
+    }
+}
+
 impl UnlockRules {
     pub fn validate(&self) -> Result<(), String> {
         if self.levels.windows(2).any(|w| w[1] < w[0]) || self.levels.iter().any(|l| !l.is_finite() || *l < 0.0) {
