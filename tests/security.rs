@@ -384,3 +384,25 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     let stored: Vec<String> = db.prepare("SELECT hash FROM api_tokens").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     assert!(stored.iter().all(|s| !s.contains("cst_") && s.len() == 64), "{stored:?}");
 }
+
+#[test]
+fn stopped_sessions_leave_no_files_behind_after_their_grace_or_a_restart() {
+    let d = workdir("sec-cleanup");
+    let db = d.join("db.sqlite");
+    let hls = d.join("hls");
+    let svc = start_with(&db, &["--hls-retention", "1"]);
+    let h = &svc.http;
+    let (a, _) = room(h, "A");
+    let req = json!({"inputs": [{"room": a}], "size": "320x180"}).to_string();
+    let (_, s1) = call("POST", &format!("{h}/sessions"), Some(&req));
+    let (_, s2) = call("POST", &format!("{h}/sessions"), Some(&req));
+    let (id1, id2) = (s1["id"].as_str().unwrap().to_string(), s2["id"].as_str().unwrap().to_string());
+    assert!(hls.join(&id1).is_dir() && hls.join(&id2).is_dir());
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{id1}"), None).0, 204);
+    wait_for("the stopped session's files to go after the 1 s grace", 10.0, || !hls.join(&id1).exists());
+    // The second is still running when the service goes away; the next start clears it.
+    drop(svc);
+    assert!(hls.join(&id2).is_dir());
+    let _svc = start(&db);
+    assert!(!hls.join(&id2).exists(), "a session of the earlier run left its files");
+}

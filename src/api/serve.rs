@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub url_policy: crate::policy::UrlPolicy,
     /// Origins whose web pages may call the API.
     pub cors_origins: Vec<String>,
+    /// Seconds a stopped session's HLS files stay (a recording stays).
+    pub hls_retention_s: u64,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -67,7 +69,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_events(Arc::new(move |e| {
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_retention(std::time::Duration::from_secs(cfg.hls_retention_s)).with_events(Arc::new(move |e| {
         let _ = tx.send(match e {
             SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
             SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
@@ -77,6 +79,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
         });
     })));
+    sessions.remove_leftovers();
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);

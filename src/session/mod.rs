@@ -181,6 +181,8 @@ fn stage_histogram() -> prometheus_client::metrics::histogram::Histogram {
 }
 
 pub struct Sessions {
+    /// How long a stopped session's HLS files stay (players fetch the end of the stream).
+    retention: std::time::Duration,
     /// Sessions running at once, at most (past it a start is refused), and those opening now.
     max_sessions: usize,
     starting: std::sync::atomic::AtomicUsize,
@@ -194,7 +196,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() } }
+        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() } }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -202,6 +204,26 @@ impl Sessions {
         self.input.ring_budget_bytes = bytes;
         self.input.ring_frames = if bytes > 0 { 8 } else { 4 };
         self
+    }
+
+    /// How long a stopped session's files stay before they are removed (a recording stays).
+    pub fn with_retention(mut self, d: std::time::Duration) -> Sessions {
+        self.retention = d;
+        self
+    }
+
+    /// Removes what sessions of an earlier run left behind (their sessions are gone), keeping the
+    /// folders that hold a recording.
+    pub fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.join("recording.ts").exists() && e.file_name().to_string_lossy().starts_with("ses_") {
+                if let Err(err) = std::fs::remove_dir_all(&p) {
+                    tracing::warn!(dir = %p.display(), error = %err, "cannot remove a stopped session's files");
+                }
+            }
+        }
     }
 
     /// At most `n` sessions at once.
@@ -373,8 +395,14 @@ impl Sessions {
             None => false,
             Some(handle) => {
                 if let Some(t) = handle {
+                    let (dir, keep, grace) = (self.hls_dir(id), self.running().get(id).is_some_and(|r| r.recording.is_some()), self.retention);
                     let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
                         let _ = t.join();
+                        // Its files go once players have had time for the end of the stream.
+                        if !keep {
+                            std::thread::sleep(grace);
+                            let _ = std::fs::remove_dir_all(&dir);
+                        }
                     });
                     if let Err(e) = spawned {
                         tracing::warn!(error = %e, "no thread to finish a session in the background");

@@ -74,6 +74,9 @@ enum Cmd {
         /// An origin whose web pages may call the API (CORS); repeat for several. None by default.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<String>,
+        /// Seconds a stopped session's HLS files stay before they are removed (recordings stay).
+        #[arg(long, default_value_t = 120)]
+        hls_retention: u64,
     },
     /// API tokens: `token create --role operator|anchor [--room ROOM]` prints a new token.
     Token {
@@ -323,7 +326,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret_file, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins } => serve(costream::api::serve::ServeConfig {
+        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret_file, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins, hls_retention } => serve(costream::api::serve::ServeConfig {
             http,
             rtmp,
             db,
@@ -340,6 +343,7 @@ fn main() -> ExitCode {
             caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
             url_policy: costream::policy::UrlPolicy { allow_private_inputs, allow_private_outputs },
             cors_origins,
+            hls_retention_s: hls_retention,
         }),
         Cmd::Token { cmd: TokenCmd::Create { db, role, room } } => create_token(&db, &role, room.as_deref()),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
