@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,17 +29,8 @@ fn coded_clip(dir: &Path, name: &str, tint: u8, seconds: f64) -> PathBuf {
     clip(dir, name, &Clip::new(code, seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p"]))
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn publish_to(clip: &Path, url: &str) -> Kill {
-    Kill(Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(clip).args(["-c", "copy", "-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+fn publish_to(clip: &Path, url: &str) -> Proc {
+    Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(clip).args(["-c", "copy", "-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
 }
 
 /// Luma of one decoded frame of an HLS output: the first frame of its first segment (`first`) or

@@ -7,25 +7,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use costream::testsrc::Clip;
 use serde_json::json;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn publish_live(clip: &Path, port: u16, key: &str) -> Kill {
-    Kill(publish_args(clip, port, key, &["-stream_loop", "-1"]))
-}
 
 fn live_clip(d: &Path) -> std::path::PathBuf {
     let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
@@ -217,7 +203,7 @@ fn idle_sockets_are_closed_at_their_deadlines() {
 fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled() {
     let d = workdir("sec-secrets");
     let log = d.join("serve.log");
-    let svc = start_logged(&d.join("db.sqlite"), &log);
+    let svc = start_logged(&d.join("db.sqlite"), &["--allow-private-outputs"], &log);
     let h = &svc.http;
     let c = live_clip(&d);
     let events = Events::subscribe(h);
@@ -243,27 +229,6 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
     assert_eq!(refused, 1, "one refusal event per peer and minute, not one per attempt");
     assert_eq!(logs.matches("publish refused").count(), 1, "one log line per burst");
     assert!(logs.contains("throttled"), "the burst is named once it is throttled");
-}
-
-/// `costream serve` writing its log to `log` (INFO and up).
-fn start_logged(db: &Path, log: &Path) -> Service {
-    let token = operator_token(db);
-    let (hp, rp) = (free_port(), free_port());
-    let f = std::fs::File::create(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_costream"))
-        .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
-        .arg(db)
-        .arg("--allow-private-outputs")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(f)
-        .spawn()
-        .unwrap();
-    let http = format!("http://127.0.0.1:{hp}");
-    remember_token(&http, &token);
-    wait_for("the service to answer /health", 20.0, || authed(&format!("{http}/health")).call().is_ok());
-    Service::new(child, http, rp)
 }
 
 #[test]

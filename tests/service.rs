@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -89,20 +89,6 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
     assert!(publish(&short, svc.rtmp_port, &key2).wait().unwrap().success(), "key works after restart");
 }
 
-/// Publishes `clip` looped in real time until killed (an anchor that stays live).
-fn publish_live(clip: &Path, port: u16, key: &str) -> Child {
-    publish_args(clip, port, key, &["-stream_loop", "-1"])
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let d = workdir("session");
@@ -114,8 +100,8 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let blue = clip(&d, "blue.flv", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
     let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
-    let _pa = Kill(publish_live(&red, svc.rtmp_port, a["key"]["key"].as_str().unwrap()));
-    let _pb = Kill(publish_live(&blue, svc.rtmp_port, b["key"]["key"].as_str().unwrap()));
+    let _pa = publish_live(&red, svc.rtmp_port, a["key"]["key"].as_str().unwrap());
+    let _pb = publish_live(&blue, svc.rtmp_port, b["key"]["key"].as_str().unwrap());
 
     // Bad session requests are refused with JSON errors.
     for body in [r#"{"inputs":[]}"#, r#"{"inputs":[{"room":"room_nope"}]}"#, r#"{"inputs":[{"url":"x"}],"layout":"diagonal"}"#, r#"{"inputs":[{"url":"x"}],"outputs":["http://x"]}"#] {
@@ -265,8 +251,8 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
 
     // Watch the event stream from the start.
     let events = Events::subscribe(&h);
-    let mut pa = Kill(publish_live(&red, svc.rtmp_port, &ka));
-    let _pb = Kill(publish_live(&blue, svc.rtmp_port, &kb));
+    let mut pa = publish_live(&red, svc.rtmp_port, &ka);
+    let _pb = publish_live(&blue, svc.rtmp_port, &kb);
     // A destination nobody listens on: reported as failed, the rest goes on.
     let dead = format!("rtmp://127.0.0.1:{}/live/secret-key", free_port());
     let req = json!({"inputs": [{"room": a["id"]}, {"room": b["id"]}], "outputs": [dead]});
@@ -289,7 +275,7 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     assert!(l[0] > 200 && l[1] < 60, "A's last frame stays: {l:?}");
 
     // A publishes again (a different picture): the tile resumes.
-    pa = Kill(publish_live(&green, svc.rtmp_port, &ka));
+    pa = publish_live(&green, svc.rtmp_port, &ka);
     wait_for("A's tile to resume with the green picture", 20.0, || {
         let l = frame_rgb_url(&playlist, 1280, 720).at(320, 360);
         l[1] > 200 && l[0] < 60

@@ -91,7 +91,7 @@ pub fn free_port() -> u16 {
     kit::free_port().expect("a free loopback port")
 }
 
-pub use kit::Nginx;
+pub use kit::{Nginx, Proc};
 
 /// A real RTMP server (nginx-rtmp) on a free loopback port, recording what it receives under `rec`.
 pub fn start_nginx(dir: &Path) -> Nginx {
@@ -145,12 +145,6 @@ pub struct Service {
     pub rtmp_port: u16,
 }
 
-impl Service {
-    pub fn new(child: Child, http: String, rtmp_port: u16) -> Service {
-        Service { child, http, rtmp_port }
-    }
-}
-
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -168,16 +162,30 @@ pub fn start_with(db: &Path, extra: &[&str]) -> Service {
 
 /// `costream serve` with extra arguments and environment variables.
 pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
+    start_full(db, extra, env, None)
+}
+
+/// `costream serve` writing its log (INFO and up, no colours) to `log`.
+pub fn start_logged(db: &Path, extra: &[&str], log: &Path) -> Service {
+    start_full(db, extra, &[], Some(log))
+}
+
+fn start_full(db: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Service {
     let token = operator_token(db);
     let (hp, rp) = (free_port(), free_port());
+    let stderr = match log {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
         .arg(db)
         .args(extra)
         .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let http = format!("http://127.0.0.1:{hp}");
@@ -250,6 +258,11 @@ pub fn call_as(token: Option<&str>, method: &str, url: &str, body: Option<&str>)
     let status = resp.status();
     let text = resp.into_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Publishes `clip` looped in real time until dropped (an anchor that stays live).
+pub fn publish_live(clip: &Path, port: u16, key: &str) -> Proc {
+    Proc(publish_args(clip, port, key, &["-stream_loop", "-1"]))
 }
 
 /// Publishes `clip` once in real time.
