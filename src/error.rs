@@ -72,6 +72,20 @@ impl Error {
     }
 }
 
+impl Error {
+    /// What a client is told: the error itself, except for an input that would not open, which is
+    /// described by the rule, not by the OS's words (they tell a file that exists from one that
+    /// does not).
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::OpenInput { .. } => "an input could not be opened: unreachable, refused, or not a stream".into(),
+            Error::NoVideo { .. } => "an input has no video stream".into(),
+            Error::Decoder { .. } => "an input's video cannot be decoded".into(),
+            e => e.to_string(),
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub fn invalid(what: &'static str, why: impl Into<String>) -> Error {

@@ -92,25 +92,14 @@ impl IntoResponse for ApiError {
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {
         match e.code() {
-            // An input that would not open is described by the rule, not by the OS's words (which
-            // tell a file that exists from one that does not).
-            (code @ ("input_unavailable" | "input_no_video" | "input_undecodable"), Blame::Caller) => Self::new(StatusCode::BAD_REQUEST, code, input_message(code)),
-            (code, Blame::Caller) => Self::new(StatusCode::BAD_REQUEST, code, e.to_string()),
+            (code, Blame::Caller) => Self::new(StatusCode::BAD_REQUEST, code, e.client_message()),
             (code, Blame::Unavailable) => {
                 tracing::warn!(code, error = %chain(&e), "request refused: resource unavailable");
                 Self::unavailable(code, format!("try again later ({code})"))
             }
             (code, Blame::Server) => Self::server(code, &e),
-            (code, Blame::Limit) => Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string()),
+            (code, Blame::Limit) => Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.client_message()),
         }
-    }
-}
-
-fn input_message(code: &str) -> &'static str {
-    match code {
-        "input_unavailable" => "an input could not be opened: unreachable, refused, or not a stream",
-        "input_no_video" => "an input has no video stream",
-        _ => "an input's video cannot be decoded",
     }
 }
 

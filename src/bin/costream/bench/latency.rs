@@ -22,7 +22,7 @@ use costream::compose::Fps;
 use costream::session::{SessionInput, SessionSpec};
 use costream::testsrc::{generate, Clip};
 
-use crate::kit::{free_port, start_nginx, Proc};
+use crate::kit::{free_port, start_nginx, wait_until, Proc};
 
 const W: u32 = 640;
 const H: u32 = 360;
@@ -161,16 +161,11 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (k, ingest) = loop {
-        if let Some(v) = key.lock().ok().and_then(|k| k.clone()) {
-            break v;
-        }
-        if Instant::now() > deadline {
-            return Err(invalid("latency", "costream did not start"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let started = || key.lock().ok().and_then(|k| k.clone());
+    if !wait_until(Duration::from_secs(20), || started().is_some()) {
+        return Err(invalid("latency", "costream did not start"));
+    }
+    let (k, ingest) = started().ok_or_else(|| invalid("latency", "costream did not start"))?;
     let through = measure(&clip, seconds, &format!("rtmp://127.0.0.1:{}/live/{k}", ingest.port()), &out_url)?;
     let _ = stop_tx.send(());
     let _ = svc.join();

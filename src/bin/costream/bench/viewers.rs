@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::kit::{free_port, start_nginx, Proc};
+use crate::kit::{free_port, start_nginx, wait_until, Proc};
 use costream::error::{invalid, Result};
 use costream::face::{FaceModels, Organ, Range, Roi, Tracker, TrackerConfig};
 
@@ -126,12 +126,8 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).arg("--allow-private-inputs").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
     let pid = svc.0.id();
     let h = format!("http://127.0.0.1:{hp}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ureq::get(&format!("{h}/health")).call().is_err() {
-        if Instant::now() > deadline {
-            return Err(invalid("bench", "the service did not start"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if !wait_until(Duration::from_secs(20), || ureq::get(&format!("{h}/health")).call().is_ok()) {
+        return Err(invalid("bench", "the service did not start"));
     }
     let max = counts.iter().copied().max().unwrap_or(0);
     let put = |path: &str, body: &str| ureq::request("PUT", &format!("{h}{path}")).set("content-type", "application/json").set("authorization", &bearer).send_string(body).map_err(|e| invalid("bench", e.to_string()));
@@ -149,12 +145,8 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let ses = ureq::post(&format!("{h}/sessions")).set("content-type", "application/json").set("authorization", &bearer).send_string(&body).map_err(|e| invalid("bench", e.to_string()))?.into_string()?;
     let ses: serde_json::Value = serde_json::from_str(&ses).map_err(|e| invalid("bench", e.to_string()))?;
     let id = ses["id"].as_str().ok_or_else(|| invalid("bench", "no session id"))?.to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(&format!("{h}/sessions/{id}/viewers/v3/index.m3u8")).call().is_err() {
-        if Instant::now() > deadline {
-            return Err(invalid("bench", "the masked session produced no playlist"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    if !wait_until(Duration::from_secs(30), || ureq::get(&format!("{h}/sessions/{id}/viewers/v3/index.m3u8")).call().is_ok()) {
+        return Err(invalid("bench", "the masked session produced no playlist"));
     }
     // Past the start-up (models, encoders, the first segments) before anything is measured.
     std::thread::sleep(Duration::from_secs(8));
