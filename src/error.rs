@@ -34,6 +34,9 @@ pub enum Error {
     /// A service-wide cap is reached (`code` names it, e.g. `too_many_sessions`).
     #[error("{why}")]
     Limit { code: &'static str, why: String },
+    /// The machine is already behind real time: another session would make every one worse.
+    #[error("{why}")]
+    Overloaded { why: String },
 }
 
 /// Who an error is down to, which decides how a client is answered.
@@ -67,6 +70,7 @@ impl Error {
             Error::Output { .. } => ("output_failed", Server),
             Error::Io(_) => ("io_failed", Server),
             Error::StageGone { .. } => ("stage_stopped", Server),
+            Error::Overloaded { .. } => ("machine_behind", Unavailable),
             Error::Limit { code, .. } => (code, Limit),
         }
     }

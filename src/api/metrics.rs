@@ -57,9 +57,10 @@ fn registry(s: &AppState) -> Registry {
     counters(&mut r, "costream_input_dropped_frames", "Decoded frames dropped because the compositor was behind.", feeds.iter().map(|f| (room(&f.0), f.3)));
     gauges(&mut r, "costream_input_connected", "1 while the room's anchor is publishing.", feeds.iter().map(|f| (room(&f.0), f.4 as i64)));
     let sessions = s.sessions.session_counters();
-    counters(&mut r, "costream_session_frames", "Frames composed by a session.", sessions.iter().map(|(id, n, _)| (labels(&[("session", id)]), *n)));
+    counters(&mut r, "costream_session_frames", "Frames composed by a session.", sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.frames)));
+    counters(&mut r, "costream_ticks_skipped", "Ticks a session skipped because it was late (its timeline keeps the wall clock).", sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.ticks_skipped)));
     let outputs: Vec<(Labels, &crate::outputs::OutputStats)> =
-        sessions.iter().flat_map(|(id, _, outs)| outs.iter().map(move |(view, url, st)| (labels(&[("session", id), ("view", view), ("output", url)]), &**st))).collect();
+        sessions.iter().flat_map(|c| c.outputs.iter().map(move |(view, url, st)| (labels(&[("session", &c.id), ("view", view), ("output", url)]), &**st))).collect();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     counters(&mut r, "costream_output_packets", "Packets written to an output.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.packets))));
     counters(&mut r, "costream_output_bytes", "Bytes written to an output.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.bytes))));

@@ -48,6 +48,11 @@ pub enum ServiceEvent {
     InputBack { session_id: String, input: usize },
     OutputConnected { session_id: String, output: String },
     OutputFailed { session_id: String, output: String, reason: String },
+    /// A session has been skipping ticks for a few seconds: the machine cannot compose all its
+    /// frames. Its timeline keeps the wall clock; its frame rate drops.
+    SessionBehind { session_id: String, percent_skipped: u32 },
+    /// It composes every tick again.
+    SessionCaughtUp { session_id: String },
     /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
     Invitation { invitation_id: String, session_id: String, state: InviteState },
 }

@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// Seconds a stopped session's HLS files stay (a recording stays).
     pub hls_retention_s: u64,
+    /// Test knob: extra ms of work per tick in every session (0 in service).
+    pub extra_tick_ms: u32,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -69,7 +71,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_retention(std::time::Duration::from_secs(cfg.hls_retention_s)).with_events(Arc::new(move |e| {
+    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_retention(std::time::Duration::from_secs(cfg.hls_retention_s)).with_extra_tick_ms(cfg.extra_tick_ms).with_events(Arc::new(move |e| {
         let _ = tx.send(match e {
             SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
             SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
@@ -77,6 +79,8 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
             SessionEvent::OutputConnected(id, output) => ServiceEvent::OutputConnected { session_id: id, output },
             SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
+            SessionEvent::FallingBehind(id, percent) => ServiceEvent::SessionBehind { session_id: id, percent_skipped: percent },
+            SessionEvent::CaughtUp(id) => ServiceEvent::SessionCaughtUp { session_id: id },
         });
     })));
     sessions.remove_leftovers();

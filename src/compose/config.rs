@@ -1,10 +1,10 @@
 //! What a job is asked to do: its inputs, layout, size and rate, views and outputs, and the hooks a
 //! live session reads and writes while it runs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use super::live::{EventSink, LayoutChange, LiveState, StageSink, Wake};
+use super::live::{EventSink, JobCounters, LayoutChange, LiveState, StageSink, Wake};
 use super::overlay::Overlays;
 use super::source::Source;
 use super::view::{FaceSettings, ViewSpec};
@@ -84,8 +84,10 @@ pub struct RenderConfig {
     pub realtime: bool,
     /// Set to stop the job at the next tick (outputs are finished properly).
     pub stop: Option<Arc<AtomicBool>>,
-    /// Frames produced so far, for a live job's status.
-    pub frames_out: Option<Arc<AtomicU64>>,
+    /// Frames composed and ticks skipped so far, for a live job's status and metrics.
+    pub counters: Option<Arc<JobCounters>>,
+    /// Test knob: extra milliseconds of work per tick (to overload a session on purpose).
+    pub extra_tick_ms: u32,
     /// Live: told when an input is lost (stalls) and when it is back.
     pub events: Option<EventSink>,
     /// Live changes: a new layout and/or fit per input, picked up at the next tick.

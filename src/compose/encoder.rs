@@ -225,7 +225,9 @@ impl EncodeThread {
             for p in packets.drain(..) {
                 outputs.write(Track::Video, &p, venc.time_base);
             }
-            frames += 1;
+            // Audio follows the frame's timestamp, not the frame count: ticks a late live job
+            // skipped still get their audio.
+            frames = frame.pts().map_or(frames + 1, |p| p + 1).max(frames + 1);
             pump_audio(&mut aenc, &mut mixer, &mut outputs, samples_at(frames), false)?;
         }
         venc.finish(&mut packets)?;

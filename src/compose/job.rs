@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ffmpeg_next as ff;
 
-use super::clock::Clock;
+use super::clock::{Clock, Lag};
 use super::config::RenderConfig;
 use super::encoder::{Encoders, FrameSink, Tracks};
 use super::live::{LayoutChange, Stage};
@@ -57,6 +57,7 @@ pub struct Job<'a> {
     warmed: bool,
     pulled: PullTimes,
     upload_ms: Vec<f32>,
+    lag: Lag,
 }
 
 impl<'a> Job<'a> {
@@ -93,6 +94,7 @@ impl<'a> Job<'a> {
             warmed: false,
             pulled: PullTimes::default(),
             upload_ms: Vec::new(),
+            lag: Lag::new(cfg.fps.as_f64()),
         })
     }
 
@@ -120,10 +122,11 @@ impl<'a> Job<'a> {
         let first_after_activation = !self.was_active;
         self.was_active = true;
         if cfg.realtime {
-            let Some(late_ms) = self.clock.wait_due(cfg.wake.as_deref()) else { return Ok(Tick::Continue) };
+            let Some(due) = self.clock.wait_due(cfg.wake.as_deref()) else { return Ok(Tick::Continue) };
             if let Some(g) = &cfg.stages {
-                g(Stage::TickLateness, late_ms);
+                g(Stage::TickLateness, due.late_ms);
             }
+            self.note_skips(due.skipped);
             self.pull_live();
             if self.slots.iter().all(|s| s.ended) {
                 return Ok(Tick::Done);
@@ -179,7 +182,7 @@ impl<'a> Job<'a> {
         Ok(RenderReport {
             device: gpu.describe(),
             encoder,
-            frames: clock.n,
+            frames: clock.composed,
             content_seconds: clock.now(),
             wall_seconds: clock.elapsed(),
             stages_ms: stages,
@@ -350,14 +353,38 @@ impl<'a> Job<'a> {
     }
 
     fn count_frame(&mut self) {
+        if self.cfg.extra_tick_ms > 0 {
+            // The test knob: this tick costs that much more, as if the machine were busier.
+            std::thread::sleep(std::time::Duration::from_millis(self.cfg.extra_tick_ms as u64));
+        }
         let c = &mut self.clock;
-        c.n += 1;
-        if let Some(f) = &self.cfg.frames_out {
-            f.store(c.n, Ordering::Relaxed);
+        c.advance();
+        if let Some(k) = &self.cfg.counters {
+            k.frames.store(c.composed, Ordering::Relaxed);
         }
         let fps = self.cfg.fps.as_f64();
-        if c.n % (fps as u64 * 10).max(1) == 0 {
-            tracing::info!(frames = c.n, content_s = format!("{:.1}", c.now()), fps = format!("{:.1}", c.n as f64 / c.elapsed()), "rendering");
+        if c.composed % (fps as u64 * 10).max(1) == 0 {
+            tracing::info!(frames = c.composed, skipped = c.skipped, content_s = format!("{:.1}", c.now()), fps = format!("{:.1}", c.composed as f64 / c.elapsed()), "rendering");
+        }
+    }
+
+    /// Counts skipped ticks, and tells when the session starts or stops falling behind.
+    fn note_skips(&mut self, skipped: u64) {
+        let Some(k) = &self.cfg.counters else { return };
+        if skipped > 0 {
+            k.ticks_skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
+        let Some(behind) = self.lag.note(self.clock.n, skipped) else { return };
+        k.behind.store(behind.is_some(), Ordering::Relaxed);
+        match behind {
+            Some(percent) => tracing::warn!(percent, skipped_total = self.clock.skipped, "falling behind real time: ticks are being skipped"),
+            None => tracing::info!("composing every tick again"),
+        }
+        if let Some(sink) = &self.cfg.events {
+            sink(match behind {
+                Some(percent) => super::live::JobEvent::FallingBehind { percent },
+                None => super::live::JobEvent::CaughtUp,
+            });
         }
     }
 }

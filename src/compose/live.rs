@@ -16,6 +16,22 @@ pub enum JobEvent {
     InputBack(usize),
     OutputConnected(String),
     OutputFailed(String, String),
+    /// The session has been skipping ticks for a while (the machine cannot compose every frame):
+    /// `percent` of the last window's ticks were skipped.
+    FallingBehind { percent: u32 },
+    /// It composes every tick again.
+    CaughtUp,
+}
+
+/// A live job's counters, read by the API at any time.
+#[derive(Debug, Default)]
+pub struct JobCounters {
+    /// Frames composed.
+    pub frames: std::sync::atomic::AtomicU64,
+    /// Ticks skipped because the loop was late (the timeline kept the wall clock).
+    pub ticks_skipped: std::sync::atomic::AtomicU64,
+    /// Whether the last window skipped ticks enough to call the session behind.
+    pub behind: std::sync::atomic::AtomicBool,
 }
 
 /// A per-frame time a live job reports, for the operator's histograms.

@@ -19,7 +19,7 @@ mod view;
 pub use config::{parse_size, Fps, OutputCounter, RenderConfig};
 pub use source::Source;
 pub use job::{Job, Tick};
-pub use live::{EventSink, JobEvent, LayoutChange, LiveState, Stage, StageSink, Wake};
+pub use live::{EventSink, JobCounters, JobEvent, LayoutChange, LiveState, Stage, StageSink, Wake};
 pub use overlay::{Overlays, Comment, Element, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES, COMMENT_TTL};
 pub use report::{median, RenderReport, StageMedians};
 pub use view::{FaceSettings, MaskLevel, MaskStyle, ViewSpec};

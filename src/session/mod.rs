@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -85,7 +85,13 @@ pub enum SessionState {
 pub struct SessionStatus {
     pub id: String,
     pub state: SessionState,
+    /// Frames composed.
     pub frames: u64,
+    /// Ticks skipped because the machine could not compose them in time (the timeline keeps the
+    /// wall clock; the frame rate drops).
+    pub ticks_skipped: u64,
+    /// Whether the session is skipping ticks now (over the last few seconds).
+    pub behind: bool,
     /// Path of the HLS playlist on this service.
     pub hls: String,
     pub outputs: Vec<String>,
@@ -115,6 +121,14 @@ pub struct ViewStatus {
     pub outputs: Vec<String>,
 }
 
+/// A session's counters for the metrics.
+pub struct SessionCounters {
+    pub id: String,
+    pub frames: u64,
+    pub ticks_skipped: u64,
+    pub outputs: Vec<compose::OutputCounter>,
+}
+
 /// Counters of each output of a session: (url, counters).
 pub type OutputCounters = Arc<Mutex<Vec<compose::OutputCounter>>>;
 
@@ -138,7 +152,7 @@ struct Running {
     inputs: usize,
     /// The rooms among the inputs (an anchor token sees the sessions its room takes part in).
     rooms: Vec<String>,
-    frames: Arc<AtomicU64>,
+    counters: Arc<compose::JobCounters>,
     output_stats: OutputCounters,
     state: Arc<Mutex<(SessionState, Option<String>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -168,6 +182,9 @@ pub enum SessionEvent {
     /// Session, output (push keys redacted).
     OutputConnected(String, String),
     OutputFailed(String, String, String),
+    /// Session, percent of recent ticks skipped.
+    FallingBehind(String, u32),
+    CaughtUp(String),
 }
 
 pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
@@ -192,11 +209,13 @@ pub struct Sessions {
     running: Mutex<HashMap<String, Running>>,
     events: Option<SessionEvents>,
     input: InputOptions,
+    /// Test knob: extra work per tick, in ms (0 in service).
+    extra_tick_ms: u32,
 }
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() } }
+        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() }, extra_tick_ms: 0 }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -224,6 +243,17 @@ impl Sessions {
                 }
             }
         }
+    }
+
+    /// Adds `ms` of work to every tick of every session (tests overload a session with it).
+    pub fn with_extra_tick_ms(mut self, ms: u32) -> Sessions {
+        self.extra_tick_ms = ms;
+        self
+    }
+
+    /// Whether any running session is behind real time now (a new one would only make it worse).
+    pub(crate) fn any_behind(&self) -> Option<String> {
+        self.running().iter().find(|(_, r)| r.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running).map(|(id, _)| id.clone())
     }
 
     /// At most `n` sessions at once.
@@ -275,7 +305,9 @@ impl Sessions {
             activation_to_first_packet_ms: since(l.first_packet),
             id: id.to_string(),
             state,
-            frames: r.frames.load(Ordering::Relaxed),
+            frames: r.counters.frames.load(Ordering::Relaxed),
+            ticks_skipped: r.counters.ticks_skipped.load(Ordering::Relaxed),
+            behind: r.counters.behind.load(Ordering::Relaxed),
             // A multi-output session's first output stands for it.
             hls: r.views.first().map(|v| v.hls.clone()).unwrap_or_else(|| format!("/sessions/{id}/hls/index.m3u8")),
             outputs: r.outputs.clone(),
@@ -426,10 +458,17 @@ impl Sessions {
         lock(&self.feeds).iter().map(|(room, f)| (room.clone(), f.state.frames.load(Ordering::Relaxed), f.state.bytes.load(Ordering::Relaxed), f.video.dropped(), f.state.connected.load(Ordering::Relaxed))).collect()
     }
 
-    /// Each session's frames composed and its outputs' counters (push keys redacted).
-    pub fn session_counters(&self) -> Vec<(String, u64, Vec<compose::OutputCounter>)> {
+    /// Each session's frame counters and its outputs' counters (push keys redacted).
+    pub fn session_counters(&self) -> Vec<SessionCounters> {
         let m = self.running();
-        m.iter().map(|(id, r)| (id.clone(), r.frames.load(Ordering::Relaxed), lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact_url(u), s.clone())).collect())).collect()
+        m.iter()
+            .map(|(id, r)| SessionCounters {
+                id: id.clone(),
+                frames: r.counters.frames.load(Ordering::Relaxed),
+                ticks_skipped: r.counters.ticks_skipped.load(Ordering::Relaxed),
+                outputs: lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact_url(u), s.clone())).collect(),
+            })
+            .collect()
     }
 
     /// The stage-time histograms of every session (labels: session, stage).

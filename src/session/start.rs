@@ -3,7 +3,7 @@
 //! cannot run is refused with the reason instead of being reported as failed later.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::{Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
@@ -23,7 +23,7 @@ struct Views {
 /// The hooks the API keeps to a running job.
 struct Hooks {
     stop: Arc<AtomicBool>,
-    frames: Arc<AtomicU64>,
+    counters: Arc<compose::JobCounters>,
     output_stats: OutputCounters,
     changes: Arc<Mutex<Option<LayoutChange>>>,
     live: Arc<Mutex<LiveState>>,
@@ -53,6 +53,9 @@ impl Sessions {
         if self.running_count() + starting >= self.max_sessions {
             return Err(crate::Error::Limit { code: "too_many_sessions", why: format!("{} sessions are running or starting, the most this service runs at once", self.max_sessions) });
         }
+        if let Some(id) = self.any_behind() {
+            return Err(crate::Error::Overloaded { why: format!("this machine is behind real time (session {id} is skipping frames); try again once it catches up") });
+        }
         Ok(slot)
     }
 
@@ -68,7 +71,7 @@ impl Sessions {
         let live = LiveState { active: !spec.pending, activated: (!spec.pending).then_some(now), pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)), ..LiveState::default() };
         let hooks = Hooks {
             stop: Arc::default(),
-            frames: Arc::default(),
+            counters: Arc::default(),
             output_stats: Arc::default(),
             changes: Arc::default(),
             live: Arc::new(Mutex::new(live)),
@@ -85,7 +88,7 @@ impl Sessions {
             changes: hooks.changes,
             inputs: spec.inputs.len(),
             rooms: spec.inputs.iter().filter_map(|i| if let super::SessionInput::Room(r) = i { Some(r.clone()) } else { None }).collect(),
-            frames: hooks.frames,
+            counters: hooks.counters,
             output_stats: hooks.output_stats,
             state,
             thread: Some(thread),
@@ -127,7 +130,8 @@ impl Sessions {
             background_nice: 4,
             realtime: true,
             stop: Some(hooks.stop.clone()),
-            frames_out: Some(hooks.frames.clone()),
+            counters: Some(hooks.counters.clone()),
+            extra_tick_ms: self.extra_tick_ms,
             events: self.events.clone().map(|f| job_events(id, f)),
             changes: Some(hooks.changes.clone()),
             stages: Some(self.stage_sink(id)),
@@ -246,6 +250,8 @@ fn job_events(id: &str, f: super::SessionEvents) -> compose::EventSink {
         compose::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
         compose::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact_url(&u))),
         compose::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact_url(&u), why)),
+        compose::JobEvent::FallingBehind { percent } => f(SessionEvent::FallingBehind(sid.clone(), percent)),
+        compose::JobEvent::CaughtUp => f(SessionEvent::CaughtUp(sid.clone())),
     })
 }
 

@@ -16,6 +16,7 @@ use costream::{testsrc, Error};
 mod bench;
 mod cli;
 mod kit;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "costream", version, about = "GPU compositor for live co-streams and PK battles")]
@@ -31,53 +32,7 @@ enum Cmd {
     /// Benchmark the S1 "PK frame" job against the FFmpeg filter graph.
     Bench(bench::BenchArgs),
     /// Run the service: HTTP API and RTMP ingest (rooms and stream keys in SQLite).
-    Serve {
-        /// HTTP API address.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: std::net::SocketAddr,
-        /// RTMP ingest address; anchors publish to rtmp://HOST:PORT/live/STREAM_KEY.
-        #[arg(long, default_value = "0.0.0.0:1935")]
-        rtmp: std::net::SocketAddr,
-        /// SQLite database file (created when missing).
-        #[arg(long, default_value = "costream.sqlite")]
-        db: PathBuf,
-        /// Default stream key lifetime in seconds.
-        #[arg(long, default_value_t = costream::store::DEFAULT_KEY_TTL_S)]
-        key_ttl: i64,
-        /// Memory budget of each pulled input's frame ring in MiB: as many decoded frames as fit,
-        /// 1 to 8 (0: a fixed 4 frames).
-        #[arg(long, default_value_t = 64)]
-        ring_budget_mb: u64,
-        /// A file holding the shared secret of the payment provider's HMAC-SHA256 signed callbacks
-        /// (or the COSTREAM_PAYMENT_SECRET environment variable; never the command line, which
-        /// every user of the machine can read); without one, payment callbacks are refused.
-        #[arg(long)]
-        payment_secret_file: Option<PathBuf>,
-        /// Life of the signed segment URLs in per-viewer playlists, in seconds.
-        #[arg(long, default_value_t = 120)]
-        segment_url_ttl: u64,
-        /// Sessions running at once (past it, POST /sessions answers 429).
-        #[arg(long, default_value_t = costream::limits::Caps::default().max_sessions)]
-        max_sessions: usize,
-        /// PK invitations waiting for an answer at once (past it, 429).
-        #[arg(long, default_value_t = costream::limits::Caps::default().max_invitations)]
-        max_invitations: usize,
-        /// Anchors publishing over RTMP at once (past it, a publish is refused).
-        #[arg(long, default_value_t = costream::limits::Caps::default().max_publishers)]
-        max_publishers: usize,
-        /// Let sessions pull inputs from loopback and private networks (refused by default).
-        #[arg(long)]
-        allow_private_inputs: bool,
-        /// Let sessions push to loopback and private networks (refused by default).
-        #[arg(long)]
-        allow_private_outputs: bool,
-        /// An origin whose web pages may call the API (CORS); repeat for several. None by default.
-        #[arg(long = "cors-origin")]
-        cors_origins: Vec<String>,
-        /// Seconds a stopped session's HLS files stay before they are removed (recordings stay).
-        #[arg(long, default_value_t = 120)]
-        hls_retention: u64,
-    },
+    Serve(serve::ServeArgs),
     /// API tokens: `token create --role operator|anchor [--room ROOM]` prints a new token.
     Token {
         #[command(subcommand)]
@@ -251,7 +206,8 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         max_seconds: a.duration,
         realtime: a.realtime,
         stop: None,
-        frames_out: None,
+        counters: None,
+        extra_tick_ms: 0,
         events: None,
         stages: None,
         changes: None,
@@ -266,18 +222,6 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
 }
 
 /// The payment secret from its file, else from COSTREAM_PAYMENT_SECRET.
-fn payment_secret(file: Option<PathBuf>) -> Result<Option<String>, Error> {
-    match file {
-        Some(p) => Ok(Some(std::fs::read_to_string(&p).map_err(|e| costream::error::invalid("payment-secret-file", format!("{}: {e}", p.display())))?.trim().to_string())),
-        None => Ok(std::env::var("COSTREAM_PAYMENT_SECRET").ok()),
-    }
-}
-
-fn serve(cfg: costream::api::serve::ServeConfig) -> Result<(), Error> {
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(costream::api::serve::run(cfg, costream::api::serve::shutdown_signal()))
-}
-
 fn main() -> ExitCode {
     // Frames are multi-megabyte allocations made and freed every few milliseconds (decoder buffers,
     // GPU staging). Served from fresh mmaps, each costs page faults and zeroing; keep them in the
@@ -326,25 +270,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
-        Cmd::Serve { http, rtmp, db, key_ttl, ring_budget_mb, payment_secret_file, segment_url_ttl, max_sessions, max_invitations, max_publishers, allow_private_inputs, allow_private_outputs, cors_origins, hls_retention } => serve(costream::api::serve::ServeConfig {
-            http,
-            rtmp,
-            db,
-            key_ttl_s: key_ttl,
-            ring_budget_bytes: ring_budget_mb << 20,
-            payment_secret: match payment_secret(payment_secret_file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
-            segment_url_ttl_s: segment_url_ttl,
-            caps: costream::limits::Caps { max_sessions, max_invitations, max_publishers },
-            url_policy: costream::policy::UrlPolicy { allow_private_inputs, allow_private_outputs },
-            cors_origins,
-            hls_retention_s: hls_retention,
-        }),
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Token { cmd: TokenCmd::Create { db, role, room } } => create_token(&db, &role, room.as_deref()),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());
