@@ -178,10 +178,14 @@ fn idle_sockets_are_closed_at_their_deadlines() {
     let d = workdir("sec-idle");
     let svc = start(&d.join("db.sqlite"));
     let port: u16 = svc.http.rsplit(':').next().unwrap().parse().unwrap();
-    // RTMP: a connection that never shakes hands. HTTP: a request whose headers never end.
+    // RTMP: a connection that never shakes hands. HTTP: a request whose headers never end, and an
+    // authorised one whose body stops after 5 of its 100 bytes.
     let mut rtmp = TcpStream::connect(("127.0.0.1", svc.rtmp_port)).unwrap();
     let mut http = TcpStream::connect(("127.0.0.1", port)).unwrap();
     http.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut body = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let token = token_for(&svc.http).unwrap();
+    write!(body, "POST /rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na").unwrap();
     let t0 = Instant::now();
     let closed_at = |sock: &mut TcpStream| {
         sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -194,6 +198,12 @@ fn idle_sockets_are_closed_at_their_deadlines() {
             }
         }
     };
+    body.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = [0u8; 12];
+    body.read_exact(&mut answer).unwrap();
+    let b = t0.elapsed();
+    assert_eq!(&answer, b"HTTP/1.1 408", "a body that stops is answered 408");
+    assert!(b >= Duration::from_secs(9) && b < Duration::from_secs(15), "the body was given up after {b:?}; its deadline is 10 s");
     let (h, r) = (closed_at(&mut http), closed_at(&mut rtmp));
     assert!(h >= Duration::from_secs(9) && h < Duration::from_secs(15), "HTTP closed after {h:?}; the header deadline is 10 s");
     assert!(r >= Duration::from_secs(9) && r < Duration::from_secs(15), "RTMP closed after {r:?}; the handshake deadline is 10 s");

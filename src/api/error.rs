@@ -134,6 +134,14 @@ impl From<SessionError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> ApiError {
+        // A body that did not arrive in time is not bad JSON.
+        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(c) = cause {
+            if c.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
+                return Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time");
+            }
+            cause = c.source();
+        }
         ApiError::bad_json(e.body_text())
     }
 }

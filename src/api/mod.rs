@@ -573,8 +573,14 @@ pub fn router(state: AppState) -> Router {
         .merge(media)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // A body that trickles in (or never comes) is answered 408 at this deadline; the headers
+        // have theirs in the server loop.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .with_state(state)
 }
+
+/// How long a request's body may take to arrive.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// CORS for the API: only the configured origins may call it from a browser (none by default).
 fn api_cors(origins: &[String]) -> tower_http::cors::CorsLayer {
