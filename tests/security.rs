@@ -381,3 +381,55 @@ fn stopped_sessions_leave_no_files_behind_after_their_grace_or_a_restart() {
     let _svc = start(&db);
     assert!(!hls.join(&id2).exists(), "a session of the earlier run left its files");
 }
+
+/// A behaviour report as the platform's backend sends it: `X-Timestamp` and an HMAC of
+/// "<timestamp>.<body>" under the platform secret.
+fn platform_report(url: &str, secret: &str, ts: i64, body: &str) -> u16 {
+    let sig = costream::session::unlock::sign(secret.as_bytes(), format!("{ts}.{body}").as_bytes());
+    match ureq::post(url).set("content-type", "application/json").set("x-timestamp", &ts.to_string()).set("x-signature", &sig).send_string(body) {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(c, _)) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn behaviour_counts_only_from_issued_viewer_tokens_signed_platform_reports_or_operators() {
+    const PLATFORM: &str = "platform-secret-31c";
+    let d = workdir("sec-behaviour");
+    let svc = start_with_env(&d.join("db.sqlite"), &[], &[("COSTREAM_PLATFORM_SECRET", PLATFORM)]);
+    let h = &svc.http;
+    let (st, v) = call("POST", &format!("{h}/channels/show/viewers"), None);
+    assert_eq!(st, 201, "{v}");
+    let t = v["token"].as_str().unwrap().to_string();
+    let points = || call("GET", &format!("{h}/channels/show/viewers/{t}"), None).1["points"].as_f64().unwrap();
+    let ev = format!("{h}/channels/show/viewers/{t}/events");
+
+    // Made-up and forged tokens count nothing.
+    for fake in ["alice", "v1.1700000000.0011223344556677.00000000000000000000000000000000"] {
+        let (st, body) = call_as(None, "POST", &format!("{h}/channels/show/viewers/{fake}/events"), Some(r#"{"kind":"like"}"#));
+        assert_eq!(st, 401, "{fake}: {body}");
+    }
+    // The issued token is its own viewer page's credential: likes count, then get rate limited.
+    assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"like"}"#)).0, 200);
+    let statuses: Vec<u16> = (0..15).map(|_| call_as(None, "POST", &ev, Some(r#"{"kind":"like"}"#)).0).collect();
+    assert!(statuses.contains(&429), "15 likes at once are throttled: {statuses:?}");
+    let after_likes = points();
+    assert!((1.0..=11.0).contains(&after_likes), "{after_likes}");
+    // No gifts from the page, and no more watch time than has passed since the token was issued.
+    assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"gift","value":5}"#)).0, 403);
+    assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"watch","seconds":600}"#)).0, 400);
+    assert_eq!(points(), after_likes, "nothing counted");
+    assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"watch","seconds":1}"#)).0, 200);
+
+    // The platform's signed reports count once, while fresh.
+    let now = costream::store::now_s();
+    let gift = r#"{"kind":"gift","value":5}"#;
+    let before = points();
+    assert_eq!(platform_report(&ev, PLATFORM, now, gift), 200);
+    assert!((points() - before - 5.0).abs() < 1e-9, "the gift counted");
+    assert_eq!(platform_report(&ev, PLATFORM, now, gift), 409, "a replay");
+    assert_eq!(platform_report(&ev, PLATFORM, now - 1000, gift), 401, "a stale timestamp");
+    assert_eq!(platform_report(&ev, "not-the-secret", now, gift), 401, "a wrong secret");
+    assert!((points() - before - 5.0).abs() < 1e-9, "nothing more counted");
+}

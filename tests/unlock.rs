@@ -124,13 +124,17 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
+    // Viewers get their tokens from the service (the platform asks for them).
+    let issue = || call("POST", &format!("{h}/channels/show/viewers"), None).1["token"].as_str().unwrap().to_string();
+    let (alice_t, bob_t) = (issue(), issue());
     for _ in 0..3 {
-        call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));
+        call("POST", &format!("{h}/channels/show/viewers/{alice_t}/events"), Some(r#"{"kind":"like"}"#));
     }
     let playlist = |t: &str| get(&format!("{h}/sessions/{id}/viewers/{t}/index.m3u8"));
+    assert_eq!(playlist("alice").0, 403, "a token the service did not issue");
     let mut got = None;
     wait_for("both viewers' playlists with two segments", 30.0, || {
-        let (a, b) = (playlist("alice"), playlist("bob"));
+        let (a, b) = (playlist(&alice_t), playlist(&bob_t));
         let ok = a.0 == 200 && b.0 == 200 && segments(&String::from_utf8_lossy(&a.1)).len() >= 2;
         got = ok.then(|| (String::from_utf8(a.1).unwrap(), String::from_utf8(b.1).unwrap()));
         ok
@@ -159,9 +163,9 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     wait_for("bob's signed URL to expire", 10.0, || get(&url).0 == 403);
     // Alice unlocks more: her next playlist switches rendition.
     for _ in 0..7 {
-        call("POST", &format!("{h}/channels/show/viewers/alice/events"), Some(r#"{"kind":"like"}"#));
+        call("POST", &format!("{h}/channels/show/viewers/{alice_t}/events"), Some(r#"{"kind":"like"}"#));
     }
-    let (_, a2) = playlist("alice");
+    let (_, a2) = playlist(&alice_t);
     assert!(segments(&String::from_utf8_lossy(&a2)).iter().all(|u| u.contains("/r/open/")), "top level: the open picture");
     let _ = anchor.kill();
     let _ = anchor.wait();

@@ -1,5 +1,6 @@
 //! Who may call what. Every route needs `Authorization: Bearer <token>` except `/health`, a viewer's
-//! own signed playlist and segments, and the payment callback (which carries its own HMAC). An
+//! own signed playlist and segments, behaviour reports and the payment callback (which check their
+//! own credentials: a viewer token, an HMAC, or a bearer token as here). An
 //! operator token may do everything; an anchor token only what concerns its room: the room itself,
 //! and the sessions and invitations it takes part in. Tokens are compared as SHA-256 hashes.
 
@@ -25,9 +26,10 @@ impl Caller {
     }
 }
 
-/// Routes open without a token.
+/// Routes open without a token: they carry their own credential (a signed URL, a viewer token, an
+/// HMAC) and check it themselves.
 fn exempt(segments: &[&str]) -> bool {
-    matches!(segments, ["health"] | ["payments", "callback"] | ["sessions", _, "viewers", _, "index.m3u8"] | ["sessions", _, "r", _, _])
+    matches!(segments, ["health"] | ["payments", "callback"] | ["sessions", _, "viewers", _, "index.m3u8"] | ["sessions", _, "r", _, _] | ["channels", _, "viewers", _, "events"])
 }
 
 pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -49,7 +51,7 @@ pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, n
     next.run(req).await
 }
 
-async fn authenticate(s: &AppState, header: &str) -> Result<Caller, ApiError> {
+pub(super) async fn authenticate(s: &AppState, header: &str) -> Result<Caller, ApiError> {
     let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
         return Err(ApiError::unauthorized("unauthorized", "this route needs an Authorization: Bearer token"));
     };

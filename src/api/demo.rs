@@ -84,7 +84,7 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: Default::default(), cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0 };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: Default::default(), cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0, platform_secret: None };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
     for mut c in crate::sys::lock(&anchors).drain(..) {
         let _ = c.kill();

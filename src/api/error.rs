@@ -58,6 +58,9 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
+    pub fn too_many(code: &'static str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
@@ -132,17 +135,27 @@ impl From<SessionError> for ApiError {
     }
 }
 
+/// A body that did not arrive in time (the body deadline), if that is what `e` is down to.
+fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
+            return Some(ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time"));
+        }
+        cause = c.source();
+    }
+    None
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> ApiError {
-        // A body that did not arrive in time is not bad JSON.
-        let mut cause: Option<&dyn std::error::Error> = Some(&e);
-        while let Some(c) = cause {
-            if c.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
-                return Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time");
-            }
-            cause = c.source();
-        }
-        ApiError::bad_json(e.body_text())
+        body_timeout(&e).unwrap_or_else(|| ApiError::bad_json(e.body_text()))
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> ApiError {
+        body_timeout(&e).unwrap_or_else(|| ApiError::new(e.status(), "bad_body", e.body_text()))
     }
 }
 

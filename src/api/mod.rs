@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use utoipa::{OpenApi, ToSchema};
 
 mod auth;
+mod behaviour;
 mod error;
 mod metrics;
 pub mod tokens;
@@ -75,6 +76,10 @@ pub struct AppState {
     pub invitations: Arc<Invitations>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
+    /// Shared secret of the platform: it signs behaviour reports and may sign viewer tokens.
+    pub platform_secret: Option<String>,
+    /// Rate limits of the viewer page's behaviour reports, and platform signatures seen.
+    pub behaviour: Arc<behaviour::BehaviourGuard>,
     /// Key of the signed segment URLs of per-viewer playlists (random per process) and their life.
     pub url_key: Arc<Vec<u8>>,
     pub segment_url_ttl_s: u64,
@@ -98,7 +103,12 @@ impl AppState {
             })),
             caps.max_invitations,
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new() }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, platform_secret: None, behaviour: Arc::default(), url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new() }
+    }
+
+    /// The keys a viewer token may be signed with: this service's, and the platform's.
+    pub fn viewer_token_keys(&self) -> Vec<&[u8]> {
+        std::iter::once(self.url_key.as_slice()).chain(self.platform_secret.as_deref().map(str::as_bytes)).collect()
     }
 
     pub fn emit(&self, e: ServiceEvent) {
@@ -515,13 +525,13 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics::metrics,
         pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
         pk::hang_up, pk::update_pk, pk::post_comment,
-        unlock::put_channel, unlock::get_channel, unlock::viewer_event, unlock::get_viewer, unlock::payment_callback,
+        unlock::put_channel, unlock::get_channel, unlock::issue_viewer_token, behaviour::viewer_event, unlock::get_viewer, unlock::payment_callback,
         unlock::viewer_playlist, unlock::signed_segment, tokens::list_tokens, tokens::create_token, tokens::revoke_token),
     components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
         CreateSession, MaskingRequest, crate::face::TrackerConfig, crate::face::Range, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
         pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::compose::PkSettings, crate::compose::Winner,
         crate::compose::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
-        unlock::ViewerStatus, unlock::PaymentCallback, unlock::PaymentResult, tokens::CreateToken, tokens::NewToken, tokens::TokenView))
+        unlock::ViewerStatus, unlock::NewViewer, unlock::PaymentCallback, unlock::PaymentResult, tokens::CreateToken, tokens::NewToken, tokens::TokenView))
 )]
 pub struct ApiDoc;
 
@@ -558,8 +568,9 @@ pub fn router(state: AppState) -> Router {
         .route("/invitations/{id}/decline", post(pk::decline_invitation))
         .route("/invitations/{id}/hangup", post(pk::hang_up))
         .route("/channels/{channel}", get(unlock::get_channel).put(unlock::put_channel))
+        .route("/channels/{channel}/viewers", post(unlock::issue_viewer_token))
         .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
-        .route("/channels/{channel}/viewers/{token}/events", post(unlock::viewer_event))
+        .route("/channels/{channel}/viewers/{token}/events", post(behaviour::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
         .layer(api_cors(&state.cors_origins));
     let media = Router::new()

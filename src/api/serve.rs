@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub hls_retention_s: u64,
     /// Test knob: extra ms of work per tick in every session (0 in service).
     pub extra_tick_ms: u32,
+    /// Shared secret of the platform (signed behaviour reports, platform-issued viewer tokens).
+    pub platform_secret: Option<String>,
 }
 
 /// Publishing is allowed to `live/<current key of a room>` while the key is valid.
@@ -86,6 +88,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     sessions.remove_leftovers();
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
+    state.platform_secret = cfg.platform_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     state.url_policy = cfg.url_policy;
     // The key of viewers' signed segment URLs lives in the database: their URLs survive a restart.

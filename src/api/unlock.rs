@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::face::Organ;
-use crate::session::unlock::{verify_signature, Behaviour, UnlockRules};
+use crate::session::unlock::{verify_signature, viewer_token, UnlockRules};
 
-fn check_id(what: &str, v: &str) -> ApiResult<()> {
+pub(super) fn check_id(what: &str, v: &str) -> ApiResult<()> {
     let ok = !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     if ok {
         Ok(())
@@ -52,7 +52,7 @@ pub(crate) fn rules(s: &AppState, channel: &str) -> ApiResult<UnlockRules> {
     Ok(r)
 }
 
-fn forget_viewer(s: &AppState, channel: &str, token: &str) {
+pub(super) fn forget_viewer(s: &AppState, channel: &str, token: &str) {
     lock(&s.viewer_cache.viewers).remove(&(channel.to_string(), token.to_string()));
     lock(&s.viewer_cache.routes).retain(|k, _| k.1 != token);
 }
@@ -111,22 +111,23 @@ pub(super) async fn get_channel(State(s): State<AppState>, Path(channel): Path<S
     Ok(Json(super::blocking(move || rules(&s, &channel)).await?))
 }
 
-#[utoipa::path(post, path = "/channels/{channel}/viewers/{token}/events", params(("channel" = String, Path), ("token" = String, Path)), request_body = Behaviour,
-    responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody)))]
-pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token)): Path<(String, String)>, body: Result<Json<Behaviour>, JsonRejection>) -> ApiResult<Json<ViewerStatus>> {
+/// A new viewer's token for a channel.
+#[derive(Serialize, ToSchema)]
+pub struct NewViewer {
+    pub channel: String,
+    /// The viewer's credential: their playlist URL and the viewer page's reports carry it.
+    pub token: String,
+    /// Unix seconds; the viewer's watch time counts from here.
+    pub issued_at: i64,
+}
+
+#[utoipa::path(post, path = "/channels/{channel}/viewers", params(("channel" = String, Path)),
+    responses((status = 201, body = NewViewer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn issue_viewer_token(State(s): State<AppState>, Path(channel): Path<String>) -> ApiResult<(StatusCode, Json<NewViewer>)> {
     check_id("channel", &channel)?;
-    check_id("token", &token)?;
-    // Payments are not behaviour: they count only through the signed callback.
-    let Json(b) = body?;
-    b.validate().map_err(ApiError::invalid)?;
-    let status = super::blocking(move || {
-        let p = rules(&s, &channel)?.points(&b);
-        s.store.add_points(&channel, &token, p)?;
-        forget_viewer(&s, &channel, &token);
-        viewer(&s, &channel, &token)
-    })
-    .await?;
-    Ok(Json(status))
+    let issued_at = crate::store::now_s();
+    let token = viewer_token::issue(&s.url_key, &channel, issued_at);
+    Ok((StatusCode::CREATED, Json(NewViewer { channel, token, issued_at })))
 }
 
 #[utoipa::path(get, path = "/channels/{channel}/viewers/{token}", params(("channel" = String, Path), ("token" = String, Path)),
@@ -249,6 +250,9 @@ pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token))
 /// The rendition a viewer of a masked session gets now.
 fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
     let (m, renditions) = s.sessions.masking(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
+    if viewer_token::verify(&s.viewer_token_keys(), &m.channel, token).is_none() {
+        return Err(ApiError::forbidden("this viewer token was not issued for this channel"));
+    }
     let key = (m.channel.clone(), token.to_string());
     let cached = lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.2.elapsed() < VIEWER_TTL).map(|c| (c.0.clone(), c.1));
     let (masked, sigma) = match cached {

@@ -132,6 +132,35 @@ impl UnlockRules {
     }
 }
 
+/// Viewer tokens: issued by this service (or by the platform, signed with its secret), bound to
+/// one channel, carrying when they were issued — `v1.<unix s>.<nonce>.<signature>`. A viewer's
+/// playlist and the viewer page's behaviour reports need one; the time since issue caps the watch
+/// time a viewer can report.
+pub mod viewer_token {
+    fn sig(key: &[u8], channel: &str, iat: i64, nonce: &str) -> String {
+        super::sign(key, format!("viewer/{channel}/{iat}/{nonce}").as_bytes())["sha256=".len()..][..32].to_string()
+    }
+
+    /// A new token for `channel`, issued at `iat` (unix seconds).
+    pub fn issue(key: &[u8], channel: &str, iat: i64) -> String {
+        let nonce = hex::encode(rand::random::<[u8; 8]>());
+        format!("v1.{iat}.{nonce}.{}", sig(key, channel, iat, &nonce))
+    }
+
+    /// When the token was issued, if any of `keys` signed it for `channel` (compared in
+    /// constant time).
+    pub fn verify(keys: &[&[u8]], channel: &str, token: &str) -> Option<i64> {
+        let mut parts = token.split('.');
+        let (Some("v1"), Some(iat), Some(nonce), Some(given), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else { return None };
+        let iat: i64 = iat.parse().ok()?;
+        let ok = keys.iter().any(|k| {
+            let want = sig(k, channel, iat, nonce);
+            want.len() == given.len() && want.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        });
+        ok.then_some(iat)
+    }
+}
+
 /// Checks a payment callback's `sha256=<hex>` (or bare hex) HMAC-SHA256 of the raw body, in constant
 /// time.
 pub fn verify_signature(secret: &[u8], body: &[u8], signature: &str) -> bool {
@@ -166,6 +195,17 @@ mod tests {
         assert!((l1.sigma - 9.0).abs() < 1e-6, "10 % weaker per level");
         assert_eq!(r.mask(0, &[Organ::Eyes]).unwrap().organs, vec![Organ::Mouth, Organ::Nose], "a paid organ is open");
         assert!(r.mask(3, &[]).is_none(), "the top level is unmasked");
+    }
+
+    #[test]
+    fn viewer_tokens_verify_only_for_their_channel_and_key() {
+        let t = viewer_token::issue(b"key", "show", 1_700_000_000);
+        assert_eq!(viewer_token::verify(&[b"other", b"key"], "show", &t), Some(1_700_000_000));
+        assert_eq!(viewer_token::verify(&[b"key"], "other", &t), None, "another channel");
+        assert_eq!(viewer_token::verify(&[b"other"], "show", &t), None, "another key");
+        let later = t.replacen("1700000000", "1600000000", 1);
+        assert_eq!(viewer_token::verify(&[b"key"], "show", &later), None, "an earlier issue time");
+        assert_eq!(viewer_token::verify(&[b"key"], "show", "alice"), None);
     }
 
     #[test]

@@ -97,12 +97,13 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 5] = [
+const STEPS: [&str; 6] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
     include_str!("migrations/04_api_tokens.sql"),
     include_str!("migrations/05_settings.sql"),
+    include_str!("migrations/06_viewer_watch.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -255,6 +256,18 @@ impl Store {
             params![channel, token, delta],
         )?;
         Ok(db.query_row("SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2", params![channel, token], |r| r.get(0))?)
+    }
+
+    /// Credits `seconds` of watch time to a viewer unless the total would pass `limit`; returns
+    /// whether it was credited (checked and added in one statement: concurrent reports cannot
+    /// both slip under the limit).
+    pub fn credit_watch(&self, channel: &str, token: &str, seconds: f64, limit: f64) -> StoreResult<bool> {
+        let n = self.db().execute(
+            "INSERT INTO viewer_watch (channel, token, seconds) SELECT ?1, ?2, ?3 WHERE ?3 <= ?4
+             ON CONFLICT(channel, token) DO UPDATE SET seconds = seconds + ?3 WHERE seconds + ?3 <= ?4",
+            params![channel, token, seconds, limit],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn points(&self, channel: &str, token: &str) -> StoreResult<f64> {

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// every user of the machine can read); without one, payment callbacks are refused.
     #[arg(long)]
     payment_secret_file: Option<PathBuf>,
+    /// A file holding the platform's shared secret: it signs behaviour reports (HMAC-SHA256 of
+    /// "<X-Timestamp>.<body>") and may sign viewer tokens (or COSTREAM_PLATFORM_SECRET).
+    #[arg(long)]
+    platform_secret_file: Option<PathBuf>,
     /// Life of the signed segment URLs in per-viewer playlists, in seconds.
     #[arg(long, default_value_t = 120)]
     segment_url_ttl: u64,
@@ -83,6 +87,7 @@ fn config(a: ServeArgs) -> Result<ServeConfig, Error> {
         cors_origins: a.cors_origins,
         hls_retention_s: a.hls_retention,
         extra_tick_ms: a.test_extra_tick_ms,
+        platform_secret: secret(a.platform_secret_file, "platform-secret-file", "COSTREAM_PLATFORM_SECRET")?,
     })
 }
 

@@ -156,7 +156,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = dir.join("latency.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true }, cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0 };
+    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true }, cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0, platform_secret: None };
     let svc = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
