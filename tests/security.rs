@@ -375,11 +375,15 @@ fn stopped_sessions_leave_no_files_behind_after_their_grace_or_a_restart() {
     assert!(hls.join(&id1).is_dir() && hls.join(&id2).is_dir());
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id1}"), None).0, 204);
     wait_for("the stopped session's files to go after the 1 s grace", 10.0, || !hls.join(&id1).exists());
-    // The second is still running when the service goes away; the next start clears it.
+    // The second is still running when the service goes away: the next start resumes it and
+    // keeps its files. Files of a session nothing will resume are cleared.
     drop(svc);
-    assert!(hls.join(&id2).is_dir());
+    let orphan = hls.join("ses_00000000dead");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("index_00001.ts"), b"old").unwrap();
     let _svc = start(&db);
-    assert!(!hls.join(&id2).exists(), "a session of the earlier run left its files");
+    assert!(!orphan.exists(), "a session of the earlier run left its files");
+    assert!(hls.join(&id2).is_dir(), "the resumed session keeps its files");
 }
 
 /// A behaviour report as the platform's backend sends it: `X-Timestamp` and an HMAC of
@@ -432,4 +436,68 @@ fn behaviour_counts_only_from_issued_viewer_tokens_signed_platform_reports_or_op
     assert_eq!(platform_report(&ev, PLATFORM, now - 1000, gift), 401, "a stale timestamp");
     assert_eq!(platform_report(&ev, "not-the-secret", now, gift), 401, "a wrong secret");
     assert!((points() - before - 5.0).abs() < 1e-9, "nothing more counted");
+}
+
+/// The HLS playlist's media sequence and segment files, in order.
+fn playlist(url: &str) -> (u64, Vec<String>, bool) {
+    let text = authed(url).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+    let seq = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let files = text.lines().filter(|l| l.ends_with(".ts")).map(str::to_string).collect();
+    (seq, files, text.contains("#EXT-X-DISCONTINUITY"))
+}
+
+#[test]
+fn a_restart_keeps_a_running_session_going() {
+    let d = workdir("sec-restart");
+    let db = d.join("db.sqlite");
+    let nginx = start_nginx(&d.join("nginx"));
+    let _anchor = publish_live(&live_clip(&d), nginx.port, "in");
+    let flags = ["--allow-private-inputs", "--allow-private-outputs"];
+    let svc = start_with(&db, &flags);
+    let h = svc.http.clone();
+    let out = format!("rtmp://127.0.0.1:{}/live/out", nginx.port);
+    let req = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/in", nginx.port)}], "size": "320x180", "outputs": [out]});
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
+    assert_eq!(st, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    wait_for("two segments", 30.0, || playlist(&format!("{h}/sessions/{id}/hls/index.m3u8")).1.len() >= 2);
+    let (seq_before, files_before, _) = playlist(&format!("{h}/sessions/{id}/hls/index.m3u8"));
+    let last_before = files_before.last().unwrap().clone();
+    // A PK invitation waiting for its answer survives too.
+    let anchor = json!({"url": format!("rtmp://127.0.0.1:{}/live/in", nginx.port)});
+    let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&json!({"from": anchor, "to": anchor, "size": "320x180", "timeout_s": 300}).to_string()));
+    assert_eq!(st, 201, "{inv}");
+    let inv = inv["id"].as_str().unwrap().to_string();
+
+    // The process dies (no chance to write anything down on the way out) and comes back.
+    drop(svc);
+    let svc = start_with(&db, &flags);
+    let h = svc.http.clone();
+    wait_for("the session to run again under its id", 30.0, || {
+        let (st, s) = call("GET", &format!("{h}/sessions/{id}"), None);
+        st == 200 && s["state"] == "running" && s["frames"].as_u64().unwrap_or(0) > 30
+    });
+    // Its playlist goes on where it stopped (after a discontinuity), and its push is back.
+    let url = format!("{h}/sessions/{id}/hls/index.m3u8");
+    wait_for("new segments after the ones from before", 30.0, || playlist(&url).1.last().is_some_and(|f| *f > last_before));
+    let (seq_after, files_after, discontinuity) = playlist(&url);
+    assert!(seq_after >= seq_before && discontinuity, "sequence {seq_before} → {seq_after}, files {files_before:?} → {files_after:?}");
+    wait_for("the push destination to carry video again", 30.0, || has_video(&out));
+    let (st, i) = call("GET", &format!("{h}/invitations/{inv}"), None);
+    assert_eq!((st, i["state"].as_str()), (200, Some("pending")), "{i}");
+    assert!(i["expires_in_s"].as_f64().unwrap() < 300.0, "it keeps its deadline: {i}");
+    let (st, i) = call("POST", &format!("{h}/invitations/{inv}/accept"), None);
+    assert_eq!((st, i["state"].as_str()), (200, Some("accepted")), "{i}");
+    let pk = i["session"].as_str().unwrap().to_string();
+    wait_for("the PK session to compose", 20.0, || call("GET", &format!("{h}/sessions/{pk}"), None).1["frames"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(call("POST", &format!("{h}/invitations/{inv}/hangup"), None).0, 200);
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{pk}"), None).0, 204);
+    // A session stopped on request is not resumed.
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
+    drop(svc);
+    let svc = start_with(&db, &flags);
+    let h = svc.http.clone();
+    let (_, list) = call("GET", &format!("{h}/sessions"), None);
+    assert_eq!(list, json!([]), "stopped sessions stay stopped");
+    assert_eq!(call("GET", &format!("{h}/invitations"), None).1, json!([]), "and so does an ended PK");
 }

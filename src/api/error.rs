@@ -84,6 +84,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -25,6 +25,7 @@ mod error;
 mod metrics;
 pub mod tokens;
 mod pk;
+mod resume;
 mod unlock;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
@@ -89,21 +90,24 @@ pub struct AppState {
     pub url_policy: crate::policy::UrlPolicy,
     /// Origins whose web pages may call the API (CORS); media is open to any origin.
     pub cors_origins: Vec<String>,
+    /// True while the sessions of before a restart are being resumed (`/health` says so).
+    pub resuming: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
     /// The state of the service; `events` is the one stream every part reports on (ingest,
     /// sessions, invitations), so the sender comes from the caller that wired the others to it.
     pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>, events: broadcast::Sender<ServiceEvent>, caps: crate::limits::Caps) -> AppState {
-        let tx = events.clone();
+        let (tx, db) = (events.clone(), store.clone());
         let invitations = Invitations::new(
             sessions.clone(),
             Some(Arc::new(move |st: &InvitationStatus| {
+                resume::invitation_moved(&db, st);
                 let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
             })),
             caps.max_invitations,
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, platform_secret: None, behaviour: Arc::default(), url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new() }
+        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, platform_secret: None, behaviour: Arc::default(), url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new(), resuming: Arc::default() }
     }
 
     /// The keys a viewer token may be signed with: this service's, and the platform's.
@@ -190,9 +194,12 @@ fn ttl(v: Option<i64>, default: i64) -> ApiResult<i64> {
     }
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "The service is up")))]
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "The service is up"), (status = 503, description = "Still resuming what ran before a restart")))]
+async fn health(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if s.resuming.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "resuming" })));
+    }
+    (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,
@@ -309,7 +316,7 @@ impl futures_core::Stream for ReceiverStream {
 }
 
 /// One input of a session: a room of this service (its RTMP publish) or any URL FFmpeg reads.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionInputSpec {
     #[serde(default)]
@@ -318,7 +325,7 @@ pub struct SessionInputSpec {
     pub url: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     pub inputs: Vec<SessionInputSpec>,
@@ -349,7 +356,7 @@ pub struct CreateSession {
     pub masking: Option<MaskingRequest>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaskingRequest {
     /// The channel whose unlock rules and viewers apply (see `/channels/{channel}`).
@@ -429,7 +436,12 @@ async fn create_session(State(s): State<AppState>, Extension(caller): Extension<
     if !caller.is_operator() && !b.inputs.iter().all(|i| i.url.is_none() && i.room.as_ref().is_some_and(|r| caller.may_touch(std::slice::from_ref(r)))) {
         return Err(ApiError::forbidden("an anchor token's sessions take only its own room"));
     }
-    let st = blocking(move || Ok(s.sessions.start(session_spec(&s, b)?)?)).await?;
+    let st = blocking(move || {
+        let st = s.sessions.start(session_spec(&s, b.clone())?)?;
+        resume::remember_session(&s, &st.id, &b);
+        Ok(st)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(st)))
 }
 
@@ -445,7 +457,7 @@ async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// A change to a running session.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeSession {
     #[serde(default)]
@@ -464,8 +476,10 @@ async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body:
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout = b.layout.as_deref().map(str::parse::<Layout>).transpose().map_err(bad)?;
     let fits = b.fit.as_deref().map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()).transpose().map_err(bad)?;
-    let inputs = b.inputs.map(|i| session_inputs(&s, i)).transpose()?;
+    let inputs = b.inputs.clone().map(|i| session_inputs(&s, i)).transpose()?;
     s.sessions.change(&id, layout, fits, inputs)?;
+    let (st, i) = (s.clone(), id.clone());
+    blocking(move || Ok(resume::remember_change(&st, &i, b))).await?;
     s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
 }
 
@@ -475,7 +489,13 @@ async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     let sessions = s.sessions.clone();
     let i = id.clone();
     // Returns at once; the session finishes its outputs in the background.
-    let found = tokio::task::spawn_blocking(move || sessions.stop_in_background(&i)).await.unwrap_or(false);
+    let st = s.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        resume::forget(&st, &i);
+        sessions.stop_in_background(&i)
+    })
+    .await
+    .unwrap_or(false);
     if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no session {id}"))) }
 }
 

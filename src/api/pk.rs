@@ -5,16 +5,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{blocking, session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
+use super::{blocking, resume, session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
 use crate::session::invite::InvitationStatus;
 use crate::session::pk_plan::{pk_spec, PkAnchor};
 use crate::session::{SessionInput, SessionStatus};
 
 /// One anchor of a PK: its stream (a room of this service or a URL to pull) and its room's output.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnchorSpec {
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct AnchorSpec {
     pub audio_url: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
     /// The inviting anchor (side A: left in its own room's output).
@@ -88,8 +88,10 @@ pub(super) async fn create_invitation(State(s): State<AppState>, Extension(calle
         return Err(ApiError::forbidden("an anchor token's invitations take its own room"));
     }
     let st = blocking(move || {
-        let (spec, [from, to], timeout) = plan_invitation(&s, b)?;
-        Ok(s.invitations.create(spec, from, to, timeout)?)
+        let (spec, [from, to], timeout) = plan_invitation(&s, b.clone())?;
+        let st = s.invitations.create(spec, from, to, timeout)?;
+        resume::remember_invitation(&s, &st, &b, timeout);
+        Ok(st)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(st)))
@@ -97,7 +99,7 @@ pub(super) async fn create_invitation(State(s): State<AppState>, Extension(calle
 
 /// The PK session an invitation starts, the anchors' names and the answer's deadline; looks up the
 /// anchors' rooms (blocking: the database).
-fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::session::SessionSpec, [String; 2], std::time::Duration)> {
+pub(super) fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::session::SessionSpec, [String; 2], std::time::Duration)> {
     let timeout = b.timeout_s.unwrap_or(30.0);
     if !(0.1..=3600.0).contains(&timeout) {
         return Err(ApiError::invalid("timeout_s must be 0.1 to 3600"));
@@ -152,7 +154,9 @@ pub(super) async fn get_invitation(State(s): State<AppState>, Path(id): Path<Str
 #[utoipa::path(post, path = "/invitations/{id}/accept", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn accept_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
-    Ok(Json(s.invitations.accept(&id)?))
+    // The answer is written down (off the request threads) by the invitation's event.
+    let inv = s.invitations.clone();
+    Ok(Json(blocking(move || Ok(inv.accept(&id)?)).await?))
 }
 
 #[utoipa::path(post, path = "/invitations/{id}/decline", params(("id" = String, Path)),
@@ -172,7 +176,8 @@ pub(super) async fn cancel_invitation(State(s): State<AppState>, Path(id): Path<
 #[utoipa::path(post, path = "/invitations/{id}/hangup", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn hang_up(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
-    Ok(Json(s.invitations.hang_up(&id)?))
+    let inv = s.invitations.clone();
+    Ok(Json(blocking(move || Ok(inv.hang_up(&id)?)).await?))
 }
 
 #[utoipa::path(patch, path = "/sessions/{id}/pk", params(("id" = String, Path)), request_body(content = Object, description = "Any fields of PkSettings"),
@@ -180,7 +185,10 @@ pub(super) async fn hang_up(State(s): State<AppState>, Path(id): Path<String>) -
 pub(super) async fn update_pk(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<serde_json::Value>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
     let Json(patch) = body?;
     s.sessions.update_pk(&id, &patch)?;
-    s.sessions.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
+    let st = s.sessions.status(&id).ok_or_else(|| ApiError::not_found(format!("no session {id}")))?;
+    let (s2, pk) = (s.clone(), st.pk.clone());
+    blocking(move || Ok(resume::remember_pk(&s2, &id, pk.as_ref()))).await?;
+    Ok(Json(st))
 }
 
 /// What a comment or gift notification says.

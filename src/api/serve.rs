@@ -73,10 +73,17 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
+    let db = store.clone();
     let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_retention(std::time::Duration::from_secs(cfg.hls_retention_s)).with_extra_tick_ms(cfg.extra_tick_ms).with_events(Arc::new(move |e| {
         let _ = tx.send(match e {
             SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
-            SessionEvent::Stopped(id, error) => ServiceEvent::SessionStopped { session_id: id, error },
+            SessionEvent::Stopped(id, error) => {
+                if error.is_some() {
+                    // A failed session is not resumed at the next start.
+                    let _ = db.forget_resumable(&id);
+                }
+                ServiceEvent::SessionStopped { session_id: id, error }
+            }
             SessionEvent::InputLost(id, input) => ServiceEvent::InputLost { session_id: id, input },
             SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
             SessionEvent::OutputConnected(id, output) => ServiceEvent::OutputConnected { session_id: id, output },
@@ -85,7 +92,6 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
             SessionEvent::CaughtUp(id) => ServiceEvent::SessionCaughtUp { session_id: id },
         });
     })));
-    sessions.remove_leftovers();
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.platform_secret = cfg.platform_secret.clone().filter(|s| !s.is_empty());
@@ -95,6 +101,7 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?;
     state.url_key = Arc::new(hex::decode(&key).unwrap_or_else(|_| key.into_bytes()));
     state.cors_origins = cfg.cors_origins.clone();
+    sessions.remove_leftovers(&super::resume::session_ids(&state));
     let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();
@@ -113,6 +120,13 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     if let Some(f) = ready {
         f(&state, http, rtmp.addr);
     }
+    // What ran before a restart starts again, while the API already answers.
+    let st = state.clone();
+    st.resuming.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        super::resume::resume_all(&st);
+        st.resuming.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
     serve_http(listener, super::router(state), shutdown).await;
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;

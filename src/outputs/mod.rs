@@ -34,7 +34,9 @@ pub fn container_for(url: &str, live: bool) -> (&'static str, Vec<(&'static str,
             vec![
                 ("hls_time", "2".into()),
                 ("hls_list_size", if live { "6" } else { "0" }.into()),
-                ("hls_flags", if live { "delete_segments+independent_segments" } else { "independent_segments" }.into()),
+                // Live, a playlist that exists already (a session resumed after a restart) goes on
+                // where it stopped, after a discontinuity, instead of starting over.
+                ("hls_flags", if live { "delete_segments+independent_segments+append_list" } else { "independent_segments" }.into()),
                 ("hls_segment_filename", format!("{seg}_%05d.ts")),
             ],
         )

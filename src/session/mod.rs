@@ -233,11 +233,13 @@ impl Sessions {
 
     /// Removes what sessions of an earlier run left behind (their sessions are gone), keeping the
     /// folders that hold a recording.
-    pub fn remove_leftovers(&self) {
+    /// Those of sessions about to be resumed (`keep`) stay too.
+    pub fn remove_leftovers(&self, keep: &[String]) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() && !p.join("recording.ts").exists() && e.file_name().to_string_lossy().starts_with("ses_") {
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() && !p.join("recording.ts").exists() && name.starts_with("ses_") && !keep.contains(&name) {
                 if let Err(err) = std::fs::remove_dir_all(&p) {
                     tracing::warn!(dir = %p.display(), error = %err, "cannot remove a stopped session's files");
                 }

@@ -34,8 +34,17 @@ impl Sessions {
     /// Starts a session; it runs until stopped. Returns once its job has opened, or with the
     /// reason it could not.
     pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        self.start_as(None, spec)
+    }
+
+    /// [`Sessions::start`] under a given id (a session resumed after a restart keeps its id, its
+    /// HLS folder and its playlist, which goes on where it stopped).
+    pub fn start_as(&self, id: Option<&str>, spec: SessionSpec) -> crate::Result<SessionStatus> {
         let _slot = self.reserve()?;
-        let id = format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let id = id.map(str::to_string).unwrap_or_else(|| format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+        if self.running().contains_key(&id) {
+            return Err(crate::error::invalid("session", format!("{id} is running already")));
+        }
         let dir = self.hls_dir(&id);
         std::fs::create_dir_all(&dir)?;
         let started = self.start_in(&id, &dir, spec);
@@ -61,7 +70,7 @@ impl Sessions {
 
     fn start_in(&self, id: &str, dir: &Path, spec: SessionSpec) -> crate::Result<SessionStatus> {
         let mut outputs = vec![dir.join("index.m3u8").to_string_lossy().to_string()];
-        let recording = spec.record.then(|| dir.join("recording.ts").to_string_lossy().to_string());
+        let recording = spec.record.then(|| recording_path(dir).to_string_lossy().to_string());
         outputs.extend(recording.iter().cloned());
         outputs.extend(spec.outputs.iter().cloned());
         let views = views_of(&spec, id, dir)?;
@@ -205,6 +214,16 @@ impl Sessions {
             }
         }
     }
+}
+
+/// Where a session records: `recording.ts`, or after a restart the next `recording-N.ts` (what was
+/// recorded before stays).
+fn recording_path(dir: &Path) -> std::path::PathBuf {
+    let first = dir.join("recording.ts");
+    if !first.exists() {
+        return first;
+    }
+    (2..).map(|n| dir.join(format!("recording-{n}.ts"))).find(|p| !p.exists()).unwrap_or(first)
 }
 
 /// The session's views: as given (a PK's), or for a masked session one composition ("open") and a

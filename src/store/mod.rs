@@ -12,7 +12,9 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
+mod resumable;
 mod tokens;
+pub use resumable::{ResumeKind, Resumable};
 pub use tokens::{token_hash, Role, TokenInfo};
 use serde::Serialize;
 
@@ -97,13 +99,14 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
     include_str!("migrations/04_api_tokens.sql"),
     include_str!("migrations/05_settings.sql"),
     include_str!("migrations/06_viewer_watch.sql"),
+    include_str!("migrations/07_resumable.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -1,0 +1,91 @@
+//! Running sessions and live invitations, written down so a restart resumes them.
+
+use rusqlite::params;
+
+use super::{now_s, Store, StoreResult};
+
+/// A session or invitation to resume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resumable {
+    pub id: String,
+    pub kind: ResumeKind,
+    /// The API request that made it (JSON).
+    pub request: String,
+    pub session_id: String,
+    /// An invitation's state (pending, accepted, ended).
+    pub state: Option<String>,
+    pub pk: Option<String>,
+    /// Unix seconds: when a pending invitation expires.
+    pub deadline: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeKind {
+    Session,
+    Invitation,
+}
+
+impl ResumeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResumeKind::Session => "session",
+            ResumeKind::Invitation => "invitation",
+        }
+    }
+}
+
+impl Store {
+    pub fn save_resumable(&self, r: &Resumable) -> StoreResult<()> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline, now_s()],
+        )?;
+        Ok(())
+    }
+
+    /// Everything to resume, oldest first (an invitation's session before later changes).
+    pub fn resumables(&self) -> StoreResult<Vec<Resumable>> {
+        let db = self.db();
+        let mut q = db.prepare("SELECT id, kind, request, session_id, state, pk, deadline FROM resumable ORDER BY created_at, rowid")?;
+        let rows = q.query_map([], |r| {
+            let kind: String = r.get(1)?;
+            Ok(Resumable {
+                id: r.get(0)?,
+                kind: if kind == "invitation" { ResumeKind::Invitation } else { ResumeKind::Session },
+                request: r.get(2)?,
+                session_id: r.get(3)?,
+                state: r.get(4)?,
+                pk: r.get(5)?,
+                deadline: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_resumable_state(&self, id: &str, state: &str) -> StoreResult<()> {
+        self.db().execute("UPDATE resumable SET state = ?2 WHERE id = ?1", params![id, state])?;
+        Ok(())
+    }
+
+    /// The PK bar's settings of a session, as last changed.
+    pub fn set_resumable_pk(&self, session_id: &str, pk: &str) -> StoreResult<()> {
+        self.db().execute("UPDATE resumable SET pk = ?2 WHERE session_id = ?1", params![session_id, pk])?;
+        Ok(())
+    }
+
+    /// A session's request as changed since (its layout, fits or inputs).
+    pub fn set_resumable_request(&self, id: &str, request: &str) -> StoreResult<()> {
+        self.db().execute("UPDATE resumable SET request = ?2 WHERE id = ?1", params![id, request])?;
+        Ok(())
+    }
+
+    /// Forgets `id` (a session or an invitation) and whatever runs as that session.
+    pub fn forget_resumable(&self, id: &str) -> StoreResult<()> {
+        self.db().execute("DELETE FROM resumable WHERE id = ?1 OR session_id = ?1", params![id])?;
+        Ok(())
+    }
+
+    pub fn resumable(&self, id: &str) -> StoreResult<Option<Resumable>> {
+        Ok(self.resumables()?.into_iter().find(|r| r.id == id))
+    }
+}
