@@ -206,7 +206,8 @@ pub struct Sessions {
     stages: StageHistograms,
     dir: PathBuf,
     feeds: Feeds,
-    running: Mutex<HashMap<String, Running>>,
+    /// Sessions by id, running or stopped (a stopped one is listed until its files go).
+    running: Arc<Mutex<HashMap<String, Running>>>,
     events: Option<SessionEvents>,
     input: InputOptions,
     /// Test knob: extra work per tick, in ms (0 in service).
@@ -215,7 +216,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Mutex::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() }, extra_tick_ms: 0 }
+        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Arc::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() }, extra_tick_ms: 0 }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -430,13 +431,16 @@ impl Sessions {
             Some(handle) => {
                 if let Some(t) = handle {
                     let (dir, keep, grace) = (self.hls_dir(id), self.running().get(id).is_some_and(|r| r.recording.is_some()), self.retention);
+                    let (all, sid) = (self.running.clone(), id.to_string());
                     let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
                         let _ = t.join();
-                        // Its files go once players have had time for the end of the stream.
+                        // Its files go once players have had time for the end of the stream, and
+                        // so does its entry (the list does not grow with every session ever run).
+                        std::thread::sleep(grace);
                         if !keep {
-                            std::thread::sleep(grace);
                             let _ = std::fs::remove_dir_all(&dir);
                         }
+                        lock(&all).remove(&sid);
                     });
                     if let Err(e) = spawned {
                         tracing::warn!(error = %e, "no thread to finish a session in the background");

@@ -10,6 +10,8 @@ mod latency;
 mod masking;
 mod pk;
 mod s1;
+mod service;
+mod soak;
 mod viewers;
 
 use std::io::Write;
@@ -54,6 +56,10 @@ pub struct BenchArgs {
     /// Do not append to BENCHMARKS.md.
     #[arg(long)]
     pub no_record: bool,
+    /// Run the soak for this many minutes instead (anchors, sessions and viewers coming and going;
+    /// the service's memory, open files and threads at the start and the end).
+    #[arg(long, value_name = "MINUTES")]
+    pub soak: Option<f64>,
     /// Working directory for inputs and outputs.
     #[arg(long, default_value = "target/bench")]
     pub dir: PathBuf,
@@ -150,6 +156,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.masking_only {
         return masking::run_only(args);
+    }
+    if let Some(m) = args.soak {
+        return soak::run(args, m);
     }
     let dir = args.dir.clone();
     let s1 = s1::measure(args, &dir)?;

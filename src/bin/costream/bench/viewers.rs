@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::kit::{free_port, start_nginx, wait_until, Proc};
+use crate::kit::{start_nginx, wait_until, Proc};
 use costream::error::{invalid, Result};
 use costream::face::{FaceModels, Organ, Range, Roi, Tracker, TrackerConfig};
 
@@ -114,38 +114,35 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let nport = nginx.port;
     let url = format!("rtmp://127.0.0.1:{nport}/live/face");
     let _anchor = Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-stream_loop", "-1", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
-    let (hp, rp) = (free_port()?, free_port()?);
-    let db = dir.join("viewers.sqlite");
-    let _ = std::fs::remove_file(&db);
-    // The bench calls the API as an operator.
-    let store = costream::store::Store::open(&db).map_err(|e| invalid("bench db", e.to_string()))?;
-    let (token, _) = store.create_token(costream::store::Role::Operator, None).map_err(|e| invalid("bench db", e.to_string()))?;
-    drop(store);
-    let bearer = format!("Bearer {token}");
-    let exe = std::env::current_exe()?;
-    let svc = Proc(Command::new(exe).args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"]).arg(&db).arg("--allow-private-inputs").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
-    let pid = svc.0.id();
-    let h = format!("http://127.0.0.1:{hp}");
-    if !wait_until(Duration::from_secs(20), || ureq::get(&format!("{h}/health")).call().is_ok()) {
-        return Err(invalid("bench", "the service did not start"));
-    }
+    let svc = super::service::Service::start(&dir.join("viewers.sqlite"), &["--allow-private-inputs"], None)?;
+    let (api, pid, h) = (svc.api.clone(), svc.pid(), svc.api.base.clone());
     let max = counts.iter().copied().max().unwrap_or(0);
-    let put = |path: &str, body: &str| ureq::request("PUT", &format!("{h}{path}")).set("content-type", "application/json").set("authorization", &bearer).send_string(body).map_err(|e| invalid("bench", e.to_string()));
-    put("/channels/bench", r#"{"levels":[1,2,3],"locked":["eyes","mouth","nose"],"unlock_order":["nose","mouth","eyes"]}"#)?;
-    {
-        // Viewers' points straight into the service's database: levels 0-3 in turn.
-        let c = rusqlite::Connection::open(&db).map_err(|e| invalid("bench db", e.to_string()))?;
-        c.execute_batch("BEGIN").map_err(|e| invalid("bench db", e.to_string()))?;
-        for i in 0..max {
-            c.execute("INSERT INTO viewer_points (channel, token, points) VALUES ('bench', ?1, ?2)", rusqlite::params![format!("v{i}"), (i % 4) as f64]).map_err(|e| invalid("bench db", e.to_string()))?;
-        }
-        c.execute_batch("COMMIT").map_err(|e| invalid("bench db", e.to_string()))?;
+    let fail = |what: &str, st: u16, body: &serde_json::Value| invalid("bench", format!("{what}: {st} {body}"));
+    let rules = r#"{"levels":[1,2,3],"locked":["eyes","mouth","nose"],"unlock_order":["nose","mouth","eyes"]}"#;
+    let (st, b) = api.call("PUT", "/channels/bench", Some(rules));
+    if st != 200 {
+        return Err(fail("channel rules", st, &b));
     }
+    // Viewers as the platform makes them: a token each from the service, and points through the
+    // API (a gift worth 0-3: levels 0-3 in turn).
+    let mut tokens = Vec::with_capacity(max);
+    for i in 0..max {
+        let (st, v) = api.call("POST", "/channels/bench/viewers", None);
+        let t = v["token"].as_str().ok_or_else(|| fail("viewer token", st, &v))?.to_string();
+        if i % 4 > 0 {
+            let (st, b) = api.call("POST", &format!("/channels/bench/viewers/{t}/events"), Some(&format!(r#"{{"kind":"gift","value":{}}}"#, i % 4)));
+            if st != 200 {
+                return Err(fail("viewer points", st, &b));
+            }
+        }
+        tokens.push(t);
+    }
+    let tokens = Arc::new(tokens);
     let body = serde_json::json!({"inputs": [{"url": url}], "size": "640x360", "bitrate_kbps": 1000, "masking": {"channel": "bench"}}).to_string();
-    let ses = ureq::post(&format!("{h}/sessions")).set("content-type", "application/json").set("authorization", &bearer).send_string(&body).map_err(|e| invalid("bench", e.to_string()))?.into_string()?;
-    let ses: serde_json::Value = serde_json::from_str(&ses).map_err(|e| invalid("bench", e.to_string()))?;
-    let id = ses["id"].as_str().ok_or_else(|| invalid("bench", "no session id"))?.to_string();
-    if !wait_until(Duration::from_secs(30), || ureq::get(&format!("{h}/sessions/{id}/viewers/v3/index.m3u8")).call().is_ok()) {
+    let (st, ses) = api.call("POST", "/sessions", Some(&body));
+    let id = ses["id"].as_str().ok_or_else(|| fail("session", st, &ses))?.to_string();
+    let probe = tokens.get(3).or(tokens.first()).cloned().unwrap_or_default();
+    if !wait_until(Duration::from_secs(30), || api.fetch_public(&format!("/sessions/{id}/viewers/{probe}/index.m3u8")).0 == 200) {
         return Err(invalid("bench", "the masked session produced no playlist"));
     }
     // Past the start-up (models, encoders, the first segments) before anything is measured.
@@ -162,7 +159,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
         let start = Instant::now();
         let threads: Vec<_> = (0..workers)
             .map(|k| {
-                let (stop, ok, failed, h, id) = (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone());
+                let (stop, ok, failed, h, id, tokens) = (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone(), tokens.clone());
                 std::thread::spawn(move || {
                     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
                     let mine: Vec<usize> = (k..n).step_by(workers).collect();
@@ -176,7 +173,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
                             if stop.load(Ordering::Relaxed) {
                                 return;
                             }
-                            match agent.get(&format!("{h}/sessions/{id}/viewers/v{v}/index.m3u8")).call().map(|r| r.into_string()) {
+                            match agent.get(&format!("{h}/sessions/{id}/viewers/{}/index.m3u8", tokens[*v])).call().map(|r| r.into_string()) {
                                 Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
                                 _ => failed.fetch_add(1, Ordering::Relaxed),
                             };
