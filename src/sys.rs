@@ -8,6 +8,16 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Gives the allocator's free memory back to the system (a session that ended leaves its frames'
+/// memory free in the heap; the service keeps running for days).
+pub fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Lowers the calling thread's scheduling priority (Linux nice values are per thread; threads it
 /// creates afterwards inherit it).
 pub fn lower_thread_priority(nice: i32) {

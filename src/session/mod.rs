@@ -434,6 +434,7 @@ impl Sessions {
                     let (all, sid) = (self.running.clone(), id.to_string());
                     let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
                         let _ = t.join();
+                        crate::sys::release_memory();
                         // Its files go once players have had time for the end of the stream, and
                         // so does its entry (the list does not grow with every session ever run).
                         std::thread::sleep(grace);

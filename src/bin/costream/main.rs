@@ -223,6 +223,9 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
 
 /// The payment secret from its file, else from COSTREAM_PAYMENT_SECRET.
 fn main() -> ExitCode {
+    // Parsed first: how the allocator is tuned depends on the command (nothing has started a
+    // thread yet).
+    let cli = Cli::parse();
     // Frames are multi-megabyte allocations made and freed every few milliseconds (decoder buffers,
     // GPU staging). Served from fresh mmaps, each costs page faults and zeroing; keep them in the
     // heap instead (measured: ~5% less wall time per frame).
@@ -231,6 +234,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        if matches!(cli.cmd, Cmd::Serve(_) | Cmd::Demo { .. }) {
+            // A long-lived service runs a thread per session, encoder and decoder: with one arena
+            // per thread (up to 8 per core), each arena keeps its peak of frames resident for good
+            // (measured: +20 MB per session started, 30 MB per arena). A few shared arenas, trimmed
+            // when a session ends (`sys::release_memory`), keep memory at rest flat.
+            libc::mallopt(libc::M_ARENA_MAX, 4);
+        }
     }
     // Software Vulkan (lavapipe) spreads each dispatch over LP_NUM_THREADS threads (default: all
     // cores). Our dispatches are small and decode/encode already keep the cores busy, so half the
@@ -244,7 +254,6 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Render(a) => render_config(&a).and_then(|cfg| {
             let rep = compose::run(&cfg)?;

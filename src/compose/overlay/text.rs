@@ -1,13 +1,16 @@
 //! Text for overlays (anchor names, scores, the countdown, comments): shaped by cosmic-text and
 //! rasterised by swash into straight-alpha RGBA images, which the compositor draws as image layers.
 //!
-//! The font is bundled (Droid Sans Fallback, Apache-2.0: Latin, CJK and more) so the output does not
-//! depend on what the host has installed; Chinese anchor names render the same everywhere.
+//! The fonts are bundled (DejaVu Sans for Latin, digits and punctuation; Droid Sans Fallback for
+//! CJK, which has no Latin at all) so the output does not depend on what the host has installed:
+//! "Leo 1200 04:59 小美" renders the same everywhere. A glyph neither has is looked for in the
+//! host's fonts, and only then drawn as the empty box.
 
 use cosmic_text::{Align, Attrs, Buffer, Color, Family, FontSystem, Metrics, Shaping, SwashCache};
 use image::RgbaImage;
 
-const FONT: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
+const LATIN: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+const CJK: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
 
 /// Horizontal placement of the text in its box.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -53,9 +56,28 @@ impl Default for TextRenderer {
 impl TextRenderer {
     pub fn new() -> TextRenderer {
         let mut db = cosmic_text::fontdb::Database::new();
-        db.load_font_data(FONT.to_vec());
-        let family = db.faces().next().and_then(|f| f.families.first().map(|(n, _)| n.clone())).unwrap_or_else(|| "Droid Sans Fallback".into());
+        db.load_font_data(LATIN.to_vec());
+        let family = db.faces().next().and_then(|f| f.families.first().map(|(n, _)| n.clone())).unwrap_or_else(|| "DejaVu Sans".into());
+        db.load_font_data(CJK.to_vec());
+        // Last resort for scripts neither bundled font covers.
+        db.load_system_fonts();
         TextRenderer { fonts: FontSystem::new_with_locale_and_db("en-US".into(), db), cache: SwashCache::new(), family }
+    }
+
+    /// The characters of `text` that no font here has a glyph for (they would be drawn as the
+    /// empty box).
+    pub fn missing_glyphs(&mut self, text: &str) -> Vec<char> {
+        let mut buf = Buffer::new(&mut self.fonts, Metrics::new(24.0, 30.0));
+        buf.set_size(&mut self.fonts, None, None);
+        buf.set_text(&mut self.fonts, text, &Attrs::new().family(Family::Name(&self.family)), Shaping::Advanced);
+        buf.shape_until_scroll(&mut self.fonts, false);
+        let mut missing = Vec::new();
+        for run in buf.layout_runs() {
+            for g in run.glyphs.iter().filter(|g| g.glyph_id == 0) {
+                missing.extend(run.text[g.start..g.end].chars().filter(|c| !c.is_whitespace()));
+            }
+        }
+        missing
     }
 
     /// Draws `text` into a transparent `width`×`height` image, vertically centred; lines that do not
@@ -131,10 +153,13 @@ mod tests {
     fn latin_digits_and_cjk_all_have_glyphs() {
         let mut t = TextRenderer::new();
         let style = TextStyle { size: 28.0, ..Default::default() };
-        for s in ["Anchor A", "12345", "主播小美", "03:25"] {
-            let img = t.render(s, 200, 40, &style);
+        for s in ["Leo 1200 04:59 小美", "Anchor A", "主播小美", "Ünïcødé ÀÉ", "[礼物 gift] ×3"] {
+            assert_eq!(t.missing_glyphs(s), Vec::<char>::new(), "{s:?}");
+            let img = t.render(s, 300, 40, &style);
             assert!(inked(&img) > 40, "{s:?} drew {} glyph pixels", inked(&img));
         }
+        // The check can fail: a private-use character has no glyph anywhere.
+        assert_eq!(t.missing_glyphs("A\u{E000}"), vec!['\u{E000}']);
         assert_eq!(inked(&t.render("", 200, 40, &style)), 0);
     }
 
