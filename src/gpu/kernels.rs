@@ -12,6 +12,7 @@ pub(super) enum Kernel {
     Fill,
     TileCopy,
     TileUnit,
+    TileAxis,
     TileScaled,
     Edges,
     BlurPrep,
@@ -27,10 +28,11 @@ pub(super) enum Kernel {
 }
 
 /// Each kernel's shader module and entry point.
-const KERNELS: [(Kernel, &str, &str); 15] = [
+const KERNELS: [(Kernel, &str, &str); 16] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
+    (Kernel::TileAxis, "composite", "tile_axis"),
     (Kernel::TileScaled, "composite", "tile_scaled"),
     (Kernel::Edges, "composite", "edges"),
     (Kernel::BlurPrep, "blur", "blur_prep"),

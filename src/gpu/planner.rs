@@ -357,10 +357,14 @@ fn tile_uniform(info: &SlotInfo, p: &Placement) -> (TileU, Kernel) {
         && matches!(info.layout, PlaneLayout::Planar { sx: 2, sy: 2 } | PlaneLayout::Nv12)
         && (p.origin.x as i64) % 4 == 0
         && info.strides.iter().all(|s| s % 4 == 0);
+    // Scaled but not rotated: rows and columns share their taps.
+    let axis = p.axis_x.y == 0.0 && p.axis_y.x == 0.0 && p.axis_x.x > 0.0 && p.axis_y.y > 0.0;
     let kernel = if copy {
         Kernel::TileCopy
     } else if unit {
         Kernel::TileUnit
+    } else if axis {
+        Kernel::TileAxis
     } else {
         Kernel::TileScaled
     };

@@ -7,6 +7,7 @@
 //! every thread, lavapipe's included.
 
 mod latency;
+mod live;
 mod masking;
 mod pk;
 mod s1;
@@ -37,6 +38,10 @@ pub struct BenchArgs {
     /// reuse (on vs off).
     #[arg(long)]
     pub pk_only: bool,
+    /// Only the real-time measurements: the demo against the wall clock, a PK session's frame
+    /// rate, S1 jobs per machine (ours and FFmpeg's).
+    #[arg(long)]
+    pub live_only: bool,
     /// Only the masking measurements: face tracking, mask pass per level, service CPU with
     /// 10 / 1 000 / 10 000 viewers.
     #[arg(long)]
@@ -157,6 +162,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.masking_only {
         return masking::run_only(args);
     }
+    if args.live_only {
+        return live::run_only(args);
+    }
     if let Some(m) = args.soak {
         return soak::run(args, m);
     }
@@ -169,6 +177,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     j.insert("rtmp_added_latency_ms".into(), latency.map(|l| json!(l.2)).unwrap_or(Value::Null));
     let pk = pk::measure(args, &dir, &mut j);
     let masking = masking::measure(args, &dir, &mut j);
+    let live = live::measure(args, &dir, &mut j);
 
     let mut text = s1.text();
     if let Some((d, t, a)) = latency {
@@ -176,6 +185,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     text.push_str(&pk.text(false));
     text.push_str(&masking.text(false));
+    text.push_str(&live.text(false));
     println!("{text}");
     write_json(args, j)?;
     if let Some(p) = record_path(args) {
@@ -185,6 +195,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         md.push_str(&pk.text(true));
         md.push_str(&masking.text(true));
+        md.push_str(&live.text(true));
         append(&p, &md)?;
     }
     Ok(())
