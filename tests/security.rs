@@ -501,3 +501,27 @@ fn a_restart_keeps_a_running_session_going() {
     assert_eq!(list, json!([]), "stopped sessions stay stopped");
     assert_eq!(call("GET", &format!("{h}/invitations"), None).1, json!([]), "and so does an ended PK");
 }
+
+#[test]
+fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
+    let d = workdir("sec-feed-budget");
+    // 1280x720 4:2:0 is 1.4 MB a frame; a 2 MB budget leaves room for one in the ring.
+    let svc = start_with(&d.join("db.sqlite"), &["--ring-budget-mb", "2"]);
+    let h = &svc.http;
+    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let big = clip(&d, "720p.flv", &Clip::new("testsrc2=size=1280x720:rate=30", 3.0).args(&gop));
+    let (r, key) = room(h, "A");
+    let _anchor = publish_live(&big, svc.rtmp_port, &key);
+    wait_for("the room to go live", 15.0, || status(h, &r) == "live");
+    let held = || {
+        let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+        m.lines().find_map(|l| l.strip_prefix("costream_decoded_frame_bytes ")).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    wait_for("frames decoded", 15.0, || held() > 0.0);
+    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest.
+    let most = (0..40).map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        held()
+    }).fold(0.0, f64::max);
+    assert!(most <= 2.0 * 1.4e6, "{most} bytes of decoded frames held for one room under a 2 MB budget");
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{AppState, LiveInfo, ServiceEvent};
 use crate::ingest::rtmp::{IngestEvent, IngestLimits, RtmpServer, StreamKeys};
-use crate::ingest::{self, Input, InputOptions};
+use crate::ingest::{self, Input};
 use crate::session::{self, Feeds, SessionEvent, Sessions};
 use crate::store::{self, Store};
 
@@ -170,7 +170,8 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
 async fn open_decoder(st: AppState, inputs: LiveInputs, feeds: Feeds, room: String, reader: crate::ingest::rtmp::FlvReader) {
     let name = format!("rtmp {room}");
     let feed = session::feed(&feeds, &room);
-    let open = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &InputOptions { live: true, ..Default::default() }, &feed));
+    let opts = st.sessions.feed_input_options();
+    let open = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &opts, &feed));
     match tokio::time::timeout(DECODER_OPEN_DEADLINE, open).await {
         Ok(Ok(Ok(input))) => {
             let live = st.live.lock().map(|l| l.contains_key(&room)).unwrap_or(false);

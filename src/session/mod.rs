@@ -226,6 +226,12 @@ impl Sessions {
         self
     }
 
+    /// How a room's publisher is decoded: live, into a ring sized by the same memory budget as
+    /// pulled inputs once its first frame shows the frame size.
+    pub fn feed_input_options(&self) -> InputOptions {
+        InputOptions { live: true, ring_budget_bytes: self.input.ring_budget_bytes, ..InputOptions::default() }
+    }
+
     /// How long a stopped session's files stay before they are removed (a recording stays).
     pub fn with_retention(mut self, d: std::time::Duration) -> Sessions {
         self.retention = d;
