@@ -525,3 +525,32 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
     }).fold(0.0, f64::max);
     assert!(most <= 2.0 * 1.4e6, "{most} bytes of decoded frames held for one room under a 2 MB budget");
 }
+
+#[test]
+fn a_chunk_stream_that_contradicts_itself_ends_only_its_own_connection() {
+    let d = workdir("sec-chunks");
+    let log = d.join("serve.log");
+    let svc = start_logged(&d.join("db.sqlite"), &[], &log);
+    let h = &svc.http;
+    let (r, key) = room(h, "A");
+    // Handshake (C0, C1, C2), then a 200-byte message's first 128-byte chunk, then a continuation
+    // header on the same chunk stream saying the message is 10 bytes long: what the property
+    // test's long run found making the RTMP parser panic.
+    let mut s = TcpStream::connect(("127.0.0.1", svc.rtmp_port)).unwrap();
+    let mut bytes = vec![3u8];
+    bytes.extend(std::iter::repeat_n(0u8, 1536 * 2));
+    bytes.extend([0x03, 0, 0, 0, 0, 0, 200, 20, 0, 0, 0, 0]);
+    bytes.extend(std::iter::repeat_n(0u8, 128));
+    bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
+    bytes.extend(std::iter::repeat_n(0u8, 10));
+    s.write_all(&bytes).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut sink = [0u8; 8192];
+    let closed = (0..100).any(|_| matches!(s.read(&mut sink), Ok(0) | Err(_)));
+    assert!(closed, "the connection is closed");
+    // The ingest goes on: a real anchor publishes.
+    let _anchor = publish_live(&live_clip(&d), svc.rtmp_port, &key);
+    wait_for("room A to go live", 15.0, || status(h, &r) == "live");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("malformed chunk stream"), "the bad connection is logged as the peer's error");
+}

@@ -67,6 +67,7 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
 
 /// [`run`], calling `ready` once both listeners are up (the demo uses it to start its anchors).
 pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static, ready: Option<OnReady>) -> crate::Result<()> {
+    log_panics();
     let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
     let feeds: Feeds = Arc::default();
     let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
@@ -132,6 +133,19 @@ pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Outpu
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
     drop(rtmp);
     Ok(())
+}
+
+/// A panic anywhere in the service (caught where it happens: a session fails, a connection
+/// closes) is one line in the service's log, not a backtrace on stderr.
+fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let why = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_default();
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            tracing::error!(panic = %why, at = %at, thread = std::thread::current().name().unwrap_or("?"), "panicked");
+        }));
+    });
 }
 
 /// How long a publisher's stream may take to show what it carries before its decoder gives up.

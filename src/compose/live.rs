@@ -48,6 +48,8 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Upload, Stage::Composite, Stage::Encode, Stage::TickLateness];
+
     pub fn name(self) -> &'static str {
         match self {
             Stage::Upload => "upload",

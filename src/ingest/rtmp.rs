@@ -233,7 +233,7 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
     let (mut session, initial) = ServerSession::new(ServerSessionConfig::new()).map_err(|e| format!("session: {e:?}"))?;
     let mut conn = Conn { publishing: None, close: false };
     let mut pending = initial;
-    pending.extend(session.handle_input(&leftover).map_err(|e| format!("input: {e:?}"))?);
+    pending.extend(parse(&mut session, &leftover, peer)?);
     let result = async {
         loop {
             // Results can raise requests whose answers produce more results: work through them all.
@@ -256,7 +256,7 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
             if n == 0 {
                 return Ok::<(), BoxError>(());
             }
-            pending = session.handle_input(&buf[..n]).map_err(|e| format!("input: {e:?}"))?;
+            pending = parse(&mut session, &buf[..n], peer)?;
         }
     }
     .await;
@@ -265,6 +265,20 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
         let _ = shared.events.send(IngestEvent::Ended { app: p.app.clone(), key: p.key.clone() });
     }
     result
+}
+
+/// Feeds the peer's bytes to the RTMP session. A chunk stream that contradicts itself can make
+/// the parser panic (rml_rtmp 0.8 underflows on a continuation chunk longer than its message and
+/// reserves a huge buffer — found by the property test's long run): that is the peer's error, and
+/// ends its connection like any other, with its publish closed properly.
+fn parse(session: &mut ServerSession, bytes: &[u8], peer: SocketAddr) -> Result<Vec<ServerSessionResult>, BoxError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes))) {
+        Ok(r) => Ok(r.map_err(|e| format!("input: {e:?}"))?),
+        Err(_) => {
+            tracing::warn!(%peer, "RTMP peer sent a malformed chunk stream; connection closed");
+            Err("input: malformed chunk stream".into())
+        }
+    }
 }
 
 /// The RTMP handshake; the bytes that followed it, or None when the peer left.

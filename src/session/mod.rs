@@ -437,7 +437,7 @@ impl Sessions {
             Some(handle) => {
                 if let Some(t) = handle {
                     let (dir, keep, grace) = (self.hls_dir(id), self.running().get(id).is_some_and(|r| r.recording.is_some()), self.retention);
-                    let (all, sid) = (self.running.clone(), id.to_string());
+                    let (all, sid, stages) = (self.running.clone(), id.to_string(), self.stages.clone());
                     let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
                         let _ = t.join();
                         crate::sys::release_memory();
@@ -448,6 +448,10 @@ impl Sessions {
                             let _ = std::fs::remove_dir_all(&dir);
                         }
                         lock(&all).remove(&sid);
+                        // Its histograms leave /metrics with it.
+                        for stage in crate::compose::Stage::ALL {
+                            stages.remove(&vec![("session".to_string(), sid.clone()), ("stage".to_string(), stage.name().to_string())]);
+                        }
                     });
                     if let Err(e) = spawned {
                         tracing::warn!(error = %e, "no thread to finish a session in the background");

@@ -17,6 +17,9 @@ use crate::kit::{wait_until, Proc};
 use costream::error::{invalid, Result};
 use costream::testsrc::{generate, Clip};
 
+/// Turns before the first measurement.
+const WARM_TURNS: usize = 3;
+
 /// What the kernel says of the service process.
 #[derive(Clone, Copy, Debug, Default)]
 struct Usage {
@@ -25,15 +28,17 @@ struct Usage {
     threads: usize,
 }
 
-/// The service at rest: the least of each figure over 12 s (the runtime's idle blocking threads
-/// leave after 10 s; a sample while one lingers would count it).
-fn usage_at_rest(pid: u32) -> Usage {
+/// The service at rest — no session, no publisher, no request (`quiet` holds the pollers): the
+/// least of each figure over 12 s (the runtime's idle blocking threads leave after 10 s).
+fn usage_at_rest(pid: u32, quiet: &AtomicBool) -> Usage {
+    quiet.store(true, Ordering::Relaxed);
     let mut least = usage(pid);
     for _ in 0..12 {
         std::thread::sleep(Duration::from_secs(1));
         let u = usage(pid);
         least = Usage { rss_mb: least.rss_mb.min(u.rss_mb), fds: least.fds.min(u.fds), threads: least.threads.min(u.threads) };
     }
+    quiet.store(false, Ordering::Relaxed);
     least
 }
 
@@ -63,11 +68,15 @@ fn room_live(api: &Api, id: &str, live: bool) -> bool {
 }
 
 /// Viewers of the session in `current`: playlist and newest segment every 500 ms; the operator
-/// lists sessions and scrapes metrics every 2 s. Counts fetches and failures.
-fn viewers(api: Api, current: Arc<std::sync::Mutex<Option<String>>>, stop: Arc<AtomicBool>, ok: Arc<AtomicU64>, failed: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+/// lists sessions and scrapes metrics every 2 s (not while `quiet`). Counts fetches and failures.
+fn viewers(api: Api, current: Arc<std::sync::Mutex<Option<String>>>, quiet: Arc<AtomicBool>, stop: Arc<AtomicBool>, ok: Arc<AtomicU64>, failed: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut round = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            if quiet.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
             let id = current.lock().map(|c| c.clone()).unwrap_or(None);
             if let Some(id) = id {
                 let (st, _) = api.fetch(&format!("/sessions/{id}/hls/index.m3u8"));
@@ -165,12 +174,15 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
     let svc = Service::start(&dir.join("soak.sqlite"), &["--hls-retention", "3"], Some(&log))?;
     let r = rooms(&svc.api)?;
     let current = Arc::new(std::sync::Mutex::new(None));
-    let (stop, ok, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let watcher = viewers(svc.api.clone(), current.clone(), stop.clone(), ok.clone(), failed.clone());
-    super::progress(&format!("soak: {minutes} minutes of churn; the first turn warms up"));
-    // The first turn pays one-time costs (GPU device, encoder libraries, allocator pools).
-    let mut sessions = cycle(&svc, &clip, &r, &current)? as u64;
-    let start = usage_at_rest(svc.pid());
+    let (stop, ok, failed, quiet) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let watcher = viewers(svc.api.clone(), current.clone(), quiet.clone(), stop.clone(), ok.clone(), failed.clone());
+    super::progress(&format!("soak: {minutes} minutes of churn after {WARM_TURNS} turns of warm-up"));
+    // The first turns pay one-time costs (GPU device, encoder libraries, allocator pools).
+    let mut sessions = 0;
+    for _ in 0..WARM_TURNS {
+        sessions += cycle(&svc, &clip, &r, &current)? as u64;
+    }
+    let start = usage_at_rest(svc.pid(), &quiet);
     let t0 = Instant::now();
     let mut cycles = 0u64;
     let mut peak = start.rss_mb;
@@ -181,7 +193,7 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
         peak = peak.max(u.rss_mb);
         super::progress(&format!("soak: turn {cycles}, {:.1} min: RSS {:.0} MB, {} fds, {} threads", t0.elapsed().as_secs_f64() / 60.0, u.rss_mb, u.fds, u.threads));
     }
-    let end = usage_at_rest(svc.pid());
+    let end = usage_at_rest(svc.pid(), &quiet);
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let mut svc = svc;
@@ -221,7 +233,7 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
             if flat { "yes" } else { "NO" }
         );
         if md {
-            t.push_str("\n| service process, when idle | after the first turn | at the end |\n|---|---|---|\n");
+            t.push_str(&format!("\n| service process, at rest | after {WARM_TURNS} turns of warm-up | at the end |\n|---|---|---|\n"));
         }
         for (what, a, b) in rows {
             t.push_str(&if md { format!("| {what} | {a} | {b} |\n") } else { format!("  {what}: {a} -> {b}\n") });
