@@ -185,8 +185,9 @@ fn ffmpeg_keeps_up(dir: &Path, a: &str, b: &str, n: usize, seconds: f64) -> Resu
     for k in 0..n {
         let out = dir.join(format!("ff_{n}_{k}"));
         std::fs::create_dir_all(&out)?;
-        let mut c = super::s1::ffmpeg_s1(Path::new(a), Path::new(b), &out);
-        c.args(["-t", &seconds.to_string(), "-progress", "pipe:1", "-stats_period", "0.5"]).stdout(Stdio::piped());
+        let secs = seconds.to_string();
+        let mut c = super::s1::ffmpeg_s1_with(Path::new(a), Path::new(b), &out, &["-t", &secs, "-progress", "pipe:1", "-stats_period", "0.5"]);
+        c.stdout(Stdio::piped());
         let mut child = c.spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| invalid("bench", "ffmpeg stdout"))?;
         let reader = std::thread::spawn(move || {
@@ -204,16 +205,28 @@ fn ffmpeg_keeps_up(dir: &Path, a: &str, b: &str, n: usize, seconds: f64) -> Resu
     let mut all = true;
     for (mut p, reader) in jobs {
         let _ = p.0.wait();
-        let pts = reader.join().unwrap_or_default();
-        let from = pts.iter().find(|p| p.0 >= 3.0).copied();
-        let to = pts.iter().rev().find(|p| p.1 > 0.0).copied();
-        let rate = match (from, to) {
-            (Some(f), Some(t)) if t.0 > f.0 + 1.0 => (t.1 - f.1) / (t.0 - f.0),
-            _ => 0.0,
-        };
+        let mut pts = reader.join().unwrap_or_default();
+        // The last report comes after the flush at the end; the first seconds connect.
+        pts.pop();
+        pts.retain(|p| p.0 >= 3.0 && p.1 > 0.0);
+        let rate = slope(&pts);
+        progress(&format!("  FFmpeg job: {rate:.3} media s per wall s"));
         all &= rate >= REAL_TIME;
     }
     Ok(all)
+}
+
+/// Least-squares slope of (wall s, media s): media seconds per wall second, the 0.5 s steps of the
+/// progress reports averaged out.
+fn slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    if n < 3.0 {
+        return 0.0;
+    }
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let var: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if var > 0.0 { cov / var } else { 0.0 }
 }
 
 /// How many S1 jobs run at once in real time, ours and FFmpeg's, from two paced 720p30 RTMP

@@ -73,10 +73,15 @@ const FLOOR_GRAPH: &str = "[0:v]crop=640:720[l];[1:v]crop=640:720[r];[l][r]hstac
 [0:a][1:a]amix=inputs=2:normalize=0[a]";
 
 pub(super) fn ffmpeg_s1(a: &Path, b: &Path, out: &Path) -> Command {
-    ffmpeg_job(a, b, out, S1_GRAPH)
+    ffmpeg_job(a, b, out, S1_GRAPH, &[])
 }
 
-fn ffmpeg_job(a: &Path, b: &Path, out: &Path, graph: &str) -> Command {
+/// S1 by FFmpeg with more output options (they must come before the output).
+pub(super) fn ffmpeg_s1_with(a: &Path, b: &Path, out: &Path, extra: &[&str]) -> Command {
+    ffmpeg_job(a, b, out, S1_GRAPH, extra)
+}
+
+fn ffmpeg_job(a: &Path, b: &Path, out: &Path, graph: &str, extra: &[&str]) -> Command {
     let hls = out.join("ff_hls");
     let _ = std::fs::create_dir_all(&hls);
     let tee = format!(
@@ -89,6 +94,7 @@ fn ffmpeg_job(a: &Path, b: &Path, out: &Path, graph: &str) -> Command {
     c.args(["-filter_complex", graph, "-map", "[v]", "-map", "[a]"]);
     c.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k"]);
     c.args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-threads", "2", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"]);
+    c.args(extra);
     c.args(["-flags", "+global_header", "-f", "tee", &tee]);
     c.stdout(Stdio::null());
     c
@@ -158,7 +164,7 @@ pub fn measure(args: &BenchArgs, dir: &Path) -> Result<S1> {
         s.base.push(u);
         k += 1;
         progress(&format!("run {k}/{total}: FFmpeg floor (decode + crop/stack + mix + encode, no bar/blur)"));
-        let u = run_measured(&mut ffmpeg_job(&a, &b, &out, FLOOR_GRAPH))?;
+        let u = run_measured(&mut ffmpeg_job(&a, &b, &out, FLOOR_GRAPH, &[]))?;
         progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s", frames / u.wall_s, u.cpu_s / seconds));
         s.floor.push(u);
         for (vi, v) in s.variants.iter().enumerate() {
