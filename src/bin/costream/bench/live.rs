@@ -232,7 +232,8 @@ fn slope(pts: &[(f64, f64)]) -> f64 {
 /// How many S1 jobs run at once in real time, ours and FFmpeg's, from two paced 720p30 RTMP
 /// streams (the S1 inputs looped through nginx-rtmp), trying 1, 2, … up to `max`.
 fn sessions(dir: &Path, seconds: f64, max: usize) -> Result<(usize, usize, usize)> {
-    let (a, b) = super::s1::make_inputs(&dir.join("inputs"), 10.0)?;
+    // Longer than a run: a looped input jumps its timestamps, which FFmpeg's graph stalls on.
+    let (a, b) = super::s1::make_inputs(&dir.join("inputs"), (seconds + 15.0).ceil())?;
     let nginx = start_nginx(&dir.join("nginx-sessions"), false)?;
     let (ua, ub) = (format!("rtmp://127.0.0.1:{}/live/a", nginx.port), format!("rtmp://127.0.0.1:{}/live/b", nginx.port));
     let _pubs = (publisher(&a, &ua)?, publisher(&b, &ub)?);
