@@ -34,9 +34,7 @@ pub fn container_for(url: &str, live: bool) -> (&'static str, Vec<(&'static str,
             vec![
                 ("hls_time", "2".into()),
                 ("hls_list_size", if live { "6" } else { "0" }.into()),
-                // Live, a playlist that exists already (a session resumed after a restart) goes on
-                // where it stopped, after a discontinuity, instead of starting over.
-                ("hls_flags", if live { "delete_segments+independent_segments+append_list" } else { "independent_segments" }.into()),
+                ("hls_flags", hls_flags(url, live).into()),
                 ("hls_segment_filename", format!("{seg}_%05d.ts")),
             ],
         )
@@ -48,6 +46,17 @@ pub fn container_for(url: &str, live: bool) -> (&'static str, Vec<(&'static str,
         ("mov", vec![])
     } else {
         ("mp4", vec![])
+    }
+}
+
+/// Live, a playlist that exists already (a session resumed after a restart) goes on where it
+/// stopped, after a discontinuity, instead of starting over; a new one starts plain (FFmpeg's
+/// `append_list` would open it with a discontinuity too).
+fn hls_flags(url: &str, live: bool) -> &'static str {
+    match (live, std::path::Path::new(url).exists()) {
+        (true, true) => "delete_segments+independent_segments+append_list",
+        (true, false) => "delete_segments+independent_segments",
+        (false, _) => "independent_segments",
     }
 }
 
