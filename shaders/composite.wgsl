@@ -60,6 +60,26 @@ fn tile_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// A block from its two source luma rows and one source chroma sample per 2x2 (0..1): output
+// chroma of a 2x2 = the matrix applied to its mean luma and its chroma (all affine).
+fn block_420(t: Tile, yr0: vec4<f32>, yr1: vec4<f32>, a0: vec2<f32>, a1: vec2<f32>) -> Block {
+    let m0 = (yr0.x + yr0.y + yr1.x + yr1.y) * 0.25;
+    let m1 = (yr0.z + yr0.w + yr1.z + yr1.w) * 0.25;
+    var b: Block;
+    b.c = vec4<f32>(
+        dot(t.m_u.xyz, vec3<f32>(m0, a0)) + t.m_u.w,
+        dot(t.m_v.xyz, vec3<f32>(m0, a0)) + t.m_v.w,
+        dot(t.m_u.xyz, vec3<f32>(m1, a1)) + t.m_u.w,
+        dot(t.m_v.xyz, vec3<f32>(m1, a1)) + t.m_v.w,
+    );
+    let k0 = dot(t.m_y.yz, a0) + t.m_y.w;
+    let k1 = dot(t.m_y.yz, a1) + t.m_y.w;
+    let k = vec4<f32>(k0, k0, k1, k1);
+    b.y0 = yr0 * t.m_y.x + k;
+    b.y1 = yr1 * t.m_y.x + k;
+    return b;
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (outside_job(gid)) {
@@ -80,22 +100,7 @@ fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
     let crow = cy * t.c_stride;
     let a0 = vec2<f32>(f32(byte_at(t.u_base + crow + cx * t.c_step)), f32(byte_at(t.v_base + crow + cx * t.c_step))) * (1.0 / 255.0);
     let a1 = vec2<f32>(f32(byte_at(t.u_base + crow + cx1 * t.c_step)), f32(byte_at(t.v_base + crow + cx1 * t.c_step))) * (1.0 / 255.0);
-    // Output chroma of a 2x2 = the matrix applied to its mean luma and its chroma (all affine).
-    let m0 = (yr0.x + yr0.y + yr1.x + yr1.y) * 0.25;
-    let m1 = (yr0.z + yr0.w + yr1.z + yr1.w) * 0.25;
-    var b: Block;
-    b.c = vec4<f32>(
-        dot(t.m_u.xyz, vec3<f32>(m0, a0)) + t.m_u.w,
-        dot(t.m_v.xyz, vec3<f32>(m0, a0)) + t.m_v.w,
-        dot(t.m_u.xyz, vec3<f32>(m1, a1)) + t.m_u.w,
-        dot(t.m_v.xyz, vec3<f32>(m1, a1)) + t.m_v.w,
-    );
-    let k0 = dot(t.m_y.yz, a0) + t.m_y.w;
-    let k1 = dot(t.m_y.yz, a1) + t.m_y.w;
-    let k = vec4<f32>(k0, k0, k1, k1);
-    b.y0 = yr0 * t.m_y.x + k;
-    b.y1 = yr1 * t.m_y.x + k;
-    store_block(bx, by, b);
+    store_block(bx, by, block_420(t, yr0, yr1, a0, a1));
 }
 
 fn block_from_pixels(p00: vec3<f32>, p10: vec3<f32>, p20: vec3<f32>, p30: vec3<f32>, p01: vec3<f32>, p11: vec3<f32>, p21: vec3<f32>, p31: vec3<f32>) -> Block {
@@ -173,21 +178,7 @@ fn tile_axis(@builtin(global_invocation_id) gid: vec3<u32>) {
     let s1 = (t.origin + vec2<f32>(t.axis_x.x * (p.x + 2.5), t.axis_y.y * (p.y + 0.5))) * t.cscale;
     let a0 = vec2<f32>(bilinear(t.u_base, t.c_stride, t.c_step, s0, clo, chi), bilinear(t.v_base, t.c_stride, t.c_step, s0, clo, chi));
     let a1 = vec2<f32>(bilinear(t.u_base, t.c_stride, t.c_step, s1, clo, chi), bilinear(t.v_base, t.c_stride, t.c_step, s1, clo, chi));
-    let m0 = (yr0.x + yr0.y + yr1.x + yr1.y) * 0.25;
-    let m1 = (yr0.z + yr0.w + yr1.z + yr1.w) * 0.25;
-    var b: Block;
-    b.c = vec4<f32>(
-        dot(t.m_u.xyz, vec3<f32>(m0, a0)) + t.m_u.w,
-        dot(t.m_v.xyz, vec3<f32>(m0, a0)) + t.m_v.w,
-        dot(t.m_u.xyz, vec3<f32>(m1, a1)) + t.m_u.w,
-        dot(t.m_v.xyz, vec3<f32>(m1, a1)) + t.m_v.w,
-    );
-    let k0 = dot(t.m_y.yz, a0) + t.m_y.w;
-    let k1 = dot(t.m_y.yz, a1) + t.m_y.w;
-    let k = vec4<f32>(k0, k0, k1, k1);
-    b.y0 = yr0 * t.m_y.x + k;
-    b.y1 = yr1 * t.m_y.x + k;
-    store_block(bx, by, b);
+    store_block(bx, by, block_420(t, yr0, yr1, a0, a1));
 }
 
 fn inside(p: vec2<f32>, r: vec4<f32>) -> bool {
