@@ -12,6 +12,8 @@ PACKAGES=(
   # tests, samples and the benchmark baseline; nginx-rtmp is a real RTMP peer in tests
   ffmpeg nginx libnginx-mod-rtmp python3
 )
+# A script may ask for more (the tests: a real browser).
+PACKAGES+=(${EXTRA_PACKAGES:-})
 
 missing=()
 for p in "${PACKAGES[@]}"; do

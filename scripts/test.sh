@@ -3,5 +3,7 @@
 # end-to-end with real ffmpeg/ffprobe, and a quick benchmark smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser tests play our pages and streams in Debian's headless Chromium.
+EXTRA_PACKAGES="chromium"
 source scripts/deps.sh
 cargo test --release "$@"

@@ -81,6 +81,9 @@ struct Job {
 @group(0) @binding(4) var<storage, read_write> nv12: array<u32>;
 @group(0) @binding(5) var<storage, read_write> scratch_a: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> scratch_b: array<vec4<f32>>;
+// The first view's NV12 output (a dummy for the first view itself): tiles another view shows
+// identically are copied from there (see `view_copy`).
+@group(0) @binding(7) var<storage, read> donor: array<u32>;
 @group(1) @binding(0) var<uniform> job: Job;
 
 fn byte_at(off: u32) -> u32 {

@@ -6,6 +6,8 @@
 // - `tile_axis`: a scaled tile that is not rotated: taps shared along rows and columns, chroma
 //   once per 2x2.
 // - `tile_scaled`: any other tile (rotated): bilinear per pixel.
+// - `view_copy`: blocks the first view drew from the same tile at the same scale, moved by whole
+//   blocks (a mirrored PK view shows both anchors' tiles too): its words, copied.
 // - `edges`: blocks where tiles or the background meet inside one block, listed by the CPU; every
 //   pixel picks its topmost tile; pixels outside every tile keep what is beneath.
 // `fill` paints the background where no tile covers; layers under the video come between the two.
@@ -57,6 +59,29 @@ fn tile_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
         let vw = planes[vo >> 2u] >> ((vo & 3u) * 8u);
         let planar = (uw & 0xffu) | ((vw & 0xffu) << 8u) | ((uw & 0xff00u) << 8u) | ((vw & 0xff00u) << 16u);
         nv12[crow_out + bx] = select(planar, planes[uo >> 2u], t.c_step == 2u);
+    }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn view_copy(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x * COPY_RUN >= job.blocks.x || gid.y >= job.blocks.y) {
+        return;
+    }
+    // unit_x, unit_y: where the blocks are in the first view, relative to here (in blocks).
+    let by = job.block0.y + gid.y;
+    let sby = u32(i32(by) + job.tile.unit_y);
+    let wpr = words_per_row();
+    let n = min(COPY_RUN, job.blocks.x - gid.x * COPY_RUN);
+    let row0 = luma_index(0u, by * 2u);
+    let src0 = luma_index(0u, sby * 2u);
+    let c_out = chroma_index(0u, by);
+    let c_src = chroma_index(0u, sby);
+    for (var k = 0u; k < n; k++) {
+        let bx = job.block0.x + gid.x * COPY_RUN + k;
+        let sbx = u32(i32(bx) + job.tile.unit_x);
+        nv12[row0 + bx] = donor[src0 + sbx];
+        nv12[row0 + wpr + bx] = donor[src0 + wpr + sbx];
+        nv12[c_out + bx] = donor[c_src + sbx];
     }
 }
 

@@ -4,8 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use costream::testsrc::Clip;
@@ -192,32 +191,10 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
 fn demo_serves_playable_hls_within_15_seconds() {
     let d = workdir("demo");
     let started = Instant::now();
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_costream"))
-        .args(["demo", "--http", &format!("127.0.0.1:{}", free_port()), "--rtmp", &format!("127.0.0.1:{}", free_port()), "--dir"])
-        .arg(d.join("demo"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = demo.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut hls, mut token) = (None, None);
-    while hls.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its token and HLS URL");
-        token = token.or_else(|| line.trim().strip_prefix("TOKEN:").map(|t| t.trim().to_string()));
-        hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
-    }
-    let hls = hls.unwrap();
+    let mut demo = start_demo(&d.join("demo"));
+    let hls = demo.hls.clone();
     // The demo's HLS needs the operator token it printed.
     assert_eq!(ureq::get(&hls).call().map_err(|e| matches!(e, ureq::Error::Status(401, _))).err(), Some(true), "HLS without a token");
-    remember_token(hls.split("/sessions/").next().unwrap(), &token.expect("the demo prints an operator token"));
     let left = 15.0 - started.elapsed().as_secs_f64();
     wait_for("an HLS segment within 15 s of the start", left, || authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts"));
     let took = started.elapsed();
@@ -227,8 +204,8 @@ fn demo_serves_playable_hls_within_15_seconds() {
     assert_eq!(stream(&j, "audio")["codec_name"], "aac");
     eprintln!("demo HLS playable after {took:?}");
     // SIGTERM: a graceful stop.
-    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
-    let status = demo.wait().unwrap();
+    unsafe { libc::kill(demo.child.id() as i32, libc::SIGTERM) };
+    let status = demo.child.wait().unwrap();
     assert!(status.success(), "demo exits cleanly on SIGTERM: {status:?}");
     // Shutting down finished the session's HLS: the playlist on disk is closed.
     let ses = hls.split("/sessions/").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();

@@ -248,8 +248,8 @@ impl<'a> Job<'a> {
     fn pre_pull(&mut self, live: &LiveView) -> Result<()> {
         let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: self.cfg.size };
         let mut warm = Vec::new();
-        for (v, spec) in self.views.iter().enumerate() {
-            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, v, spec)?;
+        for spec in &self.views {
+            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
             warm.push(Scene { under: self.fixed.under.clone(), layers, blurs: self.cfg.overlays.blurs.clone(), ..Scene::default() });
         }
         if !self.warmed {
@@ -330,7 +330,7 @@ impl<'a> Job<'a> {
         let (w, h) = self.cfg.size;
         let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: (w, h) };
         let mut scenes = Vec::with_capacity(self.views.len());
-        for (v, spec) in self.views.iter().enumerate() {
+        for spec in &self.views {
             let shown = shown_inputs(spec, self.slots.len(), self.solo, &self.cfg.audio_of);
             let cells = layout::cells(self.layout, shown.len(), w, h);
             let slots = &self.slots;
@@ -339,7 +339,7 @@ impl<'a> Job<'a> {
                 .enumerate()
                 .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
                 .collect();
-            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, v, spec)?;
+            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
             let masks = spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
             scenes.push(Scene { background: [0.0; 3], under: self.fixed.under.clone(), tiles, layers, blurs: self.cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
         }

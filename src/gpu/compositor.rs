@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::device::Gpu;
 use super::dirty::{area, Drawn, Frame};
-use super::kernels::Pipelines;
+use super::kernels::{Kernel, Pipelines};
 use super::planner::{Plan, Planner, SlotInfo};
 use super::readback::{ts_offset, Staging, MAP_DONE, MAP_FAILED, MAP_PENDING, TS_QUERIES};
 use super::scene::{GpuOptions, LayerKind, LayerSpec, Ready, Scene, MAX_BLURS, MAX_LAYERS, MAX_TILES};
@@ -41,6 +41,8 @@ pub struct Compositor {
     pub(super) images_buf: wgpu::Buffer,
     list_buf: wgpu::Buffer,
     scratch: [wgpu::Buffer; 2],
+    /// Bound as the first view's donor buffer in the first view itself (see `view_copy`).
+    no_donor: wgpu::Buffer,
     job_buf: wgpu::Buffer,
     job_groups: Vec<wgpu::BindGroup>,
     targets: Vec<Target>,
@@ -52,6 +54,8 @@ pub struct Compositor {
     pub(super) needs_upload: Vec<bool>,
     /// Per view, the fraction of the frame the last render drew (1 without dirty-region reuse).
     drawn_fraction: Vec<f32>,
+    /// Per view, the fraction of the frame the last render took from another view's picture.
+    shared_fraction: Vec<f32>,
     pub(super) staging: Vec<Staging>,
     pub(super) in_flight: VecDeque<usize>,
     next_staging: usize,
@@ -105,6 +109,7 @@ impl Compositor {
             images_buf: storage(device, "images", 16),
             list_buf: storage(device, "block list", 4096),
             scratch: [storage(device, "scratch a", 16 * 1024), storage(device, "scratch b", 16 * 1024)],
+            no_donor: storage(device, "no donor", 16),
             job_buf,
             job_groups,
             targets,
@@ -114,6 +119,7 @@ impl Compositor {
             slots: Vec::new(),
             slot_gens: Vec::new(),
             drawn_fraction: vec![1.0; views],
+            shared_fraction: vec![0.0; views],
             needs_upload: Vec::new(),
             staging,
             in_flight: VecDeque::new(),
@@ -141,6 +147,12 @@ impl Compositor {
         self.drawn_fraction.get(v).copied().unwrap_or(1.0)
     }
 
+    /// Fraction of view `v`'s frame that the last render copied from another view instead of
+    /// drawing it (a whole copy for a rendition or a monitor; the shared tiles of a mirrored view).
+    pub fn shared_fraction(&self, v: usize) -> f32 {
+        self.shared_fraction.get(v).copied().unwrap_or(0.0)
+    }
+
     /// Buffers were replaced: every view's resource bind group must be built again.
     pub(super) fn invalidate_groups(&mut self) {
         for t in &mut self.targets {
@@ -152,12 +164,14 @@ impl Compositor {
         fn e(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
             wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }
         }
-        for t in &mut self.targets {
+        let first = self.targets[0].nv12.clone();
+        for (v, t) in self.targets.iter_mut().enumerate() {
             if t.group0.is_none() {
+                let donor = if v == 0 { &self.no_donor } else { &first };
                 t.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("compositor resources"),
                     layout: &self.pipelines.layout0,
-                    entries: &[e(0, &t.scene_buf), e(1, &self.planes_buf), e(2, &self.images_buf), e(3, &self.list_buf), e(4, &t.nv12), e(5, &self.scratch[0]), e(6, &self.scratch[1])],
+                    entries: &[e(0, &t.scene_buf), e(1, &self.planes_buf), e(2, &self.images_buf), e(3, &self.list_buf), e(4, &t.nv12), e(5, &self.scratch[0]), e(6, &self.scratch[1]), e(7, donor)],
                 }));
             }
         }
@@ -185,7 +199,7 @@ impl Compositor {
             return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.dispatches.len())));
         }
         self.write_buffers(&plan);
-        let commands = self.record(scenes, &plan, idx);
+        let commands = self.record(&plan, idx);
         let sub = self.gpu.queue.submit(Some(commands));
         if let Some(e) = self.gpu.take_error() {
             for t in &mut self.targets {
@@ -215,11 +229,17 @@ impl Compositor {
                 layer_vers: vers(&scene.layers),
             };
             let prev = self.targets[view].drawn.as_ref().filter(|_| self.opts.dirty_reuse);
-            // A rendition is its base's picture plus masks: drawn whole, over the copy.
-            let dirty = if scene.copy_of.is_some() { frame.dirty_rects(None, &now) } else { frame.dirty_rects(prev, &now) };
+            // A rendition is its base's picture plus masks, and a view that shows an earlier one's
+            // picture with more layers on top (an anchor's monitor) starts from a copy of it too:
+            // both are drawn whole, over the copy.
+            let base = scene.copy_of.map(|k| (k, scene.layers.len())).or_else(|| picture_base(scenes, view));
+            let dirty = if base.is_some() { frame.dirty_rects(None, &now) } else { frame.dirty_rects(prev, &now) };
             let (wb, hb) = frame.blocks;
             self.drawn_fraction[view] = dirty.iter().map(area).sum::<u64>() as f32 / (wb as u64 * hb as u64) as f32;
-            planner.plan_view(&mut plan, view, scene, &dirty);
+            let before = plan.dispatches.len();
+            planner.plan_view(&mut plan, view, scene, &dirty, base);
+            let copied: u64 = plan.dispatches[before..].iter().filter(|d| d.kernel == Kernel::ViewCopy).map(|d| d.job.blocks[0] as u64 * d.job.blocks[1] as u64).sum();
+            self.shared_fraction[view] = if base.is_some() { 1.0 } else { copied as f32 / (wb as u64 * hb as u64) as f32 };
             drawn.push(now);
         }
         (plan, drawn)
@@ -259,14 +279,12 @@ impl Compositor {
 
     /// Records the four passes (tiles, blur, layers, masks — renditions are copied from their base
     /// before the masks) and the copies into staging buffer `idx`.
-    fn record(&self, scenes: &[Scene], plan: &Plan, idx: usize) -> wgpu::CommandBuffer {
+    fn record(&self, plan: &Plan, idx: usize) -> wgpu::CommandBuffer {
         let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         for (pass_i, label) in [(0, "tiles"), (1, "blur"), (2, "layers"), (3, "masks")] {
             if pass_i == 3 {
-                for (v, sc) in scenes.iter().enumerate() {
-                    if let Some(k) = sc.copy_of {
-                        enc.copy_buffer_to_buffer(&self.targets[k].nv12, 0, &self.targets[v].nv12, 0, self.nv12_len);
-                    }
+                for &(k, v) in &plan.copies {
+                    enc.copy_buffer_to_buffer(&self.targets[k].nv12, 0, &self.targets[v].nv12, 0, self.nv12_len);
                 }
             }
             if !plan.has_pass(pass_i) {
@@ -320,6 +338,19 @@ impl Compositor {
         }
         self.in_flight.push_back(idx);
     }
+}
+
+/// An earlier view whose finished picture is view `v`'s beneath some extra layers (the same
+/// background, tiles and blurs, its layers a prefix of `v`'s), and how many layers it already has.
+/// Only a view drawn by itself qualifies: a copy's or a masked view's picture is finished later.
+fn picture_base(scenes: &[Scene], v: usize) -> Option<(usize, usize)> {
+    let s = &scenes[v];
+    (0..v).find_map(|u| {
+        let b = &scenes[u];
+        let same = b.copy_of.is_none() && b.masks.is_empty() && picture_base(scenes, u).is_none();
+        let prefix = b.layers.len() <= s.layers.len() && b.layers[..] == s.layers[..b.layers.len()];
+        (same && prefix && b.background == s.background && b.under == s.under && b.tiles == s.tiles && b.blurs == s.blurs).then_some((u, b.layers.len()))
+    })
 }
 
 fn check_size(gpu: &Gpu, width: u32, height: u32, opts: GpuOptions, views: usize) -> Result<()> {

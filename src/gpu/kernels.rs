@@ -14,6 +14,7 @@ pub(super) enum Kernel {
     TileUnit,
     TileAxis,
     TileScaled,
+    ViewCopy,
     Edges,
     BlurPrep,
     BlurH,
@@ -28,12 +29,13 @@ pub(super) enum Kernel {
 }
 
 /// Each kernel's shader module and entry point.
-const KERNELS: [(Kernel, &str, &str); 16] = [
+const KERNELS: [(Kernel, &str, &str); 17] = [
     (Kernel::Fill, "composite", "fill"),
     (Kernel::TileCopy, "composite", "tile_copy"),
     (Kernel::TileUnit, "composite", "tile_unit"),
     (Kernel::TileAxis, "composite", "tile_axis"),
     (Kernel::TileScaled, "composite", "tile_scaled"),
+    (Kernel::ViewCopy, "composite", "view_copy"),
     (Kernel::Edges, "composite", "edges"),
     (Kernel::BlurPrep, "blur", "blur_prep"),
     (Kernel::BlurH, "blur", "blur_h"),
@@ -59,7 +61,7 @@ pub(super) fn module_source(module: &str, workgroup: (u32, u32)) -> String {
 }
 
 /// The pipelines and the two bind group layouts: group 0 the frame's resources (scene uniform,
-/// planes, images, block list, NV12 target, blur scratch), group 1 one job's uniform.
+/// planes, images, block list, NV12 target, blur scratch, the first view's NV12), group 1 one job's uniform.
 pub(super) struct Pipelines {
     pub layout0: wgpu::BindGroupLayout,
     pub layout1: wgpu::BindGroupLayout,
@@ -78,7 +80,7 @@ impl Pipelines {
         let uniform = |binding: u32| entry(binding, wgpu::BufferBindingType::Uniform);
         let layout0 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("compositor resources"),
-            entries: &[uniform(0), storage(1, true), storage(2, true), storage(3, true), storage(4, false), storage(5, false), storage(6, false)],
+            entries: &[uniform(0), storage(1, true), storage(2, true), storage(3, true), storage(4, false), storage(5, false), storage(6, false), storage(7, true)],
         });
         let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("job"), entries: &[uniform(0)] });
         let playout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {

@@ -35,6 +35,18 @@ pub(super) struct Plan {
     pub scratch_len: u32,
     pub blurs: usize,
     pub layers: usize,
+    /// Views that start from another's finished picture: (from, to), copied before pass 3.
+    pub copies: Vec<(usize, usize)>,
+    /// The first view's tiles, for the views after it that show the same ones.
+    pub donors: Vec<Donor>,
+}
+
+/// A tile of the first view, the block rectangles its own dispatch drew this frame, and whether
+/// those hold its pixels alone once pass 0 is done (no other tile reaches into them).
+pub(super) struct Donor {
+    tile: TileU,
+    drawn: Vec<([u32; 2], [u32; 2])>,
+    alone: bool,
 }
 
 impl Plan {
@@ -125,14 +137,24 @@ impl<'a> Planner<'a> {
         (b[0].div_ceil(self.workgroup.0), b[1].div_ceil(self.workgroup.1))
     }
 
-    /// Adds view `view`'s dispatches for `scene` to the plan, drawing only inside `dirty`.
-    pub fn plan_view(&self, plan: &mut Plan, view: usize, scene: &Scene, dirty: &[BRect]) {
+    /// Adds view `view`'s dispatches for `scene` to the plan, drawing only inside `dirty`. With a
+    /// `base` (view k, n), the view starts from a copy of view k's finished picture, which already
+    /// has the first n of its layers, and draws only the rest (in pass 3, before the masks).
+    pub fn plan_view(&self, plan: &mut Plan, view: usize, scene: &Scene, dirty: &[BRect], base: Option<(usize, usize)>) {
         let mut vp = ViewPlan { view, dirty, su: SceneU::zeroed() };
         vp.su.size = [self.width, self.height];
         let bg = rgb_to_bt709_limited(scene.background);
         vp.su.background = [bg[0], bg[1], bg[2], 1.0];
-        if scene.copy_of.is_none() {
-            self.plan_picture(plan, &mut vp, scene);
+        match base {
+            None => self.plan_picture(plan, &mut vp, scene),
+            Some((k, n)) => {
+                plan.copies.push((k, view));
+                for l in scene.layers.iter().skip(n) {
+                    if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
+                        plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 3, view });
+                    }
+                }
+            }
         }
         self.plan_stickers(plan, &vp, &scene.masks);
         let masks = scene.masks.iter().filter(|m| m.sticker.is_none()).filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
@@ -144,7 +166,7 @@ impl<'a> Planner<'a> {
 
     /// Everything but the masks: fill, layers beneath, tiles and their edges, blurs, layers.
     fn plan_picture(&self, plan: &mut Plan, vp: &mut ViewPlan<'_>, scene: &Scene) {
-        let (tile_jobs, edge_blocks, covered) = self.plan_tiles(vp, scene);
+        let (tile_jobs, edge_blocks, covered) = self.plan_tiles(vp, scene, &mut plan.donors);
         if !covered {
             for (b0, n) in vp.clip([0, 0], [self.wb, self.hb]) {
                 plan.dispatches.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks(b0, n), groups: self.groups(n), pass: 0, view: vp.view });
@@ -182,7 +204,7 @@ impl<'a> Planner<'a> {
     /// The tiles' dispatches over their inner blocks, the blocks only partly inside a tile (composed
     /// per pixel by the edge job), and whether the tiles cover the frame (no fill needed). The tiles
     /// go into the view's uniform, where the edge job finds them.
-    fn plan_tiles(&self, vp: &mut ViewPlan<'_>, scene: &Scene) -> (Vec<Dispatch>, Vec<u32>, bool) {
+    fn plan_tiles(&self, vp: &mut ViewPlan<'_>, scene: &Scene, donors: &mut Vec<Donor>) -> (Vec<Dispatch>, Vec<u32>, bool) {
         let (w, h) = (self.width as f32, self.height as f32);
         let mut nt = 0usize;
         let mut covered_area = 0.0f64;
@@ -197,12 +219,25 @@ impl<'a> Planner<'a> {
             }
             covered_area += ((d[2] - d[0]) * (d[3] - d[1])) as f64;
             let inner = inner_blocks(d);
+            let mut drawn = Vec::new();
             if let Some((b0, n)) = inner {
                 for (b0, n) in vp.clip(b0, n) {
-                    // tile_copy handles COPY_RUN (8) blocks per invocation.
-                    let g = if kernel == Kernel::TileCopy { self.groups([n[0].div_ceil(8), n[1]]) } else { self.groups(n) };
-                    jobs.push(Dispatch { kernel, job: JobU { tile: tu, ..JobU::blocks(b0, n) }, groups: g, pass: 0, view: vp.view });
+                    // Blocks the first view drew from the same tile are copied from there.
+                    let from = (vp.view > 0 && kernel != Kernel::TileCopy).then(|| donated(donors, &tu, b0, n)).flatten();
+                    let (kernel, job) = match from {
+                        Some(off) => (Kernel::ViewCopy, JobU { tile: TileU { unit_x: off[0], unit_y: off[1], ..TileU::zeroed() }, ..JobU::blocks(b0, n) }),
+                        None => (kernel, JobU { tile: tu, ..JobU::blocks(b0, n) }),
+                    };
+                    // tile_copy and view_copy handle COPY_RUN (8) blocks per invocation.
+                    let g = if matches!(kernel, Kernel::TileCopy | Kernel::ViewCopy) { self.groups([n[0].div_ceil(8), n[1]]) } else { self.groups(n) };
+                    jobs.push(Dispatch { kernel, job, groups: g, pass: 0, view: vp.view });
+                    if from.is_none() {
+                        drawn.push((b0, n));
+                    }
                 }
+            }
+            if vp.view == 0 {
+                donors.push(Donor { tile: tu, drawn, alone: true });
             }
             if let Some((b0, n)) = touched_blocks(d, self.wb, self.hb) {
                 for by in b0[1]..b0[1] + n[1] {
@@ -218,6 +253,9 @@ impl<'a> Planner<'a> {
             nt += 1;
         }
         vp.su.n_tiles = nt as u32;
+        if vp.view == 0 {
+            mark_overlapped(donors, self.wb, self.hb);
+        }
         edges.sort_unstable();
         edges.dedup();
         // The frame is covered when one tile covers it all, or when non-overlapping tiles add up to it.
@@ -326,6 +364,42 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// Where (in blocks, relative to `b0`) the first view drew the `n` blocks at `b0` of a tile `tu`
+/// with the same pixels: a donor showing the same source at the same scale, moved by whole blocks,
+/// that drew all of them this frame and alone.
+fn donated(donors: &[Donor], tu: &TileU, b0: [u32; 2], n: [u32; 2]) -> Option<[i32; 2]> {
+    donors.iter().filter(|d| d.alone).find_map(|d| {
+        let off = translation(tu, &d.tile)?;
+        let s0 = [b0[0] as i64 + off[0] as i64, b0[1] as i64 + off[1] as i64];
+        let inside = |(r0, rn): &([u32; 2], [u32; 2])| s0[0] >= r0[0] as i64 && s0[1] >= r0[1] as i64 && s0[0] + n[0] as i64 <= (r0[0] + rn[0]) as i64 && s0[1] + n[1] as i64 <= (r0[1] + rn[1]) as i64;
+        d.drawn.iter().any(inside).then_some(off)
+    })
+}
+
+/// The offset in blocks from tile `a` to tile `b` when `a` is `b` moved by whole blocks: the same
+/// source, crop, scale and colour, the same size, and the same source pixel at the same place within.
+fn translation(a: &TileU, b: &TileU) -> Option<[i32; 2]> {
+    let (dx, dy) = (a.dst[0] - b.dst[0], a.dst[1] - b.dst[1]);
+    let whole = |v: f32, k: f32| v.fract() == 0.0 && (v as i64) % (k as i64) == 0;
+    let same_size = b.dst[2] - b.dst[0] == a.dst[2] - a.dst[0] && b.dst[3] - b.dst[1] == a.dst[3] - a.dst[1];
+    let same_sampling = bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*a }) == bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*b });
+    // a's output point q shows what b's q - (dx, dy) does: a.origin = b.origin - axis · (dx, dy).
+    let ox = b.origin[0] - b.axis_x[0] * dx - b.axis_y[0] * dy - a.origin[0];
+    let oy = b.origin[1] - b.axis_x[1] * dx - b.axis_y[1] * dy - a.origin[1];
+    let aligned = ox.abs() < 1e-3 && oy.abs() < 1e-3;
+    (whole(dx, 4.0) && whole(dy, 2.0) && same_size && same_sampling && aligned).then(|| [-(dx / 4.0) as i32, -(dy / 2.0) as i32])
+}
+
+/// Marks donors that another tile of the first view reaches into (its blocks are not the donor's
+/// pixels alone: a later tile or the edge job writes there).
+fn mark_overlapped(donors: &mut [Donor], wb: u32, hb: u32) {
+    let reach: Vec<Option<BRect>> = donors.iter().map(|d| touched_blocks(d.tile.dst, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]])).collect();
+    for i in 0..donors.len() {
+        let Some(mine) = reach[i] else { continue };
+        donors[i].alone = reach.iter().enumerate().all(|(j, r)| j == i || r.is_none_or(|r| !super::dirty::overlaps(&r, &mine)));
+    }
+}
+
 /// Appends a mask's polygons to the list buffer (count, then each polygon's length and points);
 /// returns where they start.
 fn push_polygons(list: &mut Vec<u32>, polygons: &[Vec<[f32; 2]>]) -> u32 {
@@ -390,8 +464,6 @@ fn tile_uniform(info: &SlotInfo, p: &Placement) -> (TileU, Kernel) {
     };
     (t, kernel)
 }
-
-/// Composes one frame and starts its readback. Frames come back through `on_ready` in submission
 
 /// Normalised Gaussian half-kernel: weights[0] is the centre tap.
 pub fn gaussian_half_kernel(sigma: f32) -> Vec<f32> {

@@ -86,6 +86,8 @@ pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
 #[path = "../../src/bin/costream/kit.rs"]
 pub mod kit;
 
+pub mod browser;
+
 /// A TCP port that was free a moment ago on loopback.
 pub fn free_port() -> u16 {
     kit::free_port().expect("a free loopback port")
@@ -322,4 +324,47 @@ impl Events {
         });
         found.unwrap()
     }
+}
+
+/// `costream demo` on free ports in `dir`, once it has printed its HLS URL and operator token
+/// (the token is remembered for [`authed`]).
+pub struct Demo {
+    pub child: Child,
+    pub hls: String,
+    pub token: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_demo(dir: &Path) -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["demo", "--http", &format!("127.0.0.1:{}", free_port()), "--rtmp", &format!("127.0.0.1:{}", free_port()), "--dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut hls, mut token) = (None, None);
+    while hls.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its token and HLS URL");
+        token = token.or_else(|| line.trim().strip_prefix("TOKEN:").map(|t| t.trim().to_string()));
+        hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
+    }
+    let (hls, token) = (hls.unwrap(), token.expect("the demo prints an operator token"));
+    remember_token(hls.split("/sessions/").next().unwrap(), &token);
+    Demo { child, hls, token }
 }

@@ -111,16 +111,18 @@ pub(crate) struct Overlay<'a> {
 }
 
 impl Overlay<'_> {
-    /// The fixed layers plus the PK bar and (on a monitor) the comments of view `v`; text boxes are
+    /// The fixed layers plus the PK bar and (on a monitor) the comments of a view; text boxes are
     /// rasterised into compositor images when their content changed.
-    pub fn layers(&self, comp: &mut Compositor, texts: &mut TextImages, fixed: &[LayerSpec], v: usize, spec: &ViewSpec) -> Result<Vec<LayerSpec>> {
+    pub fn layers(&self, comp: &mut Compositor, texts: &mut TextImages, fixed: &[LayerSpec], spec: &ViewSpec) -> Result<Vec<LayerSpec>> {
         let (w, h) = self.size;
         let mut elements = Vec::new();
+        // Text boxes are named by what they show, not by view: views with the same bar (a room and
+        // its anchor's monitor) share its images, so the compositor sees the same layers.
         if let Some(bar) = self.pk {
-            elements.extend(bar.elements(self.now, spec.mirrored, w, h, &format!("v{v}.")));
+            elements.extend(bar.elements(self.now, spec.mirrored, w, h, if spec.mirrored { "bar.mirrored." } else { "bar." }));
         }
         if let Some(anchor) = &spec.monitor {
-            elements.extend(comment_elements(self.comments, anchor, self.now, w, h, &format!("v{v}.")));
+            elements.extend(comment_elements(self.comments, anchor, self.now, w, h, &format!("comments.{anchor}.")));
         }
         let mut out = fixed.to_vec();
         for e in elements {
