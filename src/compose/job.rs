@@ -244,20 +244,13 @@ impl<'a> Job<'a> {
 
     /// Pending (a PK invitation waiting for its answer): the decoders keep the rings filled with the
     /// latest frames (the oldest are dropped) and audio that will never be played is discarded.
-    /// Overlay text is rasterised now, so the first frame has only the frame itself to do.
+    /// The first frame's work is done once ([`Self::warm_up`]) and overlay text kept rasterised,
+    /// so the first frame after the accept has only the pictures themselves to draw.
     fn pre_pull(&mut self, live: &LiveView) -> Result<()> {
-        let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: self.cfg.size };
-        let mut warm = Vec::new();
-        for spec in &self.views {
-            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
-            warm.push(Scene { under: self.fixed.under.clone(), layers, blurs: self.cfg.overlays.blurs.clone(), ..Scene::default() });
-        }
-        if !self.warmed {
-            // One frame composed and read back but never sent: buffers, mappings and the software
-            // rasteriser's first-use costs are paid before the accept, not after.
-            self.comp.render_views(&warm, 0, &mut |_| Ok(()))?;
-            self.comp.flush(&mut |_| Ok(()))?;
-            self.warmed = true;
+        if self.warmed {
+            self.scenes(live, |_| None)?;
+        } else {
+            self.warmed = self.warm_up(live)?;
         }
         for s in &self.slots {
             s.discard_audio();
@@ -325,8 +318,38 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// Every view's scene for this tick, composed in one submission.
-    fn compose(&mut self, live: &LiveView, first_after_activation: bool) -> Result<()> {
+    /// The first merged frame's work, done while pending: the oldest pictures in the rings are
+    /// uploaded and every view composed with them, read back and never sent. Buffers, mappings and
+    /// the software rasteriser's kernels (compiled on first use) are ready before the accept, not
+    /// after. False until every shown input has a picture.
+    fn warm_up(&mut self, live: &LiveView) -> Result<bool> {
+        let mut geoms = vec![None; self.slots.len()];
+        for _ in 0..2 {
+            // A first upload can rebuild the plane buffer and drop the slots before it: twice.
+            for (i, s) in self.slots.iter().enumerate() {
+                let comp = &mut self.comp;
+                if let Ok(Some(r)) = s.input.video().peek_with(Some(std::time::Duration::ZERO), |f| comp.upload(i, &f.picture()).map(|()| f.geom)) {
+                    geoms[i] = Some(r?);
+                }
+            }
+        }
+        let shown = self.views.iter().flat_map(|v| shown_inputs(v, self.slots.len(), self.solo, &self.cfg.audio_of));
+        if shown.into_iter().any(|i| geoms[i].is_none()) {
+            return Ok(false);
+        }
+        let scenes = self.scenes(live, |i| geoms[i])?;
+        self.comp.render_views(&scenes, 0, &mut |_| Ok(()))?;
+        self.comp.flush(&mut |_| Ok(()))?;
+        // The slots show nothing yet: the first tick uploads its own pictures.
+        for s in &mut self.slots {
+            s.uploaded = u64::MAX;
+        }
+        Ok(true)
+    }
+
+    /// Every view's scene for this tick, with input i's picture of geometry `geom(i)` (None: not
+    /// shown yet).
+    fn scenes(&mut self, live: &LiveView, geom: impl Fn(usize) -> Option<layout::SourceGeom>) -> Result<Vec<Scene>> {
         let (w, h) = self.cfg.size;
         let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: (w, h) };
         let mut scenes = Vec::with_capacity(self.views.len());
@@ -334,15 +357,18 @@ impl<'a> Job<'a> {
             let shown = shown_inputs(spec, self.slots.len(), self.solo, &self.cfg.audio_of);
             let cells = layout::cells(self.layout, shown.len(), w, h);
             let slots = &self.slots;
-            let tiles: Vec<TileSpec> = shown
-                .iter()
-                .enumerate()
-                .filter_map(|(k, &i)| slots[i].current.as_ref().map(|f| TileSpec { slot: i, placement: layout::place(f.geom, cells[k], slots[i].fit) }))
-                .collect();
+            let tiles: Vec<TileSpec> = shown.iter().enumerate().filter_map(|(k, &i)| geom(i).map(|g| TileSpec { slot: i, placement: layout::place(g, cells[k], slots[i].fit) })).collect();
             let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
             let masks = spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
             scenes.push(Scene { background: [0.0; 3], under: self.fixed.under.clone(), tiles, layers, blurs: self.cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
         }
+        Ok(scenes)
+    }
+
+    /// Every view's scene for this tick, composed in one submission.
+    fn compose(&mut self, live: &LiveView, first_after_activation: bool) -> Result<()> {
+        let geoms: Vec<_> = self.slots.iter().map(|s| s.current.as_ref().map(|f| f.geom)).collect();
+        let scenes = self.scenes(live, |i| geoms[i])?;
         let sink = &mut self.sink;
         self.comp.render_views(&scenes, self.clock.n, &mut |r| sink.deliver(r))?;
         if first_after_activation {
