@@ -426,6 +426,45 @@ fn views_that_share_tiles_share_the_work_and_the_pictures_stay_the_same() {
     assert!(together[1] != together[0] && together[2] != together[0], "the three pictures differ");
 }
 
+/// On a software device the CPU copies 1:1 BT.709 tiles (S1's centre crops) instead of the
+/// `tile_copy` kernel: the frames are byte for byte the kernel's, blur and layers included, for
+/// planar and NV12 inputs; a view that is not only such tiles stays on the kernels.
+#[test]
+fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
+    let (w, h) = (640u32, 360u32);
+    let planar = moving(640, 360, 3);
+    let nv12 = {
+        let p = moving(640, 360, 8);
+        let uv: Vec<u8> = p.u.iter().zip(&p.v).flat_map(|(u, v)| [*u, *v]).collect();
+        (p, uv)
+    };
+    let crop = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 640, height: 360, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
+    let s1 = Scene {
+        tiles: vec![crop(0, 0.0), crop(1, 320.0)],
+        layers: vec![LayerSpec { rect: Rect::new(20.0, 10.0, 600.0, 12.0), color: [1.0, 0.0, 0.0, 0.9], kind: LayerKind::Solid }],
+        blurs: vec![BlurSpec { rect: Rect::new(100.0, 80.0, 100.0, 100.0), sigma: 6.0 }],
+        ..Scene::default()
+    };
+    let gap = Scene { tiles: vec![crop(0, 0.0)], ..s1.clone() };
+    let mut outs = Vec::new();
+    for cpu in [true, false] {
+        let mut c = Compositor::new(gpu(), w, h, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
+        let (p, uv) = &nv12;
+        let nv = Picture { width: 640, height: 360, layout: PlaneLayout::Nv12, strides: [640, 640, 0], planes: [&p.y[..], &uv[..], &[]], matrix: Matrix::Bt709, full_range: false };
+        for _ in 0..2 {
+            c.upload(0, &planar.picture()).unwrap();
+            c.upload(1, &nv).unwrap();
+        }
+        let frame = render(&mut c, &s1);
+        assert_eq!(c.cpu_drawn_views(), cpu as usize, "cpu copies {cpu}");
+        let half = render(&mut c, &gap);
+        assert_eq!(c.cpu_drawn_views(), 0, "a frame with an uncovered half is the kernels'");
+        outs.push((frame, half));
+    }
+    assert!(outs[0].0 == outs[1].0, "CPU copies differ from tile_copy (PSNR {:.1} dB)", psnr(&outs[0].0, &outs[1].0));
+    assert!(outs[0].1 == outs[1].1);
+}
+
 #[test]
 fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     use costream::compose::{PkBar, PkSettings};

@@ -41,6 +41,14 @@ pub struct Compositor {
     pub(super) images_buf: wgpu::Buffer,
     list_buf: wgpu::Buffer,
     scratch: [wgpu::Buffer; 2],
+    /// Software devices: the plane buffer's bytes on the host, and a frame the CPU draws into
+    /// (see [`super::cpu_copy`]); empty otherwise.
+    pub(super) host_planes: Vec<u8>,
+    cpu_frame: Vec<u8>,
+    /// `host_planes` has pictures the plane buffer does not have yet.
+    pub(super) planes_stale: bool,
+    /// Views whose tiles the CPU drew in the last render.
+    cpu_drawn: usize,
     /// Bound as the first view's donor buffer in the first view itself (see `view_copy`).
     no_donor: wgpu::Buffer,
     job_buf: wgpu::Buffer,
@@ -110,6 +118,10 @@ impl Compositor {
             list_buf: storage(device, "block list", 4096),
             scratch: [storage(device, "scratch a", 16 * 1024), storage(device, "scratch b", 16 * 1024)],
             no_donor: storage(device, "no donor", 16),
+            host_planes: Vec::new(),
+            cpu_frame: Vec::new(),
+            planes_stale: false,
+            cpu_drawn: 0,
             job_buf,
             job_groups,
             targets,
@@ -151,6 +163,11 @@ impl Compositor {
     /// drawing it (a whole copy for a rendition or a monitor; the shared tiles of a mirrored view).
     pub fn shared_fraction(&self, v: usize) -> f32 {
         self.shared_fraction.get(v).copied().unwrap_or(0.0)
+    }
+
+    /// How many views' tiles the CPU copied in the last render (software devices, 1:1 tiles).
+    pub fn cpu_drawn_views(&self) -> usize {
+        self.cpu_drawn
     }
 
     /// Buffers were replaced: every view's resource bind group must be built again.
@@ -195,6 +212,7 @@ impl Compositor {
         }
         self.next_staging = (idx + 1) % self.staging.len();
         let (plan, drawn) = self.plan(scenes);
+        self.cpu_drawn = plan.cpu.len();
         if plan.dispatches.len() > MAX_JOBS {
             return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.dispatches.len())));
         }
@@ -238,6 +256,16 @@ impl Compositor {
             self.drawn_fraction[view] = dirty.iter().map(area).sum::<u64>() as f32 / (wb as u64 * hb as u64) as f32;
             let before = plan.dispatches.len();
             planner.plan_view(&mut plan, view, scene, &dirty, base);
+            if self.cpu_copies() && base.is_none() {
+                let whole = dirty == [[0, 0, wb, hb]];
+                let pass0: Vec<_> = plan.dispatches.drain(before..).collect();
+                let (first, rest): (Vec<_>, Vec<_>) = pass0.into_iter().partition(|d| d.pass == 0);
+                match super::cpu_copy::cpu_pass0(&first, whole, !scene.under.is_empty()) {
+                    Some(jobs) => plan.cpu.push((view, jobs)),
+                    None => plan.dispatches.extend(first),
+                }
+                plan.dispatches.extend(rest);
+            }
             let copied: u64 = plan.dispatches[before..].iter().filter(|d| d.kernel == Kernel::ViewCopy).map(|d| d.job.blocks[0] as u64 * d.job.blocks[1] as u64).sum();
             self.shared_fraction[view] = if base.is_some() { 1.0 } else { copied as f32 / (wb as u64 * hb as u64) as f32 };
             drawn.push(now);
@@ -245,8 +273,23 @@ impl Compositor {
         (plan, drawn)
     }
 
-    /// Grows the buffers the plan needs and writes its uniforms and lists.
+    /// True when 1:1 tile copies are the CPU's (a software device, unless turned off).
+    pub(super) fn cpu_copies(&self) -> bool {
+        self.opts.cpu_copies && self.gpu.is_software()
+    }
+
+    /// Grows the buffers the plan needs and writes its uniforms and lists, and the frames the CPU
+    /// drew.
     fn write_buffers(&mut self, plan: &Plan) {
+        for (v, jobs) in &plan.cpu {
+            self.cpu_frame.resize(self.nv12_len as usize, 0);
+            super::cpu_copy::run_copies(&self.host_planes, jobs, self.width, self.height, &mut self.cpu_frame);
+            self.gpu.queue.write_buffer(&self.targets[*v].nv12, 0, &self.cpu_frame);
+        }
+        if self.planes_stale && plan.dispatches.iter().any(|d| d.kernel.reads_planes()) {
+            self.gpu.queue.write_buffer(&self.planes_buf, 0, &self.host_planes);
+            self.planes_stale = false;
+        }
         let d = self.gpu.device.clone();
         let need_list = (plan.list.len() * 4) as u64;
         if self.list_buf.size() < need_list {

@@ -119,6 +119,11 @@ impl Gpu {
         self.error.lock().ok().and_then(|mut e| e.take())
     }
 
+    /// A software device (lavapipe): its "GPU" memory is the CPU's, and its kernels run on the cores.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// "adapter name (backend)", as printed by the benchmark.
     pub fn describe(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)

@@ -28,6 +28,13 @@ pub(super) enum Kernel {
     LayerSticker,
 }
 
+impl Kernel {
+    /// Reads the input planes (the others read the frame, the images or the scratch).
+    pub fn reads_planes(self) -> bool {
+        matches!(self, Kernel::TileCopy | Kernel::TileUnit | Kernel::TileAxis | Kernel::TileScaled | Kernel::Edges)
+    }
+}
+
 /// Each kernel's shader module and entry point.
 const KERNELS: [(Kernel, &str, &str); 17] = [
     (Kernel::Fill, "composite", "fill"),

@@ -6,6 +6,7 @@
 
 mod atlas;
 mod compositor;
+mod cpu_copy;
 pub mod device;
 mod dirty;
 mod kernels;

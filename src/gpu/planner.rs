@@ -39,6 +39,8 @@ pub(super) struct Plan {
     pub copies: Vec<(usize, usize)>,
     /// The first view's tiles, for the views after it that show the same ones.
     pub donors: Vec<Donor>,
+    /// Views whose first pass the CPU draws (software devices): their `tile_copy` jobs.
+    pub cpu: Vec<(usize, Vec<JobU>)>,
 }
 
 /// A tile of the first view, the block rectangles its own dispatch drew this frame, and whether

@@ -31,6 +31,9 @@ impl Compositor {
             return Err(invalid("inputs", format!("inputs need {size} bytes of plane storage, over the device limit {max}")));
         }
         self.planes_buf = storage(&self.gpu.device, "planes", size);
+        if self.cpu_copies() {
+            self.host_planes = vec![0; size as usize];
+        }
         for n in self.needs_upload.iter_mut() {
             *n = true;
         }
@@ -78,7 +81,13 @@ impl Compositor {
         for i in 0..n {
             let len = bytes[i] as usize;
             let data = pic.planes[i];
-            if data.len() >= len && len % 4 == 0 {
+            if !self.host_planes.is_empty() {
+                // Software device: the planes go to the GPU at render time, and only when a kernel
+                // reads them (the CPU copies 1:1 tiles from here).
+                let (b, n) = (info.base[i] as usize, data.len().min(len));
+                self.host_planes[b..b + n].copy_from_slice(&data[..n]);
+                self.planes_stale = true;
+            } else if data.len() >= len && len % 4 == 0 {
                 self.gpu.queue.write_buffer(&self.planes_buf, info.base[i] as u64, &data[..len]);
             } else {
                 // The last row may be short of a full stride, or the plane not a multiple of 4 bytes.

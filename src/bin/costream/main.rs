@@ -201,7 +201,7 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
             threads: a.x264_threads,
         },
         audio_kbps: a.audio_bitrate,
-        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing, dirty_reuse: !a.tuning.no_dirty_reuse },
+        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing, dirty_reuse: !a.tuning.no_dirty_reuse, ..GpuOptions::default() },
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
         realtime: a.realtime,
