@@ -188,7 +188,8 @@ fn bench_quick_writes_the_figures() {
     let o = costream(&["bench", "--quick", "--dir", d.join("work").to_str().unwrap(), "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for k in ["s1_ours_fps", "s1_ffmpeg_fps", "s1_fps_ratio", "s1_ours_cpu_per_content_s", "s1_ffmpeg_cpu_per_content_s", "s1_ours_peak_rss_mb"] {
+    // S1 and its scaled variant S2 (640x360 anchors upscaled to fill).
+    for k in ["s1_ours_fps", "s1_ffmpeg_fps", "s1_fps_ratio", "s1_ours_cpu_per_content_s", "s1_ffmpeg_cpu_per_content_s", "s1_ours_peak_rss_mb", "s2_scaled_ours_fps", "s2_scaled_ffmpeg_fps", "s2_scaled_fps_ratio"] {
         assert!(j[k].as_f64().is_some_and(|v| v > 0.0), "{k} = {}", j[k]);
     }
     assert!(j["device"].as_str().is_some_and(|s| !s.is_empty()));

@@ -11,6 +11,7 @@ mod live;
 mod masking;
 mod pk;
 mod s1;
+mod scaled;
 mod service;
 mod soak;
 mod viewers;
@@ -171,6 +172,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let dir = args.dir.clone();
     let s1 = s1::measure(args, &dir)?;
     let mut j = s1.json();
+    let s2 = scaled::measure(args, &dir).map_err(|e| tracing::warn!(error = %e, "S2 scaled not measured")).ok();
+    if let Some(s) = &s2 {
+        s.json(&mut j);
+    }
     let latency = latency_measurement(args, &dir);
     j.insert("rtmp_direct_latency_ms".into(), latency.map(|l| json!(l.0)).unwrap_or(Value::Null));
     j.insert("rtmp_costream_latency_ms".into(), latency.map(|l| json!(l.1)).unwrap_or(Value::Null));
@@ -180,6 +185,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let live = live::measure(args, &dir, &mut j);
 
     let mut text = s1.text();
+    text.push_str(&s2.map(|s| format!("\n{}", s.text(false))).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
     }
@@ -190,6 +196,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     write_json(args, j)?;
     if let Some(p) = record_path(args) {
         let mut md = s1.markdown();
+        md.push_str(&s2.map(|s| s.text(true)).unwrap_or_default());
         if let Some((d, t, a)) = latency {
             md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
         }

@@ -43,7 +43,7 @@ pub fn run_measured(cmd: &mut Command) -> Result<Usage> {
     Ok(Usage { wall_s, cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0 })
 }
 
-const FPS: f64 = 30.0;
+pub(super) const FPS: f64 = 30.0;
 
 /// One combination of tuning knobs.
 #[derive(Clone, Debug)]
@@ -118,17 +118,23 @@ pub(super) fn ours_s1(a: &Path, b: &Path, out: &Path, v: &Variant, decode_thread
 }
 
 pub(super) fn make_inputs(dir: &Path, seconds: f64) -> Result<(PathBuf, PathBuf)> {
+    make_inputs_sized(dir, seconds, "1280x720")
+}
+
+/// S1's two inputs (30 fps, 2.5 Mbps, with a tone each) at another size.
+pub(super) fn make_inputs_sized(dir: &Path, seconds: f64, size: &str) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    let a = dir.join(format!("s1_a_{seconds}s.flv"));
-    let b = dir.join(format!("s1_b_{seconds}s.flv"));
+    let tag = if size == "1280x720" { String::new() } else { format!("{size}_") };
+    let a = dir.join(format!("s1_a_{tag}{seconds}s.flv"));
+    let b = dir.join(format!("s1_b_{tag}{seconds}s.flv"));
     let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-g", "60", "-pix_fmt", "yuv420p"];
     if !a.exists() {
-        progress(&format!("generating {} ({seconds} s, 720p30, 2.5 Mbps)", a.display()));
-        generate(&a, &Clip::new("testsrc2=size=1280x720:rate=30", seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&enc))?;
+        progress(&format!("generating {} ({seconds} s, {size} 30 fps, 2.5 Mbps)", a.display()));
+        generate(&a, &Clip::new(&format!("testsrc2=size={size}:rate=30"), seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&enc))?;
     }
     if !b.exists() {
-        progress(&format!("generating {} ({seconds} s, 720p30, 2.5 Mbps)", b.display()));
-        generate(&b, &Clip::new("testsrc2=size=1280x720:rate=30,hflip,noise=alls=6:allf=t", seconds).with_audio("sine=frequency=660:sample_rate=48000").args(&enc))?;
+        progress(&format!("generating {} ({seconds} s, {size} 30 fps, 2.5 Mbps)", b.display()));
+        generate(&b, &Clip::new(&format!("testsrc2=size={size}:rate=30,hflip,noise=alls=6:allf=t"), seconds).with_audio("sine=frequency=660:sample_rate=48000").args(&enc))?;
     }
     Ok((a, b))
 }
