@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use costream::media::colour::{rgb_to_bt709_limited, yuv_to_rgb};
-use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
+use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Scene, TileSpec};
 use costream::media::{Matrix, Picture, PlaneLayout};
 use costream::media::geometry::{place, Fit, Placement, Rect, SourceGeom};
 
@@ -426,43 +426,96 @@ fn views_that_share_tiles_share_the_work_and_the_pictures_stay_the_same() {
     assert!(together[1] != together[0] && together[2] != together[0], "the three pictures differ");
 }
 
-/// On a software device the CPU copies 1:1 BT.709 tiles (S1's centre crops) instead of the
-/// `tile_copy` kernel: the frames are byte for byte the kernel's, blur and layers included, for
-/// planar and NV12 inputs; a view that is not only such tiles stays on the kernels.
-#[test]
-fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
-    let (w, h) = (640u32, 360u32);
-    let planar = moving(640, 360, 3);
-    let nv12 = {
+/// S1's two inputs as the CPU-path tests use them: one planar, one NV12, each a moving picture.
+struct TwoInputs {
+    planar: Yuv,
+    nv12: (Yuv, Vec<u8>),
+}
+
+impl TwoInputs {
+    fn new() -> TwoInputs {
         let p = moving(640, 360, 8);
         let uv: Vec<u8> = p.u.iter().zip(&p.v).flat_map(|(u, v)| [*u, *v]).collect();
-        (p, uv)
-    };
-    let crop = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 640, height: 360, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
-    let s1 = Scene {
-        tiles: vec![crop(0, 0.0), crop(1, 320.0)],
-        layers: vec![LayerSpec { rect: Rect::new(20.0, 10.0, 600.0, 12.0), color: [1.0, 0.0, 0.0, 0.9], kind: LayerKind::Solid }],
-        blurs: vec![BlurSpec { rect: Rect::new(100.0, 80.0, 100.0, 100.0), sigma: 6.0 }],
-        ..Scene::default()
-    };
-    let gap = Scene { tiles: vec![crop(0, 0.0)], ..s1.clone() };
-    let mut outs = Vec::new();
-    for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), w, h, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
-        let (p, uv) = &nv12;
+        TwoInputs { planar: moving(640, 360, 3), nv12: (p, uv) }
+    }
+
+    fn upload(&self, c: &mut Compositor) {
+        let (p, uv) = &self.nv12;
         let nv = Picture { width: 640, height: 360, layout: PlaneLayout::Nv12, strides: [640, 640, 0], planes: [&p.y[..], &uv[..], &[]], matrix: Matrix::Bt709, full_range: false };
         for _ in 0..2 {
-            c.upload(0, &planar.picture()).unwrap();
+            c.upload(0, &self.planar.picture()).unwrap();
             c.upload(1, &nv).unwrap();
         }
+    }
+}
+
+/// S1's shape at 640×360: two 1:1 centre crops side by side, a solid bar, a blurred rectangle.
+fn s1_scene(layer: LayerKind) -> Scene {
+    let crop = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 640, height: 360, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
+    Scene {
+        tiles: vec![crop(0, 0.0), crop(1, 320.0)],
+        layers: vec![LayerSpec { rect: Rect::new(20.0, 10.0, 600.0, 12.0), color: [1.0, 0.0, 0.0, 0.9], kind: layer }],
+        blurs: vec![BlurSpec { rect: Rect::new(100.0, 80.0, 100.0, 100.0), sigma: 12.0 }],
+        ..Scene::default()
+    }
+}
+
+/// On a software device the CPU copies 1:1 BT.709 tiles (S1's centre crops) instead of the
+/// `tile_copy` kernel: the frames are byte for byte the kernel's, blur and layers (drawn by the
+/// kernels here, as a PK bar is no CPU job) included, for planar and NV12 inputs; a view that is
+/// not only such tiles stays on the kernels.
+#[test]
+fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
+    let inputs = TwoInputs::new();
+    let bar = LayerKind::Bar(BarSpec { left_inner: [1.0, 0.5, 0.6, 1.0], right_inner: [0.3, 0.8, 1.0, 1.0], right_outer: [0.0, 0.5, 1.0, 1.0], split: 0.4, divider: 2.0, radius: 6.0 });
+    let s1 = s1_scene(bar);
+    let gap = Scene { tiles: vec![s1.tiles[0]], ..s1.clone() };
+    let mut outs = Vec::new();
+    for cpu in [true, false] {
+        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
+        inputs.upload(&mut c);
         let frame = render(&mut c, &s1);
-        assert_eq!(c.cpu_drawn_views(), cpu as usize, "cpu copies {cpu}");
+        assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, 0), "cpu copies {cpu}");
         let half = render(&mut c, &gap);
         assert_eq!(c.cpu_drawn_views(), 0, "a frame with an uncovered half is the kernels'");
         outs.push((frame, half));
     }
     assert!(outs[0].0 == outs[1].0, "CPU copies differ from tile_copy (PSNR {:.1} dB)", psnr(&outs[0].0, &outs[1].0));
     assert!(outs[0].1 == outs[1].1);
+}
+
+/// When 1:1 tiles, blurs and solid layers are all a view has (S1), the CPU draws all of it: the
+/// picture is the kernels' to within one code value (the device rounds `exp` and fused
+/// multiply-adds its own way), the blurred area really is blurred, and a masked view stays on the
+/// kernels after its copies.
+#[test]
+fn cpu_blurs_and_solid_layers_match_the_kernels() {
+    let inputs = TwoInputs::new();
+    let s1 = s1_scene(LayerKind::Solid);
+    let mut frames = Vec::new();
+    for cpu in [true, false] {
+        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
+        inputs.upload(&mut c);
+        frames.push(render(&mut c, &s1));
+        assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, cpu as usize), "cpu {cpu}");
+    }
+    let (ours, kernels) = (&frames[0], &frames[1]);
+    let differ = ours.iter().zip(kernels).filter(|(a, b)| a != b).count();
+    let worst = ours.iter().zip(kernels).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1 && differ * 1000 <= ours.len(), "CPU blur/layers vs kernels: {differ} bytes differ, by up to {worst}");
+    // Inside the blur, neighbouring luma barely changes; the unblurred crop beside it does.
+    let step = |x0: usize, y: usize| (x0..x0 + 60).map(|x| ours[y * 640 + x].abs_diff(ours[y * 640 + x + 1]) as u32).sum::<u32>();
+    assert!(step(120, 130) * 4 < step(400, 130), "blurred {} vs sharp {}", step(120, 130), step(400, 130));
+    // A red bar at 90 %: BT.709 limited red has luma ~63 and V ~240.
+    let (y, v) = (ours[15 * 640 + 300], ours[640 * 360 + 7 * 640 + 301]);
+    assert!((55..=75).contains(&y) && v > 220, "bar luma {y}, V {v}");
+
+    let mut c = Compositor::new(gpu(), 640, 360, GpuOptions::default()).unwrap();
+    inputs.upload(&mut c);
+    let square = vec![[130.0, 110.0], [170.0, 110.0], [170.0, 150.0], [130.0, 150.0]];
+    let masked = Scene { masks: vec![MaskSpec { polygons: vec![square], feather: 3.0, dilate: 0.0, sigma: 8.0, sticker: None }], ..s1.clone() };
+    render(&mut c, &masked);
+    assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (1, 0), "a mask is the kernels'");
 }
 
 #[test]

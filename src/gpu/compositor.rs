@@ -12,9 +12,10 @@ use std::sync::Arc;
 use super::device::Gpu;
 use super::dirty::{area, Drawn, Frame};
 use super::kernels::{Kernel, Pipelines};
-use super::planner::{Plan, Planner, SlotInfo};
+use super::cpu_draw::Canvas;
+use super::planner::{CpuView, Dispatch, Plan, Planner, SlotInfo};
 use super::readback::{ts_offset, Staging, MAP_DONE, MAP_FAILED, MAP_PENDING, TS_QUERIES};
-use super::scene::{GpuOptions, LayerKind, LayerSpec, Ready, Scene, MAX_BLURS, MAX_LAYERS, MAX_TILES};
+use super::scene::{GpuOptions, GpuTimes, LayerKind, LayerSpec, Ready, Scene, MAX_BLURS, MAX_LAYERS, MAX_TILES};
 use super::uniforms::{JobU, SceneU, JOB_SLOT};
 use super::{buffer, storage};
 use crate::error::{invalid, Error, Result};
@@ -47,8 +48,13 @@ pub struct Compositor {
     cpu_frame: Vec<u8>,
     /// `host_planes` has pictures the plane buffer does not have yet.
     pub(super) planes_stale: bool,
-    /// Views whose tiles the CPU drew in the last render.
+    /// Views whose tiles the CPU drew in the last render, and how many of them it finished.
     cpu_drawn: usize,
+    cpu_finished: usize,
+    /// The CPU's drawing time in the last render (ms): composite (copies, layers), blur.
+    cpu_ms: [f64; 2],
+    /// The blurs' grids when the CPU draws them (`scratch` on the host).
+    cpu_scratch: [Vec<[f32; 3]>; 2],
     /// Bound as the first view's donor buffer in the first view itself (see `view_copy`).
     no_donor: wgpu::Buffer,
     job_buf: wgpu::Buffer,
@@ -122,6 +128,9 @@ impl Compositor {
             cpu_frame: Vec::new(),
             planes_stale: false,
             cpu_drawn: 0,
+            cpu_finished: 0,
+            cpu_ms: [0.0; 2],
+            cpu_scratch: [Vec::new(), Vec::new()],
             job_buf,
             job_groups,
             targets,
@@ -170,6 +179,11 @@ impl Compositor {
         self.cpu_drawn
     }
 
+    /// How many views the CPU drew entirely (no kernel ran for them) in the last render.
+    pub fn cpu_finished_views(&self) -> usize {
+        self.cpu_finished
+    }
+
     /// Buffers were replaced: every view's resource bind group must be built again.
     pub(super) fn invalidate_groups(&mut self) {
         for t in &mut self.targets {
@@ -213,6 +227,10 @@ impl Compositor {
         self.next_staging = (idx + 1) % self.staging.len();
         let (plan, drawn) = self.plan(scenes);
         self.cpu_drawn = plan.cpu.len();
+        self.cpu_finished = plan.cpu.iter().filter(|c| !plan.dispatches.iter().any(|d| d.view == c.view)).count();
+        if plan.cpu.len() == self.targets.len() && plan.dispatches.is_empty() && plan.copies.is_empty() {
+            return self.deliver_cpu(&plan, tag, on_ready);
+        }
         if plan.dispatches.len() > MAX_JOBS {
             return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.dispatches.len())));
         }
@@ -261,7 +279,7 @@ impl Compositor {
                 let pass0: Vec<_> = plan.dispatches.drain(before..).collect();
                 let (first, rest): (Vec<_>, Vec<_>) = pass0.into_iter().partition(|d| d.pass == 0);
                 match super::cpu_copy::cpu_pass0(&first, whole, !scene.under.is_empty()) {
-                    Some(jobs) => plan.cpu.push((view, jobs)),
+                    Some(copies) => plan.cpu.push(CpuView { view, copies, finish: Vec::new() }),
                     None => plan.dispatches.extend(first),
                 }
                 plan.dispatches.extend(rest);
@@ -270,7 +288,49 @@ impl Compositor {
             self.shared_fraction[view] = if base.is_some() { 1.0 } else { copied as f32 / (wb as u64 * hb as u64) as f32 };
             drawn.push(now);
         }
+        cpu_finish(&mut plan);
         (plan, drawn)
+    }
+
+    /// Draws a view's CPU work into `cpu_frame`, adding its time to `cpu_ms`.
+    fn draw_cpu(&mut self, cv: &CpuView, scratch_len: u32) {
+        let t0 = std::time::Instant::now();
+        let mut blur_s = 0.0;
+        self.cpu_frame.resize(self.nv12_len as usize, 0);
+        super::cpu_copy::run_copies(&self.host_planes, &cv.copies, self.width, self.height, &mut self.cpu_frame);
+        for s in &mut self.cpu_scratch {
+            s.resize(scratch_len as usize, [0.0; 3]);
+        }
+        let mut canvas = Canvas { frame: &mut self.cpu_frame, width: self.width, height: self.height, scratch: &mut self.cpu_scratch };
+        for d in &cv.finish {
+            let t = std::time::Instant::now();
+            canvas.run(d);
+            if d.pass == 1 {
+                blur_s += t.elapsed().as_secs_f64();
+            }
+        }
+        self.cpu_ms[0] += (t0.elapsed().as_secs_f64() - blur_s) * 1e3;
+        self.cpu_ms[1] += blur_s * 1e3;
+    }
+
+    /// A frame the CPU draws whole (every view, nothing left for the kernels): each view goes to
+    /// `on_ready` straight from the host, after the frames still in flight, with no upload,
+    /// dispatch or readback. The views' GPU buffers do not get these pictures, so the next frame
+    /// the kernels draw is drawn whole.
+    fn deliver_cpu(&mut self, plan: &Plan, tag: u64, on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.deliver_one(true, on_ready)?;
+        }
+        for t in &mut self.targets {
+            t.drawn = None;
+        }
+        for cv in &plan.cpu {
+            self.cpu_ms = [0.0; 2];
+            self.draw_cpu(cv, plan.scratch_len);
+            let gpu = self.opts.gpu_timing.then_some(GpuTimes { composite_ms: self.cpu_ms[0], blur_ms: self.cpu_ms[1] });
+            on_ready(Ready { view: cv.view, tag, nv12: &self.cpu_frame, gpu, wait_ms: 0.0 })?;
+        }
+        Ok(())
     }
 
     /// True when 1:1 tile copies are the CPU's (a software device, unless turned off).
@@ -281,10 +341,10 @@ impl Compositor {
     /// Grows the buffers the plan needs and writes its uniforms and lists, and the frames the CPU
     /// drew.
     fn write_buffers(&mut self, plan: &Plan) {
-        for (v, jobs) in &plan.cpu {
-            self.cpu_frame.resize(self.nv12_len as usize, 0);
-            super::cpu_copy::run_copies(&self.host_planes, jobs, self.width, self.height, &mut self.cpu_frame);
-            self.gpu.queue.write_buffer(&self.targets[*v].nv12, 0, &self.cpu_frame);
+        self.cpu_ms = [0.0; 2];
+        for cv in &plan.cpu {
+            self.draw_cpu(cv, plan.scratch_len);
+            self.gpu.queue.write_buffer(&self.targets[cv.view].nv12, 0, &self.cpu_frame);
         }
         if self.planes_stale && plan.dispatches.iter().any(|d| d.kernel.reads_planes()) {
             self.gpu.queue.write_buffer(&self.planes_buf, 0, &self.host_planes);
@@ -369,8 +429,9 @@ impl Compositor {
         let st = &mut self.staging[idx];
         st.tag = tag;
         st.timed = self.queries.is_some();
-        st.had_blur = plan.blurs > 0;
-        st.had_layers = plan.layers > 0;
+        st.had_blur = plan.has_pass(1);
+        st.had_layers = plan.has_pass(2);
+        st.cpu_ms = self.cpu_ms;
         st.submission = Some(sub);
         for (buf, state) in &st.views {
             state.store(MAP_PENDING, Ordering::Release);
@@ -380,6 +441,24 @@ impl Compositor {
             });
         }
         self.in_flight.push_back(idx);
+    }
+}
+
+/// Moves the blurs and solid layers of the views whose tiles the CPU copies into their CPU work,
+/// when those are all a view has after its tiles (no masks, no other layers). Not for the first
+/// view when others copy its tiles (`view_copy` reads its buffer after pass 0, before the blurs).
+fn cpu_finish(plan: &mut Plan) {
+    let donor = plan.dispatches.iter().any(|d| d.kernel == Kernel::ViewCopy);
+    for cv in &mut plan.cpu {
+        let v = cv.view;
+        let mine = |d: &Dispatch| d.view == v;
+        if (v == 0 && donor) || !plan.dispatches.iter().filter(|d| mine(d)).all(|d| d.pass < 3 && super::cpu_draw::drawable(d.kernel)) {
+            continue;
+        }
+        let (finish, others): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.dispatches).into_iter().partition(mine);
+        plan.dispatches = others;
+        cv.finish = finish;
+        cv.finish.sort_by_key(|d| d.pass);
     }
 }
 

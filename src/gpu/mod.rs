@@ -7,6 +7,7 @@
 mod atlas;
 mod compositor;
 mod cpu_copy;
+mod cpu_draw;
 pub mod device;
 mod dirty;
 mod kernels;

@@ -39,8 +39,16 @@ pub(super) struct Plan {
     pub copies: Vec<(usize, usize)>,
     /// The first view's tiles, for the views after it that show the same ones.
     pub donors: Vec<Donor>,
-    /// Views whose first pass the CPU draws (software devices): their `tile_copy` jobs.
-    pub cpu: Vec<(usize, Vec<JobU>)>,
+    /// Views the CPU draws (software devices).
+    pub cpu: Vec<CpuView>,
+}
+
+/// A view whose first pass the CPU draws: its `tile_copy` jobs, and the jobs after them that the
+/// CPU draws as well (its blurs and solid layers, when those are all it has).
+pub(super) struct CpuView {
+    pub view: usize,
+    pub copies: Vec<JobU>,
+    pub finish: Vec<Dispatch>,
 }
 
 /// A tile of the first view, the block rectangles its own dispatch drew this frame, and whether
@@ -54,10 +62,8 @@ pub(super) struct Donor {
 impl Plan {
     pub fn has_pass(&self, pass: usize) -> bool {
         match pass {
-            1 => self.blurs > 0,
-            2 => self.layers > 0,
-            3 => self.dispatches.iter().any(|d| d.pass == 3),
-            _ => true,
+            0 => true,
+            _ => self.dispatches.iter().any(|d| d.pass == pass),
         }
     }
 }

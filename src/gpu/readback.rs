@@ -17,6 +17,8 @@ pub(super) struct Staging {
     pub timed: bool,
     /// The frame ran blur/layer passes (otherwise their timestamps are stale).
     pub had_blur: bool,
+    /// The CPU's share of the frame's drawing (ms): composite, blur (software devices).
+    pub cpu_ms: [f64; 2],
     pub had_layers: bool,
 }
 
@@ -31,7 +33,7 @@ impl Staging {
     pub fn new(device: &wgpu::Device, i: usize, views: usize, nv12_len: u64) -> Staging {
         let size = ts_offset(nv12_len) + TS_QUERIES as u64 * 8;
         let views = (0..views).map(|v| (buffer(device, &format!("staging {i}.{v}"), size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST), Arc::new(AtomicU8::new(0)))).collect();
-        Staging { views, tag: 0, submission: None, timed: false, had_blur: false, had_layers: false }
+        Staging { views, tag: 0, submission: None, timed: false, had_blur: false, had_layers: false, cpu_ms: [0.0; 2] }
     }
 
     fn pending(&self) -> bool {
@@ -99,7 +101,8 @@ impl Compositor {
                         let period = self.gpu.queue.get_timestamp_period() as f64 / 1e6;
                         let span = |a: u64, b: u64| if b > a { (b - a) as f64 * period } else { 0.0 };
                         let layers = if st.had_layers { span(ts[4], ts[5]) } else { 0.0 };
-                        gpu = Some(GpuTimes { blur_ms: if st.had_blur { span(ts[2], ts[3]) } else { 0.0 }, composite_ms: span(ts[0], ts[1]) + layers });
+                        let blur = if st.had_blur { span(ts[2], ts[3]) } else { 0.0 };
+                        gpu = Some(GpuTimes { blur_ms: blur + st.cpu_ms[1], composite_ms: span(ts[0], ts[1]) + layers + st.cpu_ms[0] });
                     }
                     on_ready(Ready { view, tag: st.tag, nv12: &data[..self.nv12_len as usize], gpu, wait_ms })
                 })();

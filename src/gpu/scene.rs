@@ -129,7 +129,8 @@ impl Default for GpuOptions {
     }
 }
 
-/// GPU time of the passes of one frame, in milliseconds.
+/// Time of the passes of one frame, in milliseconds: GPU timestamps, plus the CPU's drawing on
+/// software devices where it draws parts of the frame itself.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GpuTimes {
     pub blur_ms: f64,

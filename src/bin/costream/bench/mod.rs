@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// 10 / 1 000 / 10 000 viewers.
     #[arg(long)]
     pub masking_only: bool,
+    /// Only the render measurements: S1 against FFmpeg and its floor, S2 (scaled tiles) against
+    /// FFmpeg.
+    #[arg(long)]
+    pub render_only: bool,
     /// Runs of each pipeline (alternating).
     #[arg(long)]
     pub runs: Option<usize>,
@@ -176,6 +180,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(s) = &s2 {
         s.json(&mut j);
     }
+    if args.render_only {
+        let text = format!("{}{}", s1.text(), s2.as_ref().map(|s| format!("\n{}", s.text(false))).unwrap_or_default());
+        let md = format!("{}{}", s1.markdown(), s2.as_ref().map(|s| s.text(true)).unwrap_or_default());
+        return finish(args, j, &text, &md);
+    }
     let latency = latency_measurement(args, &dir);
     j.insert("rtmp_direct_latency_ms".into(), latency.map(|l| json!(l.0)).unwrap_or(Value::Null));
     j.insert("rtmp_costream_latency_ms".into(), latency.map(|l| json!(l.1)).unwrap_or(Value::Null));
@@ -192,18 +201,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&pk.text(false));
     text.push_str(&masking.text(false));
     text.push_str(&live.text(false));
+    let mut md = s1.markdown();
+    md.push_str(&s2.map(|s| s.text(true)).unwrap_or_default());
+    if let Some((d, t, a)) = latency {
+        md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
+    }
+    md.push_str(&pk.text(true));
+    md.push_str(&masking.text(true));
+    md.push_str(&live.text(true));
+    finish(args, j, &text, &md)
+}
+
+/// Prints the text, writes the JSON and appends the Markdown to BENCHMARKS.md (unless told not to).
+fn finish(args: &BenchArgs, j: serde_json::Map<String, Value>, text: &str, md: &str) -> Result<()> {
     println!("{text}");
     write_json(args, j)?;
     if let Some(p) = record_path(args) {
-        let mut md = s1.markdown();
-        md.push_str(&s2.map(|s| s.text(true)).unwrap_or_default());
-        if let Some((d, t, a)) = latency {
-            md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
-        }
-        md.push_str(&pk.text(true));
-        md.push_str(&masking.text(true));
-        md.push_str(&live.text(true));
-        append(&p, &md)?;
+        append(&p, md)?;
     }
     Ok(())
 }
