@@ -472,7 +472,7 @@ fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
     let gap = Scene { tiles: vec![s1.tiles[0]], ..s1.clone() };
     let mut outs = Vec::new();
     for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
+        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
         inputs.upload(&mut c);
         let frame = render(&mut c, &s1);
         assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, 0), "cpu copies {cpu}");
@@ -494,7 +494,7 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let s1 = s1_scene(LayerKind::Solid);
     let mut frames = Vec::new();
     for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_copies: cpu, ..Default::default() }).unwrap();
+        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
         inputs.upload(&mut c);
         frames.push(render(&mut c, &s1));
         assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, cpu as usize), "cpu {cpu}");
@@ -516,6 +516,42 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let masked = Scene { masks: vec![MaskSpec { polygons: vec![square], feather: 3.0, dilate: 0.0, sigma: 8.0, sticker: None }], ..s1.clone() };
     render(&mut c, &masked);
     assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (1, 0), "a mask is the kernels'");
+}
+
+/// Scaled, unrotated tiles (S2's anchors filling cells larger than their pictures, and a larger
+/// BT.601 full-range picture shrunk into its cell) are the CPU's on a software device: the frame
+/// is the `tile_axis` kernel's to within one code value, and the CPU really drew it.
+#[test]
+fn cpu_scaled_tiles_match_the_kernel() {
+    // Detail in every plane, chroma included, so that a misplaced tap shows.
+    let detail = |p: &mut Vec<u8>, w: usize, m: usize| {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = v.wrapping_add(((i % w) * 7 % m + (i / w) * 3 % m) as u8);
+        }
+    };
+    let (mut small, mut big) = (moving(320, 180, 5), Yuv::gradient(960, 540, Matrix::Bt601, true));
+    for p in [&mut small, &mut big] {
+        let w = p.w;
+        detail(&mut p.y, w, 29);
+        detail(&mut p.u, w / 2, 23);
+        detail(&mut p.v, w / 2, 19);
+    }
+    let cell = |slot: usize, src: &Yuv, x: f32| TileSpec { slot, placement: place(SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
+    let scene = Scene { tiles: vec![cell(0, &small, 0.0), cell(1, &big, 320.0)], ..Scene::default() };
+    let mut frames = Vec::new();
+    for cpu in [true, false] {
+        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
+        for _ in 0..2 {
+            c.upload(0, &small.picture()).unwrap();
+            c.upload(1, &big.picture()).unwrap();
+        }
+        frames.push(render(&mut c, &scene));
+        assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, cpu as usize), "cpu {cpu}");
+    }
+    let (ours, kernel) = (&frames[0], &frames[1]);
+    let differ = ours.iter().zip(kernel).filter(|(a, b)| a != b).count();
+    let worst = ours.iter().zip(kernel).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1 && differ * 100 <= ours.len(), "CPU scaling vs tile_axis: {differ} of {} bytes differ, by up to {worst}", ours.len());
 }
 
 #[test]

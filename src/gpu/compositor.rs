@@ -51,7 +51,7 @@ pub struct Compositor {
     /// Views whose tiles the CPU drew in the last render, and how many of them it finished.
     cpu_drawn: usize,
     cpu_finished: usize,
-    /// The CPU's drawing time in the last render (ms): composite (copies, layers), blur.
+    /// The CPU's drawing time in the last render (ms): composite (tiles, layers), blur.
     cpu_ms: [f64; 2],
     /// The blurs' grids when the CPU draws them (`scratch` on the host).
     cpu_scratch: [Vec<[f32; 3]>; 2],
@@ -274,12 +274,12 @@ impl Compositor {
             self.drawn_fraction[view] = dirty.iter().map(area).sum::<u64>() as f32 / (wb as u64 * hb as u64) as f32;
             let before = plan.dispatches.len();
             planner.plan_view(&mut plan, view, scene, &dirty, base);
-            if self.cpu_copies() && base.is_none() {
+            if self.cpu_draw() && base.is_none() {
                 let whole = dirty == [[0, 0, wb, hb]];
                 let pass0: Vec<_> = plan.dispatches.drain(before..).collect();
                 let (first, rest): (Vec<_>, Vec<_>) = pass0.into_iter().partition(|d| d.pass == 0);
                 match super::cpu_copy::cpu_pass0(&first, whole, !scene.under.is_empty()) {
-                    Some(copies) => plan.cpu.push(CpuView { view, copies, finish: Vec::new() }),
+                    Some(tiles) => plan.cpu.push(CpuView { view, tiles, finish: Vec::new() }),
                     None => plan.dispatches.extend(first),
                 }
                 plan.dispatches.extend(rest);
@@ -297,7 +297,7 @@ impl Compositor {
         let t0 = std::time::Instant::now();
         let mut blur_s = 0.0;
         self.cpu_frame.resize(self.nv12_len as usize, 0);
-        super::cpu_copy::run_copies(&self.host_planes, &cv.copies, self.width, self.height, &mut self.cpu_frame);
+        super::cpu_copy::run_tiles(&self.host_planes, &cv.tiles, self.width, self.height, &mut self.cpu_frame);
         for s in &mut self.cpu_scratch {
             s.resize(scratch_len as usize, [0.0; 3]);
         }
@@ -333,9 +333,10 @@ impl Compositor {
         Ok(())
     }
 
-    /// True when 1:1 tile copies are the CPU's (a software device, unless turned off).
-    pub(super) fn cpu_copies(&self) -> bool {
-        self.opts.cpu_copies && self.gpu.is_software()
+    /// True when the CPU draws what it can of a frame: 1:1 and scaled tiles, blurs, solid layers (a
+    /// software device, unless turned off).
+    pub(super) fn cpu_draw(&self) -> bool {
+        self.opts.cpu_draw && self.gpu.is_software()
     }
 
     /// Grows the buffers the plan needs and writes its uniforms and lists, and the frames the CPU
@@ -444,7 +445,7 @@ impl Compositor {
     }
 }
 
-/// Moves the blurs and solid layers of the views whose tiles the CPU copies into their CPU work,
+/// Moves the blurs and solid layers of the views whose tiles the CPU draws into their CPU work,
 /// when those are all a view has after its tiles (no masks, no other layers). Not for the first
 /// view when others copy its tiles (`view_copy` reads its buffer after pass 0, before the blurs).
 fn cpu_finish(plan: &mut Plan) {

@@ -1,24 +1,35 @@
-//! Software devices: 1:1 tile copies done by the CPU. On lavapipe the `tile_copy` kernel costs
-//! ~2.3 ms of shader time per 720p frame (every word gathered and scattered one lane at a time,
-//! measured with perf on a 2-core AMD EPYC); the same bytes copied row by row from a host copy of
-//! the planes take a fraction of that. Only where the result is byte for byte the kernel's: a view
-//! redrawn whole, made only of `tile_copy` tiles that cover every block (no fill, no edges, nothing
-//! beneath), written into the view's buffer before the GPU's passes (blur, layers, masks) run.
+//! Software devices: tiles drawn by the CPU. On lavapipe the `tile_copy` kernel costs ~2.3 ms of
+//! shader time per 720p frame (every word gathered and scattered one lane at a time, measured with
+//! perf on a 2-core AMD EPYC); the same bytes copied row by row from a host copy of the planes take
+//! a fraction of that, byte for byte the kernel's. Scaled tiles (`tile_axis`) are the CPU's too
+//! (see [`super::cpu_scale`]). Only for a view redrawn whole, made only of such tiles covering
+//! every block (no fill, no edges, nothing beneath), written into the view's buffer before the
+//! GPU's passes (blur, layers, masks) run, or finished by the CPU ([`super::cpu_draw`]).
 
 use super::kernels::Kernel;
 use super::planner::Dispatch;
 use super::uniforms::JobU;
 
-/// The view's `tile_copy` jobs, when the CPU can draw the whole of its first pass instead.
-pub(super) fn cpu_pass0(pass0: &[Dispatch], whole_frame: bool, under: bool) -> Option<Vec<JobU>> {
-    let copies = pass0.iter().all(|d| d.kernel == Kernel::TileCopy);
-    (whole_frame && !under && !pass0.is_empty() && copies).then(|| pass0.iter().map(|d| d.job).collect())
+/// The view's tile jobs, when the CPU can draw the whole of its first pass instead.
+pub(super) fn cpu_pass0(pass0: &[Dispatch], whole_frame: bool, under: bool) -> Option<Vec<(Kernel, JobU)>> {
+    let tiles = pass0.iter().all(|d| matches!(d.kernel, Kernel::TileCopy | Kernel::TileAxis));
+    (whole_frame && !under && !pass0.is_empty() && tiles).then(|| pass0.iter().map(|d| (d.kernel, d.job)).collect())
+}
+
+/// Runs the tile jobs over `host` (the plane buffer's bytes) into `out`.
+pub(super) fn run_tiles(host: &[u8], jobs: &[(Kernel, JobU)], width: u32, height: u32, out: &mut [u8]) {
+    for (k, j) in jobs {
+        match k {
+            Kernel::TileAxis => super::cpu_scale::run_axis(host, j, width, height, out),
+            _ => run_copies(host, std::slice::from_ref(j), width, height, out),
+        }
+    }
 }
 
 /// Runs `tile_copy` jobs over `host` (the plane buffer's bytes) into `out` (a `width`×`height`
 /// NV12 frame), exactly as the kernel does: luma rows copied, chroma pairs interleaved (planar) or
 /// copied (NV12), at the job's 1:1 offset.
-pub(super) fn run_copies(host: &[u8], jobs: &[JobU], width: u32, height: u32, out: &mut [u8]) {
+fn run_copies(host: &[u8], jobs: &[JobU], width: u32, height: u32, out: &mut [u8]) {
     let w = width as usize;
     let luma_len = w * height as usize;
     for j in jobs {

@@ -33,7 +33,7 @@ struct Block {
 }
 
 /// WGSL's `mix`.
-fn mix(a: f32, b: f32, t: f32) -> f32 {
+pub(super) fn mix(a: f32, b: f32, t: f32) -> f32 {
     a * (1.0 - t) + b * t
 }
 
@@ -43,7 +43,7 @@ fn mix3(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
 
 /// `pack4x8unorm(v / 255)` of one component: clamped, rounded half up (the sum is positive, so
 /// truncation is the floor).
-fn quantise(v: f32) -> u8 {
+pub(super) fn quantise(v: f32) -> u8 {
     (0.5 + 255.0 * (v * (1.0 / 255.0)).clamp(0.0, 1.0)) as u8
 }
 

@@ -8,6 +8,7 @@ mod atlas;
 mod compositor;
 mod cpu_copy;
 mod cpu_draw;
+mod cpu_scale;
 pub mod device;
 mod dirty;
 mod kernels;

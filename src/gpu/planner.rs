@@ -43,11 +43,11 @@ pub(super) struct Plan {
     pub cpu: Vec<CpuView>,
 }
 
-/// A view whose first pass the CPU draws: its `tile_copy` jobs, and the jobs after them that the
-/// CPU draws as well (its blurs and solid layers, when those are all it has).
+/// A view whose first pass the CPU draws: its tile jobs, and the jobs after them that the CPU
+/// draws as well (its blurs and solid layers, when those are all it has).
 pub(super) struct CpuView {
     pub view: usize,
-    pub copies: Vec<JobU>,
+    pub tiles: Vec<(Kernel, JobU)>,
     pub finish: Vec<Dispatch>,
 }
 

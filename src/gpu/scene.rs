@@ -118,14 +118,15 @@ pub struct GpuOptions {
     /// Redraw only the regions whose content changed since the previous frame of the same view,
     /// keeping the rest of the previous output (off: every frame is drawn whole).
     pub dirty_reuse: bool,
-    /// On a software device (lavapipe), 1:1 copies of BT.709 tiles are done by the CPU from the
-    /// decoded planes (see `gpu/cpu_copy.rs`); off: by the `tile_copy` kernel.
-    pub cpu_copies: bool,
+    /// On a software device (lavapipe), the CPU draws what it does faster than the device: 1:1
+    /// and scaled tiles from a host copy of the decoded planes, and after them a view's blurs and
+    /// solid layers (see `gpu/cpu_copy.rs`); off: everything is the kernels'.
+    pub cpu_draw: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { workgroup: (8, 8), readback_depth: 3, gpu_timing: false, dirty_reuse: true, cpu_copies: true }
+        GpuOptions { workgroup: (8, 8), readback_depth: 3, gpu_timing: false, dirty_reuse: true, cpu_draw: true }
     }
 }
 

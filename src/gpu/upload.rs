@@ -31,7 +31,7 @@ impl Compositor {
             return Err(invalid("inputs", format!("inputs need {size} bytes of plane storage, over the device limit {max}")));
         }
         self.planes_buf = storage(&self.gpu.device, "planes", size);
-        if self.cpu_copies() {
+        if self.cpu_draw() {
             self.host_planes = vec![0; size as usize];
         }
         for n in self.needs_upload.iter_mut() {
@@ -83,7 +83,7 @@ impl Compositor {
             let data = pic.planes[i];
             if !self.host_planes.is_empty() {
                 // Software device: the planes go to the GPU at render time, and only when a kernel
-                // reads them (the CPU copies 1:1 tiles from here).
+                // reads them (the CPU draws tiles from here).
                 let (b, n) = (info.base[i] as usize, data.len().min(len));
                 self.host_planes[b..b + n].copy_from_slice(&data[..n]);
                 self.planes_stale = true;
