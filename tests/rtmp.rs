@@ -77,6 +77,33 @@ fn reads_a_live_rtmp_input_from_nginx() {
     assert_near(f.at(160, 90), [255, 0, 0], 16, "the live input's picture");
 }
 
+/// A live stream joined between keyframes probes as audio only for a while (nginx-rtmp sends a
+/// new subscriber video from the next keyframe): with a keyframe every 4 s, a second of probing
+/// usually sees no video. Every join must still open the input with its picture.
+#[test]
+fn a_live_input_joined_between_keyframes_still_opens_with_video() {
+    let d = workdir("rtmp-gop");
+    let nginx = start_nginx(&d);
+    let src = d.join("long_gop.flv");
+    let gen = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "120", "-keyint_min", "120", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&src)
+        .status()
+        .expect("ffmpeg");
+    assert!(gen.success());
+    let url = format!("rtmp://127.0.0.1:{}/live/gop", nginx.port);
+    let _publisher = publish_live(&src, nginx.port, "gop");
+    wait_for("the publisher to be live on nginx", 10.0, || has_video(&url));
+    for join in 0..3 {
+        let out = d.join(format!("join{join}.mp4"));
+        let o = costream(&["render", "-i", &url, "--size", "320x180", "--duration", "1", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "join {join}: {}", String::from_utf8_lossy(&o.stderr));
+        let f = frame_rgb(&out, 0.5, 320, 180);
+        assert_near(f.at(160, 90), [0, 255, 0], 24, "the live input's picture");
+    }
+}
+
 #[test]
 fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
     let d = workdir("rtmp-loss");

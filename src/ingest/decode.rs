@@ -277,9 +277,24 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
     Ok(Connected { ictx, vidx, vtb, vdec, adec, t0, rotation, info })
 }
 
+/// A live stream joined between keyframes can probe as audio only: nginx-rtmp and similar relays
+/// send a new subscriber video from the next keyframe, which may be seconds after the second of
+/// probing. A network input probes again until video shows up, for as long as a long GOP lasts.
+fn connect_with_video(url: &str, opts: &InputOptions, stop: &Arc<AtomicBool>) -> Result<Connected> {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        match connect(url, None, opts, stop) {
+            Err(Error::NoVideo { .. }) if Instant::now() < deadline && !stop.load(Ordering::Relaxed) => {
+                tracing::info!(url, "no video in the probed part of the stream yet (joined between keyframes); probing again");
+            }
+            r => return r,
+        }
+    }
+}
+
 fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>, state: Arc<InputState>, feed: Option<Arc<Feed>>) -> Result<Opened> {
     let network = reader.is_none() && url.contains("://") && !url.starts_with("file:");
-    let c = connect(url, reader, opts, &stop)?;
+    let c = if network { connect_with_video(url, opts, &stop)? } else { connect(url, reader, opts, &stop)? };
     let info = c.info.clone();
     let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
     let owns_rings = feed.is_none();
