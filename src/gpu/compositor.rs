@@ -174,7 +174,8 @@ impl Compositor {
         self.shared_fraction.get(v).copied().unwrap_or(0.0)
     }
 
-    /// How many views' tiles the CPU copied in the last render (software devices, 1:1 tiles).
+    /// How many views' tiles the CPU drew in the last render (software devices: 1:1 and scaled
+    /// tiles).
     pub fn cpu_drawn_views(&self) -> usize {
         self.cpu_drawn
     }

@@ -1,4 +1,4 @@
-//! Software devices: the blurs and solid layers of a view whose tiles the CPU copied (see
+//! Software devices: the blurs and solid layers of a view whose tiles the CPU drew (see
 //! [`super::cpu_copy`]), drawn by the CPU over the same frame, so such a view (S1: two crops, a
 //! bar of two rectangles, a blurred face) never runs a kernel. On lavapipe the blur pass alone cost
 //! ~2.5 ms per 720p frame (four dispatches over a 68×68 grid and a 200×200 write, mostly
@@ -47,13 +47,26 @@ pub(super) fn quantise(v: f32) -> u8 {
     (0.5 + 255.0 * (v * (1.0 / 255.0)).clamp(0.0, 1.0)) as u8
 }
 
-/// Bilinear sampling along one axis of a blur's grid at output pixel centre `p`: the two grid
-/// indices and the fraction, as `blurred_at` computes them (the clamped coordinate is not
-/// negative, so truncation is the floor).
-fn grid_axis(p: f32, src: f32, factor: u32, n: u32) -> (usize, usize, f32) {
-    let g = ((p - src) / factor as f32 - 0.5).clamp(0.0, (n - 1) as f32);
-    let i0 = g as u32;
-    (i0 as usize, (i0 + 1).min(n - 1) as usize, g - i0 as f32)
+/// A bilinear tap along one axis: the two sample indices and the weight of the second.
+#[derive(Clone, Copy)]
+pub(super) struct Tap {
+    pub i0: usize,
+    pub i1: usize,
+    pub f: f32,
+}
+
+/// The tap at coordinate `s` (texel centres at +0.5) clamped to the centre window `[lo, hi]`,
+/// whose last index is `last`, as the kernels' `bilinear` and `blurred_at` compute it (the clamped
+/// position is not negative, so truncation is the floor).
+pub(super) fn tap(s: f32, lo: f32, hi: f32, last: u32) -> Tap {
+    let p = s.clamp(lo, hi) - 0.5;
+    let i0 = p as u32;
+    Tap { i0: i0 as usize, i1: (i0 + 1).min(last) as usize, f: p - i0 as f32 }
+}
+
+/// The tap of a blur's `n`-texel grid axis at output pixel centre `p` (`blurred_at`).
+fn grid_tap(p: f32, src: f32, factor: u32, n: u32) -> Tap {
+    tap((p - src) / factor as f32, 0.5, n as f32 - 0.5, n - 1)
 }
 
 impl Canvas<'_> {
@@ -178,14 +191,14 @@ impl Canvas<'_> {
         let g = &grid[bl.slot as usize..];
         let lw = bl.lw as usize;
         let (bx0, nbx) = (j.block0[0] as usize, j.blocks[0] as usize);
-        let cols: Vec<_> = (bx0 * 4..(bx0 + nbx) * 4).map(|x| grid_axis(x as f32 + 0.5, bl.src[0], bl.factor, bl.lw)).collect();
+        let cols: Vec<_> = (bx0 * 4..(bx0 + nbx) * 4).map(|x| grid_tap(x as f32 + 0.5, bl.src[0], bl.factor, bl.lw)).collect();
         let mut q = vec![[[0.0f32; 3]; 2]; cols.len()];
         for by in j.block0[1] as usize..(j.block0[1] + j.blocks[1]) as usize {
             for r in 0..2 {
-                let (i0, i1, fy) = grid_axis((by * 2 + r) as f32 + 0.5, bl.src[1], bl.factor, bl.lh);
-                let (row0, row1) = (&g[i0 * lw..][..lw], &g[i1 * lw..][..lw]);
-                for (o, &(a, b, fx)) in q.iter_mut().zip(&cols) {
-                    o[r] = mix3(mix3(row0[a], row0[b], fx), mix3(row1[a], row1[b], fx), fy);
+                let y = grid_tap((by * 2 + r) as f32 + 0.5, bl.src[1], bl.factor, bl.lh);
+                let (row0, row1) = (&g[y.i0 * lw..][..lw], &g[y.i1 * lw..][..lw]);
+                for (o, x) in q.iter_mut().zip(&cols) {
+                    o[r] = mix3(mix3(row0[x.i0], row0[x.i1], x.f), mix3(row1[x.i0], row1[x.i1], x.f), y.f);
                 }
             }
             let y0 = (by * 2) as f32;

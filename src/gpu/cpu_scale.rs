@@ -8,25 +8,8 @@
 //! `shaders/composite.wgsl` and `common.wgsl`), in f32: the result agrees with it to within one
 //! code value, which tests/gpu.rs checks.
 
-use super::cpu_draw::{mix, quantise};
+use super::cpu_draw::{mix, quantise, tap, Tap};
 use super::uniforms::{JobU, TileU};
-
-/// A bilinear tap along one axis: the two sample indices and the weight of the second.
-#[derive(Clone, Copy)]
-struct Tap {
-    i0: usize,
-    i1: usize,
-    f: f32,
-}
-
-/// The tap at source coordinate `s` (texel centres at +0.5) clamped to the centre window
-/// `[lo, hi]`, whose last index is `last` (the clamped position is not negative, so truncation is
-/// the floor).
-fn tap(s: f32, lo: f32, hi: f32, last: u32) -> Tap {
-    let p = s.clamp(lo, hi) - 0.5;
-    let i0 = p as u32;
-    Tap { i0: i0 as usize, i1: (i0 + 1).min(last) as usize, f: p - i0 as f32 }
-}
 
 /// Bilinear sample (0..1) of the 8-bit plane at `base` with `stride` and `step` between samples.
 fn sample(host: &[u8], base: usize, stride: usize, step: usize, x: Tap, y: Tap) -> f32 {

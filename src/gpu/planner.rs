@@ -33,8 +33,6 @@ pub(super) struct Plan {
     pub scenes: Vec<SceneU>,
     /// Scratch texels the blurs need.
     pub scratch_len: u32,
-    pub blurs: usize,
-    pub layers: usize,
     /// Views that start from another's finished picture: (from, to), copied before pass 3.
     pub copies: Vec<(usize, usize)>,
     /// The first view's tiles, for the views after it that show the same ones.
@@ -186,7 +184,6 @@ impl<'a> Planner<'a> {
                 for (b0, n) in vp.clip(b0, n) {
                     plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 0, view: vp.view });
                 }
-                plan.layers += 1;
             }
         }
         plan.dispatches.extend(tile_jobs);
@@ -203,7 +200,6 @@ impl<'a> Planner<'a> {
             if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
                 for (b0, n) in vp.clip(b0, n) {
                     plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 2, view: vp.view });
-                    plan.layers += 1;
                 }
             }
         }
@@ -342,7 +338,6 @@ impl<'a> Planner<'a> {
             };
             plan.dispatches.push(Dispatch { kernel, job, groups: self.groups(n), pass, view: vp.view });
         }
-        plan.blurs += 1;
     }
 
     /// The kernel, uniform and touched blocks of a layer (None when it draws nothing).

@@ -180,9 +180,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(s) = &s2 {
         s.json(&mut j);
     }
+    let mut text = s1.text();
+    text.push_str(&s2.map(|s| format!("\n{}", s.text(false))).unwrap_or_default());
+    let mut md = s1.markdown();
+    md.push_str(&s2.map(|s| s.text(true)).unwrap_or_default());
     if args.render_only {
-        let text = format!("{}{}", s1.text(), s2.as_ref().map(|s| format!("\n{}", s.text(false))).unwrap_or_default());
-        let md = format!("{}{}", s1.markdown(), s2.as_ref().map(|s| s.text(true)).unwrap_or_default());
         return finish(args, j, &text, &md);
     }
     let latency = latency_measurement(args, &dir);
@@ -193,16 +195,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let masking = masking::measure(args, &dir, &mut j);
     let live = live::measure(args, &dir, &mut j);
 
-    let mut text = s1.text();
-    text.push_str(&s2.map(|s| format!("\n{}", s.text(false))).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
     }
     text.push_str(&pk.text(false));
     text.push_str(&masking.text(false));
     text.push_str(&live.text(false));
-    let mut md = s1.markdown();
-    md.push_str(&s2.map(|s| s.text(true)).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
     }

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::s1::{ffmpeg_s1, make_inputs_sized, ours_s1, run_measured, Variant};
-use super::s1::FPS;
+use super::s1::{ffmpeg_s1, make_inputs_sized, ours_s1, run_measured, Variant, FPS};
 use super::{med, progress, BenchArgs};
 use costream::compose::RenderReport;
 use costream::error::{invalid, Result};
