@@ -7,8 +7,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use costream::gpu::{BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
-use costream::media::{Matrix, Picture, PlaneLayout};
 use costream::media::geometry::{cells, place, Fit, Layout, Rect, SourceGeom};
+use costream::media::{Matrix, Picture, PlaneLayout};
 
 struct Planes {
     y: Vec<u8>,
@@ -17,7 +17,8 @@ struct Planes {
 }
 
 fn planes(w: usize, h: usize, seed: u8) -> Planes {
-    let y = (0..w * h).map(|i| ((i % w) as u8).wrapping_mul(3).wrapping_add(((i / w) as u8).wrapping_add(seed))).collect();
+    let y =
+        (0..w * h).map(|i| ((i % w) as u8).wrapping_mul(3).wrapping_add(((i / w) as u8).wrapping_add(seed))).collect();
     let c = (w / 2) * (h / 2);
     Planes { y, u: (0..c).map(|i| (i % 200) as u8 + seed).collect(), v: (0..c).map(|i| (i % 150) as u8 + 40).collect() }
 }
@@ -38,10 +39,22 @@ fn s1_scene(bar: bool, blur: bool) -> Scene {
     let c = cells(Layout::SideBySide, 2, 1280, 720);
     let g = SourceGeom { width: 1280, height: 720, rotation: 0, sar: 1.0 };
     let tiles = (0..2).map(|i| TileSpec { slot: i, placement: place(g, c[i], Fit::Fill) }).collect();
-    let mut s = Scene { background: [0.0; 3], under: vec![], tiles, layers: vec![], blurs: vec![], masks: vec![], copy_of: None };
+    let mut s = Scene {
+        background: [0.0; 3],
+        under: vec![],
+        tiles,
+        layers: vec![],
+        blurs: vec![],
+        masks: vec![],
+        copy_of: None,
+    };
     if bar {
         s.layers = vec![
-            LayerSpec { rect: Rect::new(40.0, 20.0, 1200.0, 24.0), color: [1.0, 0.0, 0.0, 0.9], kind: LayerKind::Solid },
+            LayerSpec {
+                rect: Rect::new(40.0, 20.0, 1200.0, 24.0),
+                color: [1.0, 0.0, 0.0, 0.9],
+                kind: LayerKind::Solid,
+            },
             LayerSpec { rect: Rect::new(40.0, 20.0, 720.0, 24.0), color: [0.0, 0.0, 1.0, 0.9], kind: LayerKind::Solid },
         ];
     }
@@ -56,8 +69,14 @@ fn bench(c: &mut Criterion) {
     let (a, b) = (planes(1280, 720, 10), planes(1280, 720, 60));
     let mut g = c.benchmark_group(format!("gpu {}", gpu.describe()));
     g.sample_size(20);
-    for (name, bar, blur) in [("composite_plain", false, false), ("composite_bar", true, false), ("composite_blur", false, true), ("composite_s1", true, true)] {
-        let mut comp = Compositor::new(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..Default::default() }).expect("compositor");
+    for (name, bar, blur) in [
+        ("composite_plain", false, false),
+        ("composite_bar", true, false),
+        ("composite_blur", false, true),
+        ("composite_s1", true, true),
+    ] {
+        let mut comp = Compositor::new(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..Default::default() })
+            .expect("compositor");
         comp.upload(0, &picture(&a, 1280, 720)).expect("upload");
         comp.upload(1, &picture(&b, 1280, 720)).expect("upload");
         let scene = s1_scene(bar, blur);

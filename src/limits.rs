@@ -37,5 +37,11 @@ impl Default for Caps {
 
 /// Whether a rectangle (x, y, w, h) lies inside a `w`×`h` frame.
 pub fn inside_frame(r: [f32; 4], size: (u32, u32)) -> bool {
-    r.iter().all(|v| v.is_finite()) && r[0] >= 0.0 && r[1] >= 0.0 && r[2] > 0.0 && r[3] > 0.0 && r[0] + r[2] <= size.0 as f32 && r[1] + r[3] <= size.1 as f32
+    r.iter().all(|v| v.is_finite())
+        && r[0] >= 0.0
+        && r[1] >= 0.0
+        && r[2] > 0.0
+        && r[3] > 0.0
+        && r[0] + r[2] <= size.0 as f32
+        && r[1] + r[3] <= size.1 as f32
 }

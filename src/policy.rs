@@ -66,7 +66,8 @@ fn check(url: &str, schemes: &[&str], allow_private: bool, what: &str) -> Result
 fn host_of(rest: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next()?;
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = hostport.strip_prefix('[') { v6.split(']').next()? } else { hostport.split(':').next()? };
+    let host =
+        if let Some(v6) = hostport.strip_prefix('[') { v6.split(']').next()? } else { hostport.split(':').next()? };
     (!host.is_empty()).then(|| host.to_string())
 }
 
@@ -83,7 +84,15 @@ fn is_public(ip: IpAddr) -> bool {
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let o = ip.octets();
     let cgnat = o[0] == 100 && (o[1] & 0xc0) == 64;
-    !(ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_documentation() || cgnat || o[0] == 0)
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || cgnat
+        || o[0] == 0)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
@@ -137,6 +146,8 @@ mod tests {
         assert!(p.check_output("rtmp://8.8.8.8/app/key").is_ok());
         assert!(p.check_output("http://8.8.8.8/x").is_err());
         assert!(p.check_output("rtmp://127.0.0.1/live/key").is_err());
-        assert!(UrlPolicy { allow_private_outputs: true, ..UrlPolicy::default() }.check_output("rtmp://127.0.0.1/live/key").is_ok());
+        assert!(UrlPolicy { allow_private_outputs: true, ..UrlPolicy::default() }
+            .check_output("rtmp://127.0.0.1/live/key")
+            .is_ok());
     }
 }

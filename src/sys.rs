@@ -37,7 +37,11 @@ pub fn lower_thread_priority(nice: i32) {
 /// A stream key or token as logs and events may show it: its first characters only.
 pub fn redact_key(key: &str) -> String {
     let shown: String = key.chars().take(6).collect();
-    if key.chars().count() <= 6 { "…".to_string() } else { format!("{shown}…") }
+    if key.chars().count() <= 6 {
+        "…".to_string()
+    } else {
+        format!("{shown}…")
+    }
 }
 
 /// A URL as logs, events, errors and metrics may show it: push URLs end in a platform's secret key,

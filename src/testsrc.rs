@@ -65,9 +65,13 @@ pub fn generate(out: &Path, clip: &Clip) -> Result<()> {
 }
 
 fn run(mut cmd: Command, out: &Path) -> Result<()> {
-    let o = cmd.output().map_err(|e| invalid("ffmpeg", format!("cannot run ffmpeg ({e}); install the ffmpeg package")))?;
+    let o =
+        cmd.output().map_err(|e| invalid("ffmpeg", format!("cannot run ffmpeg ({e}); install the ffmpeg package")))?;
     if !o.status.success() {
-        return Err(Error::Output { url: out.display().to_string(), why: String::from_utf8_lossy(&o.stderr).into_owned() });
+        return Err(Error::Output {
+            url: out.display().to_string(),
+            why: String::from_utf8_lossy(&o.stderr).into_owned(),
+        });
     }
     Ok(())
 }
@@ -78,7 +82,13 @@ pub fn demo_clips(dir: &Path, seconds: f64) -> Result<(std::path::PathBuf, std::
     std::fs::create_dir_all(dir)?;
     let a = dir.join("anchor_a_1080p60.mp4");
     let b = dir.join("anchor_b_720x1280_30.mp4");
-    generate(&a, &Clip::new("testsrc2=size=1920x1080:rate=60", seconds).with_audio("sine=frequency=440:sample_rate=48000"))?;
-    generate(&b, &Clip::new("smptehdbars=size=720x1280:rate=30", seconds).with_audio("sine=frequency=660:sample_rate=44100"))?;
+    generate(
+        &a,
+        &Clip::new("testsrc2=size=1920x1080:rate=60", seconds).with_audio("sine=frequency=440:sample_rate=48000"),
+    )?;
+    generate(
+        &b,
+        &Clip::new("smptehdbars=size=720x1280:rate=30", seconds).with_audio("sine=frequency=660:sample_rate=44100"),
+    )?;
     Ok((a, b))
 }

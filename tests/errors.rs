@@ -11,7 +11,8 @@ use serde_json::json;
 fn a_session_without_a_usable_gpu_is_refused_with_503_and_its_code_and_a_bad_input_with_400() {
     let d = workdir("errors-gpu");
     // No adapter matches this name: the job cannot get a GPU.
-    let svc = start_with_env(&d.join("db.sqlite"), &["--allow-private-inputs"], &[("WGPU_ADAPTER_NAME", "no-such-gpu")]);
+    let svc =
+        start_with_env(&d.join("db.sqlite"), &["--allow-private-inputs"], &[("WGPU_ADAPTER_NAME", "no-such-gpu")]);
     let h = &svc.http;
     let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let req = json!({"inputs": [{"room": room["id"]}], "size": "320x180"});
@@ -51,7 +52,9 @@ fn invitation_events_reach_the_event_stream_under_serve() {
     let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&req.to_string()));
     assert_eq!(st, 201, "{inv}");
     let id = inv["id"].as_str().unwrap().to_string();
-    let is = |e: &serde_json::Value, state: &str| e["type"] == "invitation" && e["invitation_id"] == id.as_str() && e["state"] == state;
+    let is = |e: &serde_json::Value, state: &str| {
+        e["type"] == "invitation" && e["invitation_id"] == id.as_str() && e["state"] == state
+    };
     events.wait("the invitation's pending event", 10.0, |e| is(e, "pending"));
     assert_eq!(call("POST", &format!("{h}/invitations/{id}/accept"), None).0, 200);
     let accepted = events.wait("the invitation's accepted event", 10.0, |e| is(e, "accepted"));
@@ -96,10 +99,15 @@ fn a_database_from_before_migrations_is_upgraded_in_place_with_its_rows_kept() {
     let c = rusqlite::Connection::open(&db).unwrap();
     let v: usize = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(v, costream::store::schema_version(), "stamped with the newest schema step");
-    let index: i64 = c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'destinations_room'", [], |r| r.get(0)).unwrap();
+    let index: i64 = c
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'destinations_room'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(index, 1, "the newest step ran");
     let rooms: i64 = c.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0)).unwrap();
     assert_eq!(rooms, 2);
-    let points: f64 = c.query_row("SELECT points FROM viewer_points WHERE token = 'viewer1'", [], |r| r.get(0)).unwrap();
+    let points: f64 =
+        c.query_row("SELECT points FROM viewer_points WHERE token = 'viewer1'", [], |r| r.get(0)).unwrap();
     assert_eq!(points, 12.5);
 }

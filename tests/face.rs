@@ -40,7 +40,14 @@ fn astronaut_face_and_organs_are_where_a_face_has_them() {
     println!("face box {:?} score {:.2}", d.bbox, d.score);
     // The portrait's face: about x 180-270, y 80-175 of the 512×512 picture (checked by eye).
     let [x0, y0, x1, y1] = d.bbox;
-    assert!((160.0..200.0).contains(&x0) && (250.0..290.0).contains(&x1) && (60.0..100.0).contains(&y0) && (150.0..200.0).contains(&y1), "{:?}", d.bbox);
+    assert!(
+        (160.0..200.0).contains(&x0)
+            && (250.0..290.0).contains(&x1)
+            && (60.0..100.0).contains(&y0)
+            && (150.0..200.0).contains(&y1),
+        "{:?}",
+        d.bbox
+    );
     let lm = m.landmarks(&img, &Roi::from_detection(&d)).unwrap().expect("FaceMesh sees the face");
     let pts: Vec<[f32; 2]> = lm.iter().map(|p| [p[0], p[1]]).collect();
     let eyes = Organ::Eyes.polygons(&pts);
@@ -55,14 +62,22 @@ fn astronaut_face_and_organs_are_where_a_face_has_them() {
     for o in Organ::ALL {
         for poly in o.polygons(&pts) {
             let c = centre(&poly);
-            assert!(costream::face::organs::inside(oval, c) || o == Organ::Forehead, "{o:?} centre {c:?} outside the face");
+            assert!(
+                costream::face::organs::inside(oval, c) || o == Organ::Forehead,
+                "{o:?} centre {c:?} outside the face"
+            );
         }
     }
 }
 
 /// Frames of a clip as RGB images (decoded by ffmpeg).
 fn frames(clip: &Path, w: u32, h: u32) -> Vec<image::RgbImage> {
-    let o = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(clip).args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).output().unwrap();
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(clip)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     o.stdout.chunks_exact((w * h * 3) as usize).map(|c| image::RgbImage::from_raw(w, h, c.to_vec()).unwrap()).collect()
 }
@@ -131,7 +146,9 @@ fn render_one(comp: &mut costream::gpu::Compositor, scene: &costream::gpu::Scene
 /// BT.709 limited-range 4:2:0 planes of an RGB image.
 fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = |x: usize, y: usize| costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0));
+    let px = |x: usize, y: usize| {
+        costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0))
+    };
     let y: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0].round() as u8).collect();
     let mut u = Vec::new();
     let mut v = Vec::new();
@@ -148,7 +165,10 @@ fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 /// Variance of the Laplacian of the luma inside a rect.
 fn sharpness(nv12: &[u8], w: usize, r: [usize; 4]) -> f64 {
     let l = |x: usize, y: usize| nv12[y * w + x] as f64;
-    let v: Vec<f64> = (r[1] + 1..r[3] - 1).flat_map(|y| (r[0] + 1..r[2] - 1).map(move |x| (x, y))).map(|(x, y)| 4.0 * l(x, y) - l(x - 1, y) - l(x + 1, y) - l(x, y - 1) - l(x, y + 1)).collect();
+    let v: Vec<f64> = (r[1] + 1..r[3] - 1)
+        .flat_map(|y| (r[0] + 1..r[2] - 1).map(move |x| (x, y)))
+        .map(|(x, y)| 4.0 * l(x, y) - l(x - 1, y) - l(x + 1, y) - l(x, y - 1) - l(x, y + 1))
+        .collect();
     let m = v.iter().sum::<f64>() / v.len() as f64;
     v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
 }
@@ -156,18 +176,33 @@ fn sharpness(nv12: &[u8], w: usize, r: [usize; 4]) -> f64 {
 #[test]
 fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
-use costream::media::{Picture, PlaneLayout};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let polygons: Vec<Vec<[f32; 2]>> = [Organ::Eyes, Organ::Mouth].iter().flat_map(|o| o.polygons(&pts)).collect();
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
+    let pic = Picture {
+        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+        width: w,
+        height: h,
+        planes: [&y, &u, &v],
+        strides: [w as usize, w as usize / 2, w as usize / 2],
+        matrix: costream::media::Matrix::Bt709,
+        full_range: false,
+    };
     let gpu = Arc::new(Gpu::open().unwrap());
     let mut comp = Compositor::new(gpu, w, h, GpuOptions::default()).unwrap();
     comp.upload(0, &pic).unwrap();
-    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    let tile = TileSpec {
+        slot: 0,
+        placement: place(
+            SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
+            Rect::new(0.0, 0.0, w as f32, h as f32),
+            Fit::Fill,
+        ),
+    };
     // Level L of 10: sigma drops 10 % per level, gone at the top.
     let at_level = |comp: &mut Compositor, level: u32| {
         let sigma = 8.0 * (1.0 - level as f32 / 10.0);
@@ -181,25 +216,36 @@ use costream::media::{Picture, PlaneLayout};
     assert!(top == plain, "the top level is the unmasked frame");
     let wu = w as usize;
     for (name, poly) in [("right eye", &polygons[0]), ("left eye", &polygons[1]), ("mouth", &polygons[2])] {
-        let b = poly.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]);
+        let b = poly.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+            [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
+        });
         // The middle of the organ (its outline is feathered).
         let (cx, cy, hw, hh) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, (b[2] - b[0]) / 3.0, (b[3] - b[1]) / 3.0);
         let r = [(cx - hw) as usize, (cy - hh).floor() as usize, (cx + hw) as usize, (cy + hh).ceil() as usize + 2];
         let (s_plain, s0) = (sharpness(&plain, wu, r), sharpness(&l0, wu, r));
         // How far a level's pixels are from the unmasked ones over the whole organ.
         let full = [b[0] as usize, b[1] as usize, b[2].ceil() as usize, b[3].ceil() as usize];
-        let dist = |f: &[u8]| (full[1]..full[3]).flat_map(|y| (full[0]..full[2]).map(move |x| y * wu + x)).map(|i| (f[i] as f64 - plain[i] as f64).abs()).sum::<f64>();
+        let dist = |f: &[u8]| {
+            (full[1]..full[3])
+                .flat_map(|y| (full[0]..full[2]).map(move |x| y * wu + x))
+                .map(|i| (f[i] as f64 - plain[i] as f64).abs())
+                .sum::<f64>()
+        };
         let (d0, d8) = (dist(&l0), dist(&l8));
         println!("{name}: sharpness {s_plain:.1} unmasked, {s0:.1} at level 0; distance from unmasked {d0:.0} at level 0, {d8:.0} at level 8");
         assert!(s0 <= 0.2 * s_plain, "{name}: level 0 keeps {:.0} % of the sharpness", 100.0 * s0 / s_plain);
         assert!(d8 < 0.8 * d0, "{name}: level 8 is measurably closer to the unmasked picture than level 0");
     }
     // Outside the organs' bounds (plus the soft edge) nothing changed, byte for byte.
-    let bounds = MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0, sticker: None }.bounds().unwrap();
+    let bounds =
+        MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0, sticker: None }.bounds().unwrap();
     let mut changed_outside = 0;
     for yy in 0..h as usize {
         for xx in 0..wu {
-            let inside = (xx as f32) >= bounds[0] - 4.0 && (xx as f32) <= bounds[2] + 4.0 && (yy as f32) >= bounds[1] - 2.0 && (yy as f32) <= bounds[3] + 2.0;
+            let inside = (xx as f32) >= bounds[0] - 4.0
+                && (xx as f32) <= bounds[2] + 4.0
+                && (yy as f32) >= bounds[1] - 2.0
+                && (yy as f32) <= bounds[3] + 2.0;
             if !inside && l0[yy * wu + xx] != plain[yy * wu + xx] {
                 changed_outside += 1;
             }
@@ -211,18 +257,42 @@ use costream::media::{Picture, PlaneLayout};
 #[test]
 fn renditions_share_one_composition_and_differ_only_under_their_masks() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Scene, TileSpec};
-use costream::media::{Picture, PlaneLayout};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
+    let pic = Picture {
+        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+        width: w,
+        height: h,
+        planes: [&y, &u, &v],
+        strides: [w as usize, w as usize / 2, w as usize / 2],
+        matrix: costream::media::Matrix::Bt709,
+        full_range: false,
+    };
     let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default(), 3).unwrap();
     comp.upload(0, &pic).unwrap();
-    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
-    let bar = LayerSpec { rect: Rect::new(20.0, 460.0, 472.0, 24.0), color: [1.0, 0.0, 0.0, 0.8], kind: LayerKind::Solid };
-    let mask = |organs: &[Organ], sigma: f32| vec![MaskSpec { polygons: organs.iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 0.0, sigma, sticker: None }];
+    let tile = TileSpec {
+        slot: 0,
+        placement: place(
+            SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
+            Rect::new(0.0, 0.0, w as f32, h as f32),
+            Fit::Fill,
+        ),
+    };
+    let bar =
+        LayerSpec { rect: Rect::new(20.0, 460.0, 472.0, 24.0), color: [1.0, 0.0, 0.0, 0.8], kind: LayerKind::Solid };
+    let mask = |organs: &[Organ], sigma: f32| {
+        vec![MaskSpec {
+            polygons: organs.iter().flat_map(|o| o.polygons(&pts)).collect(),
+            feather: 3.0,
+            dilate: 0.0,
+            sigma,
+            sticker: None,
+        }]
+    };
     let scenes = [
         Scene { tiles: vec![tile], layers: vec![bar], ..Scene::default() },
         Scene { copy_of: Some(0), masks: mask(&[Organ::Eyes, Organ::Mouth], 8.0), ..Scene::default() },
@@ -243,13 +313,22 @@ use costream::media::{Picture, PlaneLayout};
         .unwrap();
         let wu = w as usize;
         let differs = |a: &[u8], b: &[u8], poly: &[[f32; 2]]| {
-            let c = poly.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / poly.len() as f32, c[1] + p[1] / poly.len() as f32]);
-            (c[1] as usize - 2..c[1] as usize + 2).flat_map(|yy| (c[0] as usize - 4..c[0] as usize + 4).map(move |xx| yy * wu + xx)).any(|i| a[i] != b[i])
+            let c =
+                poly.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / poly.len() as f32, c[1] + p[1] / poly.len() as f32]);
+            (c[1] as usize - 2..c[1] as usize + 2)
+                .flat_map(|yy| (c[0] as usize - 4..c[0] as usize + 4).map(move |xx| yy * wu + xx))
+                .any(|i| a[i] != b[i])
         };
         let eye = &Organ::Eyes.polygons(&pts)[0];
         let mouth = &Organ::Mouth.polygons(&pts)[0];
-        assert!(differs(&out[0], &out[1], eye) && differs(&out[0], &out[1], mouth), "round {round}: rendition 1 masks eyes and mouth");
-        assert!(!differs(&out[0], &out[2], eye) && differs(&out[0], &out[2], mouth), "round {round}: rendition 2 masks only the mouth");
+        assert!(
+            differs(&out[0], &out[1], eye) && differs(&out[0], &out[1], mouth),
+            "round {round}: rendition 1 masks eyes and mouth"
+        );
+        assert!(
+            !differs(&out[0], &out[2], eye) && differs(&out[0], &out[2], mouth),
+            "round {round}: rendition 2 masks only the mouth"
+        );
         // The layer drawn on the base is in every rendition; away from the face they are identical.
         assert_eq!(out[0][470 * wu..480 * wu], out[1][470 * wu..480 * wu], "round {round}");
         assert_eq!(out[0][470 * wu..480 * wu], out[2][470 * wu..480 * wu], "round {round}");
@@ -259,12 +338,12 @@ use costream::media::{Picture, PlaneLayout};
 
 #[test]
 fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
+    use costream::compose::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
     use costream::encode::{EncoderKind, VideoSettings};
     use costream::face::Organ;
     use costream::gpu::GpuOptions;
     use costream::ingest::InputOptions;
     use costream::media::geometry::{Fit, Layout};
-    use costream::compose::{self, FaceSettings, Fps, MaskLevel, RenderConfig, ViewSpec};
     let d = workdir("facerender");
     let clip = moving_clip(&d, "", 30);
     let (open, locked) = (d.join("open.mkv"), d.join("locked.mkv"));
@@ -277,7 +356,16 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         fps: Fps { num: 30, den: 1 },
         outputs: vec![],
         overlays: Default::default(),
-        video: VideoSettings { encoder: EncoderKind::X264, width: size.0, height: size.1, fps: (30, 1), bitrate_kbps: 20_000, preset: "veryfast".into(), gop: 30, threads: 0 },
+        video: VideoSettings {
+            encoder: EncoderKind::X264,
+            width: size.0,
+            height: size.1,
+            fps: (30, 1),
+            bitrate_kbps: 20_000,
+            preset: "veryfast".into(),
+            gop: 30,
+            threads: 0,
+        },
         audio_kbps: 128,
         gpu: GpuOptions::default(),
         input: InputOptions::default(),
@@ -293,7 +381,18 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         output_stats: None,
         views: vec![
             ViewSpec { name: "open".into(), outputs: vec![open.to_str().unwrap().into()], ..Default::default() },
-            ViewSpec { name: "locked".into(), outputs: vec![locked.to_str().unwrap().into()], copy_of: Some(0), mask: Some(MaskLevel { organs: vec![Organ::Eyes, Organ::Mouth], sigma: 8.0, feather: 3.0, style: Default::default() }), ..Default::default() },
+            ViewSpec {
+                name: "locked".into(),
+                outputs: vec![locked.to_str().unwrap().into()],
+                copy_of: Some(0),
+                mask: Some(MaskLevel {
+                    organs: vec![Organ::Eyes, Organ::Mouth],
+                    sigma: 8.0,
+                    feather: 3.0,
+                    style: Default::default(),
+                }),
+                ..Default::default()
+            },
         ],
         live: None,
         wake: None,
@@ -315,14 +414,25 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         let c = eye.iter().fold([0.0f32, 0.0], |c, p| [c[0] + p[0] / eye.len() as f32, c[1] + p[1] / eye.len() as f32]);
         let lap = |img: &image::RgbImage| {
             let g = |x: i32, y: i32| img.get_pixel((c[0] as i32 + x) as u32, (c[1] as i32 + y) as u32)[1] as f64;
-            let v: Vec<f64> = (-3..=3).flat_map(|y| (-6..=6).map(move |x| (x, y))).map(|(x, y)| 4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1)).collect();
+            let v: Vec<f64> = (-3..=3)
+                .flat_map(|y| (-6..=6).map(move |x| (x, y)))
+                .map(|(x, y)| 4.0 * g(x, y) - g(x - 1, y) - g(x + 1, y) - g(x, y - 1) - g(x, y + 1))
+                .collect();
             let m = v.iter().sum::<f64>() / v.len() as f64;
             v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64
         };
         let (so, sl) = (lap(o), lap(l));
-        assert!(sl <= 0.2 * so, "frame {n}: the locked eye keeps {:.0} % of its sharpness ({sl:.1} of {so:.1})", 100.0 * sl / so);
+        assert!(
+            sl <= 0.2 * so,
+            "frame {n}: the locked eye keeps {:.0} % of its sharpness ({sl:.1} of {so:.1})",
+            100.0 * sl / so
+        );
         // Far from the face (the lower part of the frame): the same picture.
-        let diff: f64 = (330..380).flat_map(|y| (0..384).map(move |x| (x, y))).map(|(x, y)| (o.get_pixel(x, y)[1] as f64 - l.get_pixel(x, y)[1] as f64).abs()).sum::<f64>() / (50.0 * 384.0);
+        let diff: f64 = (330..380)
+            .flat_map(|y| (0..384).map(move |x| (x, y)))
+            .map(|(x, y)| (o.get_pixel(x, y)[1] as f64 - l.get_pixel(x, y)[1] as f64).abs())
+            .sum::<f64>()
+            / (50.0 * 384.0);
         assert!(diff < 2.0, "frame {n}: away from the face the renditions differ by {diff:.2} on average");
     }
 }
@@ -330,22 +440,45 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
 #[test]
 fn a_sticker_covers_each_eye_and_nothing_else() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, Sticker, TileSpec};
-use costream::media::{Picture, PlaneLayout};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let (y, u, v) = yuv420(&img);
-    let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&y, &u, &v], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
+    let pic = Picture {
+        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+        width: w,
+        height: h,
+        planes: [&y, &u, &v],
+        strides: [w as usize, w as usize / 2, w as usize / 2],
+        matrix: costream::media::Matrix::Bt709,
+        full_range: false,
+    };
     let mut comp = Compositor::new(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default()).unwrap();
     let sticker = image::load_from_memory(include_bytes!("../assets/stickers/blush.png")).unwrap().to_rgba8();
     comp.set_images(&[sticker]).unwrap();
     comp.upload(0, &pic).unwrap();
-    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
+    let tile = TileSpec {
+        slot: 0,
+        placement: place(
+            SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
+            Rect::new(0.0, 0.0, w as f32, h as f32),
+            Fit::Fill,
+        ),
+    };
     let eyes = Organ::Eyes.polygons(&pts);
     let (r, l) = (pts[33], pts[263]);
-    let mask = MaskSpec { polygons: eyes.clone(), feather: 2.0, dilate: 2.0, sigma: 0.0, sticker: Some(Sticker { image: 0, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }) };
-    let render = |comp: &mut Compositor, masks: Vec<MaskSpec>| render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() });
+    let mask = MaskSpec {
+        polygons: eyes.clone(),
+        feather: 2.0,
+        dilate: 2.0,
+        sigma: 0.0,
+        sticker: Some(Sticker { image: 0, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }),
+    };
+    let render = |comp: &mut Compositor, masks: Vec<MaskSpec>| {
+        render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() })
+    };
     let plain = render(&mut comp, vec![]);
     let stuck = render(&mut comp, vec![mask.clone()]);
     let wu = w as usize;
@@ -354,7 +487,12 @@ use costream::media::{Picture, PlaneLayout};
         let c = eye.iter().fold([0.0f32, 0.0], |c, p| [c[0] + p[0] / eye.len() as f32, c[1] + p[1] / eye.len() as f32]);
         let (x, yy) = (c[0] as usize, c[1] as usize);
         // The sticker is pink (high V), where the eye was not.
-        assert!(chroma_v(&stuck, x, yy) > 160 && chroma_v(&plain, x, yy) < 150, "eye at {c:?}: V {} (was {})", chroma_v(&stuck, x, yy), chroma_v(&plain, x, yy));
+        assert!(
+            chroma_v(&stuck, x, yy) > 160 && chroma_v(&plain, x, yy) < 150,
+            "eye at {c:?}: V {} (was {})",
+            chroma_v(&stuck, x, yy),
+            chroma_v(&plain, x, yy)
+        );
     }
     // Away from the eyes (the mouth, the lower half of the picture) nothing changed.
     let mouth = centre(&Organ::Mouth.polygons(&pts)[0]);

@@ -3,14 +3,15 @@
 
 use std::sync::{Arc, OnceLock};
 
-use costream::media::colour::{rgb_to_bt709_limited, yuv_to_rgb};
 use costream::gpu::{BarSpec, BlurSpec, Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Scene, TileSpec};
-use costream::media::{Matrix, Picture, PlaneLayout};
+use costream::media::colour::{rgb_to_bt709_limited, yuv_to_rgb};
 use costream::media::geometry::{place, Fit, Placement, Rect, SourceGeom};
+use costream::media::{Matrix, Picture, PlaneLayout};
 
 fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| Arc::new(Gpu::open().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)"))).clone()
+    GPU.get_or_init(|| Arc::new(Gpu::open().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)")))
+        .clone()
 }
 
 /// A YUV 4:2:0 picture owned by the test.
@@ -28,7 +29,9 @@ impl Yuv {
     /// Smooth colour gradients in every plane (a realistic picture, no clipping at the gamut edge).
     fn gradient(w: usize, h: usize, matrix: Matrix, full: bool) -> Yuv {
         let (lo, hi) = if full { (10.0, 245.0) } else { (30.0, 220.0) };
-        let y = (0..w * h).map(|i| (lo + (hi - lo) * ((i % w) as f32 / w as f32 * 0.7 + (i / w) as f32 / h as f32 * 0.3)) as u8).collect();
+        let y = (0..w * h)
+            .map(|i| (lo + (hi - lo) * ((i % w) as f32 / w as f32 * 0.7 + (i / w) as f32 / h as f32 * 0.3)) as u8)
+            .collect();
         let (cw, ch) = (w / 2, h / 2);
         let u = (0..cw * ch).map(|i| (100.0 + 50.0 * ((i / cw) as f32 / ch as f32)) as u8).collect();
         let v = (0..cw * ch).map(|i| (150.0 - 40.0 * ((i % cw) as f32 / cw as f32)) as u8).collect();
@@ -96,7 +99,11 @@ fn reference_nv12(src: &Yuv, p: &Placement, w: usize, h: usize) -> Vec<u8> {
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }
 
 /// Renders one frame and returns its NV12 bytes.
@@ -118,7 +125,18 @@ fn render(comp: &mut Compositor, scene: &Scene) -> Vec<u8> {
 fn one_tile_scene(src: &Yuv, cell: Rect, fit: Fit) -> (Scene, Placement) {
     let g = SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 };
     let p = place(g, cell, fit);
-    (Scene { background: [0.0; 3], under: vec![], tiles: vec![TileSpec { slot: 0, placement: p }], layers: vec![], blurs: vec![], masks: vec![], copy_of: None }, p)
+    (
+        Scene {
+            background: [0.0; 3],
+            under: vec![],
+            tiles: vec![TileSpec { slot: 0, placement: p }],
+            layers: vec![],
+            blurs: vec![],
+            masks: vec![],
+            copy_of: None,
+        },
+        p,
+    )
 }
 
 #[test]
@@ -134,7 +152,10 @@ fn colours_survive_bt601_bt709_and_full_range_at_1_to_1_and_scaled() {
             let want = reference_nv12(&src, &p, w, h);
             let (ys, cs) = (psnr(&got[..w * h], &want[..w * h]), psnr(&got[w * h..], &want[w * h..]));
             eprintln!("{matrix:?} full={full} scale={scale}: luma {ys:.1} dB, chroma {cs:.1} dB");
-            assert!(ys >= 40.0 && cs >= 40.0, "{matrix:?} full={full} scale={scale}: luma {ys:.1} dB, chroma {cs:.1} dB");
+            assert!(
+                ys >= 40.0 && cs >= 40.0,
+                "{matrix:?} full={full} scale={scale}: luma {ys:.1} dB, chroma {cs:.1} dB"
+            );
         }
     }
 }
@@ -150,7 +171,10 @@ fn sharpness(nv12: &[u8], w: usize, r: (usize, usize, usize, usize)) -> f64 {
     for y in y0 + 1..y1 - 1 {
         for x in x0 + 1..x1 - 1 {
             let c = luma_of(nv12, w, x, y) as f64 * 4.0;
-            let n = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().map(|&(a, b)| luma_of(nv12, w, a, b) as f64).sum::<f64>();
+            let n = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                .iter()
+                .map(|&(a, b)| luma_of(nv12, w, a, b) as f64)
+                .sum::<f64>();
             v.push(c - n);
         }
     }
@@ -174,28 +198,52 @@ fn blur_rectangle_is_blurred_and_nothing_outside_it_changes() {
     // An odd-sized rectangle at odd coordinates: partial blocks on every edge.
     let r = (101usize, 51usize, 301usize, 203usize);
     for sigma in [3.0f32, 12.0] {
-        scene.blurs = vec![BlurSpec { rect: Rect::new(r.0 as f32, r.1 as f32, (r.2 - r.0) as f32, (r.3 - r.1) as f32), sigma }];
+        scene.blurs =
+            vec![BlurSpec { rect: Rect::new(r.0 as f32, r.1 as f32, (r.2 - r.0) as f32, (r.3 - r.1) as f32), sigma }];
         let blurred = render(&mut comp, &scene);
         for y in 0..h {
             for x in 0..w {
                 let inside = x >= r.0 && x < r.2 && y >= r.1 && y < r.3;
                 if !inside {
-                    assert_eq!(luma_of(&blurred, w, x, y), luma_of(&plain, w, x, y), "sigma {sigma}: pixel ({x},{y}) outside the blur changed");
+                    assert_eq!(
+                        luma_of(&blurred, w, x, y),
+                        luma_of(&plain, w, x, y),
+                        "sigma {sigma}: pixel ({x},{y}) outside the blur changed"
+                    );
                 }
             }
         }
         let (before, after) = (sharpness(&plain, w, r), sharpness(&blurred, w, r));
         assert!(after < before * 0.2, "sigma {sigma}: sharpness {before:.0} -> {after:.0}, not blurred enough");
         // The mean brightness is kept (a blur, not a fill).
-        let mean = |b: &[u8]| (r.1..r.3).flat_map(|y| (r.0..r.2).map(move |x| (x, y))).map(|(x, y)| luma_of(b, w, x, y) as f64).sum::<f64>() / ((r.2 - r.0) * (r.3 - r.1)) as f64;
-        assert!((mean(&plain) - mean(&blurred)).abs() < 6.0, "sigma {sigma}: mean {} -> {}", mean(&plain), mean(&blurred));
+        let mean = |b: &[u8]| {
+            (r.1..r.3)
+                .flat_map(|y| (r.0..r.2).map(move |x| (x, y)))
+                .map(|(x, y)| luma_of(b, w, x, y) as f64)
+                .sum::<f64>()
+                / ((r.2 - r.0) * (r.3 - r.1)) as f64
+        };
+        assert!(
+            (mean(&plain) - mean(&blurred)).abs() < 6.0,
+            "sigma {sigma}: mean {} -> {}",
+            mean(&plain),
+            mean(&blurred)
+        );
     }
 }
 
 #[test]
 fn solid_and_image_layers_blend_over_the_video() {
     let (w, h) = (320usize, 180usize);
-    let grey = Yuv { w, h, y: vec![126; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4], matrix: Matrix::Bt709, full: false };
+    let grey = Yuv {
+        w,
+        h,
+        y: vec![126; w * h],
+        u: vec![128; w * h / 4],
+        v: vec![128; w * h / 4],
+        matrix: Matrix::Bt709,
+        full: false,
+    };
     let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
     comp.upload(0, &grey.picture()).unwrap();
     // A 2x1 image: opaque red left, fully transparent right.
@@ -225,11 +273,20 @@ fn solid_and_image_layers_blend_over_the_video() {
 #[test]
 fn readback_ring_returns_every_frame_in_order() {
     let (w, h) = (64usize, 32usize);
-    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions { readback_depth: 3, ..Default::default() }).unwrap();
+    let mut comp =
+        Compositor::new(gpu(), w as u32, h as u32, GpuOptions { readback_depth: 3, ..Default::default() }).unwrap();
     let mut tags = Vec::new();
     for n in 0..10u64 {
         // Each frame a different grey, so a stale buffer would show.
-        let g = Yuv { w, h, y: vec![20 + n as u8 * 10; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4], matrix: Matrix::Bt709, full: false };
+        let g = Yuv {
+            w,
+            h,
+            y: vec![20 + n as u8 * 10; w * h],
+            u: vec![128; w * h / 4],
+            v: vec![128; w * h / 4],
+            matrix: Matrix::Bt709,
+            full: false,
+        };
         comp.upload(0, &g.picture()).unwrap();
         let (scene, _) = one_tile_scene(&g, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
         comp.render(&scene, n, &mut |r| {
@@ -251,7 +308,15 @@ fn readback_ring_returns_every_frame_in_order() {
 fn uncovered_areas_are_black_and_edge_blocks_compose_per_pixel() {
     // A fit tile whose edges fall inside 4x2 blocks: blocks there mix picture and black bar.
     let (w, h) = (320usize, 180usize);
-    let src = Yuv { w: 90, h: 160, y: vec![180; 90 * 160], u: vec![90; 45 * 80], v: vec![200; 45 * 80], matrix: Matrix::Bt709, full: false };
+    let src = Yuv {
+        w: 90,
+        h: 160,
+        y: vec![180; 90 * 160],
+        u: vec![90; 45 * 80],
+        v: vec![200; 45 * 80],
+        matrix: Matrix::Bt709,
+        full: false,
+    };
     let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
     comp.upload(0, &src.picture()).unwrap();
     let (scene, p) = one_tile_scene(&src, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fit);
@@ -297,8 +362,19 @@ fn render_views(comp: &mut Compositor, scenes: &[Scene], tag: u64) -> Vec<Vec<u8
 /// so edge blocks are involved), avatars, decorative frames over the tile edges, a bar, a text image
 /// and a blur over part of a tile.
 fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
-    let tile = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 200, height: 240, rotation: 0, sar: 1.0 }, Rect::new(x, 40.0, 200.0, 240.0), Fit::Fit) };
-    let frame = |x: f32| LayerSpec { rect: Rect::new(x - 3.0, 37.0, 206.0, 246.0), color: [1.0, 0.8, 0.2, 0.6], kind: LayerKind::Solid };
+    let tile = |slot: usize, x: f32| TileSpec {
+        slot,
+        placement: place(
+            SourceGeom { width: 200, height: 240, rotation: 0, sar: 1.0 },
+            Rect::new(x, 40.0, 200.0, 240.0),
+            Fit::Fit,
+        ),
+    };
+    let frame = |x: f32| LayerSpec {
+        rect: Rect::new(x - 3.0, 37.0, 206.0, 246.0),
+        color: [1.0, 0.8, 0.2, 0.6],
+        kind: LayerKind::Solid,
+    };
     Scene {
         background: [0.1, 0.1, 0.1],
         under: vec![LayerSpec { rect: Rect::new(0.0, 0.0, 640.0, 360.0), color: [1.0; 4], kind: LayerKind::Image(0) }],
@@ -311,7 +387,14 @@ fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
             LayerSpec {
                 rect: Rect::new(40.0, 300.0, 480.0, 20.0),
                 color: [1.0, 0.2, 0.3, 1.0],
-                kind: LayerKind::Bar(BarSpec { left_inner: [1.0, 0.5, 0.6, 1.0], right_inner: [0.3, 0.8, 1.0, 1.0], right_outer: [0.0, 0.5, 1.0, 1.0], split, divider: 2.0, radius: 10.0 }),
+                kind: LayerKind::Bar(BarSpec {
+                    left_inner: [1.0, 0.5, 0.6, 1.0],
+                    right_inner: [0.3, 0.8, 1.0, 1.0],
+                    right_outer: [0.0, 0.5, 1.0, 1.0],
+                    split,
+                    divider: 2.0,
+                    radius: 10.0,
+                }),
             },
             LayerSpec { rect: Rect::new(200.0, 10.0, 240.0, 24.0), color: [1.0; 4], kind: LayerKind::Image(2) },
         ],
@@ -325,12 +408,31 @@ fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
 fn dirty_region_reuse_gives_the_same_frames_as_full_redraws() {
     let (w, h) = (640usize, 360usize);
     let bg = rgba_image(640, 360, |x, y| [(x / 3) as u8, (y / 2) as u8, 120, 255]);
-    let avatar = rgba_image(48, 48, |x, y| if (x as i32 - 24).pow(2) + (y as i32 - 24).pow(2) < 400 { [250, 220, 200, 255] } else { [0, 0, 0, 0] });
-    let text = |s: &str| costream::compose::TextRenderer::new().render(s, 240, 24, &costream::compose::TextStyle { size: 20.0, ..Default::default() });
+    let avatar = rgba_image(48, 48, |x, y| {
+        if (x as i32 - 24).pow(2) + (y as i32 - 24).pow(2) < 400 {
+            [250, 220, 200, 255]
+        } else {
+            [0, 0, 0, 0]
+        }
+    });
+    let text = |s: &str| {
+        costream::compose::TextRenderer::new().render(
+            s,
+            240,
+            24,
+            &costream::compose::TextStyle { size: 20.0, ..Default::default() },
+        )
+    };
     let mut comps: Vec<Compositor> = [true, false]
         .iter()
         .map(|&reuse| {
-            let mut c = Compositor::new(gpu(), w as u32, h as u32, GpuOptions { dirty_reuse: reuse, readback_depth: 2, ..Default::default() }).unwrap();
+            let mut c = Compositor::new(
+                gpu(),
+                w as u32,
+                h as u32,
+                GpuOptions { dirty_reuse: reuse, readback_depth: 2, ..Default::default() },
+            )
+            .unwrap();
             c.set_images(&[bg.clone(), avatar.clone(), text("主播 A 100")]).unwrap();
             c
         })
@@ -360,7 +462,11 @@ fn dirty_region_reuse_gives_the_same_frames_as_full_redraws() {
         }
         fractions.push(comps[0].drawn_fraction(0));
         assert_eq!(comps[1].drawn_fraction(0), 1.0);
-        assert!(outs[0] == outs[1], "frame {f}: reuse differs from a full redraw (PSNR {:.1} dB)", psnr(&outs[0], &outs[1]));
+        assert!(
+            outs[0] == outs[1],
+            "frame {f}: reuse differs from a full redraw (PSNR {:.1} dB)",
+            psnr(&outs[0], &outs[1])
+        );
     }
     // Reuse really skipped work: after the first frame only the changing tile (with its blur and
     // frame) and the other animated parts were drawn.
@@ -377,8 +483,16 @@ fn one_submission_composes_mirrored_views() {
     comp.upload(0, &a.picture()).unwrap();
     comp.upload(1, &b.picture()).unwrap();
     comp.upload(0, &a.picture()).unwrap();
-    let cell = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 160, height: 180, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 160.0, 180.0), Fit::Fill) };
-    let scene = |left: usize, right: usize| Scene { tiles: vec![cell(left, 0.0), cell(right, 160.0)], ..Scene::default() };
+    let cell = |slot: usize, x: f32| TileSpec {
+        slot,
+        placement: place(
+            SourceGeom { width: 160, height: 180, rotation: 0, sar: 1.0 },
+            Rect::new(x, 0.0, 160.0, 180.0),
+            Fit::Fill,
+        ),
+    };
+    let scene =
+        |left: usize, right: usize| Scene { tiles: vec![cell(left, 0.0), cell(right, 160.0)], ..Scene::default() };
     let out = render_views(&mut comp, &[scene(0, 1), scene(1, 0)], 0);
     let luma = |v: &Vec<u8>, x: usize| luma_of(v, w as usize, x, 90);
     assert_eq!((luma(&out[0], 40), luma(&out[0], 280)), (60, 200), "view 0: A left, B right");
@@ -392,13 +506,28 @@ fn one_submission_composes_mirrored_views() {
 fn views_that_share_tiles_share_the_work_and_the_pictures_stay_the_same() {
     let (w, h) = (320u32, 180u32);
     let (a, b) = (moving(160, 90, 1), moving(160, 90, 5));
-    let cell = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 160, height: 90, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 160.0, 180.0), Fit::Fill) };
+    let cell = |slot: usize, x: f32| TileSpec {
+        slot,
+        placement: place(
+            SourceGeom { width: 160, height: 90, rotation: 0, sar: 1.0 },
+            Rect::new(x, 0.0, 160.0, 180.0),
+            Fit::Fill,
+        ),
+    };
     let bar = |split: f32| LayerSpec {
         rect: Rect::new(20.0, 150.0, 280.0, 16.0),
         color: [1.0, 0.2, 0.3, 1.0],
-        kind: LayerKind::Bar(BarSpec { left_inner: [1.0, 0.5, 0.6, 1.0], right_inner: [0.3, 0.8, 1.0, 1.0], right_outer: [0.0, 0.5, 1.0, 1.0], split, divider: 2.0, radius: 6.0 }),
+        kind: LayerKind::Bar(BarSpec {
+            left_inner: [1.0, 0.5, 0.6, 1.0],
+            right_inner: [0.3, 0.8, 1.0, 1.0],
+            right_outer: [0.0, 0.5, 1.0, 1.0],
+            split,
+            divider: 2.0,
+            radius: 6.0,
+        }),
     };
-    let panel = LayerSpec { rect: Rect::new(10.0, 100.0, 120.0, 40.0), color: [0.0, 0.0, 0.0, 0.5], kind: LayerKind::Solid };
+    let panel =
+        LayerSpec { rect: Rect::new(10.0, 100.0, 120.0, 40.0), color: [0.0, 0.0, 0.0, 0.5], kind: LayerKind::Solid };
     let room_a = Scene { tiles: vec![cell(0, 0.0), cell(1, 160.0)], layers: vec![bar(0.6)], ..Scene::default() };
     let monitor = Scene { layers: vec![bar(0.6), panel], ..room_a.clone() };
     let room_b = Scene { tiles: vec![cell(1, 0.0), cell(0, 160.0)], layers: vec![bar(0.4)], ..Scene::default() };
@@ -441,7 +570,15 @@ impl TwoInputs {
 
     fn upload(&self, c: &mut Compositor) {
         let (p, uv) = &self.nv12;
-        let nv = Picture { width: 640, height: 360, layout: PlaneLayout::Nv12, strides: [640, 640, 0], planes: [&p.y[..], &uv[..], &[]], matrix: Matrix::Bt709, full_range: false };
+        let nv = Picture {
+            width: 640,
+            height: 360,
+            layout: PlaneLayout::Nv12,
+            strides: [640, 640, 0],
+            planes: [&p.y[..], &uv[..], &[]],
+            matrix: Matrix::Bt709,
+            full_range: false,
+        };
         for _ in 0..2 {
             c.upload(0, &self.planar.picture()).unwrap();
             c.upload(1, &nv).unwrap();
@@ -451,7 +588,14 @@ impl TwoInputs {
 
 /// S1's shape at 640×360: two 1:1 centre crops side by side, a solid bar, a blurred rectangle.
 fn s1_scene(layer: LayerKind) -> Scene {
-    let crop = |slot: usize, x: f32| TileSpec { slot, placement: place(SourceGeom { width: 640, height: 360, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
+    let crop = |slot: usize, x: f32| TileSpec {
+        slot,
+        placement: place(
+            SourceGeom { width: 640, height: 360, rotation: 0, sar: 1.0 },
+            Rect::new(x, 0.0, 320.0, 360.0),
+            Fit::Fill,
+        ),
+    };
     Scene {
         tiles: vec![crop(0, 0.0), crop(1, 320.0)],
         layers: vec![LayerSpec { rect: Rect::new(20.0, 10.0, 600.0, 12.0), color: [1.0, 0.0, 0.0, 0.9], kind: layer }],
@@ -467,7 +611,14 @@ fn s1_scene(layer: LayerKind) -> Scene {
 #[test]
 fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
     let inputs = TwoInputs::new();
-    let bar = LayerKind::Bar(BarSpec { left_inner: [1.0, 0.5, 0.6, 1.0], right_inner: [0.3, 0.8, 1.0, 1.0], right_outer: [0.0, 0.5, 1.0, 1.0], split: 0.4, divider: 2.0, radius: 6.0 });
+    let bar = LayerKind::Bar(BarSpec {
+        left_inner: [1.0, 0.5, 0.6, 1.0],
+        right_inner: [0.3, 0.8, 1.0, 1.0],
+        right_outer: [0.0, 0.5, 1.0, 1.0],
+        split: 0.4,
+        divider: 2.0,
+        radius: 6.0,
+    });
     let s1 = s1_scene(bar);
     let gap = Scene { tiles: vec![s1.tiles[0]], ..s1.clone() };
     let mut outs = Vec::new();
@@ -502,9 +653,14 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let (ours, kernels) = (&frames[0], &frames[1]);
     let differ = ours.iter().zip(kernels).filter(|(a, b)| a != b).count();
     let worst = ours.iter().zip(kernels).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
-    assert!(worst <= 1 && differ * 1000 <= ours.len(), "CPU blur/layers vs kernels: {differ} bytes differ, by up to {worst}");
+    assert!(
+        worst <= 1 && differ * 1000 <= ours.len(),
+        "CPU blur/layers vs kernels: {differ} bytes differ, by up to {worst}"
+    );
     // Inside the blur, neighbouring luma barely changes; the unblurred crop beside it does.
-    let step = |x0: usize, y: usize| (x0..x0 + 60).map(|x| ours[y * 640 + x].abs_diff(ours[y * 640 + x + 1]) as u32).sum::<u32>();
+    let step = |x0: usize, y: usize| {
+        (x0..x0 + 60).map(|x| ours[y * 640 + x].abs_diff(ours[y * 640 + x + 1]) as u32).sum::<u32>()
+    };
     assert!(step(120, 130) * 4 < step(400, 130), "blurred {} vs sharp {}", step(120, 130), step(400, 130));
     // A red bar at 90 %: BT.709 limited red has luma ~63 and V ~240.
     let (y, v) = (ours[15 * 640 + 300], ours[640 * 360 + 7 * 640 + 301]);
@@ -513,7 +669,10 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let mut c = Compositor::new(gpu(), 640, 360, GpuOptions::default()).unwrap();
     inputs.upload(&mut c);
     let square = vec![[130.0, 110.0], [170.0, 110.0], [170.0, 150.0], [130.0, 150.0]];
-    let masked = Scene { masks: vec![MaskSpec { polygons: vec![square], feather: 3.0, dilate: 0.0, sigma: 8.0, sticker: None }], ..s1.clone() };
+    let masked = Scene {
+        masks: vec![MaskSpec { polygons: vec![square], feather: 3.0, dilate: 0.0, sigma: 8.0, sticker: None }],
+        ..s1.clone()
+    };
     render(&mut c, &masked);
     assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (1, 0), "a mask is the kernels'");
 }
@@ -536,7 +695,14 @@ fn cpu_scaled_tiles_match_the_kernel() {
         detail(&mut p.u, w / 2, 23);
         detail(&mut p.v, w / 2, 19);
     }
-    let cell = |slot: usize, src: &Yuv, x: f32| TileSpec { slot, placement: place(SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 }, Rect::new(x, 0.0, 320.0, 360.0), Fit::Fill) };
+    let cell = |slot: usize, src: &Yuv, x: f32| TileSpec {
+        slot,
+        placement: place(
+            SourceGeom { width: src.w as u32, height: src.h as u32, rotation: 0, sar: 1.0 },
+            Rect::new(x, 0.0, 320.0, 360.0),
+            Fit::Fill,
+        ),
+    };
     let scene = Scene { tiles: vec![cell(0, &small, 0.0), cell(1, &big, 320.0)], ..Scene::default() };
     let mut frames = Vec::new();
     for cpu in [true, false] {
@@ -551,7 +717,11 @@ fn cpu_scaled_tiles_match_the_kernel() {
     let (ours, kernel) = (&frames[0], &frames[1]);
     let differ = ours.iter().zip(kernel).filter(|(a, b)| a != b).count();
     let worst = ours.iter().zip(kernel).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
-    assert!(worst <= 1 && differ * 100 <= ours.len(), "CPU scaling vs tile_axis: {differ} of {} bytes differ, by up to {worst}", ours.len());
+    assert!(
+        worst <= 1 && differ * 100 <= ours.len(),
+        "CPU scaling vs tile_axis: {differ} of {} bytes differ, by up to {worst}",
+        ours.len()
+    );
 }
 
 #[test]
@@ -617,7 +787,14 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     // Text: the name boxes (left half, right half of the bar) hold glyph pixels, CJK included.
     let plain = draw(&mut comp, &bar, at(1000), false, false);
     let with = draw(&mut comp, &bar, at(1000), false, true);
-    let changed = |x0: usize, x1: usize| (300..332).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| (luma_of(&plain, w as usize, x, y) as i32 - luma_of(&with, w as usize, x, y) as i32).abs() > 40).count();
+    let changed = |x0: usize, x1: usize| {
+        (300..332)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                (luma_of(&plain, w as usize, x, y) as i32 - luma_of(&with, w as usize, x, y) as i32).abs() > 40
+            })
+            .count()
+    };
     let (left, right) = (changed(56, 160), changed(480, 584));
     assert!(left > 60, "CJK name + score drew {left} pixels in the left box");
     assert!(right > 30, "name + score drew {right} pixels in the right box");

@@ -25,16 +25,23 @@ impl StreamKeys for Keys {
 }
 
 fn next_event(rt: &tokio::runtime::Runtime, rx: &mut tokio::sync::mpsc::UnboundedReceiver<IngestEvent>) -> IngestEvent {
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(15), rx.recv()).await }).expect("an ingest event within 15 s").expect("server running")
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(15), rx.recv()).await })
+        .expect("an ingest event within 15 s")
+        .expect("server running")
 }
 
 #[test]
 fn valid_key_is_decoded_and_wrong_key_is_refused() {
     let d = workdir("ingest");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (server, mut events) = rt.block_on(RtmpServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(Keys(vec!["good-key"])))).unwrap();
+    let (server, mut events) =
+        rt.block_on(RtmpServer::bind("127.0.0.1:0".parse().unwrap(), Arc::new(Keys(vec!["good-key"])))).unwrap();
     let port = server.addr.port();
-    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 3.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 3.0).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
 
     // Wrong key: the publish is refused and ffmpeg gives up.
     let bad = Command::new("ffmpeg")
@@ -70,14 +77,24 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
         }
         _ => panic!("expected the publish to be accepted"),
     };
-    let input = ingest::open_reader("rtmp live/good-key", "flv", reader, &InputOptions { live: true, ..Default::default() }).expect("FLV from the publisher opens");
+    let input =
+        ingest::open_reader("rtmp live/good-key", "flv", reader, &InputOptions { live: true, ..Default::default() })
+            .expect("FLV from the publisher opens");
     assert_eq!((input.info.width, input.info.height), (320, 180));
     assert!(input.info.has_audio);
-    let frame = input.video.peek_with(Some(Duration::from_secs(10)), |_| ()).expect("stream open").map(|_| input.video.try_pop());
+    let frame = input
+        .video
+        .peek_with(Some(Duration::from_secs(10)), |_| ())
+        .expect("stream open")
+        .map(|_| input.video.try_pop());
     let f = frame.flatten().expect("a decoded frame within 10 s");
     let pic = f.picture();
     let (w, h) = (pic.width as usize, pic.height as usize);
-    let (y, u, v) = (pic.planes[0][(h / 2) * pic.strides[0] + w / 2], pic.planes[1][(h / 4) * pic.strides[1] + w / 4], pic.planes[2][(h / 4) * pic.strides[2] + w / 4]);
+    let (y, u, v) = (
+        pic.planes[0][(h / 2) * pic.strides[0] + w / 2],
+        pic.planes[1][(h / 4) * pic.strides[1] + w / 4],
+        pic.planes[2][(h / 4) * pic.strides[2] + w / 4],
+    );
     // Pure red in limited-range BT.601 (what ffmpeg's colour source is encoded as): Y 81, U 90, V 240.
     for (got, want, name) in [(y, 81, "Y"), (u, 90, "U"), (v, 240, "V")] {
         assert!((got as i32 - want).abs() <= 6, "{name} = {got}, want {want}");

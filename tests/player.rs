@@ -38,9 +38,14 @@ v.play().catch((e) => stats.errors.push("play: " + e));
 fn chromium_plays_the_demo_for_60_seconds_with_hls_js_without_a_stall() {
     let d = workdir("player");
     let demo = start_demo(&d.join("demo"));
-    wait_for("the demo's first segments", 30.0, || authed(&demo.hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
+    wait_for("the demo's first segments", 30.0, || {
+        authed(&demo.hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
     let hls_js = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/assets/hls.js/hls.light.min.js")).unwrap();
-    let base = serve_pages(vec![("/", "text/html; charset=utf-8", page(&demo.hls, &demo.token).into_bytes()), ("/hls.js", "text/javascript", hls_js)]);
+    let base = serve_pages(vec![
+        ("/", "text/html; charset=utf-8", page(&demo.hls, &demo.token).into_bytes()),
+        ("/hls.js", "text/javascript", hls_js),
+    ]);
     let mut b = Browser::start(&d.join("chromium"));
     b.navigate(&format!("{base}/"));
     wait_for("playback to start", 40.0, || b.eval("window.stats ? window.stats.started !== null : false") == true);
@@ -55,7 +60,11 @@ fn chromium_plays_the_demo_for_60_seconds_with_hls_js_without_a_stall() {
     eprintln!("played {:.1} s of media in {wall:.1} s: {stats}", now - media0);
     let stats: serde_json::Value = serde_json::from_str(stats.as_str().unwrap()).unwrap();
     assert!(played, "only {:.1} s of media played in {wall:.1} s: {stats}", now - media0);
-    assert_eq!((stats["stalls"].as_u64(), stats["waiting"].as_u64()), (Some(0), Some(0)), "stalls while playing: {stats}");
+    assert_eq!(
+        (stats["stalls"].as_u64(), stats["waiting"].as_u64()),
+        (Some(0), Some(0)),
+        "stalls while playing: {stats}"
+    );
     assert_eq!(stats["errors"], serde_json::json!([]), "player errors: {stats}");
     // Real time: 60 s of media took about 60 s of wall time (a player that waits takes longer).
     assert!(wall < 60.0 * 1.05, "60 s of media took {wall:.1} s to play");

@@ -20,7 +20,10 @@ use serde_json::Value;
 /// Runs `test` on random values of `strategy`: 256 cases, or batches until `PROPS_SECONDS` have
 /// passed. A failure panics with the smallest failing value proptest finds.
 fn check<S: Strategy>(what: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>) {
-    let deadline = std::env::var("PROPS_SECONDS").ok().and_then(|s| s.parse::<f64>().ok()).map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let deadline = std::env::var("PROPS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let batch = if deadline.is_some() { 2048 } else { 256 };
     let (t0, mut total) = (Instant::now(), 0u64);
     loop {
@@ -59,8 +62,30 @@ fn json() -> impl Strategy<Value = Value> {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "visible", "names", "scores", "rect", "colors_a", "colors_b", "text_color", "text_size", "animate_ms", "countdown_s", "winner", "kind", "value",
-            "seconds", "percent", "levels", "locked", "unlock_order", "sigma", "sigma_drop", "feather", "style", "like", "gift_per_value",
+            "visible",
+            "names",
+            "scores",
+            "rect",
+            "colors_a",
+            "colors_b",
+            "text_color",
+            "text_size",
+            "animate_ms",
+            "countdown_s",
+            "winner",
+            "kind",
+            "value",
+            "seconds",
+            "percent",
+            "levels",
+            "locked",
+            "unlock_order",
+            "sigma",
+            "sigma_drop",
+            "feather",
+            "style",
+            "like",
+            "gift_per_value",
         ])
         .prop_map(str::to_string),
         "[a-z_]{1,10}",
@@ -90,7 +115,8 @@ fn pk_updates_fit_the_frame_or_change_nothing() {
 #[test]
 fn behaviour_and_rules_never_count_wild_points() {
     check("behaviour and rules", (json(), json()), |(b, r)| {
-        let rules: UnlockRules = serde_json::from_value(r).ok().filter(|r: &UnlockRules| r.validate().is_ok()).unwrap_or_default();
+        let rules: UnlockRules =
+            serde_json::from_value(r).ok().filter(|r: &UnlockRules| r.validate().is_ok()).unwrap_or_default();
         if let Ok(b) = serde_json::from_value::<Behaviour>(b) {
             if b.validate().is_ok() {
                 let p = rules.points(&b);
@@ -111,7 +137,11 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
     let h = svc.http.clone();
     let (_, room) = common::call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let room = room["id"].as_str().unwrap().to_string();
-    let (_, ses) = common::call("POST", &format!("{h}/sessions"), Some(&serde_json::json!({"inputs": [{"room": room}], "size": "320x180"}).to_string()));
+    let (_, ses) = common::call(
+        "POST",
+        &format!("{h}/sessions"),
+        Some(&serde_json::json!({"inputs": [{"room": room}], "size": "320x180"}).to_string()),
+    );
     let ses = ses["id"].as_str().unwrap().to_string();
     let routes: Vec<(&str, String)> = vec![
         ("POST", "/sessions".into()),
@@ -144,7 +174,11 @@ struct AnyKey;
 
 impl StreamKeys for AnyKey {
     fn check(&self, _app: &str, key: &str) -> Result<(), String> {
-        if key == "good" { Ok(()) } else { Err("unknown stream key".into()) }
+        if key == "good" {
+            Ok(())
+        } else {
+            Err("unknown stream key".into())
+        }
     }
 }
 

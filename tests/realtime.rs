@@ -13,7 +13,11 @@ use serde_json::json;
 
 /// A media playlist's segments: media sequence number → (duration, file name).
 fn segments(text: &str) -> BTreeMap<u64, (f64, String)> {
-    let mut seq = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0u64);
+    let mut seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0u64);
     let mut out = BTreeMap::new();
     let mut dur = None;
     for l in text.lines() {
@@ -44,7 +48,11 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
     let svc = start_with(&d.join("db.sqlite"), &["--allow-private-inputs", "--test-extra-tick-ms", "45"]);
     let h = &svc.http;
     let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
-    let live = clip(&d, "live.flv", &Clip::new("testsrc2=size=320x180:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
+    let live = clip(
+        &d,
+        "live.flv",
+        &Clip::new("testsrc2=size=320x180:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop),
+    );
     let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     assert_eq!(st, 201, "{room}");
     let _anchor = publish_live(&live, svc.rtmp_port, room["key"]["key"].as_str().unwrap());
@@ -99,7 +107,10 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
     assert!(s["behind"].as_bool().unwrap(), "{s}");
     events.wait("session_behind", 5.0, |e| e["type"] == "session_behind" && e["session_id"] == id.as_str());
     let metrics = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
-    let line = metrics.lines().find(|l| l.starts_with("costream_ticks_skipped_total{") && l.contains(&id)).unwrap_or_else(|| panic!("no skipped-ticks series:\n{metrics}"));
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("costream_ticks_skipped_total{") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no skipped-ticks series:\n{metrics}"));
     assert!(line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() > 0.0, "{line}");
 
     // A machine that is behind takes no new session.
@@ -112,10 +123,18 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
         let v = packet_times(f, "v");
         let mut sorted = v.clone();
         sorted.sort_by(f64::total_cmp);
-        assert!(sorted.first().is_some_and(|t| *t > last_v), "{}: video goes back ({sorted:?} after {last_v})", f.display());
+        assert!(
+            sorted.first().is_some_and(|t| *t > last_v),
+            "{}: video goes back ({sorted:?} after {last_v})",
+            f.display()
+        );
         last_v = *sorted.last().unwrap();
         let a = packet_times(f, "a");
-        assert!(a.windows(2).all(|w| w[1] > w[0]) && a.first().is_some_and(|t| *t > last_a), "{}: audio goes back", f.display());
+        assert!(
+            a.windows(2).all(|w| w[1] > w[0]) && a.first().is_some_and(|t| *t > last_a),
+            "{}: audio goes back",
+            f.display()
+        );
         last_a = *a.last().unwrap();
     }
     assert!((last_a - last_v).abs() < 0.5, "audio ends at {last_a:.2} s, video at {last_v:.2} s");

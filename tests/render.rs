@@ -10,10 +10,34 @@ use costream::testsrc::Clip;
 fn landscape_1080p60_and_portrait_phone_clip_make_720p30_h264_aac() {
     let d = workdir("mixed");
     let secs = 3.0;
-    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=1920x1080:rate=60", secs).with_audio("sine=frequency=440:sample_rate=48000"));
-    let b = clip(&d, "b.mp4", &Clip::new("testsrc2=size=720x1280:rate=30", secs).with_audio("sine=frequency=660:sample_rate=44100"));
+    let a = clip(
+        &d,
+        "a.mp4",
+        &Clip::new("testsrc2=size=1920x1080:rate=60", secs).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
+    let b = clip(
+        &d,
+        "b.mp4",
+        &Clip::new("testsrc2=size=720x1280:rate=30", secs).with_audio("sine=frequency=660:sample_rate=44100"),
+    );
     let out = d.join("out.mp4");
-    render_ok(&["render", "-i", a.to_str().unwrap(), "-i", b.to_str().unwrap(), "--layout", "side-by-side", "--fit", "fill,fit", "--size", "1280x720", "--fps", "30", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        a.to_str().unwrap(),
+        "-i",
+        b.to_str().unwrap(),
+        "--layout",
+        "side-by-side",
+        "--fit",
+        "fill,fit",
+        "--size",
+        "1280x720",
+        "--fps",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let p = probe(&out);
     let v = stream(&p, "video");
     assert_eq!(v["codec_name"], "h264");
@@ -36,7 +60,11 @@ fn landscape_1080p60_and_portrait_phone_clip_make_720p30_h264_aac() {
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&o.stderr);
-    let mean: f64 = log.lines().find_map(|l| l.split("mean_volume:").nth(1)).and_then(|s| s.trim().trim_end_matches(" dB").parse().ok()).expect("volumedetect output");
+    let mean: f64 = log
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
+        .expect("volumedetect output");
     assert!(mean > -30.0, "mixed audio mean volume {mean} dB");
 }
 
@@ -66,7 +94,21 @@ fn solid_inputs_land_in_their_tiles_with_fit_and_fill() {
     image::RgbImage::from_pixel(64, 36, image::Rgb([0, 200, 0])).save(&bg).unwrap();
     let out = d.join("under.mp4");
     let under = format!("{}@0,0,1280,720", bg.display());
-    render_ok(&["render", "-i", r, "-i", b, "--fit", "fit", "--under-image", &under, "--bitrate", "8000", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        r,
+        "-i",
+        b,
+        "--fit",
+        "fit",
+        "--under-image",
+        &under,
+        "--bitrate",
+        "8000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let f = frame_rgb(&out, 0.5, 1280, 720);
     assert_near(f.at(320, 100), [0, 200, 0], 16, "background above red");
     assert_near(f.at(1230, 360), [0, 200, 0], 16, "background right of blue");
@@ -89,7 +131,11 @@ fn solid_inputs_land_in_their_tiles_with_fit_and_fill() {
 fn layouts_place_inputs_in_their_cells() {
     let d = workdir("layouts");
     let colours = ["0xff0000", "0x00ff00", "0x0000ff", "0xffffff"];
-    let inputs: Vec<_> = colours.iter().enumerate().map(|(i, c)| clip(&d, &format!("c{i}.mp4"), &Clip::new(format!("color=c={c}:size=320x180:rate=30"), 1.0))).collect();
+    let inputs: Vec<_> = colours
+        .iter()
+        .enumerate()
+        .map(|(i, c)| clip(&d, &format!("c{i}.mp4"), &Clip::new(format!("color=c={c}:size=320x180:rate=30"), 1.0)))
+        .collect();
     let want = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
     let mut args: Vec<String> = vec!["render".into()];
     for p in &inputs {
@@ -107,13 +153,39 @@ fn layouts_place_inputs_in_their_cells() {
     }
     // vstack of two: top and bottom halves.
     let out = d.join("vstack.mp4");
-    render_ok(&["render", "-i", inputs[0].to_str().unwrap(), "-i", inputs[1].to_str().unwrap(), "--layout", "vstack", "--size", "720x1280", "--bitrate", "8000", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        inputs[0].to_str().unwrap(),
+        "-i",
+        inputs[1].to_str().unwrap(),
+        "--layout",
+        "vstack",
+        "--size",
+        "720x1280",
+        "--bitrate",
+        "8000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let f = frame_rgb(&out, 0.5, 720, 1280);
     assert_near(f.at(360, 320), want[0], 14, "vstack top");
     assert_near(f.at(360, 960), want[1], 14, "vstack bottom");
     // pip: second input in a small window at the bottom right, first everywhere else.
     let out = d.join("pip.mp4");
-    render_ok(&["render", "-i", inputs[0].to_str().unwrap(), "-i", inputs[2].to_str().unwrap(), "--layout", "pip", "--bitrate", "8000", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        inputs[0].to_str().unwrap(),
+        "-i",
+        inputs[2].to_str().unwrap(),
+        "--layout",
+        "pip",
+        "--bitrate",
+        "8000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let f = frame_rgb(&out, 0.5, 1280, 720);
     assert_near(f.at(100, 100), want[0], 14, "pip main");
     assert_near(f.at(1100, 600), want[2], 14, "pip window");
@@ -124,11 +196,24 @@ fn rotation_metadata_turns_the_picture_like_ffmpeg_does() {
     let d = workdir("rotate");
     // Coded 320x180: left half red, right half blue, with a display rotation like a phone writes.
     for deg in [90u32, 270] {
-        let mut c = Clip::new("color=c=0xff0000:size=160x180:rate=30[l];color=c=0x0000ff:size=160x180:rate=30[r];[l][r]hstack", 1.0);
+        let mut c = Clip::new(
+            "color=c=0xff0000:size=160x180:rate=30[l];color=c=0x0000ff:size=160x180:rate=30[r];[l][r]hstack",
+            1.0,
+        );
         c.rotate = Some(deg);
         let src = clip(&d, &format!("rot{deg}.mp4"), &c);
         let out = d.join(format!("out{deg}.mp4"));
-        render_ok(&["render", "-i", src.to_str().unwrap(), "--size", "180x320", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+        render_ok(&[
+            "render",
+            "-i",
+            src.to_str().unwrap(),
+            "--size",
+            "180x320",
+            "--bitrate",
+            "4000",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let got = frame_rgb(&out, 0.5, 180, 320);
         // Ground truth: FFmpeg's own autorotated decode of the source (portrait, 180x320).
         let want = frame_rgb(&src, 0.5, 180, 320);
@@ -144,10 +229,24 @@ fn rotation_metadata_turns_the_picture_like_ffmpeg_does() {
 #[test]
 fn one_encode_fans_out_to_flv_and_hls() {
     let d = workdir("fanout");
-    let a = clip(&d, "a.flv", &Clip::new("testsrc2=size=640x360:rate=30", 2.5).with_audio("sine=frequency=440:sample_rate=48000"));
+    let a = clip(
+        &d,
+        "a.flv",
+        &Clip::new("testsrc2=size=640x360:rate=30", 2.5).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
     let flv = d.join("out.flv");
     let hls = d.join("hls/out.m3u8");
-    render_ok(&["render", "-i", a.to_str().unwrap(), "--size", "640x360", "--out", flv.to_str().unwrap(), "--out", hls.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        a.to_str().unwrap(),
+        "--size",
+        "640x360",
+        "--out",
+        flv.to_str().unwrap(),
+        "--out",
+        hls.to_str().unwrap(),
+    ]);
     for p in [&flv, &hls] {
         let j = probe(p);
         assert_eq!(stream(&j, "video")["codec_name"], "h264", "{}", p.display());
@@ -173,7 +272,12 @@ fn bad_inputs_and_arguments_get_clear_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("error:"));
 
     let good = clip(&d, "g.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 0.5));
-    for (flag, value, word) in [("--layout", "diagonal", "layout"), ("--size", "1281x720", "output size"), ("--rect", "1,2,3", "rect"), ("--fps", "abc", "fps")] {
+    for (flag, value, word) in [
+        ("--layout", "diagonal", "layout"),
+        ("--size", "1281x720", "output size"),
+        ("--rect", "1,2,3", "rect"),
+        ("--fps", "abc", "fps"),
+    ] {
         let o = costream(&["render", "-i", good.to_str().unwrap(), flag, value, "--out", out.to_str().unwrap()]);
         assert!(!o.status.success(), "{flag} {value} accepted");
         let e = String::from_utf8_lossy(&o.stderr);
@@ -185,11 +289,22 @@ fn bad_inputs_and_arguments_get_clear_errors() {
 fn bench_quick_writes_the_figures() {
     let d = workdir("bench");
     let json = d.join("bench.json");
-    let o = costream(&["bench", "--quick", "--dir", d.join("work").to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let o =
+        costream(&["bench", "--quick", "--dir", d.join("work").to_str().unwrap(), "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     // S1 and its scaled variant S2 (640x360 anchors upscaled to fill).
-    for k in ["s1_ours_fps", "s1_ffmpeg_fps", "s1_fps_ratio", "s1_ours_cpu_per_content_s", "s1_ffmpeg_cpu_per_content_s", "s1_ours_peak_rss_mb", "s2_scaled_ours_fps", "s2_scaled_ffmpeg_fps", "s2_scaled_fps_ratio"] {
+    for k in [
+        "s1_ours_fps",
+        "s1_ffmpeg_fps",
+        "s1_fps_ratio",
+        "s1_ours_cpu_per_content_s",
+        "s1_ffmpeg_cpu_per_content_s",
+        "s1_ours_peak_rss_mb",
+        "s2_scaled_ours_fps",
+        "s2_scaled_ffmpeg_fps",
+        "s2_scaled_fps_ratio",
+    ] {
         assert!(j[k].as_f64().is_some_and(|v| v > 0.0), "{k} = {}", j[k]);
     }
     assert!(j["device"].as_str().is_some_and(|s| !s.is_empty()));
@@ -211,7 +326,26 @@ fn reads_an_hls_stream_over_http() {
     std::fs::create_dir_all(&site).unwrap();
     // An HLS rendition of a green clip, served by a real HTTP server on loopback.
     let o = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180:rate=30", "-t", "2", "-c:v", "libx264", "-g", "30", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x00ff00:size=320x180:rate=30",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-g",
+            "30",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_list_size",
+            "0",
+        ])
         .arg(site.join("in.m3u8"))
         .output()
         .unwrap();
@@ -242,7 +376,17 @@ fn nvenc_request_falls_back_to_x264_without_nvidia() {
     let d = workdir("nvenc");
     let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=320x180:rate=30", 1.0));
     let out = d.join("out.mp4");
-    render_ok(&["render", "-i", a.to_str().unwrap(), "--size", "320x180", "--encoder", "nvenc", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        a.to_str().unwrap(),
+        "--size",
+        "320x180",
+        "--encoder",
+        "nvenc",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(stream(&probe(&out), "video")["codec_name"], "h264");
 }
 
@@ -251,9 +395,25 @@ fn shorter_input_holds_its_last_frame_until_the_longest_ends() {
     let d = workdir("hold");
     // 1 s red (no audio) and 2 s blue with audio.
     let red = clip(&d, "red.mp4", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 1.0));
-    let blue = clip(&d, "blue.mp4", &Clip::new("color=c=0x0000ff:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let blue = clip(
+        &d,
+        "blue.mp4",
+        &Clip::new("color=c=0x0000ff:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
     let out = d.join("out.mp4");
-    render_ok(&["render", "-i", red.to_str().unwrap(), "-i", blue.to_str().unwrap(), "--size", "640x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    render_ok(&[
+        "render",
+        "-i",
+        red.to_str().unwrap(),
+        "-i",
+        blue.to_str().unwrap(),
+        "--size",
+        "640x180",
+        "--bitrate",
+        "4000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let p = probe(&out);
     let dur: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
     assert!((dur - 2.0).abs() < 0.15, "lasts as long as the longest input: {dur}");
@@ -266,9 +426,23 @@ fn shorter_input_holds_its_last_frame_until_the_longest_ends() {
 #[test]
 fn ten_bit_input_is_converted_with_a_warning() {
     let d = workdir("tenbit");
-    let src = clip(&d, "p10.mkv", &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 1.0).args(&["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]));
+    let src = clip(
+        &d,
+        "p10.mkv",
+        &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 1.0).args(&["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]),
+    );
     let out = d.join("out.mp4");
-    let o = costream(&["render", "-i", src.to_str().unwrap(), "--size", "320x180", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let o = costream(&[
+        "render",
+        "-i",
+        src.to_str().unwrap(),
+        "--size",
+        "320x180",
+        "--bitrate",
+        "4000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("converting to yuv420p"), "the CPU conversion is logged: {err}");
@@ -279,7 +453,11 @@ fn ten_bit_input_is_converted_with_a_warning() {
 #[test]
 fn corrupt_bytes_mid_stream_do_not_stop_the_render() {
     let d = workdir("corrupt");
-    let src = clip(&d, "a.ts", &Clip::new("testsrc2=size=320x180:rate=30", 3.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let src = clip(
+        &d,
+        "a.ts",
+        &Clip::new("testsrc2=size=320x180:rate=30", 3.0).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
     // Overwrite a stretch in the middle with garbage (MPEG-TS resynchronises after it).
     let mut bytes = std::fs::read(&src).unwrap();
     let mid = bytes.len() / 2;

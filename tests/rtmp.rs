@@ -15,12 +15,34 @@ fn rtmp_output_reaches_nginx_while_a_dead_destination_fails_alone() {
     let d = workdir("rtmp");
     let nginx = start_nginx(&d);
     let secs = 3.0;
-    let a = clip(&d, "a.mp4", &Clip::new("testsrc2=size=640x360:rate=30", secs).with_audio("sine=frequency=440:sample_rate=48000"));
-    let b = clip(&d, "b.mp4", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", secs).with_audio("sine=frequency=660:sample_rate=48000"));
+    let a = clip(
+        &d,
+        "a.mp4",
+        &Clip::new("testsrc2=size=640x360:rate=30", secs).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
+    let b = clip(
+        &d,
+        "b.mp4",
+        &Clip::new("color=c=0x0000ff:size=640x360:rate=30", secs).with_audio("sine=frequency=660:sample_rate=48000"),
+    );
     let live = format!("rtmp://127.0.0.1:{}/live/show", nginx.port);
     let dead = format!("rtmp://127.0.0.1:{}/live/nobody", free_port());
     let file = d.join("rec.mp4");
-    let o = costream(&["render", "-i", a.to_str().unwrap(), "-i", b.to_str().unwrap(), "--size", "1280x720", "--out", &live, "--out", &dead, "--out", file.to_str().unwrap()]);
+    let o = costream(&[
+        "render",
+        "-i",
+        a.to_str().unwrap(),
+        "-i",
+        b.to_str().unwrap(),
+        "--size",
+        "1280x720",
+        "--out",
+        &live,
+        "--out",
+        &dead,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "one dead destination must not fail the job: {err}");
     assert!(err.contains(&dead) && err.contains("failed"), "the dead destination is reported: {err}");
@@ -47,7 +69,11 @@ fn rtmp_output_reaches_nginx_while_a_dead_destination_fails_alone() {
 fn reads_a_live_rtmp_input_from_nginx() {
     let d = workdir("rtmp-in");
     let nginx = start_nginx(&d);
-    let src = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let src = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
     let url = format!("rtmp://127.0.0.1:{}/live/cam", nginx.port);
     // A live publisher: the clip looped in real time until the test ends.
     let mut publisher = Command::new("ffmpeg")
@@ -62,7 +88,19 @@ fn reads_a_live_rtmp_input_from_nginx() {
     wait_for("the publisher to be live on nginx", 10.0, || has_video(&url));
     let out = d.join("out.mp4");
     let started = Instant::now();
-    let o = costream(&["render", "-i", &url, "--size", "320x180", "--duration", "2", "--bitrate", "4000", "--out", out.to_str().unwrap()]);
+    let o = costream(&[
+        "render",
+        "-i",
+        &url,
+        "--size",
+        "320x180",
+        "--duration",
+        "2",
+        "--bitrate",
+        "4000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let took = started.elapsed();
     let _ = publisher.kill();
     let _ = publisher.wait();
@@ -86,8 +124,37 @@ fn a_live_input_joined_between_keyframes_still_opens_with_video() {
     let nginx = start_nginx(&d);
     let src = d.join("long_gop.flv");
     let gen = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "120", "-keyint_min", "120", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x00ff00:size=320x180:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args([
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "120",
+            "-keyint_min",
+            "120",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
         .arg(&src)
         .status()
         .expect("ffmpeg");
@@ -97,7 +164,8 @@ fn a_live_input_joined_between_keyframes_still_opens_with_video() {
     wait_for("the publisher to be live on nginx", 10.0, || has_video(&url));
     for join in 0..3 {
         let out = d.join(format!("join{join}.mp4"));
-        let o = costream(&["render", "-i", &url, "--size", "320x180", "--duration", "1", "--out", out.to_str().unwrap()]);
+        let o =
+            costream(&["render", "-i", &url, "--size", "320x180", "--duration", "1", "--out", out.to_str().unwrap()]);
         assert!(o.status.success(), "join {join}: {}", String::from_utf8_lossy(&o.stderr));
         let f = frame_rgb(&out, 0.5, 320, 180);
         assert_near(f.at(160, 90), [0, 255, 0], 24, "the live input's picture");
@@ -110,8 +178,20 @@ fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
     let nginx = start_nginx(&d);
     // Keyframes every second, like an anchor's encoder: a viewer joining mid-stream starts at one.
     let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
-    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
-    let green = clip(&d, "green.flv", &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 4.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&gop),
+    );
+    let green = clip(
+        &d,
+        "green.flv",
+        &Clip::new("color=c=0x00ff00:size=320x180:rate=30", 4.0)
+            .with_audio("sine=frequency=660:sample_rate=48000")
+            .args(&gop),
+    );
     let url = format!("rtmp://127.0.0.1:{}/live/anchor", nginx.port);
     let publish = |clip: &Path| {
         Command::new("ffmpeg")
@@ -131,7 +211,19 @@ fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
     let out = d.join("live.mp4");
     let report = d.join("report.json");
     let render = Command::new(env!("CARGO_BIN_EXE_costream"))
-        .args(["render", "--realtime", "-i", &url, "--size", "320x180", "--duration", "7", "--bitrate", "3000", "--out"])
+        .args([
+            "render",
+            "--realtime",
+            "-i",
+            &url,
+            "--size",
+            "320x180",
+            "--duration",
+            "7",
+            "--bitrate",
+            "3000",
+            "--out",
+        ])
         .arg(&out)
         .arg("--report-json")
         .arg(&report)
@@ -168,7 +260,11 @@ fn live_render_keeps_the_last_frame_while_the_anchor_is_gone_and_resumes() {
             }
         })
         .collect();
-    let first_green = colours.iter().position(|c| *c == "green").unwrap_or_else(|| panic!("the anchor never came back: {colours:?}"));
+    let first_green =
+        colours.iter().position(|c| *c == "green").unwrap_or_else(|| panic!("the anchor never came back: {colours:?}"));
     assert!(first_green >= 4, "red was live for a while first: {colours:?}");
-    assert!(colours[..first_green].iter().all(|c| *c == "red") && colours[first_green..].iter().all(|c| *c == "green"), "{colours:?}");
+    assert!(
+        colours[..first_green].iter().all(|c| *c == "red") && colours[first_green..].iter().all(|c| *c == "green"),
+        "{colours:?}"
+    );
 }

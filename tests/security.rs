@@ -15,7 +15,11 @@ use serde_json::json;
 
 fn live_clip(d: &Path) -> std::path::PathBuf {
     let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
-    clip(d, "live.flv", &Clip::new("testsrc2=size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop))
+    clip(
+        d,
+        "live.flv",
+        &Clip::new("testsrc2=size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop),
+    )
 }
 
 fn room(h: &str, name: &str) -> (String, String) {
@@ -32,7 +36,9 @@ fn status(h: &str, room: &str) -> String {
 /// nothing at all.
 fn silent_publisher(port: u16, key: &str) -> TcpStream {
     use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-    use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+    };
     let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut hs = Handshake::new(PeerType::Client);
@@ -86,13 +92,20 @@ fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
     let svc = start(&d.join("db.sqlite"));
     let h = &svc.http;
     let (ra, _) = room(h, "A");
-    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "640x360"}).to_string()));
+    let (st, ses) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "640x360"}).to_string()));
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap();
     // The request that once made the service allocate 28.8 TB and abort.
-    let (st, body) = call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[0,0,8,1000000],"countdown_s":60}"#));
+    let (st, body) =
+        call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[0,0,8,1000000],"countdown_s":60}"#));
     assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{body}");
-    for bad in [r#"{"rect":[-5,0,100,20]}"#, r#"{"rect":[600,0,100,20]}"#, r#"{"text_size":100000}"#, r#"{"countdown_s":4000000000}"#] {
+    for bad in [
+        r#"{"rect":[-5,0,100,20]}"#,
+        r#"{"rect":[600,0,100,20]}"#,
+        r#"{"text_size":100000}"#,
+        r#"{"countdown_s":4000000000}"#,
+    ] {
         assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(bad)).0, 400, "{bad}");
     }
     assert_eq!(call("GET", &format!("{h}/health"), None).0, 200);
@@ -100,7 +113,10 @@ fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
     assert_eq!(s["state"], "running", "{s}");
     assert!(s["pk"].is_null(), "nothing changed: {s}");
     // A bar inside the frame is taken.
-    assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[20,300,600,24],"countdown_s":60}"#)).0, 200);
+    assert_eq!(
+        call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r#"{"rect":[20,300,600,24],"countdown_s":60}"#)).0,
+        200
+    );
     // The invitation path checks the same.
     let (rb, _) = room(h, "B");
     let inv = json!({"from": {"room": ra}, "to": {"room": rb}, "size": "640x180", "pk": {"rect": [0, 0, 8, 1000000]}});
@@ -150,7 +166,12 @@ fn a_second_publish_on_a_live_key_is_refused_and_the_anchor_keeps_its_room() {
     assert!(!second.success(), "a second publisher on a live key was accepted");
     events.wait("the refusal on /events", 5.0, |e| e["type"] == "publish_refused");
     // The real anchor is untouched: its room stays live and its frames keep coming.
-    let frames = |m: &str| m.lines().find(|l| l.starts_with("costream_input_frames_total") && l.contains(&id)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0);
+    let frames = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("costream_input_frames_total") && l.contains(&id))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let metrics = || authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
     let before = frames(&metrics());
     wait_for("the anchor's frames to keep coming", 5.0, || frames(&metrics()) > before + 30.0);
@@ -203,10 +224,19 @@ fn idle_sockets_are_closed_at_their_deadlines() {
     body.read_exact(&mut answer).unwrap();
     let b = t0.elapsed();
     assert_eq!(&answer, b"HTTP/1.1 408", "a body that stops is answered 408");
-    assert!(b >= Duration::from_secs(9) && b < Duration::from_secs(15), "the body was given up after {b:?}; its deadline is 10 s");
+    assert!(
+        b >= Duration::from_secs(9) && b < Duration::from_secs(15),
+        "the body was given up after {b:?}; its deadline is 10 s"
+    );
     let (h, r) = (closed_at(&mut http), closed_at(&mut rtmp));
-    assert!(h >= Duration::from_secs(9) && h < Duration::from_secs(15), "HTTP closed after {h:?}; the header deadline is 10 s");
-    assert!(r >= Duration::from_secs(9) && r < Duration::from_secs(15), "RTMP closed after {r:?}; the handshake deadline is 10 s");
+    assert!(
+        h >= Duration::from_secs(9) && h < Duration::from_secs(15),
+        "HTTP closed after {h:?}; the header deadline is 10 s"
+    );
+    assert!(
+        r >= Duration::from_secs(9) && r < Duration::from_secs(15),
+        "RTMP closed after {r:?}; the handshake deadline is 10 s"
+    );
 }
 
 #[test]
@@ -224,7 +254,11 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
     // A session pushing to a destination nobody listens on: its failure is reported, its key not.
     let (ra, _) = room(h, "A");
     let push = format!("rtmp://127.0.0.1:{}/live/push-secret-7f3a9c", free_port());
-    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "320x180", "outputs": [push]}).to_string()));
+    let (st, s) = call(
+        "POST",
+        &format!("{h}/sessions"),
+        Some(&json!({"inputs": [{"room": ra}], "size": "320x180", "outputs": [push]}).to_string()),
+    );
     assert_eq!(st, 201, "{s}");
     events.wait("the dead destination on /events", 15.0, |e| e["type"] == "output_failed");
     let ev = serde_json::to_string(&events.all()).unwrap();
@@ -266,11 +300,20 @@ fn inputs_and_outputs_that_name_files_or_internal_hosts_are_refused_without_a_co
         let (st, body) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": url}]}).to_string()));
         assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{url}: {body}");
         let msg = body["error"]["message"].as_str().unwrap_or("");
-        assert!(!msg.contains("No such file") && !msg.contains("Invalid data"), "the answer tells nothing about this machine: {msg}");
+        assert!(
+            !msg.contains("No such file") && !msg.contains("Invalid data"),
+            "the answer tells nothing about this machine: {msg}"
+        );
     }
     let (ra, _) = room(h, "A");
-    for out in [format!("rtmp://127.0.0.1:{port}/live/k"), "http://8.8.8.8/x".to_string(), "file:/tmp/out.flv".to_string()] {
-        let (st, body) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "outputs": [out]}).to_string()));
+    for out in
+        [format!("rtmp://127.0.0.1:{port}/live/k"), "http://8.8.8.8/x".to_string(), "file:/tmp/out.flv".to_string()]
+    {
+        let (st, body) = call(
+            "POST",
+            &format!("{h}/sessions"),
+            Some(&json!({"inputs": [{"room": ra}], "outputs": [out]}).to_string()),
+        );
         assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{out}: {body}");
         let (st, _) = call("POST", &format!("{h}/rooms/{ra}/destinations"), Some(&json!({ "url": out }).to_string()));
         assert_eq!(st, 400, "destination {out}");
@@ -287,7 +330,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     let h = &svc.http;
     let (a, _) = room(h, "A");
     let (b, _) = room(h, "B");
-    let (_, ses) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": b}], "size": "320x180"}).to_string()));
+    let (_, ses) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": b}], "size": "320x180"}).to_string()));
     let ses_b = ses["id"].as_str().unwrap().to_string();
     let protected = [
         ("GET", "/rooms".to_string()),
@@ -313,13 +357,19 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     for (m, p) in &protected {
         for token in [None, Some("cst_not_a_token")] {
             let (st, body) = call_as(token, m, &format!("{h}{p}"), Some("{}"));
-            assert_eq!((st, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{m} {p} with {token:?}: {body}");
+            assert_eq!(
+                (st, body["error"]["code"].as_str()),
+                (401, Some("unauthorized")),
+                "{m} {p} with {token:?}: {body}"
+            );
         }
     }
     // A behaviour event: without a token 401; past what one report carries 400, and nothing counted.
     let ev = format!("{h}/channels/show/viewers/v1/events");
     assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"gift","value":1e12}"#)).0, 401);
-    for over in [r#"{"kind":"gift","value":1e12}"#, r#"{"kind":"watch","seconds":86400}"#, r#"{"kind":"reading","percent":-5}"#] {
+    for over in
+        [r#"{"kind":"gift","value":1e12}"#, r#"{"kind":"watch","seconds":86400}"#, r#"{"kind":"reading","percent":-5}"#]
+    {
         assert_eq!(call("POST", &ev, Some(over)).0, 400, "{over}");
     }
     assert_eq!(call("GET", &format!("{h}/channels/show/viewers/v1"), None).1["points"], 0.0, "nothing was counted");
@@ -334,8 +384,18 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     let me = |m: &str, p: &str, body: Option<&str>| call_as(Some(&anchor), m, &format!("{h}{p}"), body);
     assert_eq!(me("GET", &format!("/rooms/{a}"), None).0, 200);
     let (_, list) = me("GET", "/rooms", None);
-    assert_eq!(list.as_array().map(|l| l.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()), Some(vec![json!(a)]), "only its own room is listed");
-    for (m, p) in [("GET", format!("/rooms/{b}")), ("POST", format!("/rooms/{b}/key")), ("GET", format!("/sessions/{ses_b}")), ("DELETE", format!("/sessions/{ses_b}")), ("GET", format!("/sessions/{ses_b}/hls/index.m3u8"))] {
+    assert_eq!(
+        list.as_array().map(|l| l.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(a)]),
+        "only its own room is listed"
+    );
+    for (m, p) in [
+        ("GET", format!("/rooms/{b}")),
+        ("POST", format!("/rooms/{b}/key")),
+        ("GET", format!("/sessions/{ses_b}")),
+        ("DELETE", format!("/sessions/{ses_b}")),
+        ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
+    ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }
     for p in ["/tokens", "/events", "/metrics", "/channels/show"] {
@@ -356,7 +416,13 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(me("GET", &format!("/rooms/{a}"), None).0, 401, "a revoked token");
     // The database keeps a hash, not the token.
     let db = rusqlite::Connection::open(d.join("db.sqlite")).unwrap();
-    let stored: Vec<String> = db.prepare("SELECT hash FROM api_tokens").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let stored: Vec<String> = db
+        .prepare("SELECT hash FROM api_tokens")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert!(stored.iter().all(|s| !s.contains("cst_") && s.len() == 64), "{stored:?}");
 }
 
@@ -390,7 +456,12 @@ fn stopped_sessions_leave_no_files_behind_after_their_grace_or_a_restart() {
 /// "<timestamp>.<body>" under the platform secret.
 fn platform_report(url: &str, secret: &str, ts: i64, body: &str) -> u16 {
     let sig = costream::session::unlock::sign(secret.as_bytes(), format!("{ts}.{body}").as_bytes());
-    match ureq::post(url).set("content-type", "application/json").set("x-timestamp", &ts.to_string()).set("x-signature", &sig).send_string(body) {
+    match ureq::post(url)
+        .set("content-type", "application/json")
+        .set("x-timestamp", &ts.to_string())
+        .set("x-signature", &sig)
+        .send_string(body)
+    {
         Ok(r) => r.status(),
         Err(ureq::Error::Status(c, _)) => c,
         Err(e) => panic!("{e}"),
@@ -411,7 +482,8 @@ fn behaviour_counts_only_from_issued_viewer_tokens_signed_platform_reports_or_op
 
     // Made-up and forged tokens count nothing.
     for fake in ["alice", "v1.1700000000.0011223344556677.00000000000000000000000000000000"] {
-        let (st, body) = call_as(None, "POST", &format!("{h}/channels/show/viewers/{fake}/events"), Some(r#"{"kind":"like"}"#));
+        let (st, body) =
+            call_as(None, "POST", &format!("{h}/channels/show/viewers/{fake}/events"), Some(r#"{"kind":"like"}"#));
         assert_eq!(st, 401, "{fake}: {body}");
     }
     // The issued token is its own viewer page's credential: likes count, then get rate limited.
@@ -441,7 +513,11 @@ fn behaviour_counts_only_from_issued_viewer_tokens_signed_platform_reports_or_op
 /// The HLS playlist's media sequence and segment files, in order.
 fn playlist(url: &str) -> (u64, Vec<String>, bool) {
     let text = authed(url).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
-    let seq = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
     let files = text.lines().filter(|l| l.ends_with(".ts")).map(str::to_string).collect();
     (seq, files, text.contains("#EXT-X-DISCONTINUITY"))
 }
@@ -465,7 +541,11 @@ fn a_restart_keeps_a_running_session_going() {
     let last_before = files_before.last().unwrap().clone();
     // A PK invitation waiting for its answer survives too.
     let anchor = json!({"url": format!("rtmp://127.0.0.1:{}/live/in", nginx.port)});
-    let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&json!({"from": anchor, "to": anchor, "size": "320x180", "timeout_s": 300}).to_string()));
+    let (st, inv) = call(
+        "POST",
+        &format!("{h}/invitations"),
+        Some(&json!({"from": anchor, "to": anchor, "size": "320x180", "timeout_s": 300}).to_string()),
+    );
     assert_eq!(st, 201, "{inv}");
     let inv = inv["id"].as_str().unwrap().to_string();
 
@@ -479,9 +559,14 @@ fn a_restart_keeps_a_running_session_going() {
     });
     // Its playlist goes on where it stopped (after a discontinuity), and its push is back.
     let url = format!("{h}/sessions/{id}/hls/index.m3u8");
-    wait_for("new segments after the ones from before", 30.0, || playlist(&url).1.last().is_some_and(|f| *f > last_before));
+    wait_for("new segments after the ones from before", 30.0, || {
+        playlist(&url).1.last().is_some_and(|f| *f > last_before)
+    });
     let (seq_after, files_after, discontinuity) = playlist(&url);
-    assert!(seq_after >= seq_before && discontinuity, "sequence {seq_before} → {seq_after}, files {files_before:?} → {files_after:?}");
+    assert!(
+        seq_after >= seq_before && discontinuity,
+        "sequence {seq_before} → {seq_after}, files {files_before:?} → {files_after:?}"
+    );
     wait_for("the push destination to carry video again", 30.0, || has_video(&out));
     let (st, i) = call("GET", &format!("{h}/invitations/{inv}"), None);
     assert_eq!((st, i["state"].as_str()), (200, Some("pending")), "{i}");
@@ -489,7 +574,9 @@ fn a_restart_keeps_a_running_session_going() {
     let (st, i) = call("POST", &format!("{h}/invitations/{inv}/accept"), None);
     assert_eq!((st, i["state"].as_str()), (200, Some("accepted")), "{i}");
     let pk = i["session"].as_str().unwrap().to_string();
-    wait_for("the PK session to compose", 20.0, || call("GET", &format!("{h}/sessions/{pk}"), None).1["frames"].as_u64().unwrap_or(0) > 0);
+    wait_for("the PK session to compose", 20.0, || {
+        call("GET", &format!("{h}/sessions/{pk}"), None).1["frames"].as_u64().unwrap_or(0) > 0
+    });
     assert_eq!(call("POST", &format!("{h}/invitations/{inv}/hangup"), None).0, 200);
     assert_eq!(call("DELETE", &format!("{h}/sessions/{pk}"), None).0, 204);
     // A session stopped on request is not resumed.
@@ -515,14 +602,19 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
     wait_for("the room to go live", 15.0, || status(h, &r) == "live");
     let held = || {
         let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
-        m.lines().find_map(|l| l.strip_prefix("costream_decoded_frame_bytes ")).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0)
+        m.lines()
+            .find_map(|l| l.strip_prefix("costream_decoded_frame_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
     };
     wait_for("frames decoded", 15.0, || held() > 0.0);
     // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest.
-    let most = (0..40).map(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        held()
-    }).fold(0.0, f64::max);
+    let most = (0..40)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            held()
+        })
+        .fold(0.0, f64::max);
     assert!(most <= 2.0 * 1.4e6, "{most} bytes of decoded frames held for one room under a 2 MB budget");
 }
 

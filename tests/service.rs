@@ -19,7 +19,11 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
     let d = workdir("service");
     let db = d.join("costream.sqlite");
     let short = clip(&d, "short.flv", &Clip::new("testsrc2=size=320x180:rate=30", 0.5));
-    let clip = clip(&d, "a.flv", &Clip::new("testsrc2=size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"));
+    let clip = clip(
+        &d,
+        "a.flv",
+        &Clip::new("testsrc2=size=320x180:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000"),
+    );
     let svc = start(&db);
     let h = svc.http.clone();
 
@@ -55,7 +59,11 @@ fn rooms_keys_and_errors_over_http_and_rtmp() {
     assert!(publish_fails(&short, svc.rtmp_port, r2["key"]["key"].as_str().unwrap()), "expired key accepted");
 
     // Destinations.
-    let (st, dst) = call("POST", &format!("{h}/rooms/{id}/destinations"), Some(&json!({"url": "rtmp://push.example/app/KEY"}).to_string()));
+    let (st, dst) = call(
+        "POST",
+        &format!("{h}/rooms/{id}/destinations"),
+        Some(&json!({"url": "rtmp://push.example/app/KEY"}).to_string()),
+    );
     assert_eq!(st, 201, "{dst}");
 
     // Bad requests are 4xx JSON with stable codes, and the service stays up.
@@ -95,15 +103,32 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let svc = start_with(&d.join("db/costream.sqlite"), &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
-    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
-    let blue = clip(&d, "blue.flv", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&gop),
+    );
+    let blue = clip(
+        &d,
+        "blue.flv",
+        &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0)
+            .with_audio("sine=frequency=660:sample_rate=48000")
+            .args(&gop),
+    );
     let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
     let _pa = publish_live(&red, svc.rtmp_port, a["key"]["key"].as_str().unwrap());
     let _pb = publish_live(&blue, svc.rtmp_port, b["key"]["key"].as_str().unwrap());
 
     // Bad session requests are refused with JSON errors.
-    for body in [r#"{"inputs":[]}"#, r#"{"inputs":[{"room":"room_nope"}]}"#, r#"{"inputs":[{"url":"x"}],"layout":"diagonal"}"#, r#"{"inputs":[{"url":"x"}],"outputs":["http://x"]}"#] {
+    for body in [
+        r#"{"inputs":[]}"#,
+        r#"{"inputs":[{"room":"room_nope"}]}"#,
+        r#"{"inputs":[{"url":"x"}],"layout":"diagonal"}"#,
+        r#"{"inputs":[{"url":"x"}],"outputs":["http://x"]}"#,
+    ] {
         let (st, e) = call("POST", &format!("{h}/sessions"), Some(body));
         assert!(st == 400 || st == 404, "{body}: {st} {e}");
         assert!(e["error"]["code"].is_string(), "{e}");
@@ -117,7 +142,9 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
 
     // Wait for a few HLS segments.
-    wait_for("two HLS segments", 30.0, || authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
+    wait_for("two HLS segments", 30.0, || {
+        authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
     let cors = authed(&playlist).call().unwrap();
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"), "HLS is served with CORS");
 
@@ -141,13 +168,23 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     // Prometheus metrics: inputs, the session, each output (push keys redacted).
     let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
     assert!(m.contains("costream_rooms_live 2"), "{m}");
-    for (name, label) in [("costream_input_frames_total", a["id"].as_str().unwrap()), ("costream_session_frames_total", id.as_str()), ("costream_output_packets_total", "/live/…")] {
-        let line = m.lines().find(|l| l.starts_with(name) && l.contains(label)).unwrap_or_else(|| panic!("{name} {label} missing:\n{m}"));
+    for (name, label) in [
+        ("costream_input_frames_total", a["id"].as_str().unwrap()),
+        ("costream_session_frames_total", id.as_str()),
+        ("costream_output_packets_total", "/live/…"),
+    ] {
+        let line = m
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(label))
+            .unwrap_or_else(|| panic!("{name} {label} missing:\n{m}"));
         let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(v > 0.0, "{line}");
     }
     assert!(!m.contains("/live/pk"), "push keys never appear in metrics");
-    assert!(m.lines().any(|l| l.starts_with("costream_stage_ms") && l.contains("stage=\"encode\"") && !l.ends_with(" 0")), "{m}");
+    assert!(
+        m.lines().any(|l| l.starts_with("costream_stage_ms") && l.contains("stage=\"encode\"") && !l.ends_with(" 0")),
+        "{m}"
+    );
 
     // Changed while live: stacked vertically, A on top. Bad changes are refused.
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(r#"{"layout":"diagonal"}"#)).0, 400);
@@ -163,7 +200,8 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     // Inputs changed while live: B alone fills the frame; then A joins again on the right.
     let only_b = json!({"inputs": [{"room": b["id"]}], "layout": "side-by-side"});
     assert_eq!(call("PATCH", &format!("{h}/sessions/{id}"), Some(&only_b.to_string())).0, 200);
-    let wait_picture = |what: &str, ok: &dyn Fn(&Rgb) -> bool| wait_for(what, 20.0, || ok(&frame_rgb_url(&pk, 1280, 720)));
+    let wait_picture =
+        |what: &str, ok: &dyn Fn(&Rgb) -> bool| wait_for(what, 20.0, || ok(&frame_rgb_url(&pk, 1280, 720)));
     let blue = |c: [u8; 3]| c[2] > 200 && c[0] < 60;
     let red_ = |c: [u8; 3]| c[0] > 200 && c[2] < 60;
     wait_picture("B alone", &|f| blue(f.at(320, 360)) && blue(f.at(960, 360)));
@@ -174,7 +212,9 @@ fn session_of_two_published_rooms_reaches_nginx_rtmp_and_costream_hls() {
     // Stopping finishes the playlist.
     assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
     // DELETE returns at once; the outputs are finished in the background.
-    wait_for("the session to be stopped", 10.0, || call("GET", &format!("{h}/sessions/{id}"), None).1["state"] == "stopped");
+    wait_for("the session to be stopped", 10.0, || {
+        call("GET", &format!("{h}/sessions/{id}"), None).1["state"] == "stopped"
+    });
     let text = authed(&playlist).call().unwrap().into_string().unwrap();
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     assert_eq!(call("DELETE", &format!("{h}/sessions/ses_missing"), None).0, 404);
@@ -194,13 +234,22 @@ fn demo_serves_playable_hls_within_15_seconds() {
     let mut demo = start_demo(&d.join("demo"));
     let hls = demo.hls.clone();
     // The demo's HLS needs the operator token it printed.
-    assert_eq!(ureq::get(&hls).call().map_err(|e| matches!(e, ureq::Error::Status(401, _))).err(), Some(true), "HLS without a token");
+    assert_eq!(
+        ureq::get(&hls).call().map_err(|e| matches!(e, ureq::Error::Status(401, _))).err(),
+        Some(true),
+        "HLS without a token"
+    );
     let left = 15.0 - started.elapsed().as_secs_f64();
-    wait_for("an HLS segment within 15 s of the start", left, || authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts"));
+    wait_for("an HLS segment within 15 s of the start", left, || {
+        authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().contains(".ts")
+    });
     let took = started.elapsed();
     let j = probe_url(&hls);
     let v = stream(&j, "video");
-    assert_eq!((v["codec_name"].as_str(), v["width"].as_u64(), v["height"].as_u64()), (Some("h264"), Some(1280), Some(720)));
+    assert_eq!(
+        (v["codec_name"].as_str(), v["width"].as_u64(), v["height"].as_u64()),
+        (Some("h264"), Some(1280), Some(720))
+    );
     assert_eq!(stream(&j, "audio")["codec_name"], "aac");
     eprintln!("demo HLS playable after {took:?}");
     // SIGTERM: a graceful stop.
@@ -219,9 +268,27 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     let svc = start_with(&d.join("db/costream.sqlite"), &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let gop = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"];
-    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
-    let green = clip(&d, "green.flv", &Clip::new("color=c=0x00ff00:size=640x360:rate=30", 2.0).with_audio("sine=frequency=440:sample_rate=48000").args(&gop));
-    let blue = clip(&d, "blue.flv", &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0).with_audio("sine=frequency=660:sample_rate=48000").args(&gop));
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=640x360:rate=30", 2.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&gop),
+    );
+    let green = clip(
+        &d,
+        "green.flv",
+        &Clip::new("color=c=0x00ff00:size=640x360:rate=30", 2.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&gop),
+    );
+    let blue = clip(
+        &d,
+        "blue.flv",
+        &Clip::new("color=c=0x0000ff:size=640x360:rate=30", 2.0)
+            .with_audio("sine=frequency=660:sample_rate=48000")
+            .args(&gop),
+    );
     let (_, a) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (_, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B"}"#));
     let (ka, kb) = (a["key"]["key"].as_str().unwrap().to_string(), b["key"]["key"].as_str().unwrap().to_string());
@@ -237,7 +304,9 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     assert_eq!(st, 201, "{ses}");
     let id = ses["id"].as_str().unwrap().to_string();
     let playlist = format!("{h}{}", ses["hls"].as_str().unwrap());
-    wait_for("two HLS segments", 30.0, || authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2);
+    wait_for("two HLS segments", 30.0, || {
+        authed(&playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
     let left = || frame_rgb_url(&playlist, 1280, 720).at(320, 360);
     let l = left();
     assert!(l[0] > 200 && l[1] < 60, "A live and red: {l:?}");
@@ -260,10 +329,14 @@ fn anchor_leaving_freezes_its_tile_and_returning_resumes_it() {
     let accepted = events.all().iter().filter(|e| e["type"] == "publish_accepted" && e["room_id"] == a["id"]).count();
     assert_eq!(accepted, 2, "both publishes of A are on the event stream");
     let ev = events.all();
-    let seen = |t: &str| ev.iter().any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0));
+    let seen = |t: &str| {
+        ev.iter()
+            .any(|e| e["type"] == t && e["session_id"] == id.as_str() && (t == "session_started" || e["input"] == 0))
+    };
     assert!(seen("session_started") && seen("input_lost") && seen("input_back"), "session events: {ev:?}");
     assert!(ev.iter().any(|e| e["type"] == "output_connected" && e["output"] == "index.m3u8"), "{ev:?}");
-    let failed = ev.iter().find(|e| e["type"] == "output_failed").unwrap_or_else(|| panic!("dead destination reported: {ev:?}"));
+    let failed =
+        ev.iter().find(|e| e["type"] == "output_failed").unwrap_or_else(|| panic!("dead destination reported: {ev:?}"));
     assert!(failed["output"].as_str().unwrap().ends_with("/live/…"), "push key redacted: {failed}");
     drop(pa);
 }

@@ -20,9 +20,29 @@ fn reference(c: char) -> Mask {
     std::fs::create_dir_all(&dir).unwrap();
     let txt = dir.join(format!("{:x}.txt", c as u32));
     std::fs::write(&txt, c.to_string()).unwrap();
-    let vf = format!("drawtext=fontfile={}/assets/fonts/{font}:textfile={}:fontsize={SIZE}:fontcolor=white:x=8:y=8", env!("CARGO_MANIFEST_DIR"), txt.display());
+    let vf = format!(
+        "drawtext=fontfile={}/assets/fonts/{font}:textfile={}:fontsize={SIZE}:fontcolor=white:x=8:y=8",
+        env!("CARGO_MANIFEST_DIR"),
+        txt.display()
+    );
     let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", &format!("color=black:s={CELL}x{CELL}"), "-vf", &vf, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=black:s={CELL}x{CELL}"),
+            "-vf",
+            &vf,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "drawtext: {}", String::from_utf8_lossy(&o.stderr));
@@ -31,7 +51,12 @@ fn reference(c: char) -> Mask {
 
 /// The character as our text renderer draws it.
 fn ours(t: &mut TextRenderer, c: char) -> Mask {
-    let img = t.render(&c.to_string(), CELL, CELL, &TextStyle { size: SIZE, color: [255; 4], align: TextAlign::Left, outline: false });
+    let img = t.render(
+        &c.to_string(),
+        CELL,
+        CELL,
+        &TextStyle { size: SIZE, color: [255; 4], align: TextAlign::Left, outline: false },
+    );
     img.pixels().map(|p| p[3] > 128).collect()
 }
 
@@ -67,7 +92,12 @@ fn iou(a: &Mask, b: &Mask) -> f64 {
 #[test]
 fn every_glyph_of_the_pk_bar_has_its_shape_in_any_script() {
     let now = Instant::now();
-    let settings = PkSettings { names: ["Leo".into(), "小美".into()], scores: [1200, 800], countdown_s: Some(300), ..PkSettings::default() };
+    let settings = PkSettings {
+        names: ["Leo".into(), "小美".into()],
+        scores: [1200, 800],
+        countdown_s: Some(300),
+        ..PkSettings::default()
+    };
     let bar = PkBar::new(settings, now);
     // A second into the countdown: "04:59".
     let texts: Vec<String> = bar
@@ -91,7 +121,14 @@ fn every_glyph_of_the_pk_bar_has_its_shape_in_any_script() {
         let (ours, reference) = (ours(&mut t, c), reference(c));
         let (bo, br) = (bbox(&ours).unwrap_or_else(|| panic!("{c:?} has no ink")), bbox(&reference).unwrap());
         let similar = |a: usize, b: usize| (a as f64 - b as f64).abs() <= 3.0 + 0.15 * b as f64;
-        assert!(similar(bo.2, br.2) && similar(bo.3, br.3), "{c:?}: ink box {}x{} against the reference's {}x{}", bo.2, bo.3, br.2, br.3);
+        assert!(
+            similar(bo.2, br.2) && similar(bo.3, br.3),
+            "{c:?}: ink box {}x{} against the reference's {}x{}",
+            bo.2,
+            bo.3,
+            br.2,
+            br.3
+        );
         let overlap = iou(&ours, &reference);
         assert!(overlap > 0.6, "{c:?}: only {overlap:.2} of its ink matches the reference");
     }

@@ -28,10 +28,15 @@ fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist
     let db = d.join("costream.sqlite");
     let svc = start_with_env(&db, &[], &[("COSTREAM_PAYMENT_SECRET", SECRET)]);
     let h = svc.http.clone();
-    let rules = json!({"levels": [3, 10], "locked": ["eyes", "mouth"], "unlock_order": ["mouth", "eyes"], "sigma": 10.0});
+    let rules =
+        json!({"levels": [3, 10], "locked": ["eyes", "mouth"], "unlock_order": ["mouth", "eyes"], "sigma": 10.0});
     let (st, r) = call("PUT", &format!("{h}/channels/ch1"), Some(&rules.to_string()));
     assert_eq!(st, 200, "{r}");
-    assert_eq!(call("PUT", &format!("{h}/channels/ch1"), Some(r#"{"levels":[5,2]}"#)).0, 400, "descending thresholds refused");
+    assert_eq!(
+        call("PUT", &format!("{h}/channels/ch1"), Some(r#"{"levels":[5,2]}"#)).0,
+        400,
+        "descending thresholds refused"
+    );
 
     let v = |t: &str| call("GET", &format!("{h}/channels/ch1/viewers/{t}"), None).1;
     assert_eq!(v("alice")["level"], 0);
@@ -47,16 +52,26 @@ fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist
     assert_eq!((st, g["level"].as_u64()), (200, Some(2)), "{g}");
     assert_eq!(g["masked"], json!([]), "the top level is unmasked");
     // A payment is not behaviour; malformed events are refused.
-    assert_eq!(call("POST", &format!("{h}/channels/ch1/viewers/bob/events"), Some(r#"{"kind":"payment","organ":"eyes"}"#)).0, 400);
+    assert_eq!(
+        call("POST", &format!("{h}/channels/ch1/viewers/bob/events"), Some(r#"{"kind":"payment","organ":"eyes"}"#)).0,
+        400
+    );
     assert_eq!(call("POST", &format!("{h}/channels/ch1/viewers/bob/events"), Some("{nope")).0, 400);
 
     // Payment callbacks: unsigned, badly signed and unconfirmed ones change nothing.
-    let pay = |id: &str, status: &str| json!({"payment_id": id, "channel": "ch1", "token": "bob", "organ": "eyes", "status": status, "amount": 6.0}).to_string();
+    let pay = |id: &str, status: &str| {
+        json!({"payment_id": id, "channel": "ch1", "token": "bob", "organ": "eyes", "status": status, "amount": 6.0})
+            .to_string()
+    };
     let body = pay("pay_1", "confirmed");
     assert_eq!(callback(&h, &body, None).0, 401);
     assert_eq!(callback(&h, &body, Some(&sign(b"wrong-secret", body.as_bytes()))).0, 401);
     let tampered = body.replace("bob", "eve");
-    assert_eq!(callback(&h, &tampered, Some(&sign(SECRET.as_bytes(), body.as_bytes()))).0, 401, "signature of another body");
+    assert_eq!(
+        callback(&h, &tampered, Some(&sign(SECRET.as_bytes(), body.as_bytes()))).0,
+        401,
+        "signature of another body"
+    );
     let pending = pay("pay_0", "pending");
     let (st, r) = callback(&h, &pending, Some(&sign(SECRET.as_bytes(), pending.as_bytes())));
     assert_eq!((st, r["counted"].as_bool()), (202, Some(false)));
@@ -111,15 +126,46 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     let st = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])
         .arg(&src)
-        .args(["-vf", "zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30", "-frames:v", "600", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"])
+        .args([
+            "-vf",
+            "zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30",
+            "-frames:v",
+            "600",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&clip)
         .status()
         .unwrap();
     assert!(st.success());
-    let mut anchor = Command::new("ffmpeg").args(["-v", "error", "-re", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{}/live/face", nginx.port)]).stdin(Stdio::null()).spawn().unwrap();
-    let svc = start_with_env(&d.join("costream.sqlite"), &["--segment-url-ttl", "3", "--allow-private-inputs"], &[("COSTREAM_PAYMENT_SECRET", SECRET)]);
+    let mut anchor = Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{}/live/face", nginx.port)])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let svc = start_with_env(
+        &d.join("costream.sqlite"),
+        &["--segment-url-ttl", "3", "--allow-private-inputs"],
+        &[("COSTREAM_PAYMENT_SECRET", SECRET)],
+    );
     let h = svc.http.clone();
-    assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#)).0, 200);
+    assert_eq!(
+        call(
+            "PUT",
+            &format!("{h}/channels/show"),
+            Some(r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#)
+        )
+        .0,
+        200
+    );
     let body = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/face", nginx.port)}], "size": "384x384", "masking": {"channel": "show"}});
     let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
     assert_eq!(st, 201, "{ses}");
@@ -141,7 +187,10 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     });
     let (alice, bob) = got.unwrap();
     let (sa, sb) = (segments(&alice), segments(&bob));
-    assert!(sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")), "alice (level 1) and bob (level 0) get different renditions:\n{alice}\n{bob}");
+    assert!(
+        sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")),
+        "alice (level 1) and bob (level 0) get different renditions:\n{alice}\n{bob}"
+    );
     // The renditions are aligned: same segment names in both playlists.
     let name = |u: &str| u.split('/').nth(5).unwrap_or("").split('?').next().unwrap_or("").to_string();
     assert_eq!(name(&sa[0]), name(&sb[0]));
@@ -158,7 +207,11 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     assert_eq!(get(&forged).0, 403, "forged signature");
     assert_eq!(get(&url[..url.find('?').unwrap()]).0, 403, "unsigned");
     // Not even with the operator's token: a rendition is reached only through a viewer's playlist.
-    assert_eq!(call("GET", &format!("{h}/sessions/{id}/views/open/hls/index.m3u8"), None).0, 403, "no public path to a rendition");
+    assert_eq!(
+        call("GET", &format!("{h}/sessions/{id}/views/open/hls/index.m3u8"), None).0,
+        403,
+        "no public path to a rendition"
+    );
     // Signed URLs expire (3 s here).
     wait_for("bob's signed URL to expire", 10.0, || get(&url).0 == 403);
     // Alice unlocks more: her next playlist switches rendition.
@@ -166,7 +219,10 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
         call("POST", &format!("{h}/channels/show/viewers/{alice_t}/events"), Some(r#"{"kind":"like"}"#));
     }
     let (_, a2) = playlist(&alice_t);
-    assert!(segments(&String::from_utf8_lossy(&a2)).iter().all(|u| u.contains("/r/open/")), "top level: the open picture");
+    assert!(
+        segments(&String::from_utf8_lossy(&a2)).iter().all(|u| u.contains("/r/open/")),
+        "top level: the open picture"
+    );
     let _ = anchor.kill();
     let _ = anchor.wait();
 }

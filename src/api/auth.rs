@@ -29,7 +29,14 @@ impl Caller {
 /// Routes open without a token: they carry their own credential (a signed URL, a viewer token, an
 /// HMAC) and check it themselves.
 fn exempt(segments: &[&str]) -> bool {
-    matches!(segments, ["health"] | ["payments", "callback"] | ["sessions", _, "viewers", _, "index.m3u8"] | ["sessions", _, "r", _, _] | ["channels", _, "viewers", _, "events"])
+    matches!(
+        segments,
+        ["health"]
+            | ["payments", "callback"]
+            | ["sessions", _, "viewers", _, "index.m3u8"]
+            | ["sessions", _, "r", _, _]
+            | ["channels", _, "viewers", _, "events"]
+    )
 }
 
 pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -39,7 +46,8 @@ pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, n
     if exempt(&segments) || req.method() == axum::http::Method::OPTIONS {
         return next.run(req).await;
     }
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header =
+        req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let caller = match authenticate(&s, &header).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),

@@ -49,7 +49,9 @@ pub struct BehaviourGuard {
 
 /// `burst` reports at once, then one every `every`.
 fn limiter(every: Duration, burst: u32) -> Limiter {
-    let quota = Quota::with_period(every).expect("a non-zero period").allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"));
+    let quota = Quota::with_period(every)
+        .expect("a non-zero period")
+        .allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"));
     RateLimiter::keyed(quota)
 }
 
@@ -81,7 +83,8 @@ impl BehaviourGuard {
         if l.len() > 50_000 {
             l.retain_recent();
         }
-        l.check_key(&(channel.to_string(), token.to_string())).map_err(|_| ApiError::too_many("rate_limited", "too many reports of this kind; slow down"))
+        l.check_key(&(channel.to_string(), token.to_string()))
+            .map_err(|_| ApiError::too_many("rate_limited", "too many reports of this kind; slow down"))
     }
 
     /// Remembers a platform signature; false when it was already used (a replay).
@@ -97,17 +100,26 @@ async fn reporter(s: &AppState, headers: &HeaderMap, body: &[u8], channel: &str,
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     if let Some(auth) = header("authorization") {
         let caller = super::auth::authenticate(s, auth).await?;
-        return if caller.is_operator() { Ok(Reporter::Operator) } else { Err(ApiError::forbidden("channels are the operator's")) };
+        return if caller.is_operator() {
+            Ok(Reporter::Operator)
+        } else {
+            Err(ApiError::forbidden("channels are the operator's"))
+        };
     }
     if let Some(sig) = header("x-signature") {
         let Some(secret) = &s.platform_secret else {
             return Err(ApiError::unauthorized("bad_signature", "no platform secret is configured here"));
         };
-        let ts: i64 = header("x-timestamp").and_then(|t| t.parse().ok()).ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Timestamp (unix seconds) is missing"))?;
+        let ts: i64 = header("x-timestamp")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Timestamp (unix seconds) is missing"))?;
         let now = crate::store::now_s();
         let signed = [ts.to_string().as_bytes(), b".", body].concat();
         if !verify_signature(secret.as_bytes(), &signed, sig) {
-            return Err(ApiError::unauthorized("bad_signature", "the X-Signature HMAC does not match the timestamp and body"));
+            return Err(ApiError::unauthorized(
+                "bad_signature",
+                "the X-Signature HMAC does not match the timestamp and body",
+            ));
         }
         if (now - ts).abs() > SIGNATURE_WINDOW_S {
             return Err(ApiError::unauthorized("stale_signature", "X-Timestamp is more than 5 minutes from now"));
@@ -119,13 +131,21 @@ async fn reporter(s: &AppState, headers: &HeaderMap, body: &[u8], channel: &str,
     }
     match viewer_token::verify(&s.viewer_token_keys(), channel, token) {
         Some(issued_at) => Ok(Reporter::Viewer { issued_at }),
-        None => Err(ApiError::unauthorized("unauthorized", "a behaviour report needs a viewer token issued by this service, a platform signature or an operator token")),
+        None => Err(ApiError::unauthorized(
+            "unauthorized",
+            "a behaviour report needs a viewer token issued by this service, a platform signature or an operator token",
+        )),
     }
 }
 
 #[utoipa::path(post, path = "/channels/{channel}/viewers/{token}/events", params(("channel" = String, Path), ("token" = String, Path)), request_body = Behaviour,
     responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub(super) async fn viewer_event(State(s): State<AppState>, Path((channel, token)): Path<(String, String)>, headers: HeaderMap, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> ApiResult<Json<ViewerStatus>> {
+pub(super) async fn viewer_event(
+    State(s): State<AppState>,
+    Path((channel, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<ViewerStatus>> {
     check_id("channel", &channel)?;
     check_id("token", &token)?;
     let body = body?;

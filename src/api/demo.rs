@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use super::serve::{run_with, ServeConfig};
-use crate::media::geometry::{Fit, Layout};
 use crate::compose::Fps;
+use crate::media::geometry::{Fit, Layout};
 use crate::session::{SessionInput, SessionSpec};
 use crate::store::{Store, DEFAULT_KEY_TTL_S};
 
@@ -15,8 +15,35 @@ use crate::store::{Store, DEFAULT_KEY_TTL_S};
 /// keyframe every second, AAC) and published in real time.
 fn anchor(rtmp: std::net::SocketAddr, key: &str, pattern: &str, tone: u32) -> std::io::Result<Child> {
     Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-f", "lavfi", "-i", pattern, "-f", "lavfi", "-i", &format!("sine=frequency={tone}:sample_rate=48000")])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"])
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            pattern,
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency={tone}:sample_rate=48000"),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+        ])
         .args(["-f", "flv", &format!("rtmp://127.0.0.1:{}/live/{key}", rtmp.port())])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -33,16 +60,27 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
     rooms.retain(|r| r.name == "Demo anchor A" || r.name == "Demo anchor B");
     for name in ["Demo anchor A", "Demo anchor B"] {
         if !rooms.iter().any(|r| r.name == name) {
-            rooms.push(store.create_room(name, "costream", DEFAULT_KEY_TTL_S).map_err(|e| crate::Error::Invalid { what: "room", why: e.to_string() })?);
+            rooms.push(
+                store
+                    .create_room(name, "costream", DEFAULT_KEY_TTL_S)
+                    .map_err(|e| crate::Error::Invalid { what: "room", why: e.to_string() })?,
+            );
         }
     }
     rooms.sort_by(|a, b| a.name.cmp(&b.name));
     let mut keys = Vec::new();
     for r in &rooms {
-        keys.push(store.regenerate_key(&r.id, DEFAULT_KEY_TTL_S).map_err(|e| crate::Error::Invalid { what: "key", why: e.to_string() })?.key);
+        keys.push(
+            store
+                .regenerate_key(&r.id, DEFAULT_KEY_TTL_S)
+                .map_err(|e| crate::Error::Invalid { what: "key", why: e.to_string() })?
+                .key,
+        );
     }
     // An operator token for this run, shown once (the API needs it; the HLS player too).
-    let (token, _) = store.create_token(crate::store::Role::Operator, None).map_err(|e| crate::Error::Invalid { what: "token", why: e.to_string() })?;
+    let (token, _) = store
+        .create_token(crate::store::Role::Operator, None)
+        .map_err(|e| crate::Error::Invalid { what: "token", why: e.to_string() })?;
     drop(store);
     let anchors: Arc<Mutex<Vec<Child>>> = Arc::default();
     let spawned = anchors.clone();
@@ -68,7 +106,12 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
             pending: false,
             audio_of: vec![],
             masking: None,
-            pk: Some(crate::compose::PkSettings { names: ["小美".into(), "Leo".into()], scores: [1200, 800], countdown_s: Some(300), ..Default::default() }),
+            pk: Some(crate::compose::PkSettings {
+                names: ["小美".into(), "Leo".into()],
+                scores: [1200, 800],
+                countdown_s: Some(300),
+                ..Default::default()
+            }),
         };
         match state.sessions.start(spec) {
             Ok(s) => {
@@ -84,7 +127,21 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: DEFAULT_KEY_TTL_S, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: Default::default(), cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0, platform_secret: None };
+    let cfg = ServeConfig {
+        http,
+        rtmp,
+        db,
+        key_ttl_s: DEFAULT_KEY_TTL_S,
+        ring_budget_bytes: 64 << 20,
+        payment_secret: None,
+        segment_url_ttl_s: 120,
+        caps: Default::default(),
+        url_policy: Default::default(),
+        cors_origins: Vec::new(),
+        hls_retention_s: 120,
+        extra_tick_ms: 0,
+        platform_secret: None,
+    };
     let r = rt.block_on(run_with(cfg, super::serve::shutdown_signal(), Some(ready)));
     for mut c in crate::sys::lock(&anchors).drain(..) {
         let _ = c.kill();

@@ -112,7 +112,9 @@ impl From<crate::Error> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) => ApiError::not_found(e.to_string()),
+            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) => {
+                ApiError::not_found(e.to_string())
+            }
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
         }
     }
@@ -143,7 +145,11 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
         if c.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
-            return Some(ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time"));
+            return Some(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time",
+            ));
         }
         cause = c.source();
     }

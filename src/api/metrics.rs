@@ -48,25 +48,91 @@ fn registry(s: &AppState) -> Registry {
     let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
     gauge(&mut r, "costream_rooms_live", "Rooms whose anchor is publishing now.", live as i64);
     let (frame_bytes, decoders) = crate::media::frame::memory();
-    gauge(&mut r, "costream_decoded_frame_bytes", "Memory held by decoded pictures (frame rings and frames on screen).", frame_bytes as i64);
+    gauge(
+        &mut r,
+        "costream_decoded_frame_bytes",
+        "Memory held by decoded pictures (frame rings and frames on screen).",
+        frame_bytes as i64,
+    );
     gauge(&mut r, "costream_decoders_running", "Decode threads running.", decoders as i64);
     let feeds = s.sessions.feed_counters();
     let room = |id: &str| labels(&[("room", id)]);
-    counters(&mut r, "costream_input_frames", "Video frames decoded from a room's publisher.", feeds.iter().map(|f| (room(&f.0), f.1)));
-    counters(&mut r, "costream_input_bytes", "Compressed bytes received from a room's publisher.", feeds.iter().map(|f| (room(&f.0), f.2)));
-    counters(&mut r, "costream_input_dropped_frames", "Decoded frames dropped because the compositor was behind.", feeds.iter().map(|f| (room(&f.0), f.3)));
-    gauges(&mut r, "costream_input_connected", "1 while the room's anchor is publishing.", feeds.iter().map(|f| (room(&f.0), f.4 as i64)));
+    counters(
+        &mut r,
+        "costream_input_frames",
+        "Video frames decoded from a room's publisher.",
+        feeds.iter().map(|f| (room(&f.0), f.1)),
+    );
+    counters(
+        &mut r,
+        "costream_input_bytes",
+        "Compressed bytes received from a room's publisher.",
+        feeds.iter().map(|f| (room(&f.0), f.2)),
+    );
+    counters(
+        &mut r,
+        "costream_input_dropped_frames",
+        "Decoded frames dropped because the compositor was behind.",
+        feeds.iter().map(|f| (room(&f.0), f.3)),
+    );
+    gauges(
+        &mut r,
+        "costream_input_connected",
+        "1 while the room's anchor is publishing.",
+        feeds.iter().map(|f| (room(&f.0), f.4 as i64)),
+    );
     let sessions = s.sessions.session_counters();
-    counters(&mut r, "costream_session_frames", "Frames composed by a session.", sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.frames)));
-    counters(&mut r, "costream_ticks_skipped", "Ticks a session skipped because it was late (its timeline keeps the wall clock).", sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.ticks_skipped)));
-    let outputs: Vec<(Labels, &crate::outputs::OutputStats)> =
-        sessions.iter().flat_map(|c| c.outputs.iter().map(move |(view, url, st)| (labels(&[("session", &c.id), ("view", view), ("output", url)]), &**st))).collect();
+    counters(
+        &mut r,
+        "costream_session_frames",
+        "Frames composed by a session.",
+        sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.frames)),
+    );
+    counters(
+        &mut r,
+        "costream_ticks_skipped",
+        "Ticks a session skipped because it was late (its timeline keeps the wall clock).",
+        sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.ticks_skipped)),
+    );
+    let outputs: Vec<(Labels, &crate::outputs::OutputStats)> = sessions
+        .iter()
+        .flat_map(|c| {
+            c.outputs
+                .iter()
+                .map(move |(view, url, st)| (labels(&[("session", &c.id), ("view", view), ("output", url)]), &**st))
+        })
+        .collect();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    counters(&mut r, "costream_output_packets", "Packets written to an output.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.packets))));
-    counters(&mut r, "costream_output_bytes", "Bytes written to an output.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.bytes))));
-    counters(&mut r, "costream_output_dropped", "Packets an output dropped (queue full or disconnected).", outputs.iter().map(|(l, s)| (l.clone(), load(&s.dropped))));
-    counters(&mut r, "costream_output_reconnects", "Reconnections of a network output.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.reconnects))));
-    gauges(&mut r, "costream_output_queued", "Packets waiting in an output's queue now.", outputs.iter().map(|(l, s)| (l.clone(), load(&s.queued) as i64)));
+    counters(
+        &mut r,
+        "costream_output_packets",
+        "Packets written to an output.",
+        outputs.iter().map(|(l, s)| (l.clone(), load(&s.packets))),
+    );
+    counters(
+        &mut r,
+        "costream_output_bytes",
+        "Bytes written to an output.",
+        outputs.iter().map(|(l, s)| (l.clone(), load(&s.bytes))),
+    );
+    counters(
+        &mut r,
+        "costream_output_dropped",
+        "Packets an output dropped (queue full or disconnected).",
+        outputs.iter().map(|(l, s)| (l.clone(), load(&s.dropped))),
+    );
+    counters(
+        &mut r,
+        "costream_output_reconnects",
+        "Reconnections of a network output.",
+        outputs.iter().map(|(l, s)| (l.clone(), load(&s.reconnects))),
+    );
+    gauges(
+        &mut r,
+        "costream_output_queued",
+        "Packets waiting in an output's queue now.",
+        outputs.iter().map(|(l, s)| (l.clone(), load(&s.queued) as i64)),
+    );
     r.register(
         "costream_stage_ms",
         "Per-frame time of a session's stage in ms (upload, composite on the GPU, encode), and how late each tick started (tick_lateness).",
@@ -81,5 +147,6 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     if let Err(e) = encode(&mut out, &registry(&s)) {
         return super::ApiError::server("internal", &e).into_response();
     }
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
+        .into_response()
 }

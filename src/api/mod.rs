@@ -23,16 +23,16 @@ mod auth;
 mod behaviour;
 mod error;
 mod metrics;
-pub mod tokens;
 mod pk;
 mod resume;
+pub mod tokens;
 mod unlock;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 
-use crate::media::geometry::{Fit, Layout};
-use crate::session::invite::{InvitationStatus, InviteState, Invitations};
 use crate::compose::{self, Fps};
+use crate::media::geometry::{Fit, Layout};
+use crate::session::invite::{InvitationStatus, Invitations, InviteState};
 use crate::session::{SessionInput, SessionSpec, SessionState, SessionStatus, Sessions};
 use crate::store::{self, Destination, Room, Store, StreamKey};
 
@@ -40,23 +40,59 @@ use crate::store::{self, Destination, Room, Store, StreamKey};
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServiceEvent {
-    PublishAccepted { room_id: String, peer: String },
-    PublishRefused { key: String, peer: String, reason: String },
-    PublishEnded { room_id: String },
-    SessionStarted { session_id: String },
-    SessionStopped { session_id: String, error: Option<String> },
+    PublishAccepted {
+        room_id: String,
+        peer: String,
+    },
+    PublishRefused {
+        key: String,
+        peer: String,
+        reason: String,
+    },
+    PublishEnded {
+        room_id: String,
+    },
+    SessionStarted {
+        session_id: String,
+    },
+    SessionStopped {
+        session_id: String,
+        error: Option<String>,
+    },
     /// An input of a session stopped delivering pictures; its tile holds the last frame.
-    InputLost { session_id: String, input: usize },
-    InputBack { session_id: String, input: usize },
-    OutputConnected { session_id: String, output: String },
-    OutputFailed { session_id: String, output: String, reason: String },
+    InputLost {
+        session_id: String,
+        input: usize,
+    },
+    InputBack {
+        session_id: String,
+        input: usize,
+    },
+    OutputConnected {
+        session_id: String,
+        output: String,
+    },
+    OutputFailed {
+        session_id: String,
+        output: String,
+        reason: String,
+    },
     /// A session has been skipping ticks for a few seconds: the machine cannot compose all its
     /// frames. Its timeline keeps the wall clock; its frame rate drops.
-    SessionBehind { session_id: String, percent_skipped: u32 },
+    SessionBehind {
+        session_id: String,
+        percent_skipped: u32,
+    },
     /// It composes every tick again.
-    SessionCaughtUp { session_id: String },
+    SessionCaughtUp {
+        session_id: String,
+    },
     /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
-    Invitation { invitation_id: String, session_id: String, state: InviteState },
+    Invitation {
+        invitation_id: String,
+        session_id: String,
+        state: InviteState,
+    },
 }
 
 /// Live state of a room's ingest, kept in memory.
@@ -97,17 +133,43 @@ pub struct AppState {
 impl AppState {
     /// The state of the service; `events` is the one stream every part reports on (ingest,
     /// sessions, invitations), so the sender comes from the caller that wired the others to it.
-    pub fn new(store: Arc<Store>, key_ttl_s: i64, sessions: Arc<Sessions>, events: broadcast::Sender<ServiceEvent>, caps: crate::limits::Caps) -> AppState {
+    pub fn new(
+        store: Arc<Store>,
+        key_ttl_s: i64,
+        sessions: Arc<Sessions>,
+        events: broadcast::Sender<ServiceEvent>,
+        caps: crate::limits::Caps,
+    ) -> AppState {
         let (tx, db) = (events.clone(), store.clone());
         let invitations = Invitations::new(
             sessions.clone(),
             Some(Arc::new(move |st: &InvitationStatus| {
                 resume::invitation_moved(&db, st);
-                let _ = tx.send(ServiceEvent::Invitation { invitation_id: st.id.clone(), session_id: st.session.clone(), state: st.state });
+                let _ = tx.send(ServiceEvent::Invitation {
+                    invitation_id: st.id.clone(),
+                    session_id: st.session.clone(),
+                    state: st.state,
+                });
             })),
             caps.max_invitations,
         );
-        AppState { store, live: Arc::default(), events, key_ttl_s, sessions, invitations, payment_secret: None, platform_secret: None, behaviour: Arc::default(), url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()), segment_url_ttl_s: 120, viewer_cache: Arc::default(), url_policy: Default::default(), cors_origins: Vec::new(), resuming: Arc::default() }
+        AppState {
+            store,
+            live: Arc::default(),
+            events,
+            key_ttl_s,
+            sessions,
+            invitations,
+            payment_secret: None,
+            platform_secret: None,
+            behaviour: Arc::default(),
+            url_key: Arc::new((0..32).map(|_| rand::random::<u8>()).collect()),
+            segment_url_ttl_s: 120,
+            viewer_cache: Arc::default(),
+            url_policy: Default::default(),
+            cors_origins: Vec::new(),
+            resuming: Arc::default(),
+        }
     }
 
     /// The keys a viewer token may be signed with: this service's, and the platform's.
@@ -120,7 +182,6 @@ impl AppState {
         let _ = self.events.send(e);
     }
 }
-
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -168,7 +229,10 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
 }
 
 /// A database call off the request threads.
-pub(crate) async fn db<T: Send + 'static>(s: &AppState, f: impl FnOnce(&Store) -> store::StoreResult<T> + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn db<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&Store) -> store::StoreResult<T> + Send + 'static,
+) -> ApiResult<T> {
     let store = s.store.clone();
     blocking(move || Ok(f(&store)?)).await
 }
@@ -204,7 +268,10 @@ async fn health(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Valu
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,
     responses((status = 201, body = RoomView), (status = 400, body = ErrorBody)))]
-async fn create_room(State(s): State<AppState>, body: Result<Json<CreateRoom>, JsonRejection>) -> ApiResult<(StatusCode, Json<RoomView>)> {
+async fn create_room(
+    State(s): State<AppState>,
+    body: Result<Json<CreateRoom>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<RoomView>)> {
     let Json(b) = body?;
     let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -220,7 +287,10 @@ async fn create_room(State(s): State<AppState>, body: Result<Json<CreateRoom>, J
 }
 
 #[utoipa::path(get, path = "/rooms", responses((status = 200, body = [RoomView])))]
-async fn list_rooms(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>) -> ApiResult<Json<Vec<RoomView>>> {
+async fn list_rooms(
+    State(s): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+) -> ApiResult<Json<Vec<RoomView>>> {
     let rooms = db(&s, |st| st.rooms()).await?;
     Ok(Json(rooms.into_iter().filter(|r| caller.may_touch(std::slice::from_ref(&r.id))).map(|r| view(&s, r)).collect()))
 }
@@ -241,7 +311,11 @@ async fn delete_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 #[utoipa::path(post, path = "/rooms/{id}/key", params(("id" = String, Path)), request_body(content = RegenerateKey, description = "optional"),
     responses((status = 200, body = StreamKey), (status = 404, body = ErrorBody)))]
-async fn regenerate_key(State(s): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<StreamKey>> {
+async fn regenerate_key(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<StreamKey>> {
     // The body is optional: an empty POST regenerates with the default lifetime.
     let b: RegenerateKey = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateKey::default()
@@ -260,7 +334,11 @@ async fn list_destinations(State(s): State<AppState>, Path(id): Path<String>) ->
 
 #[utoipa::path(post, path = "/rooms/{id}/destinations", params(("id" = String, Path)), request_body = CreateDestination,
     responses((status = 201, body = Destination), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn add_destination(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<CreateDestination>, JsonRejection>) -> ApiResult<(StatusCode, Json<Destination>)> {
+async fn add_destination(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<CreateDestination>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Destination>)> {
     let Json(b) = body?;
     let url = b.url.trim();
     s.url_policy.check_output(url).map_err(|e| ApiError::refused(e))?;
@@ -270,7 +348,10 @@ async fn add_destination(State(s): State<AppState>, Path(id): Path<String>, body
 
 #[utoipa::path(delete, path = "/rooms/{id}/destinations/{dst}", params(("id" = String, Path), ("dst" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_destination(State(s): State<AppState>, Path((id, dst)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete_destination(
+    State(s): State<AppState>,
+    Path((id, dst)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     db(&s, move |st| st.delete_destination(&id, &dst)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -310,7 +391,10 @@ struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Event, Infallible>>);
 
 impl futures_core::Stream for ReceiverStream {
     type Item = Result<Event, Infallible>;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
 }
@@ -393,7 +477,14 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
     let inputs = session_inputs(s, b.inputs)?;
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout: Layout = b.layout.as_deref().unwrap_or("side-by-side").parse().map_err(bad)?;
-    let fits = b.fit.as_deref().unwrap_or("fill").split(',').map(|f| f.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    let fits = b
+        .fit
+        .as_deref()
+        .unwrap_or("fill")
+        .split(',')
+        .map(|f| f.trim().parse::<Fit>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
     if !(fits.len() == 1 || fits.len() == inputs.len()) {
         return Err(ApiError::invalid("fit: one value, or one per input"));
     }
@@ -421,19 +512,47 @@ pub(crate) fn session_spec(s: &AppState, b: CreateSession) -> ApiResult<SessionS
     let masking = match b.masking {
         Some(m) => {
             let rules = unlock::rules(s, &m.channel)?;
-            Some(crate::session::Masking { channel: m.channel, rules, tracker: m.tracker.unwrap_or_default(), open_allowed: m.open_allowed.unwrap_or(true) })
+            Some(crate::session::Masking {
+                channel: m.channel,
+                rules,
+                tracker: m.tracker.unwrap_or_default(),
+                open_allowed: m.open_allowed.unwrap_or(true),
+            })
         }
         None => None,
     };
-    Ok(SessionSpec { inputs, layout, fits, size, fps, outputs, bitrate_kbps, record: b.record, views: vec![], pending: false, pk: None, audio_of: vec![], masking })
+    Ok(SessionSpec {
+        inputs,
+        layout,
+        fits,
+        size,
+        fps,
+        outputs,
+        bitrate_kbps,
+        record: b.record,
+        views: vec![],
+        pending: false,
+        pk: None,
+        audio_of: vec![],
+        masking,
+    })
 }
 
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,
     responses((status = 201, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn create_session(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>, body: Result<Json<CreateSession>, JsonRejection>) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
+async fn create_session(
+    State(s): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+    body: Result<Json<CreateSession>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SessionStatus>)> {
     let Json(b) = body?;
     // An anchor composes its own room only.
-    if !caller.is_operator() && !b.inputs.iter().all(|i| i.url.is_none() && i.room.as_ref().is_some_and(|r| caller.may_touch(std::slice::from_ref(r)))) {
+    if !caller.is_operator()
+        && !b
+            .inputs
+            .iter()
+            .all(|i| i.url.is_none() && i.room.as_ref().is_some_and(|r| caller.may_touch(std::slice::from_ref(r))))
+    {
         return Err(ApiError::forbidden("an anchor token's sessions take only its own room"));
     }
     let st = blocking(move || {
@@ -446,8 +565,17 @@ async fn create_session(State(s): State<AppState>, Extension(caller): Extension<
 }
 
 #[utoipa::path(get, path = "/sessions", responses((status = 200, body = [SessionStatus])))]
-async fn list_sessions(State(s): State<AppState>, Extension(caller): Extension<auth::Caller>) -> Json<Vec<SessionStatus>> {
-    Json(s.sessions.list().into_iter().filter(|st| caller.may_touch(&s.sessions.rooms_of(&st.id).unwrap_or_default())).collect())
+async fn list_sessions(
+    State(s): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+) -> Json<Vec<SessionStatus>> {
+    Json(
+        s.sessions
+            .list()
+            .into_iter()
+            .filter(|st| caller.may_touch(&s.sessions.rooms_of(&st.id).unwrap_or_default()))
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/sessions/{id}", params(("id" = String, Path)),
@@ -471,11 +599,20 @@ pub struct ChangeSession {
 
 #[utoipa::path(patch, path = "/sessions/{id}", params(("id" = String, Path)), request_body = ChangeSession,
     responses((status = 200, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn change_session(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<ChangeSession>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
+async fn change_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<ChangeSession>, JsonRejection>,
+) -> ApiResult<Json<SessionStatus>> {
     let Json(b) = body?;
     let bad = |e: crate::Error| ApiError::invalid(e.to_string());
     let layout = b.layout.as_deref().map(str::parse::<Layout>).transpose().map_err(bad)?;
-    let fits = b.fit.as_deref().map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>()).transpose().map_err(bad)?;
+    let fits = b
+        .fit
+        .as_deref()
+        .map(|f| f.split(',').map(|x| x.trim().parse::<Fit>()).collect::<Result<Vec<_>, _>>())
+        .transpose()
+        .map_err(bad)?;
     let inputs = b.inputs.clone().map(|i| session_inputs(&s, i)).transpose()?;
     s.sessions.change(&id, layout, fits, inputs)?;
     let (st, i) = (s.clone(), id.clone());
@@ -496,7 +633,11 @@ async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     })
     .await
     .unwrap_or(false);
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no session {id}"))) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no session {id}")))
+    }
 }
 
 #[utoipa::path(get, path = "/sessions/{id}/hls/{file}", params(("id" = String, Path), ("file" = String, Path)),
@@ -512,13 +653,18 @@ async fn view_hls_file(State(s): State<AppState>, Path((id, view, file)): Path<(
 }
 
 async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Response {
-    let safe = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') && !v.starts_with('.');
+    let safe = |v: &str| {
+        !v.is_empty()
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            && !v.starts_with('.')
+    };
     if !safe(id) || !safe(file) || !view.is_none_or(safe) || s.sessions.status(id).is_none() {
         return ApiError::not_found("no such HLS file").into_response();
     }
     if view.is_some() && s.sessions.masking(id).is_some() {
         // Masked renditions only through signed per-viewer playlists.
-        return ApiError::forbidden("renditions of a masked session are served through per-viewer playlists").into_response();
+        return ApiError::forbidden("renditions of a masked session are served through per-viewer playlists")
+            .into_response();
     }
 
     let kind = if file.ends_with(".m3u8") {
@@ -533,7 +679,10 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
         None => s.sessions.hls_dir(id),
     };
     match tokio::fs::read(dir.join(file)).await {
-        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        Ok(bytes) => {
+            ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::header::CACHE_CONTROL, "no-cache")], bytes)
+                .into_response()
+        }
         Err(_) => ApiError::not_found("no such HLS file").into_response(),
     }
 }
@@ -541,17 +690,86 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
 #[derive(OpenApi)]
 #[openapi(
     info(title = "costream", description = "GPU compositor service for live co-streams and PK battles"),
-    paths(health, create_room, list_rooms, get_room, delete_room, regenerate_key, list_destinations, add_destination, delete_destination, events,
-        create_session, list_sessions, get_session, change_session, stop_session, hls_file, view_hls_file, metrics::metrics,
-        pk::create_invitation, pk::list_invitations, pk::get_invitation, pk::accept_invitation, pk::decline_invitation, pk::cancel_invitation,
-        pk::hang_up, pk::update_pk, pk::post_comment,
-        unlock::put_channel, unlock::get_channel, unlock::issue_viewer_token, behaviour::viewer_event, unlock::get_viewer, unlock::payment_callback,
-        unlock::viewer_playlist, unlock::signed_segment, tokens::list_tokens, tokens::create_token, tokens::revoke_token),
-    components(schemas(CreateRoom, RoomView, Room, StreamKey, Destination, CreateDestination, RegenerateKey, ErrorBody, ErrorDetail, LiveInfo, ServiceEvent,
-        CreateSession, MaskingRequest, crate::face::TrackerConfig, crate::face::Range, SessionInputSpec, SessionStatus, SessionState, ChangeSession, crate::session::ViewStatus,
-        pk::AnchorSpec, pk::CreateInvitation, pk::PostComment, InvitationStatus, InviteState, crate::compose::PkSettings, crate::compose::Winner,
-        crate::compose::TextAlign, crate::session::unlock::UnlockRules, crate::session::unlock::Behaviour, crate::face::Organ,
-        unlock::ViewerStatus, unlock::NewViewer, unlock::PaymentCallback, unlock::PaymentResult, tokens::CreateToken, tokens::NewToken, tokens::TokenView))
+    paths(
+        health,
+        create_room,
+        list_rooms,
+        get_room,
+        delete_room,
+        regenerate_key,
+        list_destinations,
+        add_destination,
+        delete_destination,
+        events,
+        create_session,
+        list_sessions,
+        get_session,
+        change_session,
+        stop_session,
+        hls_file,
+        view_hls_file,
+        metrics::metrics,
+        pk::create_invitation,
+        pk::list_invitations,
+        pk::get_invitation,
+        pk::accept_invitation,
+        pk::decline_invitation,
+        pk::cancel_invitation,
+        pk::hang_up,
+        pk::update_pk,
+        pk::post_comment,
+        unlock::put_channel,
+        unlock::get_channel,
+        unlock::issue_viewer_token,
+        behaviour::viewer_event,
+        unlock::get_viewer,
+        unlock::payment_callback,
+        unlock::viewer_playlist,
+        unlock::signed_segment,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::revoke_token
+    ),
+    components(schemas(
+        CreateRoom,
+        RoomView,
+        Room,
+        StreamKey,
+        Destination,
+        CreateDestination,
+        RegenerateKey,
+        ErrorBody,
+        ErrorDetail,
+        LiveInfo,
+        ServiceEvent,
+        CreateSession,
+        MaskingRequest,
+        crate::face::TrackerConfig,
+        crate::face::Range,
+        SessionInputSpec,
+        SessionStatus,
+        SessionState,
+        ChangeSession,
+        crate::session::ViewStatus,
+        pk::AnchorSpec,
+        pk::CreateInvitation,
+        pk::PostComment,
+        InvitationStatus,
+        InviteState,
+        crate::compose::PkSettings,
+        crate::compose::Winner,
+        crate::compose::TextAlign,
+        crate::session::unlock::UnlockRules,
+        crate::session::unlock::Behaviour,
+        crate::face::Organ,
+        unlock::ViewerStatus,
+        unlock::NewViewer,
+        unlock::PaymentCallback,
+        unlock::PaymentResult,
+        tokens::CreateToken,
+        tokens::NewToken,
+        tokens::TokenView
+    ))
 )]
 pub struct ApiDoc;
 
@@ -618,7 +836,13 @@ fn api_cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     let list: Vec<axum::http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
     tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(list))
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::PATCH, axum::http::Method::PUT, axum::http::Method::DELETE])
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::PATCH,
+            axum::http::Method::PUT,
+            axum::http::Method::DELETE,
+        ])
         .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
 }
 pub mod demo;

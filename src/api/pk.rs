@@ -8,7 +8,9 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{blocking, resume, session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec};
+use super::{
+    blocking, resume, session_spec, ApiError, ApiResult, AppState, CreateSession, ErrorBody, SessionInputSpec,
+};
 use crate::session::invite::InvitationStatus;
 use crate::session::pk_plan::{pk_spec, PkAnchor};
 use crate::session::{SessionInput, SessionStatus};
@@ -80,7 +82,11 @@ pub(super) fn check_outputs(s: &AppState, outputs: &[String]) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
     responses((status = 201, body = InvitationStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn create_invitation(State(s): State<AppState>, Extension(caller): Extension<super::auth::Caller>, body: Result<Json<CreateInvitation>, JsonRejection>) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
+pub(super) async fn create_invitation(
+    State(s): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
+    body: Result<Json<CreateInvitation>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<InvitationStatus>)> {
     let Json(b) = body?;
     // An anchor invites from its own room (or is the one invited).
     let rooms: Vec<String> = [&b.from.room, &b.to.room].into_iter().flatten().cloned().collect();
@@ -99,7 +105,10 @@ pub(super) async fn create_invitation(State(s): State<AppState>, Extension(calle
 
 /// The PK session an invitation starts, the anchors' names and the answer's deadline; looks up the
 /// anchors' rooms (blocking: the database).
-pub(super) fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(crate::session::SessionSpec, [String; 2], std::time::Duration)> {
+pub(super) fn plan_invitation(
+    s: &AppState,
+    b: CreateInvitation,
+) -> ApiResult<(crate::session::SessionSpec, [String; 2], std::time::Duration)> {
     let timeout = b.timeout_s.unwrap_or(30.0);
     if !(0.1..=3600.0).contains(&timeout) {
         return Err(ApiError::invalid("timeout_s must be 0.1 to 3600"));
@@ -116,7 +125,17 @@ pub(super) fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(c
     let input = |a: &AnchorSpec| SessionInputSpec { room: a.room.clone(), url: a.url.clone() };
     let spec = session_spec(
         &s,
-        CreateSession { inputs: vec![input(&b.from), input(&b.to)], layout: b.layout, fit: b.fit, size: b.size, fps: b.fps, outputs: vec![], bitrate_kbps: b.bitrate_kbps, record: false, masking: None },
+        CreateSession {
+            inputs: vec![input(&b.from), input(&b.to)],
+            layout: b.layout,
+            fit: b.fit,
+            size: b.size,
+            fps: b.fps,
+            outputs: vec![],
+            bitrate_kbps: b.bitrate_kbps,
+            record: false,
+            masking: None,
+        },
     )?;
     let mut anchors = Vec::new();
     for (side, (a, input)) in [&b.from, &b.to].into_iter().zip(spec.inputs.iter()).enumerate() {
@@ -132,7 +151,13 @@ pub(super) fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(c
             name = name.or_else(|| s.store.room(r).ok().map(|room| room.name));
         }
         let name = name.unwrap_or_else(|| ["A", "B"][side].to_string());
-        anchors.push(PkAnchor { outputs, name, gain: a.gain.unwrap_or(1.0), monitor: a.monitor, audio_url: a.audio_url.clone() });
+        anchors.push(PkAnchor {
+            outputs,
+            name,
+            gain: a.gain.unwrap_or(1.0),
+            monitor: a.monitor,
+            audio_url: a.audio_url.clone(),
+        });
     }
     let names = [anchors[0].name.clone(), anchors[1].name.clone()];
     let anchors: [PkAnchor; 2] = anchors.try_into().map_err(|_| ApiError::invalid("two anchors"))?;
@@ -141,19 +166,34 @@ pub(super) fn plan_invitation(s: &AppState, b: CreateInvitation) -> ApiResult<(c
 }
 
 #[utoipa::path(get, path = "/invitations", responses((status = 200, body = [InvitationStatus])))]
-pub(super) async fn list_invitations(State(s): State<AppState>, Extension(caller): Extension<super::auth::Caller>) -> Json<Vec<InvitationStatus>> {
-    Json(s.invitations.list().into_iter().filter(|i| caller.may_touch(&s.sessions.rooms_of(&i.session).unwrap_or_default())).collect())
+pub(super) async fn list_invitations(
+    State(s): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
+) -> Json<Vec<InvitationStatus>> {
+    Json(
+        s.invitations
+            .list()
+            .into_iter()
+            .filter(|i| caller.may_touch(&s.sessions.rooms_of(&i.session).unwrap_or_default()))
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/invitations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody)))]
-pub(super) async fn get_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+pub(super) async fn get_invitation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationStatus>> {
     s.invitations.status(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no invitation {id}")))
 }
 
 #[utoipa::path(post, path = "/invitations/{id}/accept", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(super) async fn accept_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+pub(super) async fn accept_invitation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationStatus>> {
     // The answer is written down (off the request threads) by the invitation's event.
     let inv = s.invitations.clone();
     Ok(Json(blocking(move || Ok(inv.accept(&id)?)).await?))
@@ -161,14 +201,20 @@ pub(super) async fn accept_invitation(State(s): State<AppState>, Path(id): Path<
 
 #[utoipa::path(post, path = "/invitations/{id}/decline", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(super) async fn decline_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+pub(super) async fn decline_invitation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationStatus>> {
     let inv = s.invitations.clone();
     Ok(Json(blocking(move || Ok(inv.finish(&id, crate::session::invite::InviteState::Declined)?)).await?))
 }
 
 #[utoipa::path(delete, path = "/invitations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = InvitationStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(super) async fn cancel_invitation(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<InvitationStatus>> {
+pub(super) async fn cancel_invitation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvitationStatus>> {
     let inv = s.invitations.clone();
     Ok(Json(blocking(move || Ok(inv.finish(&id, crate::session::invite::InviteState::Cancelled)?)).await?))
 }
@@ -182,7 +228,11 @@ pub(super) async fn hang_up(State(s): State<AppState>, Path(id): Path<String>) -
 
 #[utoipa::path(patch, path = "/sessions/{id}/pk", params(("id" = String, Path)), request_body(content = Object, description = "Any fields of PkSettings"),
     responses((status = 200, body = SessionStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn update_pk(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<serde_json::Value>, JsonRejection>) -> ApiResult<Json<SessionStatus>> {
+pub(super) async fn update_pk(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> ApiResult<Json<SessionStatus>> {
     let Json(patch) = body?;
     s.sessions.update_pk(&id, &patch)?;
     let st = s.sessions.status(&id).ok_or_else(|| ApiError::not_found(format!("no session {id}")))?;
@@ -210,7 +260,11 @@ pub struct PostComment {
 
 #[utoipa::path(post, path = "/sessions/{id}/comments", params(("id" = String, Path)), request_body = PostComment,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(super) async fn post_comment(State(s): State<AppState>, Path(id): Path<String>, body: Result<Json<PostComment>, JsonRejection>) -> ApiResult<StatusCode> {
+pub(super) async fn post_comment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<PostComment>, JsonRejection>,
+) -> ApiResult<StatusCode> {
     let Json(c) = body?;
     if !["a", "b"].contains(&c.anchor.as_str()) {
         return Err(ApiError::invalid("anchor must be \"a\" or \"b\""));

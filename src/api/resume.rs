@@ -9,7 +9,7 @@
 use super::pk::{plan_invitation, CreateInvitation};
 use super::{session_spec, AppState, ChangeSession, CreateSession};
 use crate::session::invite::{InvitationStatus, InviteState};
-use crate::store::{ResumeKind, Resumable};
+use crate::store::{Resumable, ResumeKind};
 
 /// A failure to write something down is logged, not returned: the session runs either way, it
 /// would only not be resumed.
@@ -21,7 +21,15 @@ fn logged(what: &str, id: &str, r: crate::store::StoreResult<()>) {
 
 pub(super) fn remember_session(s: &AppState, id: &str, req: &CreateSession) {
     let request = serde_json::to_string(req).unwrap_or_default();
-    let r = Resumable { id: id.into(), kind: ResumeKind::Session, request, session_id: id.into(), state: None, pk: None, deadline: None };
+    let r = Resumable {
+        id: id.into(),
+        kind: ResumeKind::Session,
+        request,
+        session_id: id.into(),
+        state: None,
+        pk: None,
+        deadline: None,
+    };
     logged("a session", id, s.store.save_resumable(&r));
 }
 
@@ -32,19 +40,40 @@ pub(super) fn remember_change(s: &AppState, id: &str, change: ChangeSession) {
     req.layout = change.layout.or(req.layout);
     req.fit = change.fit.or(req.fit);
     req.inputs = change.inputs.unwrap_or(req.inputs);
-    logged("a session's change", id, s.store.set_resumable_request(id, &serde_json::to_string(&req).unwrap_or_default()));
+    logged(
+        "a session's change",
+        id,
+        s.store.set_resumable_request(id, &serde_json::to_string(&req).unwrap_or_default()),
+    );
 }
 
 pub(super) fn remember_pk(s: &AppState, session: &str, pk: Option<&crate::compose::PkSettings>) {
     if let Some(pk) = pk {
-        logged("the PK bar", session, s.store.set_resumable_pk(session, &serde_json::to_string(pk).unwrap_or_default()));
+        logged(
+            "the PK bar",
+            session,
+            s.store.set_resumable_pk(session, &serde_json::to_string(pk).unwrap_or_default()),
+        );
     }
 }
 
-pub(super) fn remember_invitation(s: &AppState, st: &InvitationStatus, req: &CreateInvitation, timeout: std::time::Duration) {
+pub(super) fn remember_invitation(
+    s: &AppState,
+    st: &InvitationStatus,
+    req: &CreateInvitation,
+    timeout: std::time::Duration,
+) {
     let request = serde_json::to_string(req).unwrap_or_default();
     let deadline = crate::store::now_s() + timeout.as_secs_f64().ceil() as i64;
-    let r = Resumable { id: st.id.clone(), kind: ResumeKind::Invitation, request, session_id: st.session.clone(), state: Some("pending".into()), pk: None, deadline: Some(deadline) };
+    let r = Resumable {
+        id: st.id.clone(),
+        kind: ResumeKind::Invitation,
+        request,
+        session_id: st.session.clone(),
+        state: Some("pending".into()),
+        pk: None,
+        deadline: Some(deadline),
+    };
     logged("an invitation", &st.id, s.store.save_resumable(&r));
 }
 
@@ -103,7 +132,9 @@ fn resume(s: &AppState, r: &Resumable) -> Result<(), String> {
             if state == "pending" && left <= 0 {
                 return Err("it expired while the service was down".into());
             }
-            s.invitations.create_as(Some((&r.id, &r.session_id)), spec, from, to, timeout).map_err(|e| e.to_string())?;
+            s.invitations
+                .create_as(Some((&r.id, &r.session_id)), spec, from, to, timeout)
+                .map_err(|e| e.to_string())?;
             if state != "pending" {
                 s.invitations.accept(&r.id).map_err(|e| e.to_string())?;
             }

@@ -61,49 +61,77 @@ pub type LiveInputs = Arc<Mutex<HashMap<String, Input>>>;
 pub type OnReady = Box<dyn FnOnce(&AppState, SocketAddr, SocketAddr) + Send>;
 
 /// Runs until `shutdown` resolves.
-pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> crate::Result<()> {
+pub async fn run(
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> crate::Result<()> {
     run_with(cfg, shutdown, None).await
 }
 
 /// [`run`], calling `ready` once both listeners are up (the demo uses it to start its anchors).
-pub async fn run_with(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static, ready: Option<OnReady>) -> crate::Result<()> {
+pub async fn run_with(
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: Option<OnReady>,
+) -> crate::Result<()> {
     log_panics();
-    let store = Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
+    let store =
+        Arc::new(Store::open(&cfg.db).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?);
     let feeds: Feeds = Arc::default();
     let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
     // Session events go to the same stream as ingest events; the sender exists before the state.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let tx = events_tx.clone();
     let db = store.clone();
-    let sessions = Arc::new(Sessions::new(hls, feeds.clone()).with_ring_budget(cfg.ring_budget_bytes).with_max_sessions(cfg.caps.max_sessions).with_retention(std::time::Duration::from_secs(cfg.hls_retention_s)).with_extra_tick_ms(cfg.extra_tick_ms).with_events(Arc::new(move |e| {
-        let _ = tx.send(match e {
-            SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
-            SessionEvent::Stopped(id, error) => {
-                if error.is_some() {
-                    // A failed session is not resumed at the next start.
-                    let _ = db.forget_resumable(&id);
-                }
-                ServiceEvent::SessionStopped { session_id: id, error }
-            }
-            SessionEvent::InputLost(id, input) => ServiceEvent::InputLost { session_id: id, input },
-            SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
-            SessionEvent::OutputConnected(id, output) => ServiceEvent::OutputConnected { session_id: id, output },
-            SessionEvent::OutputFailed(id, output, reason) => ServiceEvent::OutputFailed { session_id: id, output, reason },
-            SessionEvent::FallingBehind(id, percent) => ServiceEvent::SessionBehind { session_id: id, percent_skipped: percent },
-            SessionEvent::CaughtUp(id) => ServiceEvent::SessionCaughtUp { session_id: id },
-        });
-    })));
+    let sessions = Arc::new(
+        Sessions::new(hls, feeds.clone())
+            .with_ring_budget(cfg.ring_budget_bytes)
+            .with_max_sessions(cfg.caps.max_sessions)
+            .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
+            .with_extra_tick_ms(cfg.extra_tick_ms)
+            .with_events(Arc::new(move |e| {
+                let _ = tx.send(match e {
+                    SessionEvent::Started(id) => ServiceEvent::SessionStarted { session_id: id },
+                    SessionEvent::Stopped(id, error) => {
+                        if error.is_some() {
+                            // A failed session is not resumed at the next start.
+                            let _ = db.forget_resumable(&id);
+                        }
+                        ServiceEvent::SessionStopped { session_id: id, error }
+                    }
+                    SessionEvent::InputLost(id, input) => ServiceEvent::InputLost { session_id: id, input },
+                    SessionEvent::InputBack(id, input) => ServiceEvent::InputBack { session_id: id, input },
+                    SessionEvent::OutputConnected(id, output) => {
+                        ServiceEvent::OutputConnected { session_id: id, output }
+                    }
+                    SessionEvent::OutputFailed(id, output, reason) => {
+                        ServiceEvent::OutputFailed { session_id: id, output, reason }
+                    }
+                    SessionEvent::FallingBehind(id, percent) => {
+                        ServiceEvent::SessionBehind { session_id: id, percent_skipped: percent }
+                    }
+                    SessionEvent::CaughtUp(id) => ServiceEvent::SessionCaughtUp { session_id: id },
+                });
+            })),
+    );
     let mut state = AppState::new(store.clone(), cfg.key_ttl_s, sessions.clone(), events_tx, cfg.caps);
     state.payment_secret = cfg.payment_secret.clone().filter(|s| !s.is_empty());
     state.platform_secret = cfg.platform_secret.clone().filter(|s| !s.is_empty());
     state.segment_url_ttl_s = cfg.segment_url_ttl_s.max(1);
     state.url_policy = cfg.url_policy;
     // The key of viewers' signed segment URLs lives in the database: their URLs survive a restart.
-    let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?;
+    let key = store
+        .setting_or_init("url_signing_key", || crate::store::random_hex(32))
+        .map_err(|e| crate::Error::Invalid { what: "database", why: e.to_string() })?;
     state.url_key = Arc::new(hex::decode(&key).unwrap_or_else(|_| key.into_bytes()));
     state.cors_origins = cfg.cors_origins.clone();
     sessions.remove_leftovers(&super::resume::session_ids(&state));
-    let (rtmp, mut ingest_events) = RtmpServer::bind_with(cfg.rtmp, Arc::new(RoomKeys(store.clone())), IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() }).await?;
+    let (rtmp, mut ingest_events) = RtmpServer::bind_with(
+        cfg.rtmp,
+        Arc::new(RoomKeys(store.clone())),
+        IngestLimits { max_publishers: cfg.caps.max_publishers, ..IngestLimits::default() },
+    )
+    .await?;
     let inputs: LiveInputs = Arc::default();
     let st = state.clone();
     let inp = inputs.clone();
@@ -141,7 +169,12 @@ fn log_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let why = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_default();
+            let why = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
             tracing::error!(panic = %why, at = %at, thread = std::thread::current().name().unwrap_or("?"), "panicked");
         }));
@@ -153,7 +186,13 @@ const DECODER_OPEN_DEADLINE: std::time::Duration = std::time::Duration::from_sec
 
 /// Ingest events, handled in order but never waiting on a decoder: each publisher's decoder opens
 /// on its own task, so a silent publisher holds up nobody else.
-async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_key: &mut HashMap<String, String>, ev: IngestEvent) {
+async fn on_ingest(
+    st: &AppState,
+    inputs: &LiveInputs,
+    feeds: &Feeds,
+    rooms_by_key: &mut HashMap<String, String>,
+    ev: IngestEvent,
+) {
     match ev {
         IngestEvent::Published { key, peer, reader, .. } => {
             let Ok(Ok(room)) = st.store.check_key(&key, store::now_s()) else { return };
@@ -165,7 +204,9 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
             // Decoding starts at once, so the room's latest frames are ready before anyone asks.
             tokio::spawn(open_decoder(st.clone(), inputs.clone(), feeds.clone(), room, reader));
         }
-        IngestEvent::Refused { key, peer, reason, .. } => st.emit(ServiceEvent::PublishRefused { key, peer: peer.to_string(), reason }),
+        IngestEvent::Refused { key, peer, reason, .. } => {
+            st.emit(ServiceEvent::PublishRefused { key, peer: peer.to_string(), reason })
+        }
         IngestEvent::Ended { key, .. } => {
             let Some(room) = rooms_by_key.remove(&key) else { return };
             if let Ok(mut l) = st.live.lock() {
@@ -181,7 +222,13 @@ async fn on_ingest(st: &AppState, inputs: &LiveInputs, feeds: &Feeds, rooms_by_k
 
 /// Opens a publisher's decoder into its room's feed, within [`DECODER_OPEN_DEADLINE`]; the input
 /// is kept only while the room is still live (its publisher may have left meanwhile).
-async fn open_decoder(st: AppState, inputs: LiveInputs, feeds: Feeds, room: String, reader: crate::ingest::rtmp::FlvReader) {
+async fn open_decoder(
+    st: AppState,
+    inputs: LiveInputs,
+    feeds: Feeds,
+    room: String,
+    reader: crate::ingest::rtmp::FlvReader,
+) {
     let name = format!("rtmp {room}");
     let feed = session::feed(&feeds, &room);
     let opts = st.sessions.feed_input_options();
@@ -207,7 +254,11 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The HTTP server loop: axum's router on hyper, with a header read timeout, until `shutdown`;
 /// then open connections get a few seconds to finish.
-async fn serve_http(listener: tokio::net::TcpListener, app: axum::Router, shutdown: impl std::future::Future<Output = ()>) {
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);

@@ -71,7 +71,10 @@ pub(super) async fn list_tokens(State(s): State<AppState>) -> ApiResult<Json<Vec
 
 #[utoipa::path(post, path = "/tokens", request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(super) async fn create_token(State(s): State<AppState>, body: Result<Json<CreateToken>, JsonRejection>) -> ApiResult<(StatusCode, Json<NewToken>)> {
+pub(super) async fn create_token(
+    State(s): State<AppState>,
+    body: Result<Json<CreateToken>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let Json(b) = body?;
     let role = parse_role(&b.role, b.room.as_deref()).map_err(ApiError::invalid)?;
     let (token, info) = db(&s, move |st| st.create_token(role, b.room.as_deref())).await?;

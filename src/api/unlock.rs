@@ -15,7 +15,9 @@ use crate::face::Organ;
 use crate::session::unlock::{verify_signature, viewer_token, UnlockRules};
 
 pub(super) fn check_id(what: &str, v: &str) -> ApiResult<()> {
-    let ok = !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     if ok {
         Ok(())
     } else {
@@ -75,7 +77,12 @@ pub struct ViewerStatus {
 pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<ViewerStatus> {
     let r = rules(s, channel)?;
     let points = s.store.points(channel, token)?;
-    let paid: Vec<Organ> = s.store.entitlements(channel, token)?.iter().filter_map(|o| serde_json::from_value(serde_json::Value::String(o.clone())).ok()).collect();
+    let paid: Vec<Organ> = s
+        .store
+        .entitlements(channel, token)?
+        .iter()
+        .filter_map(|o| serde_json::from_value(serde_json::Value::String(o.clone())).ok())
+        .collect();
     let level = r.level(points);
     let mask = r.mask(level, &paid);
     Ok(ViewerStatus {
@@ -92,7 +99,11 @@ pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<View
 
 #[utoipa::path(put, path = "/channels/{channel}", params(("channel" = String, Path)), request_body = UnlockRules,
     responses((status = 200, body = UnlockRules), (status = 400, body = ErrorBody)))]
-pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<String>, body: Result<Json<UnlockRules>, JsonRejection>) -> ApiResult<Json<UnlockRules>> {
+pub(super) async fn put_channel(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+    body: Result<Json<UnlockRules>, JsonRejection>,
+) -> ApiResult<Json<UnlockRules>> {
     check_id("channel", &channel)?;
     let Json(r) = body?;
     r.validate().map_err(ApiError::invalid)?;
@@ -106,7 +117,10 @@ pub(super) async fn put_channel(State(s): State<AppState>, Path(channel): Path<S
 }
 
 #[utoipa::path(get, path = "/channels/{channel}", params(("channel" = String, Path)), responses((status = 200, body = UnlockRules)))]
-pub(super) async fn get_channel(State(s): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<UnlockRules>> {
+pub(super) async fn get_channel(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+) -> ApiResult<Json<UnlockRules>> {
     check_id("channel", &channel)?;
     Ok(Json(super::blocking(move || rules(&s, &channel)).await?))
 }
@@ -123,7 +137,10 @@ pub struct NewViewer {
 
 #[utoipa::path(post, path = "/channels/{channel}/viewers", params(("channel" = String, Path)),
     responses((status = 201, body = NewViewer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub(super) async fn issue_viewer_token(State(s): State<AppState>, Path(channel): Path<String>) -> ApiResult<(StatusCode, Json<NewViewer>)> {
+pub(super) async fn issue_viewer_token(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+) -> ApiResult<(StatusCode, Json<NewViewer>)> {
     check_id("channel", &channel)?;
     let issued_at = crate::store::now_s();
     let token = viewer_token::issue(&s.url_key, &channel, issued_at);
@@ -132,7 +149,10 @@ pub(super) async fn issue_viewer_token(State(s): State<AppState>, Path(channel):
 
 #[utoipa::path(get, path = "/channels/{channel}/viewers/{token}", params(("channel" = String, Path), ("token" = String, Path)),
     responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody)))]
-pub(super) async fn get_viewer(State(s): State<AppState>, Path((channel, token)): Path<(String, String)>) -> ApiResult<Json<ViewerStatus>> {
+pub(super) async fn get_viewer(
+    State(s): State<AppState>,
+    Path((channel, token)): Path<(String, String)>,
+) -> ApiResult<Json<ViewerStatus>> {
     check_id("channel", &channel)?;
     check_id("token", &token)?;
     Ok(Json(super::blocking(move || viewer(&s, &channel, &token)).await?))
@@ -161,7 +181,11 @@ pub struct PaymentResult {
 
 #[utoipa::path(post, path = "/payments/callback", request_body = PaymentCallback,
     responses((status = 200, body = PaymentResult), (status = 202, body = PaymentResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<PaymentResult>)> {
+pub(super) async fn payment_callback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<PaymentResult>)> {
     let Some(secret) = &s.payment_secret else {
         return Err(ApiError::unavailable("payments_off", "payments are not configured (--payment-secret)"));
     };
@@ -175,38 +199,68 @@ pub(super) async fn payment_callback(State(s): State<AppState>, headers: HeaderM
     check_id("token", &p.token)?;
     check_id("payment_id", &p.payment_id)?;
     if p.status != "confirmed" {
-        return Ok((StatusCode::ACCEPTED, Json(PaymentResult { counted: false, reason: format!("status {:?} is not confirmed", p.status) })));
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(PaymentResult { counted: false, reason: format!("status {:?} is not confirmed", p.status) }),
+        ));
     }
     let organ = serde_json::to_value(p.organ).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let (id, ch, tok, org) = (p.payment_id.clone(), p.channel.clone(), p.token.clone(), organ.clone());
     let new = super::db(&s, move |st| st.add_entitlement(&id, &ch, &tok, &org)).await?;
     forget_viewer(&s, &p.channel, &p.token);
     tracing::info!(channel = %p.channel, organ = %organ, amount = ?p.amount, new, "payment confirmed");
-    Ok((StatusCode::OK, Json(PaymentResult { counted: new, reason: if new { "unlocked".into() } else { "payment already counted".into() } })))
+    Ok((
+        StatusCode::OK,
+        Json(PaymentResult {
+            counted: new,
+            reason: if new { "unlocked".into() } else { "payment already counted".into() },
+        }),
+    ))
 }
 
 /// The signature of a segment URL: rendition, file and expiry under the service's URL key.
 fn url_sig(key: &[u8], session: &str, rendition: &str, file: &str, exp: u64) -> String {
-    crate::session::unlock::sign(key, format!("{session}/{rendition}/{file}/{exp}").as_bytes()).trim_start_matches("sha256=")[..32].to_string()
+    crate::session::unlock::sign(key, format!("{session}/{rendition}/{file}/{exp}").as_bytes())
+        .trim_start_matches("sha256=")[..32]
+        .to_string()
 }
 
 /// The rendition a viewer gets: the least masked one that still masks everything the viewer must not
 /// see, at least as strongly (fail closed: when none fits exactly, a more masked one).
-fn rendition_for(masked: &[Organ], sigma: f32, renditions: &[crate::session::Rendition], open_allowed: bool) -> Option<String> {
+fn rendition_for(
+    masked: &[Organ],
+    sigma: f32,
+    renditions: &[crate::session::Rendition],
+    open_allowed: bool,
+) -> Option<String> {
     let fits = |r: &crate::session::Rendition| match &r.mask {
         None => masked.is_empty() && open_allowed,
         Some(m) => masked.iter().all(|o| m.organs.contains(o)) && m.sigma + 1e-4 >= sigma,
     };
-    let cost = |r: &crate::session::Rendition| r.mask.as_ref().map(|m| (m.organs.len(), (m.sigma * 1000.0) as u32)).unwrap_or((0, 0));
+    let cost = |r: &crate::session::Rendition| {
+        r.mask.as_ref().map(|m| (m.organs.len(), (m.sigma * 1000.0) as u32)).unwrap_or((0, 0))
+    };
     renditions.iter().filter(|r| fits(r)).min_by_key(|r| cost(r)).map(|r| r.name.clone())
 }
 
 #[utoipa::path(get, path = "/sessions/{id}/viewers/{token}/index.m3u8", params(("id" = String, Path), ("token" = String, Path)),
     responses((status = 200, description = "The viewer's media playlist: its rendition's segments, signed"), (status = 404, body = ErrorBody)))]
-pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token)): Path<(String, String)>) -> ApiResult<axum::response::Response> {
+pub(super) async fn viewer_playlist(
+    State(s): State<AppState>,
+    Path((id, token)): Path<(String, String)>,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     check_id("token", &token)?;
-    let respond = |body: bytes::Bytes| ([(axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (axum::http::header::CACHE_CONTROL, "no-cache")], body).into_response();
+    let respond = |body: bytes::Bytes| {
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
+    };
     // Hot path (every viewer, every segment): two map lookups.
     let rkey = (id, token);
     let route = lock(&s.viewer_cache.routes).get(&rkey).filter(|r| r.1.elapsed() < VIEWER_TTL).map(|r| r.0.clone());
@@ -226,7 +280,9 @@ pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token))
         }
     }
     let (id, r) = pkey;
-    let text = tokio::fs::read_to_string(s.sessions.hls_dir(&id).join("views").join(&r).join("index.m3u8")).await.map_err(|_| ApiError::not_found("no segments yet"))?;
+    let text = tokio::fs::read_to_string(s.sessions.hls_dir(&id).join("views").join(&r).join("index.m3u8"))
+        .await
+        .map_err(|_| ApiError::not_found("no segments yet"))?;
     let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
     // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
     // change switches at the next segment, with no discontinuity.
@@ -249,12 +305,14 @@ pub(super) async fn viewer_playlist(State(s): State<AppState>, Path((id, token))
 
 /// The rendition a viewer of a masked session gets now.
 fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
-    let (m, renditions) = s.sessions.masking(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
+    let (m, renditions) =
+        s.sessions.masking(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
     if viewer_token::verify(&s.viewer_token_keys(), &m.channel, token).is_none() {
         return Err(ApiError::forbidden("this viewer token was not issued for this channel"));
     }
     let key = (m.channel.clone(), token.to_string());
-    let cached = lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.2.elapsed() < VIEWER_TTL).map(|c| (c.0.clone(), c.1));
+    let cached =
+        lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.2.elapsed() < VIEWER_TTL).map(|c| (c.0.clone(), c.1));
     let (masked, sigma) = match cached {
         Some(c) => c,
         None => {
@@ -264,7 +322,13 @@ fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
         }
     };
     rendition_for(&masked, sigma, &renditions, m.open_allowed)
-        .or_else(|| renditions.iter().filter(|r| r.mask.is_some()).max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len())).map(|r| r.name.clone()))
+        .or_else(|| {
+            renditions
+                .iter()
+                .filter(|r| r.mask.is_some())
+                .max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len()))
+                .map(|r| r.name.clone())
+        })
         .ok_or_else(|| ApiError::not_found("no rendition"))
 }
 
@@ -298,6 +362,8 @@ pub(super) async fn signed_segment(
     if exp < crate::store::now_s() as u64 {
         return Err(forbidden("expired segment URL"));
     }
-    let bytes = tokio::fs::read(s.sessions.hls_dir(&id).join("views").join(&rendition).join(&file)).await.map_err(|_| ApiError::not_found("no such segment"))?;
+    let bytes = tokio::fs::read(s.sessions.hls_dir(&id).join("views").join(&rendition).join(&file))
+        .await
+        .map_err(|_| ApiError::not_found("no such segment"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "video/mp2t")], bytes).into_response())
 }

@@ -78,7 +78,8 @@ impl Encoders {
             let global = Outputs::need_global_header(&spec.outputs);
             let venc = VideoEncoder::open(&cfg.video, global)?;
             let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
-            let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
+            let setup =
+                StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
             let outputs = Outputs::open(&spec.outputs, &setup, cfg.realtime, out_events.clone())?;
             all_stats.extend(outputs.stats().into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
             let t = tracks.of(v);
@@ -87,7 +88,17 @@ impl Encoders {
             let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
             // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
             let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<MixInput>>();
-            let th = EncodeThread { rx, tracks: tracks_rx, venc, aenc, mixer, outputs, fps: cfg.fps, gauges: cfg.stages.clone(), live: if v == 0 { cfg.live.clone() } else { None } };
+            let th = EncodeThread {
+                rx,
+                tracks: tracks_rx,
+                venc,
+                aenc,
+                mixer,
+                outputs,
+                fps: cfg.fps,
+                gauges: cfg.stages.clone(),
+                live: if v == 0 { cfg.live.clone() } else { None },
+            };
             enc.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
             txs.push(tx);
             enc.tracks.push(tracks_tx);
@@ -95,7 +106,14 @@ impl Encoders {
         if let Some(slot) = &cfg.output_stats {
             *lock(slot) = all_stats;
         }
-        let sink = FrameSink { txs, size: cfg.size, timings: Timings::default(), gauges: cfg.stages.clone(), live: cfg.live.clone(), send_err: false };
+        let sink = FrameSink {
+            txs,
+            size: cfg.size,
+            timings: Timings::default(),
+            gauges: cfg.stages.clone(),
+            live: cfg.live.clone(),
+            send_err: false,
+        };
         Ok((enc, sink))
     }
 
@@ -184,7 +202,12 @@ impl EncodeThread {
         let mut encode_ms = Vec::new();
         let mut frames: i64 = 0;
         let samples_at = |frame: i64| frame * AUDIO_RATE as i64 * fps.den as i64 / fps.num as i64;
-        let pump_audio = |aenc: &mut Option<AudioEncoder>, mixer: &mut Mixer, outputs: &mut Outputs, until: i64, finishing: bool| -> Result<()> {
+        let pump_audio = |aenc: &mut Option<AudioEncoder>,
+                          mixer: &mut Mixer,
+                          outputs: &mut Outputs,
+                          until: i64,
+                          finishing: bool|
+         -> Result<()> {
             let Some(a) = aenc.as_mut() else { return Ok(()) };
             let mut pk = Vec::new();
             while mixer.position() < until {
@@ -242,7 +265,14 @@ impl EncodeThread {
 
 /// A view's audio mix: each shown input's audio at its gain (solo: only the view's own anchor), and
 /// the inputs that carry more audio of a shown anchor, fused with it by timestamp.
-fn view_tracks(slots: &[Slot], view: usize, spec: &ViewSpec, solo: bool, tapped: bool, audio_of: &[Option<usize>]) -> Vec<MixInput> {
+fn view_tracks(
+    slots: &[Slot],
+    view: usize,
+    spec: &ViewSpec,
+    solo: bool,
+    tapped: bool,
+    audio_of: &[Option<usize>],
+) -> Vec<MixInput> {
     let ring = |i: usize| if tapped { slots[i].taps.get(view).cloned() } else { slots[i].input.audio() };
     let gain = |i: usize| spec.gains.get(i).copied().unwrap_or(1.0);
     let mut out = Vec::new();
@@ -260,4 +290,3 @@ fn view_tracks(slots: &[Slot], view: usize, spec: &ViewSpec, solo: bool, tapped:
     }
     out
 }
-

@@ -103,7 +103,9 @@ impl<'a> Job<'a> {
     pub fn tick(&mut self) -> Result<Tick> {
         let cfg = self.cfg;
         let now = self.clock.now();
-        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9)
+            || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+        {
             return Ok(Tick::Done);
         }
         let live = self.live_view();
@@ -202,7 +204,13 @@ impl<'a> Job<'a> {
     }
 
     fn tracks(&self) -> Tracks<'_> {
-        Tracks { slots: &self.slots, views: &self.views, solo: self.solo, tapped: self.views.len() > 1, audio_of: &self.cfg.audio_of }
+        Tracks {
+            slots: &self.slots,
+            views: &self.views,
+            solo: self.solo,
+            tapped: self.views.len() > 1,
+            audio_of: &self.cfg.audio_of,
+        }
     }
 
     /// A live change takes effect on this tick; the encode and outputs go on untouched. True when
@@ -328,7 +336,11 @@ impl<'a> Job<'a> {
             // A first upload can rebuild the plane buffer and drop the slots before it: twice.
             for (i, s) in self.slots.iter().enumerate() {
                 let comp = &mut self.comp;
-                if let Ok(Some(r)) = s.input.video().peek_with(Some(std::time::Duration::ZERO), |f| comp.upload(i, &f.picture()).map(|()| f.geom)) {
+                if let Ok(Some(r)) = s
+                    .input
+                    .video()
+                    .peek_with(Some(std::time::Duration::ZERO), |f| comp.upload(i, &f.picture()).map(|()| f.geom))
+                {
                     geoms[i] = Some(r?);
                 }
             }
@@ -351,16 +363,36 @@ impl<'a> Job<'a> {
     /// shown yet).
     fn scenes(&mut self, live: &LiveView, geom: impl Fn(usize) -> Option<layout::SourceGeom>) -> Result<Vec<Scene>> {
         let (w, h) = self.cfg.size;
-        let overlay = Overlay { pk: live.pk.as_ref().filter(|_| !self.solo), comments: &live.comments, now: Instant::now(), size: (w, h) };
+        let overlay = Overlay {
+            pk: live.pk.as_ref().filter(|_| !self.solo),
+            comments: &live.comments,
+            now: Instant::now(),
+            size: (w, h),
+        };
         let mut scenes = Vec::with_capacity(self.views.len());
         for spec in &self.views {
             let shown = shown_inputs(spec, self.slots.len(), self.solo, &self.cfg.audio_of);
             let cells = layout::cells(self.layout, shown.len(), w, h);
             let slots = &self.slots;
-            let tiles: Vec<TileSpec> = shown.iter().enumerate().filter_map(|(k, &i)| geom(i).map(|g| TileSpec { slot: i, placement: layout::place(g, cells[k], slots[i].fit) })).collect();
+            let tiles: Vec<TileSpec> = shown
+                .iter()
+                .enumerate()
+                .filter_map(|(k, &i)| {
+                    geom(i).map(|g| TileSpec { slot: i, placement: layout::place(g, cells[k], slots[i].fit) })
+                })
+                .collect();
             let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
-            let masks = spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
-            scenes.push(Scene { background: [0.0; 3], under: self.fixed.under.clone(), tiles, layers, blurs: self.cfg.overlays.blurs.clone(), masks, copy_of: spec.copy_of });
+            let masks =
+                spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
+            scenes.push(Scene {
+                background: [0.0; 3],
+                under: self.fixed.under.clone(),
+                tiles,
+                layers,
+                blurs: self.cfg.overlays.blurs.clone(),
+                masks,
+                copy_of: spec.copy_of,
+            });
         }
         Ok(scenes)
     }
@@ -390,7 +422,13 @@ impl<'a> Job<'a> {
         }
         let fps = self.cfg.fps.as_f64();
         if c.composed % (fps as u64 * 10).max(1) == 0 {
-            tracing::info!(frames = c.composed, skipped = c.skipped, content_s = format!("{:.1}", c.now()), fps = format!("{:.1}", c.composed as f64 / c.elapsed()), "rendering");
+            tracing::info!(
+                frames = c.composed,
+                skipped = c.skipped,
+                content_s = format!("{:.1}", c.now()),
+                fps = format!("{:.1}", c.composed as f64 / c.elapsed()),
+                "rendering"
+            );
         }
     }
 
@@ -403,7 +441,11 @@ impl<'a> Job<'a> {
         let Some(behind) = self.lag.note(self.clock.n, skipped) else { return };
         k.behind.store(behind.is_some(), Ordering::Relaxed);
         match behind {
-            Some(percent) => tracing::warn!(percent, skipped_total = self.clock.skipped, "falling behind real time: ticks are being skipped"),
+            Some(percent) => tracing::warn!(
+                percent,
+                skipped_total = self.clock.skipped,
+                "falling behind real time: ticks are being skipped"
+            ),
             None => tracing::info!("composing every tick again"),
         }
         if let Some(sink) = &self.cfg.events {
@@ -420,7 +462,11 @@ fn checked_views(cfg: &RenderConfig) -> Result<Vec<ViewSpec>> {
     if cfg.inputs.is_empty() {
         return Err(invalid("inputs", "at least one --input is needed"));
     }
-    let views = if cfg.views.is_empty() { vec![ViewSpec { name: "main".into(), outputs: cfg.outputs.clone(), ..ViewSpec::default() }] } else { cfg.views.clone() };
+    let views = if cfg.views.is_empty() {
+        vec![ViewSpec { name: "main".into(), outputs: cfg.outputs.clone(), ..ViewSpec::default() }]
+    } else {
+        cfg.views.clone()
+    };
     if views.iter().any(|v| v.outputs.is_empty()) {
         return Err(invalid("outputs", "at least one --out is needed"));
     }

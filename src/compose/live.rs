@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::source::Source;
 use super::overlay::{Comment, PkBar};
+use super::source::Source;
 use crate::media::{Fit, Layout};
 use crate::sys::lock;
 
@@ -18,7 +18,9 @@ pub enum JobEvent {
     OutputFailed(String, String),
     /// The session has been skipping ticks for a while (the machine cannot compose every frame):
     /// `percent` of the last window's ticks were skipped.
-    FallingBehind { percent: u32 },
+    FallingBehind {
+        percent: u32,
+    },
     /// It composes every tick again.
     CaughtUp,
 }
@@ -98,7 +100,16 @@ pub struct LiveState {
 
 impl Default for LiveState {
     fn default() -> Self {
-        LiveState { active: true, solo: false, pk: None, comments: Vec::new(), activated: None, first_frame: None, first_packet: None, upload_retries: 0 }
+        LiveState {
+            active: true,
+            solo: false,
+            pk: None,
+            comments: Vec::new(),
+            activated: None,
+            first_frame: None,
+            first_packet: None,
+            upload_retries: 0,
+        }
     }
 }
 

@@ -7,7 +7,12 @@ use crate::gpu::{MaskSpec, Sticker, TileSpec};
 
 /// The masks of a view: the chosen organs of every face of every tile, mapped from the input's
 /// pixels to the output's. A face that is held (not seen in this frame) gets a wider mask.
-pub(crate) fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec], sticker: Option<usize>) -> Vec<MaskSpec> {
+pub(crate) fn face_masks(
+    level: &MaskLevel,
+    slots: &[Slot],
+    tiles: &[TileSpec],
+    sticker: Option<usize>,
+) -> Vec<MaskSpec> {
     if (level.sigma <= 0.0 && level.style == MaskStyle::Blur) || level.organs.is_empty() {
         return Vec::new();
     }
@@ -32,10 +37,18 @@ pub(crate) fn face_masks(level: &MaskLevel, slots: &[Slot], tiles: &[TileSpec], 
             // The face's roll from the eye corners, for the sticker.
             let (r, l) = (pts.get(33).copied().unwrap_or([0.0, 0.0]), pts.get(263).copied().unwrap_or([1.0, 0.0]));
             let sticker = match (level.style, sticker) {
-                (MaskStyle::Sticker, Some(image)) => Some(Sticker { image, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }),
+                (MaskStyle::Sticker, Some(image)) => {
+                    Some(Sticker { image, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 })
+                }
                 _ => None,
             };
-            out.push(MaskSpec { polygons, feather, dilate: if face.held { 3.0 * feather + 4.0 } else { feather }, sigma: level.sigma * scale.max(0.25), sticker });
+            out.push(MaskSpec {
+                polygons,
+                feather,
+                dilate: if face.held { 3.0 * feather + 4.0 } else { feather },
+                sigma: level.sigma * scale.max(0.25),
+                sticker,
+            });
         }
     }
     out

@@ -17,11 +17,14 @@ mod source;
 mod view;
 
 pub use config::{parse_size, Fps, OutputCounter, RenderConfig};
-pub use source::Source;
 pub use job::{Job, Tick};
 pub use live::{EventSink, JobCounters, JobEvent, LayoutChange, LiveState, Stage, StageSink, Wake};
-pub use overlay::{Overlays, Comment, Element, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES, COMMENT_TTL};
+pub use overlay::{
+    Comment, Element, Overlays, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES,
+    COMMENT_TTL,
+};
 pub use report::{median, RenderReport, StageMedians};
+pub use source::Source;
 pub use view::{FaceSettings, MaskLevel, MaskStyle, ViewSpec};
 
 /// Runs a job to completion: open, tick until done, finish.

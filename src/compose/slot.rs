@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use ffmpeg_next as ff;
 
 use super::config::RenderConfig;
-use super::source::Source;
 use super::live::JobEvent;
+use super::source::Source;
 use crate::error::{invalid, Error, Result};
 use crate::face::{FaceModels, FaceTrack, FaceWorker};
 use crate::ingest::{self, Feed, Input, InputOptions};
@@ -203,8 +203,18 @@ impl<'a> SlotOpener<'a> {
         // Inputs decode in parallel with each other; frame threads on top only pay off when there
         // are more cores than inputs (and they hide the decode cost from the stage timing).
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let decode_threads = if cfg.input.decode_threads == 0 { (cores / cfg.inputs.len().max(1)).max(1) } else { cfg.input.decode_threads };
-        let opts = InputOptions { nice: cfg.background_nice, decode_threads, live: cfg.realtime || cfg.input.live, reconnect: cfg.realtime, ..cfg.input.clone() };
+        let decode_threads = if cfg.input.decode_threads == 0 {
+            (cores / cfg.inputs.len().max(1)).max(1)
+        } else {
+            cfg.input.decode_threads
+        };
+        let opts = InputOptions {
+            nice: cfg.background_nice,
+            decode_threads,
+            live: cfg.realtime || cfg.input.live,
+            reconnect: cfg.realtime,
+            ..cfg.input.clone()
+        };
         let models = match &cfg.faces {
             Some(f) => Some(Arc::new(FaceModels::load(f.tracker.range).map_err(|e| invalid("faces", e.to_string()))?)),
             None => None,
@@ -215,7 +225,9 @@ impl<'a> SlotOpener<'a> {
     /// Whether input `i` is face-tracked (inputs that only bring audio never are).
     fn tracked(&self, i: usize) -> bool {
         let cfg = self.cfg;
-        cfg.faces.as_ref().is_some_and(|f| (f.inputs.is_empty() || f.inputs.contains(&i)) && cfg.audio_of.get(i).is_none_or(Option::is_none))
+        cfg.faces.as_ref().is_some_and(|f| {
+            (f.inputs.is_empty() || f.inputs.contains(&i)) && cfg.audio_of.get(i).is_none_or(Option::is_none)
+        })
     }
 
     pub fn open(&self, i: usize, source: &Source, fit: Fit) -> Result<Slot> {
@@ -223,13 +235,33 @@ impl<'a> SlotOpener<'a> {
             Source::Url(url) => SlotInput::Owned(ingest::open(url, &self.opts)?),
             Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
         };
-        let taps = if self.views > 1 { (0..self.views).map(|_| Arc::new(Ring::new(512, Overflow::DropOldest))).collect() } else { Vec::new() };
+        let taps = if self.views > 1 {
+            (0..self.views).map(|_| Arc::new(Ring::new(512, Overflow::DropOldest))).collect()
+        } else {
+            Vec::new()
+        };
         let face = match (&self.models, &self.cfg.faces) {
-            (Some(m), Some(f)) if self.tracked(i) => Some(FaceWorker::start(m.clone(), f.tracker.clone(), input.name())?),
+            (Some(m), Some(f)) if self.tracked(i) => {
+                Some(FaceWorker::start(m.clone(), f.tracker.clone(), input.name())?)
+            }
             _ => None,
         };
         let now = Instant::now();
-        Ok(Slot { key: source.key(), input, current: None, fresh: Vec::new(), face, faces: Vec::new(), taps, uploaded: 0, ended: false, fit, last_new: now, stalled: false, stalls: 0 })
+        Ok(Slot {
+            key: source.key(),
+            input,
+            current: None,
+            fresh: Vec::new(),
+            face,
+            faces: Vec::new(),
+            taps,
+            uploaded: 0,
+            ended: false,
+            fit,
+            last_new: now,
+            stalled: false,
+            stalls: 0,
+        })
     }
 
     /// Opens every input of the job at once (network inputs take a while to connect and probe).
@@ -245,7 +277,10 @@ impl<'a> SlotOpener<'a> {
                     sc.spawn(move || self.open(i, source, fit))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(invalid("input", "opening it panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(invalid("input", "opening it panicked"))))
+                .collect()
         });
         opened.into_iter().collect()
     }

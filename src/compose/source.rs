@@ -37,4 +37,3 @@ impl From<&str> for Source {
         Source::Url(u.to_string())
     }
 }
-

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// One picture a job produces, with its own encode and outputs, from the job's shared inputs (each
 /// input is decoded and uploaded once however many views show it).
 #[derive(Clone, Debug, Default)]
@@ -59,7 +58,11 @@ pub struct FaceSettings {
 /// Inputs a view shows, in layout order (inputs that only bring another anchor's audio are not shown).
 pub(crate) fn shown_inputs(spec: &ViewSpec, inputs: usize, solo: bool, audio_of: &[Option<usize>]) -> Vec<usize> {
     let visual = |i: &usize| *i < inputs && audio_of.get(*i).is_none_or(Option::is_none);
-    let order: Vec<usize> = if spec.order.is_empty() { (0..inputs).filter(visual).collect() } else { spec.order.iter().copied().filter(visual).collect() };
+    let order: Vec<usize> = if spec.order.is_empty() {
+        (0..inputs).filter(visual).collect()
+    } else {
+        spec.order.iter().copied().filter(visual).collect()
+    };
     if solo {
         order.into_iter().take(1).collect()
     } else {

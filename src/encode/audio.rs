@@ -3,12 +3,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ffmpeg_next as ff;
 use ff::util::channel_layout::ChannelLayout;
+use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
-use crate::media::{AudioChunk, AUDIO_CHANNELS, AUDIO_RATE};
 use crate::media::ring::Ring;
+use crate::media::{AudioChunk, AUDIO_CHANNELS, AUDIO_RATE};
 
 /// AAC takes exactly this many samples per frame.
 pub const AAC_FRAME: usize = 1024;
@@ -61,7 +61,18 @@ pub struct Mixer {
 
 impl Mixer {
     pub fn new(inputs: Vec<MixInput>) -> Mixer {
-        let tracks = inputs.into_iter().map(|i| Track { ring: i.ring, fused_with: i.fused_with, anchor: None, buf: VecDeque::new(), end: 0, gain: i.gain, src_end: None }).collect();
+        let tracks = inputs
+            .into_iter()
+            .map(|i| Track {
+                ring: i.ring,
+                fused_with: i.fused_with,
+                anchor: None,
+                buf: VecDeque::new(),
+                end: 0,
+                gain: i.gain,
+                src_end: None,
+            })
+            .collect();
         Mixer { tracks, pos: 0, live: false }
     }
 
@@ -75,14 +86,25 @@ impl Mixer {
     pub fn set_tracks(&mut self, inputs: Vec<MixInput>) {
         let mut old: Vec<Option<Track>> = self.tracks.drain(..).map(Some).collect();
         for i in inputs {
-            let kept = old.iter_mut().find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.ring, &i.ring))).and_then(Option::take);
+            let kept = old
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.ring, &i.ring)))
+                .and_then(Option::take);
             self.tracks.push(match kept {
                 Some(mut t) => {
                     t.gain = i.gain;
                     t.fused_with = i.fused_with;
                     t
                 }
-                None => Track { ring: i.ring, fused_with: i.fused_with, anchor: None, buf: VecDeque::new(), end: self.pos, gain: i.gain, src_end: None },
+                None => Track {
+                    ring: i.ring,
+                    fused_with: i.fused_with,
+                    anchor: None,
+                    buf: VecDeque::new(),
+                    end: self.pos,
+                    gain: i.gain,
+                    src_end: None,
+                },
             });
         }
     }
@@ -94,9 +116,13 @@ impl Mixer {
     /// Moves everything the decoders produced into the mixer, so a decoder never waits on audio.
     fn pull(&mut self) {
         // Tracks of their own first: a fused track is placed against its partner's latest chunk.
-        let order: Vec<usize> = (0..self.tracks.len()).filter(|&i| self.tracks[i].fused_with.is_none()).chain((0..self.tracks.len()).filter(|&i| self.tracks[i].fused_with.is_some())).collect();
+        let order: Vec<usize> = (0..self.tracks.len())
+            .filter(|&i| self.tracks[i].fused_with.is_none())
+            .chain((0..self.tracks.len()).filter(|&i| self.tracks[i].fused_with.is_some()))
+            .collect();
         for i in order {
-            let partner = self.tracks[i].fused_with.filter(|&p| p != i).and_then(|p| self.tracks.get(p)).and_then(|p| p.anchor);
+            let partner =
+                self.tracks[i].fused_with.filter(|&p| p != i).and_then(|p| self.tracks.get(p)).and_then(|p| p.anchor);
             let t = &mut self.tracks[i];
             while let Some(c) = t.ring.try_pop() {
                 let n = (c.samples.len() / AUDIO_CHANNELS) as i64;
@@ -165,7 +191,8 @@ pub struct AudioEncoder {
 
 impl AudioEncoder {
     pub fn open(bitrate_kbps: u32, global_header: bool) -> Result<AudioEncoder> {
-        let codec = ff::encoder::find_by_name("aac").ok_or_else(|| Error::EncoderUnavailable { name: "aac".into(), why: "not in this FFmpeg build".into() })?;
+        let codec = ff::encoder::find_by_name("aac")
+            .ok_or_else(|| Error::EncoderUnavailable { name: "aac".into(), why: "not in this FFmpeg build".into() })?;
         let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio()?;
         enc.set_rate(AUDIO_RATE as i32);
         enc.set_channel_layout(ChannelLayout::STEREO);
@@ -176,7 +203,9 @@ impl AudioEncoder {
         if global_header {
             enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         }
-        let enc = enc.open_with(ff::Dictionary::new()).map_err(|e| Error::EncoderUnavailable { name: "aac".into(), why: e.to_string() })?;
+        let enc = enc
+            .open_with(ff::Dictionary::new())
+            .map_err(|e| Error::EncoderUnavailable { name: "aac".into(), why: e.to_string() })?;
         Ok(AudioEncoder { enc, time_base: tb, pts: 0 })
     }
 
@@ -187,7 +216,8 @@ impl AudioEncoder {
     /// Encodes interleaved stereo samples (at most one AAC frame).
     pub fn encode(&mut self, interleaved: &[f32], out: &mut Vec<ff::Packet>) -> Result<()> {
         let n = interleaved.len() / AUDIO_CHANNELS;
-        let mut f = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Planar), n, ChannelLayout::STEREO);
+        let mut f =
+            ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Planar), n, ChannelLayout::STEREO);
         f.set_rate(AUDIO_RATE);
         for ch in 0..AUDIO_CHANNELS {
             let plane = f.plane_mut::<f32>(ch);
@@ -259,7 +289,10 @@ mod tests {
     #[test]
     fn an_anchors_second_audio_is_fused_by_stream_timestamp_not_arrival() {
         let (mic, app) = (ring(), ring());
-        let mut m = Mixer::live(vec![MixInput::new(mic.clone(), 1.0), MixInput { fused_with: Some(0), ..MixInput::new(app.clone(), 1.0) }]);
+        let mut m = Mixer::live(vec![
+            MixInput::new(mic.clone(), 1.0),
+            MixInput { fused_with: Some(0), ..MixInput::new(app.clone(), 1.0) },
+        ]);
         assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
         // The app audio arrives first, but it was captured 0.5 s after the microphone's chunk.
         mic.push(AudioChunk { pos: 0, stream_ts: Some(100.0), samples: vec![0.25; 2 * 48_000] });

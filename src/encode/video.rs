@@ -1,8 +1,8 @@
 //! H.264 encoding of the composed NV12 frames: libx264, or h264_nvenc when asked for and it opens.
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::util::color;
+use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
 
@@ -79,8 +79,14 @@ impl VideoEncoder {
         Self::open_named("libx264", s, global_header, x264_options(s))
     }
 
-    fn open_named(name: &'static str, s: &VideoSettings, global_header: bool, opts: ff::Dictionary) -> Result<VideoEncoder> {
-        let codec = ff::encoder::find_by_name(name).ok_or_else(|| Error::EncoderUnavailable { name: name.into(), why: "not in this FFmpeg build".into() })?;
+    fn open_named(
+        name: &'static str,
+        s: &VideoSettings,
+        global_header: bool,
+        opts: ff::Dictionary,
+    ) -> Result<VideoEncoder> {
+        let codec = ff::encoder::find_by_name(name)
+            .ok_or_else(|| Error::EncoderUnavailable { name: name.into(), why: "not in this FFmpeg build".into() })?;
         let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video()?;
         let tb = ff::Rational::new(s.fps.1, s.fps.0);
         enc.set_width(s.width);
@@ -100,8 +106,16 @@ impl VideoEncoder {
         if global_header {
             enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         }
-        let enc = enc.open_with(opts).map_err(|e| Error::EncoderUnavailable { name: name.into(), why: e.to_string() })?;
-        tracing::info!(encoder = name, width = s.width, height = s.height, kbps = s.bitrate_kbps, gop = s.gop, "video encoder open");
+        let enc =
+            enc.open_with(opts).map_err(|e| Error::EncoderUnavailable { name: name.into(), why: e.to_string() })?;
+        tracing::info!(
+            encoder = name,
+            width = s.width,
+            height = s.height,
+            kbps = s.bitrate_kbps,
+            gop = s.gop,
+            "video encoder open"
+        );
         Ok(VideoEncoder { enc, name, time_base: tb })
     }
 

@@ -94,7 +94,10 @@ impl RgbSource for YuvSource<'_> {
         let (u, v) = match p.layout {
             PlaneLayout::Planar { sx, sy } => {
                 let (cx, cy) = (xi / sx as usize, yi / sy as usize);
-                (p.planes[1].get(cy * p.strides[1] + cx).copied().unwrap_or(128), p.planes[2].get(cy * p.strides[2] + cx).copied().unwrap_or(128))
+                (
+                    p.planes[1].get(cy * p.strides[1] + cx).copied().unwrap_or(128),
+                    p.planes[2].get(cy * p.strides[2] + cx).copied().unwrap_or(128),
+                )
             }
             PlaneLayout::Nv12 => {
                 let o = (yi / 2) * p.strides[1] + (xi / 2) * 2;
@@ -136,7 +139,11 @@ impl Roi {
     pub fn from_detection(d: &Detection) -> Roi {
         let [x0, y0, x1, y1] = d.bbox;
         let (r, l) = (d.keypoints[0], d.keypoints[1]);
-        Roi { centre: [(x0 + x1) / 2.0, (y0 + y1) / 2.0], side: (x1 - x0).max(y1 - y0) * 1.5, rotation: (l[1] - r[1]).atan2(l[0] - r[0]) }
+        Roi {
+            centre: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+            side: (x1 - x0).max(y1 - y0) * 1.5,
+            rotation: (l[1] - r[1]).atan2(l[0] - r[0]),
+        }
     }
 
     /// The next frame's region from this frame's landmarks (eye corners 33 and 263 set the angle).
@@ -149,7 +156,11 @@ impl Roi {
             }
         }
         let (r, l) = (pts[33], pts[263]);
-        Roi { centre: [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0], side: (hi[0] - lo[0]).max(hi[1] - lo[1]) * 1.5, rotation: (l[1] - r[1]).atan2(l[0] - r[0]) }
+        Roi {
+            centre: [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0],
+            side: (hi[0] - lo[0]).max(hi[1] - lo[1]) * 1.5,
+            rotation: (l[1] - r[1]).atan2(l[0] - r[0]),
+        }
     }
 }
 
@@ -230,8 +241,12 @@ impl FaceModels {
         }
         let out = run(&self.detector, s, input)?;
         let n = self.anchors.len();
-        let (Some(regs), Some(scores)) = (out.iter().find(|o| o.len() == n * 16), out.iter().find(|o| o.len() == n)) else {
-            return Err(FaceError::Model(format!("unexpected detector outputs {:?}", out.iter().map(Vec::len).collect::<Vec<_>>())));
+        let (Some(regs), Some(scores)) = (out.iter().find(|o| o.len() == n * 16), out.iter().find(|o| o.len() == n))
+        else {
+            return Err(FaceError::Model(format!(
+                "unexpected detector outputs {:?}",
+                out.iter().map(Vec::len).collect::<Vec<_>>()
+            )));
         };
         let sf = s as f32;
         let mut cands = Vec::new();
@@ -243,8 +258,13 @@ impl FaceModels {
             let r = &regs[a * 16..a * 16 + 16];
             let (cx, cy, bw, bh) = (r[0] / sf + anchor[0], r[1] / sf + anchor[1], r[2] / sf, r[3] / sf);
             let px = |v: f32, off: f32| v * side - off;
-            let keypoints = std::array::from_fn(|k| [px(r[4 + 2 * k] / sf + anchor[0], ox), px(r[5 + 2 * k] / sf + anchor[1], oy)]);
-            cands.push(Detection { bbox: [px(cx - bw / 2.0, ox), px(cy - bh / 2.0, oy), px(cx + bw / 2.0, ox), px(cy + bh / 2.0, oy)], score, keypoints });
+            let keypoints =
+                std::array::from_fn(|k| [px(r[4 + 2 * k] / sf + anchor[0], ox), px(r[5 + 2 * k] / sf + anchor[1], oy)]);
+            cands.push(Detection {
+                bbox: [px(cx - bw / 2.0, ox), px(cy - bh / 2.0, oy), px(cx + bw / 2.0, ox), px(cy + bh / 2.0, oy)],
+                score,
+                keypoints,
+            });
         }
         Ok(weighted_nms(cands))
     }
@@ -302,7 +322,8 @@ fn weighted_nms(mut c: Vec<Detection>) -> Vec<Detection> {
     c.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
     while let Some(best) = c.first().copied() {
-        let (members, rest): (Vec<Detection>, Vec<Detection>) = c.into_iter().partition(|d| iou(&d.bbox, &best.bbox) > 0.3);
+        let (members, rest): (Vec<Detection>, Vec<Detection>) =
+            c.into_iter().partition(|d| iou(&d.bbox, &best.bbox) > 0.3);
         let total: f32 = members.iter().map(|d| d.score).sum();
         let mut merged = Detection { bbox: [0.0; 4], score: best.score, keypoints: [[0.0; 2]; 6] };
         for d in &members {

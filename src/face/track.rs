@@ -83,7 +83,9 @@ struct Track {
 }
 
 fn bbox(pts: &[[f32; 2]]) -> [f32; 4] {
-    pts.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])])
+    pts.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+        [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
+    })
 }
 
 /// Follows the faces of one video input.
@@ -113,7 +115,14 @@ impl Tracker {
                 match known {
                     Some(i) => self.tracks[i].roi = roi,
                     None if self.tracks.len() < self.cfg.max_faces.max(1) => {
-                        self.tracks.push(Track { id: self.next_id, roi, filters: Vec::new(), landmarks: Vec::new(), last_seen: t, seen: false });
+                        self.tracks.push(Track {
+                            id: self.next_id,
+                            roi,
+                            filters: Vec::new(),
+                            landmarks: Vec::new(),
+                            last_seen: t,
+                            seen: false,
+                        });
                         self.next_id += 1;
                     }
                     None => {}
@@ -129,7 +138,11 @@ impl Tracker {
                     tr.roi = Roi::from_landmarks(&raw2);
                     tr.filters.resize(raw2.len(), [OneEuro::default(); 2]);
                     let (mc, beta) = (self.cfg.min_cutoff, self.cfg.beta);
-                    tr.landmarks = raw2.iter().zip(tr.filters.iter_mut()).map(|(p, f)| [f[0].filter(p[0], t, mc, beta), f[1].filter(p[1], t, mc, beta)]).collect();
+                    tr.landmarks = raw2
+                        .iter()
+                        .zip(tr.filters.iter_mut())
+                        .map(|(p, f)| [f[0].filter(p[0], t, mc, beta), f[1].filter(p[1], t, mc, beta)])
+                        .collect();
                     tr.last_seen = t;
                     tr.seen = true;
                 }
@@ -145,13 +158,18 @@ impl Tracker {
         // Two tracks that converged on one face: keep the older.
         let mut i = 0;
         while i < self.tracks.len() {
-            let dup = (0..i).any(|j| super::iou(&bbox(&self.tracks[j].landmarks), &bbox(&self.tracks[i].landmarks)) > 0.5);
+            let dup =
+                (0..i).any(|j| super::iou(&bbox(&self.tracks[j].landmarks), &bbox(&self.tracks[i].landmarks)) > 0.5);
             if dup {
                 self.tracks.remove(i);
             } else {
                 i += 1;
             }
         }
-        Ok(self.tracks.iter().map(|tr| FaceTrack { id: tr.id, landmarks: tr.landmarks.clone(), held: !tr.seen }).collect())
+        Ok(self
+            .tracks
+            .iter()
+            .map(|tr| FaceTrack { id: tr.id, landmarks: tr.landmarks.clone(), held: !tr.seen })
+            .collect())
     }
 }

@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::cpu_draw::Canvas;
 use super::device::Gpu;
 use super::dirty::{area, Drawn, Frame};
 use super::kernels::{Kernel, Pipelines};
-use super::cpu_draw::Canvas;
 use super::planner::{CpuView, Dispatch, Plan, Planner, SlotInfo};
 use super::readback::{ts_offset, Staging, MAP_DONE, MAP_FAILED, MAP_PENDING, TS_QUERIES};
 use super::scene::{GpuOptions, GpuTimes, LayerKind, LayerSpec, Ready, Scene, MAX_BLURS, MAX_LAYERS, MAX_TILES};
@@ -92,16 +92,35 @@ impl Compositor {
         let nv12_len = width as u64 * height as u64 * 3 / 2;
         let targets = (0..views)
             .map(|v| Target {
-                nv12: buffer(device, &format!("nv12 {v}"), nv12_len, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST),
-                scene_buf: buffer(device, &format!("scene {v}"), std::mem::size_of::<SceneU>() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST),
+                nv12: buffer(
+                    device,
+                    &format!("nv12 {v}"),
+                    nv12_len,
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                ),
+                scene_buf: buffer(
+                    device,
+                    &format!("scene {v}"),
+                    std::mem::size_of::<SceneU>() as u64,
+                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                ),
                 group0: None,
                 drawn: None,
             })
             .collect();
-        let job_buf = buffer(device, "jobs", JOB_SLOT * MAX_JOBS as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+        let job_buf = buffer(
+            device,
+            "jobs",
+            JOB_SLOT * MAX_JOBS as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
         let job_groups = (0..MAX_JOBS as u64)
             .map(|i| {
-                let binding = wgpu::BufferBinding { buffer: &job_buf, offset: i * JOB_SLOT, size: wgpu::BufferSize::new(std::mem::size_of::<JobU>() as u64) };
+                let binding = wgpu::BufferBinding {
+                    buffer: &job_buf,
+                    offset: i * JOB_SLOT,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<JobU>() as u64),
+                };
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("job"),
                     layout: &pipelines.layout1,
@@ -113,7 +132,11 @@ impl Compositor {
             tracing::warn!("GPU timestamps are not supported by this adapter; GPU stage times are not reported");
         }
         let queries = (opts.gpu_timing && gpu.timestamps).then(|| {
-            let qs = device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("pass timestamps"), ty: wgpu::QueryType::Timestamp, count: TS_QUERIES });
+            let qs = device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pass timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: TS_QUERIES,
+            });
             (qs, buffer(device, "timestamps", 256, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC))
         });
         let staging = (0..opts.readback_depth.max(1)).map(|i| Staging::new(device, i, views, nv12_len)).collect();
@@ -203,7 +226,16 @@ impl Compositor {
                 t.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("compositor resources"),
                     layout: &self.pipelines.layout0,
-                    entries: &[e(0, &t.scene_buf), e(1, &self.planes_buf), e(2, &self.images_buf), e(3, &self.list_buf), e(4, &t.nv12), e(5, &self.scratch[0]), e(6, &self.scratch[1]), e(7, donor)],
+                    entries: &[
+                        e(0, &t.scene_buf),
+                        e(1, &self.planes_buf),
+                        e(2, &self.images_buf),
+                        e(3, &self.list_buf),
+                        e(4, &t.nv12),
+                        e(5, &self.scratch[0]),
+                        e(6, &self.scratch[1]),
+                        e(7, donor),
+                    ],
                 }));
             }
         }
@@ -217,7 +249,12 @@ impl Compositor {
 
     /// Composes one frame of every view (`scenes[v]` for view v) from the current input planes in one
     /// submission, and starts their readback; `on_ready` gets each view's frame as it comes back.
-    pub fn render_views(&mut self, scenes: &[Scene], tag: u64, on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>) -> Result<()> {
+    pub fn render_views(
+        &mut self,
+        scenes: &[Scene],
+        tag: u64,
+        on_ready: &mut dyn FnMut(Ready<'_>) -> Result<()>,
+    ) -> Result<()> {
         let _span = tracing::trace_span!("composite", tag).entered();
         check_scenes(scenes, self.targets.len())?;
         // Make room: the staging buffers we are about to use must have been delivered.
@@ -233,7 +270,10 @@ impl Compositor {
             return self.deliver_cpu(&plan, tag, on_ready);
         }
         if plan.dispatches.len() > MAX_JOBS {
-            return Err(invalid("scene", format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.dispatches.len())));
+            return Err(invalid(
+                "scene",
+                format!("{} GPU jobs in one frame; at most {MAX_JOBS}", plan.dispatches.len()),
+            ));
         }
         self.write_buffers(&plan);
         let commands = self.record(&plan, idx);
@@ -258,7 +298,17 @@ impl Compositor {
         let mut plan = Plan::default();
         let mut drawn = Vec::with_capacity(scenes.len());
         for (view, scene) in scenes.iter().enumerate() {
-            let vers = |ls: &[LayerSpec]| -> Vec<u64> { ls.iter().map(|l| if let LayerKind::Image(i) = l.kind { self.image_vers.get(i).copied().unwrap_or(0) } else { 0 }).collect() };
+            let vers = |ls: &[LayerSpec]| -> Vec<u64> {
+                ls.iter()
+                    .map(|l| {
+                        if let LayerKind::Image(i) = l.kind {
+                            self.image_vers.get(i).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            };
             let now = Drawn {
                 scene: scene.clone(),
                 tile_gens: scene.tiles.iter().map(|t| self.slot_gens.get(t.slot).copied().unwrap_or(0)).collect(),
@@ -285,8 +335,13 @@ impl Compositor {
                 }
                 plan.dispatches.extend(rest);
             }
-            let copied: u64 = plan.dispatches[before..].iter().filter(|d| d.kernel == Kernel::ViewCopy).map(|d| d.job.blocks[0] as u64 * d.job.blocks[1] as u64).sum();
-            self.shared_fraction[view] = if base.is_some() { 1.0 } else { copied as f32 / (wb as u64 * hb as u64) as f32 };
+            let copied: u64 = plan.dispatches[before..]
+                .iter()
+                .filter(|d| d.kernel == Kernel::ViewCopy)
+                .map(|d| d.job.blocks[0] as u64 * d.job.blocks[1] as u64)
+                .sum();
+            self.shared_fraction[view] =
+                if base.is_some() { 1.0 } else { copied as f32 / (wb as u64 * hb as u64) as f32 };
             drawn.push(now);
         }
         cpu_finish(&mut plan);
@@ -302,7 +357,12 @@ impl Compositor {
         for s in &mut self.cpu_scratch {
             s.resize(scratch_len as usize, [0.0; 3]);
         }
-        let mut canvas = Canvas { frame: &mut self.cpu_frame, width: self.width, height: self.height, scratch: &mut self.cpu_scratch };
+        let mut canvas = Canvas {
+            frame: &mut self.cpu_frame,
+            width: self.width,
+            height: self.height,
+            scratch: &mut self.cpu_scratch,
+        };
         for d in &cv.finish {
             let t = std::time::Instant::now();
             canvas.run(d);
@@ -328,7 +388,8 @@ impl Compositor {
         for cv in &plan.cpu {
             self.cpu_ms = [0.0; 2];
             self.draw_cpu(cv, plan.scratch_len);
-            let gpu = self.opts.gpu_timing.then_some(GpuTimes { composite_ms: self.cpu_ms[0], blur_ms: self.cpu_ms[1] });
+            let gpu =
+                self.opts.gpu_timing.then_some(GpuTimes { composite_ms: self.cpu_ms[0], blur_ms: self.cpu_ms[1] });
             on_ready(Ready { view: cv.view, tag, nv12: &self.cpu_frame, gpu, wait_ms: 0.0 })?;
         }
         Ok(())
@@ -400,7 +461,8 @@ impl Compositor {
                 beginning_of_pass_write_index: Some(pass_i as u32 * 2),
                 end_of_pass_write_index: Some(pass_i as u32 * 2 + 1),
             });
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: ts });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: ts });
             let mut bound = usize::MAX;
             for (i, p) in plan.dispatches.iter().enumerate().filter(|(_, p)| p.pass == pass_i) {
                 if p.groups.0 == 0 || p.groups.1 == 0 {
@@ -454,7 +516,9 @@ fn cpu_finish(plan: &mut Plan) {
     for cv in &mut plan.cpu {
         let v = cv.view;
         let mine = |d: &Dispatch| d.view == v;
-        if (v == 0 && donor) || !plan.dispatches.iter().filter(|d| mine(d)).all(|d| d.pass < 3 && super::cpu_draw::drawable(d.kernel)) {
+        if (v == 0 && donor)
+            || !plan.dispatches.iter().filter(|d| mine(d)).all(|d| d.pass < 3 && super::cpu_draw::drawable(d.kernel))
+        {
             continue;
         }
         let (finish, others): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.dispatches).into_iter().partition(mine);
@@ -473,7 +537,13 @@ fn picture_base(scenes: &[Scene], v: usize) -> Option<(usize, usize)> {
         let b = &scenes[u];
         let same = b.copy_of.is_none() && b.masks.is_empty() && picture_base(scenes, u).is_none();
         let prefix = b.layers.len() <= s.layers.len() && b.layers[..] == s.layers[..b.layers.len()];
-        (same && prefix && b.background == s.background && b.under == s.under && b.tiles == s.tiles && b.blurs == s.blurs).then_some((u, b.layers.len()))
+        (same
+            && prefix
+            && b.background == s.background
+            && b.under == s.under
+            && b.tiles == s.tiles
+            && b.blurs == s.blurs)
+            .then_some((u, b.layers.len()))
     })
 }
 
@@ -501,11 +571,20 @@ fn check_scenes(scenes: &[Scene], views: usize) -> Result<()> {
     for (v, scene) in scenes.iter().enumerate() {
         if let Some(k) = scene.copy_of {
             if k >= v || scenes[k].copy_of.is_some() {
-                return Err(invalid("scene", format!("view {v} copies view {k}: only an earlier view that is no copy itself")));
+                return Err(invalid(
+                    "scene",
+                    format!("view {v} copies view {k}: only an earlier view that is no copy itself"),
+                ));
             }
         }
-        if scene.tiles.len() > MAX_TILES || scene.layers.len() + scene.under.len() > MAX_LAYERS || scene.blurs.len() > MAX_BLURS {
-            return Err(invalid("scene", format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs")));
+        if scene.tiles.len() > MAX_TILES
+            || scene.layers.len() + scene.under.len() > MAX_LAYERS
+            || scene.blurs.len() > MAX_BLURS
+        {
+            return Err(invalid(
+                "scene",
+                format!("at most {MAX_TILES} tiles, {MAX_LAYERS} layers and {MAX_BLURS} blurs"),
+            ));
         }
     }
     Ok(())

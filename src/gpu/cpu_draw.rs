@@ -14,7 +14,15 @@ use super::uniforms::{BlurU, JobU};
 
 /// True when the CPU can draw job `k` (it reads only the frame and its own uniform).
 pub(super) fn drawable(k: Kernel) -> bool {
-    matches!(k, Kernel::BlurPrep | Kernel::BlurH | Kernel::BlurV | Kernel::BlurWrite | Kernel::BlurWriteLowres | Kernel::LayerSolid)
+    matches!(
+        k,
+        Kernel::BlurPrep
+            | Kernel::BlurH
+            | Kernel::BlurV
+            | Kernel::BlurWrite
+            | Kernel::BlurWriteLowres
+            | Kernel::LayerSolid
+    )
 }
 
 /// The frame being drawn (NV12, stride = width) and the blurs' scratch grids.
@@ -122,7 +130,15 @@ impl Canvas<'_> {
     fn layer_solid(&mut self, j: &JobU) {
         let l = j.layer;
         let q = [[[l.color[0], l.color[1], l.color[2]]; 4]; 2];
-        self.blend_blocks(j, |x0, y0| (q, [row_cover(l.rect, x0, y0).map(|k| k * l.color[3]), row_cover(l.rect, x0, y0 + 1.0).map(|k| k * l.color[3])]));
+        self.blend_blocks(j, |x0, y0| {
+            (
+                q,
+                [
+                    row_cover(l.rect, x0, y0).map(|k| k * l.color[3]),
+                    row_cover(l.rect, x0, y0 + 1.0).map(|k| k * l.color[3]),
+                ],
+            )
+        });
     }
 
     fn blur_prep(&mut self, bl: &BlurU) {
@@ -143,10 +159,15 @@ impl Canvas<'_> {
     /// taps are summed in the kernel's order; rows are processed whole, so the loops vectorise.
     fn blur_line(&mut self, bl: &BlurU, across: bool) {
         let r = bl.radius as usize;
-        let w: Vec<f32> = (0..=r).map(|k| (-(k as f32) * (k as f32) / (2.0 * bl.sigma * bl.sigma)).exp() * bl.inv_norm).collect();
+        let w: Vec<f32> =
+            (0..=r).map(|k| (-(k as f32) * (k as f32) / (2.0 * bl.sigma * bl.sigma)).exp() * bl.inv_norm).collect();
         let (lw, lh, slot) = (bl.lw as usize, bl.lh as usize, bl.slot as usize);
         let [a, b] = &mut *self.scratch;
-        let (src, dst) = if across { (&a[slot..slot + lw * lh], &mut b[slot..slot + lw * lh]) } else { (&b[slot..slot + lw * lh], &mut a[slot..slot + lw * lh]) };
+        let (src, dst) = if across {
+            (&a[slot..slot + lw * lh], &mut b[slot..slot + lw * lh])
+        } else {
+            (&b[slot..slot + lw * lh], &mut a[slot..slot + lw * lh])
+        };
         if across {
             let mut pad = vec![[0.0f32; 3]; lw + 2 * r];
             for (row, out) in src.chunks_exact(lw).zip(dst.chunks_exact_mut(lw)) {
@@ -191,7 +212,8 @@ impl Canvas<'_> {
         let g = &grid[bl.slot as usize..];
         let lw = bl.lw as usize;
         let (bx0, nbx) = (j.block0[0] as usize, j.blocks[0] as usize);
-        let cols: Vec<_> = (bx0 * 4..(bx0 + nbx) * 4).map(|x| grid_tap(x as f32 + 0.5, bl.src[0], bl.factor, bl.lw)).collect();
+        let cols: Vec<_> =
+            (bx0 * 4..(bx0 + nbx) * 4).map(|x| grid_tap(x as f32 + 0.5, bl.src[0], bl.factor, bl.lw)).collect();
         let mut q = vec![[[0.0f32; 3]; 2]; cols.len()];
         for by in j.block0[1] as usize..(j.block0[1] + j.blocks[1]) as usize {
             for r in 0..2 {
@@ -238,7 +260,11 @@ fn blend(b: &Block, q: &[[[f32; 3]; 4]; 2], k: &[[f32; 4]; 2]) -> Block {
         let (p, n) = (half * 2, half * 2 + 1);
         let a = (k[0][p] + k[0][n] + k[1][p] + k[1][n]) * 0.25;
         for ch in 0..2 {
-            let s = (q[0][p][ch + 1] * k[0][p] + q[0][n][ch + 1] * k[0][n] + q[1][p][ch + 1] * k[1][p] + q[1][n][ch + 1] * k[1][n]) * 0.25;
+            let s = (q[0][p][ch + 1] * k[0][p]
+                + q[0][n][ch + 1] * k[0][n]
+                + q[1][p][ch + 1] * k[1][p]
+                + q[1][n][ch + 1] * k[1][n])
+                * 0.25;
             c[half * 2 + ch] = b.c[half * 2 + ch] * (1.0 - a) + s;
         }
     }

@@ -50,7 +50,9 @@ impl Frame {
                 px.push(rect(&a.placement.dst));
             }
         }
-        for (new, old, nv, ov) in [(&scene.under, &p.under, under_vers, &d.under_vers), (&scene.layers, &p.layers, layer_vers, &d.layer_vers)] {
+        for (new, old, nv, ov) in
+            [(&scene.under, &p.under, under_vers, &d.under_vers), (&scene.layers, &p.layers, layer_vers, &d.layer_vers)]
+        {
             for (i, (a, b)) in new.iter().zip(old.iter()).enumerate() {
                 if a != b || nv[i] != ov[i] {
                     px.extend([rect(&a.rect), rect(&b.rect)]);
@@ -69,7 +71,14 @@ impl Frame {
         }
         // A mask reads and writes like a blur over its bounds.
         let mask_blurs = |ms: &[MaskSpec]| -> Vec<BlurSpec> {
-            ms.iter().filter_map(|m| m.bounds().map(|r| BlurSpec { rect: Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, sigma: m.sigma })).collect()
+            ms.iter()
+                .filter_map(|m| {
+                    m.bounds().map(|r| BlurSpec {
+                        rect: Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] },
+                        sigma: m.sigma,
+                    })
+                })
+                .collect()
         };
         let (new_m, old_m) = (mask_blurs(&scene.masks), mask_blurs(&p.masks));
         for (i, (a, b)) in scene.masks.iter().zip(&p.masks).enumerate() {
@@ -77,7 +86,10 @@ impl Frame {
                 px.extend(new_m.get(i).map(reach).into_iter().chain(old_m.get(i).map(reach)));
             }
         }
-        let mut rects: Vec<BRect> = px.iter().filter_map(|r| touched_blocks(*r, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]])).collect();
+        let mut rects: Vec<BRect> = px
+            .iter()
+            .filter_map(|r| touched_blocks(*r, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]]))
+            .collect();
         // A blur reads around its rectangle: anything redrawn there is blurred again, over the whole
         // neighbourhood it reads (which is then redrawn unblurred first).
         for _ in 0..2 {

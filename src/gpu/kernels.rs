@@ -87,9 +87,19 @@ impl Pipelines {
         let uniform = |binding: u32| entry(binding, wgpu::BufferBindingType::Uniform);
         let layout0 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("compositor resources"),
-            entries: &[uniform(0), storage(1, true), storage(2, true), storage(3, true), storage(4, false), storage(5, false), storage(6, false), storage(7, true)],
+            entries: &[
+                uniform(0),
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, false),
+                storage(5, false),
+                storage(6, false),
+                storage(7, true),
+            ],
         });
-        let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("job"), entries: &[uniform(0)] });
+        let layout1 = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("job"), entries: &[uniform(0)] });
         let playout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("compositor"),
             bind_group_layouts: &[Some(&layout0), Some(&layout1)],
@@ -97,7 +107,15 @@ impl Pipelines {
         });
         let modules: Vec<(&str, wgpu::ShaderModule)> = ["composite", "blur", "layers"]
             .iter()
-            .map(|name| (*name, device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(module_source(name, workgroup).into()) })))
+            .map(|name| {
+                (
+                    *name,
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(module_source(name, workgroup).into()),
+                    }),
+                )
+            })
             .collect();
         let pipelines = KERNELS
             .iter()

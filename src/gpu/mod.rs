@@ -21,10 +21,18 @@ mod upload;
 pub use compositor::Compositor;
 pub use device::Gpu;
 pub use planner::{blur_factor, gaussian_half_kernel};
-pub use scene::{BarSpec, BlurSpec, GpuOptions, GpuTimes, LayerKind, LayerSpec, MaskSpec, Ready, Rgba, Scene, Sticker, TileSpec, MAX_BLURS, MAX_LAYERS, MAX_TILES};
+pub use scene::{
+    BarSpec, BlurSpec, GpuOptions, GpuTimes, LayerKind, LayerSpec, MaskSpec, Ready, Rgba, Scene, Sticker, TileSpec,
+    MAX_BLURS, MAX_LAYERS, MAX_TILES,
+};
 
 fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: size.max(16).next_multiple_of(4), usage, mapped_at_creation: false })
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(16).next_multiple_of(4),
+        usage,
+        mapped_at_creation: false,
+    })
 }
 
 fn storage(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {

@@ -135,7 +135,13 @@ impl ViewPlan<'_> {
 }
 
 impl<'a> Planner<'a> {
-    pub fn new(width: u32, height: u32, workgroup: (u32, u32), slots: &'a [Option<SlotInfo>], images: &'a [(u32, u32, u32)]) -> Planner<'a> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        workgroup: (u32, u32),
+        slots: &'a [Option<SlotInfo>],
+        images: &'a [(u32, u32, u32)],
+    ) -> Planner<'a> {
         Planner { width, height, workgroup, slots, images, wb: width / 4, hb: height / 2 }
     }
 
@@ -146,7 +152,14 @@ impl<'a> Planner<'a> {
     /// Adds view `view`'s dispatches for `scene` to the plan, drawing only inside `dirty`. With a
     /// `base` (view k, n), the view starts from a copy of view k's finished picture, which already
     /// has the first n of its layers, and draws only the rest (in pass 3, before the masks).
-    pub fn plan_view(&self, plan: &mut Plan, view: usize, scene: &Scene, dirty: &[BRect], base: Option<(usize, usize)>) {
+    pub fn plan_view(
+        &self,
+        plan: &mut Plan,
+        view: usize,
+        scene: &Scene,
+        dirty: &[BRect],
+        base: Option<(usize, usize)>,
+    ) {
         let mut vp = ViewPlan { view, dirty, su: SceneU::zeroed() };
         vp.su.size = [self.width, self.height];
         let bg = rgb_to_bt709_limited(scene.background);
@@ -157,13 +170,21 @@ impl<'a> Planner<'a> {
                 plan.copies.push((k, view));
                 for l in scene.layers.iter().skip(n) {
                     if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
-                        plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 3, view });
+                        plan.dispatches.push(Dispatch {
+                            kernel,
+                            job: JobU { layer: lu, ..JobU::blocks(b0, n) },
+                            groups: self.groups(n),
+                            pass: 3,
+                            view,
+                        });
                     }
                 }
             }
         }
         self.plan_stickers(plan, &vp, &scene.masks);
-        let masks = scene.masks.iter().filter(|m| m.sticker.is_none()).filter_map(|m| m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m))));
+        let masks = scene.masks.iter().filter(|m| m.sticker.is_none()).filter_map(|m| {
+            m.bounds().map(|r| (Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, m.sigma, Some(m)))
+        });
         for (rect, sigma, mask) in masks {
             self.plan_blur(plan, &vp, rect, sigma, mask);
         }
@@ -175,14 +196,26 @@ impl<'a> Planner<'a> {
         let (tile_jobs, edge_blocks, covered) = self.plan_tiles(vp, scene, &mut plan.donors);
         if !covered {
             for (b0, n) in vp.clip([0, 0], [self.wb, self.hb]) {
-                plan.dispatches.push(Dispatch { kernel: Kernel::Fill, job: JobU::blocks(b0, n), groups: self.groups(n), pass: 0, view: vp.view });
+                plan.dispatches.push(Dispatch {
+                    kernel: Kernel::Fill,
+                    job: JobU::blocks(b0, n),
+                    groups: self.groups(n),
+                    pass: 0,
+                    view: vp.view,
+                });
             }
         }
         // Layers beneath the video come between the fill and the tiles.
         for l in &scene.under {
             if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
                 for (b0, n) in vp.clip(b0, n) {
-                    plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 0, view: vp.view });
+                    plan.dispatches.push(Dispatch {
+                        kernel,
+                        job: JobU { layer: lu, ..JobU::blocks(b0, n) },
+                        groups: self.groups(n),
+                        pass: 0,
+                        view: vp.view,
+                    });
                 }
             }
         }
@@ -190,7 +223,13 @@ impl<'a> Planner<'a> {
         if !edge_blocks.is_empty() {
             let n = edge_blocks.len() as u32;
             let job = JobU { list_off: plan.list.len() as u32, list_len: n, ..JobU::zeroed() };
-            plan.dispatches.push(Dispatch { kernel: Kernel::Edges, job, groups: (n.div_ceil(64), 1), pass: 0, view: vp.view });
+            plan.dispatches.push(Dispatch {
+                kernel: Kernel::Edges,
+                job,
+                groups: (n.div_ceil(64), 1),
+                pass: 0,
+                view: vp.view,
+            });
             plan.list.extend(edge_blocks);
         }
         for b in &scene.blurs {
@@ -199,7 +238,13 @@ impl<'a> Planner<'a> {
         for l in &scene.layers {
             if let Some((kernel, lu, b0, n)) = self.layer_job(l) {
                 for (b0, n) in vp.clip(b0, n) {
-                    plan.dispatches.push(Dispatch { kernel, job: JobU { layer: lu, ..JobU::blocks(b0, n) }, groups: self.groups(n), pass: 2, view: vp.view });
+                    plan.dispatches.push(Dispatch {
+                        kernel,
+                        job: JobU { layer: lu, ..JobU::blocks(b0, n) },
+                        groups: self.groups(n),
+                        pass: 2,
+                        view: vp.view,
+                    });
                 }
             }
         }
@@ -208,7 +253,12 @@ impl<'a> Planner<'a> {
     /// The tiles' dispatches over their inner blocks, the blocks only partly inside a tile (composed
     /// per pixel by the edge job), and whether the tiles cover the frame (no fill needed). The tiles
     /// go into the view's uniform, where the edge job finds them.
-    fn plan_tiles(&self, vp: &mut ViewPlan<'_>, scene: &Scene, donors: &mut Vec<Donor>) -> (Vec<Dispatch>, Vec<u32>, bool) {
+    fn plan_tiles(
+        &self,
+        vp: &mut ViewPlan<'_>,
+        scene: &Scene,
+        donors: &mut Vec<Donor>,
+    ) -> (Vec<Dispatch>, Vec<u32>, bool) {
         let (w, h) = (self.width as f32, self.height as f32);
         let mut nt = 0usize;
         let mut covered_area = 0.0f64;
@@ -227,13 +277,24 @@ impl<'a> Planner<'a> {
             if let Some((b0, n)) = inner {
                 for (b0, n) in vp.clip(b0, n) {
                     // Blocks the first view drew from the same tile are copied from there.
-                    let from = (vp.view > 0 && kernel != Kernel::TileCopy).then(|| donated(donors, &tu, b0, n)).flatten();
+                    let from =
+                        (vp.view > 0 && kernel != Kernel::TileCopy).then(|| donated(donors, &tu, b0, n)).flatten();
                     let (kernel, job) = match from {
-                        Some(off) => (Kernel::ViewCopy, JobU { tile: TileU { unit_x: off[0], unit_y: off[1], ..TileU::zeroed() }, ..JobU::blocks(b0, n) }),
+                        Some(off) => (
+                            Kernel::ViewCopy,
+                            JobU {
+                                tile: TileU { unit_x: off[0], unit_y: off[1], ..TileU::zeroed() },
+                                ..JobU::blocks(b0, n)
+                            },
+                        ),
                         None => (kernel, JobU { tile: tu, ..JobU::blocks(b0, n) }),
                     };
                     // tile_copy and view_copy handle COPY_RUN (8) blocks per invocation.
-                    let g = if matches!(kernel, Kernel::TileCopy | Kernel::ViewCopy) { self.groups([n[0].div_ceil(8), n[1]]) } else { self.groups(n) };
+                    let g = if matches!(kernel, Kernel::TileCopy | Kernel::ViewCopy) {
+                        self.groups([n[0].div_ceil(8), n[1]])
+                    } else {
+                        self.groups(n)
+                    };
                     jobs.push(Dispatch { kernel, job, groups: g, pass: 0, view: vp.view });
                     if from.is_none() {
                         drawn.push((b0, n));
@@ -246,7 +307,9 @@ impl<'a> Planner<'a> {
             if let Some((b0, n)) = touched_blocks(d, self.wb, self.hb) {
                 for by in b0[1]..b0[1] + n[1] {
                     for bx in b0[0]..b0[0] + n[0] {
-                        let is_inner = inner.is_some_and(|(i0, i_n)| bx >= i0[0] && bx < i0[0] + i_n[0] && by >= i0[1] && by < i0[1] + i_n[1]);
+                        let is_inner = inner.is_some_and(|(i0, i_n)| {
+                            bx >= i0[0] && bx < i0[0] + i_n[0] && by >= i0[1] && by < i0[1] + i_n[1]
+                        });
                         if !is_inner && vp.in_dirty(bx, by) {
                             edges.push(bx | (by << 16));
                         }
@@ -265,7 +328,10 @@ impl<'a> Planner<'a> {
         // The frame is covered when one tile covers it all, or when non-overlapping tiles add up to it.
         let rects: Vec<[f32; 4]> = vp.su.tiles[..nt].iter().map(|t| t.dst).collect();
         let full = |r: &[f32; 4]| r[0] <= 0.0 && r[1] <= 0.0 && r[2] >= w && r[3] >= h;
-        let overlap = rects.iter().enumerate().any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
+        let overlap = rects
+            .iter()
+            .enumerate()
+            .any(|(i, a)| rects[i + 1..].iter().any(|b| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
         let covered = rects.iter().any(full) || (!overlap && covered_area >= (w as f64) * (h as f64) - 0.5);
         (jobs, edges, covered)
     }
@@ -292,7 +358,13 @@ impl<'a> Planner<'a> {
                 let r = [centre[0] - reach, centre[1] - reach, centre[0] + reach, centre[1] + reach];
                 let Some((b0, nb)) = touched_blocks(r, self.wb, self.hb) else { continue };
                 let layer = LayerU::sticker(r, [off, iw, ih], size, centre, st.angle);
-                plan.dispatches.push(Dispatch { kernel: Kernel::LayerSticker, job: JobU { layer, ..JobU::blocks(b0, nb) }, groups: self.groups(nb), pass: 3, view: vp.view });
+                plan.dispatches.push(Dispatch {
+                    kernel: Kernel::LayerSticker,
+                    job: JobU { layer, ..JobU::blocks(b0, nb) },
+                    groups: self.groups(nb),
+                    pass: 3,
+                    view: vp.view,
+                });
             }
         }
     }
@@ -323,7 +395,18 @@ impl<'a> Planner<'a> {
         }
         let lw = ((src[2] - src[0]) / factor as f32).ceil() as u32;
         let lh = ((src[3] - src[1]) / factor as f32).ceil() as u32;
-        let bu = BlurU { rect: [x0, y0, x1, y1], src, factor, lw, lh, radius: (k.len() - 1) as u32, slot: plan.scratch_len, sigma, inv_norm, _pad: 0 };
+        let bu = BlurU {
+            rect: [x0, y0, x1, y1],
+            src,
+            factor,
+            lw,
+            lh,
+            radius: (k.len() - 1) as u32,
+            slot: plan.scratch_len,
+            sigma,
+            inv_norm,
+            _pad: 0,
+        };
         plan.scratch_len += lw * lh;
         let job = JobU { blur: bu, ..JobU::zeroed() };
         let lg = (lw.div_ceil(8), lh.div_ceil(8));
@@ -334,7 +417,14 @@ impl<'a> Planner<'a> {
             let job = JobU { blur: bu, ..JobU::blocks(b0, n) };
             let (kernel, job) = match mask {
                 None => (if factor >= 2 { Kernel::BlurWriteLowres } else { Kernel::BlurWrite }, job),
-                Some(m) => (Kernel::BlurWriteMasked, JobU { list_off: push_polygons(&mut plan.list, &m.polygons), layer: LayerU::mask_edge(m.feather, m.dilate), ..job }),
+                Some(m) => (
+                    Kernel::BlurWriteMasked,
+                    JobU {
+                        list_off: push_polygons(&mut plan.list, &m.polygons),
+                        layer: LayerU::mask_edge(m.feather, m.dilate),
+                        ..job
+                    },
+                ),
             };
             plan.dispatches.push(Dispatch { kernel, job, groups: self.groups(n), pass, view: vp.view });
         }
@@ -360,7 +450,15 @@ impl<'a> Planner<'a> {
             LayerKind::Bar(b) => {
                 let split = l.rect.x + b.split.clamp(0.0, 1.0) * l.rect.w;
                 let radius = b.radius.clamp(0.0, l.rect.h.min(l.rect.w) * 0.5);
-                (Kernel::LayerBar, LayerU::bar(r, l.color, [b.left_inner, b.right_inner, b.right_outer], [split, b.divider.max(0.0), radius]))
+                (
+                    Kernel::LayerBar,
+                    LayerU::bar(
+                        r,
+                        l.color,
+                        [b.left_inner, b.right_inner, b.right_outer],
+                        [split, b.divider.max(0.0), radius],
+                    ),
+                )
             }
         };
         Some((kernel, lu, b0, n))
@@ -374,7 +472,12 @@ fn donated(donors: &[Donor], tu: &TileU, b0: [u32; 2], n: [u32; 2]) -> Option<[i
     donors.iter().filter(|d| d.alone).find_map(|d| {
         let off = translation(tu, &d.tile)?;
         let s0 = [b0[0] as i64 + off[0] as i64, b0[1] as i64 + off[1] as i64];
-        let inside = |(r0, rn): &([u32; 2], [u32; 2])| s0[0] >= r0[0] as i64 && s0[1] >= r0[1] as i64 && s0[0] + n[0] as i64 <= (r0[0] + rn[0]) as i64 && s0[1] + n[1] as i64 <= (r0[1] + rn[1]) as i64;
+        let inside = |(r0, rn): &([u32; 2], [u32; 2])| {
+            s0[0] >= r0[0] as i64
+                && s0[1] >= r0[1] as i64
+                && s0[0] + n[0] as i64 <= (r0[0] + rn[0]) as i64
+                && s0[1] + n[1] as i64 <= (r0[1] + rn[1]) as i64
+        };
         d.drawn.iter().any(inside).then_some(off)
     })
 }
@@ -385,21 +488,27 @@ fn translation(a: &TileU, b: &TileU) -> Option<[i32; 2]> {
     let (dx, dy) = (a.dst[0] - b.dst[0], a.dst[1] - b.dst[1]);
     let whole = |v: f32, k: f32| v.fract() == 0.0 && (v as i64) % (k as i64) == 0;
     let same_size = b.dst[2] - b.dst[0] == a.dst[2] - a.dst[0] && b.dst[3] - b.dst[1] == a.dst[3] - a.dst[1];
-    let same_sampling = bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*a }) == bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*b });
+    let same_sampling = bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*a })
+        == bytemuck::bytes_of(&TileU { dst: [0.0; 4], origin: [0.0; 2], unit_x: 0, unit_y: 0, ..*b });
     // a's output point q shows what b's q - (dx, dy) does: a.origin = b.origin - axis · (dx, dy).
     let ox = b.origin[0] - b.axis_x[0] * dx - b.axis_y[0] * dy - a.origin[0];
     let oy = b.origin[1] - b.axis_x[1] * dx - b.axis_y[1] * dy - a.origin[1];
     let aligned = ox.abs() < 1e-3 && oy.abs() < 1e-3;
-    (whole(dx, 4.0) && whole(dy, 2.0) && same_size && same_sampling && aligned).then(|| [-(dx / 4.0) as i32, -(dy / 2.0) as i32])
+    (whole(dx, 4.0) && whole(dy, 2.0) && same_size && same_sampling && aligned)
+        .then(|| [-(dx / 4.0) as i32, -(dy / 2.0) as i32])
 }
 
 /// Marks donors that another tile of the first view reaches into (its blocks are not the donor's
 /// pixels alone: a later tile or the edge job writes there).
 fn mark_overlapped(donors: &mut [Donor], wb: u32, hb: u32) {
-    let reach: Vec<Option<BRect>> = donors.iter().map(|d| touched_blocks(d.tile.dst, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]])).collect();
+    let reach: Vec<Option<BRect>> = donors
+        .iter()
+        .map(|d| touched_blocks(d.tile.dst, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]]))
+        .collect();
     for i in 0..donors.len() {
         let Some(mine) = reach[i] else { continue };
-        donors[i].alone = reach.iter().enumerate().all(|(j, r)| j == i || r.is_none_or(|r| !super::dirty::overlaps(&r, &mine)));
+        donors[i].alone =
+            reach.iter().enumerate().all(|(j, r)| j == i || r.is_none_or(|r| !super::dirty::overlaps(&r, &mine)));
     }
 }
 
@@ -485,4 +594,3 @@ pub fn gaussian_half_kernel(sigma: f32) -> Vec<f32> {
 pub fn blur_factor(sigma: f32) -> u32 {
     ((sigma / 2.5).floor() as u32).clamp(1, 4)
 }
-

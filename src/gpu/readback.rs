@@ -32,7 +32,19 @@ impl Staging {
     /// Staging buffers for `views` frames of `nv12_len` bytes each, with room for the timestamps.
     pub fn new(device: &wgpu::Device, i: usize, views: usize, nv12_len: u64) -> Staging {
         let size = ts_offset(nv12_len) + TS_QUERIES as u64 * 8;
-        let views = (0..views).map(|v| (buffer(device, &format!("staging {i}.{v}"), size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST), Arc::new(AtomicU8::new(0)))).collect();
+        let views = (0..views)
+            .map(|v| {
+                (
+                    buffer(
+                        device,
+                        &format!("staging {i}.{v}"),
+                        size,
+                        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    ),
+                    Arc::new(AtomicU8::new(0)),
+                )
+            })
+            .collect();
         Staging { views, tag: 0, submission: None, timed: false, had_blur: false, had_layers: false, cpu_ms: [0.0; 2] }
     }
 
@@ -102,7 +114,10 @@ impl Compositor {
                         let span = |a: u64, b: u64| if b > a { (b - a) as f64 * period } else { 0.0 };
                         let layers = if st.had_layers { span(ts[4], ts[5]) } else { 0.0 };
                         let blur = if st.had_blur { span(ts[2], ts[3]) } else { 0.0 };
-                        gpu = Some(GpuTimes { blur_ms: blur + st.cpu_ms[1], composite_ms: span(ts[0], ts[1]) + layers + st.cpu_ms[0] });
+                        gpu = Some(GpuTimes {
+                            blur_ms: blur + st.cpu_ms[1],
+                            composite_ms: span(ts[0], ts[1]) + layers + st.cpu_ms[0],
+                        });
                     }
                     on_ready(Ready { view, tag: st.tag, nv12: &data[..self.nv12_len as usize], gpu, wait_ms })
                 })();

@@ -84,7 +84,9 @@ impl MaskSpec {
     pub fn bounds(&self) -> Option<[f32; 4]> {
         let pts = self.polygons.iter().flatten();
         let g = self.feather.max(0.5) + self.dilate.max(0.0) + 1.0;
-        let b = pts.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]);
+        let b = pts.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+            [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
+        });
         (b[2] >= b[0] && b[3] >= b[1]).then_some([b[0] - g, b[1] - g, b[2] + g, b[3] + g])
     }
 }
@@ -148,7 +150,6 @@ pub struct Ready<'a> {
     /// CPU time spent waiting for this frame's mapping (zero when it was already done).
     pub wait_ms: f64,
 }
-
 
 /// Limits of one frame's description (fixed-size arrays in the scene uniform).
 pub const MAX_TILES: usize = 16;

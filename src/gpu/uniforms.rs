@@ -94,13 +94,28 @@ impl LayerU {
     /// right outer ends; `bar` holds the split x (pixels), the divider width and the corner radius.
     pub fn bar(rect: [f32; 4], left_outer: [f32; 4], ends: [[f32; 4]; 3], split_divider_radius: [f32; 3]) -> LayerU {
         let [s, d, r] = split_divider_radius;
-        LayerU { rect, color: left_outer, c2: ends[0], c3: ends[1], c4: ends[2], bar: [s, d, r, 0.0], ..LayerU::zeroed() }
+        LayerU {
+            rect,
+            color: left_outer,
+            c2: ends[0],
+            c3: ends[1],
+            c4: ends[2],
+            bar: [s, d, r, 0.0],
+            ..LayerU::zeroed()
+        }
     }
 
     /// A sticker: image `img` (word offset, width, height) drawn at `size` around `centre`, turned
     /// by `angle` radians; `c2` carries the size and `bar` the centre and angle.
     pub fn sticker(rect: [f32; 4], img: [u32; 3], size: [f32; 2], centre: [f32; 2], angle: f32) -> LayerU {
-        LayerU { rect, color: [1.0; 4], img: [img[0], img[1], img[2], 0], c2: [size[0], size[1], 0.0, 0.0], bar: [centre[0], centre[1], angle, 0.0], ..LayerU::zeroed() }
+        LayerU {
+            rect,
+            color: [1.0; 4],
+            img: [img[0], img[1], img[2], 0],
+            c2: [size[0], size[1], 0.0, 0.0],
+            bar: [centre[0], centre[1], angle, 0.0],
+            ..LayerU::zeroed()
+        }
     }
 
     /// A mask's soft edge, read by `blur_write_masked` from `bar`: feather and dilation, in pixels.

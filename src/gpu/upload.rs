@@ -28,7 +28,10 @@ impl Compositor {
         let size = off as u64 + 16;
         let max = self.gpu.device.limits().max_storage_buffer_binding_size as u64;
         if size > max {
-            return Err(invalid("inputs", format!("inputs need {size} bytes of plane storage, over the device limit {max}")));
+            return Err(invalid(
+                "inputs",
+                format!("inputs need {size} bytes of plane storage, over the device limit {max}"),
+            ));
         }
         self.planes_buf = storage(&self.gpu.device, "planes", size);
         if self.cpu_draw() {
@@ -54,16 +57,30 @@ impl Compositor {
             self.needs_upload.resize(slot + 1, true);
         }
         let strides = [pic.strides[0] as u32, pic.strides[1] as u32, pic.strides[2] as u32];
-        let mut info = SlotInfo { layout: pic.layout, width: pic.width, height: pic.height, strides, matrix: pic.matrix, full_range: pic.full_range, base: [0; 3] };
+        let mut info = SlotInfo {
+            layout: pic.layout,
+            width: pic.width,
+            height: pic.height,
+            strides,
+            matrix: pic.matrix,
+            full_range: pic.full_range,
+            base: [0; 3],
+        };
         let (cw, ch) = info.chroma_size();
-        let need = |stride: u32, w: u32, h: u32, data: &[u8]| stride >= w && data.len() >= (stride * (h - 1) + w) as usize;
+        let need =
+            |stride: u32, w: u32, h: u32, data: &[u8]| stride >= w && data.len() >= (stride * (h - 1) + w) as usize;
         let ok = need(strides[0], pic.width, pic.height, pic.planes[0])
             && match pic.layout {
-                PlaneLayout::Planar { .. } => need(strides[1], cw, ch, pic.planes[1]) && need(strides[2], cw, ch, pic.planes[2]),
+                PlaneLayout::Planar { .. } => {
+                    need(strides[1], cw, ch, pic.planes[1]) && need(strides[2], cw, ch, pic.planes[2])
+                }
                 PlaneLayout::Nv12 => need(strides[1], cw * 2, ch, pic.planes[1]),
             };
         if !ok {
-            return Err(invalid("picture", format!("planes too small for {}x{} with strides {strides:?}", pic.width, pic.height)));
+            return Err(invalid(
+                "picture",
+                format!("planes too small for {}x{} with strides {strides:?}", pic.width, pic.height),
+            ));
         }
         let same = matches!(self.slots[slot], Some(s) if s.layout == info.layout && s.width == info.width && s.height == info.height && s.strides == info.strides);
         if same {

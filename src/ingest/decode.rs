@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::util::channel_layout::ChannelLayout;
+use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
 use crate::media::frame::{DecoderCount, FrameMemory};
-use crate::media::{AudioChunk, Matrix, Overflow, PlaneLayout, Ring, SourceGeom, VideoFrame, AUDIO_CHANNELS, AUDIO_RATE};
+use crate::media::{
+    AudioChunk, Matrix, Overflow, PlaneLayout, Ring, SourceGeom, VideoFrame, AUDIO_CHANNELS, AUDIO_RATE,
+};
 use crate::sys::lower_thread_priority;
 
 #[derive(Clone, Debug)]
@@ -41,10 +43,17 @@ pub struct InputOptions {
 
 impl Default for InputOptions {
     fn default() -> Self {
-        InputOptions { live: false, decode_threads: 0, ring_frames: 4, ring_budget_bytes: 0, nice: 0, reconnect: false, protocols: None }
+        InputOptions {
+            live: false,
+            decode_threads: 0,
+            ring_frames: 4,
+            ring_budget_bytes: 0,
+            nice: 0,
+            reconnect: false,
+            protocols: None,
+        }
     }
 }
-
 
 /// What is known about an input once it is open.
 #[derive(Clone, Debug)]
@@ -154,13 +163,24 @@ pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
 
 /// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`]. Dropping the returned input
 /// stops this decoder and leaves the feed's rings and last frame alone.
-pub fn open_reader_into(name: &str, format: &'static str, reader: impl std::io::Read + Send + 'static, opts: &InputOptions, feed: &Arc<Feed>) -> Result<Input> {
+pub fn open_reader_into(
+    name: &str,
+    format: &'static str,
+    reader: impl std::io::Read + Send + 'static,
+    opts: &InputOptions,
+    feed: &Arc<Feed>,
+) -> Result<Input> {
     start(name, Some((format, Box::new(reader))), opts, Some(feed.clone()))
 }
 
 /// Opens an input whose bytes come from `reader` in `format` (e.g. the FLV stream of an RTMP
 /// publisher), named `name` in logs and errors.
-pub fn open_reader(name: &str, format: &'static str, reader: impl std::io::Read + Send + 'static, opts: &InputOptions) -> Result<Input> {
+pub fn open_reader(
+    name: &str,
+    format: &'static str,
+    reader: impl std::io::Read + Send + 'static,
+    opts: &InputOptions,
+) -> Result<Input> {
     start(name, Some((format, Box::new(reader))), opts, None)
 }
 
@@ -234,7 +254,8 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
             // A publisher's live stream: start after half a second of probing, not five.
             let mut d = ff::Dictionary::new();
             d.set("analyzeduration", "500000");
-            ff::format::context::StreamIo::from_read(r).and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), Some(d), stopped))
+            ff::format::context::StreamIo::from_read(r)
+                .and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), Some(d), stopped))
         }
     }
     .map_err(|source| Error::OpenInput { url: url.into(), source })?;
@@ -244,10 +265,19 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
     let vtb = vstream.time_base();
     let fps = {
         let r = vstream.avg_frame_rate();
-        if r.denominator() != 0 && r.numerator() > 0 { f64::from(r) } else { f64::from(vstream.rate()) }
+        if r.denominator() != 0 && r.numerator() > 0 {
+            f64::from(r)
+        } else {
+            f64::from(vstream.rate())
+        }
     };
-    let mut vctx = ff::codec::context::Context::from_parameters(vstream.parameters()).map_err(|source| Error::Decoder { url: url.into(), source })?;
-    vctx.set_threading(ff::codec::threading::Config { kind: ff::codec::threading::Type::Frame, count: opts.decode_threads, ..Default::default() });
+    let mut vctx = ff::codec::context::Context::from_parameters(vstream.parameters())
+        .map_err(|source| Error::Decoder { url: url.into(), source })?;
+    vctx.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Frame,
+        count: opts.decode_threads,
+        ..Default::default()
+    });
     let vdec = vctx.decoder().video().map_err(|source| Error::Decoder { url: url.into(), source })?;
     let astream = ictx.streams().best(ff::media::Type::Audio);
     let adec = match &astream {
@@ -262,7 +292,8 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
     };
     // SAFETY: reading a plain field of the open format context.
     let start = unsafe { (*ictx.as_ptr()).start_time };
-    let t0 = if start == ff::ffi::AV_NOPTS_VALUE { None } else { Some(start as f64 / f64::from(ff::ffi::AV_TIME_BASE)) };
+    let t0 =
+        if start == ff::ffi::AV_NOPTS_VALUE { None } else { Some(start as f64 / f64::from(ff::ffi::AV_TIME_BASE)) };
     let duration = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
     let info = InputInfo {
         url: url.into(),
@@ -273,7 +304,15 @@ fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<At
         has_audio: adec.is_some(),
         duration,
     };
-    tracing::info!(url, width = info.width, height = info.height, fps, rotation, audio = info.has_audio, "input opened");
+    tracing::info!(
+        url,
+        width = info.width,
+        height = info.height,
+        fps,
+        rotation,
+        audio = info.has_audio,
+        "input opened"
+    );
     Ok(Connected { ictx, vidx, vtb, vdec, adec, t0, rotation, info })
 }
 
@@ -285,14 +324,24 @@ fn connect_with_video(url: &str, opts: &InputOptions, stop: &Arc<AtomicBool>) ->
     loop {
         match connect(url, None, opts, stop) {
             Err(Error::NoVideo { .. }) if Instant::now() < deadline && !stop.load(Ordering::Relaxed) => {
-                tracing::info!(url, "no video in the probed part of the stream yet (joined between keyframes); probing again");
+                tracing::info!(
+                    url,
+                    "no video in the probed part of the stream yet (joined between keyframes); probing again"
+                );
             }
             r => return r,
         }
     }
 }
 
-fn open_here(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: Arc<AtomicBool>, state: Arc<InputState>, feed: Option<Arc<Feed>>) -> Result<Opened> {
+fn open_here(
+    url: &str,
+    reader: Option<Reader>,
+    opts: &InputOptions,
+    stop: Arc<AtomicBool>,
+    state: Arc<InputState>,
+    feed: Option<Arc<Feed>>,
+) -> Result<Opened> {
     let network = reader.is_none() && url.contains("://") && !url.starts_with("file:");
     let c = if network { connect_with_video(url, opts, &stop)? } else { connect(url, reader, opts, &stop)? };
     let info = c.info.clone();
@@ -486,7 +535,15 @@ impl Worker {
                     let (w, h) = (frame.width(), frame.height());
                     let rebuild = !matches!(&vs.scaler, Some((_, f, sw, sh)) if *f == format && *sw == w && *sh == h);
                     if rebuild {
-                        match ff::software::scaling::Context::get(format, w, h, Pixel::YUV420P, w, h, ff::software::scaling::Flags::BILINEAR) {
+                        match ff::software::scaling::Context::get(
+                            format,
+                            w,
+                            h,
+                            Pixel::YUV420P,
+                            w,
+                            h,
+                            ff::software::scaling::Flags::BILINEAR,
+                        ) {
                             Ok(s) => vs.scaler = Some((s, format, w, h)),
                             Err(e) => {
                                 tracing::warn!(error = %e, "cannot convert pixel format; frame dropped");
@@ -522,7 +579,17 @@ impl Worker {
                 self.video.set_capacity(depth);
                 tracing::info!(url = %self.url, frame_bytes = bytes, depth, "ring sized by the memory budget");
             }
-            let vf = VideoFrame { frame, pts, seq: vs.seq, geom, layout, matrix, full_range: full, decode_ms, mem: FrameMemory::new(bytes) };
+            let vf = VideoFrame {
+                frame,
+                pts,
+                seq: vs.seq,
+                geom,
+                layout,
+                matrix,
+                full_range: full,
+                decode_ms,
+                mem: FrameMemory::new(bytes),
+            };
             self.state.frames.fetch_add(1, Ordering::Relaxed);
             if !self.video.push(vf) {
                 return false;
@@ -569,7 +636,11 @@ impl Worker {
             }
             let Some(rs) = st.resampler.as_mut() else { return true };
             let cap = (frame.samples() as u64 * AUDIO_RATE as u64 / frame.rate().max(1) as u64) as usize + 256;
-            let mut out = ff::frame::Audio::new(ff::format::Sample::F32(ff::format::sample::Type::Packed), cap, ChannelLayout::STEREO);
+            let mut out = ff::frame::Audio::new(
+                ff::format::Sample::F32(ff::format::sample::Type::Packed),
+                cap,
+                ChannelLayout::STEREO,
+            );
             out.set_rate(AUDIO_RATE);
             if rs.run(&frame, &mut out).is_err() {
                 continue;

@@ -5,4 +5,3 @@ pub mod decode;
 pub mod rtmp;
 
 pub use decode::{open, open_reader, open_reader_into, Feed, Input, InputInfo, InputOptions, InputState};
-

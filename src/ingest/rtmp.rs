@@ -36,7 +36,13 @@ pub struct IngestLimits {
 
 impl Default for IngestLimits {
     fn default() -> Self {
-        IngestLimits { handshake_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(30), max_connections: 256, max_publishers: 64, max_refusals_per_minute: 20 }
+        IngestLimits {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_publishers: 64,
+            max_refusals_per_minute: 20,
+        }
     }
 }
 
@@ -115,11 +121,18 @@ impl Drop for RtmpServer {
 
 impl RtmpServer {
     /// Listens on `addr` (port 0 picks a free one) and reports publishers on the returned channel.
-    pub async fn bind(addr: SocketAddr, keys: Arc<dyn StreamKeys>) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
+    pub async fn bind(
+        addr: SocketAddr,
+        keys: Arc<dyn StreamKeys>,
+    ) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
         Self::bind_with(addr, keys, IngestLimits::default()).await
     }
 
-    pub async fn bind_with(addr: SocketAddr, keys: Arc<dyn StreamKeys>, limits: IngestLimits) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
+    pub async fn bind_with(
+        addr: SocketAddr,
+        keys: Arc<dyn StreamKeys>,
+        limits: IngestLimits,
+    ) -> std::io::Result<(RtmpServer, mpsc::UnboundedReceiver<IngestEvent>)> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (events, rx) = mpsc::unbounded_channel();
@@ -230,7 +243,8 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
         },
         Err(_) => return Err(format!("handshake not done within {:?}", limits.handshake_timeout).into()),
     };
-    let (mut session, initial) = ServerSession::new(ServerSessionConfig::new()).map_err(|e| format!("session: {e:?}"))?;
+    let (mut session, initial) =
+        ServerSession::new(ServerSessionConfig::new()).map_err(|e| format!("session: {e:?}"))?;
     let mut conn = Conn { publishing: None, close: false };
     let mut pending = initial;
     pending.extend(parse(&mut session, &leftover, peer)?);
@@ -242,7 +256,9 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
                 for r in pending.drain(..) {
                     match r {
                         ServerSessionResult::OutboundResponse(p) => sock.write_all(&p.bytes).await?,
-                        ServerSessionResult::RaisedEvent(ev) => next.extend(handle_event(ev, &mut session, &mut conn, peer, shared).await?),
+                        ServerSessionResult::RaisedEvent(ev) => {
+                            next.extend(handle_event(ev, &mut session, &mut conn, peer, shared).await?)
+                        }
                         ServerSessionResult::UnhandleableMessageReceived(_) => {}
                     }
                 }
@@ -313,31 +329,52 @@ fn admit(shared: &Shared, app: &str, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn handle_event(ev: ServerSessionEvent, session: &mut ServerSession, conn: &mut Conn, peer: SocketAddr, shared: &Arc<Shared>) -> Result<Vec<ServerSessionResult>, BoxError> {
+async fn handle_event(
+    ev: ServerSessionEvent,
+    session: &mut ServerSession,
+    conn: &mut Conn,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<Vec<ServerSessionResult>, BoxError> {
     let err = |e: rml_rtmp::sessions::ServerSessionError| -> BoxError { format!("{e:?}").into() };
     Ok(match ev {
-        ServerSessionEvent::ConnectionRequested { request_id, .. } => session.accept_request(request_id).map_err(err)?,
-        ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => match admit(shared, &app_name, &stream_key) {
-            Ok(()) => {
-                let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
-                // Taken by admit: released when the Publishing drops.
-                let publishing = Publishing { app: app_name.clone(), key: stream_key.clone(), tx, shared: shared.clone() };
-                publishing.tx.send(flv_header()).await?;
-                tracing::info!(app = %app_name, key = %redact_key(&stream_key), %peer, "publisher accepted");
-                let _ = shared.events.send(IngestEvent::Published { app: app_name, key: stream_key, peer, reader: FlvReader { rx, cur: Bytes::new() } });
-                conn.publishing = Some(publishing);
-                session.accept_request(request_id).map_err(err)?
-            }
-            Err(reason) => {
-                // One log line and one event per peer and minute, however often it tries.
-                if shared.refused(peer.ip()) {
-                    tracing::warn!(app = %app_name, key = %redact_key(&stream_key), %peer, %reason, "publish refused");
-                    let _ = shared.events.send(IngestEvent::Refused { app: app_name, key: redact_key(&stream_key), peer, reason: reason.clone() });
+        ServerSessionEvent::ConnectionRequested { request_id, .. } => {
+            session.accept_request(request_id).map_err(err)?
+        }
+        ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => {
+            match admit(shared, &app_name, &stream_key) {
+                Ok(()) => {
+                    let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
+                    // Taken by admit: released when the Publishing drops.
+                    let publishing =
+                        Publishing { app: app_name.clone(), key: stream_key.clone(), tx, shared: shared.clone() };
+                    publishing.tx.send(flv_header()).await?;
+                    tracing::info!(app = %app_name, key = %redact_key(&stream_key), %peer, "publisher accepted");
+                    let _ = shared.events.send(IngestEvent::Published {
+                        app: app_name,
+                        key: stream_key,
+                        peer,
+                        reader: FlvReader { rx, cur: Bytes::new() },
+                    });
+                    conn.publishing = Some(publishing);
+                    session.accept_request(request_id).map_err(err)?
                 }
-                conn.close = true;
-                session.reject_request(request_id, "NetStream.Publish.BadName", &reason).map_err(err)?
+                Err(reason) => {
+                    // One log line and one event per peer and minute, however often it tries.
+                    if shared.refused(peer.ip()) {
+                        tracing::warn!(app = %app_name, key = %redact_key(&stream_key), %peer, %reason, "publish refused");
+                        let _ = shared.events.send(IngestEvent::Refused {
+                            app: app_name,
+                            key: redact_key(&stream_key),
+                            peer,
+                            reason: reason.clone(),
+                        });
+                    }
+                    conn.close = true;
+                    session.reject_request(request_id, "NetStream.Publish.BadName", &reason).map_err(err)?
+                }
             }
-        },
+        }
         ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
             forward(&mut conn.publishing, 9, timestamp.value, &data).await;
             Vec::new()

@@ -15,7 +15,9 @@ impl Matrix {
     pub fn from_stream(space: color::Space, height: u32) -> Matrix {
         match space {
             color::Space::BT709 => Matrix::Bt709,
-            color::Space::BT470BG | color::Space::SMPTE170M | color::Space::SMPTE240M | color::Space::FCC => Matrix::Bt601,
+            color::Space::BT470BG | color::Space::SMPTE170M | color::Space::SMPTE240M | color::Space::FCC => {
+                Matrix::Bt601
+            }
             color::Space::BT2020NCL | color::Space::BT2020CL => Matrix::Bt2020,
             _ if height >= 720 => Matrix::Bt709,
             _ => Matrix::Bt601,
@@ -103,7 +105,9 @@ mod tests {
     #[test]
     fn bt709_limited_input_passes_through_unchanged() {
         let rows = yuv_to_out_rows(Matrix::Bt709, false);
-        for (yuv, row) in [[0.3f32, 0.6, 0.2]].iter().flat_map(|v| rows.iter().enumerate().map(move |(i, r)| (v, (i, r)))) {
+        for (yuv, row) in
+            [[0.3f32, 0.6, 0.2]].iter().flat_map(|v| rows.iter().enumerate().map(move |(i, r)| (v, (i, r))))
+        {
             let (i, r) = row;
             let out = r[0] * yuv[0] + r[1] * yuv[1] + r[2] * yuv[2] + r[3];
             assert!((out - yuv[i] * 255.0).abs() < 1e-3, "channel {i}: {out}");

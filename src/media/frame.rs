@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use ffmpeg_next as ff;
 
-use crate::media::colour::Matrix;
 use super::geometry::SourceGeom;
+use crate::media::colour::Matrix;
 
 /// How the planes of a decoded picture are laid out. Anything else is converted before upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,7 +101,15 @@ impl VideoFrame {
             planes[i] = f.data(i);
             strides[i] = f.stride(i);
         }
-        Picture { layout: self.layout, width: f.width(), height: f.height(), planes, strides, matrix: self.matrix, full_range: self.full_range }
+        Picture {
+            layout: self.layout,
+            width: f.width(),
+            height: f.height(),
+            planes,
+            strides,
+            matrix: self.matrix,
+            full_range: self.full_range,
+        }
     }
 }
 
@@ -115,4 +123,3 @@ pub struct AudioChunk {
     pub stream_ts: Option<f64>,
     pub samples: Vec<f32>,
 }
-

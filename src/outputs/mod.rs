@@ -83,7 +83,11 @@ pub struct StreamSetup {
 unsafe impl Sync for StreamSetup {}
 
 impl StreamSetup {
-    pub fn new(video: &ff::encoder::Video, video_tb: ff::Rational, audio: Option<(&ff::encoder::Audio, ff::Rational)>) -> StreamSetup {
+    pub fn new(
+        video: &ff::encoder::Video,
+        video_tb: ff::Rational,
+        audio: Option<(&ff::encoder::Audio, ff::Rational)>,
+    ) -> StreamSetup {
         StreamSetup {
             video: ff::codec::Parameters::from(video),
             video_tb,
@@ -165,7 +169,9 @@ impl Outputs {
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
             let stats = Arc::new(OutputStats::default());
             let (u, st, s2, ev) = (url.clone(), setup.clone(), stats.clone(), events.clone());
-            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || sink_loop(u, st, first, rx, s2, live, ev))?;
+            let thread = std::thread::Builder::new()
+                .name(format!("out {}", short(url)))
+                .spawn(move || sink_loop(u, st, first, rx, s2, live, ev))?;
             sinks.push(Sink { url: url.clone(), tx, dropping: false, stats, thread: Some(thread) });
         }
         Ok(Outputs { sinks })
@@ -291,7 +297,15 @@ impl Muxer {
 
 /// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
 /// output ended cleanly.
-fn sink_loop(url: String, setup: StreamSetup, first: Option<Muxer>, rx: Receiver<Msg>, stats: Arc<OutputStats>, live: bool, events: Option<OutputEvents>) -> bool {
+fn sink_loop(
+    url: String,
+    setup: StreamSetup,
+    first: Option<Muxer>,
+    rx: Receiver<Msg>,
+    stats: Arc<OutputStats>,
+    live: bool,
+    events: Option<OutputEvents>,
+) -> bool {
     let emit = |e: OutputEvent| {
         if let Some(f) = &events {
             f(e);

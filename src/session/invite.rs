@@ -83,19 +83,38 @@ impl Invitations {
 
     /// Sends an invitation: starts the PK session pending (pulling and decoding both anchors) and
     /// arms the timeout. `spec` must be pending; `from`/`to` are the anchors' display names.
-    pub fn create(self: &Arc<Self>, spec: SessionSpec, from: String, to: String, timeout: Duration) -> Result<InvitationStatus, InviteError> {
+    pub fn create(
+        self: &Arc<Self>,
+        spec: SessionSpec,
+        from: String,
+        to: String,
+        timeout: Duration,
+    ) -> Result<InvitationStatus, InviteError> {
         self.create_as(None, spec, from, to, timeout)
     }
 
     /// [`Invitations::create`] under given invitation and session ids (resumed after a restart).
-    pub fn create_as(self: &Arc<Self>, ids: Option<(&str, &str)>, mut spec: SessionSpec, from: String, to: String, timeout: Duration) -> Result<InvitationStatus, InviteError> {
+    pub fn create_as(
+        self: &Arc<Self>,
+        ids: Option<(&str, &str)>,
+        mut spec: SessionSpec,
+        from: String,
+        to: String,
+        timeout: Duration,
+    ) -> Result<InvitationStatus, InviteError> {
         spec.pending = true;
         let pending = self.lock().values().filter(|i| i.state == InviteState::Pending).count();
         if pending >= self.max_pending {
-            return Err(crate::Error::Limit { code: "too_many_invitations", why: format!("{pending} invitations are waiting for an answer, the most this service holds") }.into());
+            return Err(crate::Error::Limit {
+                code: "too_many_invitations",
+                why: format!("{pending} invitations are waiting for an answer, the most this service holds"),
+            }
+            .into());
         }
         let session = self.sessions.start_as(ids.map(|i| i.1), spec)?.id;
-        let id = ids.map(|i| i.0.to_string()).unwrap_or_else(|| format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+        let id = ids
+            .map(|i| i.0.to_string())
+            .unwrap_or_else(|| format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
         let deadline = Instant::now() + timeout;
         self.lock().insert(id.clone(), Invitation { session, from, to, state: InviteState::Pending, deadline });
         let me = Arc::downgrade(self);
@@ -136,7 +155,8 @@ impl Invitations {
             session: i.session.clone(),
             from: i.from.clone(),
             to: i.to.clone(),
-            expires_in_s: (i.state == InviteState::Pending).then(|| i.deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
+            expires_in_s: (i.state == InviteState::Pending)
+                .then(|| i.deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
         })
     }
 

@@ -190,11 +190,17 @@ pub enum SessionEvent {
 pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
 /// Per session and stage, a histogram of the per-frame times (ms).
-pub type StageHistograms = prometheus_client::metrics::family::Family<Vec<(String, String)>, prometheus_client::metrics::histogram::Histogram, fn() -> prometheus_client::metrics::histogram::Histogram>;
+pub type StageHistograms = prometheus_client::metrics::family::Family<
+    Vec<(String, String)>,
+    prometheus_client::metrics::histogram::Histogram,
+    fn() -> prometheus_client::metrics::histogram::Histogram,
+>;
 
 /// Buckets from 0.25 ms to ~1 s, each twice the last: a frame interval at 30 fps is 33 ms.
 fn stage_histogram() -> prometheus_client::metrics::histogram::Histogram {
-    prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.25, 2.0, 13))
+    prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.25, 2.0, 13,
+    ))
 }
 
 pub struct Sessions {
@@ -216,7 +222,18 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
-        Sessions { retention: std::time::Duration::from_secs(120), max_sessions: crate::limits::Caps::default().max_sessions, starting: Default::default(), stages: StageHistograms::new_with_constructor(stage_histogram), dir, feeds, running: Arc::default(), events: None, input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() }, extra_tick_ms: 0 }
+        Sessions {
+            retention: std::time::Duration::from_secs(120),
+            max_sessions: crate::limits::Caps::default().max_sessions,
+            starting: Default::default(),
+            stages: StageHistograms::new_with_constructor(stage_histogram),
+            dir,
+            feeds,
+            running: Arc::default(),
+            events: None,
+            input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() },
+            extra_tick_ms: 0,
+        }
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).
@@ -262,7 +279,10 @@ impl Sessions {
 
     /// Whether any running session is behind real time now (a new one would only make it worse).
     pub(crate) fn any_behind(&self) -> Option<String> {
-        self.running().iter().find(|(_, r)| r.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running).map(|(id, _)| id.clone())
+        self.running()
+            .iter()
+            .find(|(_, r)| r.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running)
+            .map(|(id, _)| id.clone())
     }
 
     /// At most `n` sessions at once.
@@ -305,7 +325,8 @@ impl Sessions {
             state = SessionState::Stopping;
         }
         let l = lock(&r.live);
-        let since = |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
+        let since =
+            |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
         Some(SessionStatus {
             active: l.active,
             views: r.views.clone(),
@@ -332,7 +353,13 @@ impl Sessions {
 
     /// Changes a running session's layout and/or fits, without interrupting its outputs; refused
     /// when the fits do not match the inputs.
-    pub fn change(&self, id: &str, layout: Option<Layout>, fits: Option<Vec<Fit>>, inputs: Option<Vec<SessionInput>>) -> Result<(), SessionError> {
+    pub fn change(
+        &self,
+        id: &str,
+        layout: Option<Layout>,
+        fits: Option<Vec<Fit>>,
+        inputs: Option<Vec<SessionInput>>,
+    ) -> Result<(), SessionError> {
         let mut m = self.running();
         let r = m.get_mut(id).ok_or_else(|| SessionError::NotFound(id.into()))?;
         let count = inputs.as_ref().map_or(r.inputs, Vec::len);
@@ -436,7 +463,11 @@ impl Sessions {
             None => false,
             Some(handle) => {
                 if let Some(t) = handle {
-                    let (dir, keep, grace) = (self.hls_dir(id), self.running().get(id).is_some_and(|r| r.recording.is_some()), self.retention);
+                    let (dir, keep, grace) = (
+                        self.hls_dir(id),
+                        self.running().get(id).is_some_and(|r| r.recording.is_some()),
+                        self.retention,
+                    );
                     let (all, sid, stages) = (self.running.clone(), id.to_string(), self.stages.clone());
                     let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
                         let _ = t.join();
@@ -450,7 +481,10 @@ impl Sessions {
                         lock(&all).remove(&sid);
                         // Its histograms leave /metrics with it.
                         for stage in crate::compose::Stage::ALL {
-                            stages.remove(&vec![("session".to_string(), sid.clone()), ("stage".to_string(), stage.name().to_string())]);
+                            stages.remove(&vec![
+                                ("session".to_string(), sid.clone()),
+                                ("stage".to_string(), stage.name().to_string()),
+                            ]);
                         }
                     });
                     if let Err(e) = spawned {
@@ -472,7 +506,18 @@ impl Sessions {
 
     /// Each room feed's counters: (room, frames decoded, bytes received, frames dropped, connected).
     pub fn feed_counters(&self) -> Vec<(String, u64, u64, u64, bool)> {
-        lock(&self.feeds).iter().map(|(room, f)| (room.clone(), f.state.frames.load(Ordering::Relaxed), f.state.bytes.load(Ordering::Relaxed), f.video.dropped(), f.state.connected.load(Ordering::Relaxed))).collect()
+        lock(&self.feeds)
+            .iter()
+            .map(|(room, f)| {
+                (
+                    room.clone(),
+                    f.state.frames.load(Ordering::Relaxed),
+                    f.state.bytes.load(Ordering::Relaxed),
+                    f.video.dropped(),
+                    f.state.connected.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Each session's frame counters and its outputs' counters (push keys redacted).
@@ -501,5 +546,3 @@ impl Sessions {
         }
     }
 }
-
-

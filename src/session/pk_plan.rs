@@ -24,7 +24,11 @@ pub struct PkAnchor {
 
 /// Turns a two-input session spec (side A's input first) into the PK's: the views, the second
 /// audio inputs, and the bar (defaults with the anchors' names, then `pk` merged over them).
-pub fn pk_spec(mut spec: SessionSpec, anchors: [PkAnchor; 2], pk: Option<&serde_json::Value>) -> Result<SessionSpec, SessionError> {
+pub fn pk_spec(
+    mut spec: SessionSpec,
+    anchors: [PkAnchor; 2],
+    pk: Option<&serde_json::Value>,
+) -> Result<SessionSpec, SessionError> {
     // Each room's destinations get that room's own (mirrored) output, not a shared one.
     spec.outputs.clear();
     let gains: Vec<f32> = anchors.iter().map(|a| a.gain).collect();
@@ -32,16 +36,31 @@ pub fn pk_spec(mut spec: SessionSpec, anchors: [PkAnchor; 2], pk: Option<&serde_
     for (side, a) in anchors.iter().enumerate() {
         let label = ["a", "b"][side];
         let order = if side == 0 { vec![0, 1] } else { vec![1, 0] };
-        let view = ViewSpec { name: label.into(), outputs: a.outputs.clone(), order, mirrored: side == 1, gains: gains.clone(), ..Default::default() };
+        let view = ViewSpec {
+            name: label.into(),
+            outputs: a.outputs.clone(),
+            order,
+            mirrored: side == 1,
+            gains: gains.clone(),
+            ..Default::default()
+        };
         if a.monitor {
-            let monitor = ViewSpec { name: format!("{label}_monitor"), outputs: vec![], monitor: Some(label.into()), ..view.clone() };
+            let monitor = ViewSpec {
+                name: format!("{label}_monitor"),
+                outputs: vec![],
+                monitor: Some(label.into()),
+                ..view.clone()
+            };
             views.extend([view, monitor]);
         } else {
             views.push(view);
         }
     }
     let now = std::time::Instant::now();
-    let mut bar = PkBar::new(PkSettings { names: [anchors[0].name.clone(), anchors[1].name.clone()], ..PkSettings::default() }, now);
+    let mut bar = PkBar::new(
+        PkSettings { names: [anchors[0].name.clone(), anchors[1].name.clone()], ..PkSettings::default() },
+        now,
+    );
     if let Some(p) = pk {
         bar.update(p, now, spec.size).map_err(|e| SessionError::Invalid(format!("pk: {e}")))?;
     }

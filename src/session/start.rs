@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
+use super::{
+    Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions,
+    ViewStatus,
+};
 use crate::compose::{self, Job, LayoutChange, LiveState, Overlays, RenderConfig, Tick, ViewSpec, Wake};
 use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
@@ -41,7 +44,8 @@ impl Sessions {
     /// HLS folder and its playlist, which goes on where it stopped).
     pub fn start_as(&self, id: Option<&str>, spec: SessionSpec) -> crate::Result<SessionStatus> {
         let _slot = self.reserve()?;
-        let id = id.map(str::to_string).unwrap_or_else(|| format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+        let id =
+            id.map(str::to_string).unwrap_or_else(|| format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
         if self.running().contains_key(&id) {
             return Err(crate::error::invalid("session", format!("{id} is running already")));
         }
@@ -60,10 +64,20 @@ impl Sessions {
         let starting = self.starting.fetch_add(1, Ordering::SeqCst);
         let slot = Reservation(&self.starting);
         if self.running_count() + starting >= self.max_sessions {
-            return Err(crate::Error::Limit { code: "too_many_sessions", why: format!("{} sessions are running or starting, the most this service runs at once", self.max_sessions) });
+            return Err(crate::Error::Limit {
+                code: "too_many_sessions",
+                why: format!(
+                    "{} sessions are running or starting, the most this service runs at once",
+                    self.max_sessions
+                ),
+            });
         }
         if let Some(id) = self.any_behind() {
-            return Err(crate::Error::Overloaded { why: format!("this machine is behind real time (session {id} is skipping frames); try again once it catches up") });
+            return Err(crate::Error::Overloaded {
+                why: format!(
+                    "this machine is behind real time (session {id} is skipping frames); try again once it catches up"
+                ),
+            });
         }
         Ok(slot)
     }
@@ -77,7 +91,12 @@ impl Sessions {
         let now = std::time::Instant::now();
         // A session that starts at once is "activated" now: its start-to-first-frame time is
         // reported like an accepted invitation's (a cold start, pulls included).
-        let live = LiveState { active: !spec.pending, activated: (!spec.pending).then_some(now), pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)), ..LiveState::default() };
+        let live = LiveState {
+            active: !spec.pending,
+            activated: (!spec.pending).then_some(now),
+            pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)),
+            ..LiveState::default()
+        };
         let hooks = Hooks {
             stop: Arc::default(),
             counters: Arc::default(),
@@ -96,7 +115,11 @@ impl Sessions {
             stop: hooks.stop,
             changes: hooks.changes,
             inputs: spec.inputs.len(),
-            rooms: spec.inputs.iter().filter_map(|i| if let super::SessionInput::Room(r) = i { Some(r.clone()) } else { None }).collect(),
+            rooms: spec
+                .inputs
+                .iter()
+                .filter_map(|i| if let super::SessionInput::Room(r) = i { Some(r.clone()) } else { None })
+                .collect(),
             counters: hooks.counters,
             output_stats: hooks.output_stats,
             state,
@@ -112,7 +135,14 @@ impl Sessions {
         self.status(id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
-    fn job_config(&self, id: &str, spec: &SessionSpec, outputs: Vec<String>, views: Vec<ViewSpec>, hooks: &Hooks) -> RenderConfig {
+    fn job_config(
+        &self,
+        id: &str,
+        spec: &SessionSpec,
+        outputs: Vec<String>,
+        views: Vec<ViewSpec>,
+        hooks: &Hooks,
+    ) -> RenderConfig {
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         RenderConfig {
             inputs: spec.inputs.iter().map(|i| self.source(i)).collect(),
@@ -157,13 +187,23 @@ impl Sessions {
     fn stage_sink(&self, id: &str) -> compose::StageSink {
         let (stages, id) = (self.stages.clone(), id.to_string());
         Arc::new(move |stage: compose::Stage, ms: f64| {
-            stages.get_or_create(&vec![("session".to_string(), id.clone()), ("stage".to_string(), stage.name().to_string())]).observe(ms);
+            stages
+                .get_or_create(&vec![
+                    ("session".to_string(), id.clone()),
+                    ("stage".to_string(), stage.name().to_string()),
+                ])
+                .observe(ms);
         })
     }
 
     /// The job's thread: opens the job, tells the caller whether that worked, then ticks until
     /// stopped and records how it ended.
-    fn spawn(&self, id: &str, cfg: RenderConfig, state: Arc<Mutex<(SessionState, Option<String>)>>) -> crate::Result<std::thread::JoinHandle<()>> {
+    fn spawn(
+        &self,
+        id: &str,
+        cfg: RenderConfig,
+        state: Arc<Mutex<(SessionState, Option<String>)>>,
+    ) -> crate::Result<std::thread::JoinHandle<()>> {
         let (opened_tx, opened_rx) = mpsc::sync_channel::<crate::Result<()>>(1);
         let sid = id.to_string();
         let events = self.events.clone();
@@ -191,7 +231,11 @@ impl Sessions {
                     (SessionState::Failed, Some(e.to_string()))
                 }
                 Err(p) => {
-                    let why = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown".into());
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
                     tracing::error!(panic = %why, "session thread panicked");
                     (SessionState::Failed, Some(format!("internal error: the session's thread panicked ({why})")))
                 }
@@ -244,7 +288,11 @@ fn views_of(spec: &SessionSpec, id: &str, dir: &Path) -> crate::Result<Views> {
         }
         let vdir = dir.join("views").join(&v.name);
         std::fs::create_dir_all(&vdir)?;
-        status.push(ViewStatus { name: v.name.clone(), hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name), outputs: v.outputs.iter().map(|u| redact_url(u)).collect() });
+        status.push(ViewStatus {
+            name: v.name.clone(),
+            hls: format!("/sessions/{id}/views/{}/hls/index.m3u8", v.name),
+            outputs: v.outputs.iter().map(|u| redact_url(u)).collect(),
+        });
         v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
     }
     Ok(Views { specs, renditions, status })
@@ -255,7 +303,13 @@ fn masked_views(spec: &SessionSpec, m: &Masking, specs: &mut Vec<ViewSpec>, rend
         if let Some(mask) = m.rules.mask(level, &[]) {
             let name = format!("l{level}");
             let outputs = if level == 0 { spec.outputs.clone() } else { vec![] };
-            specs.push(ViewSpec { name: name.clone(), outputs, copy_of: Some(0), mask: Some(mask.clone()), ..ViewSpec::default() });
+            specs.push(ViewSpec {
+                name: name.clone(),
+                outputs,
+                copy_of: Some(0),
+                mask: Some(mask.clone()),
+                ..ViewSpec::default()
+            });
             renditions.push(Rendition { name, mask: Some(mask) });
         }
     }

@@ -7,8 +7,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::face::Organ;
 use crate::compose::MaskLevel;
+use crate::face::Organ;
 
 /// A viewer's behaviour, as the platform reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -18,11 +18,17 @@ pub enum Behaviour {
     Comment,
     Share,
     /// A gift worth `value` (the platform's unit).
-    Gift { value: f64 },
+    Gift {
+        value: f64,
+    },
     /// Seconds watched since the last report.
-    Watch { seconds: f64 },
+    Watch {
+        seconds: f64,
+    },
     /// Reading progress gained, in percent.
-    Reading { percent: f64 },
+    Reading {
+        percent: f64,
+    },
 }
 
 /// Points per behaviour, level thresholds and what each level shows.
@@ -73,7 +79,13 @@ impl Behaviour {
     /// A report past what one report can carry (a gift worth 1e12, a day watched) is refused.
     pub fn validate(&self) -> Result<(), String> {
         use crate::limits::{MAX_GIFT_VALUE, MAX_READING_PERCENT, MAX_WATCH_SECONDS};
-        let check = |what: &str, v: f64, max: f64| if v.is_finite() && v > 0.0 && v <= max { Ok(()) } else { Err(format!("{what}: more than 0, at most {max} per report")) };
+        let check = |what: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(())
+            } else {
+                Err(format!("{what}: more than 0, at most {max} per report"))
+            }
+        };
         match *self {
             Behaviour::Gift { value } => check("value", value, MAX_GIFT_VALUE),
             Behaviour::Watch { seconds } => check("seconds", seconds, MAX_WATCH_SECONDS),
@@ -125,7 +137,8 @@ impl UnlockRules {
             return None;
         }
         let unlocked = &self.unlock_order[..(level as usize).min(self.unlock_order.len())];
-        let organs: Vec<Organ> = self.locked.iter().copied().filter(|o| !unlocked.contains(o) && !paid.contains(o)).collect();
+        let organs: Vec<Organ> =
+            self.locked.iter().copied().filter(|o| !unlocked.contains(o) && !paid.contains(o)).collect();
         let sigma = self.sigma * (1.0 - self.sigma_drop * level as f32).max(0.0);
         let visible = sigma > 0.0 || self.style == crate::compose::MaskStyle::Sticker;
         (!organs.is_empty() && visible).then_some(MaskLevel { organs, sigma, feather: self.feather, style: self.style })
@@ -151,7 +164,11 @@ pub mod viewer_token {
     /// constant time).
     pub fn verify(keys: &[&[u8]], channel: &str, token: &str) -> Option<i64> {
         let mut parts = token.split('.');
-        let (Some("v1"), Some(iat), Some(nonce), Some(given), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else { return None };
+        let (Some("v1"), Some(iat), Some(nonce), Some(given), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
         let iat: i64 = iat.parse().ok()?;
         let ok = keys.iter().any(|k| {
             let want = sig(k, channel, iat, nonce);

@@ -14,9 +14,9 @@ use rusqlite_migration::{Migrations, M};
 
 mod resumable;
 mod tokens;
-pub use resumable::{ResumeKind, Resumable};
-pub use tokens::{token_hash, Role, TokenInfo};
+pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
+pub use tokens::{token_hash, Role, TokenInfo};
 
 /// Default lifetime of a stream key.
 pub const DEFAULT_KEY_TTL_S: i64 = 24 * 3600;
@@ -147,7 +147,10 @@ impl Store {
         let now = now_s();
         {
             let db = self.db();
-            db.execute("INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, platform, now])?;
+            db.execute(
+                "INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, platform, now],
+            )?;
         }
         self.regenerate_key(&id, key_ttl_s)?;
         self.room(&id)
@@ -197,14 +200,18 @@ impl Store {
     pub fn regenerate_key(&self, room: &str, ttl_s: i64) -> StoreResult<StreamKey> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        let exists: Option<String> = tx.query_row("SELECT id FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
+        let exists: Option<String> =
+            tx.query_row("SELECT id FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
         if exists.is_none() {
             return Err(StoreError::NoRoom(room.to_string()));
         }
         tx.execute("UPDATE stream_keys SET revoked = 1 WHERE room_id = ?1", params![room])?;
         let now = now_s();
         let k = StreamKey { key: format!("sk_{}", random_hex(16)), issued_at: now, expires_at: now + ttl_s };
-        tx.execute("INSERT INTO stream_keys (key, room_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)", params![k.key, room, k.issued_at, k.expires_at])?;
+        tx.execute(
+            "INSERT INTO stream_keys (key, room_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![k.key, room, k.issued_at, k.expires_at],
+        )?;
         tx.commit()?;
         Ok(k)
     }
@@ -213,7 +220,9 @@ impl Store {
     pub fn check_key(&self, key: &str, now: i64) -> StoreResult<std::result::Result<String, KeyProblem>> {
         let db = self.db();
         let row: Option<(String, i64, bool)> = db
-            .query_row("SELECT room_id, expires_at, revoked FROM stream_keys WHERE key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)))
+            .query_row("SELECT room_id, expires_at, revoked FROM stream_keys WHERE key = ?1", params![key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
+            })
             .optional()?;
         Ok(match row {
             None => Err(KeyProblem::Unknown),
@@ -225,17 +234,29 @@ impl Store {
 
     pub fn add_destination(&self, room: &str, url: &str) -> StoreResult<Destination> {
         self.room(room)?;
-        let d = Destination { id: format!("dst_{}", random_hex(6)), room_id: room.to_string(), url: url.to_string(), created_at: now_s() };
-        self.db().execute("INSERT INTO destinations (id, room_id, url, created_at) VALUES (?1, ?2, ?3, ?4)", params![d.id, d.room_id, d.url, d.created_at])?;
+        let d = Destination {
+            id: format!("dst_{}", random_hex(6)),
+            room_id: room.to_string(),
+            url: url.to_string(),
+            created_at: now_s(),
+        };
+        self.db().execute(
+            "INSERT INTO destinations (id, room_id, url, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![d.id, d.room_id, d.url, d.created_at],
+        )?;
         Ok(d)
     }
 
     pub fn destinations(&self, room: &str) -> StoreResult<Vec<Destination>> {
         self.room(room)?;
         let db = self.db();
-        let mut st = db.prepare("SELECT id, room_id, url, created_at FROM destinations WHERE room_id = ?1 ORDER BY created_at, id")?;
+        let mut st = db.prepare(
+            "SELECT id, room_id, url, created_at FROM destinations WHERE room_id = ?1 ORDER BY created_at, id",
+        )?;
         let v = st
-            .query_map(params![room], |r| Ok(Destination { id: r.get(0)?, room_id: r.get(1)?, url: r.get(2)?, created_at: r.get(3)? }))?
+            .query_map(params![room], |r| {
+                Ok(Destination { id: r.get(0)?, room_id: r.get(1)?, url: r.get(2)?, created_at: r.get(3)? })
+            })?
             .collect::<Result<_, _>>()?;
         Ok(v)
     }
@@ -258,7 +279,11 @@ impl Store {
             "INSERT INTO viewer_points (channel, token, points) VALUES (?1, ?2, ?3) ON CONFLICT(channel, token) DO UPDATE SET points = points + ?3",
             params![channel, token, delta],
         )?;
-        Ok(db.query_row("SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2", params![channel, token], |r| r.get(0))?)
+        Ok(db.query_row(
+            "SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2",
+            params![channel, token],
+            |r| r.get(0),
+        )?)
     }
 
     /// Credits `seconds` of watch time to a viewer unless the total would pass `limit`; returns
@@ -275,7 +300,15 @@ impl Store {
 
     pub fn points(&self, channel: &str, token: &str) -> StoreResult<f64> {
         use rusqlite::OptionalExtension;
-        Ok(self.db().query_row("SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2", params![channel, token], |r| r.get(0)).optional()?.unwrap_or(0.0))
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT points FROM viewer_points WHERE channel = ?1 AND token = ?2",
+                params![channel, token],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0.0))
     }
 
     /// Records a confirmed payment's unlock; false when that payment was already counted.
@@ -290,21 +323,27 @@ impl Store {
     /// Organs a viewer has paid to unlock on a channel.
     pub fn entitlements(&self, channel: &str, token: &str) -> StoreResult<Vec<String>> {
         let db = self.db();
-        let mut st = db.prepare("SELECT DISTINCT organ FROM entitlements WHERE channel = ?1 AND token = ?2 ORDER BY organ")?;
+        let mut st =
+            db.prepare("SELECT DISTINCT organ FROM entitlements WHERE channel = ?1 AND token = ?2 ORDER BY organ")?;
         let v = st.query_map(params![channel, token], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(v)
     }
 
     /// Stores a channel's unlock rules (JSON).
     pub fn set_channel_rules(&self, channel: &str, rules_json: &str) -> StoreResult<()> {
-        self.db().execute("INSERT INTO channels (id, rules) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET rules = ?2", params![channel, rules_json])?;
+        self.db().execute(
+            "INSERT INTO channels (id, rules) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET rules = ?2",
+            params![channel, rules_json],
+        )?;
         Ok(())
     }
 
     /// The setting `name`, made by `init` and kept the first time it is asked for.
     pub fn setting_or_init(&self, name: &str, init: impl FnOnce() -> String) -> StoreResult<String> {
         let db = self.db();
-        if let Some(v) = db.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |r| r.get(0)).optional()? {
+        if let Some(v) =
+            db.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |r| r.get(0)).optional()?
+        {
             return Ok(v);
         }
         let v = init();
@@ -314,7 +353,10 @@ impl Store {
 
     pub fn channel_rules(&self, channel: &str) -> StoreResult<Option<String>> {
         use rusqlite::OptionalExtension;
-        Ok(self.db().query_row("SELECT rules FROM channels WHERE id = ?1", params![channel], |r| r.get(0)).optional()?)
+        Ok(self
+            .db()
+            .query_row("SELECT rules FROM channels WHERE id = ?1", params![channel], |r| r.get(0))
+            .optional()?)
     }
 }
 
@@ -341,7 +383,10 @@ mod tests {
         assert!(s.token_by_hash(&token_hash("cst_other")).unwrap().is_none());
         s.revoke_token(&info.id).unwrap();
         assert!(s.token_by_hash(&token_hash(&token)).unwrap().is_none());
-        assert!(s.create_token(Role::Anchor, Some("room_missing")).is_err(), "an anchor token needs a room that exists");
+        assert!(
+            s.create_token(Role::Anchor, Some("room_missing")).is_err(),
+            "an anchor token needs a room that exists"
+        );
     }
 
     #[test]
@@ -385,6 +430,4 @@ mod tests {
         assert!(matches!(s.room("room_missing"), Err(StoreError::NoRoom(_))));
         let _ = std::fs::remove_dir_all(&dir);
     }
-
 }
-

@@ -46,7 +46,9 @@ impl Store {
     /// Everything to resume, oldest first (an invitation's session before later changes).
     pub fn resumables(&self) -> StoreResult<Vec<Resumable>> {
         let db = self.db();
-        let mut q = db.prepare("SELECT id, kind, request, session_id, state, pk, deadline FROM resumable ORDER BY created_at, rowid")?;
+        let mut q = db.prepare(
+            "SELECT id, kind, request, session_id, state, pk, deadline FROM resumable ORDER BY created_at, rowid",
+        )?;
         let rows = q.query_map([], |r| {
             let kind: String = r.get(1)?;
             Ok(Resumable {

@@ -57,7 +57,13 @@ impl Store {
             self.room(r)?;
         }
         let token = format!("cst_{}", random_hex(32));
-        let info = TokenInfo { id: format!("tok_{}", random_hex(6)), role, room: room.map(str::to_string), created_at: now_s(), revoked: false };
+        let info = TokenInfo {
+            id: format!("tok_{}", random_hex(6)),
+            role,
+            room: room.map(str::to_string),
+            created_at: now_s(),
+            revoked: false,
+        };
         self.db().execute(
             "INSERT INTO api_tokens (id, hash, role, room, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![info.id, token_hash(&token), role.as_str(), info.room, info.created_at],
@@ -69,7 +75,11 @@ impl Store {
     pub fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenInfo>> {
         let found = self
             .db()
-            .query_row("SELECT id, role, room, created_at, revoked FROM api_tokens WHERE hash = ?1 AND revoked = 0", params![hash], row)
+            .query_row(
+                "SELECT id, role, room, created_at, revoked FROM api_tokens WHERE hash = ?1 AND revoked = 0",
+                params![hash],
+                row,
+            )
             .optional()?;
         Ok(found)
     }
@@ -91,5 +101,11 @@ impl Store {
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
     let role: String = r.get(1)?;
-    Ok(TokenInfo { id: r.get(0)?, role: Role::parse(&role).unwrap_or(Role::Anchor), room: r.get(2)?, created_at: r.get(3)?, revoked: r.get::<_, i64>(4)? != 0 })
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        role: Role::parse(&role).unwrap_or(Role::Anchor),
+        room: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked: r.get::<_, i64>(4)? != 0,
+    })
 }

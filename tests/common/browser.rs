@@ -31,8 +31,19 @@ impl Browser {
         std::fs::create_dir_all(dir).unwrap();
         let log = std::fs::File::create(dir.join("chromium.log")).unwrap();
         let child = Command::new("chromium")
-            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--mute-audio", "--no-first-run", "--disable-extensions"])
-            .args(["--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0", "--remote-allow-origins=*"])
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--mute-audio",
+                "--no-first-run",
+                "--disable-extensions",
+            ])
+            .args([
+                "--autoplay-policy=no-user-gesture-required",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+            ])
             .arg(format!("--user-data-dir={}", dir.display()))
             .arg("about:blank")
             .stdout(Stdio::null())
@@ -43,13 +54,26 @@ impl Browser {
         let active = dir.join("DevToolsActivePort");
         let mut port = 0u16;
         super::wait_for("Chromium's DevTools port", 30.0, || {
-            port = std::fs::read_to_string(&active).ok().and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok())).unwrap_or(0);
+            port = std::fs::read_to_string(&active)
+                .ok()
+                .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+                .unwrap_or(0);
             port != 0
         });
         let mut page = None;
         super::wait_for("Chromium's first page", 30.0, || {
-            let list: Value = ureq::get(&format!("http://127.0.0.1:{port}/json/list")).call().ok().and_then(|r| r.into_string().ok()).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-            page = list.as_array().into_iter().flatten().find(|t| t["type"] == "page").and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from));
+            let list: Value = ureq::get(&format!("http://127.0.0.1:{port}/json/list"))
+                .call()
+                .ok()
+                .and_then(|r| r.into_string().ok())
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(Value::Null);
+            page = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"] == "page")
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from));
             page.is_some()
         });
         let (ws, _) = tungstenite::connect(page.unwrap().as_str()).expect("DevTools WebSocket");
@@ -63,7 +87,9 @@ impl Browser {
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.ws.send(Message::text(json!({ "id": id, "method": method, "params": params }).to_string())).expect("DevTools send");
+        self.ws
+            .send(Message::text(json!({ "id": id, "method": method, "params": params }).to_string()))
+            .expect("DevTools send");
         loop {
             let msg = self.ws.read().expect("DevTools reply");
             let Ok(text) = msg.to_text() else { continue };
@@ -81,7 +107,8 @@ impl Browser {
 
     /// The value of a JavaScript expression in the page (promises awaited).
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }));
+        let r =
+            self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }));
         assert!(r.get("exceptionDetails").is_none(), "{expr}: {}", r["exceptionDetails"]);
         r["result"]["value"].clone()
     }
@@ -108,7 +135,11 @@ pub fn serve_pages(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> String 
             let mut conn = conn;
             match files.iter().find(|f| f.0 == path) {
                 Some((_, ty, body)) => {
-                    let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = conn.write_all(body);
                 }
                 None => {

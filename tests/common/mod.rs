@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use costream::testsrc::{generate, Clip};
 use serde_json::Value;
@@ -14,7 +14,12 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh directory for one test.
 pub fn workdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("costream-test-{}-{}-{}", name, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let d = std::env::temp_dir().join(format!(
+        "costream-test-{}-{}-{}",
+        name,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
@@ -48,7 +53,10 @@ pub fn probe(path: &Path) -> serde_json::Value {
 }
 
 pub fn stream<'a>(p: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    p["streams"].as_array().and_then(|s| s.iter().find(|s| s["codec_type"] == kind)).unwrap_or_else(|| panic!("no {kind} stream in {p}"))
+    p["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} stream in {p}"))
 }
 
 /// One decoded frame at `t` seconds as RGB24.
@@ -116,7 +124,18 @@ pub fn probe_url(url: &str) -> serde_json::Value {
 /// published, a recording that was finalised).
 pub fn has_video(url: &str) -> bool {
     Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "3000000", "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "3000000",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
         .args(ffmpeg_auth(url))
         .arg(url)
         .output()
@@ -131,10 +150,8 @@ pub fn frame_rgb_url(url: &str, w: usize, h: usize) -> Rgb {
         c.args(["-live_start_index", "-1"]);
     }
     c.args(ffmpeg_auth(url));
-    let o = c
-        .args(["-i", url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("run ffmpeg");
+    let o =
+        c.args(["-i", url, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).output().expect("run ffmpeg");
     assert!(o.status.success(), "decode {url}: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.stdout.len(), w * h * 3, "decoded frame size of {url}");
     Rgb { w, h, data: o.stdout }
@@ -205,7 +222,11 @@ pub fn operator_token(db: &Path) -> String {
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_costream")).args(["token", "create", "--role", "operator", "--db"]).arg(db).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_costream"))
+        .args(["token", "create", "--role", "operator", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "token create: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
@@ -286,7 +307,6 @@ pub fn publish_args(clip: &Path, port: u16, key: &str, extra: &[&str]) -> Child 
         .unwrap()
 }
 
-
 /// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
 pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
     assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");
@@ -343,7 +363,14 @@ impl Drop for Demo {
 
 pub fn start_demo(dir: &Path) -> Demo {
     let mut child = Command::new(env!("CARGO_BIN_EXE_costream"))
-        .args(["demo", "--http", &format!("127.0.0.1:{}", free_port()), "--rtmp", &format!("127.0.0.1:{}", free_port()), "--dir"])
+        .args([
+            "demo",
+            "--http",
+            &format!("127.0.0.1:{}", free_port()),
+            "--rtmp",
+            &format!("127.0.0.1:{}", free_port()),
+            "--dir",
+        ])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

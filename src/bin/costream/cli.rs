@@ -35,7 +35,8 @@ pub fn parse_color(s: &str) -> Result<[f32; 4]> {
 
 /// `X,Y,W,H,#RRGGBB[AA]`
 pub fn parse_rect(s: &str) -> Result<LayerSpec> {
-    let (geo, col) = s.rsplit_once(',').ok_or_else(|| invalid("rect", format!("{s:?}: expected X,Y,W,H,#RRGGBB[AA]")))?;
+    let (geo, col) =
+        s.rsplit_once(',').ok_or_else(|| invalid("rect", format!("{s:?}: expected X,Y,W,H,#RRGGBB[AA]")))?;
     let v = nums(geo, "rect", 4..=4)?;
     Ok(LayerSpec { rect: rect(&v, "rect")?, color: parse_color(col)?, kind: LayerKind::Solid })
 }

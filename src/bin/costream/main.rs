@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use costream::compose::{self, Fps, Overlays, RenderConfig};
 use costream::encode::{EncoderKind, VideoSettings};
 use costream::gpu::GpuOptions;
 use costream::ingest::InputOptions;
 use costream::media::geometry::{Fit, Layout};
-use costream::compose::{self, Fps, Overlays, RenderConfig};
 use costream::{testsrc, Error};
 
 mod bench;
@@ -201,7 +201,13 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
             threads: a.x264_threads,
         },
         audio_kbps: a.audio_bitrate,
-        gpu: GpuOptions { workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?, readback_depth: a.tuning.readback_depth.max(1), gpu_timing: a.tuning.gpu_timing, dirty_reuse: !a.tuning.no_dirty_reuse, ..GpuOptions::default() },
+        gpu: GpuOptions {
+            workgroup: parse_wh(&a.tuning.workgroup, "workgroup")?,
+            readback_depth: a.tuning.readback_depth.max(1),
+            gpu_timing: a.tuning.gpu_timing,
+            dirty_reuse: !a.tuning.no_dirty_reuse,
+            ..GpuOptions::default()
+        },
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
         realtime: a.realtime,
@@ -251,7 +257,10 @@ fn main() -> ExitCode {
         std::env::set_var("LP_NUM_THREADS", (cores / 2).max(1).to_string());
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wgpu_core=warn,wgpu_hal=warn,naga=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let r = match cli.cmd {

@@ -68,7 +68,12 @@ pub struct ServeArgs {
 /// A secret from its file, else from the environment variable `env`.
 fn secret(file: Option<PathBuf>, flag: &str, env: &str) -> Result<Option<String>, Error> {
     match file {
-        Some(p) => Ok(Some(std::fs::read_to_string(&p).map_err(|e| costream::error::invalid("secret file", format!("--{flag} {}: {e}", p.display())))?.trim().to_string())),
+        Some(p) => Ok(Some(
+            std::fs::read_to_string(&p)
+                .map_err(|e| costream::error::invalid("secret file", format!("--{flag} {}: {e}", p.display())))?
+                .trim()
+                .to_string(),
+        )),
         None => Ok(std::env::var(env).ok()),
     }
 }
@@ -82,8 +87,15 @@ fn config(a: ServeArgs) -> Result<ServeConfig, Error> {
         ring_budget_bytes: a.ring_budget_mb << 20,
         payment_secret: secret(a.payment_secret_file, "payment-secret-file", "COSTREAM_PAYMENT_SECRET")?,
         segment_url_ttl_s: a.segment_url_ttl,
-        caps: costream::limits::Caps { max_sessions: a.max_sessions, max_invitations: a.max_invitations, max_publishers: a.max_publishers },
-        url_policy: costream::policy::UrlPolicy { allow_private_inputs: a.allow_private_inputs, allow_private_outputs: a.allow_private_outputs },
+        caps: costream::limits::Caps {
+            max_sessions: a.max_sessions,
+            max_invitations: a.max_invitations,
+            max_publishers: a.max_publishers,
+        },
+        url_policy: costream::policy::UrlPolicy {
+            allow_private_inputs: a.allow_private_inputs,
+            allow_private_outputs: a.allow_private_outputs,
+        },
         cors_origins: a.cors_origins,
         hls_retention_s: a.hls_retention,
         extra_tick_ms: a.test_extra_tick_ms,

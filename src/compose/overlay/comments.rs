@@ -20,14 +20,30 @@ pub const COMMENT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 pub const COMMENT_LINES: usize = 6;
 
 /// The latest comments for `anchor` as a panel in the lower left of a monitor view.
-pub(crate) fn comment_elements(comments: &[Comment], anchor: &str, now: Instant, w: u32, h: u32, prefix: &str) -> Vec<Element> {
-    let lines: Vec<&str> = comments.iter().filter(|c| c.anchor == anchor && now.saturating_duration_since(c.at) < COMMENT_TTL).map(|c| c.text.as_str()).collect();
+pub(crate) fn comment_elements(
+    comments: &[Comment],
+    anchor: &str,
+    now: Instant,
+    w: u32,
+    h: u32,
+    prefix: &str,
+) -> Vec<Element> {
+    let lines: Vec<&str> = comments
+        .iter()
+        .filter(|c| c.anchor == anchor && now.saturating_duration_since(c.at) < COMMENT_TTL)
+        .map(|c| c.text.as_str())
+        .collect();
     let lines = &lines[lines.len().saturating_sub(COMMENT_LINES)..];
     if lines.is_empty() {
         return Vec::new();
     }
     let size = (h as f32 / 30.0).round().max(12.0);
-    let panel = Rect { x: 16.0, y: (h as f32 * 0.35).round(), w: (w as f32 * 0.42).round(), h: (size * 1.2 * COMMENT_LINES as f32 + size).round() };
+    let panel = Rect {
+        x: 16.0,
+        y: (h as f32 * 0.35).round(),
+        w: (w as f32 * 0.42).round(),
+        h: (size * 1.2 * COMMENT_LINES as f32 + size).round(),
+    };
     vec![
         Element::Layer(LayerSpec { rect: panel, color: [0.0, 0.0, 0.0, 0.45], kind: LayerKind::Solid }),
         Element::Text {

@@ -29,13 +29,17 @@ pub struct Overlays {
     pub blurs: Vec<BlurSpec>,
 }
 
-
 /// Something drawn over a view that is decided frame by frame (the PK bar, an anchor's comments).
 #[derive(Clone, Debug)]
 pub enum Element {
     Layer(LayerSpec),
     /// Text, rasterised only when it changes; `key` names the box so its image slot is reused.
-    Text { key: String, rect: Rect, text: String, style: TextStyle },
+    Text {
+        key: String,
+        rect: Rect,
+        text: String,
+        style: TextStyle,
+    },
 }
 
 /// The bundled sticker.
@@ -53,12 +57,14 @@ impl FixedLayers {
     pub fn load(o: &Overlays, views: &[ViewSpec], comp: &mut Compositor) -> Result<FixedLayers> {
         let mut images = Vec::new();
         for (path, _) in o.images.iter().chain(&o.under_images) {
-            let img = image::open(path).map_err(|e| Error::Image { path: path.display().to_string(), why: e.to_string() })?;
+            let img =
+                image::open(path).map_err(|e| Error::Image { path: path.display().to_string(), why: e.to_string() })?;
             images.push(img.to_rgba8());
         }
         // The sticker joins the images when a view uses it.
         let sticker = if views.iter().any(|v| v.mask.as_ref().is_some_and(|m| m.style == MaskStyle::Sticker)) {
-            let img = image::load_from_memory(STICKER_PNG).map_err(|e| Error::Image { path: "assets/stickers/blush.png".into(), why: e.to_string() })?;
+            let img = image::load_from_memory(STICKER_PNG)
+                .map_err(|e| Error::Image { path: "assets/stickers/blush.png".into(), why: e.to_string() })?;
             images.push(img.to_rgba8());
             Some(images.len() - 1)
         } else {
@@ -84,7 +90,14 @@ pub(crate) struct TextImages {
 }
 
 impl TextImages {
-    fn layer(&mut self, comp: &mut Compositor, key: &str, rect: Rect, text: &str, style: &TextStyle) -> Result<LayerSpec> {
+    fn layer(
+        &mut self,
+        comp: &mut Compositor,
+        key: &str,
+        rect: Rect,
+        text: &str,
+        style: &TextStyle,
+    ) -> Result<LayerSpec> {
         // Never larger than the frame: the box's image is allocated at this size.
         let (fw, fh) = comp.size();
         let (w, h) = (rect.w.round().clamp(1.0, fw as f32) as u32, rect.h.round().clamp(1.0, fh as f32) as u32);
@@ -98,7 +111,11 @@ impl TextImages {
                 i
             }
         };
-        Ok(LayerSpec { rect: Rect { x: rect.x.round(), y: rect.y.round(), w: w as f32, h: h as f32 }, color: [1.0; 4], kind: LayerKind::Image(idx) })
+        Ok(LayerSpec {
+            rect: Rect { x: rect.x.round(), y: rect.y.round(), w: w as f32, h: h as f32 },
+            color: [1.0; 4],
+            kind: LayerKind::Image(idx),
+        })
     }
 }
 
@@ -113,13 +130,25 @@ pub(crate) struct Overlay<'a> {
 impl Overlay<'_> {
     /// The fixed layers plus the PK bar and (on a monitor) the comments of a view; text boxes are
     /// rasterised into compositor images when their content changed.
-    pub fn layers(&self, comp: &mut Compositor, texts: &mut TextImages, fixed: &[LayerSpec], spec: &ViewSpec) -> Result<Vec<LayerSpec>> {
+    pub fn layers(
+        &self,
+        comp: &mut Compositor,
+        texts: &mut TextImages,
+        fixed: &[LayerSpec],
+        spec: &ViewSpec,
+    ) -> Result<Vec<LayerSpec>> {
         let (w, h) = self.size;
         let mut elements = Vec::new();
         // Text boxes are named by what they show, not by view: views with the same bar (a room and
         // its anchor's monitor) share its images, so the compositor sees the same layers.
         if let Some(bar) = self.pk {
-            elements.extend(bar.elements(self.now, spec.mirrored, w, h, if spec.mirrored { "bar.mirrored." } else { "bar." }));
+            elements.extend(bar.elements(
+                self.now,
+                spec.mirrored,
+                w,
+                h,
+                if spec.mirrored { "bar.mirrored." } else { "bar." },
+            ));
         }
         if let Some(anchor) = &spec.monitor {
             elements.extend(comment_elements(self.comments, anchor, self.now, w, h, &format!("comments.{anchor}.")));

@@ -75,7 +75,12 @@ pub fn parse_color(s: &str) -> Result<Rgba, String> {
     let bad = || format!("colour {s:?}: expected #rrggbb or #rrggbbaa");
     match h.len() {
         6 => Ok([byte(0).map_err(|_| bad())?, byte(2).map_err(|_| bad())?, byte(4).map_err(|_| bad())?, 1.0]),
-        8 => Ok([byte(0).map_err(|_| bad())?, byte(2).map_err(|_| bad())?, byte(4).map_err(|_| bad())?, byte(6).map_err(|_| bad())?]),
+        8 => Ok([
+            byte(0).map_err(|_| bad())?,
+            byte(2).map_err(|_| bad())?,
+            byte(4).map_err(|_| bad())?,
+            byte(6).map_err(|_| bad())?,
+        ]),
         _ => Err(bad()),
     }
 }
@@ -114,7 +119,9 @@ impl PkSettings {
     pub fn validate_for(&self, size: (u32, u32)) -> Result<(), String> {
         self.validate()?;
         match self.rect {
-            Some(r) if !crate::limits::inside_frame(r, size) => Err(format!("rect {r:?} must lie inside the {}x{} output", size.0, size.1)),
+            Some(r) if !crate::limits::inside_frame(r, size) => {
+                Err(format!("rect {r:?} must lie inside the {}x{} output", size.0, size.1))
+            }
             _ => Ok(()),
         }
     }
@@ -152,7 +159,9 @@ impl PkBar {
     /// The bar must fit the `size` of the output it is drawn on.
     pub fn update(&mut self, patch: &serde_json::Value, now: Instant, size: (u32, u32)) -> Result<(), String> {
         let mut v = serde_json::to_value(&self.settings).map_err(|e| e.to_string())?;
-        let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) else { return Err("the PK update must be a JSON object".into()) };
+        let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) else {
+            return Err("the PK update must be a JSON object".into());
+        };
         for (k, val) in p {
             obj.insert(k.clone(), val.clone());
         }
@@ -173,7 +182,8 @@ impl PkBar {
     /// The split drawn at `now`: eased from the previous scores' split to the new one.
     pub fn split_at(&self, now: Instant) -> f32 {
         let d = self.settings.animate_ms as f32 / 1000.0;
-        let t = if d <= 0.0 { 1.0 } else { (now.saturating_duration_since(self.since).as_secs_f32() / d).clamp(0.0, 1.0) };
+        let t =
+            if d <= 0.0 { 1.0 } else { (now.saturating_duration_since(self.since).as_secs_f32() / d).clamp(0.0, 1.0) };
         // Ease in and out: starts and lands softly, exact at both ends.
         let e = t * t * (3.0 - 2.0 * t);
         self.from + (self.to - self.from) * e
@@ -216,12 +226,20 @@ impl PkBar {
         let (a, b) = ([col(&s.colors_a[0]), col(&s.colors_a[1])], [col(&s.colors_b[0]), col(&s.colors_b[1])]);
         let split0 = self.split_at(now);
         // Left side's colours run outer → split; the right side's split → outer.
-        let (left, right, split, lside) = if mirrored { ([b[1], b[0]], [a[1], a[0]], 1.0 - split0, 1) } else { (a, b, split0, 0) };
+        let (left, right, split, lside) =
+            if mirrored { ([b[1], b[0]], [a[1], a[0]], 1.0 - split0, 1) } else { (a, b, split0, 0) };
         let r = self.rect(w, h);
         let mut out = vec![Element::Layer(LayerSpec {
             rect: r,
             color: left[0],
-            kind: LayerKind::Bar(BarSpec { left_inner: left[1], right_inner: right[0], right_outer: right[1], split, divider: 2.0, radius: r.h * 0.5 }),
+            kind: LayerKind::Bar(BarSpec {
+                left_inner: left[1],
+                right_inner: right[0],
+                right_outer: right[1],
+                split,
+                divider: 2.0,
+                radius: r.h * 0.5,
+            }),
         })];
         let size = if s.text_size > 0.0 { s.text_size } else { (r.h * 0.75).max(8.0) };
         let style = |align| TextStyle { size, color: to_u8(col(&s.text_color)), align, outline: true };
@@ -242,20 +260,34 @@ impl PkBar {
         });
         // Countdown (or the result) in a box above the bar's centre.
         let label_h = (r.h * 1.2).round();
-        let label = Rect { x: (r.x + r.w / 2.0 - label_h * 2.5).round(), y: (r.y - label_h - 4.0).max(0.0), w: (label_h * 5.0).round(), h: label_h };
+        let label = Rect {
+            x: (r.x + r.w / 2.0 - label_h * 2.5).round(),
+            y: (r.y - label_h - 4.0).max(0.0),
+            w: (label_h * 5.0).round(),
+            h: label_h,
+        };
         let text = match (self.winner(now), self.remaining(now)) {
             (Some(Winner::Draw), _) => Some("平局 DRAW".to_string()),
             (Some(win), _) => {
                 let side = if win == Winner::A { 0 } else { 1 };
                 let arrow = if side == lside { "◀" } else { "▶" };
-                Some(if side == lside { format!("{arrow} {} 胜 WIN", s.names[side]) } else { format!("{} 胜 WIN {arrow}", s.names[side]) })
+                Some(if side == lside {
+                    format!("{arrow} {} 胜 WIN", s.names[side])
+                } else {
+                    format!("{} 胜 WIN {arrow}", s.names[side])
+                })
             }
             (None, Some(left)) => Some(format!("{:02}:{:02}", left / 60, left % 60)),
             (None, None) => None,
         };
         if let Some(text) = text {
             out.push(Element::Layer(LayerSpec { rect: label, color: [0.0, 0.0, 0.0, 0.5], kind: LayerKind::Solid }));
-            out.push(Element::Text { key: format!("{prefix}pk.label"), rect: label, text, style: TextStyle { size: (label_h * 0.75).round(), ..style(TextAlign::Center) } });
+            out.push(Element::Text {
+                key: format!("{prefix}pk.label"),
+                rect: label,
+                text,
+                style: TextStyle { size: (label_h * 0.75).round(), ..style(TextAlign::Center) },
+            });
         }
         out
     }
@@ -285,7 +317,9 @@ mod tests {
         assert!(bar.update(&serde_json::json!({"nonsense": 1}), t0, (1280, 720)).is_err());
         assert!(bar.update(&serde_json::json!([1, 2]), t0, (1280, 720)).is_err());
         // A bar outside the frame would make the text boxes as large as it.
-        assert!(bar.update(&serde_json::json!({"rect": [0, 0, 8, 1000000], "countdown_s": 60}), t0, (1280, 720)).is_err());
+        assert!(bar
+            .update(&serde_json::json!({"rect": [0, 0, 8, 1000000], "countdown_s": 60}), t0, (1280, 720))
+            .is_err());
         assert_eq!(bar.settings, before);
     }
 

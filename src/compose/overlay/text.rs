@@ -57,7 +57,11 @@ impl TextRenderer {
     pub fn new() -> TextRenderer {
         let mut db = cosmic_text::fontdb::Database::new();
         db.load_font_data(LATIN.to_vec());
-        let family = db.faces().next().and_then(|f| f.families.first().map(|(n, _)| n.clone())).unwrap_or_else(|| "DejaVu Sans".into());
+        let family = db
+            .faces()
+            .next()
+            .and_then(|f| f.families.first().map(|(n, _)| n.clone()))
+            .unwrap_or_else(|| "DejaVu Sans".into());
         db.load_font_data(CJK.to_vec());
         // Last resort for scripts neither bundled font covers.
         db.load_system_fonts();

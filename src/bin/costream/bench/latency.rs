@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use ffmpeg_next as ff;
 
 use costream::api::serve::{run_with, ServeConfig};
+use costream::compose::Fps;
 use costream::error::{invalid, Result};
 use costream::media::geometry::{Fit, Layout};
-use costream::compose::Fps;
 use costream::session::{SessionInput, SessionSpec};
 use costream::testsrc::{generate, Clip};
 
@@ -37,7 +37,21 @@ fn coded_clip(dir: &Path, seconds: f64) -> Result<PathBuf> {
         let code = format!(
             "color=c=gray:size={W}x{H}:rate=30,format=yuv420p,geq=lum='if(lt(Y,40),if(gt(mod(floor(N/pow(2,floor(X/{BIT_W}))),2),0.5),235,16),128)':cb=128:cr=128"
         );
-        generate(&p, &Clip::new(code, seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p"]))?;
+        generate(
+            &p,
+            &Clip::new(code, seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+            ]),
+        )?;
     }
     Ok(p)
 }
@@ -46,7 +60,11 @@ fn read_code(f: &ff::frame::Video) -> u32 {
     let (data, stride) = (f.data(0), f.stride(0));
     (0..BITS).fold(0, |acc, b| {
         let x = (b * BIT_W + BIT_W / 2) as usize;
-        if data[20 * stride + x] > 128 { acc | (1 << b) } else { acc }
+        if data[20 * stride + x] > 128 {
+            acc | (1 << b)
+        } else {
+            acc
+        }
     })
 }
 
@@ -61,7 +79,11 @@ fn reader(url: String, until: Instant) -> std::thread::JoinHandle<Vec<(u32, Inst
         let Ok(mut ictx) = ff::format::input_with_dictionary(&url, d) else { return out };
         let Some(s) = ictx.streams().best(ff::media::Type::Video) else { return out };
         let idx = s.index();
-        let Ok(mut dec) = ff::codec::context::Context::from_parameters(s.parameters()).and_then(|c| c.decoder().video()) else { return out };
+        let Ok(mut dec) =
+            ff::codec::context::Context::from_parameters(s.parameters()).and_then(|c| c.decoder().video())
+        else {
+            return out;
+        };
         let mut pkt = ff::Packet::empty();
         while Instant::now() < until {
             if pkt.read(&mut ictx).is_err() {
@@ -99,7 +121,9 @@ fn median_latency(samples: &[(u32, Instant)], sent_start: Instant) -> Option<f64
     let mut v: Vec<f64> = samples
         .iter()
         .filter(|(n, _)| *n >= 30 && seen.insert(*n))
-        .map(|(n, t)| t.saturating_duration_since(sent_start + Duration::from_secs_f64(*n as f64 / 30.0)).as_secs_f64() * 1e3)
+        .map(|(n, t)| {
+            t.saturating_duration_since(sent_start + Duration::from_secs_f64(*n as f64 / 30.0)).as_secs_f64() * 1e3
+        })
         .collect();
     if std::env::var_os("COSTREAM_DEBUG_LATENCY").is_some() {
         let pick: Vec<String> = v.iter().step_by((v.len() / 12).max(1)).map(|x| format!("{x:.0}")).collect();
@@ -131,11 +155,19 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let clip = coded_clip(&dir.join("inputs"), seconds)?;
     let nginx = start_nginx(&dir.join("nginx"), false)?;
     let nport = nginx.port;
-    let direct = measure(&clip, seconds, &format!("rtmp://127.0.0.1:{nport}/live/direct"), &format!("rtmp://127.0.0.1:{nport}/live/direct"))?
-        .ok_or_else(|| invalid("latency", "the direct path delivered too few frames"))?;
+    let direct = measure(
+        &clip,
+        seconds,
+        &format!("rtmp://127.0.0.1:{nport}/live/direct"),
+        &format!("rtmp://127.0.0.1:{nport}/live/direct"),
+    )?
+    .ok_or_else(|| invalid("latency", "the direct path delivered too few frames"))?;
 
     // costream in-process: ingest on a free port, one room, a session pushing to nginx.
-    let (http, rtmp): (SocketAddr, SocketAddr) = (format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?, format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?);
+    let (http, rtmp): (SocketAddr, SocketAddr) = (
+        format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?,
+        format!("127.0.0.1:{}", free_port()?).parse().map_err(|_| invalid("addr", ""))?,
+    );
     let key: Arc<Mutex<Option<(String, SocketAddr)>>> = Arc::default();
     let k2 = key.clone();
     let out_url = format!("rtmp://127.0.0.1:{nport}/live/out");
@@ -145,7 +177,21 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "latency room"),
         };
-        let spec = SessionSpec { inputs: vec![SessionInput::Room(room.id.clone())], layout: Layout::SideBySide, fits: vec![Fit::Fill], size: (W, H), fps: Fps { num: 30, den: 1 }, outputs: vec![o2], bitrate_kbps: 1500, record: false, views: vec![], pending: false, pk: None, audio_of: vec![], masking: None };
+        let spec = SessionSpec {
+            inputs: vec![SessionInput::Room(room.id.clone())],
+            layout: Layout::SideBySide,
+            fits: vec![Fit::Fill],
+            size: (W, H),
+            fps: Fps { num: 30, den: 1 },
+            outputs: vec![o2],
+            bitrate_kbps: 1500,
+            record: false,
+            views: vec![],
+            pending: false,
+            pk: None,
+            audio_of: vec![],
+            masking: None,
+        };
         if let Err(e) = state.sessions.start(spec) {
             return tracing::error!(error = %e, "latency session");
         }
@@ -156,10 +202,30 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = dir.join("latency.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = ServeConfig { http, rtmp, db, key_ttl_s: 3600, ring_budget_bytes: 64 << 20, payment_secret: None, segment_url_ttl_s: 120, caps: Default::default(), url_policy: costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true }, cors_origins: Vec::new(), hls_retention_s: 120, extra_tick_ms: 0, platform_secret: None };
+    let cfg = ServeConfig {
+        http,
+        rtmp,
+        db,
+        key_ttl_s: 3600,
+        ring_budget_bytes: 64 << 20,
+        payment_secret: None,
+        segment_url_ttl_s: 120,
+        caps: Default::default(),
+        url_policy: costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true },
+        cors_origins: Vec::new(),
+        hls_retention_s: 120,
+        extra_tick_ms: 0,
+        platform_secret: None,
+    };
     let svc = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new()?;
-        rt.block_on(run_with(cfg, async move { let _ = stop_rx.await; }, Some(ready)))
+        rt.block_on(run_with(
+            cfg,
+            async move {
+                let _ = stop_rx.await;
+            },
+            Some(ready),
+        ))
     });
     let started = || key.lock().ok().and_then(|k| k.clone());
     if !wait_until(Duration::from_secs(20), || started().is_some()) {
@@ -178,7 +244,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
 /// through nginx-rtmp in the same run. Returns the medians over `runs` of each, in ms: (pre-pull
 /// first frame, pre-pull first packet, cold first frame, cold first packet).
 pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
-    use costream::session::invite::{InviteState, Invitations};
+    use costream::session::invite::{Invitations, InviteState};
     use costream::session::Sessions;
     ff::init().map_err(|e| invalid("ffmpeg", e.to_string()))?;
     let clip = coded_clip(&dir.join("inputs"), 120.0)?;
@@ -198,7 +264,16 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         outputs: vec![],
         bitrate_kbps: 2500,
         record: false,
-        views: ["a", "b"].iter().enumerate().map(|(i, n)| costream::compose::ViewSpec { name: n.to_string(), order: if i == 0 { vec![0, 1] } else { vec![1, 0] }, mirrored: i == 1, ..Default::default() }).collect(),
+        views: ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| costream::compose::ViewSpec {
+                name: n.to_string(),
+                order: if i == 0 { vec![0, 1] } else { vec![1, 0] },
+                mirrored: i == 1,
+                ..Default::default()
+            })
+            .collect(),
         pending,
         pk: Some(Default::default()),
         audio_of: vec![],
@@ -220,7 +295,9 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
     };
     let (mut warm, mut cold) = (Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
-        let inv = invitations.create(spec(true), "A".into(), "B".into(), Duration::from_secs(60)).map_err(|e| invalid("invitation", e.to_string()))?;
+        let inv = invitations
+            .create(spec(true), "A".into(), "B".into(), Duration::from_secs(60))
+            .map_err(|e| invalid("invitation", e.to_string()))?;
         std::thread::sleep(Duration::from_secs(4));
         invitations.accept(&inv.id).map_err(|e| invalid("accept", e.to_string()))?;
         warm.push(first(&inv.session)?);

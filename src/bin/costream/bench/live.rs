@@ -34,7 +34,11 @@ pub struct Live {
 
 /// A media playlist's segments: media sequence number → duration.
 fn segments(text: &str) -> BTreeMap<u64, f64> {
-    let mut seq = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0u64);
+    let mut seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0u64);
     let (mut out, mut dur) = (BTreeMap::new(), None);
     for l in text.lines() {
         if let Some(d) = l.strip_prefix("#EXTINF:") {
@@ -51,7 +55,14 @@ fn segments(text: &str) -> BTreeMap<u64, f64> {
 fn media_per_wall(api: &Api, playlist: &str, seconds: f64) -> Result<f64> {
     let mut seen: BTreeMap<u64, (f64, Instant)> = BTreeMap::new();
     let poll = |seen: &mut BTreeMap<u64, (f64, Instant)>| {
-        let text = api.agent.get(&format!("{}{playlist}", api.base)).set("authorization", &api.bearer).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+        let text = api
+            .agent
+            .get(&format!("{}{playlist}", api.base))
+            .set("authorization", &api.bearer)
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .unwrap_or_default();
         for (k, d) in segments(&text) {
             seen.entry(k).or_insert((d, Instant::now()));
         }
@@ -105,14 +116,20 @@ fn demo(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     });
     let (mut token, mut hls) = (None, None);
     while token.is_none() || hls.is_none() {
-        let l = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| invalid("bench", "the demo printed no token and HLS URL"))?;
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| invalid("bench", "the demo printed no token and HLS URL"))?;
         token = token.or_else(|| l.trim().strip_prefix("TOKEN:").map(|t| t.trim().to_string()));
         hls = hls.or_else(|| l.trim().strip_prefix("HLS:").map(|u| u.trim().to_string()));
     }
     let base = format!("http://127.0.0.1:{hp}");
     let path = hls.unwrap_or_default().trim_start_matches(&base).to_string();
     let id = path.split('/').nth(2).unwrap_or_default().to_string();
-    let api = Api { base, bearer: format!("Bearer {}", token.unwrap_or_default()), agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build() };
+    let api = Api {
+        base,
+        bearer: format!("Bearer {}", token.unwrap_or_default()),
+        agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build(),
+    };
     let before = ticks(&api, &id);
     let per_wall = media_per_wall(&api, &path, seconds)?;
     Ok((per_wall, composed_share(before, ticks(&api, &id)), seconds))
@@ -120,7 +137,16 @@ fn demo(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
 
 /// An anchor publishing a looped clip in real time, copied (no encode beside the service).
 fn publisher(clip: &Path, url: &str) -> Result<Proc> {
-    Ok(Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-stream_loop", "-1", "-i"]).arg(clip).args(["-c", "copy", "-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?))
+    Ok(Proc(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(clip)
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
 }
 
 /// A PK through the API: two 640×360 anchors, 1280×720, a's monitor, the bar and a comment.
@@ -128,7 +154,12 @@ fn pk_session(dir: &Path, seconds: f64) -> Result<(f64, f64)> {
     std::fs::create_dir_all(dir)?;
     let clip = dir.join("anchor_640x360.flv");
     if !clip.exists() {
-        generate(&clip, &Clip::new("testsrc2=size=640x360:rate=30", 6.0).with_audio("sine=frequency=440:sample_rate=48000").args(&["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"]))?;
+        generate(
+            &clip,
+            &Clip::new("testsrc2=size=640x360:rate=30", 6.0)
+                .with_audio("sine=frequency=440:sample_rate=48000")
+                .args(&["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"]),
+        )?;
     }
     let svc = Service::start(&dir.join("pk.sqlite"), &[], None)?;
     let api = &svc.api;
@@ -137,13 +168,17 @@ fn pk_session(dir: &Path, seconds: f64) -> Result<(f64, f64)> {
     for name in ["小美", "Leo"] {
         let (st, r) = api.call("POST", "/rooms", Some(&json!({ "name": name }).to_string()));
         let id = r["id"].as_str().ok_or_else(|| invalid("bench", format!("room: {st} {r}")))?.to_string();
-        anchors.push(publisher(&clip, &format!("rtmp://127.0.0.1:{}/live/{}", svc.rtmp_port, r["key"]["key"].as_str().unwrap_or_default()))?);
+        anchors.push(publisher(
+            &clip,
+            &format!("rtmp://127.0.0.1:{}/live/{}", svc.rtmp_port, r["key"]["key"].as_str().unwrap_or_default()),
+        )?);
         rooms.push(id);
     }
     wait_until(Duration::from_secs(20), || rooms.iter().all(|r| api.get(&format!("/rooms/{r}")).1["status"] == "live"));
     let inv = json!({"from": {"room": rooms[0], "monitor": true}, "to": {"room": rooms[1]}, "size": "1280x720", "pk": {"scores": [1200, 800], "countdown_s": 300}});
     let (st, i) = api.call("POST", "/invitations", Some(&inv.to_string()));
-    let (iid, ses) = (i["id"].as_str().unwrap_or_default().to_string(), i["session"].as_str().unwrap_or_default().to_string());
+    let (iid, ses) =
+        (i["id"].as_str().unwrap_or_default().to_string(), i["session"].as_str().unwrap_or_default().to_string());
     if st != 201 || api.call("POST", &format!("/invitations/{iid}/accept"), None).0 != 200 {
         return Err(invalid("bench", format!("PK invitation: {st} {i}")));
     }
@@ -172,7 +207,8 @@ fn ours_keep_up(dir: &Path, a: &str, b: &str, n: usize, seconds: f64) -> Result<
     for (mut p, report) in jobs {
         let _ = p.0.wait();
         let r: Value = std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-        let share = r["frames"].as_f64().unwrap_or(0.0) / (r["content_seconds"].as_f64().unwrap_or(0.0) * 30.0).max(1.0);
+        let share =
+            r["frames"].as_f64().unwrap_or(0.0) / (r["content_seconds"].as_f64().unwrap_or(0.0) * 30.0).max(1.0);
         all &= share >= REAL_TIME;
     }
     Ok(all)
@@ -186,7 +222,12 @@ fn ffmpeg_keeps_up(dir: &Path, a: &str, b: &str, n: usize, seconds: f64) -> Resu
         let out = dir.join(format!("ff_{n}_{k}"));
         std::fs::create_dir_all(&out)?;
         let secs = seconds.to_string();
-        let mut c = super::s1::ffmpeg_s1_with(Path::new(a), Path::new(b), &out, &["-t", &secs, "-progress", "pipe:1", "-stats_period", "0.5"]);
+        let mut c = super::s1::ffmpeg_s1_with(
+            Path::new(a),
+            Path::new(b),
+            &out,
+            &["-t", &secs, "-progress", "pipe:1", "-stats_period", "0.5"],
+        );
         c.stdout(Stdio::piped());
         let mut child = c.spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| invalid("bench", "ffmpeg stdout"))?;
@@ -226,7 +267,11 @@ fn slope(pts: &[(f64, f64)]) -> f64 {
     let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
     let cov: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let var: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if var > 0.0 { cov / var } else { 0.0 }
+    if var > 0.0 {
+        cov / var
+    } else {
+        0.0
+    }
 }
 
 /// How many S1 jobs run at once in real time, ours and FFmpeg's, from two paced 720p30 RTMP
@@ -235,14 +280,29 @@ fn sessions(dir: &Path, seconds: f64, max: usize) -> Result<(usize, usize, usize
     // Longer than a run: a looped input jumps its timestamps, which FFmpeg's graph stalls on.
     let (a, b) = super::s1::make_inputs(&dir.join("inputs"), (seconds + 15.0).ceil())?;
     let nginx = start_nginx(&dir.join("nginx-sessions"), false)?;
-    let (ua, ub) = (format!("rtmp://127.0.0.1:{}/live/a", nginx.port), format!("rtmp://127.0.0.1:{}/live/b", nginx.port));
+    let (ua, ub) =
+        (format!("rtmp://127.0.0.1:{}/live/a", nginx.port), format!("rtmp://127.0.0.1:{}/live/b", nginx.port));
     let _pubs = (publisher(&a, &ua)?, publisher(&b, &ub)?);
-    wait_until(Duration::from_secs(15), || Command::new("ffprobe").args(["-v", "error", "-rw_timeout", "3000000", "-show_streams", &ub]).output().is_ok_and(|o| o.status.success()));
+    wait_until(Duration::from_secs(15), || {
+        Command::new("ffprobe")
+            .args(["-v", "error", "-rw_timeout", "3000000", "-show_streams", &ub])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     let mut best = [0usize; 2];
     for (i, best) in best.iter_mut().enumerate() {
         for n in 1..=max {
-            let ok = if i == 0 { ours_keep_up(dir, &ua, &ub, n, seconds)? } else { ffmpeg_keeps_up(dir, &ua, &ub, n, seconds)? };
-            progress(&format!("{} S1 job(s) of {} at once: {}", n, ["costream", "FFmpeg"][i], if ok { "real time" } else { "behind" }));
+            let ok = if i == 0 {
+                ours_keep_up(dir, &ua, &ub, n, seconds)?
+            } else {
+                ffmpeg_keeps_up(dir, &ua, &ub, n, seconds)?
+            };
+            progress(&format!(
+                "{} S1 job(s) of {} at once: {}",
+                n,
+                ["costream", "FFmpeg"][i],
+                if ok { "real time" } else { "behind" }
+            ));
             if !ok {
                 break;
             }
@@ -261,7 +321,9 @@ pub fn measure(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Val
     progress("measuring a PK session's frame rate (3 views, 1280x720)");
     let pk = pk_session(&dir.join("pk-live"), if quick { 10.0 } else { 30.0 }).map_err(|e| warn("PK session", &e)).ok();
     progress("measuring S1 jobs per machine in real time, ours and FFmpeg's");
-    let sessions = sessions(&dir.join("sessions"), if quick { 8.0 } else { 20.0 }, if quick { 2 } else { 5 }).map_err(|e| warn("sessions per machine", &e)).ok();
+    let sessions = sessions(&dir.join("sessions"), if quick { 8.0 } else { 20.0 }, if quick { 2 } else { 5 })
+        .map_err(|e| warn("sessions per machine", &e))
+        .ok();
     let put = |j: &mut serde_json::Map<String, Value>, k: &str, v: Option<f64>| {
         j.insert(k.into(), v.map(|v| json!(v)).unwrap_or(Value::Null));
     };

@@ -20,12 +20,18 @@ pub struct MaskingFigures {
 pub fn measure(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Value>) -> MaskingFigures {
     let mut m = MaskingFigures::default();
     progress("measuring face tracking per frame");
-    m.face_ms = super::viewers::face_track_ms(&dir.join("inputs")).map_err(|e| tracing::warn!(error = %e, "face tracking not measured")).ok();
+    m.face_ms = super::viewers::face_track_ms(&dir.join("inputs"))
+        .map_err(|e| tracing::warn!(error = %e, "face tracking not measured"))
+        .ok();
     progress("measuring the mask pass per extra level");
-    m.mask_ms = super::viewers::mask_pass_ms_per_level(dir).map_err(|e| tracing::warn!(error = %e, "mask pass not measured")).ok();
+    m.mask_ms = super::viewers::mask_pass_ms_per_level(dir)
+        .map_err(|e| tracing::warn!(error = %e, "mask pass not measured"))
+        .ok();
     if !args.no_latency {
         progress("measuring the service with 10, 1000 and 10000 viewers fetching their playlists");
-        m.viewers = super::viewers::viewers_cpu(dir, &[10, 1000, 10_000], if args.quick { 4.0 } else { 10.0 }).map_err(|e| tracing::warn!(error = %e, "viewers not measured")).unwrap_or_default();
+        m.viewers = super::viewers::viewers_cpu(dir, &[10, 1000, 10_000], if args.quick { 4.0 } else { 10.0 })
+            .map_err(|e| tracing::warn!(error = %e, "viewers not measured"))
+            .unwrap_or_default();
     }
     j.insert("face_track_ms_per_frame".into(), m.face_ms.map(|v| json!(v)).unwrap_or(Value::Null));
     j.insert("mask_pass_ms_per_level".into(), m.mask_ms.map(|v| json!(v)).unwrap_or(Value::Null));
@@ -37,30 +43,36 @@ pub fn measure(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Val
 }
 
 impl MaskingFigures {
-/// The masking figures as text (`md`: as BENCHMARKS.md lines).
-pub fn text(&self, md: bool) -> String {
-    let m = self;
-    let mut t = String::new();
-    let f = |v: Option<f64>| v.map(|x| format!("{x:.1} ms")).unwrap_or_else(|| "n/a".into());
-    if md {
-        t.push_str(&format!("\nFace tracking (BlazeFace short range every 5th frame + FaceMesh every frame, 1280×720 moving portrait, one thread): **{} per frame** (`face_track_ms_per_frame`). Mask pass (blur of eyes, mouth and nose in a 1280×720 rendition copied from the composed frame), per extra level: **{}** (`mask_pass_ms_per_level`).\n", f(m.face_ms), f(m.mask_ms)));
-        if !m.viewers.is_empty() {
-            t.push_str("\nOne masked 640×360 session (3 masked levels + the open picture, all in use), viewers each fetching their personalised playlist once per 2 s segment; the service process's CPU-seconds per content-second:\n\n| viewers | CPU-s per content-s | failed requests |\n|---:|---:|---:|\n");
+    /// The masking figures as text (`md`: as BENCHMARKS.md lines).
+    pub fn text(&self, md: bool) -> String {
+        let m = self;
+        let mut t = String::new();
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.1} ms")).unwrap_or_else(|| "n/a".into());
+        if md {
+            t.push_str(&format!("\nFace tracking (BlazeFace short range every 5th frame + FaceMesh every frame, 1280×720 moving portrait, one thread): **{} per frame** (`face_track_ms_per_frame`). Mask pass (blur of eyes, mouth and nose in a 1280×720 rendition copied from the composed frame), per extra level: **{}** (`mask_pass_ms_per_level`).\n", f(m.face_ms), f(m.mask_ms)));
+            if !m.viewers.is_empty() {
+                t.push_str("\nOne masked 640×360 session (3 masked levels + the open picture, all in use), viewers each fetching their personalised playlist once per 2 s segment; the service process's CPU-seconds per content-second:\n\n| viewers | CPU-s per content-s | failed requests |\n|---:|---:|---:|\n");
+                for (n, c, failed) in &m.viewers {
+                    t.push_str(&format!("| {n} | {c:.2} | {failed} |\n"));
+                }
+                if let (Some(a), Some(b)) =
+                    (m.viewers.iter().find(|x| x.0 == 10), m.viewers.iter().find(|x| x.0 == 10_000))
+                {
+                    t.push_str(&format!("\n10 000 viewers cost **{:.2}×** the 10-viewer figure (`viewers_cpu_s_10`, `viewers_cpu_s_1000`, `viewers_cpu_s_10000`; target < 1.5×).\n", b.1 / a.1));
+                }
+            }
+        } else {
+            t.push_str(&format!(
+                "face tracking {} per frame; mask pass {} per extra level\n",
+                f(m.face_ms),
+                f(m.mask_ms)
+            ));
             for (n, c, failed) in &m.viewers {
-                t.push_str(&format!("| {n} | {c:.2} | {failed} |\n"));
-            }
-            if let (Some(a), Some(b)) = (m.viewers.iter().find(|x| x.0 == 10), m.viewers.iter().find(|x| x.0 == 10_000)) {
-                t.push_str(&format!("\n10 000 viewers cost **{:.2}×** the 10-viewer figure (`viewers_cpu_s_10`, `viewers_cpu_s_1000`, `viewers_cpu_s_10000`; target < 1.5×).\n", b.1 / a.1));
+                t.push_str(&format!("{n} viewers: {c:.2} CPU-s per content-s ({failed} failed)\n"));
             }
         }
-    } else {
-        t.push_str(&format!("face tracking {} per frame; mask pass {} per extra level\n", f(m.face_ms), f(m.mask_ms)));
-        for (n, c, failed) in &m.viewers {
-            t.push_str(&format!("{n} viewers: {c:.2} CPU-s per content-s ({failed} failed)\n"));
-        }
+        t
     }
-    t
-}
 }
 
 /// `costream bench --masking-only`.

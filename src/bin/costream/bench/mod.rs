@@ -95,7 +95,12 @@ pub fn progress(msg: &str) {
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -141,11 +146,25 @@ pub fn command_line() -> String {
 
 /// A part of the bench run on its own (`--pk-only`, `--masking-only`): prints its text, writes its
 /// JSON and records it under `title`.
-pub fn run_part(args: &BenchArgs, title: &str, j: serde_json::Map<String, Value>, text: impl Fn(bool) -> String) -> Result<()> {
+pub fn run_part(
+    args: &BenchArgs,
+    title: &str,
+    j: serde_json::Map<String, Value>,
+    text: impl Fn(bool) -> String,
+) -> Result<()> {
     println!("\n{}", text(false));
     write_json(args, j)?;
     if let Some(p) = record_path(args) {
-        append(&p, &format!("\n### {title} — {}\n\nMachine: {}. Command: `{}`.\n{}", now_utc(), machine(), command_line(), text(true)))?;
+        append(
+            &p,
+            &format!(
+                "\n### {title} — {}\n\nMachine: {}. Command: `{}`.\n{}",
+                now_utc(),
+                machine(),
+                command_line(),
+                text(true)
+            ),
+        )?;
     }
     Ok(())
 }
@@ -227,5 +246,7 @@ fn latency_measurement(args: &BenchArgs, dir: &Path) -> Option<(f64, f64, f64)> 
         return None;
     }
     progress("measuring RTMP publish -> RTMP out latency (direct through nginx, then through costream)");
-    latency::run(dir, if args.quick { 5.0 } else { 10.0 }).map_err(|e| tracing::warn!(error = %e, "latency not measured")).ok()
+    latency::run(dir, if args.quick { 5.0 } else { 10.0 })
+        .map_err(|e| tracing::warn!(error = %e, "latency not measured"))
+        .ok()
 }

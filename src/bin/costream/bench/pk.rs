@@ -17,17 +17,25 @@ use costream::error::Result;
 pub fn dirty_reuse(frames: usize, runs: usize) -> Result<(f64, f64)> {
     use costream::compose::{TextRenderer, TextStyle};
     use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, Scene, TileSpec};
-use costream::media::{Picture, PlaneLayout};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
     let gpu = std::sync::Arc::new(Gpu::open()?);
     let (w, h) = (1920u32, 1080u32);
     let bg = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([(x * 255 / w) as u8, (y * 255 / h) as u8, 140, 255]));
     let avatar = image::RgbaImage::from_fn(128, 128, |x, y| {
         let d = (x as i32 - 64).pow(2) + (y as i32 - 64).pow(2);
-        image::Rgba(if d < 60 * 60 { [240, 200, 180, 255] } else if d < 64 * 64 { [255, 255, 255, 255] } else { [0, 0, 0, 0] })
+        image::Rgba(if d < 60 * 60 {
+            [240, 200, 180, 255]
+        } else if d < 64 * 64 {
+            [255, 255, 255, 255]
+        } else {
+            [0, 0, 0, 0]
+        })
     });
-    let ornament = image::RgbaImage::from_fn(64, 64, |x, y| image::Rgba([255, 215, 0, if x < 12 || y < 12 { 255 } else { 0 }]));
-    let title = TextRenderer::new().render("PK 大战 · Round 1", 600, 64, &TextStyle { size: 48.0, ..TextStyle::default() });
+    let ornament =
+        image::RgbaImage::from_fn(64, 64, |x, y| image::Rgba([255, 215, 0, if x < 12 || y < 12 { 255 } else { 0 }]));
+    let title =
+        TextRenderer::new().render("PK 大战 · Round 1", 600, 64, &TextStyle { size: 48.0, ..TextStyle::default() });
     // Two pictures per tile, alternated: every frame uploads new content.
     let pics: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = (0..4u8)
         .map(|k| {
@@ -39,18 +47,35 @@ use costream::media::{Picture, PlaneLayout};
     let tiles = [(320.0f32, 180.0f32), (960.0, 180.0)];
     let mut layers = Vec::new();
     for (x, y) in tiles {
-        for r in [Rect::new(x - 8.0, y - 8.0, 656.0, 8.0), Rect::new(x - 8.0, y + 720.0, 656.0, 8.0), Rect::new(x - 8.0, y, 8.0, 720.0), Rect::new(x + 640.0, y, 8.0, 720.0)] {
+        for r in [
+            Rect::new(x - 8.0, y - 8.0, 656.0, 8.0),
+            Rect::new(x - 8.0, y + 720.0, 656.0, 8.0),
+            Rect::new(x - 8.0, y, 8.0, 720.0),
+            Rect::new(x + 640.0, y, 8.0, 720.0),
+        ] {
             layers.push(LayerSpec { rect: r, color: [1.0, 0.84, 0.0, 1.0], kind: LayerKind::Solid });
         }
-        layers.push(LayerSpec { rect: Rect::new(x - 8.0, y - 8.0, 64.0, 64.0), color: [1.0; 4], kind: LayerKind::Image(2) });
+        layers.push(LayerSpec {
+            rect: Rect::new(x - 8.0, y - 8.0, 64.0, 64.0),
+            color: [1.0; 4],
+            kind: LayerKind::Image(2),
+        });
     }
     layers.push(LayerSpec { rect: Rect::new(80.0, 940.0, 128.0, 128.0), color: [1.0; 4], kind: LayerKind::Image(1) });
     layers.push(LayerSpec { rect: Rect::new(1712.0, 940.0, 128.0, 128.0), color: [1.0; 4], kind: LayerKind::Image(1) });
     layers.push(LayerSpec { rect: Rect::new(660.0, 60.0, 600.0, 64.0), color: [1.0; 4], kind: LayerKind::Image(3) });
     let scene = Scene {
         background: [0.0; 3],
-        under: vec![LayerSpec { rect: Rect::new(0.0, 0.0, w as f32, h as f32), color: [1.0; 4], kind: LayerKind::Image(0) }],
-        tiles: tiles.iter().enumerate().map(|(i, &(x, y))| TileSpec { slot: i, placement: place(geom, Rect::new(x, y, 640.0, 720.0), Fit::Fill) }).collect(),
+        under: vec![LayerSpec {
+            rect: Rect::new(0.0, 0.0, w as f32, h as f32),
+            color: [1.0; 4],
+            kind: LayerKind::Image(0),
+        }],
+        tiles: tiles
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| TileSpec { slot: i, placement: place(geom, Rect::new(x, y, 640.0, 720.0), Fit::Fill) })
+            .collect(),
         layers,
         blurs: vec![],
         masks: vec![],
@@ -69,12 +94,31 @@ use costream::media::{Picture, PlaneLayout};
             }
             for slot in 0..2 {
                 let (y, u, v) = &pics[(n + slot) % 4];
-                let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: 640, height: 720, planes: [y, u, v], strides: [640, 320, 320], matrix: costream::media::Matrix::Bt709, full_range: false };
+                let pic = Picture {
+                    layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+                    width: 640,
+                    height: 720,
+                    planes: [y, u, v],
+                    strides: [640, 320, 320],
+                    matrix: costream::media::Matrix::Bt709,
+                    full_range: false,
+                };
                 comp.upload(slot, &pic)?;
             }
             if comp.needs_upload(0) {
                 let (y, u, v) = &pics[n % 4];
-                comp.upload(0, &Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: 640, height: 720, planes: [y, u, v], strides: [640, 320, 320], matrix: costream::media::Matrix::Bt709, full_range: false })?;
+                comp.upload(
+                    0,
+                    &Picture {
+                        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+                        width: 640,
+                        height: 720,
+                        planes: [y, u, v],
+                        strides: [640, 320, 320],
+                        matrix: costream::media::Matrix::Bt709,
+                        full_range: false,
+                    },
+                )?;
             }
             comp.render(&scene, n as u64, &mut sink)?;
         }
@@ -131,26 +175,26 @@ pub fn measure(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Val
 }
 
 impl Pk {
-/// The PK measurements as text (`md`: as BENCHMARKS.md lines).
-pub fn text(&self, md: bool) -> String {
-    let (pk, reuse) = (self.accept, self.reuse);
-    let mut t = String::new();
-    if let Some(p) = pk {
-        if md {
-            t.push_str(&format!("\nPK accept → first merged frame (two 640×360 anchors pulled from nginx-rtmp, 1280×720 mirrored outputs, median of the runs): **pre-pulled {:.1} ms** (first encoded packet {:.1} ms; the invitation was answered after 4 s) against a **cold start {:.0} ms** (pulls begin at the accept; first packet {:.0} ms) (`pk_accept_first_frame_ms_prepull`, `pk_accept_first_frame_ms_cold`).\n", p.0, p.1, p.2, p.3));
-        } else {
-            t.push_str(&format!("PK accept -> first merged frame (median): pre-pulled {:.1} ms (first packet {:.1} ms), cold start {:.0} ms (first packet {:.0} ms)\n", p.0, p.1, p.2, p.3));
+    /// The PK measurements as text (`md`: as BENCHMARKS.md lines).
+    pub fn text(&self, md: bool) -> String {
+        let (pk, reuse) = (self.accept, self.reuse);
+        let mut t = String::new();
+        if let Some(p) = pk {
+            if md {
+                t.push_str(&format!("\nPK accept → first merged frame (two 640×360 anchors pulled from nginx-rtmp, 1280×720 mirrored outputs, median of the runs): **pre-pulled {:.1} ms** (first encoded packet {:.1} ms; the invitation was answered after 4 s) against a **cold start {:.0} ms** (pulls begin at the accept; first packet {:.0} ms) (`pk_accept_first_frame_ms_prepull`, `pk_accept_first_frame_ms_cold`).\n", p.0, p.1, p.2, p.3));
+            } else {
+                t.push_str(&format!("PK accept -> first merged frame (median): pre-pulled {:.1} ms (first packet {:.1} ms), cold start {:.0} ms (first packet {:.0} ms)\n", p.0, p.1, p.2, p.3));
+            }
         }
-    }
-    if let Some(r) = reuse {
-        if md {
-            t.push_str(&format!("\nDirty-region reuse, 1920×1080 PK room scene (full-frame background image, two 640×720 tiles with new pictures every frame, two avatars, decorative frames, a title), compose + readback: **{:.1} fps with reuse, {:.1} fps without = {:.2}×** (`dirty_reuse_fps_on`, `dirty_reuse_fps_off`).\n", r.0, r.1, r.0 / r.1));
-        } else {
-            t.push_str(&format!("dirty-region reuse, 1920x1080 PK room scene, compose + readback: {:.1} fps on, {:.1} fps off ({:.2}x)\n", r.0, r.1, r.0 / r.1));
+        if let Some(r) = reuse {
+            if md {
+                t.push_str(&format!("\nDirty-region reuse, 1920×1080 PK room scene (full-frame background image, two 640×720 tiles with new pictures every frame, two avatars, decorative frames, a title), compose + readback: **{:.1} fps with reuse, {:.1} fps without = {:.2}×** (`dirty_reuse_fps_on`, `dirty_reuse_fps_off`).\n", r.0, r.1, r.0 / r.1));
+            } else {
+                t.push_str(&format!("dirty-region reuse, 1920x1080 PK room scene, compose + readback: {:.1} fps on, {:.1} fps off ({:.2}x)\n", r.0, r.1, r.0 / r.1));
+            }
         }
+        t
     }
-    t
-}
 }
 
 /// `costream bench --pk-only`: the PK measurements alone.

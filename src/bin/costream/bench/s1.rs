@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{machine, med, now_utc, progress, BenchArgs, command_line};
+use super::{command_line, machine, med, now_utc, progress, BenchArgs};
 use costream::compose::RenderReport;
 use costream::error::{invalid, Error, Result};
 use costream::testsrc::{generate, Clip};
@@ -92,15 +92,50 @@ fn ffmpeg_job(a: &Path, b: &Path, out: &Path, graph: &str, extra: &[&str]) -> Co
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-y", "-i"]).arg(a).arg("-i").arg(b);
     c.args(["-filter_complex", graph, "-map", "[v]", "-map", "[a]"]);
-    c.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k"]);
-    c.args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-threads", "2", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"]);
+    c.args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-b:v",
+        "2500k",
+        "-maxrate",
+        "2500k",
+        "-bufsize",
+        "5000k",
+    ]);
+    c.args([
+        "-g",
+        "60",
+        "-keyint_min",
+        "60",
+        "-sc_threshold",
+        "0",
+        "-threads",
+        "2",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ar",
+        "48000",
+    ]);
     c.args(extra);
     c.args(["-flags", "+global_header", "-f", "tee", &tee]);
     c.stdout(Stdio::null());
     c
 }
 
-pub(super) fn ours_s1(a: &Path, b: &Path, out: &Path, v: &Variant, decode_threads: usize, report: &Path) -> Result<Command> {
+pub(super) fn ours_s1(
+    a: &Path,
+    b: &Path,
+    out: &Path,
+    v: &Variant,
+    decode_threads: usize,
+    report: &Path,
+) -> Result<Command> {
     let exe = std::env::current_exe()?;
     let hls = out.join("our_hls");
     let _ = std::fs::create_dir_all(&hls);
@@ -108,8 +143,27 @@ pub(super) fn ours_s1(a: &Path, b: &Path, out: &Path, v: &Variant, decode_thread
     c.arg("render").arg("--input").arg(a).arg("--input").arg(b);
     c.args(["--layout", "side-by-side", "--fit", "fill", "--size", "1280x720", "--fps", "30"]);
     c.args(["--rect", "40,20,1200,24,#ff0000e6", "--rect", "40,20,720,24,#0000ffe6", "--blur", "220,160,200,200,12"]);
-    c.args(["--preset", "veryfast", "--bitrate", "2500", "--gop", "60", "--x264-threads", "2", "--audio-bitrate", "128"]);
-    c.args(["--workgroup", &v.workgroup, "--readback-depth", &v.depth.to_string(), "--decode-threads", &decode_threads.to_string(), "--gpu-timing"]);
+    c.args([
+        "--preset",
+        "veryfast",
+        "--bitrate",
+        "2500",
+        "--gop",
+        "60",
+        "--x264-threads",
+        "2",
+        "--audio-bitrate",
+        "128",
+    ]);
+    c.args([
+        "--workgroup",
+        &v.workgroup,
+        "--readback-depth",
+        &v.depth.to_string(),
+        "--decode-threads",
+        &decode_threads.to_string(),
+        "--gpu-timing",
+    ]);
     c.args(["--background-nice", &v.nice.to_string()]);
     c.arg("--out").arg(out.join("ours.flv")).arg("--out").arg(hls.join("pk.m3u8"));
     c.arg("--report-json").arg(report);
@@ -127,14 +181,27 @@ pub(super) fn make_inputs_sized(dir: &Path, seconds: f64, size: &str) -> Result<
     let tag = if size == "1280x720" { String::new() } else { format!("{size}_") };
     let a = dir.join(format!("s1_a_{tag}{seconds}s.flv"));
     let b = dir.join(format!("s1_b_{tag}{seconds}s.flv"));
-    let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-g", "60", "-pix_fmt", "yuv420p"];
+    let enc = [
+        "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-g",
+        "60", "-pix_fmt", "yuv420p",
+    ];
     if !a.exists() {
         progress(&format!("generating {} ({seconds} s, {size} 30 fps, 2.5 Mbps)", a.display()));
-        generate(&a, &Clip::new(&format!("testsrc2=size={size}:rate=30"), seconds).with_audio("sine=frequency=440:sample_rate=48000").args(&enc))?;
+        generate(
+            &a,
+            &Clip::new(&format!("testsrc2=size={size}:rate=30"), seconds)
+                .with_audio("sine=frequency=440:sample_rate=48000")
+                .args(&enc),
+        )?;
     }
     if !b.exists() {
         progress(&format!("generating {} ({seconds} s, {size} 30 fps, 2.5 Mbps)", b.display()));
-        generate(&b, &Clip::new(&format!("testsrc2=size={size}:rate=30,hflip,noise=alls=6:allf=t"), seconds).with_audio("sine=frequency=660:sample_rate=48000").args(&enc))?;
+        generate(
+            &b,
+            &Clip::new(&format!("testsrc2=size={size}:rate=30,hflip,noise=alls=6:allf=t"), seconds)
+                .with_audio("sine=frequency=660:sample_rate=48000")
+                .args(&enc),
+        )?;
     }
     Ok((a, b))
 }
@@ -166,7 +233,12 @@ pub fn measure(args: &BenchArgs, dir: &Path) -> Result<S1> {
         k += 1;
         progress(&format!("run {k}/{total}: FFmpeg filter graph (round {})", r + 1));
         let u = run_measured(&mut ffmpeg_s1(&a, &b, &out))?;
-        progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", frames / u.wall_s, u.cpu_s / seconds, u.max_rss_mb));
+        progress(&format!(
+            "  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS",
+            frames / u.wall_s,
+            u.cpu_s / seconds,
+            u.max_rss_mb
+        ));
         s.base.push(u);
         k += 1;
         progress(&format!("run {k}/{total}: FFmpeg floor (decode + crop/stack + mix + encode, no bar/blur)"));
@@ -178,8 +250,14 @@ pub fn measure(args: &BenchArgs, dir: &Path) -> Result<S1> {
             progress(&format!("run {k}/{total}: costream {v} (round {})", r + 1));
             let report = out.join("ours_report.json");
             let u = run_measured(&mut ours_s1(&a, &b, &out, v, args.decode_threads, &report)?)?;
-            let rep: RenderReport = serde_json::from_slice(&std::fs::read(&report)?).map_err(|e| invalid("render report", e.to_string()))?;
-            progress(&format!("  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS", rep.frames as f64 / u.wall_s, u.cpu_s / seconds, u.max_rss_mb));
+            let rep: RenderReport = serde_json::from_slice(&std::fs::read(&report)?)
+                .map_err(|e| invalid("render report", e.to_string()))?;
+            progress(&format!(
+                "  {:.1} fps, {:.2} CPU-s per content-s, {:.0} MB peak RSS",
+                rep.frames as f64 / u.wall_s,
+                u.cpu_s / seconds,
+                u.max_rss_mb
+            ));
             s.ours.entry(vi).or_default().push((u, rep));
         }
     }
@@ -192,8 +270,16 @@ pub fn measure(args: &BenchArgs, dir: &Path) -> Result<S1> {
 /// Every combination of the swept tuning knobs.
 fn variants(args: &BenchArgs) -> Result<Vec<Variant>> {
     let workgroups: Vec<&str> = args.workgroup.split(',').map(str::trim).collect();
-    let depths: Vec<usize> = args.readback_depth.split(',').map(|s| s.trim().parse().map_err(|_| invalid("readback-depth", s.to_string()))).collect::<Result<_>>()?;
-    let nices: Vec<i32> = args.background_nice.split(',').map(|s| s.trim().parse().map_err(|_| invalid("background-nice", s.to_string()))).collect::<Result<_>>()?;
+    let depths: Vec<usize> = args
+        .readback_depth
+        .split(',')
+        .map(|s| s.trim().parse().map_err(|_| invalid("readback-depth", s.to_string())))
+        .collect::<Result<_>>()?;
+    let nices: Vec<i32> = args
+        .background_nice
+        .split(',')
+        .map(|s| s.trim().parse().map_err(|_| invalid("background-nice", s.to_string())))
+        .collect::<Result<_>>()?;
     let mut v = Vec::new();
     for w in &workgroups {
         for d in &depths {
@@ -254,7 +340,11 @@ impl S1 {
         let reports: Vec<&RenderReport> = self.ours[&best].iter().map(|(_, r)| r).collect();
         let stage = |f: fn(&RenderReport) -> Option<f64>| -> Value {
             let v: Vec<f64> = reports.iter().filter_map(|r| f(r)).collect();
-            if v.is_empty() { Value::Null } else { json!(med(&v)) }
+            if v.is_empty() {
+                Value::Null
+            } else {
+                json!(med(&v))
+            }
         };
         let v = &self.variants[best];
         let mut j = serde_json::Map::new();
@@ -294,7 +384,16 @@ impl S1 {
 
     fn stage_list(&self, sep: &str) -> String {
         let j = self.json();
-        STAGES.iter().map(|s| format!("{s} {}", j[&format!("s1_stage_{s}_ms")].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into()))).collect::<Vec<_>>().join(sep)
+        STAGES
+            .iter()
+            .map(|s| {
+                format!(
+                    "{s} {}",
+                    j[&format!("s1_stage_{s}_ms")].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
     }
 
     /// The summary printed at the end of a run.
@@ -302,14 +401,33 @@ impl S1 {
         let (ff, fl) = (self.ffmpeg(&self.base), self.ffmpeg(&self.floor));
         let (rows, best) = self.rows();
         let o = &rows.iter().find(|r| r.0 == best).expect("best is a row").1;
-        let mut t = format!("\nS1 PK frame, {} s of 720p30 x2, {} run(s) each; device {}\n", self.content_s, self.runs, self.device());
+        let mut t = format!(
+            "\nS1 PK frame, {} s of 720p30 x2, {} run(s) each; device {}\n",
+            self.content_s,
+            self.runs,
+            self.device()
+        );
         t.push_str(&format!("{:<34} {:>9} {:>14} {:>12}\n", "pipeline", "fps", "CPU-s/content-s", "peak RSS MB"));
         t.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", "FFmpeg filter graph", ff.fps, ff.cpu, ff.rss));
-        t.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12}\n", "(floor: FFmpeg without bar/blur)", fl.fps, fl.cpu, "-"));
+        t.push_str(&format!(
+            "{:<34} {:>9.1} {:>14.2} {:>12}\n",
+            "(floor: FFmpeg without bar/blur)", fl.fps, fl.cpu, "-"
+        ));
         for (vi, r) in &rows {
-            t.push_str(&format!("{:<34} {:>9.1} {:>14.2} {:>12.0}\n", format!("costream ({})", self.variants[*vi]), r.fps, r.cpu, r.rss));
+            t.push_str(&format!(
+                "{:<34} {:>9.1} {:>14.2} {:>12.0}\n",
+                format!("costream ({})", self.variants[*vi]),
+                r.fps,
+                r.cpu,
+                r.rss
+            ));
         }
-        t.push_str(&format!("ratio ours/FFmpeg: fps {:.2}x, CPU {:.2}x; ours at {:.0} % of the floor\n", o.fps / ff.fps, o.cpu / ff.cpu, 100.0 * o.fps / fl.fps));
+        t.push_str(&format!(
+            "ratio ours/FFmpeg: fps {:.2}x, CPU {:.2}x; ours at {:.0} % of the floor\n",
+            o.fps / ff.fps,
+            o.cpu / ff.cpu,
+            100.0 * o.fps / fl.fps
+        ));
         t.push_str(&format!("stage medians (ms): {}", self.stage_list(" ")));
         t
     }
@@ -320,12 +438,25 @@ impl S1 {
         let (rows, best) = self.rows();
         let o = &rows.iter().find(|r| r.0 == best).expect("best is a row").1;
         let mut md = format!("\n### S1 PK frame — {}\n\n", now_utc());
-        md.push_str(&format!("Machine: {}, {}. Command: `{}`. {} s inputs, {} alternating runs each, medians.\n\n", machine(), self.device(), command_line(), self.content_s, self.runs));
+        md.push_str(&format!(
+            "Machine: {}, {}. Command: `{}`. {} s inputs, {} alternating runs each, medians.\n\n",
+            machine(),
+            self.device(),
+            command_line(),
+            self.content_s,
+            self.runs
+        ));
         md.push_str("| pipeline | fps (unpaced) | CPU-s per content-s | peak RSS MB |\n|---|---:|---:|---:|\n");
         md.push_str(&format!("| FFmpeg filter graph | {:.1} | {:.2} | {:.0} |\n", ff.fps, ff.cpu, ff.rss));
-        md.push_str(&format!("| *floor: FFmpeg decode + crop/stack + mix + encode, no bar/blur* | {:.1} | {:.2} | |\n", fl.fps, fl.cpu));
+        md.push_str(&format!(
+            "| *floor: FFmpeg decode + crop/stack + mix + encode, no bar/blur* | {:.1} | {:.2} | |\n",
+            fl.fps, fl.cpu
+        ));
         for (vi, r) in &rows {
-            md.push_str(&format!("| costream ({}) | {:.1} | {:.2} | {:.0} |\n", self.variants[*vi], r.fps, r.cpu, r.rss));
+            md.push_str(&format!(
+                "| costream ({}) | {:.1} | {:.2} | {:.0} |\n",
+                self.variants[*vi], r.fps, r.cpu, r.rss
+            ));
         }
         md.push_str(&format!("| **ratio ours/FFmpeg** | **{:.2}×** | {:.2}× | |\n", o.fps / ff.fps, o.cpu / ff.cpu));
         md.push_str(&format!("| **ours / floor** (`s1_fraction_of_floor`) | **{:.2}** | | |\n\n", o.fps / fl.fps));

@@ -35,7 +35,8 @@ pub fn measure(args: &BenchArgs, dir: &Path) -> Result<Scaled> {
         progress(&format!("S2 scaled, round {}: costream", r + 1));
         let report = out.join("ours_report.json");
         let u = run_measured(&mut ours_s1(&a, &b, &out, &variant, args.decode_threads, &report)?)?;
-        let rep: RenderReport = serde_json::from_slice(&std::fs::read(&report)?).map_err(|e| invalid("render report", e.to_string()))?;
+        let rep: RenderReport =
+            serde_json::from_slice(&std::fs::read(&report)?).map_err(|e| invalid("render report", e.to_string()))?;
         ours.push((rep.frames as f64 / u.wall_s, u.cpu_s / seconds));
         progress(&format!("  FFmpeg {:.1} fps, costream {:.1} fps", ff[r].0, ours[r].0));
     }
@@ -61,6 +62,10 @@ impl Scaled {
             self.ours_cpu,
             self.ffmpeg_cpu
         );
-        if md { format!("\n{s}\n") } else { format!("{}\n", s.replace("**", "")) }
+        if md {
+            format!("\n{s}\n")
+        } else {
+            format!("{}\n", s.replace("**", ""))
+        }
     }
 }

@@ -23,7 +23,9 @@ impl Service {
         let (hp, rp) = (free_port()?, free_port()?);
         let _ = std::fs::remove_file(db);
         let store = costream::store::Store::open(db).map_err(|e| invalid("bench db", e.to_string()))?;
-        let (token, _) = store.create_token(costream::store::Role::Operator, None).map_err(|e| invalid("bench db", e.to_string()))?;
+        let (token, _) = store
+            .create_token(costream::store::Role::Operator, None)
+            .map_err(|e| invalid("bench db", e.to_string()))?;
         drop(store);
         let stderr = match log {
             Some(p) => Stdio::from(std::fs::File::create(p)?),
@@ -38,7 +40,11 @@ impl Service {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()?;
-        let api = Api { base: format!("http://127.0.0.1:{hp}"), bearer: format!("Bearer {token}"), agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build() };
+        let api = Api {
+            base: format!("http://127.0.0.1:{hp}"),
+            bearer: format!("Bearer {token}"),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build(),
+        };
         let svc = Service { proc: Proc(child), api, rtmp_port: rp };
         if !wait_until(Duration::from_secs(20), || svc.api.get("/health").0 == 200) {
             return Err(invalid("bench", "the service did not start"));
@@ -61,7 +67,11 @@ pub struct Api {
 
 impl Api {
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let req = self.agent.request(method, &format!("{}{path}", self.base)).set("authorization", &self.bearer).set("content-type", "application/json");
+        let req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("authorization", &self.bearer)
+            .set("content-type", "application/json");
         let r = match body {
             Some(b) => req.send_string(b),
             None => req.call(),

@@ -36,7 +36,11 @@ fn usage_at_rest(pid: u32, quiet: &AtomicBool) -> Usage {
     for _ in 0..12 {
         std::thread::sleep(Duration::from_secs(1));
         let u = usage(pid);
-        least = Usage { rss_mb: least.rss_mb.min(u.rss_mb), fds: least.fds.min(u.fds), threads: least.threads.min(u.threads) };
+        least = Usage {
+            rss_mb: least.rss_mb.min(u.rss_mb),
+            fds: least.fds.min(u.fds),
+            threads: least.threads.min(u.threads),
+        };
     }
     quiet.store(false, Ordering::Relaxed);
     least
@@ -44,7 +48,14 @@ fn usage_at_rest(pid: u32, quiet: &AtomicBool) -> Usage {
 
 fn usage(pid: u32) -> Usage {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
     Usage { rss_mb: field("VmRSS:") / 1024.0, fds, threads: field("Threads:") as usize }
 }
@@ -69,7 +80,14 @@ fn room_live(api: &Api, id: &str, live: bool) -> bool {
 
 /// Viewers of the session in `current`: playlist and newest segment every 500 ms; the operator
 /// lists sessions and scrapes metrics every 2 s (not while `quiet`). Counts fetches and failures.
-fn viewers(api: Api, current: Arc<std::sync::Mutex<Option<String>>>, quiet: Arc<AtomicBool>, stop: Arc<AtomicBool>, ok: Arc<AtomicU64>, failed: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn viewers(
+    api: Api,
+    current: Arc<std::sync::Mutex<Option<String>>>,
+    quiet: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut round = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -83,7 +101,14 @@ fn viewers(api: Api, current: Arc<std::sync::Mutex<Option<String>>>, quiet: Arc<
                 // A session just created has no playlist yet, one just deleted none any more.
                 if st == 200 {
                     ok.fetch_add(1, Ordering::Relaxed);
-                    let text = api.agent.get(&format!("{}/sessions/{id}/hls/index.m3u8", api.base)).set("authorization", &api.bearer).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+                    let text = api
+                        .agent
+                        .get(&format!("{}/sessions/{id}/hls/index.m3u8", api.base))
+                        .set("authorization", &api.bearer)
+                        .call()
+                        .ok()
+                        .and_then(|r| r.into_string().ok())
+                        .unwrap_or_default();
                     if let Some(seg) = text.lines().rev().find(|l| l.ends_with(".ts")) {
                         match api.fetch(&format!("/sessions/{id}/hls/{seg}")).0 {
                             200 | 404 => ok.fetch_add(1, Ordering::Relaxed),
@@ -153,14 +178,20 @@ fn cycle(svc: &Service, clip: &Path, r: &Rooms, current: &Arc<std::sync::Mutex<O
     drop((a, b));
     // Quiet again: no publisher, no session left (stopped ones go after the retention).
     wait_until(Duration::from_secs(60), || {
-        room_live(api, &r.ids[0], false) && room_live(api, &r.ids[1], false) && api.get("/sessions").1.as_array().is_some_and(|l| l.is_empty())
+        room_live(api, &r.ids[0], false)
+            && room_live(api, &r.ids[1], false)
+            && api.get("/sessions").1.as_array().is_some_and(|l| l.is_empty())
     });
     Ok(id.is_some())
 }
 
 /// Panics and failed sessions in the service's log.
 fn failures(log: &Path) -> usize {
-    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("panicked") || l.contains("session failed")).count()
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("panicked") || l.contains("session failed"))
+        .count()
 }
 
 pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
@@ -168,13 +199,23 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let clip = dir.join("anchor.flv");
     if !clip.exists() {
-        generate(&clip, &Clip::new("testsrc2=size=640x360:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000").args(&["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"]))?;
+        generate(
+            &clip,
+            &Clip::new("testsrc2=size=640x360:rate=30", 4.0)
+                .with_audio("sine=frequency=440:sample_rate=48000")
+                .args(&["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"]),
+        )?;
     }
     let log = dir.join("serve.log");
     let svc = Service::start(&dir.join("soak.sqlite"), &["--hls-retention", "3"], Some(&log))?;
     let r = rooms(&svc.api)?;
     let current = Arc::new(std::sync::Mutex::new(None));
-    let (stop, ok, failed, quiet) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (stop, ok, failed, quiet) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let watcher = viewers(svc.api.clone(), current.clone(), quiet.clone(), stop.clone(), ok.clone(), failed.clone());
     super::progress(&format!("soak: {minutes} minutes of churn after {WARM_TURNS} turns of warm-up"));
     // The first turns pay one-time costs (GPU device, encoder libraries, allocator pools).
@@ -191,7 +232,13 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
         cycles += 1;
         let u = usage(svc.pid());
         peak = peak.max(u.rss_mb);
-        super::progress(&format!("soak: turn {cycles}, {:.1} min: RSS {:.0} MB, {} fds, {} threads", t0.elapsed().as_secs_f64() / 60.0, u.rss_mb, u.fds, u.threads));
+        super::progress(&format!(
+            "soak: turn {cycles}, {:.1} min: RSS {:.0} MB, {} fds, {} threads",
+            t0.elapsed().as_secs_f64() / 60.0,
+            u.rss_mb,
+            u.fds,
+            u.threads
+        ));
     }
     let end = usage_at_rest(svc.pid(), &quiet);
     stop.store(true, Ordering::Relaxed);
@@ -200,7 +247,9 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
     let alive = svc.proc.0.try_wait().ok().flatten().is_none();
     let panics = failures(&log) + usize::from(!alive);
     let growth = |a: f64, b: f64| if a > 0.0 { b / a - 1.0 } else { 0.0 };
-    let flat = growth(start.rss_mb, end.rss_mb) <= 0.10 && growth(start.fds as f64, end.fds as f64) <= 0.10 && growth(start.threads as f64, end.threads as f64) <= 0.10;
+    let flat = growth(start.rss_mb, end.rss_mb) <= 0.10
+        && growth(start.fds as f64, end.fds as f64) <= 0.10
+        && growth(start.threads as f64, end.threads as f64) <= 0.10;
     let mut j = serde_json::Map::new();
     for (k, v) in [
         ("soak_minutes", json!(minutes)),
@@ -233,7 +282,9 @@ pub fn run(args: &super::BenchArgs, minutes: f64) -> Result<()> {
             if flat { "yes" } else { "NO" }
         );
         if md {
-            t.push_str(&format!("\n| service process, at rest | after {WARM_TURNS} turns of warm-up | at the end |\n|---|---|---|\n"));
+            t.push_str(&format!(
+                "\n| service process, at rest | after {WARM_TURNS} turns of warm-up | at the end |\n|---|---|---|\n"
+            ));
         }
         for (what, a, b) in rows {
             t.push_str(&if md { format!("| {what} | {a} | {b} |\n") } else { format!("  {what}: {a} -> {b}\n") });

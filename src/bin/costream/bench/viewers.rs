@@ -26,7 +26,20 @@ fn face_clip(dir: &Path, w: u32, h: u32, frames: u32) -> Result<std::path::PathB
         let st = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-loop", "1", "-i"])
             .arg(&png)
-            .args(["-vf", &vf, "-frames:v", &frames.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p"])
+            .args([
+                "-vf",
+                &vf,
+                "-frames:v",
+                &frames.to_string(),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "60",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .arg(&out)
             .status()?;
         if !st.success() {
@@ -40,7 +53,11 @@ fn face_clip(dir: &Path, w: u32, h: u32, frames: u32) -> Result<std::path::PathB
 /// 1280×720 moving portrait.
 pub fn face_track_ms(dir: &Path) -> Result<f64> {
     let clip = face_clip(dir, 1280, 720, 120)?;
-    let o = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&clip).args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).output()?;
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&clip)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()?;
     let models = Arc::new(FaceModels::load(Range::Short).map_err(|e| invalid("faces", e.to_string()))?);
     let mut tr = Tracker::new(models, TrackerConfig::default());
     let mut ms = Vec::new();
@@ -57,27 +74,72 @@ pub fn face_track_ms(dir: &Path) -> Result<f64> {
 /// 0 or 3 masked renditions (eyes, mouth, nose), per extra rendition, in ms.
 pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
-use costream::media::{Picture, PlaneLayout};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
     let img = image::load_from_memory(PORTRAIT).map_err(|e| invalid("portrait", e.to_string()))?.to_rgb8();
     let models = FaceModels::load(Range::Short).map_err(|e| invalid("faces", e.to_string()))?;
-    let d = *models.detect(&img).map_err(|e| invalid("faces", e.to_string()))?.first().ok_or_else(|| invalid("bench", "no face in the portrait"))?;
-    let pts: Vec<[f32; 2]> = models.landmarks(&img, &Roi::from_detection(&d)).map_err(|e| invalid("faces", e.to_string()))?.ok_or_else(|| invalid("bench", "no landmarks"))?.iter().map(|p| [p[0], p[1]]).collect();
+    let d = *models
+        .detect(&img)
+        .map_err(|e| invalid("faces", e.to_string()))?
+        .first()
+        .ok_or_else(|| invalid("bench", "no face in the portrait"))?;
+    let pts: Vec<[f32; 2]> = models
+        .landmarks(&img, &Roi::from_detection(&d))
+        .map_err(|e| invalid("faces", e.to_string()))?
+        .ok_or_else(|| invalid("bench", "no landmarks"))?
+        .iter()
+        .map(|p| [p[0], p[1]])
+        .collect();
     let _ = dir;
     let (w, h) = (img.width(), img.height());
-    let px = |x: u32, y: u32| costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x.min(w - 1), y.min(h - 1)).0.map(|c| c as f32 / 255.0));
+    let px = |x: u32, y: u32| {
+        costream::media::colour::rgb_to_bt709_limited(
+            img.get_pixel(x.min(w - 1), y.min(h - 1)).0.map(|c| c as f32 / 255.0),
+        )
+    };
     let yp: Vec<u8> = (0..w * h).map(|i| px(i % w, i / w)[0] as u8).collect();
     let up: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[1] as u8).collect();
     let vp: Vec<u8> = (0..(w / 2) * (h / 2)).map(|i| px(2 * (i % (w / 2)), 2 * (i / (w / 2)))[2] as u8).collect();
     let gpu = Arc::new(Gpu::open()?);
     // The portrait 1:1 in the left of a 1280×720 frame; its landmarks are the frame's.
-    let tile = TileSpec { slot: 0, placement: place(SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 }, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill) };
-    let mask = MaskSpec { polygons: [Organ::Eyes, Organ::Mouth, Organ::Nose].iter().flat_map(|o| o.polygons(&pts)).collect(), feather: 3.0, dilate: 3.0, sigma: 10.0, sticker: None };
+    let tile = TileSpec {
+        slot: 0,
+        placement: place(
+            SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
+            Rect::new(0.0, 0.0, w as f32, h as f32),
+            Fit::Fill,
+        ),
+    };
+    let mask = MaskSpec {
+        polygons: [Organ::Eyes, Organ::Mouth, Organ::Nose].iter().flat_map(|o| o.polygons(&pts)).collect(),
+        feather: 3.0,
+        dilate: 3.0,
+        sigma: 10.0,
+        sticker: None,
+    };
     let time = |extra: usize| -> Result<f64> {
-        let mut comp = Compositor::with_views(gpu.clone(), 1280, 720, GpuOptions { readback_depth: 1, ..GpuOptions::default() }, 1 + extra)?;
+        let mut comp = Compositor::with_views(
+            gpu.clone(),
+            1280,
+            720,
+            GpuOptions { readback_depth: 1, ..GpuOptions::default() },
+            1 + extra,
+        )?;
         let mut scenes = vec![Scene { tiles: vec![tile], ..Scene::default() }];
-        scenes.extend((0..extra).map(|k| Scene { copy_of: Some(0), masks: vec![MaskSpec { sigma: 10.0 * (1.0 - 0.1 * k as f32), ..mask.clone() }], ..Scene::default() }));
-        let pic = Picture { layout: PlaneLayout::Planar { sx: 2, sy: 2 }, width: w, height: h, planes: [&yp, &up, &vp], strides: [w as usize, w as usize / 2, w as usize / 2], matrix: costream::media::Matrix::Bt709, full_range: false };
+        scenes.extend((0..extra).map(|k| Scene {
+            copy_of: Some(0),
+            masks: vec![MaskSpec { sigma: 10.0 * (1.0 - 0.1 * k as f32), ..mask.clone() }],
+            ..Scene::default()
+        }));
+        let pic = Picture {
+            layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+            width: w,
+            height: h,
+            planes: [&yp, &up, &vp],
+            strides: [w as usize, w as usize / 2, w as usize / 2],
+            matrix: costream::media::Matrix::Bt709,
+            full_range: false,
+        };
         let mut ms = Vec::new();
         for n in 0..40u64 {
             // A new picture every frame, as from a camera.
@@ -113,7 +175,16 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let nginx = start_nginx(&dir.join("nginx-viewers"), false)?;
     let nport = nginx.port;
     let url = format!("rtmp://127.0.0.1:{nport}/live/face");
-    let _anchor = Proc(Command::new("ffmpeg").args(["-v", "error", "-re", "-stream_loop", "-1", "-i"]).arg(&clip).args(["-c", "copy", "-f", "flv", &url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+    let _anchor = Proc(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-f", "flv", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
     let svc = super::service::Service::start(&dir.join("viewers.sqlite"), &["--allow-private-inputs"], None)?;
     let (api, pid, h) = (svc.api.clone(), svc.pid(), svc.api.base.clone());
     let max = counts.iter().copied().max().unwrap_or(0);
@@ -130,7 +201,11 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
         let (st, v) = api.call("POST", "/channels/bench/viewers", None);
         let t = v["token"].as_str().ok_or_else(|| fail("viewer token", st, &v))?.to_string();
         if i % 4 > 0 {
-            let (st, b) = api.call("POST", &format!("/channels/bench/viewers/{t}/events"), Some(&format!(r#"{{"kind":"gift","value":{}}}"#, i % 4)));
+            let (st, b) = api.call(
+                "POST",
+                &format!("/channels/bench/viewers/{t}/events"),
+                Some(&format!(r#"{{"kind":"gift","value":{}}}"#, i % 4)),
+            );
             if st != 200 {
                 return Err(fail("viewer points", st, &b));
             }
@@ -142,7 +217,9 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     let (st, ses) = api.call("POST", "/sessions", Some(&body));
     let id = ses["id"].as_str().ok_or_else(|| fail("session", st, &ses))?.to_string();
     let probe = tokens.get(3).or(tokens.first()).cloned().unwrap_or_default();
-    if !wait_until(Duration::from_secs(30), || api.fetch_public(&format!("/sessions/{id}/viewers/{probe}/index.m3u8")).0 == 200) {
+    if !wait_until(Duration::from_secs(30), || {
+        api.fetch_public(&format!("/sessions/{id}/viewers/{probe}/index.m3u8")).0 == 200
+    }) {
         return Err(invalid("bench", "the masked session produced no playlist"));
     }
     // Past the start-up (models, encoders, the first segments) before anything is measured.
@@ -159,7 +236,8 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
         let start = Instant::now();
         let threads: Vec<_> = (0..workers)
             .map(|k| {
-                let (stop, ok, failed, h, id, tokens) = (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone(), tokens.clone());
+                let (stop, ok, failed, h, id, tokens) =
+                    (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone(), tokens.clone());
                 std::thread::spawn(move || {
                     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
                     let mine: Vec<usize> = (k..n).step_by(workers).collect();
@@ -173,7 +251,11 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
                             if stop.load(Ordering::Relaxed) {
                                 return;
                             }
-                            match agent.get(&format!("{h}/sessions/{id}/viewers/{}/index.m3u8", tokens[*v])).call().map(|r| r.into_string()) {
+                            match agent
+                                .get(&format!("{h}/sessions/{id}/viewers/{}/index.m3u8", tokens[*v]))
+                                .call()
+                                .map(|r| r.into_string())
+                            {
                                 Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
                                 _ => failed.fetch_add(1, Ordering::Relaxed),
                             };
@@ -192,7 +274,11 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
             let _ = t.join();
         }
         let per_s = (c1 - c0) / (t1 - t0).as_secs_f64();
-        super::progress(&format!("{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)));
+        super::progress(&format!(
+            "{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)",
+            ok.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed)
+        ));
         samples.push((n, per_s, failed.load(Ordering::Relaxed)));
     }
     drop(svc);
