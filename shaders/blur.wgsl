@@ -89,14 +89,7 @@ fn blurred_at(bl: Blur, p: vec2<f32>) -> vec3<f32> {
     return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(blur_write) {
     let bl = job.blur;
     let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
@@ -104,15 +97,8 @@ fn blur_write(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k0 = row_cover(bl.rect, x0, y0);
     let k1 = row_cover(bl.rect, x0, y0 + 1.0);
     let p = vec2<f32>(x0, y0) + vec2<f32>(0.5);
-    let q00 = blurred_at(bl, p);
-    let q10 = blurred_at(bl, p + vec2<f32>(1.0, 0.0));
-    let q20 = blurred_at(bl, p + vec2<f32>(2.0, 0.0));
-    let q30 = blurred_at(bl, p + vec2<f32>(3.0, 0.0));
-    let q01 = blurred_at(bl, p + vec2<f32>(0.0, 1.0));
-    let q11 = blurred_at(bl, p + vec2<f32>(1.0, 1.0));
-    let q21 = blurred_at(bl, p + vec2<f32>(2.0, 1.0));
-    let q31 = blurred_at(bl, p + vec2<f32>(3.0, 1.0));
-    store_block(bx, by, blend_block(b, q00, q10, q20, q30, q01, q11, q21, q31, k0, k1));
+    SAMPLE8(q, blurred_at(bl, #));
+    BLEND8(q, b, k0, k1);
 }
 
 fn grid(bl: Blur, x: i32, y: i32) -> vec3<f32> {
@@ -128,14 +114,7 @@ fn pick(a: vec3<f32>, b: vec3<f32>, c: vec3<f32>, i: i32, f: f32) -> vec3<f32> {
 
 // blur_write for factor >= 2: the 4x2 pixels of a block fall within a 3x3 patch of the grid, so
 // the block loads 9 texels instead of 32 and interpolates in registers.
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn blur_write_lowres(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(blur_write_lowres) {
     let bl = job.blur;
     let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
@@ -170,7 +149,7 @@ fn blur_write_lowres(@builtin(global_invocation_id) gid: vec3<u32>) {
     let q11 = pick(h0[1], h1[1], h2[1], iy.y, fy.y);
     let q21 = pick(h0[2], h1[2], h2[2], iy.y, fy.y);
     let q31 = pick(h0[3], h1[3], h2[3], iy.y, fy.y);
-    store_block(bx, by, blend_block(b, q00, q10, q20, q30, q01, q11, q21, q31, k0, k1));
+    BLEND8(q, b, k0, k1);
 }
 
 // Soft coverage (0..1) of pixel centre p by the job's polygons (face organs), listed in `block_list`
@@ -207,26 +186,12 @@ fn mask_cover(p: vec2<f32>) -> f32 {
 
 // blur_write restricted to the mask: each pixel gets the blurred value in proportion to its
 // coverage, so the blur has soft edges and nothing outside the mask changes.
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn blur_write_masked(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(blur_write_masked) {
     let bl = job.blur;
     let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     let k0 = vec4<f32>(mask_cover(p), mask_cover(p + vec2<f32>(1.0, 0.0)), mask_cover(p + vec2<f32>(2.0, 0.0)), mask_cover(p + vec2<f32>(3.0, 0.0)));
     let k1 = vec4<f32>(mask_cover(p + vec2<f32>(0.0, 1.0)), mask_cover(p + vec2<f32>(1.0, 1.0)), mask_cover(p + vec2<f32>(2.0, 1.0)), mask_cover(p + vec2<f32>(3.0, 1.0)));
-    let q00 = blurred_at(bl, p);
-    let q10 = blurred_at(bl, p + vec2<f32>(1.0, 0.0));
-    let q20 = blurred_at(bl, p + vec2<f32>(2.0, 0.0));
-    let q30 = blurred_at(bl, p + vec2<f32>(3.0, 0.0));
-    let q01 = blurred_at(bl, p + vec2<f32>(0.0, 1.0));
-    let q11 = blurred_at(bl, p + vec2<f32>(1.0, 1.0));
-    let q21 = blurred_at(bl, p + vec2<f32>(2.0, 1.0));
-    let q31 = blurred_at(bl, p + vec2<f32>(3.0, 1.0));
-    store_block(bx, by, blend_block(b, q00, q10, q20, q30, q01, q11, q21, q31, k0, k1));
+    SAMPLE8(q, blurred_at(bl, #));
+    BLEND8(q, b, k0, k1);
 }

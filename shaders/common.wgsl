@@ -6,6 +6,9 @@
 // tile, fix mixed edge blocks, blur a rectangle, draw a layer. Software Vulkan (lavapipe) runs both
 // sides of every branch for a whole SIMD group, so the shaders avoid branches and the CPU picks the
 // right dispatch instead.
+//
+// Upper-case words are filled in when the shaders are compiled (src/gpu/wgsl.rs): the workgroup size,
+// MAX_TILES, and the parts every kernel shares (KERNEL, SAMPLE8, BLEND8_ALPHA, BLEND8).
 
 struct Tile {
     dst: vec4<f32>,        // visible output rect x0, y0, x1, y1 (pixels)
@@ -57,7 +60,7 @@ struct SceneU {
     n_tiles: u32,
     _pad: u32,
     background: vec4<f32>, // output YUV (0..255)
-    tiles: array<Tile, 16>,
+    tiles: array<Tile, MAX_TILES>,
 };
 
 // One dispatch's parameters, at a constant offset of its own uniform binding: llvmpipe loads those as

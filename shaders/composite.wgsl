@@ -12,14 +12,7 @@
 //   pixel picks its topmost tile; pixels outside every tile keep what is beneath.
 // `fill` paints the background where no tile covers; layers under the video come between the two.
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn fill(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(fill) {
     let bg = scene.background;
     var b: Block;
     b.y0 = vec4<f32>(bg.x);
@@ -105,14 +98,7 @@ fn block_420(t: Tile, yr0: vec4<f32>, yr1: vec4<f32>, a0: vec2<f32>, a1: vec2<f3
     return b;
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn tile_unit(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(tile_unit) {
     let t = job.tile;
     let sx = u32(i32(bx * 4u) + t.unit_x);
     let sy = u32(i32(by * 2u) + t.unit_y);
@@ -138,14 +124,7 @@ fn block_from_pixels(p00: vec3<f32>, p10: vec3<f32>, p20: vec3<f32>, p30: vec3<f
     return b;
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn tile_scaled(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(tile_scaled) {
     let t = job.tile;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     store_block(bx, by, block_from_pixels(
@@ -180,14 +159,7 @@ fn luma_rows(t: Tile, y: f32) -> vec3<f32> {
 // A scaled tile that is not rotated (the usual case: a 640x360 anchor filling a 640x720 cell):
 // columns share their x taps and rows their y taps, and chroma is sampled once per 2x2 at its
 // centre, like `tile_unit` (a third of `tile_scaled`'s loads).
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn tile_axis(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(tile_axis) {
     let t = job.tile;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     let xs = clamp(t.origin.x + t.axis_x.x * (vec4<f32>(p.x) + vec4<f32>(0.0, 1.0, 2.0, 3.0)), vec4<f32>(t.crop_lo.x + 0.5), vec4<f32>(t.crop_hi.x - 0.5)) - vec4<f32>(0.5);
@@ -234,15 +206,6 @@ fn edges(@builtin(global_invocation_id) gid: vec3<u32>) {
     let by = packed >> 16u;
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
     // Pixels no tile covers keep what is beneath (the background and the layers under the video).
-    let q00 = video_at(p);
-    let q10 = video_at(p + vec2<f32>(1.0, 0.0));
-    let q20 = video_at(p + vec2<f32>(2.0, 0.0));
-    let q30 = video_at(p + vec2<f32>(3.0, 0.0));
-    let q01 = video_at(p + vec2<f32>(0.0, 1.0));
-    let q11 = video_at(p + vec2<f32>(1.0, 1.0));
-    let q21 = video_at(p + vec2<f32>(2.0, 1.0));
-    let q31 = video_at(p + vec2<f32>(3.0, 1.0));
-    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
-    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
-    store_block(bx, by, blend_block(load_block(bx, by), q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+    SAMPLE8(q, video_at(#));
+    BLEND8_ALPHA(q, load_block(bx, by));
 }

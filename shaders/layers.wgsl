@@ -3,14 +3,7 @@
 // text), `layer_bar` for the PK bar (two gradients meeting at the split, a divider, round corners).
 // Blending happens in output YUV, which equals blending in RGB because the conversion is affine.
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn layer_solid(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(layer_solid) {
     let l = job.layer;
     let b = load_block(bx, by);
     let x0 = f32(bx * 4u);
@@ -37,28 +30,12 @@ fn image_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(rgb_to_out(t.rgb), select(0.0, t.a, inside));
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn layer_image(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(layer_image) {
     let l = job.layer;
     let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
-    let q00 = image_at(l, p);
-    let q10 = image_at(l, p + vec2<f32>(1.0, 0.0));
-    let q20 = image_at(l, p + vec2<f32>(2.0, 0.0));
-    let q30 = image_at(l, p + vec2<f32>(3.0, 0.0));
-    let q01 = image_at(l, p + vec2<f32>(0.0, 1.0));
-    let q11 = image_at(l, p + vec2<f32>(1.0, 1.0));
-    let q21 = image_at(l, p + vec2<f32>(2.0, 1.0));
-    let q31 = image_at(l, p + vec2<f32>(3.0, 1.0));
-    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
-    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
-    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+    SAMPLE8(q, image_at(l, #));
+    BLEND8_ALPHA(q, b);
 }
 
 // The PK bar's colour (RGBA) at pixel centre p: the left gradient runs from the bar's left end (color)
@@ -79,28 +56,12 @@ fn bar_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(rgb_to_out(c.rgb), select(0.0, c.a * corner, inside));
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn layer_bar(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(layer_bar) {
     let l = job.layer;
     let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
-    let q00 = bar_at(l, p);
-    let q10 = bar_at(l, p + vec2<f32>(1.0, 0.0));
-    let q20 = bar_at(l, p + vec2<f32>(2.0, 0.0));
-    let q30 = bar_at(l, p + vec2<f32>(3.0, 0.0));
-    let q01 = bar_at(l, p + vec2<f32>(0.0, 1.0));
-    let q11 = bar_at(l, p + vec2<f32>(1.0, 1.0));
-    let q21 = bar_at(l, p + vec2<f32>(2.0, 1.0));
-    let q31 = bar_at(l, p + vec2<f32>(3.0, 1.0));
-    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
-    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
-    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+    SAMPLE8(q, bar_at(l, #));
+    BLEND8_ALPHA(q, b);
 }
 
 // A sticker over a face organ: the image centred at bar.xy, turned by bar.z radians, c2.xy pixels
@@ -120,26 +81,10 @@ fn sticker_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(rgb_to_out(t.rgb), select(0.0, t.a, inside));
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn layer_sticker(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (outside_job(gid)) {
-        return;
-    }
-    let bxy = job_block(gid);
-    let bx = bxy.x;
-    let by = bxy.y;
+KERNEL(layer_sticker) {
     let l = job.layer;
     let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
-    let q00 = sticker_at(l, p);
-    let q10 = sticker_at(l, p + vec2<f32>(1.0, 0.0));
-    let q20 = sticker_at(l, p + vec2<f32>(2.0, 0.0));
-    let q30 = sticker_at(l, p + vec2<f32>(3.0, 0.0));
-    let q01 = sticker_at(l, p + vec2<f32>(0.0, 1.0));
-    let q11 = sticker_at(l, p + vec2<f32>(1.0, 1.0));
-    let q21 = sticker_at(l, p + vec2<f32>(2.0, 1.0));
-    let q31 = sticker_at(l, p + vec2<f32>(3.0, 1.0));
-    let k0 = vec4<f32>(q00.w, q10.w, q20.w, q30.w);
-    let k1 = vec4<f32>(q01.w, q11.w, q21.w, q31.w);
-    store_block(bx, by, blend_block(b, q00.xyz, q10.xyz, q20.xyz, q30.xyz, q01.xyz, q11.xyz, q21.xyz, q31.xyz, k0, k1));
+    SAMPLE8(q, sticker_at(l, #));
+    BLEND8_ALPHA(q, b);
 }

@@ -25,6 +25,9 @@ pub enum Error {
     Output { url: String, why: String },
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
+    /// The service's database failed (the cause is logged; a client only learns it is ours).
+    #[error("database: {0}")]
+    Database(String),
     #[error("image {path}: {why}")]
     Image { path: String, why: String },
     #[error("io: {0}")]
@@ -69,6 +72,7 @@ impl Error {
             Error::Encode(_) => ("encoder_failed", Server),
             Error::Output { .. } => ("output_failed", Server),
             Error::Io(_) => ("io_failed", Server),
+            Error::Database(_) => ("database", Server),
             Error::StageGone { .. } => ("stage_stopped", Server),
             Error::Overloaded { .. } => ("machine_behind", Unavailable),
             Error::Limit { code, .. } => (code, Limit),

@@ -372,13 +372,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         background_nice: 0,
         max_seconds: None,
         realtime: false,
-        stop: None,
-        counters: None,
-        extra_tick_ms: 0,
-        events: None,
-        changes: None,
-        stages: None,
-        output_stats: None,
+        hooks: None,
         views: vec![
             ViewSpec { name: "open".into(), outputs: vec![open.to_str().unwrap().into()], ..Default::default() },
             ViewSpec {
@@ -394,8 +388,6 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
                 ..Default::default()
             },
         ],
-        live: None,
-        wake: None,
         audio_of: vec![],
         faces: Some(FaceSettings::default()),
     };

@@ -734,8 +734,8 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
         names: ["主播小美".into(), "Bob".into()],
         scores: [300, 100],
         rect: Some([40.0, 300.0, 560.0, 32.0]),
-        colors_a: ["#ff0000".into(), "#ff0000".into()],
-        colors_b: ["#0000ff".into(), "#0000ff".into()],
+        colors_a: ["#ff0000".parse().unwrap(), "#ff0000".parse().unwrap()],
+        colors_b: ["#0000ff".parse().unwrap(), "#0000ff".parse().unwrap()],
         animate_ms: 1000,
         ..Default::default()
     };
@@ -777,7 +777,8 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     let x = split_x(&draw(&mut comp, &bar, t0, true, false));
     assert!((x - (40.0 + 0.25 * 560.0)).abs() <= 2.0, "mirrored split at {x}, expected 180");
     // New scores animate over animate_ms: half-way the split is between old and new, then lands.
-    bar.update(&serde_json::json!({"scores": [100, 300]}), t0, (1280, 720)).unwrap();
+    bar.update(&costream::compose::PkChange { scores: Some([100, 300]), ..Default::default() }, t0, (1280, 720))
+        .unwrap();
     let mid = split_x(&draw(&mut comp, &bar, at(500), false, false));
     assert!(mid > 190.0 && mid < 450.0, "mid-animation split at {mid}");
     let early = split_x(&draw(&mut comp, &bar, at(250), false, false));

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use costream::ingest::rtmp::{IngestEvent, RtmpServer, StreamKeys};
+use costream::ingest::rtmp::{IngestEvent, Refusal, RtmpServer, StreamKeys};
 use costream::ingest::{self, InputOptions};
 use costream::testsrc::Clip;
 
 struct Keys(Vec<&'static str>);
 
 impl StreamKeys for Keys {
-    fn check(&self, app: &str, key: &str) -> Result<(), String> {
+    fn check(&self, app: &str, key: &str) -> Result<String, Refusal> {
         if app == "live" && self.0.contains(&key) {
-            Ok(())
+            Ok(format!("room_{key}"))
         } else {
-            Err("unknown or expired stream key".into())
+            Err(Refusal::UnknownKey)
         }
     }
 }
@@ -56,7 +56,7 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
         IngestEvent::Refused { key, reason, .. } => {
             // Only the key's first characters: refusals are logged and reported, keys are secrets.
             assert_eq!(key, "wrong-…");
-            assert!(reason.contains("stream key"), "{reason}");
+            assert_eq!(reason, Refusal::UnknownKey);
         }
         _ => panic!("expected a refusal"),
     }
@@ -71,8 +71,8 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
         .spawn()
         .unwrap();
     let reader = match next_event(&rt, &mut events) {
-        IngestEvent::Published { app, key, reader, .. } => {
-            assert_eq!((app.as_str(), key.as_str()), ("live", "good-key"));
+        IngestEvent::Published { room, key, reader, .. } => {
+            assert_eq!((room.as_str(), key.as_str()), ("room_good-key", "good-key"));
             reader
         }
         _ => panic!("expected the publish to be accepted"),
@@ -103,7 +103,7 @@ fn valid_key_is_decoded_and_wrong_key_is_refused() {
     wait_for("audio from the publisher to be decoded", 5.0, || !audio.is_empty());
     let _ = good.wait();
     match next_event(&rt, &mut events) {
-        IngestEvent::Ended { key, .. } => assert_eq!(key, "good-key"),
+        IngestEvent::Ended { room, .. } => assert_eq!(room, "room_good-key"),
         _ => panic!("expected the end of the publish"),
     }
     drop(input);

@@ -551,12 +551,62 @@ fn a_restart_keeps_a_running_session_going() {
 
     // The process dies (no chance to write anything down on the way out) and comes back.
     drop(svc);
+    // A session written down by the previous version: the API request that made it (format 1).
+    let old = "ses_0123456789ab";
+    let old_request = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/in", nginx.port)}], "size": "320x180", "fps": "25"});
+    let store = costream::store::Store::open(&db).unwrap();
+    let kind = costream::store::ResumeKind::Session;
+    let (request, id_) = (old_request.to_string(), old.to_string());
+    let r = costream::store::Resumable {
+        id: id_.clone(),
+        kind,
+        request,
+        format: 1,
+        session_id: id_,
+        state: None,
+        pk: None,
+        deadline: None,
+    };
+    store.save_resumable(&r).unwrap();
+    // And a PK invitation of the previous version, waiting for its answer.
+    let old_inv = "inv_0123456789ab";
+    let anchor_url = format!("rtmp://127.0.0.1:{}/live/in", nginx.port);
+    let inv_request =
+        json!({"from": {"url": anchor_url}, "to": {"url": anchor_url}, "size": "320x180", "timeout_s": 300});
+    let deadline = Some(costream::store::now_s() + 300);
+    let kind = costream::store::ResumeKind::Invitation;
+    let (id_, session_id) = (old_inv.to_string(), "ses_ba9876543210".to_string());
+    let pending = Some("pending".to_string());
+    let request = inv_request.to_string();
+    let r = costream::store::Resumable {
+        id: id_,
+        kind,
+        request,
+        format: 1,
+        session_id,
+        state: pending,
+        pk: None,
+        deadline,
+    };
+    store.save_resumable(&r).unwrap();
+    drop(store);
     let svc = start_with(&db, &flags);
     let h = svc.http.clone();
     wait_for("the session to run again under its id", 30.0, || {
         let (st, s) = call("GET", &format!("{h}/sessions/{id}"), None);
         st == 200 && s["state"] == "running" && s["frames"].as_u64().unwrap_or(0) > 30
     });
+    wait_for("the previous version's session to run", 30.0, || {
+        let (st, s) = call("GET", &format!("{h}/sessions/{old}"), None);
+        st == 200 && s["state"] == "running" && s["frames"].as_u64().unwrap_or(0) > 25
+    });
+    let upgraded = costream::store::Store::open(&db).unwrap().resumable(old).unwrap().expect("its record");
+    assert_eq!(upgraded.format, 2, "upgraded to the session layer's record: {}", upgraded.request);
+    assert!(upgraded.request.contains("\"spec\""), "{}", upgraded.request);
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{old}"), None).0, 204);
+    let (st, i) = call("GET", &format!("{h}/invitations/{old_inv}"), None);
+    assert_eq!((st, i["state"].as_str()), (200, Some("pending")), "the previous version's invitation: {i}");
+    assert_eq!(call("DELETE", &format!("{h}/invitations/{old_inv}"), None).0, 200);
     // Its playlist goes on where it stopped (after a discontinuity), and its push is back.
     let url = format!("{h}/sessions/{id}/hls/index.m3u8");
     wait_for("new segments after the ones from before", 30.0, || {

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::session::SessionInput;
 use crate::store::{token_hash, Role, TokenInfo};
 
 /// The caller, once its token is known (handlers that filter by room read it).
@@ -23,6 +24,17 @@ impl Caller {
     /// Whether this caller may act on something the `rooms` take part in.
     pub fn may_touch(&self, rooms: &[String]) -> bool {
         self.is_operator() || self.0.room.as_ref().is_some_and(|r| rooms.contains(r))
+    }
+
+    /// A session may show these inputs: an anchor's shows its own room only (no other room, no
+    /// URL).
+    pub fn may_compose(&self, inputs: &[SessionInput]) -> Result<(), ApiError> {
+        let own = |i: &SessionInput| matches!(i, SessionInput::Room(r) if self.may_touch(std::slice::from_ref(r)));
+        if self.is_operator() || inputs.iter().all(own) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("an anchor token's sessions take only its own room"))
+        }
     }
 }
 

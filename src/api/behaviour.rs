@@ -138,7 +138,7 @@ async fn reporter(s: &AppState, headers: &HeaderMap, body: &[u8], channel: &str,
     }
 }
 
-#[utoipa::path(post, path = "/channels/{channel}/viewers/{token}/events", params(("channel" = String, Path), ("token" = String, Path)), request_body = Behaviour,
+#[utoipa::path(post, path = "/channels/{channel}/viewers/{token}/events", params(("channel" = String, Path), ("token" = String, Path)), request_body = super::channels_wire::BehaviourWire,
     responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(super) async fn viewer_event(
     State(s): State<AppState>,
@@ -151,8 +151,8 @@ pub(super) async fn viewer_event(
     let body = body?;
     let who = reporter(&s, &headers, &body, &channel, &token).await?;
     // Payments are not behaviour: they count only through the signed callback.
-    let b: Behaviour = serde_json::from_slice(&body)?;
-    b.validate().map_err(ApiError::invalid)?;
+    let b: super::channels_wire::BehaviourWire = serde_json::from_slice(&body)?;
+    let b = Behaviour::try_from(b)?;
     if let Reporter::Viewer { .. } = who {
         s.behaviour.admit(&channel, &token, &b)?;
     }

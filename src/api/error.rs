@@ -134,7 +134,9 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> ApiError {
         match e {
             SessionError::NotFound(_) => ApiError::not_found(e.to_string()),
-            SessionError::Invalid(m) => ApiError::invalid(m),
+            SessionError::Fits { .. } | SessionError::EmptyAudioUrl | SessionError::Pk(_) => {
+                ApiError::invalid(e.to_string())
+            }
             SessionError::Start(e) => e.into(),
         }
     }

@@ -45,7 +45,7 @@ fn gauges(r: &mut Registry, name: &str, help: &str, values: impl IntoIterator<It
 
 fn registry(s: &AppState) -> Registry {
     let mut r = Registry::default();
-    let live = s.live.lock().map(|l| l.len()).unwrap_or(0);
+    let live = s.rooms.live_count();
     gauge(&mut r, "costream_rooms_live", "Rooms whose anchor is publishing now.", live as i64);
     let (frame_bytes, decoders) = crate::media::frame::memory();
     gauge(
@@ -55,41 +55,57 @@ fn registry(s: &AppState) -> Registry {
         frame_bytes as i64,
     );
     gauge(&mut r, "costream_decoders_running", "Decode threads running.", decoders as i64);
-    let feeds = s.sessions.feed_counters();
+    rooms(&mut r, s);
+    sessions(&mut r, s);
+    r.register(
+        "costream_stage_ms",
+        "Per-frame time of a session's stage in ms (upload, composite on the GPU, encode), and how late each tick started (tick_lateness).",
+        s.sessions.stage_histograms().clone(),
+    );
+    r
+}
+
+/// Each room's feed.
+fn rooms(r: &mut Registry, s: &AppState) {
+    let feeds = s.rooms.feed_counters();
     let room = |id: &str| labels(&[("room", id)]);
     counters(
-        &mut r,
+        r,
         "costream_input_frames",
         "Video frames decoded from a room's publisher.",
-        feeds.iter().map(|f| (room(&f.0), f.1)),
+        feeds.iter().map(|f| (room(&f.room), f.frames)),
     );
     counters(
-        &mut r,
+        r,
         "costream_input_bytes",
         "Compressed bytes received from a room's publisher.",
-        feeds.iter().map(|f| (room(&f.0), f.2)),
+        feeds.iter().map(|f| (room(&f.room), f.bytes)),
     );
     counters(
-        &mut r,
+        r,
         "costream_input_dropped_frames",
         "Decoded frames dropped because the compositor was behind.",
-        feeds.iter().map(|f| (room(&f.0), f.3)),
+        feeds.iter().map(|f| (room(&f.room), f.dropped)),
     );
     gauges(
-        &mut r,
+        r,
         "costream_input_connected",
         "1 while the room's anchor is publishing.",
-        feeds.iter().map(|f| (room(&f.0), f.4 as i64)),
+        feeds.iter().map(|f| (room(&f.room), f.connected as i64)),
     );
+}
+
+/// Each session and each of its outputs (push keys redacted).
+fn sessions(r: &mut Registry, s: &AppState) {
     let sessions = s.sessions.session_counters();
     counters(
-        &mut r,
+        r,
         "costream_session_frames",
         "Frames composed by a session.",
         sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.frames)),
     );
     counters(
-        &mut r,
+        r,
         "costream_ticks_skipped",
         "Ticks a session skipped because it was late (its timeline keeps the wall clock).",
         sessions.iter().map(|c| (labels(&[("session", &c.id)]), c.ticks_skipped)),
@@ -104,41 +120,35 @@ fn registry(s: &AppState) -> Registry {
         .collect();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     counters(
-        &mut r,
+        r,
         "costream_output_packets",
         "Packets written to an output.",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.packets))),
     );
     counters(
-        &mut r,
+        r,
         "costream_output_bytes",
         "Bytes written to an output.",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.bytes))),
     );
     counters(
-        &mut r,
+        r,
         "costream_output_dropped",
         "Packets an output dropped (queue full or disconnected).",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.dropped))),
     );
     counters(
-        &mut r,
+        r,
         "costream_output_reconnects",
         "Reconnections of a network output.",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.reconnects))),
     );
     gauges(
-        &mut r,
+        r,
         "costream_output_queued",
         "Packets waiting in an output's queue now.",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.queued) as i64)),
     );
-    r.register(
-        "costream_stage_ms",
-        "Per-frame time of a session's stage in ms (upload, composite on the GPU, encode), and how late each tick started (tick_lateness).",
-        s.sessions.stage_histograms().clone(),
-    );
-    r
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format (OpenMetrics)")))]

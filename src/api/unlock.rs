@@ -10,6 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::channels_wire::{OrganWire, RulesWire};
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::face::Organ;
 use crate::session::unlock::{verify_signature, viewer_token, UnlockRules};
@@ -68,9 +69,9 @@ pub struct ViewerStatus {
     pub level: u32,
     pub top_level: u32,
     /// Organs unlocked by confirmed payments.
-    pub paid: Vec<Organ>,
+    pub paid: Vec<OrganWire>,
     /// What this viewer sees masked now, and how strongly (empty: the open picture).
-    pub masked: Vec<Organ>,
+    pub masked: Vec<OrganWire>,
     pub sigma: f32,
 }
 
@@ -91,38 +92,35 @@ pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<View
         points,
         level,
         top_level: r.top_level(),
-        paid,
-        masked: mask.as_ref().map(|m| m.organs.clone()).unwrap_or_default(),
+        paid: paid.into_iter().map(Into::into).collect(),
+        masked: mask.as_ref().map(|m| m.organs.iter().copied().map(Into::into).collect()).unwrap_or_default(),
         sigma: mask.map(|m| m.sigma).unwrap_or(0.0),
     })
 }
 
-#[utoipa::path(put, path = "/channels/{channel}", params(("channel" = String, Path)), request_body = UnlockRules,
-    responses((status = 200, body = UnlockRules), (status = 400, body = ErrorBody)))]
+#[utoipa::path(put, path = "/channels/{channel}", params(("channel" = String, Path)), request_body = RulesWire,
+    responses((status = 200, body = RulesWire), (status = 400, body = ErrorBody)))]
 pub(super) async fn put_channel(
     State(s): State<AppState>,
     Path(channel): Path<String>,
-    body: Result<Json<UnlockRules>, JsonRejection>,
-) -> ApiResult<Json<UnlockRules>> {
+    body: Result<Json<RulesWire>, JsonRejection>,
+) -> ApiResult<Json<RulesWire>> {
     check_id("channel", &channel)?;
     let Json(r) = body?;
-    r.validate().map_err(ApiError::invalid)?;
+    let r = UnlockRules::try_from(r)?;
     let j = serde_json::to_string(&r).map_err(|e| ApiError::server("internal", &e))?;
     let ch = channel.clone();
     super::db(&s, move |st| st.set_channel_rules(&ch, &j)).await?;
     lock(&s.viewer_cache.rules).remove(&channel);
     lock(&s.viewer_cache.viewers).retain(|k, _| k.0 != channel);
     lock(&s.viewer_cache.routes).clear();
-    Ok(Json(r))
+    Ok(Json(r.into()))
 }
 
-#[utoipa::path(get, path = "/channels/{channel}", params(("channel" = String, Path)), responses((status = 200, body = UnlockRules)))]
-pub(super) async fn get_channel(
-    State(s): State<AppState>,
-    Path(channel): Path<String>,
-) -> ApiResult<Json<UnlockRules>> {
+#[utoipa::path(get, path = "/channels/{channel}", params(("channel" = String, Path)), responses((status = 200, body = RulesWire)))]
+pub(super) async fn get_channel(State(s): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<RulesWire>> {
     check_id("channel", &channel)?;
-    Ok(Json(super::blocking(move || rules(&s, &channel)).await?))
+    Ok(Json(super::blocking(move || rules(&s, &channel)).await?.into()))
 }
 
 /// A new viewer's token for a channel.
@@ -165,7 +163,7 @@ pub struct PaymentCallback {
     pub channel: String,
     pub token: String,
     /// The organ this payment unlocks.
-    pub organ: Organ,
+    pub organ: OrganWire,
     /// Only `confirmed` counts.
     pub status: String,
     #[serde(default)]
@@ -317,8 +315,9 @@ fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
         Some(c) => c,
         None => {
             let v = viewer(s, &m.channel, token)?;
-            lock(&s.viewer_cache.viewers).insert(key, (v.masked.clone(), v.sigma, std::time::Instant::now()));
-            (v.masked, v.sigma)
+            let masked: Vec<Organ> = v.masked.into_iter().map(Into::into).collect();
+            lock(&s.viewer_cache.viewers).insert(key, (masked.clone(), v.sigma, std::time::Instant::now()));
+            (masked, v.sigma)
         }
     };
     rendition_for(&masked, sigma, &renditions, m.open_allowed)

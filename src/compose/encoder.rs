@@ -65,12 +65,12 @@ impl Encoders {
     /// Opens every view's encoders and outputs and starts their threads.
     pub fn open(cfg: &RenderConfig, tracks: &Tracks<'_>) -> Result<(Encoders, FrameSink)> {
         let any_audio = tracks.slots.iter().any(|s| s.input.audio().is_some());
-        let out_events: Option<OutputEvents> = cfg.events.clone().map(|f| {
-            Arc::new(move |e: OutputEvent| match e {
-                OutputEvent::Connected(u) => f(JobEvent::OutputConnected(u)),
-                OutputEvent::Failed(u, why) => f(JobEvent::OutputFailed(u, why)),
-            }) as OutputEvents
+        let out_events: Option<OutputEvents> = cfg.hooks.as_ref().map(|h| {
+            let f = h.events.clone();
+            Arc::new(move |e: OutputEvent| f(JobEvent::Output(e))) as OutputEvents
         });
+        let (stages, state) =
+            (cfg.hooks.as_ref().map(|h| h.stages.clone()), cfg.hooks.as_ref().map(|h| h.state.clone()));
         let mut enc = Encoders { tracks: Vec::new(), threads: Vec::new(), name: String::new() };
         let mut txs = Vec::new();
         let mut all_stats = Vec::new();
@@ -96,22 +96,22 @@ impl Encoders {
                 mixer,
                 outputs,
                 fps: cfg.fps,
-                gauges: cfg.stages.clone(),
-                live: if v == 0 { cfg.live.clone() } else { None },
+                gauges: stages.clone(),
+                live: if v == 0 { state.clone() } else { None },
             };
             enc.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
             txs.push(tx);
             enc.tracks.push(tracks_tx);
         }
-        if let Some(slot) = &cfg.output_stats {
+        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
             *lock(slot) = all_stats;
         }
         let sink = FrameSink {
             txs,
             size: cfg.size,
             timings: Timings::default(),
-            gauges: cfg.stages.clone(),
-            live: cfg.live.clone(),
+            gauges: stages,
+            live: state,
             send_err: false,
         };
         Ok((enc, sink))

@@ -13,7 +13,7 @@ use ffmpeg_next as ff;
 use super::clock::{Clock, Lag};
 use super::config::RenderConfig;
 use super::encoder::{Encoders, FrameSink, Tracks};
-use super::live::{LayoutChange, Stage};
+use super::live::{LiveHooks, Stage};
 use super::masks::face_masks;
 use super::overlay::{Comment, FixedLayers, Overlay, PkBar, TextImages};
 use super::report::{median, RenderReport, StageMedians};
@@ -32,32 +32,32 @@ pub enum Tick {
 }
 
 /// The API's view of a live job, taken once per tick (the lock is not held while drawing).
-struct LiveView {
-    active: bool,
-    solo: bool,
-    pk: Option<PkBar>,
-    comments: Vec<Comment>,
+pub(super) struct LiveView {
+    pub(super) active: bool,
+    pub(super) solo: bool,
+    pub(super) pk: Option<PkBar>,
+    pub(super) comments: Vec<Comment>,
 }
 
 pub struct Job<'a> {
-    cfg: &'a RenderConfig,
-    views: Vec<ViewSpec>,
-    opener: SlotOpener<'a>,
-    slots: Vec<Slot>,
-    gpu: Arc<Gpu>,
-    comp: Compositor,
-    fixed: FixedLayers,
-    texts: TextImages,
-    encoders: Encoders,
-    sink: FrameSink,
-    clock: Clock,
-    layout: Layout,
-    solo: bool,
-    was_active: bool,
-    warmed: bool,
-    pulled: PullTimes,
-    upload_ms: Vec<f32>,
-    lag: Lag,
+    pub(super) cfg: &'a RenderConfig,
+    pub(super) views: Vec<ViewSpec>,
+    pub(super) opener: SlotOpener<'a>,
+    pub(super) slots: Vec<Slot>,
+    pub(super) gpu: Arc<Gpu>,
+    pub(super) comp: Compositor,
+    pub(super) fixed: FixedLayers,
+    pub(super) texts: TextImages,
+    pub(super) encoders: Encoders,
+    pub(super) sink: FrameSink,
+    pub(super) clock: Clock,
+    pub(super) layout: Layout,
+    pub(super) solo: bool,
+    pub(super) was_active: bool,
+    pub(super) warmed: bool,
+    pub(super) pulled: PullTimes,
+    pub(super) upload_ms: Vec<f32>,
+    pub(super) lag: Lag,
 }
 
 impl<'a> Job<'a> {
@@ -73,7 +73,7 @@ impl<'a> Job<'a> {
         let gpu = Arc::new(Gpu::open_with_nice(cfg.background_nice)?);
         let mut comp = Compositor::with_views(gpu.clone(), cfg.size.0, cfg.size.1, cfg.gpu, views.len())?;
         let fixed = FixedLayers::load(&cfg.overlays, &views, &mut comp)?;
-        let solo = cfg.live.as_ref().is_some_and(|l| lock(l).solo);
+        let solo = cfg.hooks.as_ref().is_some_and(|h| lock(&h.state).solo);
         let tracks = Tracks { slots: &slots, views: &views, solo, tapped: views.len() > 1, audio_of: &cfg.audio_of };
         let (encoders, sink) = Encoders::open(cfg, &tracks)?;
         Ok(Job {
@@ -103,15 +103,13 @@ impl<'a> Job<'a> {
     pub fn tick(&mut self) -> Result<Tick> {
         let cfg = self.cfg;
         let now = self.clock.now();
-        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9)
-            || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
-        {
+        if cfg.max_seconds.is_some_and(|m| now >= m - 1e-9) || cfg.hooks.as_ref().is_some_and(LiveHooks::stopped) {
             return Ok(Tick::Done);
         }
         let live = self.live_view();
         let mut tracks_changed = live.solo != self.solo;
         self.solo = live.solo;
-        if let Some(change) = cfg.changes.as_ref().and_then(|c| lock(c).take()) {
+        if let Some(change) = cfg.hooks.as_ref().and_then(|h| lock(&h.state).change.take()) {
             tracks_changed |= self.apply_change(change);
         }
         if tracks_changed {
@@ -124,8 +122,10 @@ impl<'a> Job<'a> {
         let first_after_activation = !self.was_active;
         self.was_active = true;
         if cfg.realtime {
-            let Some(due) = self.clock.wait_due(cfg.wake.as_deref()) else { return Ok(Tick::Continue) };
-            if let Some(g) = &cfg.stages {
+            let Some(due) = self.clock.wait_due(cfg.hooks.as_ref().map(|h| &*h.wake)) else {
+                return Ok(Tick::Continue);
+            };
+            if let Some(g) = cfg.hooks.as_ref().map(|h| &h.stages) {
                 g(Stage::TickLateness, due.late_ms);
             }
             self.note_skips(due.skipped);
@@ -194,7 +194,7 @@ impl<'a> Job<'a> {
     }
 
     fn live_view(&self) -> LiveView {
-        match &self.cfg.live {
+        match self.cfg.hooks.as_ref().map(|h| &h.state) {
             Some(l) => {
                 let l = lock(l);
                 LiveView { active: l.active, solo: l.solo, pk: l.pk.clone(), comments: l.comments.clone() }
@@ -213,155 +213,13 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// A live change takes effect on this tick; the encode and outputs go on untouched. True when
-    /// the input list changed (the mixers need new tracks).
-    fn apply_change(&mut self, change: LayoutChange) -> bool {
-        let fit_of = |f: &[layout::Fit], i: usize| if f.len() == 1 { Some(f[0]) } else { f.get(i).copied() };
-        let inputs_changed = change.inputs.is_some();
-        if let Some(sources) = &change.inputs {
-            let mut old: Vec<Option<Slot>> = self.slots.drain(..).map(Some).collect();
-            for (i, src) in sources.iter().enumerate() {
-                let key = src.key();
-                let kept = old.iter_mut().find(|o| o.as_ref().is_some_and(|o| o.key == key)).and_then(Option::take);
-                let fit = change.fits.as_ref().map(|f| fit_of(f, i).unwrap_or_default());
-                match kept {
-                    Some(mut s) => {
-                        s.fit = fit.unwrap_or(s.fit);
-                        // Slot numbers in the compositor may have moved: upload again.
-                        s.uploaded = 0;
-                        self.slots.push(s);
-                    }
-                    None => match self.opener.open(i, src, fit.unwrap_or_default()) {
-                        Ok(s) => self.slots.push(s),
-                        Err(e) => tracing::error!(error = %e, "input could not be added"),
-                    },
-                }
-            }
-            // Inputs left in `old` are closed when it drops here.
-            tracing::info!(inputs = self.slots.len(), "inputs changed");
-        }
-        self.layout = change.layout.unwrap_or(self.layout);
-        if let (Some(f), false) = (&change.fits, inputs_changed) {
-            for (i, s) in self.slots.iter_mut().enumerate() {
-                s.fit = fit_of(f, i).unwrap_or(s.fit);
-            }
-        }
-        tracing::info!("layout changed");
-        inputs_changed
-    }
-
-    /// Pending (a PK invitation waiting for its answer): the decoders keep the rings filled with the
-    /// latest frames (the oldest are dropped) and audio that will never be played is discarded.
-    /// The first frame's work is done once ([`Self::warm_up`]) and overlay text kept rasterised,
-    /// so the first frame after the accept has only the pictures themselves to draw.
-    fn pre_pull(&mut self, live: &LiveView) -> Result<()> {
-        if self.warmed {
-            self.scenes(live, |_| None)?;
-        } else {
-            self.warmed = self.warm_up(live)?;
-        }
-        for s in &self.slots {
-            s.discard_audio();
-        }
-        self.was_active = false;
-        self.clock.idle(self.cfg.wake.as_deref());
-        self.clock.restart();
-        Ok(())
-    }
-
-    fn pull_live(&mut self) {
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            if let (Some(ev), Some(sink)) = (s.pull_live(i, &mut self.pulled), &self.cfg.events) {
-                sink(ev);
-            }
-        }
-    }
-
-    /// Uploads each slot's newest picture of this tick (live: an older one of the same tick if that
-    /// fails — a damaged picture must not cost the tick; the frame on screen stays when all fail).
-    fn upload(&mut self) -> Result<()> {
-        let t0 = Instant::now();
-        let mut uploaded_any = false;
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            while let Some((f, faces)) = s.fresh.pop() {
-                match self.comp.upload(i, &f.picture()) {
-                    Ok(()) => {
-                        s.uploaded = f.seq;
-                        s.current = Some(f);
-                        s.faces = faces;
-                        uploaded_any = true;
-                        s.fresh.clear();
-                    }
-                    Err(e) => {
-                        tracing::warn!(input = i, error = %e, "frame could not be uploaded; trying an older one");
-                        if let Some(l) = &self.cfg.live {
-                            lock(l).upload_retries += 1;
-                        }
-                    }
-                }
-            }
-            if let Some(f) = &s.current {
-                if f.seq != s.uploaded || self.comp.needs_upload(i) {
-                    self.comp.upload(i, &f.picture())?;
-                    s.uploaded = f.seq;
-                    uploaded_any = true;
-                }
-            }
-        }
-        // A slot that first appeared or changed size above rebuilt the plane buffer, dropping the
-        // slots uploaded before it: upload those again so this frame already shows them.
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            if let (Some(f), true) = (&s.current, self.comp.needs_upload(i)) {
-                self.comp.upload(i, &f.picture())?;
-                s.uploaded = f.seq;
-            }
-        }
-        if uploaded_any {
-            let ms = t0.elapsed().as_secs_f32() * 1e3;
-            self.upload_ms.push(ms);
-            if let Some(g) = &self.cfg.stages {
-                g(Stage::Upload, ms as f64);
-            }
-        }
-        Ok(())
-    }
-
-    /// The first merged frame's work, done while pending: the oldest pictures in the rings are
-    /// uploaded and every view composed with them, read back and never sent. Buffers, mappings and
-    /// the software rasteriser's kernels (compiled on first use) are ready before the accept, not
-    /// after. False until every shown input has a picture.
-    fn warm_up(&mut self, live: &LiveView) -> Result<bool> {
-        let mut geoms = vec![None; self.slots.len()];
-        for _ in 0..2 {
-            // A first upload can rebuild the plane buffer and drop the slots before it: twice.
-            for (i, s) in self.slots.iter().enumerate() {
-                let comp = &mut self.comp;
-                if let Ok(Some(r)) = s
-                    .input
-                    .video()
-                    .peek_with(Some(std::time::Duration::ZERO), |f| comp.upload(i, &f.picture()).map(|()| f.geom))
-                {
-                    geoms[i] = Some(r?);
-                }
-            }
-        }
-        let shown = self.views.iter().flat_map(|v| shown_inputs(v, self.slots.len(), self.solo, &self.cfg.audio_of));
-        if shown.into_iter().any(|i| geoms[i].is_none()) {
-            return Ok(false);
-        }
-        let scenes = self.scenes(live, |i| geoms[i])?;
-        self.comp.render_views(&scenes, 0, &mut |_| Ok(()))?;
-        self.comp.flush(&mut |_| Ok(()))?;
-        // The slots show nothing yet: the first tick uploads its own pictures.
-        for s in &mut self.slots {
-            s.uploaded = u64::MAX;
-        }
-        Ok(true)
-    }
-
     /// Every view's scene for this tick, with input i's picture of geometry `geom(i)` (None: not
     /// shown yet).
-    fn scenes(&mut self, live: &LiveView, geom: impl Fn(usize) -> Option<layout::SourceGeom>) -> Result<Vec<Scene>> {
+    pub(super) fn scenes(
+        &mut self,
+        live: &LiveView,
+        geom: impl Fn(usize) -> Option<layout::SourceGeom>,
+    ) -> Result<Vec<Scene>> {
         let (w, h) = self.cfg.size;
         let overlay = Overlay {
             pk: live.pk.as_ref().filter(|_| !self.solo),
@@ -411,13 +269,14 @@ impl<'a> Job<'a> {
     }
 
     fn count_frame(&mut self) {
-        if self.cfg.extra_tick_ms > 0 {
+        let extra_ms = super::live::test_extra_tick_ms();
+        if extra_ms > 0 {
             // The test knob: this tick costs that much more, as if the machine were busier.
-            std::thread::sleep(std::time::Duration::from_millis(self.cfg.extra_tick_ms as u64));
+            std::thread::sleep(std::time::Duration::from_millis(extra_ms as u64));
         }
         let c = &mut self.clock;
         c.advance();
-        if let Some(k) = &self.cfg.counters {
+        if let Some(k) = self.cfg.hooks.as_ref().map(|h| &h.counters) {
             k.frames.store(c.composed, Ordering::Relaxed);
         }
         let fps = self.cfg.fps.as_f64();
@@ -434,7 +293,7 @@ impl<'a> Job<'a> {
 
     /// Counts skipped ticks, and tells when the session starts or stops falling behind.
     fn note_skips(&mut self, skipped: u64) {
-        let Some(k) = &self.cfg.counters else { return };
+        let Some(k) = self.cfg.hooks.as_ref().map(|h| &h.counters) else { return };
         if skipped > 0 {
             k.ticks_skipped.fetch_add(skipped, Ordering::Relaxed);
         }
@@ -448,7 +307,7 @@ impl<'a> Job<'a> {
             ),
             None => tracing::info!("composing every tick again"),
         }
-        if let Some(sink) = &self.cfg.events {
+        if let Some(sink) = self.cfg.hooks.as_ref().map(|h| &h.events) {
             sink(match behind {
                 Some(percent) => super::live::JobEvent::FallingBehind { percent },
                 None => super::live::JobEvent::CaughtUp,

@@ -1,21 +1,34 @@
-//! The running job's side of a live session: what it reports (events), what the API changes while it
-//! runs (layout, inputs, activation, the PK bar, comments), and how the API wakes it.
+//! The running job's side of a live session: what it reports (events, counters, stage times), what
+//! the API changes while it runs (layout, inputs, activation, the PK bar, comments), and how the
+//! API wakes or stops it. A job run from the command line has none of this ([`LiveHooks`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::overlay::{Comment, PkBar};
 use super::source::Source;
 use crate::media::{Fit, Layout};
+use crate::outputs::OutputEvent;
 use crate::sys::lock;
 
-/// Something a live job reports while it runs (inputs by index in the job's input list).
-#[derive(Clone, Debug)]
+/// One output's counters, with the view it belongs to: (view, url, counters).
+pub type OutputCounter = (String, String, Arc<crate::outputs::OutputStats>);
+
+/// Something a live job reports (inputs by index in the job's input list); whoever runs the job
+/// tags it with its session.
+#[derive(Clone, Debug, PartialEq)]
 pub enum JobEvent {
+    /// The job opened and runs.
+    Started,
+    /// The job ended, with the reason when it failed.
+    Stopped {
+        error: Option<String>,
+    },
     InputLost(usize),
     InputBack(usize),
-    OutputConnected(String),
-    OutputFailed(String, String),
+    /// An output connected or failed (its URL redacted).
+    Output(OutputEvent),
     /// The session has been skipping ticks for a while (the machine cannot compose every frame):
     /// `percent` of the last window's ticks were skipped.
     FallingBehind {
@@ -23,6 +36,42 @@ pub enum JobEvent {
     },
     /// It composes every tick again.
     CaughtUp,
+}
+
+/// What a live job shares with whoever runs it (a session); none of it for a command-line render.
+#[derive(Clone)]
+pub struct LiveHooks {
+    /// Set to stop the job at the next tick (outputs are finished properly).
+    pub stop: Arc<AtomicBool>,
+    /// Frames composed and ticks skipped so far.
+    pub counters: Arc<JobCounters>,
+    pub events: EventSink,
+    /// Each frame's stage times (upload, GPU composite, encode) and each tick's lateness.
+    pub stages: StageSink,
+    /// Filled with each output's counters once the outputs are open.
+    pub output_stats: Arc<Mutex<Vec<OutputCounter>>>,
+    /// What the API changes while the job runs; read at every tick.
+    pub state: Arc<Mutex<LiveState>>,
+    /// Wakes the loop at once after a change.
+    pub wake: Arc<Wake>,
+}
+
+impl LiveHooks {
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Test knob: extra milliseconds of work per tick in every live job, to overload the machine on
+/// purpose (a hidden flag of `costream serve`; 0 otherwise).
+static TEST_EXTRA_TICK_MS: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_test_extra_tick_ms(ms: u32) {
+    TEST_EXTRA_TICK_MS.store(ms, Ordering::Relaxed);
+}
+
+pub(crate) fn test_extra_tick_ms() -> u32 {
+    TEST_EXTRA_TICK_MS.load(Ordering::Relaxed)
 }
 
 /// A live job's counters, read by the API at any time.
@@ -96,6 +145,8 @@ pub struct LiveState {
     pub first_packet: Option<Instant>,
     /// Input pictures that failed to upload and were replaced by an older buffered frame.
     pub upload_retries: u64,
+    /// A change of layout, fits or inputs, picked up at the next tick.
+    pub change: Option<LayoutChange>,
 }
 
 impl Default for LiveState {
@@ -109,6 +160,7 @@ impl Default for LiveState {
             first_frame: None,
             first_packet: None,
             upload_retries: 0,
+            change: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod clock;
 mod config;
 mod encoder;
 mod job;
+mod job_inputs;
 mod live;
 mod masks;
 pub mod overlay;
@@ -16,12 +17,15 @@ mod slot;
 mod source;
 mod view;
 
-pub use config::{parse_size, Fps, OutputCounter, RenderConfig};
+pub use config::{parse_size, Fps, RenderConfig};
 pub use job::{Job, Tick};
-pub use live::{EventSink, JobCounters, JobEvent, LayoutChange, LiveState, Stage, StageSink, Wake};
+pub use live::{
+    set_test_extra_tick_ms, EventSink, JobCounters, JobEvent, LayoutChange, LiveHooks, LiveState, OutputCounter, Stage,
+    StageSink, Wake,
+};
 pub use overlay::{
-    Comment, Element, Overlays, PkBar, PkSettings, TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES,
-    COMMENT_TTL,
+    Comment, Element, Overlays, PkBar, PkChange, PkError, PkSettings, TextAlign, TextRenderer, TextStyle, Winner,
+    COMMENT_LINES, COMMENT_TTL,
 };
 pub use report::{median, RenderReport, StageMedians};
 pub use source::Source;

@@ -11,7 +11,7 @@ use super::live::JobEvent;
 use super::source::Source;
 use crate::error::{invalid, Error, Result};
 use crate::face::{FaceModels, FaceTrack, FaceWorker};
-use crate::ingest::{self, Feed, Input, InputOptions};
+use crate::ingest::{self, FeedReader, Input, InputOptions};
 use crate::media::{AudioChunk, Fit, Overflow, Ring, VideoFrame};
 
 /// Live: an input that has not delivered a frame for this long is reported as lost (its tile keeps
@@ -21,20 +21,20 @@ const STALL_AFTER: Duration = Duration::from_secs(1);
 /// What an output slot reads.
 pub(crate) enum SlotInput {
     Owned(Input),
-    Feed { name: String, feed: Arc<Feed> },
+    Feed { name: String, reader: FeedReader },
 }
 
 impl SlotInput {
-    pub fn video(&self) -> &Arc<Ring<VideoFrame>> {
+    pub fn video(&self) -> &Arc<Ring<Arc<VideoFrame>>> {
         match self {
             SlotInput::Owned(i) => &i.video,
-            SlotInput::Feed { feed, .. } => &feed.video,
+            SlotInput::Feed { reader, .. } => &reader.video,
         }
     }
     pub fn audio(&self) -> Option<Arc<Ring<AudioChunk>>> {
         match self {
             SlotInput::Owned(i) => i.audio.clone(),
-            SlotInput::Feed { feed, .. } => Some(feed.audio.clone()),
+            SlotInput::Feed { reader, .. } => Some(reader.audio.clone()),
         }
     }
     pub fn name(&self) -> &str {
@@ -118,7 +118,7 @@ impl Slot {
         let mut newest = None;
         while let Some(f) = self.input.video().try_pop() {
             times.decode_ms.push(f.decode_ms);
-            newest = Some(Arc::new(f));
+            newest = Some(f);
             if self.face.is_none() {
                 self.fresh.extend(newest.clone().map(|f| (f, Vec::new())));
             }
@@ -144,13 +144,13 @@ impl Slot {
             self.last_new = Instant::now();
             if self.stalled {
                 self.stalled = false;
-                tracing::info!(input = i, url = %self.input.name(), "input resumed");
+                tracing::info!(input = i, url = %crate::sys::redact_url(self.input.name()), "input resumed");
                 return Some(JobEvent::InputBack(i));
             }
         } else if !self.stalled && self.current.is_some() && self.last_new.elapsed() > STALL_AFTER {
             self.stalled = true;
             self.stalls += 1;
-            tracing::warn!(input = i, url = %self.input.name(), "input lost: showing its last frame");
+            tracing::warn!(input = i, url = %crate::sys::redact_url(self.input.name()), "input lost: showing its last frame");
             return Some(JobEvent::InputLost(i));
         }
         None
@@ -163,7 +163,6 @@ impl Slot {
                 Ok(Some(pts)) if self.current.is_none() || pts <= now + 1e-3 => {
                     let Some(f) = self.input.video().try_pop() else { continue };
                     times.decode_ms.push(f.decode_ms);
-                    let f = Arc::new(f);
                     if let Some(w) = &self.face {
                         // Offline, every shown frame is analysed before it is shown.
                         w.offer(f.clone(), f.pts);
@@ -233,7 +232,7 @@ impl<'a> SlotOpener<'a> {
     pub fn open(&self, i: usize, source: &Source, fit: Fit) -> Result<Slot> {
         let input = match source {
             Source::Url(url) => SlotInput::Owned(ingest::open(url, &self.opts)?),
-            Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), feed: feed.clone() },
+            Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), reader: feed.subscribe() },
         };
         let taps = if self.views > 1 {
             (0..self.views).map(|_| Arc::new(Ring::new(512, Overflow::DropOldest))).collect()

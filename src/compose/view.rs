@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// One picture a job produces, with its own encode and outputs, from the job's shared inputs (each
 /// input is decoded and uploaded once however many views show it).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewSpec {
     pub name: String,
     pub outputs: Vec<String>,
@@ -27,7 +28,7 @@ pub struct ViewSpec {
 
 /// What a masked view hides: organs of every tracked face, blurred with `sigma` (0: nothing) or
 /// covered by the bundled sticker.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaskLevel {
     pub organs: Vec<crate::face::Organ>,
     pub sigma: f32,
@@ -37,7 +38,7 @@ pub struct MaskLevel {
 }
 
 /// How an organ is hidden.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskStyle {
     /// A graduated blur (strength by level).

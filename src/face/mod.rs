@@ -41,7 +41,7 @@ impl From<TractError> for FaceError {
 
 /// Which detector: short range for an anchor's own close-up camera (faces at least about a quarter
 /// of the frame high), full range where faces are small.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Range {
     #[default]

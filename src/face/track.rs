@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Detection, FaceError, FaceModels, Range, RgbSource, Roi};
 
 /// How faces are followed; all of it can be set per session.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// `short` for an anchor's close-up camera, `full` where faces are small.

@@ -6,7 +6,6 @@
 //! uniforms and lists, record the passes, submit, start the readback ([`super::readback`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::cpu_draw::Canvas;
@@ -14,10 +13,9 @@ use super::device::Gpu;
 use super::dirty::{area, Drawn, Frame};
 use super::kernels::{Kernel, Pipelines};
 use super::planner::{CpuView, Dispatch, Plan, Planner, SlotInfo};
-use super::readback::{ts_offset, Staging, MAP_DONE, MAP_FAILED, MAP_PENDING, TS_QUERIES};
+use super::readback::Staging;
 use super::scene::{GpuOptions, GpuTimes, LayerKind, LayerSpec, Ready, Scene, MAX_BLURS, MAX_LAYERS, MAX_TILES};
-use super::uniforms::{JobU, SceneU, JOB_SLOT};
-use super::{buffer, storage};
+use super::storage;
 use crate::error::{invalid, Error, Result};
 
 /// Dispatches one frame may have (each has its own slot in the job buffer).
@@ -25,41 +23,41 @@ const MAX_JOBS: usize = 1024;
 
 /// One output picture composed from the shared input planes: its NV12 buffer (kept between frames,
 /// which is what dirty-region reuse draws on), its frame-wide uniform and what it shows now.
-struct Target {
-    nv12: wgpu::Buffer,
-    scene_buf: wgpu::Buffer,
-    group0: Option<wgpu::BindGroup>,
-    drawn: Option<Drawn>,
+pub(super) struct Target {
+    pub(super) nv12: wgpu::Buffer,
+    pub(super) scene_buf: wgpu::Buffer,
+    pub(super) group0: Option<wgpu::BindGroup>,
+    pub(super) drawn: Option<Drawn>,
 }
 
 pub struct Compositor {
     pub(super) gpu: Arc<Gpu>,
-    width: u32,
-    height: u32,
-    opts: GpuOptions,
-    pipelines: Pipelines,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) opts: GpuOptions,
+    pub(super) pipelines: Pipelines,
     pub(super) planes_buf: wgpu::Buffer,
     pub(super) images_buf: wgpu::Buffer,
-    list_buf: wgpu::Buffer,
-    scratch: [wgpu::Buffer; 2],
+    pub(super) list_buf: wgpu::Buffer,
+    pub(super) scratch: [wgpu::Buffer; 2],
     /// Software devices: the plane buffer's bytes on the host, and a frame the CPU draws into
     /// (see [`super::cpu_copy`]); empty otherwise.
     pub(super) host_planes: Vec<u8>,
-    cpu_frame: Vec<u8>,
+    pub(super) cpu_frame: Vec<u8>,
     /// `host_planes` has pictures the plane buffer does not have yet.
     pub(super) planes_stale: bool,
     /// Views whose tiles the CPU drew in the last render, and how many of them it finished.
-    cpu_drawn: usize,
-    cpu_finished: usize,
+    pub(super) cpu_drawn: usize,
+    pub(super) cpu_finished: usize,
     /// The CPU's drawing time in the last render (ms): composite (tiles, layers), blur.
-    cpu_ms: [f64; 2],
+    pub(super) cpu_ms: [f64; 2],
     /// The blurs' grids when the CPU draws them (`scratch` on the host).
-    cpu_scratch: [Vec<[f32; 3]>; 2],
+    pub(super) cpu_scratch: [Vec<[f32; 3]>; 2],
     /// Bound as the first view's donor buffer in the first view itself (see `view_copy`).
-    no_donor: wgpu::Buffer,
-    job_buf: wgpu::Buffer,
-    job_groups: Vec<wgpu::BindGroup>,
-    targets: Vec<Target>,
+    pub(super) no_donor: wgpu::Buffer,
+    pub(super) job_buf: wgpu::Buffer,
+    pub(super) job_groups: Vec<wgpu::BindGroup>,
+    pub(super) targets: Vec<Target>,
     pub(super) images: Vec<(u32, u32, u32)>,
     pub(super) image_data: Vec<image::RgbaImage>,
     pub(super) image_vers: Vec<u64>,
@@ -67,13 +65,13 @@ pub struct Compositor {
     pub(super) slot_gens: Vec<u64>,
     pub(super) needs_upload: Vec<bool>,
     /// Per view, the fraction of the frame the last render drew (1 without dirty-region reuse).
-    drawn_fraction: Vec<f32>,
+    pub(super) drawn_fraction: Vec<f32>,
     /// Per view, the fraction of the frame the last render took from another view's picture.
-    shared_fraction: Vec<f32>,
+    pub(super) shared_fraction: Vec<f32>,
     pub(super) staging: Vec<Staging>,
     pub(super) in_flight: VecDeque<usize>,
-    next_staging: usize,
-    queries: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+    pub(super) next_staging: usize,
+    pub(super) queries: Option<(wgpu::QuerySet, wgpu::Buffer)>,
     pub(super) nv12_len: u64,
 }
 
@@ -90,55 +88,9 @@ impl Compositor {
         let device = &gpu.device;
         let pipelines = Pipelines::new(device, opts.workgroup);
         let nv12_len = width as u64 * height as u64 * 3 / 2;
-        let targets = (0..views)
-            .map(|v| Target {
-                nv12: buffer(
-                    device,
-                    &format!("nv12 {v}"),
-                    nv12_len,
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                ),
-                scene_buf: buffer(
-                    device,
-                    &format!("scene {v}"),
-                    std::mem::size_of::<SceneU>() as u64,
-                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                ),
-                group0: None,
-                drawn: None,
-            })
-            .collect();
-        let job_buf = buffer(
-            device,
-            "jobs",
-            JOB_SLOT * MAX_JOBS as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        );
-        let job_groups = (0..MAX_JOBS as u64)
-            .map(|i| {
-                let binding = wgpu::BufferBinding {
-                    buffer: &job_buf,
-                    offset: i * JOB_SLOT,
-                    size: wgpu::BufferSize::new(std::mem::size_of::<JobU>() as u64),
-                };
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("job"),
-                    layout: &pipelines.layout1,
-                    entries: &[wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(binding) }],
-                })
-            })
-            .collect();
-        if opts.gpu_timing && !gpu.timestamps {
-            tracing::warn!("GPU timestamps are not supported by this adapter; GPU stage times are not reported");
-        }
-        let queries = (opts.gpu_timing && gpu.timestamps).then(|| {
-            let qs = device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("pass timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: TS_QUERIES,
-            });
-            (qs, buffer(device, "timestamps", 256, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC))
-        });
+        let targets = (0..views).map(|v| Target::new(device, v, nv12_len)).collect();
+        let (job_buf, job_groups) = Compositor::job_slots(device, &pipelines);
+        let queries = Compositor::timestamp_queries(&gpu, opts);
         let staging = (0..opts.readback_depth.max(1)).map(|i| Staging::new(device, i, views, nv12_len)).collect();
         Ok(Compositor {
             pipelines,
@@ -212,32 +164,6 @@ impl Compositor {
     pub(super) fn invalidate_groups(&mut self) {
         for t in &mut self.targets {
             t.group0 = None;
-        }
-    }
-
-    fn build_groups(&mut self) {
-        fn e(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-            wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }
-        }
-        let first = self.targets[0].nv12.clone();
-        for (v, t) in self.targets.iter_mut().enumerate() {
-            if t.group0.is_none() {
-                let donor = if v == 0 { &self.no_donor } else { &first };
-                t.group0 = Some(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("compositor resources"),
-                    layout: &self.pipelines.layout0,
-                    entries: &[
-                        e(0, &t.scene_buf),
-                        e(1, &self.planes_buf),
-                        e(2, &self.images_buf),
-                        e(3, &self.list_buf),
-                        e(4, &t.nv12),
-                        e(5, &self.scratch[0]),
-                        e(6, &self.scratch[1]),
-                        e(7, donor),
-                    ],
-                }));
-            }
         }
     }
 
@@ -349,7 +275,7 @@ impl Compositor {
     }
 
     /// Draws a view's CPU work into `cpu_frame`, adding its time to `cpu_ms`.
-    fn draw_cpu(&mut self, cv: &CpuView, scratch_len: u32) {
+    pub(super) fn draw_cpu(&mut self, cv: &CpuView, scratch_len: u32) {
         let t0 = std::time::Instant::now();
         let mut blur_s = 0.0;
         self.cpu_frame.resize(self.nv12_len as usize, 0);
@@ -400,112 +326,6 @@ impl Compositor {
     pub(super) fn cpu_draw(&self) -> bool {
         self.opts.cpu_draw && self.gpu.is_software()
     }
-
-    /// Grows the buffers the plan needs and writes its uniforms and lists, and the frames the CPU
-    /// drew.
-    fn write_buffers(&mut self, plan: &Plan) {
-        self.cpu_ms = [0.0; 2];
-        for cv in &plan.cpu {
-            self.draw_cpu(cv, plan.scratch_len);
-            self.gpu.queue.write_buffer(&self.targets[cv.view].nv12, 0, &self.cpu_frame);
-        }
-        if self.planes_stale && plan.dispatches.iter().any(|d| d.kernel.reads_planes()) {
-            self.gpu.queue.write_buffer(&self.planes_buf, 0, &self.host_planes);
-            self.planes_stale = false;
-        }
-        let d = self.gpu.device.clone();
-        let need_list = (plan.list.len() * 4) as u64;
-        if self.list_buf.size() < need_list {
-            self.list_buf = storage(&d, "block list", need_list.next_power_of_two());
-            self.invalidate_groups();
-        }
-        let need_scratch = plan.scratch_len as u64 * 16;
-        if self.scratch[0].size() < need_scratch {
-            let sz = need_scratch.next_power_of_two();
-            self.scratch = [storage(&d, "scratch a", sz), storage(&d, "scratch b", sz)];
-            self.invalidate_groups();
-        }
-        self.build_groups();
-        let q = &self.gpu.queue;
-        for (t, su) in self.targets.iter().zip(&plan.scenes) {
-            q.write_buffer(&t.scene_buf, 0, bytemuck::bytes_of(su));
-        }
-        if !plan.list.is_empty() {
-            q.write_buffer(&self.list_buf, 0, bytemuck::cast_slice(&plan.list));
-        }
-        let mut jobs = vec![0u8; plan.dispatches.len() * JOB_SLOT as usize];
-        for (i, p) in plan.dispatches.iter().enumerate() {
-            let o = i * JOB_SLOT as usize;
-            jobs[o..o + std::mem::size_of::<JobU>()].copy_from_slice(bytemuck::bytes_of(&p.job));
-        }
-        if !jobs.is_empty() {
-            q.write_buffer(&self.job_buf, 0, &jobs);
-        }
-    }
-
-    /// Records the four passes (tiles, blur, layers, masks — renditions are copied from their base
-    /// before the masks) and the copies into staging buffer `idx`.
-    fn record(&self, plan: &Plan, idx: usize) -> wgpu::CommandBuffer {
-        let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        for (pass_i, label) in [(0, "tiles"), (1, "blur"), (2, "layers"), (3, "masks")] {
-            if pass_i == 3 {
-                for &(k, v) in &plan.copies {
-                    enc.copy_buffer_to_buffer(&self.targets[k].nv12, 0, &self.targets[v].nv12, 0, self.nv12_len);
-                }
-            }
-            if !plan.has_pass(pass_i) {
-                continue;
-            }
-            let ts = self.queries.as_ref().filter(|_| pass_i < 3).map(|(qs, _)| wgpu::ComputePassTimestampWrites {
-                query_set: qs,
-                beginning_of_pass_write_index: Some(pass_i as u32 * 2),
-                end_of_pass_write_index: Some(pass_i as u32 * 2 + 1),
-            });
-            let mut pass =
-                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: ts });
-            let mut bound = usize::MAX;
-            for (i, p) in plan.dispatches.iter().enumerate().filter(|(_, p)| p.pass == pass_i) {
-                if p.groups.0 == 0 || p.groups.1 == 0 {
-                    continue;
-                }
-                if bound != p.view {
-                    pass.set_bind_group(0, self.targets[p.view].group0.as_ref().expect("built before recording"), &[]);
-                    bound = p.view;
-                }
-                pass.set_pipeline(self.pipelines.get(p.kernel));
-                pass.set_bind_group(1, &self.job_groups[i], &[]);
-                pass.dispatch_workgroups(p.groups.0, p.groups.1, 1);
-            }
-        }
-        let st = &self.staging[idx];
-        for (t, (buf, _)) in self.targets.iter().zip(&st.views) {
-            enc.copy_buffer_to_buffer(&t.nv12, 0, buf, 0, self.nv12_len);
-        }
-        if let Some((qs, qbuf)) = &self.queries {
-            enc.resolve_query_set(qs, 0..TS_QUERIES, qbuf, 0);
-            enc.copy_buffer_to_buffer(qbuf, 0, &st.views[0].0, ts_offset(self.nv12_len), TS_QUERIES as u64 * 8);
-        }
-        enc.finish()
-    }
-
-    /// Maps staging buffer `idx` once submission `sub` is done; the frame joins the queue in flight.
-    fn start_readback(&mut self, idx: usize, tag: u64, plan: &Plan, sub: wgpu::SubmissionIndex) {
-        let st = &mut self.staging[idx];
-        st.tag = tag;
-        st.timed = self.queries.is_some();
-        st.had_blur = plan.has_pass(1);
-        st.had_layers = plan.has_pass(2);
-        st.cpu_ms = self.cpu_ms;
-        st.submission = Some(sub);
-        for (buf, state) in &st.views {
-            state.store(MAP_PENDING, Ordering::Release);
-            let state = state.clone();
-            buf.map_async(wgpu::MapMode::Read, .., move |r| {
-                state.store(if r.is_ok() { MAP_DONE } else { MAP_FAILED }, Ordering::Release);
-            });
-        }
-        self.in_flight.push_back(idx);
-    }
 }
 
 /// Moves the blurs and solid layers of the views whose tiles the CPU draws into their CPU work,
@@ -551,12 +371,7 @@ fn check_size(gpu: &Gpu, width: u32, height: u32, opts: GpuOptions, views: usize
     if views == 0 {
         return Err(invalid("views", "at least one"));
     }
-    if width == 0 || height == 0 || width % 4 != 0 || height % 2 != 0 {
-        return Err(invalid("output size", format!("{width}x{height}: width must be a multiple of 4 and height even")));
-    }
-    if width / 4 > 0xffff || height / 2 > 0xffff {
-        return Err(invalid("output size", format!("{width}x{height} is too large")));
-    }
+    crate::media::FrameSize::new(width, height)?;
     let (wx, wy) = opts.workgroup;
     if wx == 0 || wy == 0 || wx * wy > gpu.device.limits().max_compute_invocations_per_workgroup {
         return Err(invalid("workgroup", format!("{wx}x{wy}")));

@@ -30,8 +30,7 @@ impl Frame {
         let (wb, hb) = self.blocks;
         let whole = vec![[0, 0, wb, hb]];
         let Some(d) = prev else { return whole };
-        let (scene, gens, under_vers, layer_vers) = (&now.scene, &now.tile_gens, &now.under_vers, &now.layer_vers);
-        let p = &d.scene;
+        let (scene, p) = (&now.scene, &d.scene);
         if p.background != scene.background
             || p.under.len() != scene.under.len()
             || p.tiles.len() != scene.tiles.len()
@@ -41,60 +40,17 @@ impl Frame {
         {
             return whole;
         }
-        let rect = |r: &Rect| [r.x, r.y, r.x1(), r.y1()];
-        let mut px: Vec<[f32; 4]> = Vec::new();
-        for (i, (a, b)) in scene.tiles.iter().zip(&p.tiles).enumerate() {
-            if a != b {
-                px.extend([rect(&a.placement.dst), rect(&b.placement.dst)]);
-            } else if gens[i] != d.tile_gens[i] {
-                px.push(rect(&a.placement.dst));
-            }
-        }
-        for (new, old, nv, ov) in
-            [(&scene.under, &p.under, under_vers, &d.under_vers), (&scene.layers, &p.layers, layer_vers, &d.layer_vers)]
-        {
-            for (i, (a, b)) in new.iter().zip(old.iter()).enumerate() {
-                if a != b || nv[i] != ov[i] {
-                    px.extend([rect(&a.rect), rect(&b.rect)]);
-                }
-            }
-        }
-        let (fw, fh) = ((wb * 4) as f32, (hb * 2) as f32);
-        let reach = |b: &BlurSpec| {
-            let g = (3.0 * b.sigma).ceil();
-            [(b.rect.x - g).max(0.0), (b.rect.y - g).max(0.0), (b.rect.x1() + g).min(fw), (b.rect.y1() + g).min(fh)]
-        };
-        for (a, b) in scene.blurs.iter().zip(&p.blurs) {
-            if a != b {
-                px.extend([reach(a), reach(b)]);
-            }
-        }
-        // A mask reads and writes like a blur over its bounds.
-        let mask_blurs = |ms: &[MaskSpec]| -> Vec<BlurSpec> {
-            ms.iter()
-                .filter_map(|m| {
-                    m.bounds().map(|r| BlurSpec {
-                        rect: Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] },
-                        sigma: m.sigma,
-                    })
-                })
-                .collect()
-        };
-        let (new_m, old_m) = (mask_blurs(&scene.masks), mask_blurs(&p.masks));
-        for (i, (a, b)) in scene.masks.iter().zip(&p.masks).enumerate() {
-            if a != b {
-                px.extend(new_m.get(i).map(reach).into_iter().chain(old_m.get(i).map(reach)));
-            }
-        }
+        let (px, mask_reach) = changed_pixels(d, now, self.blocks);
         let mut rects: Vec<BRect> = px
             .iter()
             .filter_map(|r| touched_blocks(*r, wb, hb).map(|(b0, n)| [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]]))
             .collect();
         // A blur reads around its rectangle: anything redrawn there is blurred again, over the whole
         // neighbourhood it reads (which is then redrawn unblurred first).
+        let reaches: Vec<[f32; 4]> = scene.blurs.iter().map(|b| blur_reach(b, self.blocks)).chain(mask_reach).collect();
         for _ in 0..2 {
-            for b in scene.blurs.iter().chain(&new_m) {
-                if let Some((b0, n)) = touched_blocks(reach(b), wb, hb) {
+            for reach in &reaches {
+                if let Some((b0, n)) = touched_blocks(*reach, wb, hb) {
                     let r = [b0[0], b0[1], b0[0] + n[0], b0[1] + n[1]];
                     if rects.iter().any(|x| overlaps(x, &r)) && !rects.iter().any(|x| contains(x, &r)) {
                         rects.push(r);
@@ -109,6 +65,58 @@ impl Frame {
         }
         rects
     }
+}
+
+/// The pixels a blur reads and writes: its rectangle grown by three sigmas, inside the frame.
+fn blur_reach(b: &BlurSpec, (wb, hb): (u32, u32)) -> [f32; 4] {
+    let (fw, fh) = ((wb * 4) as f32, (hb * 2) as f32);
+    let g = (3.0 * b.sigma).ceil();
+    [(b.rect.x - g).max(0.0), (b.rect.y - g).max(0.0), (b.rect.x1() + g).min(fw), (b.rect.y1() + g).min(fh)]
+}
+
+/// A mask reads and writes like a blur over its bounds.
+fn mask_blur(m: &MaskSpec) -> Option<BlurSpec> {
+    m.bounds().map(|r| BlurSpec { rect: Rect { x: r[0], y: r[1], w: r[2] - r[0], h: r[3] - r[1] }, sigma: m.sigma })
+}
+
+/// Pixel rectangles that changed between two frames of the same shape (tiles moved or with new
+/// pictures, layers and images changed, blurs and masks moved, both where they were and are), and
+/// the reach of every mask now.
+fn changed_pixels(d: &Drawn, now: &Drawn, blocks: (u32, u32)) -> (Vec<[f32; 4]>, Vec<[f32; 4]>) {
+    let (scene, p) = (&now.scene, &d.scene);
+    let rect = |r: &Rect| [r.x, r.y, r.x1(), r.y1()];
+    let mut px: Vec<[f32; 4]> = Vec::new();
+    for (i, (a, b)) in scene.tiles.iter().zip(&p.tiles).enumerate() {
+        if a != b {
+            px.extend([rect(&a.placement.dst), rect(&b.placement.dst)]);
+        } else if now.tile_gens[i] != d.tile_gens[i] {
+            px.push(rect(&a.placement.dst));
+        }
+    }
+    let layers = [
+        (&scene.under, &p.under, &now.under_vers, &d.under_vers),
+        (&scene.layers, &p.layers, &now.layer_vers, &d.layer_vers),
+    ];
+    for (new, old, nv, ov) in layers {
+        for (i, (a, b)) in new.iter().zip(old.iter()).enumerate() {
+            if a != b || nv[i] != ov[i] {
+                px.extend([rect(&a.rect), rect(&b.rect)]);
+            }
+        }
+    }
+    let reach = |b: &BlurSpec| blur_reach(b, blocks);
+    for (a, b) in scene.blurs.iter().zip(&p.blurs) {
+        if a != b {
+            px.extend([reach(a), reach(b)]);
+        }
+    }
+    for (a, b) in scene.masks.iter().zip(&p.masks) {
+        if a != b {
+            px.extend(mask_blur(a).map(|m| reach(&m)).into_iter().chain(mask_blur(b).map(|m| reach(&m))));
+        }
+    }
+    let mask_reach = scene.masks.iter().filter_map(mask_blur).map(|m| reach(&m)).collect();
+    (px, mask_reach)
 }
 
 /// Block rectangle (x in 4-pixel words, y in row pairs) of blocks fully inside `r`.

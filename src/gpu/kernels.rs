@@ -2,10 +2,7 @@
 //! branch, so the CPU picks the kernel instead of the shader branching), compiled once per
 //! compositor with its workgroup size, and the bind group layouts they share.
 
-const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
-const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
-const BLUR_WGSL: &str = include_str!("../../shaders/blur.wgsl");
-const LAYERS_WGSL: &str = include_str!("../../shaders/layers.wgsl");
+use super::wgsl::{module_source, MODULES};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Kernel {
@@ -56,17 +53,6 @@ const KERNELS: [(Kernel, &str, &str); 17] = [
     (Kernel::LayerSticker, "layers", "layer_sticker"),
 ];
 
-/// The WGSL of a module as compiled: the shared declarations, then the module's kernels, with the
-/// workgroup size filled in.
-pub(super) fn module_source(module: &str, workgroup: (u32, u32)) -> String {
-    let src = match module {
-        "composite" => COMPOSITE_WGSL,
-        "blur" => BLUR_WGSL,
-        _ => LAYERS_WGSL,
-    };
-    format!("{COMMON_WGSL}\n{src}").replace("WG_X", &workgroup.0.to_string()).replace("WG_Y", &workgroup.1.to_string())
-}
-
 /// The pipelines and the two bind group layouts: group 0 the frame's resources (scene uniform,
 /// planes, images, block list, NV12 target, blur scratch, the first view's NV12), group 1 one job's uniform.
 pub(super) struct Pipelines {
@@ -105,7 +91,7 @@ impl Pipelines {
             bind_group_layouts: &[Some(&layout0), Some(&layout1)],
             immediate_size: 0,
         });
-        let modules: Vec<(&str, wgpu::ShaderModule)> = ["composite", "blur", "layers"]
+        let modules: Vec<(&str, wgpu::ShaderModule)> = MODULES
             .iter()
             .map(|name| {
                 (

@@ -12,11 +12,15 @@ mod cpu_scale;
 pub mod device;
 mod dirty;
 mod kernels;
+mod plan_effects;
+mod plan_tiles;
 mod planner;
 mod readback;
 mod scene;
+mod submit;
 mod uniforms;
 mod upload;
+mod wgsl;
 
 pub use compositor::Compositor;
 pub use device::Gpu;

@@ -130,27 +130,62 @@ const _: () = assert!(std::mem::size_of::<JobU>() as u64 <= JOB_SLOT);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::{offset_of, size_of};
 
-    /// Sizes of the structs as the WGSL declares them (naga's layout of shaders/common.wgsl).
-    fn wgsl_sizes() -> std::collections::HashMap<String, u32> {
-        let src = include_str!("../../shaders/common.wgsl");
-        let module = naga::front::wgsl::parse_str(src).expect("common.wgsl parses");
+    /// Each struct the WGSL declares (as compiled: naga's layout): its size and its members' offsets.
+    fn wgsl_structs() -> std::collections::HashMap<String, (u32, Vec<(String, u32)>)> {
+        let src = super::super::wgsl::module_source("composite", (8, 8));
+        let module = naga::front::wgsl::parse_str(&src).expect("the shaders parse");
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).expect("layout");
-        module.types.iter().filter_map(|(h, t)| t.name.clone().map(|n| (n, layouter[h].size))).collect()
+        let members = |t: &naga::Type| match &t.inner {
+            naga::TypeInner::Struct { members, .. } => {
+                members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect()
+            }
+            _ => Vec::new(),
+        };
+        module.types.iter().filter_map(|(h, t)| t.name.clone().map(|n| (n, (layouter[h].size, members(t))))).collect()
+    }
+
+    /// Checks one struct: its size, and every field's offset against the WGSL member of the same
+    /// name (padding fields are named differently on each side and only count in the size).
+    fn check(
+        structs: &std::collections::HashMap<String, (u32, Vec<(String, u32)>)>,
+        name: &str,
+        size: usize,
+        fields: &[(&str, usize)],
+    ) {
+        let (wsize, members) = structs.get(name).unwrap_or_else(|| panic!("{name} in the WGSL"));
+        assert_eq!(*wsize as usize, size, "{name}: WGSL vs Rust size");
+        let named: Vec<&(String, u32)> = members.iter().filter(|(m, _)| !m.starts_with('_')).collect();
+        assert_eq!(named.len(), fields.len(), "{name}: fields {members:?}");
+        for (field, off) in fields {
+            let w = members.iter().find(|(m, _)| m == field).unwrap_or_else(|| panic!("{name}.{field} in the WGSL"));
+            assert_eq!(w.1 as usize, *off, "{name}.{field}: WGSL vs Rust offset");
+        }
+    }
+
+    macro_rules! offsets {
+        ($t:ty: $($f:ident),*) => { &[$((stringify!($f), offset_of!($t, $f))),*] };
     }
 
     #[test]
     fn rust_uniforms_match_the_wgsl_byte_for_byte() {
-        let s = wgsl_sizes();
-        for (name, size) in [
-            ("Tile", std::mem::size_of::<TileU>()),
-            ("Layer", std::mem::size_of::<LayerU>()),
-            ("Blur", std::mem::size_of::<BlurU>()),
-            ("SceneU", std::mem::size_of::<SceneU>()),
-            ("Job", std::mem::size_of::<JobU>()),
-        ] {
-            assert_eq!(s.get(name).copied(), Some(size as u32), "{name}: WGSL vs Rust size");
-        }
+        let s = wgsl_structs();
+        check(
+            &s,
+            "Tile",
+            size_of::<TileU>(),
+            offsets!(TileU: dst, origin, axis_x, axis_y, crop_lo, crop_hi, cscale, m_y, m_u, m_v, y_base, y_stride, u_base, v_base, c_stride, c_step, unit_x, unit_y),
+        );
+        check(&s, "Layer", size_of::<LayerU>(), offsets!(LayerU: rect, color, img, c2, c3, c4, bar));
+        check(
+            &s,
+            "Blur",
+            size_of::<BlurU>(),
+            offsets!(BlurU: rect, src, factor, lw, lh, radius, slot, sigma, inv_norm),
+        );
+        check(&s, "SceneU", size_of::<SceneU>(), offsets!(SceneU: size, n_tiles, background, tiles));
+        check(&s, "Job", size_of::<JobU>(), offsets!(JobU: block0, blocks, list_off, list_len, tile, layer, blur));
     }
 }

@@ -9,92 +9,28 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ff::format::Pixel;
-use ff::util::channel_layout::ChannelLayout;
 use ffmpeg_next as ff;
 
+use super::connect::{connect, connect_with_video, Connected, Reader};
+use super::feed::{Feed, Sink};
+pub use super::options::{InputInfo, InputOptions, InputState};
 use crate::error::{Error, Result};
-use crate::media::frame::{DecoderCount, FrameMemory};
-use crate::media::{
-    AudioChunk, Matrix, Overflow, PlaneLayout, Ring, SourceGeom, VideoFrame, AUDIO_CHANNELS, AUDIO_RATE,
-};
-use crate::sys::lower_thread_priority;
+use crate::media::frame::DecoderCount;
+use crate::media::{AudioChunk, Overflow, Ring, VideoFrame};
+use crate::sys::{lower_thread_priority, redact_url};
 
-#[derive(Clone, Debug)]
-pub struct InputOptions {
-    /// Live sources drop the oldest frames when the consumer falls behind; files block instead.
-    pub live: bool,
-    /// Decoder threads; 0 lets FFmpeg choose.
-    pub decode_threads: usize,
-    /// Depth of the decoded-frame ring (the most it holds when a memory budget is set).
-    pub ring_frames: usize,
-    /// Memory budget of the ring in bytes (0: always `ring_frames`): once the frame size is known the
-    /// ring holds as many frames as fit, from 1 when memory is tight up to `ring_frames`.
-    pub ring_budget_bytes: u64,
-    /// Nice value for the decode thread and the codec's worker threads (0 = unchanged). The encoder
-    /// is the pipeline's serial bottleneck; decoders have rings to absorb a delay.
-    pub nice: i32,
-    /// Network inputs reopen with backoff when they end or fail, until the input is dropped.
-    pub reconnect: bool,
-    /// FFmpeg's `protocol_whitelist` for URL inputs (None: any protocol, as a local command line
-    /// wants; the service restricts what a request may make it open).
-    pub protocols: Option<&'static str>,
+/// A decode thread; dropping it stops the thread and waits for it.
+struct DecodeThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
-impl Default for InputOptions {
-    fn default() -> Self {
-        InputOptions {
-            live: false,
-            decode_threads: 0,
-            ring_frames: 4,
-            ring_budget_bytes: 0,
-            nice: 0,
-            reconnect: false,
-            protocols: None,
+impl Drop for DecodeThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-    }
-}
-
-/// What is known about an input once it is open.
-#[derive(Clone, Debug)]
-pub struct InputInfo {
-    pub url: String,
-    pub width: u32,
-    pub height: u32,
-    pub fps: f64,
-    pub rotation: u32,
-    pub has_audio: bool,
-    /// Container duration in seconds, when the container says.
-    pub duration: Option<f64>,
-}
-
-/// Connection state of an input, readable while it runs.
-#[derive(Default, Debug)]
-pub struct InputState {
-    pub connected: AtomicBool,
-    pub reconnects: std::sync::atomic::AtomicU64,
-    /// Decoded video frames (for fps in the metrics).
-    pub frames: std::sync::atomic::AtomicU64,
-    /// Bytes of compressed video and audio read (for bitrate in the metrics).
-    pub bytes: std::sync::atomic::AtomicU64,
-}
-
-/// A room's picture and sound across publishes: rings (and a connection flag) that outlive each
-/// publisher's decoder, so whoever composes the room keeps its last frame while the anchor is away
-/// and resumes when they publish again.
-pub struct Feed {
-    pub video: Arc<Ring<VideoFrame>>,
-    pub audio: Arc<Ring<AudioChunk>>,
-    pub state: Arc<InputState>,
-}
-
-impl Feed {
-    pub fn new(ring_frames: usize) -> Arc<Feed> {
-        Arc::new(Feed {
-            video: Arc::new(Ring::new(ring_frames.max(1), Overflow::DropOldest)),
-            audio: Arc::new(Ring::new(512, Overflow::DropOldest)),
-            state: Arc::default(),
-        })
     }
 }
 
@@ -102,75 +38,44 @@ impl Feed {
 pub struct Input {
     pub info: InputInfo,
     pub state: Arc<InputState>,
-    /// False when the rings belong to a [`Feed`] and must outlive this decoder.
-    owns_rings: bool,
-    pub video: Arc<Ring<VideoFrame>>,
+    pub video: Arc<Ring<Arc<VideoFrame>>>,
     pub audio: Option<Arc<Ring<AudioChunk>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _thread: DecodeThread,
 }
 
 impl Drop for Input {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if self.owns_rings {
-            self.video.close_and_clear();
-            if let Some(a) = &self.audio {
-                a.close_and_clear();
-            }
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.video.close_and_clear();
+        if let Some(a) = &self.audio {
+            a.close_and_clear();
         }
     }
 }
 
-/// Clockwise display rotation from the stream's display matrix, snapped to a quarter turn.
-fn stream_rotation(stream: &ff::format::stream::Stream) -> u32 {
-    for sd in stream.side_data() {
-        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
-            // SAFETY: a display matrix is nine i32s; the slice is at least that long.
-            let ccw = unsafe { ff::ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
-            if ccw.is_nan() {
-                return 0;
-            }
-            let cw = (-ccw).rem_euclid(360.0);
-            return (((cw / 90.0).round() as u32) % 4) * 90;
-        }
-    }
-    0
-}
-
-fn plane_layout(p: Pixel) -> Option<(PlaneLayout, bool)> {
-    Some(match p {
-        Pixel::YUV420P => (PlaneLayout::Planar { sx: 2, sy: 2 }, false),
-        Pixel::YUVJ420P => (PlaneLayout::Planar { sx: 2, sy: 2 }, true),
-        Pixel::YUV422P => (PlaneLayout::Planar { sx: 2, sy: 1 }, false),
-        Pixel::YUVJ422P => (PlaneLayout::Planar { sx: 2, sy: 1 }, true),
-        Pixel::YUV444P => (PlaneLayout::Planar { sx: 1, sy: 1 }, false),
-        Pixel::YUVJ444P => (PlaneLayout::Planar { sx: 1, sy: 1 }, true),
-        Pixel::NV12 => (PlaneLayout::Nv12, false),
-        _ => return None,
-    })
+/// A publisher's decoder filling its room's [`Feed`]; dropping it stops the decoder and leaves the
+/// feed (its readers and last frame) alone.
+pub struct FeedDecoder {
+    pub info: InputInfo,
+    _thread: DecodeThread,
 }
 
 /// Opens `url` (file, rtmp://, http HLS, anything FFmpeg reads) on its own decode thread and waits
 /// until it is open (or failed), so errors surface here. The codec is opened on that thread too, so
 /// its worker threads share the thread's priority.
 pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
-    start(url, None, opts, None)
+    own(start(url, None, opts, None)?)
 }
 
-/// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`]. Dropping the returned input
-/// stops this decoder and leaves the feed's rings and last frame alone.
+/// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`].
 pub fn open_reader_into(
     name: &str,
     format: &'static str,
     reader: impl std::io::Read + Send + 'static,
     opts: &InputOptions,
     feed: &Arc<Feed>,
-) -> Result<Input> {
-    start(name, Some((format, Box::new(reader))), opts, Some(feed.clone()))
+) -> Result<FeedDecoder> {
+    let (info, _, _, thread) = start(name, Some((format, Box::new(reader))), opts, Some(feed.clone()))?;
+    Ok(FeedDecoder { info, _thread: thread })
 }
 
 /// Opens an input whose bytes come from `reader` in `format` (e.g. the FLV stream of an RTMP
@@ -181,24 +86,31 @@ pub fn open_reader(
     reader: impl std::io::Read + Send + 'static,
     opts: &InputOptions,
 ) -> Result<Input> {
-    start(name, Some((format, Box::new(reader))), opts, None)
+    own(start(name, Some((format, Box::new(reader))), opts, None)?)
 }
 
-type Reader = (&'static str, Box<dyn std::io::Read + Send>);
+fn own((info, sink, state, thread): Started) -> Result<Input> {
+    match sink {
+        Sink::Own { video, audio } => Ok(Input { info, state, video, audio, _thread: thread }),
+        Sink::Feed(_) => Err(Error::StageGone { stage: "decode" }),
+    }
+}
 
-fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Arc<Feed>>) -> Result<Input> {
+/// An open input: what is known of it, where its frames go, its state and its thread.
+type Started = (InputInfo, Sink, Arc<InputState>, DecodeThread);
+
+fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Arc<Feed>>) -> Result<Started> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (u, o) = (url.to_string(), opts.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    let owns_rings = feed.is_none();
-    let state = feed.as_ref().map(|f| f.state.clone()).unwrap_or_default();
+    let state: Arc<InputState> = feed.as_ref().map(|f| f.state.clone()).unwrap_or_default();
     let state2 = state.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
         match open_here(&u, reader, &o, stop2, state2, feed) {
-            Ok((info, video, audio, worker)) => {
-                let _ = tx.send(Ok((info, video, audio)));
+            Ok((info, sink, worker)) => {
+                let _ = tx.send(Ok((info, sink)));
                 worker.run();
             }
             Err(e) => {
@@ -206,133 +118,15 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Ar
             }
         }
     })?;
+    let thread = DecodeThread { stop, thread: Some(thread) };
     match rx.recv() {
-        Ok(Ok((info, video, audio))) => Ok(Input { info, state, owns_rings, video, audio, stop, thread: Some(thread) }),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => {
-            let _ = thread.join();
-            Err(Error::StageGone { stage: "decode" })
-        }
+        Ok(Ok((info, sink))) => Ok((info, sink, state, thread)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::StageGone { stage: "decode" }),
     }
 }
 
-type Opened = (InputInfo, Arc<Ring<VideoFrame>>, Option<Arc<Ring<AudioChunk>>>, Worker);
-
-/// An open container with its decoders: what a (re)connection produces.
-struct Connected {
-    ictx: ff::format::context::Input,
-    vidx: usize,
-    vtb: ff::Rational,
-    vdec: ff::decoder::Video,
-    adec: Option<(usize, ff::Rational, ff::decoder::Audio)>,
-    t0: Option<f64>,
-    rotation: u32,
-    info: InputInfo,
-}
-
-fn connect(url: &str, reader: Option<Reader>, opts: &InputOptions, stop: &Arc<AtomicBool>) -> Result<Connected> {
-    let mut dict = ff::Dictionary::new();
-    if url.starts_with("rtmp") || url.starts_with("http") {
-        // Network reads must not hang forever on a dead peer, and a live stream should start after
-        // a second of probing, not FFmpeg's default five.
-        dict.set("rw_timeout", "10000000");
-        dict.set("analyzeduration", "1000000");
-        tracing::info!(url, "connecting to input");
-    }
-    if let Some(p) = opts.protocols {
-        dict.set("protocol_whitelist", p);
-    }
-    // Closing the input (stop) interrupts a blocked network read at once instead of after rw_timeout.
-    let interrupt = stop.clone();
-    let stopped = move || interrupt.load(Ordering::Relaxed);
-    let ictx = match reader {
-        None => ff::format::input_with_interrupt_and_dictionary(&url, stopped, dict),
-        Some((format, r)) => {
-            // A publisher's live stream: start after half a second of probing, not five.
-            let mut d = ff::Dictionary::new();
-            d.set("analyzeduration", "500000");
-            ff::format::context::StreamIo::from_read(r)
-                .and_then(|io| ff::format::input_from_stream_with_interrupt(io, Some(format), Some(d), stopped))
-        }
-    }
-    .map_err(|source| Error::OpenInput { url: url.into(), source })?;
-    let vstream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| Error::NoVideo { url: url.into() })?;
-    let vidx = vstream.index();
-    let rotation = stream_rotation(&vstream);
-    let vtb = vstream.time_base();
-    let fps = {
-        let r = vstream.avg_frame_rate();
-        if r.denominator() != 0 && r.numerator() > 0 {
-            f64::from(r)
-        } else {
-            f64::from(vstream.rate())
-        }
-    };
-    let mut vctx = ff::codec::context::Context::from_parameters(vstream.parameters())
-        .map_err(|source| Error::Decoder { url: url.into(), source })?;
-    vctx.set_threading(ff::codec::threading::Config {
-        kind: ff::codec::threading::Type::Frame,
-        count: opts.decode_threads,
-        ..Default::default()
-    });
-    let vdec = vctx.decoder().video().map_err(|source| Error::Decoder { url: url.into(), source })?;
-    let astream = ictx.streams().best(ff::media::Type::Audio);
-    let adec = match &astream {
-        Some(s) => ff::codec::context::Context::from_parameters(s.parameters())
-            .and_then(|c| c.decoder().audio())
-            .map(|d| Some((s.index(), s.time_base(), d)))
-            .unwrap_or_else(|e| {
-                tracing::warn!(url, error = %e, "audio stream cannot be decoded; input is treated as silent");
-                None
-            }),
-        None => None,
-    };
-    // SAFETY: reading a plain field of the open format context.
-    let start = unsafe { (*ictx.as_ptr()).start_time };
-    let t0 =
-        if start == ff::ffi::AV_NOPTS_VALUE { None } else { Some(start as f64 / f64::from(ff::ffi::AV_TIME_BASE)) };
-    let duration = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
-    let info = InputInfo {
-        url: url.into(),
-        width: vdec.width(),
-        height: vdec.height(),
-        fps,
-        rotation,
-        has_audio: adec.is_some(),
-        duration,
-    };
-    tracing::info!(
-        url,
-        width = info.width,
-        height = info.height,
-        fps,
-        rotation,
-        audio = info.has_audio,
-        "input opened"
-    );
-    Ok(Connected { ictx, vidx, vtb, vdec, adec, t0, rotation, info })
-}
-
-/// A live stream joined between keyframes can probe as audio only: nginx-rtmp and similar relays
-/// send a new subscriber video from the next keyframe, which may be seconds after the second of
-/// probing. A network input probes again until video shows up, for as long as a long GOP lasts.
-fn connect_with_video(url: &str, opts: &InputOptions, stop: &Arc<AtomicBool>) -> Result<Connected> {
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        match connect(url, None, opts, stop) {
-            Err(Error::NoVideo { .. }) if Instant::now() < deadline && !stop.load(Ordering::Relaxed) => {
-                tracing::info!(
-                    url,
-                    "no video in the probed part of the stream yet (joined between keyframes); probing again"
-                );
-            }
-            r => return r,
-        }
-    }
-}
+type Opened = (InputInfo, Sink, Worker);
 
 fn open_here(
     url: &str,
@@ -346,62 +140,45 @@ fn open_here(
     let c = if network { connect_with_video(url, opts, &stop)? } else { connect(url, reader, opts, &stop)? };
     let info = c.info.clone();
     let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
-    let owns_rings = feed.is_none();
-    let (video, audio) = match feed {
-        Some(f) => (f.video.clone(), Some(f.audio.clone())),
-        None => (
-            Arc::new(Ring::new(opts.ring_frames.max(1), overflow)),
+    let sink = match feed {
+        Some(f) => Sink::Feed(f),
+        None => Sink::Own {
+            video: Arc::new(Ring::new(opts.ring_frames.max(1), overflow)),
             // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed:
             // keep several seconds. Live inputs always get a track, as a reconnection may bring audio.
-            (c.adec.is_some() || opts.live).then(|| Arc::new(Ring::new(512, overflow))),
-        ),
+            audio: (c.adec.is_some() || opts.live).then(|| Arc::new(Ring::new(512, overflow))),
+        },
     };
     state.connected.store(true, Ordering::Relaxed);
     let worker = Worker {
         url: url.to_string(),
         conn: c,
-        video: video.clone(),
-        audio: audio.clone(),
+        sink: sink.clone(),
         stop,
         reconnect: opts.reconnect && network,
         opts: opts.clone(),
         state,
-        owns_rings,
     };
-    Ok((info, video, audio, worker))
+    Ok((info, sink, worker))
 }
 
 fn short(url: &str) -> String {
     url.rsplit('/').next().unwrap_or(url).chars().take(12).collect()
 }
 
-struct Worker {
-    url: String,
-    conn: Connected,
-    video: Arc<Ring<VideoFrame>>,
-    audio: Option<Arc<Ring<AudioChunk>>>,
-    stop: Arc<AtomicBool>,
-    reconnect: bool,
-    opts: InputOptions,
-    state: Arc<InputState>,
-    owns_rings: bool,
-}
-
-struct VideoState {
-    seq: u64,
-    scaler: Option<(ff::software::scaling::Context, Pixel, u32, u32)>,
-    warned: bool,
-    busy: f32,
-}
-
-struct AudioState {
-    resampler: Option<ff::software::resampling::Context>,
-    next_pos: Option<i64>,
+pub(super) struct Worker {
+    pub(super) url: String,
+    pub(super) conn: Connected,
+    pub(super) sink: Sink,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) reconnect: bool,
+    pub(super) opts: InputOptions,
+    pub(super) state: Arc<InputState>,
 }
 
 impl Worker {
     fn run(mut self) {
-        let _span = tracing::info_span!("decode", url = %self.url).entered();
+        let _span = tracing::info_span!("decode", url = %redact_url(&self.url)).entered();
         let _running = DecoderCount::new();
         let mut vs = VideoState { seq: 0, scaler: None, warned: false, busy: 0.0 };
         let mut aud = AudioState { resampler: None, next_pos: None };
@@ -420,12 +197,7 @@ impl Worker {
             aud = AudioState { resampler: None, next_pos: None };
         }
         self.state.connected.store(false, Ordering::Relaxed);
-        if self.owns_rings {
-            self.video.close();
-            if let Some(a) = &self.audio {
-                a.close();
-            }
-        }
+        self.sink.close();
         tracing::debug!(frames = vs.seq, "input finished");
     }
 
@@ -433,7 +205,7 @@ impl Worker {
     /// input is dropped. The last frame stays on screen meanwhile.
     fn reopen(&mut self) -> bool {
         self.state.connected.store(false, Ordering::Relaxed);
-        tracing::warn!(url = %self.url, "input lost; reconnecting");
+        tracing::warn!(url = %redact_url(&self.url), "input lost; reconnecting");
         let mut backoff = Duration::from_millis(500);
         loop {
             let until = Instant::now() + backoff;
@@ -448,11 +220,11 @@ impl Worker {
                     self.conn = c;
                     self.state.connected.store(true, Ordering::Relaxed);
                     self.state.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(url = %self.url, "input back");
+                    tracing::info!(url = %redact_url(&self.url), "input back");
                     return true;
                 }
                 Err(e) => {
-                    tracing::debug!(url = %self.url, error = %e, "reconnect failed");
+                    tracing::debug!(url = %redact_url(&self.url), error = %e, "reconnect failed");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
@@ -505,168 +277,16 @@ impl Worker {
             }
         }
     }
+}
 
-    fn rel_time(&mut self, ts: Option<i64>, tb: ff::Rational) -> Option<f64> {
-        let ts = ts?;
-        let secs = ts as f64 * f64::from(tb);
-        let t0 = *self.conn.t0.get_or_insert(secs);
-        Some(secs - t0)
-    }
+pub(super) struct VideoState {
+    pub(super) seq: u64,
+    pub(super) scaler: Option<(ff::software::scaling::Context, ff::format::Pixel, u32, u32)>,
+    pub(super) warned: bool,
+    pub(super) busy: f32,
+}
 
-    /// Returns false when the consumer closed the ring.
-    fn drain_video(&mut self, vs: &mut VideoState) -> bool {
-        loop {
-            let t = Instant::now();
-            let mut frame = ff::frame::Video::empty();
-            if self.conn.vdec.receive_frame(&mut frame).is_err() {
-                vs.busy += t.elapsed().as_secs_f32() * 1e3;
-                return true;
-            }
-            let ts = frame.timestamp().or(frame.pts());
-            let Some(pts) = self.rel_time(ts, self.conn.vtb) else { continue };
-            let format = frame.format();
-            let (layout, mut full) = match plane_layout(format) {
-                Some(l) => l,
-                None => {
-                    if !vs.warned {
-                        tracing::warn!(format = ?format, "pixel format not uploaded directly; converting to yuv420p on the CPU");
-                        vs.warned = true;
-                    }
-                    let (w, h) = (frame.width(), frame.height());
-                    let rebuild = !matches!(&vs.scaler, Some((_, f, sw, sh)) if *f == format && *sw == w && *sh == h);
-                    if rebuild {
-                        match ff::software::scaling::Context::get(
-                            format,
-                            w,
-                            h,
-                            Pixel::YUV420P,
-                            w,
-                            h,
-                            ff::software::scaling::Flags::BILINEAR,
-                        ) {
-                            Ok(s) => vs.scaler = Some((s, format, w, h)),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot convert pixel format; frame dropped");
-                                continue;
-                            }
-                        }
-                    }
-                    let mut out = ff::frame::Video::empty();
-                    let Some((s, ..)) = vs.scaler.as_mut() else { continue };
-                    if s.run(&frame, &mut out).is_err() {
-                        continue;
-                    }
-                    out.set_color_space(frame.color_space());
-                    out.set_color_range(frame.color_range());
-                    frame = out;
-                    (PlaneLayout::Planar { sx: 2, sy: 2 }, false)
-                }
-            };
-            if frame.color_range() == ff::util::color::Range::JPEG {
-                full = true;
-            }
-            let sar = frame.aspect_ratio();
-            let sar = if sar.numerator() > 0 && sar.denominator() > 0 { f64::from(sar) as f32 } else { 1.0 };
-            let geom = SourceGeom { width: frame.width(), height: frame.height(), rotation: self.conn.rotation, sar };
-            let matrix = Matrix::from_stream(frame.color_space(), frame.height());
-            vs.seq += 1;
-            let decode_ms = vs.busy + t.elapsed().as_secs_f32() * 1e3;
-            vs.busy = 0.0;
-            let bytes: usize = (0..frame.planes()).map(|i| frame.data(i).len()).sum();
-            if vs.seq == 1 && self.opts.ring_budget_bytes > 0 {
-                let fit = (self.opts.ring_budget_bytes / bytes.max(1) as u64) as usize;
-                let depth = fit.clamp(1, self.opts.ring_frames.max(1));
-                self.video.set_capacity(depth);
-                tracing::info!(url = %self.url, frame_bytes = bytes, depth, "ring sized by the memory budget");
-            }
-            let vf = VideoFrame {
-                frame,
-                pts,
-                seq: vs.seq,
-                geom,
-                layout,
-                matrix,
-                full_range: full,
-                decode_ms,
-                mem: FrameMemory::new(bytes),
-            };
-            self.state.frames.fetch_add(1, Ordering::Relaxed);
-            if !self.video.push(vf) {
-                return false;
-            }
-        }
-    }
-
-    fn drain_audio(&mut self, st: &mut AudioState) -> bool {
-        let Some((_, atb, _)) = self.conn.adec.as_ref() else { return true };
-        let atb = *atb;
-        loop {
-            let mut frame = ff::frame::Audio::empty();
-            {
-                let Some((_, _, dec)) = self.conn.adec.as_mut() else { return true };
-                if dec.receive_frame(&mut frame).is_err() {
-                    return true;
-                }
-            }
-            if frame.samples() == 0 {
-                continue;
-            }
-            if frame.channel_layout().is_empty() {
-                frame.set_channel_layout(ChannelLayout::default(frame.channels() as i32));
-            }
-            if st.resampler.is_none() {
-                match ff::software::resampling::Context::get(
-                    frame.format(),
-                    frame.channel_layout(),
-                    frame.rate(),
-                    ff::format::Sample::F32(ff::format::sample::Type::Packed),
-                    ChannelLayout::STEREO,
-                    AUDIO_RATE,
-                ) {
-                    Ok(r) => st.resampler = Some(r),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot resample audio; input is treated as silent");
-                        self.conn.adec = None;
-                        if let Some(a) = &self.audio {
-                            a.close();
-                        }
-                        return true;
-                    }
-                }
-            }
-            let Some(rs) = st.resampler.as_mut() else { return true };
-            let cap = (frame.samples() as u64 * AUDIO_RATE as u64 / frame.rate().max(1) as u64) as usize + 256;
-            let mut out = ff::frame::Audio::new(
-                ff::format::Sample::F32(ff::format::sample::Type::Packed),
-                cap,
-                ChannelLayout::STEREO,
-            );
-            out.set_rate(AUDIO_RATE);
-            if rs.run(&frame, &mut out).is_err() {
-                continue;
-            }
-            let n = out.samples();
-            if n == 0 {
-                continue;
-            }
-            let bytes = &out.data(0)[..n * AUDIO_CHANNELS * 4];
-            let samples: Vec<f32> = bytemuck::pod_collect_to_vec(bytes);
-            let ts = frame.timestamp().or(frame.pts());
-            let by_pts = self.rel_time(ts, atb).map(|s| (s * AUDIO_RATE as f64).round() as i64);
-            // Audio is laid end to end; timestamps only re-anchor it after a real gap or jump (>100 ms).
-            let pos = match (st.next_pos, by_pts) {
-                (Some(next), Some(p)) if (p - next).abs() > AUDIO_RATE as i64 / 10 => p,
-                (Some(next), _) => next,
-                (None, Some(p)) => p,
-                (None, None) => 0,
-            };
-            st.next_pos = Some(pos + n as i64);
-            if let Some(a) = &self.audio {
-                let stream_ts = ts.map(|t| t as f64 * f64::from(atb));
-                if !a.push(AudioChunk { pos, stream_ts, samples }) {
-                    return false;
-                }
-            }
-        }
-    }
+pub(super) struct AudioState {
+    pub(super) resampler: Option<ff::software::resampling::Context>,
+    pub(super) next_pos: Option<i64>,
 }

@@ -1,7 +1,12 @@
 //! Ingest stage: open inputs (files, rtmp://, HLS, anything FFmpeg reads) and decode them on their own
 //! threads into bounded rings that the GPU thread reads.
 
+mod connect;
 pub mod decode;
+mod feed;
+mod frames;
+mod options;
 pub mod rtmp;
 
-pub use decode::{open, open_reader, open_reader_into, Feed, Input, InputInfo, InputOptions, InputState};
+pub use decode::{open, open_reader, open_reader_into, FeedDecoder, Input, InputInfo, InputOptions, InputState};
+pub use feed::{Feed, FeedReader};

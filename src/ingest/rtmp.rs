@@ -6,7 +6,7 @@
 //! through an in-memory pipe ([`FlvReader`]), so the decoder sees exactly what a pull input would,
 //! without a detour through files or a second network hop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,8 +28,6 @@ pub struct IngestLimits {
     /// A connection that sends nothing (before or while publishing) for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
-    /// Streams being published at once.
-    pub max_publishers: usize,
     /// Refused publishes per peer address per minute before its connections are closed unheard.
     pub max_refusals_per_minute: u32,
 }
@@ -40,27 +38,53 @@ impl Default for IngestLimits {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_connections: 256,
-            max_publishers: 64,
             max_refusals_per_minute: 20,
         }
     }
 }
 
-/// Decides whether a publisher may use a stream key.
+/// A room's id, as the owner of the rooms names it.
+pub type RoomId = String;
+
+/// Decides whether a publisher may use a stream key; the ingest knows rooms only through this.
 pub trait StreamKeys: Send + Sync + 'static {
-    /// `Ok(())` accepts; `Err(reason)` refuses with that reason (logged and reported as an event).
-    fn check(&self, app: &str, key: &str) -> std::result::Result<(), String>;
+    /// The room whose source the publish feeds, or why not. Blocking (it may ask a database): the
+    /// ingest calls it off its async threads. `Ok` takes the room's source for this publisher until
+    /// [`StreamKeys::release`], so a second publisher on a live key is refused here.
+    fn check(&self, app: &str, key: &str) -> Result<RoomId, Refusal>;
+    /// The publisher admitted for `room` is gone (called once per `Ok` of `check`).
+    fn release(&self, _room: &RoomId) {}
+}
+
+/// Why a publish was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("unknown application {0:?}; publish to live/STREAM_KEY")]
+    UnknownApp(String),
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("stream key expired")]
+    KeyExpired,
+    #[error("stream key was regenerated")]
+    KeyReplaced,
+    #[error("this stream key is already publishing")]
+    Busy,
+    #[error("the service takes at most {0} publishers at once")]
+    Full(usize),
+    /// The check itself failed (the database); the cause is in the service's log.
+    #[error("cannot check the key now")]
+    CannotCheck,
 }
 
 /// What the ingest server reports.
 pub enum IngestEvent {
-    /// A publisher was accepted: its media arrives through `reader`.
-    Published { app: String, key: String, peer: SocketAddr, reader: FlvReader },
+    /// A publisher was accepted for `room`: its media arrives through `reader`.
+    Published { room: RoomId, key: String, peer: SocketAddr, reader: FlvReader },
     /// A publish was refused (wrong, expired or busy key); `key` is redacted. Reported once per
     /// peer and minute.
-    Refused { app: String, key: String, peer: SocketAddr, reason: String },
-    /// The publisher stopped or the connection dropped.
-    Ended { app: String, key: String },
+    Refused { app: String, key: String, peer: SocketAddr, reason: Refusal },
+    /// The publisher of `room` stopped or the connection dropped.
+    Ended { room: RoomId, key: String },
 }
 
 /// FLV chunks queued per publisher before the socket read waits for the decoder (backpressure).
@@ -137,7 +161,7 @@ impl RtmpServer {
         let addr = listener.local_addr()?;
         let (events, rx) = mpsc::unbounded_channel();
         tracing::info!(%addr, "RTMP ingest listening");
-        let shared = Arc::new(Shared { keys, events, limits, live: Mutex::default(), refusals: Mutex::default() });
+        let shared = Arc::new(Shared { keys, events, limits, refusals: Mutex::default() });
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let task = tokio::spawn(async move {
             loop {
@@ -176,8 +200,6 @@ struct Shared {
     keys: Arc<dyn StreamKeys>,
     events: mpsc::UnboundedSender<IngestEvent>,
     limits: IngestLimits,
-    /// Keys being published now: one publisher per key at a time.
-    live: Mutex<HashSet<String>>,
     /// Per peer address: the minute window's start and its refused publishes.
     refusals: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
@@ -212,14 +234,15 @@ struct Conn {
 struct Publishing {
     app: String,
     key: String,
+    room: RoomId,
     tx: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
 }
 
 impl Drop for Publishing {
-    /// The key is free again once its publisher is gone, however the connection ended.
+    /// The room's source is free again once its publisher is gone, however the connection ended.
     fn drop(&mut self) {
-        lock(&self.shared.live).remove(&self.key);
+        self.shared.keys.release(&self.room);
     }
 }
 
@@ -278,7 +301,7 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
     .await;
     if let Some(p) = conn.publishing.take() {
         tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher ended");
-        let _ = shared.events.send(IngestEvent::Ended { app: p.app.clone(), key: p.key.clone() });
+        let _ = shared.events.send(IngestEvent::Ended { room: p.room.clone(), key: p.key.clone() });
     }
     result
 }
@@ -315,18 +338,10 @@ async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Option<Vec<u8
     }
 }
 
-/// Whether a publish may start: a valid key that nobody is publishing with now (the key is
-/// taken when this says yes).
-fn admit(shared: &Shared, app: &str, key: &str) -> Result<(), String> {
-    shared.keys.check(app, key)?;
-    let mut live = lock(&shared.live);
-    if live.len() >= shared.limits.max_publishers {
-        return Err(format!("the service takes at most {} publishers at once", shared.limits.max_publishers));
-    }
-    if !live.insert(key.to_string()) {
-        return Err("this stream key is already publishing".into());
-    }
-    Ok(())
+/// Whether a publish may start, asked off the async threads (the check may read a database).
+async fn admit(shared: &Shared, app: &str, key: &str) -> Result<RoomId, Refusal> {
+    let (keys, app, key) = (shared.keys.clone(), app.to_string(), key.to_string());
+    tokio::task::spawn_blocking(move || keys.check(&app, &key)).await.unwrap_or(Err(Refusal::CannotCheck))
 }
 
 async fn handle_event(
@@ -342,16 +357,21 @@ async fn handle_event(
             session.accept_request(request_id).map_err(err)?
         }
         ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => {
-            match admit(shared, &app_name, &stream_key) {
-                Ok(()) => {
+            match admit(shared, &app_name, &stream_key).await {
+                Ok(room) => {
                     let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
                     // Taken by admit: released when the Publishing drops.
-                    let publishing =
-                        Publishing { app: app_name.clone(), key: stream_key.clone(), tx, shared: shared.clone() };
+                    let publishing = Publishing {
+                        app: app_name.clone(),
+                        key: stream_key.clone(),
+                        room: room.clone(),
+                        tx,
+                        shared: shared.clone(),
+                    };
                     publishing.tx.send(flv_header()).await?;
                     tracing::info!(app = %app_name, key = %redact_key(&stream_key), %peer, "publisher accepted");
                     let _ = shared.events.send(IngestEvent::Published {
-                        app: app_name,
+                        room,
                         key: stream_key,
                         peer,
                         reader: FlvReader { rx, cur: Bytes::new() },
@@ -371,7 +391,7 @@ async fn handle_event(
                         });
                     }
                     conn.close = true;
-                    session.reject_request(request_id, "NetStream.Publish.BadName", &reason).map_err(err)?
+                    session.reject_request(request_id, "NetStream.Publish.BadName", &reason.to_string()).map_err(err)?
                 }
             }
         }
@@ -386,7 +406,7 @@ async fn handle_event(
         ServerSessionEvent::PublishStreamFinished { .. } => {
             if let Some(p) = conn.publishing.take() {
                 tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher finished");
-                let _ = shared.events.send(IngestEvent::Ended { app: p.app.clone(), key: p.key.clone() });
+                let _ = shared.events.send(IngestEvent::Ended { room: p.room.clone(), key: p.key.clone() });
             }
             Vec::new()
         }

@@ -124,3 +124,69 @@ mod tests {
         }
     }
 }
+
+/// A colour given as `#rrggbb` or `#rrggbbaa`, parsed once: straight alpha, 8 bits a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Colour(pub [u8; 4]);
+
+impl Colour {
+    pub const WHITE: Colour = Colour([255, 255, 255, 255]);
+
+    /// RGBA 0..1, as the GPU takes it.
+    pub fn rgba(self) -> [f32; 4] {
+        self.0.map(|v| v as f32 / 255.0)
+    }
+}
+
+impl std::str::FromStr for Colour {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Colour, String> {
+        let bad = || format!("colour {s:?}: expected #rrggbb or #rrggbbaa");
+        let h = s.strip_prefix('#').ok_or_else(bad)?;
+        if !(h.len() == 6 || h.len() == 8) || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let byte = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| bad());
+        let alpha = if h.len() == 8 { byte(6)? } else { 255 };
+        Ok(Colour([byte(0)?, byte(2)?, byte(4)?, alpha]))
+    }
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [r, g, b, a] = self.0;
+        if a == 255 {
+            write!(f, "#{r:02x}{g:02x}{b:02x}")
+        } else {
+            write!(f, "#{r:02x}{g:02x}{b:02x}{a:02x}")
+        }
+    }
+}
+
+impl serde::Serialize for Colour {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Colour {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Colour, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::Colour;
+
+    #[test]
+    fn colours_parse_once_and_print_back() {
+        assert_eq!("#ff2d55".parse::<Colour>(), Ok(Colour([255, 45, 85, 255])));
+        assert_eq!("#00000080".parse::<Colour>().unwrap().to_string(), "#00000080");
+        assert_eq!(Colour([90, 200, 250, 255]).to_string(), "#5ac8fa");
+        for bad in ["red", "#12345", "#12345g", "ff2d55", "#ff2d55ff00", "#+f2d55"] {
+            assert!(bad.parse::<Colour>().is_err(), "{bad}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use glam::{Mat2, Vec2};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{invalid, Result};
+use crate::error::{invalid, Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -268,5 +268,36 @@ mod tests {
         let p = cells(Layout::Pip, 2, 1280, 720);
         assert_eq!(p[0], Rect::new(0.0, 0.0, 1280.0, 720.0));
         assert!(p[1].x1() <= 1280.0 && p[1].w == 320.0);
+    }
+}
+
+/// An output frame size the pipeline can produce: both sides at least 1, width a multiple of 4
+/// and height even (the GPU works in 4×2-pixel blocks), at most 8192. The one place this rule is
+/// checked; the service bounds sizes further by `limits::MAX_SIZE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameSize(u32, u32);
+
+impl FrameSize {
+    pub fn new(w: u32, h: u32) -> Result<FrameSize> {
+        if w == 0 || h == 0 || w > 8192 || h > 8192 {
+            return Err(invalid("output size", format!("{w}x{h}: each side 1 to 8192")));
+        }
+        if w % 4 != 0 || h % 2 != 0 {
+            return Err(invalid("output size", format!("{w}x{h}: width must be a multiple of 4 and height even")));
+        }
+        Ok(FrameSize(w, h))
+    }
+
+    pub fn get(self) -> (u32, u32) {
+        (self.0, self.1)
+    }
+}
+
+impl std::str::FromStr for FrameSize {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<FrameSize> {
+        let bad = || invalid("output size", format!("{s:?}; expected WIDTHxHEIGHT, e.g. 1280x720"));
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+        FrameSize::new(w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?)
     }
 }

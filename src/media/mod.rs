@@ -6,7 +6,7 @@ pub mod frame;
 pub mod geometry;
 pub mod ring;
 
-pub use colour::Matrix;
+pub use colour::{Colour, Matrix};
 pub use frame::{AudioChunk, Picture, PlaneLayout, VideoFrame, AUDIO_CHANNELS, AUDIO_RATE};
-pub use geometry::{Fit, Layout, Placement, Rect, SourceGeom};
+pub use geometry::{Fit, FrameSize, Layout, Placement, Rect, SourceGeom};
 pub use ring::{Overflow, Ring};

@@ -107,8 +107,9 @@ pub struct OutputStats {
     pub queued: AtomicU64,
 }
 
-/// An output connecting (at start or after a reconnection) or failing.
-#[derive(Clone, Debug)]
+/// An output connecting (at start or after a reconnection) or failing; its URL as logs and
+/// events show it (the push key redacted).
+#[derive(Clone, Debug, PartialEq)]
 pub enum OutputEvent {
     Connected(String),
     Failed(String, String),
@@ -153,14 +154,14 @@ impl Outputs {
             let first = match Muxer::open(url, setup, live) {
                 Ok(m) => {
                     if let Some(f) = &events {
-                        f(OutputEvent::Connected(url.clone()));
+                        f(OutputEvent::Connected(redact_url(url)));
                     }
                     Some(m)
                 }
                 Err(e) if is_network(url) => {
                     tracing::warn!(url = %redact_url(url), error = %e, "output not reachable yet; retrying in the background");
                     if let Some(f) = &events {
-                        f(OutputEvent::Failed(url.clone(), e.to_string()));
+                        f(OutputEvent::Failed(redact_url(url), e.to_string()));
                     }
                     None
                 }
@@ -295,6 +296,92 @@ impl Muxer {
     }
 }
 
+/// One output as its thread runs it: the muxer while it is open, and when to try a lost network
+/// output again.
+struct Writer {
+    url: String,
+    setup: StreamSetup,
+    live: bool,
+    network: bool,
+    mux: Option<Muxer>,
+    ever_opened: bool,
+    /// A (re)opened output starts at a keyframe so players can decode from its first packet.
+    need_key: bool,
+    backoff: Duration,
+    next_try: Instant,
+    failed: bool,
+    stats: Arc<OutputStats>,
+    events: Option<OutputEvents>,
+}
+
+impl Writer {
+    fn emit(&self, e: OutputEvent) {
+        if let Some(f) = &self.events {
+            f(e);
+        }
+    }
+
+    /// Whether the output is open, reopening a lost network output when its backoff has passed.
+    fn ensure_open(&mut self) -> bool {
+        if self.mux.is_some() {
+            return true;
+        }
+        if !self.network || Instant::now() < self.next_try {
+            return false;
+        }
+        match Muxer::open(&self.url, &self.setup, self.live) {
+            Ok(m) => {
+                if self.ever_opened {
+                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                self.emit(OutputEvent::Connected(redact_url(&self.url)));
+                (self.ever_opened, self.mux, self.need_key) = (true, Some(m), true);
+                self.backoff = Duration::from_millis(500);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "reconnect failed");
+                self.next_try = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                false
+            }
+        }
+    }
+
+    fn write(&mut self, track: Track, packet: ff::Packet, from: ff::Rational) {
+        if !self.ensure_open() || (self.need_key && !(track == Track::Video && packet.is_key())) {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.need_key = false;
+        let Some(m) = self.mux.as_mut() else { return };
+        match m.write(track, packet, from) {
+            Ok(n) => {
+                self.stats.packets.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "output failed");
+                self.emit(OutputEvent::Failed(redact_url(&self.url), e.to_string()));
+                self.mux = None;
+                if self.network {
+                    self.next_try = Instant::now() + self.backoff;
+                } else {
+                    self.failed = true;
+                }
+            }
+        }
+    }
+
+    /// Whether the output ended cleanly (its trailer written).
+    fn finish(self) -> bool {
+        match self.mux {
+            Some(mut m) => m.ctx.write_trailer().is_ok() && !self.failed,
+            None => false,
+        }
+    }
+}
+
 /// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
 /// output ended cleanly.
 fn sink_loop(
@@ -306,88 +393,27 @@ fn sink_loop(
     live: bool,
     events: Option<OutputEvents>,
 ) -> bool {
-    let emit = |e: OutputEvent| {
-        if let Some(f) = &events {
-            f(e);
-        }
-    };
     let _span = tracing::info_span!("output", url = %redact_url(&url)).entered();
     let network = is_network(&url);
-    let mut mux = first;
-    let mut ever_opened = mux.is_some();
-    // A (re)opened output starts at a keyframe so players can decode from its first packet.
-    let mut need_key = false;
-    let mut backoff = Duration::from_millis(500);
-    let mut next_try = Instant::now();
-    let mut failed = false;
-    loop {
-        let msg = match rx.recv() {
-            Ok(m) => m,
-            Err(_) => break,
-        };
-        let (track, packet, from) = match msg {
-            Msg::Finish => break,
-            Msg::Packet(t, p, f) => {
-                stats.queued.fetch_sub(1, Ordering::Relaxed);
-                (t, p, f)
-            }
-        };
-        if mux.is_none() {
-            if !network {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if Instant::now() < next_try {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            match Muxer::open(&url, &setup, live) {
-                Ok(m) => {
-                    if ever_opened {
-                        stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    emit(OutputEvent::Connected(url.clone()));
-                    ever_opened = true;
-                    mux = Some(m);
-                    need_key = true;
-                    backoff = Duration::from_millis(500);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "reconnect failed");
-                    next_try = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            }
-        }
-        if need_key {
-            if !(track == Track::Video && packet.is_key()) {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            need_key = false;
-        }
-        let Some(m) = mux.as_mut() else { continue };
-        match m.write(track, packet, from) {
-            Ok(n) => {
-                stats.packets.fetch_add(1, Ordering::Relaxed);
-                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "output failed");
-                emit(OutputEvent::Failed(url.clone(), e.to_string()));
-                mux = None;
-                if network {
-                    next_try = Instant::now() + backoff;
-                } else {
-                    failed = true;
-                }
-            }
-        }
+    let ever_opened = first.is_some();
+    let now = Instant::now();
+    let mut w = Writer {
+        url,
+        setup,
+        live,
+        network,
+        mux: first,
+        ever_opened,
+        need_key: false,
+        backoff: Duration::from_millis(500),
+        next_try: now,
+        failed: false,
+        stats,
+        events,
+    };
+    while let Ok(Msg::Packet(track, packet, from)) = rx.recv() {
+        w.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        w.write(track, packet, from);
     }
-    match mux {
-        Some(mut m) => m.ctx.write_trailer().is_ok() && !failed,
-        None => false,
-    }
+    w.finish()
 }

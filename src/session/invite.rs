@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::records::{InvitationRecord, Standing};
 use super::{SessionSpec, Sessions};
 
 /// Where an invitation is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteState {
     /// Sent; both streams are being pulled, nothing is output yet.
@@ -28,8 +29,20 @@ pub enum InviteState {
     Ended,
 }
 
+impl InviteState {
+    /// What its record keeps of it.
+    fn standing(self) -> Standing {
+        match self {
+            InviteState::Pending => Standing::Pending,
+            InviteState::Accepted => Standing::Accepted,
+            InviteState::Ended => Standing::Ended,
+            InviteState::Declined | InviteState::Cancelled | InviteState::Expired => Standing::Closed,
+        }
+    }
+}
+
 /// An invitation as the API shows it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct InvitationStatus {
     pub id: String,
     pub state: InviteState,
@@ -111,24 +124,26 @@ impl Invitations {
             }
             .into());
         }
-        let session = self.sessions.start_as(ids.map(|i| i.1), spec)?.id;
+        let session = self.sessions.start_as(ids.map(|i| i.1), spec.clone())?.id;
         let id = ids
             .map(|i| i.0.to_string())
             .unwrap_or_else(|| format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+        if ids.is_none() {
+            // A new invitation is written down; a resumed one already is, with its first deadline.
+            let record =
+                InvitationRecord { spec, from: from.clone(), to: to.clone(), timeout_s: timeout.as_secs_f64() };
+            let deadline = crate::store::now_s() + timeout.as_secs_f64().ceil() as i64;
+            self.sessions.records().invitation_sent(&id, &session, &record, deadline);
+        }
         let deadline = Instant::now() + timeout;
         self.lock().insert(id.clone(), Invitation { session, from, to, state: InviteState::Pending, deadline });
-        let me = Arc::downgrade(self);
-        let iid = id.clone();
-        std::thread::Builder::new()
-            .name(format!("invitation {id}"))
-            .spawn(move || {
-                std::thread::sleep(timeout);
-                if let Some(me) = me.upgrade() {
-                    // Only a still-pending invitation expires; anything else already moved on.
-                    let _ = me.finish(&iid, InviteState::Expired);
-                }
-            })
-            .map_err(crate::Error::from)?;
+        let (me, iid) = (Arc::downgrade(self), id.clone());
+        self.sessions.reaper().at(deadline, move || {
+            if let Some(me) = me.upgrade() {
+                // Only a still-pending invitation expires; anything else already moved on.
+                let _ = me.finish(&iid, InviteState::Expired);
+            }
+        });
         tracing::info!(invitation = %id, "invitation sent; pulling both anchors");
         let st = self.status(&id).ok_or_else(|| InviteError::NotFound(id.clone()))?;
         self.emit(&st);
@@ -139,6 +154,10 @@ impl Invitations {
         if let Some(f) = &self.events {
             f(st);
         }
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
     }
 
     /// The session an invitation started (None: no such invitation).
@@ -205,6 +224,7 @@ impl Invitations {
 
     fn announce(&self, id: &str) -> Result<InvitationStatus, InviteError> {
         let st = self.status(id).ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+        self.sessions.records().invitation_moved(id, st.state.standing());
         self.emit(&st);
         Ok(st)
     }

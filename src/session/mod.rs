@@ -4,73 +4,31 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::ingest::{Feed, InputOptions};
-use crate::media::geometry::{Fit, Layout};
+use crate::ingest::InputOptions;
+use crate::rooms::Rooms;
+
 pub mod invite;
+mod live;
 pub mod pk_plan;
+mod reaper;
+pub mod records;
+pub mod resume;
+mod spec;
 mod start;
+mod stop;
 pub mod unlock;
 
-use crate::compose::{self, Fps, LayoutChange, LiveState, Source, ViewSpec, Wake};
+pub use spec::{rooms_in, Masking, Rendition, SessionInput, SessionSpec};
+
+use crate::compose::{self, JobEvent, LiveHooks, Source};
 use crate::sys::{lock, redact_url};
 
-/// One input of a session, as the API names it.
-#[derive(Clone, Debug)]
-pub enum SessionInput {
-    Room(String),
-    Url(String),
-}
-
-#[derive(Clone, Debug)]
-pub struct SessionSpec {
-    pub inputs: Vec<SessionInput>,
-    pub layout: Layout,
-    pub fits: Vec<Fit>,
-    pub size: (u32, u32),
-    pub fps: Fps,
-    pub outputs: Vec<String>,
-    pub bitrate_kbps: u32,
-    /// Also record the output to a file (MPEG-TS, readable even if the service stops abruptly).
-    pub record: bool,
-    /// Several outputs from the same inputs (a PK's two mirrored room outputs and the anchors'
-    /// monitors), each with its own HLS under `views/{name}/`; empty: one output.
-    pub views: Vec<ViewSpec>,
-    /// Start with inputs pulled and decoded but no output until [`Sessions::activate`] (a PK
-    /// invitation waiting for its answer).
-    pub pending: bool,
-    pub pk: Option<crate::compose::PkSettings>,
-    /// Per input: `Some(k)` when it only brings more audio of input k's anchor (see
-    /// [`RenderConfig::audio_of`]).
-    pub audio_of: Vec<Option<usize>>,
-    /// Per-viewer face masking: the session produces one rendition per unlock level (plus the open
-    /// picture), all from one composition, served only through per-viewer signed playlists.
-    pub masking: Option<Masking>,
-}
-
-/// Face masking of a session.
-#[derive(Clone, Debug)]
-pub struct Masking {
-    /// Whose unlock rules and viewers' levels apply.
-    pub channel: String,
-    pub rules: unlock::UnlockRules,
-    pub tracker: crate::face::TrackerConfig,
-    /// Whether viewers at the top level may get the unmasked picture.
-    pub open_allowed: bool,
-}
-
-/// One rendition of a masked session: its view name and what it masks (None: the open picture).
-#[derive(Clone, Debug)]
-pub struct Rendition {
-    pub name: String,
-    pub mask: Option<compose::MaskLevel>,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     Running,
@@ -81,7 +39,7 @@ pub enum SessionState {
 }
 
 /// A session's state for the API.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SessionStatus {
     pub id: String,
     pub state: SessionState,
@@ -114,7 +72,7 @@ pub struct SessionStatus {
 }
 
 /// One output of a multi-output session.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ViewStatus {
     pub name: String,
     pub hls: String,
@@ -137,8 +95,13 @@ pub type OutputCounters = Arc<Mutex<Vec<compose::OutputCounter>>>;
 pub enum SessionError {
     #[error("no session {0}")]
     NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("fit: one value, or one per input ({inputs} inputs)")]
+    Fits { inputs: usize },
+    #[error("audio_url must not be empty")]
+    EmptyAudioUrl,
+    /// The PK bar's settings were refused; nothing changed.
+    #[error(transparent)]
+    Pk(#[from] crate::compose::PkError),
     /// The session's job could not open (its inputs, the GPU, the encoders or the outputs).
     #[error(transparent)]
     Start(#[from] crate::Error),
@@ -147,47 +110,24 @@ pub enum SessionError {
 struct Running {
     /// The output frame size (what a PK bar must fit in).
     size: (u32, u32),
-    stop: Arc<AtomicBool>,
-    changes: Arc<Mutex<Option<LayoutChange>>>,
+    /// What the session shares with its job.
+    hooks: LiveHooks,
     inputs: usize,
     /// The rooms among the inputs (an anchor token sees the sessions its room takes part in).
     rooms: Vec<String>,
-    counters: Arc<compose::JobCounters>,
-    output_stats: OutputCounters,
     state: Arc<Mutex<(SessionState, Option<String>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
     outputs: Vec<String>,
     recording: Option<String>,
-    live: Arc<Mutex<LiveState>>,
-    wake: Arc<Wake>,
     views: Vec<ViewStatus>,
     masking: Option<(Masking, Vec<Rendition>)>,
+    /// What it runs, as changed since it started (its record).
+    spec: SessionSpec,
 }
 
-/// Feeds of the rooms, shared with the ingest: created on first use by either side.
-pub type Feeds = Arc<Mutex<HashMap<String, Arc<Feed>>>>;
-
-pub fn feed(feeds: &Feeds, room: &str) -> Arc<Feed> {
-    let mut f = lock(feeds);
-    f.entry(room.to_string()).or_insert_with(|| Feed::new(4)).clone()
-}
-
-/// What sessions report: started, stopped (with the error if it failed), an input lost or back.
-#[derive(Clone, Debug)]
-pub enum SessionEvent {
-    Started(String),
-    Stopped(String, Option<String>),
-    InputLost(String, usize),
-    InputBack(String, usize),
-    /// Session, output (push keys redacted).
-    OutputConnected(String, String),
-    OutputFailed(String, String, String),
-    /// Session, percent of recent ticks skipped.
-    FallingBehind(String, u32),
-    CaughtUp(String),
-}
-
-pub type SessionEvents = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+/// Where a session's events go: the session's id and what its job reports (`Started` and
+/// `Stopped` come from the session itself).
+pub type SessionEvents = Arc<dyn Fn(&str, JobEvent) + Send + Sync>;
 
 /// Per session and stage, a histogram of the per-frame times (ms).
 pub type StageHistograms = prometheus_client::metrics::family::Family<
@@ -211,28 +151,32 @@ pub struct Sessions {
     starting: std::sync::atomic::AtomicUsize,
     stages: StageHistograms,
     dir: PathBuf,
-    feeds: Feeds,
+    /// Where room inputs come from (each room decoded once, read by every session showing it).
+    rooms: Arc<Rooms>,
     /// Sessions by id, running or stopped (a stopped one is listed until its files go).
     running: Arc<Mutex<HashMap<String, Running>>>,
     events: Option<SessionEvents>,
+    /// Where sessions write themselves down.
+    records: records::Records,
+    /// Runs what is due later (invitations' deadlines, stopped sessions' cleanup).
+    reaper: Arc<reaper::Reaper>,
     input: InputOptions,
-    /// Test knob: extra work per tick, in ms (0 in service).
-    extra_tick_ms: u32,
 }
 
 impl Sessions {
-    pub fn new(dir: PathBuf, feeds: Feeds) -> Sessions {
+    pub fn new(dir: PathBuf, rooms: Arc<Rooms>) -> Sessions {
         Sessions {
-            retention: std::time::Duration::from_secs(120),
+            retention: std::time::Duration::from_secs(crate::config::DEFAULT_HLS_RETENTION_S),
             max_sessions: crate::limits::Caps::default().max_sessions,
             starting: Default::default(),
             stages: StageHistograms::new_with_constructor(stage_histogram),
             dir,
-            feeds,
+            rooms,
             running: Arc::default(),
             events: None,
+            records: records::Records::default(),
+            reaper: Arc::default(),
             input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() },
-            extra_tick_ms: 0,
         }
     }
 
@@ -241,12 +185,6 @@ impl Sessions {
         self.input.ring_budget_bytes = bytes;
         self.input.ring_frames = if bytes > 0 { 8 } else { 4 };
         self
-    }
-
-    /// How a room's publisher is decoded: live, into a ring sized by the same memory budget as
-    /// pulled inputs once its first frame shows the frame size.
-    pub fn feed_input_options(&self) -> InputOptions {
-        InputOptions { live: true, ring_budget_bytes: self.input.ring_budget_bytes, ..InputOptions::default() }
     }
 
     /// How long a stopped session's files stay before they are removed (a recording stays).
@@ -271,17 +209,11 @@ impl Sessions {
         }
     }
 
-    /// Adds `ms` of work to every tick of every session (tests overload a session with it).
-    pub fn with_extra_tick_ms(mut self, ms: u32) -> Sessions {
-        self.extra_tick_ms = ms;
-        self
-    }
-
     /// Whether any running session is behind real time now (a new one would only make it worse).
     pub(crate) fn any_behind(&self) -> Option<String> {
         self.running()
             .iter()
-            .find(|(_, r)| r.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running)
+            .find(|(_, r)| r.hooks.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running)
             .map(|(id, _)| id.clone())
     }
 
@@ -296,15 +228,29 @@ impl Sessions {
         self.running().values().filter(|r| lock(&r.state).0 == SessionState::Running && r.thread.is_some()).count()
     }
 
+    /// Where sessions (and invitations) write themselves down, so a restart resumes them.
+    pub fn with_records(mut self, records: records::Records) -> Sessions {
+        self.records = records;
+        self
+    }
+
+    pub fn records(&self) -> &records::Records {
+        &self.records
+    }
+
+    pub(crate) fn reaper(&self) -> &Arc<reaper::Reaper> {
+        &self.reaper
+    }
+
     /// Where session events go (the service's event stream).
     pub fn with_events(mut self, events: SessionEvents) -> Sessions {
         self.events = Some(events);
         self
     }
 
-    fn emit(&self, e: SessionEvent) {
+    fn emit(&self, id: &str, e: JobEvent) {
         if let Some(f) = &self.events {
-            f(e);
+            f(id, e);
         }
     }
 
@@ -321,10 +267,10 @@ impl Sessions {
         let m = self.running();
         let r = m.get(id)?;
         let (mut state, error) = lock(&r.state).clone();
-        if state == SessionState::Running && r.stop.load(Ordering::Relaxed) {
+        if state == SessionState::Running && r.hooks.stop.load(Ordering::Relaxed) {
             state = SessionState::Stopping;
         }
-        let l = lock(&r.live);
+        let l = lock(&r.hooks.state);
         let since =
             |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
         Some(SessionStatus {
@@ -335,9 +281,9 @@ impl Sessions {
             activation_to_first_packet_ms: since(l.first_packet),
             id: id.to_string(),
             state,
-            frames: r.counters.frames.load(Ordering::Relaxed),
-            ticks_skipped: r.counters.ticks_skipped.load(Ordering::Relaxed),
-            behind: r.counters.behind.load(Ordering::Relaxed),
+            frames: r.hooks.counters.frames.load(Ordering::Relaxed),
+            ticks_skipped: r.hooks.counters.ticks_skipped.load(Ordering::Relaxed),
+            behind: r.hooks.counters.behind.load(Ordering::Relaxed),
             // A multi-output session's first output stands for it.
             hls: r.views.first().map(|v| v.hls.clone()).unwrap_or_else(|| format!("/sessions/{id}/hls/index.m3u8")),
             outputs: r.outputs.clone(),
@@ -351,29 +297,6 @@ impl Sessions {
         ids.iter().filter_map(|id| self.status(id)).collect()
     }
 
-    /// Changes a running session's layout and/or fits, without interrupting its outputs; refused
-    /// when the fits do not match the inputs.
-    pub fn change(
-        &self,
-        id: &str,
-        layout: Option<Layout>,
-        fits: Option<Vec<Fit>>,
-        inputs: Option<Vec<SessionInput>>,
-    ) -> Result<(), SessionError> {
-        let mut m = self.running();
-        let r = m.get_mut(id).ok_or_else(|| SessionError::NotFound(id.into()))?;
-        let count = inputs.as_ref().map_or(r.inputs, Vec::len);
-        if let Some(f) = &fits {
-            if !(f.len() == 1 || f.len() == count) {
-                return Err(SessionError::Invalid(format!("fit: one value, or one per input ({count} inputs)")));
-            }
-        }
-        let sources = inputs.map(|i| i.iter().map(|x| self.source(x)).collect());
-        r.inputs = count;
-        *lock(&r.changes) = Some(LayoutChange { layout, fits, inputs: sources });
-        Ok(())
-    }
-
     /// The rooms a session takes part in (None: no such session).
     pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
         self.running().get(id).map(|r| r.rooms.clone())
@@ -384,140 +307,11 @@ impl Sessions {
         self.running().get(id)?.masking.clone()
     }
 
-    /// Runs `f` on a session's live state and wakes its loop (None: no such session).
-    pub fn with_live<R>(&self, id: &str, f: impl FnOnce(&mut LiveState) -> R) -> Option<R> {
-        let m = self.running();
-        let r = m.get(id)?;
-        let out = f(&mut lock(&r.live));
-        r.wake.notify();
-        Some(out)
-    }
-
-    /// Starts a pending session's output now, from the latest frames in its rings.
-    pub fn activate(&self, id: &str) -> Option<()> {
-        self.with_live(id, |l| {
-            if !l.active {
-                l.activated = Some(std::time::Instant::now());
-                l.first_frame = None;
-                l.first_packet = None;
-                l.active = true;
-            }
-        })
-    }
-
-    /// Applies a partial PK bar update (a session without a bar gets one); an invalid one changes
-    /// nothing.
-    pub fn update_pk(&self, id: &str, patch: &serde_json::Value) -> Result<(), SessionError> {
-        let size = self.running().get(id).map(|r| r.size).ok_or_else(|| SessionError::NotFound(id.into()))?;
-        let r = self.with_live(id, |l| {
-            let now = std::time::Instant::now();
-            match &mut l.pk {
-                Some(bar) => bar.update(patch, now, size),
-                None => {
-                    let mut bar = crate::compose::PkBar::new(crate::compose::PkSettings::default(), now);
-                    bar.update(patch, now, size)?;
-                    l.pk = Some(bar);
-                    Ok(())
-                }
-            }
-        });
-        r.ok_or_else(|| SessionError::NotFound(id.into()))?.map_err(|e| SessionError::Invalid(format!("pk: {e}")))
-    }
-
-    /// Adds a comment or gift line to `anchor`'s monitor output.
-    pub fn comment(&self, id: &str, anchor: &str, text: &str) -> Option<()> {
-        self.with_live(id, |l| {
-            let now = std::time::Instant::now();
-            l.comments.retain(|c| now.saturating_duration_since(c.at) < compose::COMMENT_TTL);
-            l.comments.push(compose::Comment { anchor: anchor.to_string(), text: text.to_string(), at: now });
-            // Only the newest lines are ever shown.
-            let excess = l.comments.len().saturating_sub(64);
-            l.comments.drain(..excess);
-        })
-    }
-
     fn source(&self, i: &SessionInput) -> Source {
         match i {
-            SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: feed(&self.feeds, r) },
+            SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: self.rooms.feed(r) },
             SessionInput::Url(u) => Source::Url(u.clone()),
         }
-    }
-
-    /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
-    pub fn stop(&self, id: &str) -> bool {
-        match self.signal_stop(id) {
-            None => false,
-            Some(handle) => {
-                if let Some(t) = handle {
-                    let _ = t.join();
-                }
-                true
-            }
-        }
-    }
-
-    /// Stops a session without waiting: its outputs are finished by a thread of their own, and it
-    /// no longer counts against the cap.
-    pub fn stop_in_background(&self, id: &str) -> bool {
-        match self.signal_stop(id) {
-            None => false,
-            Some(handle) => {
-                if let Some(t) = handle {
-                    let (dir, keep, grace) = (
-                        self.hls_dir(id),
-                        self.running().get(id).is_some_and(|r| r.recording.is_some()),
-                        self.retention,
-                    );
-                    let (all, sid, stages) = (self.running.clone(), id.to_string(), self.stages.clone());
-                    let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
-                        let _ = t.join();
-                        crate::sys::release_memory();
-                        // Its files go once players have had time for the end of the stream, and
-                        // so does its entry (the list does not grow with every session ever run).
-                        std::thread::sleep(grace);
-                        if !keep {
-                            let _ = std::fs::remove_dir_all(&dir);
-                        }
-                        lock(&all).remove(&sid);
-                        // Its histograms leave /metrics with it.
-                        for stage in crate::compose::Stage::ALL {
-                            stages.remove(&vec![
-                                ("session".to_string(), sid.clone()),
-                                ("stage".to_string(), stage.name().to_string()),
-                            ]);
-                        }
-                    });
-                    if let Err(e) = spawned {
-                        tracing::warn!(error = %e, "no thread to finish a session in the background");
-                    }
-                }
-                true
-            }
-        }
-    }
-
-    /// Tells a session to stop; its thread (None when already stopping), or None: no such session.
-    fn signal_stop(&self, id: &str) -> Option<Option<std::thread::JoinHandle<()>>> {
-        let mut m = self.running();
-        let r = m.get_mut(id)?;
-        r.stop.store(true, Ordering::Relaxed);
-        Some(r.thread.take())
-    }
-
-    /// Each room feed's counters: (room, frames decoded, bytes received, frames dropped, connected).
-    pub fn feed_counters(&self) -> Vec<(String, u64, u64, u64, bool)> {
-        lock(&self.feeds)
-            .iter()
-            .map(|(room, f)| {
-                (
-                    room.clone(),
-                    f.state.frames.load(Ordering::Relaxed),
-                    f.state.bytes.load(Ordering::Relaxed),
-                    f.video.dropped(),
-                    f.state.connected.load(Ordering::Relaxed),
-                )
-            })
-            .collect()
     }
 
     /// Each session's frame counters and its outputs' counters (push keys redacted).
@@ -526,9 +320,12 @@ impl Sessions {
         m.iter()
             .map(|(id, r)| SessionCounters {
                 id: id.clone(),
-                frames: r.counters.frames.load(Ordering::Relaxed),
-                ticks_skipped: r.counters.ticks_skipped.load(Ordering::Relaxed),
-                outputs: lock(&r.output_stats).iter().map(|(v, u, s)| (v.clone(), redact_url(u), s.clone())).collect(),
+                frames: r.hooks.counters.frames.load(Ordering::Relaxed),
+                ticks_skipped: r.hooks.counters.ticks_skipped.load(Ordering::Relaxed),
+                outputs: lock(&r.hooks.output_stats)
+                    .iter()
+                    .map(|(v, u, s)| (v.clone(), redact_url(u), s.clone()))
+                    .collect(),
             })
             .collect()
     }
@@ -536,13 +333,5 @@ impl Sessions {
     /// The stage-time histograms of every session (labels: session, stage).
     pub fn stage_histograms(&self) -> &StageHistograms {
         &self.stages
-    }
-
-    /// Stops every session (service shutdown).
-    pub fn stop_all(&self) {
-        let ids: Vec<String> = self.running().keys().cloned().collect();
-        for id in ids {
-            self.stop(&id);
-        }
     }
 }

@@ -27,7 +27,7 @@ pub struct PkAnchor {
 pub fn pk_spec(
     mut spec: SessionSpec,
     anchors: [PkAnchor; 2],
-    pk: Option<&serde_json::Value>,
+    pk: Option<&crate::compose::PkChange>,
 ) -> Result<SessionSpec, SessionError> {
     // Each room's destinations get that room's own (mirrored) output, not a shared one.
     spec.outputs.clear();
@@ -62,14 +62,14 @@ pub fn pk_spec(
         now,
     );
     if let Some(p) = pk {
-        bar.update(p, now, spec.size).map_err(|e| SessionError::Invalid(format!("pk: {e}")))?;
+        bar.update(p, now, spec.size)?;
     }
     // Second audio streams come after the two anchors' inputs.
     spec.audio_of = vec![None, None];
     for (side, a) in anchors.iter().enumerate() {
         let Some(u) = &a.audio_url else { continue };
         if u.trim().is_empty() {
-            return Err(SessionError::Invalid("audio_url must not be empty".into()));
+            return Err(SessionError::EmptyAudioUrl);
         }
         spec.inputs.push(SessionInput::Url(u.clone()));
         spec.audio_of.push(Some(side));

@@ -3,14 +3,11 @@
 //! cannot run is refused with the reason instead of being reported as failed later.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{
-    Masking, OutputCounters, Rendition, Running, SessionEvent, SessionSpec, SessionState, SessionStatus, Sessions,
-    ViewStatus,
-};
-use crate::compose::{self, Job, LayoutChange, LiveState, Overlays, RenderConfig, Tick, ViewSpec, Wake};
+use super::{Masking, Rendition, Running, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
+use crate::compose::{self, Job, JobEvent, LiveHooks, LiveState, Overlays, RenderConfig, Tick, ViewSpec};
 use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
 use crate::sys::{lock, redact_url};
@@ -23,19 +20,17 @@ struct Views {
     status: Vec<ViewStatus>,
 }
 
-/// The hooks the API keeps to a running job.
-struct Hooks {
-    stop: Arc<AtomicBool>,
-    counters: Arc<compose::JobCounters>,
-    output_stats: OutputCounters,
-    changes: Arc<Mutex<Option<LayoutChange>>>,
-    live: Arc<Mutex<LiveState>>,
-    wake: Arc<Wake>,
-}
-
 impl Sessions {
-    /// Starts a session; it runs until stopped. Returns once its job has opened, or with the
-    /// reason it could not.
+    /// Starts a session and writes it down (a restart resumes it); it runs until stopped.
+    /// Returns once its job has opened, or with the reason it could not.
+    pub fn create(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
+        let st = self.start_as(None, spec.clone())?;
+        self.records.session_started(&st.id, &spec);
+        Ok(st)
+    }
+
+    /// Starts a session that is not written down (the benchmark's, or an invitation's PK session,
+    /// which its invitation's record holds).
     pub fn start(&self, spec: SessionSpec) -> crate::Result<SessionStatus> {
         self.start_as(None, spec)
     }
@@ -97,39 +92,32 @@ impl Sessions {
             pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)),
             ..LiveState::default()
         };
-        let hooks = Hooks {
+        let hooks = LiveHooks {
             stop: Arc::default(),
             counters: Arc::default(),
+            events: self.job_events(id),
+            stages: self.stage_sink(id),
             output_stats: Arc::default(),
-            changes: Arc::default(),
-            live: Arc::new(Mutex::new(live)),
+            state: Arc::new(Mutex::new(live)),
             wake: Arc::default(),
         };
-        let cfg = self.job_config(id, &spec, outputs, views.specs, &hooks);
+        let cfg = self.job_config(&spec, outputs, views.specs, &hooks);
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let thread = self.spawn(id, cfg, state.clone())?;
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
-        self.emit(SessionEvent::Started(id.to_string()));
+        self.emit(id, JobEvent::Started);
         let running = Running {
             size: spec.size,
-            stop: hooks.stop,
-            changes: hooks.changes,
+            hooks,
             inputs: spec.inputs.len(),
-            rooms: spec
-                .inputs
-                .iter()
-                .filter_map(|i| if let super::SessionInput::Room(r) = i { Some(r.clone()) } else { None })
-                .collect(),
-            counters: hooks.counters,
-            output_stats: hooks.output_stats,
+            rooms: super::rooms_in(&spec.inputs),
             state,
             thread: Some(thread),
             outputs: spec.outputs.iter().map(|u| redact_url(u)).collect(),
             recording,
-            live: hooks.live,
-            wake: hooks.wake,
             views: views.status,
             masking: spec.masking.clone().map(|m| (m, views.renditions)),
+            spec,
         };
         self.running().insert(id.to_string(), running);
         self.status(id).ok_or(crate::Error::StageGone { stage: "session" })
@@ -137,11 +125,10 @@ impl Sessions {
 
     fn job_config(
         &self,
-        id: &str,
         spec: &SessionSpec,
         outputs: Vec<String>,
         views: Vec<ViewSpec>,
-        hooks: &Hooks,
+        hooks: &LiveHooks,
     ) -> RenderConfig {
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         RenderConfig {
@@ -168,19 +155,21 @@ impl Sessions {
             max_seconds: None,
             background_nice: 4,
             realtime: true,
-            stop: Some(hooks.stop.clone()),
-            counters: Some(hooks.counters.clone()),
-            extra_tick_ms: self.extra_tick_ms,
-            events: self.events.clone().map(|f| job_events(id, f)),
-            changes: Some(hooks.changes.clone()),
-            stages: Some(self.stage_sink(id)),
-            output_stats: Some(hooks.output_stats.clone()),
             views,
-            live: Some(hooks.live.clone()),
-            wake: Some(hooks.wake.clone()),
             audio_of: spec.audio_of.clone(),
             faces: spec.masking.as_ref().map(|m| compose::FaceSettings { tracker: m.tracker.clone(), inputs: vec![] }),
+            hooks: Some(hooks.clone()),
         }
+    }
+
+    /// Where the job's events go: the service's stream, tagged with this session.
+    fn job_events(&self, id: &str) -> compose::EventSink {
+        let (f, sid) = (self.events.clone(), id.to_string());
+        Arc::new(move |e: JobEvent| {
+            if let Some(f) = &f {
+                f(&sid, e);
+            }
+        })
     }
 
     /// Where the job's stage times go: this session's histograms.
@@ -206,7 +195,7 @@ impl Sessions {
     ) -> crate::Result<std::thread::JoinHandle<()>> {
         let (opened_tx, opened_rx) = mpsc::sync_channel::<crate::Result<()>>(1);
         let sid = id.to_string();
-        let events = self.events.clone();
+        let (events, records) = (self.events.clone(), self.records.clone());
         let thread = std::thread::Builder::new().name(format!("session {id}")).spawn(move || {
             let _span = tracing::info_span!("session", id = %sid).entered();
             let mut job = match Job::open(&cfg) {
@@ -241,8 +230,12 @@ impl Sessions {
                 }
             };
             *lock(&state) = done.clone();
+            if done.0 == SessionState::Failed {
+                // A failed session is not resumed at the next start.
+                records.forget(&sid);
+            }
             if let Some(f) = &events {
-                f(SessionEvent::Stopped(sid.clone(), done.1));
+                f(&sid, JobEvent::Stopped { error: done.1 });
             }
         })?;
         match opened_rx.recv() {
@@ -313,19 +306,6 @@ fn masked_views(spec: &SessionSpec, m: &Masking, specs: &mut Vec<ViewSpec>, rend
             renditions.push(Rendition { name, mask: Some(mask) });
         }
     }
-}
-
-/// The job's events as session events (push keys redacted).
-fn job_events(id: &str, f: super::SessionEvents) -> compose::EventSink {
-    let sid = id.to_string();
-    Arc::new(move |e: compose::JobEvent| match e {
-        compose::JobEvent::InputLost(i) => f(SessionEvent::InputLost(sid.clone(), i)),
-        compose::JobEvent::InputBack(i) => f(SessionEvent::InputBack(sid.clone(), i)),
-        compose::JobEvent::OutputConnected(u) => f(SessionEvent::OutputConnected(sid.clone(), redact_url(&u))),
-        compose::JobEvent::OutputFailed(u, why) => f(SessionEvent::OutputFailed(sid.clone(), redact_url(&u), why)),
-        compose::JobEvent::FallingBehind { percent } => f(SessionEvent::FallingBehind(sid.clone(), percent)),
-        compose::JobEvent::CaughtUp => f(SessionEvent::CaughtUp(sid.clone())),
-    })
 }
 
 /// A place under the session cap, given back when dropped (the session is then counted as

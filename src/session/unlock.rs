@@ -11,7 +11,7 @@ use crate::compose::MaskLevel;
 use crate::face::Organ;
 
 /// A viewer's behaviour, as the platform reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Behaviour {
     Like,
@@ -32,7 +32,7 @@ pub enum Behaviour {
 }
 
 /// Points per behaviour, level thresholds and what each level shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UnlockRules {
     pub like: f64,

@@ -57,7 +57,7 @@ impl std::fmt::Display for KeyProblem {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StreamKey {
     pub key: String,
     /// Unix seconds.
@@ -65,7 +65,7 @@ pub struct StreamKey {
     pub expires_at: i64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Room {
     pub id: String,
     pub name: String,
@@ -75,7 +75,7 @@ pub struct Room {
     pub key: Option<StreamKey>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Destination {
     pub id: String,
     pub room_id: String,
@@ -99,7 +99,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -107,6 +107,7 @@ const STEPS: [&str; 7] = [
     include_str!("migrations/05_settings.sql"),
     include_str!("migrations/06_viewer_watch.sql"),
     include_str!("migrations/07_resumable.sql"),
+    include_str!("migrations/08_resumable_records.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -9,8 +9,11 @@ use super::{now_s, Store, StoreResult};
 pub struct Resumable {
     pub id: String,
     pub kind: ResumeKind,
-    /// The API request that made it (JSON).
+    /// What it runs (JSON): the session layer's record, or, in format 1 (written by earlier
+    /// versions), the API request that made it.
     pub request: String,
+    /// 2: the session layer's record; 1: an API request, upgraded once at start.
+    pub format: i64,
     pub session_id: String,
     /// An invitation's state (pending, accepted, ended).
     pub state: Option<String>,
@@ -37,8 +40,8 @@ impl ResumeKind {
 impl Store {
     pub fn save_resumable(&self, r: &Resumable) -> StoreResult<()> {
         self.db().execute(
-            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline, now_s()],
+            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline, created_at, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline, now_s(), r.format],
         )?;
         Ok(())
     }
@@ -47,7 +50,7 @@ impl Store {
     pub fn resumables(&self) -> StoreResult<Vec<Resumable>> {
         let db = self.db();
         let mut q = db.prepare(
-            "SELECT id, kind, request, session_id, state, pk, deadline FROM resumable ORDER BY created_at, rowid",
+            "SELECT id, kind, request, session_id, state, pk, deadline, format FROM resumable ORDER BY created_at, rowid",
         )?;
         let rows = q.query_map([], |r| {
             let kind: String = r.get(1)?;
@@ -59,6 +62,7 @@ impl Store {
                 state: r.get(4)?,
                 pk: r.get(5)?,
                 deadline: r.get(6)?,
+                format: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -75,9 +79,10 @@ impl Store {
         Ok(())
     }
 
-    /// A session's request as changed since (its layout, fits or inputs).
-    pub fn set_resumable_request(&self, id: &str, request: &str) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET request = ?2 WHERE id = ?1", params![id, request])?;
+    /// A record as changed since (a session's layout, fits or inputs), or upgraded to `format`.
+    pub fn set_resumable_request(&self, id: &str, request: &str, format: i64) -> StoreResult<()> {
+        self.db()
+            .execute("UPDATE resumable SET request = ?2, format = ?3 WHERE id = ?1", params![id, request, format])?;
         Ok(())
     }
 

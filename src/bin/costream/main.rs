@@ -15,6 +15,7 @@ use costream::{testsrc, Error};
 
 mod bench;
 mod cli;
+mod demo;
 mod kit;
 mod serve;
 
@@ -33,6 +34,12 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run the service: HTTP API and RTMP ingest (rooms and stream keys in SQLite).
     Serve(serve::ServeArgs),
+    /// The service's configuration: `config print [--config FILE] [flags]` shows what `serve`
+    /// would run with (defaults, file, COSTREAM_* environment, flags; secrets masked).
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
     /// API tokens: `token create --role operator|anchor [--room ROOM]` prints a new token.
     Token {
         #[command(subcommand)]
@@ -59,6 +66,12 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum ConfigCmd {
+    /// Prints the effective configuration as TOML.
+    Print(serve::ServeArgs),
+}
+
+#[derive(Subcommand)]
 enum TokenCmd {
     /// Creates a token in the service's database and prints it (it is shown this once).
     Create {
@@ -76,7 +89,7 @@ enum TokenCmd {
 
 fn create_token(db: &std::path::Path, role: &str, room: Option<&str>) -> Result<(), Error> {
     let role = costream::api::tokens::parse_role(role, room).map_err(|why| costream::error::invalid("role", why))?;
-    let store = costream::store::Store::open(db).map_err(|e| costream::error::invalid("database", e.to_string()))?;
+    let store = costream::store::Store::open(db).map_err(|e| Error::Database(e.to_string()))?;
     let (token, _) = store.create_token(role, room).map_err(|e| costream::error::invalid("token", e.to_string()))?;
     println!("{token}");
     Ok(())
@@ -211,18 +224,10 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         input: InputOptions { decode_threads: a.tuning.decode_threads, ..Default::default() },
         max_seconds: a.duration,
         realtime: a.realtime,
-        stop: None,
-        counters: None,
-        extra_tick_ms: 0,
-        events: None,
-        stages: None,
-        changes: None,
-        output_stats: None,
         views: vec![],
-        live: None,
-        wake: None,
         audio_of: vec![],
         faces: None,
+        hooks: None,
         background_nice: a.tuning.background_nice,
     })
 }
@@ -287,8 +292,9 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Cmd::Bench(a) => bench::run(&a),
-        Cmd::Demo { http, rtmp, dir } => costream::api::demo::run(http, rtmp, dir),
+        Cmd::Demo { http, rtmp, dir } => demo::run(http, rtmp, dir),
         Cmd::Serve(a) => serve::run(a),
+        Cmd::Config { cmd: ConfigCmd::Print(a) } => serve::print(a),
         Cmd::Token { cmd: TokenCmd::Create { db, role, room } } => create_token(&db, &role, room.as_deref()),
         Cmd::Sample { dir, seconds } => testsrc::demo_clips(&dir, seconds).map(|(a, b)| {
             println!("{}\n{}", a.display(), b.display());

@@ -16,7 +16,7 @@ use crate::media::Rect;
 
 use comments::comment_elements;
 pub use comments::{Comment, COMMENT_LINES, COMMENT_TTL};
-pub use pk_bar::{parse_color, PkBar, PkSettings, Winner};
+pub use pk_bar::{PkBar, PkChange, PkError, PkSettings, Winner};
 pub use text::{TextAlign, TextRenderer, TextStyle};
 
 /// What to draw besides the inputs.

@@ -1,9 +1,9 @@
 //! The PK bar: two anchors' scores as a bar whose split follows the score ratio, animated when the
 //! scores change, with names, scores, a countdown and the winner drawn as text.
 //!
-//! Settings are one JSON object; an update is a partial object merged over the current one, so any
-//! rendering parameter (content, position, colours, timing) can change while the session runs. Side
-//! 0 is the inviting anchor; a mirrored view (the other room's output) shows side 1 on the left.
+//! An update ([`PkChange`]) sets any of the settings and keeps the rest, so any rendering parameter
+//! (content, position, colours, timing) can change while the session runs. Side 0 is the inviting
+//! anchor; a mirrored view (the other room's output) shows side 1 on the left.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::text::{TextAlign, TextStyle};
 use super::Element;
-use crate::gpu::{BarSpec, LayerKind, LayerSpec, Rgba};
-use crate::media::Rect;
+use crate::gpu::{BarSpec, LayerKind, LayerSpec};
+use crate::media::{Colour, Rect};
 
 /// Who won a PK round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Winner {
     /// The inviting anchor (side 0).
@@ -26,7 +26,7 @@ pub enum Winner {
 }
 
 /// Everything the PK bar shows and how; every field can be changed at run time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PkSettings {
     pub visible: bool,
@@ -35,11 +35,11 @@ pub struct PkSettings {
     pub scores: [u64; 2],
     /// Bar rectangle in output pixels: x, y, width, height. Default: across the frame near the bottom.
     pub rect: Option<[f32; 4]>,
-    /// Side 0's gradient, outer end then the end at the split (#rrggbb or #rrggbbaa).
-    pub colors_a: [String; 2],
+    /// Side 0's gradient, outer end then the end at the split.
+    pub colors_a: [Colour; 2],
     /// Side 1's gradient, the end at the split then the outer end.
-    pub colors_b: [String; 2],
-    pub text_color: String,
+    pub colors_b: [Colour; 2],
+    pub text_color: Colour,
     /// Text size in pixels (0: from the bar height).
     pub text_size: f32,
     /// Duration of the split's animation to new scores, in milliseconds (0: jump).
@@ -57,9 +57,9 @@ impl Default for PkSettings {
             names: ["A".into(), "B".into()],
             scores: [0, 0],
             rect: None,
-            colors_a: ["#ff2d55".into(), "#ff7a8f".into()],
-            colors_b: ["#5ac8fa".into(), "#0a84ff".into()],
-            text_color: "#ffffff".into(),
+            colors_a: [Colour([0xff, 0x2d, 0x55, 0xff]), Colour([0xff, 0x7a, 0x8f, 0xff])],
+            colors_b: [Colour([0x5a, 0xc8, 0xfa, 0xff]), Colour([0x0a, 0x84, 0xff, 0xff])],
+            text_color: Colour::WHITE,
             text_size: 0.0,
             animate_ms: 600,
             countdown_s: None,
@@ -68,60 +68,97 @@ impl Default for PkSettings {
     }
 }
 
-/// Parses #rrggbb or #rrggbbaa into straight-alpha RGBA 0..1.
-pub fn parse_color(s: &str) -> Result<Rgba, String> {
-    let h = s.strip_prefix('#').unwrap_or(s);
-    let byte = |i: usize| u8::from_str_radix(h.get(i..i + 2).unwrap_or("x"), 16).map(|v| v as f32 / 255.0);
-    let bad = || format!("colour {s:?}: expected #rrggbb or #rrggbbaa");
-    match h.len() {
-        6 => Ok([byte(0).map_err(|_| bad())?, byte(2).map_err(|_| bad())?, byte(4).map_err(|_| bad())?, 1.0]),
-        8 => Ok([
-            byte(0).map_err(|_| bad())?,
-            byte(2).map_err(|_| bad())?,
-            byte(4).map_err(|_| bad())?,
-            byte(6).map_err(|_| bad())?,
-        ]),
-        _ => Err(bad()),
+/// A change to some of the bar's settings; what is `None` stays as it is. `rect`, `countdown_s`
+/// and `winner` can also be cleared (`Some(None)`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PkChange {
+    pub visible: Option<bool>,
+    pub names: Option<[String; 2]>,
+    pub scores: Option<[u64; 2]>,
+    #[serde(deserialize_with = "set_or_clear")]
+    pub rect: Option<Option<[f32; 4]>>,
+    pub colors_a: Option<[Colour; 2]>,
+    pub colors_b: Option<[Colour; 2]>,
+    pub text_color: Option<Colour>,
+    pub text_size: Option<f32>,
+    pub animate_ms: Option<u32>,
+    #[serde(deserialize_with = "set_or_clear")]
+    pub countdown_s: Option<Option<u32>>,
+    #[serde(deserialize_with = "set_or_clear")]
+    pub winner: Option<Option<Winner>>,
+}
+
+/// A field that is present (`Some`), possibly as `null` (`Some(None)`: clear it).
+fn set_or_clear<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl PkChange {
+    /// The settings with this change applied.
+    pub fn applied_to(&self, s: &PkSettings) -> PkSettings {
+        let c = self.clone();
+        PkSettings {
+            visible: c.visible.unwrap_or(s.visible),
+            names: c.names.unwrap_or_else(|| s.names.clone()),
+            scores: c.scores.unwrap_or(s.scores),
+            rect: c.rect.unwrap_or(s.rect),
+            colors_a: c.colors_a.unwrap_or(s.colors_a),
+            colors_b: c.colors_b.unwrap_or(s.colors_b),
+            text_color: c.text_color.unwrap_or(s.text_color),
+            text_size: c.text_size.unwrap_or(s.text_size),
+            animate_ms: c.animate_ms.unwrap_or(s.animate_ms),
+            countdown_s: c.countdown_s.unwrap_or(s.countdown_s),
+            winner: c.winner.unwrap_or(s.winner),
+        }
     }
 }
 
-fn to_u8(c: Rgba) -> [u8; 4] {
-    c.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+/// Why a PK bar's settings were refused (nothing changed).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PkError {
+    #[error("pk: rect {0:?}: width >= 8 and height >= 4 pixels")]
+    RectTooSmall([f32; 4]),
+    #[error("pk: rect {rect:?} must lie inside the {}x{} output", size.0, size.1)]
+    RectOutside { rect: [f32; 4], size: (u32, u32) },
+    #[error("pk: text_size: 0..{}", crate::limits::MAX_TEXT_SIZE)]
+    TextSize,
+    #[error("pk: countdown_s: at most {}", crate::limits::MAX_COUNTDOWN_S)]
+    Countdown,
+    #[error("pk: animate_ms: at most {}", crate::limits::MAX_ANIMATE_MS)]
+    Animation,
+    #[error("pk: names: at most 64 characters")]
+    Name,
 }
 
 impl PkSettings {
     /// Checks what the renderer would otherwise have to guess about.
-    pub fn validate(&self) -> Result<(), String> {
-        for c in self.colors_a.iter().chain(&self.colors_b).chain(std::iter::once(&self.text_color)) {
-            parse_color(c)?;
-        }
+    pub fn validate(&self) -> Result<(), PkError> {
         if let Some(r) = self.rect {
             if r.iter().any(|v| !v.is_finite()) || r[2] < 8.0 || r[3] < 4.0 {
-                return Err(format!("rect {r:?}: width >= 8 and height >= 4 pixels"));
+                return Err(PkError::RectTooSmall(r));
             }
         }
         if !(0.0..=crate::limits::MAX_TEXT_SIZE).contains(&self.text_size) {
-            return Err(format!("text_size: 0..{}", crate::limits::MAX_TEXT_SIZE));
+            return Err(PkError::TextSize);
         }
         if self.countdown_s.is_some_and(|c| c > crate::limits::MAX_COUNTDOWN_S) {
-            return Err(format!("countdown_s: at most {}", crate::limits::MAX_COUNTDOWN_S));
+            return Err(PkError::Countdown);
         }
         if self.animate_ms > crate::limits::MAX_ANIMATE_MS {
-            return Err(format!("animate_ms: at most {}", crate::limits::MAX_ANIMATE_MS));
+            return Err(PkError::Animation);
         }
         if self.names.iter().any(|n| n.chars().count() > 64) {
-            return Err("names: at most 64 characters".into());
+            return Err(PkError::Name);
         }
         Ok(())
     }
 
     /// Checks what depends on the output: the bar must lie inside the `w`×`h` frame.
-    pub fn validate_for(&self, size: (u32, u32)) -> Result<(), String> {
+    pub fn validate_for(&self, size: (u32, u32)) -> Result<(), PkError> {
         self.validate()?;
         match self.rect {
-            Some(r) if !crate::limits::inside_frame(r, size) => {
-                Err(format!("rect {r:?} must lie inside the {}x{} output", size.0, size.1))
-            }
+            Some(rect) if !crate::limits::inside_frame(rect, size) => Err(PkError::RectOutside { rect, size }),
             _ => Ok(()),
         }
     }
@@ -154,25 +191,18 @@ impl PkBar {
         PkBar { settings, from: s, to: s, since: now, ends }
     }
 
-    /// Applies a partial update (a JSON object merged over the settings). New scores start an
+    /// Applies a change (what it leaves out stays). New scores start an
     /// animation from where the split is drawn now; a new countdown restarts the clock.
     /// The bar must fit the `size` of the output it is drawn on.
-    pub fn update(&mut self, patch: &serde_json::Value, now: Instant, size: (u32, u32)) -> Result<(), String> {
-        let mut v = serde_json::to_value(&self.settings).map_err(|e| e.to_string())?;
-        let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) else {
-            return Err("the PK update must be a JSON object".into());
-        };
-        for (k, val) in p {
-            obj.insert(k.clone(), val.clone());
-        }
-        let next: PkSettings = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    pub fn update(&mut self, change: &PkChange, now: Instant, size: (u32, u32)) -> Result<(), PkError> {
+        let next = change.applied_to(&self.settings);
         next.validate_for(size)?;
         if next.scores != self.settings.scores {
             self.from = self.split_at(now);
             self.to = PkSettings::split(next.scores);
             self.since = now;
         }
-        if p.contains_key("countdown_s") {
+        if change.countdown_s.is_some() {
             self.ends = next.countdown_s.map(|c| now + Duration::from_secs(c as u64));
         }
         self.settings = next;
@@ -222,8 +252,7 @@ impl PkBar {
         if !s.visible {
             return Vec::new();
         }
-        let col = |c: &str| parse_color(c).unwrap_or([1.0; 4]);
-        let (a, b) = ([col(&s.colors_a[0]), col(&s.colors_a[1])], [col(&s.colors_b[0]), col(&s.colors_b[1])]);
+        let (a, b) = (s.colors_a.map(Colour::rgba), s.colors_b.map(Colour::rgba));
         let split0 = self.split_at(now);
         // Left side's colours run outer → split; the right side's split → outer.
         let (left, right, split, lside) =
@@ -242,7 +271,7 @@ impl PkBar {
             }),
         })];
         let size = if s.text_size > 0.0 { s.text_size } else { (r.h * 0.75).max(8.0) };
-        let style = |align| TextStyle { size, color: to_u8(col(&s.text_color)), align, outline: true };
+        let style = |align| TextStyle { size, color: s.text_color.0, align, outline: true };
         let pad = (r.h * 0.5).round();
         let half = ((r.w - 2.0 * pad) / 2.0).floor().max(1.0);
         let (ls, rs) = (lside, 1 - lside);
@@ -302,7 +331,7 @@ mod tests {
         let t0 = Instant::now();
         let mut bar = PkBar::new(PkSettings { scores: [100, 100], animate_ms: 1000, ..Default::default() }, t0);
         assert_eq!(bar.split_at(t0), 0.5);
-        bar.update(&serde_json::json!({"scores": [300, 100]}), t0, (1280, 720)).unwrap();
+        bar.update(&PkChange { scores: Some([300, 100]), ..Default::default() }, t0, (1280, 720)).unwrap();
         let mid = bar.split_at(t0 + Duration::from_millis(500));
         assert!(mid > 0.55 && mid < 0.7, "{mid}");
         assert_eq!(bar.split_at(t0 + Duration::from_millis(1000)), 0.75);
@@ -313,14 +342,24 @@ mod tests {
         let t0 = Instant::now();
         let mut bar = PkBar::new(PkSettings::default(), t0);
         let before = bar.settings.clone();
-        assert!(bar.update(&serde_json::json!({"colors_a": ["red", "#000000"]}), t0, (1280, 720)).is_err());
-        assert!(bar.update(&serde_json::json!({"nonsense": 1}), t0, (1280, 720)).is_err());
-        assert!(bar.update(&serde_json::json!([1, 2]), t0, (1280, 720)).is_err());
         // A bar outside the frame would make the text boxes as large as it.
-        assert!(bar
-            .update(&serde_json::json!({"rect": [0, 0, 8, 1000000], "countdown_s": 60}), t0, (1280, 720))
-            .is_err());
+        let outside =
+            PkChange { rect: Some(Some([0.0, 0.0, 8.0, 1e6])), countdown_s: Some(Some(60)), ..Default::default() };
+        assert!(bar.update(&outside, t0, (1280, 720)).is_err());
+        assert!(bar.update(&PkChange { text_size: Some(1e9), ..Default::default() }, t0, (1280, 720)).is_err());
         assert_eq!(bar.settings, before);
+    }
+
+    #[test]
+    fn a_change_sets_clears_or_keeps_each_field() {
+        let c: PkChange =
+            serde_json::from_str(r##"{"rect": null, "winner": "a", "colors_b": ["#000000", "#ffffff80"]}"##).unwrap();
+        assert_eq!(c.rect, Some(None));
+        assert_eq!(c.winner, Some(Some(Winner::A)));
+        assert_eq!(c.countdown_s, None);
+        let s = c.applied_to(&PkSettings { rect: Some([0.0, 0.0, 100.0, 10.0]), ..Default::default() });
+        assert_eq!((s.rect, s.winner, s.colors_b[1].0), (None, Some(Winner::A), [255, 255, 255, 128]));
+        assert!(serde_json::from_str::<PkChange>(r##"{"colors_a": ["red", "#000000"]}"##).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ const LATIN: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const CJK: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
 
 /// Horizontal placement of the text in its box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TextAlign {
     #[default]

@@ -202,21 +202,16 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let db = dir.join("latency.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = ServeConfig {
+    let service = costream::config::ServiceConfig {
         http,
         rtmp,
         db,
         key_ttl_s: 3600,
-        ring_budget_bytes: 64 << 20,
-        payment_secret: None,
-        segment_url_ttl_s: 120,
-        caps: Default::default(),
-        url_policy: costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true },
-        cors_origins: Vec::new(),
-        hls_retention_s: 120,
-        extra_tick_ms: 0,
-        platform_secret: None,
+        allow_private_inputs: true,
+        allow_private_outputs: true,
+        ..Default::default()
     };
+    let cfg = ServeConfig { service, ..Default::default() };
     let svc = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(run_with(
@@ -253,7 +248,12 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
     let urls = [format!("rtmp://127.0.0.1:{nport}/live/pk_a"), format!("rtmp://127.0.0.1:{nport}/live/pk_b")];
     let _publishers = [publish(&clip, &urls[0])?, publish(&clip, &urls[1])?];
     std::thread::sleep(Duration::from_secs(2));
-    let sessions = Arc::new(Sessions::new(dir.join("pk-hls"), Arc::default()).with_ring_budget(64 << 20));
+    // URL inputs only: the rooms (and their store) are never asked.
+    let store =
+        costream::store::Store::open(&dir.join("pk.sqlite")).map_err(|e| costream::Error::Database(e.to_string()))?;
+    let store = Arc::new(store);
+    let rooms = Arc::new(costream::rooms::Rooms::new(store, 64 << 20, 1));
+    let sessions = Arc::new(Sessions::new(dir.join("pk-hls"), rooms).with_ring_budget(64 << 20));
     let invitations = Invitations::new(sessions.clone(), None, costream::limits::Caps::default().max_invitations);
     let spec = |pending: bool| SessionSpec {
         inputs: urls.iter().map(|u| SessionInput::Url(u.clone())).collect(),

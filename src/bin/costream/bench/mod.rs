@@ -14,6 +14,7 @@ mod s1;
 mod scaled;
 mod service;
 mod soak;
+mod usage;
 mod viewers;
 
 use std::io::Write;

@@ -1,0 +1,169 @@
+//! `/events`: every state change of the service as server-sent events, one JSON object each.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use super::invitations_wire::InviteStateWire;
+use super::AppState;
+use crate::compose::JobEvent;
+use crate::outputs::OutputEvent;
+use crate::rooms::RoomEvent;
+use crate::session::invite::InvitationStatus;
+
+/// A state change, as sent on `/events`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServiceEvent {
+    PublishAccepted {
+        room_id: String,
+        peer: String,
+    },
+    PublishRefused {
+        key: String,
+        peer: String,
+        reason: String,
+    },
+    PublishEnded {
+        room_id: String,
+    },
+    SessionStarted {
+        session_id: String,
+    },
+    SessionStopped {
+        session_id: String,
+        error: Option<String>,
+    },
+    /// An input of a session stopped delivering pictures; its tile holds the last frame.
+    InputLost {
+        session_id: String,
+        input: usize,
+    },
+    InputBack {
+        session_id: String,
+        input: usize,
+    },
+    OutputConnected {
+        session_id: String,
+        output: String,
+    },
+    OutputFailed {
+        session_id: String,
+        output: String,
+        reason: String,
+    },
+    /// A session has been skipping ticks for a few seconds: the machine cannot compose all its
+    /// frames. Its timeline keeps the wall clock; its frame rate drops.
+    SessionBehind {
+        session_id: String,
+        percent_skipped: u32,
+    },
+    /// It composes every tick again.
+    SessionCaughtUp {
+        session_id: String,
+    },
+    /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
+    Invitation {
+        invitation_id: String,
+        session_id: String,
+        state: InviteStateWire,
+    },
+}
+
+impl From<RoomEvent> for ServiceEvent {
+    fn from(e: RoomEvent) -> ServiceEvent {
+        match e {
+            RoomEvent::PublishAccepted { room_id, peer } => ServiceEvent::PublishAccepted { room_id, peer },
+            RoomEvent::PublishRefused { key, peer, reason } => ServiceEvent::PublishRefused { key, peer, reason },
+            RoomEvent::PublishEnded { room_id } => ServiceEvent::PublishEnded { room_id },
+        }
+    }
+}
+
+/// What a session's job reports, tagged with the session.
+impl From<(&str, JobEvent)> for ServiceEvent {
+    fn from((id, e): (&str, JobEvent)) -> ServiceEvent {
+        let session_id = id.to_string();
+        match e {
+            JobEvent::Started => ServiceEvent::SessionStarted { session_id },
+            JobEvent::Stopped { error } => ServiceEvent::SessionStopped { session_id, error },
+            JobEvent::InputLost(input) => ServiceEvent::InputLost { session_id, input },
+            JobEvent::InputBack(input) => ServiceEvent::InputBack { session_id, input },
+            JobEvent::Output(OutputEvent::Connected(output)) => ServiceEvent::OutputConnected { session_id, output },
+            JobEvent::Output(OutputEvent::Failed(output, reason)) => {
+                ServiceEvent::OutputFailed { session_id, output, reason }
+            }
+            JobEvent::FallingBehind { percent } => ServiceEvent::SessionBehind { session_id, percent_skipped: percent },
+            JobEvent::CaughtUp => ServiceEvent::SessionCaughtUp { session_id },
+        }
+    }
+}
+
+impl From<crate::service::Event> for ServiceEvent {
+    fn from(e: crate::service::Event) -> ServiceEvent {
+        match e {
+            crate::service::Event::Room(e) => e.into(),
+            crate::service::Event::Session(id, e) => (id.as_str(), e).into(),
+            crate::service::Event::Invitation(st) => (&st).into(),
+        }
+    }
+}
+
+impl From<&InvitationStatus> for ServiceEvent {
+    fn from(st: &InvitationStatus) -> ServiceEvent {
+        ServiceEvent::Invitation {
+            invitation_id: st.id.clone(),
+            session_id: st.session.clone(),
+            state: st.state.into(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/events", responses((status = 200, description = "server-sent events, one JSON ServiceEvent each")))]
+pub(super) async fn events(
+    State(s): State<AppState>,
+) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
+    let mut rx = s.events.subscribe();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let ev = Event::default().json_data(&e).unwrap_or_else(|_| Event::default());
+                    if tx.send(Ok(ev)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A stream fed by a spawned task (keeps us off an extra stream-macro dependency).
+fn async_stream<F, Fut>(f: F) -> impl futures_core::Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Event, Infallible>>);
+
+impl futures_core::Stream for ReceiverStream {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}

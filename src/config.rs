@@ -1,0 +1,337 @@
+//! The service's configuration, as operators expect it: defaults → a TOML file (`--config`) →
+//! `COSTREAM_*` environment variables → command-line flags, validated once at start with an error
+//! that names the key. Secrets are never values here: only files that hold them, or the
+//! environment (`COSTREAM_PAYMENT_SECRET`, `COSTREAM_PLATFORM_SECRET`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::Caps;
+
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
+pub const DEFAULT_DB: &str = "costream.sqlite";
+/// Default lifetime of a stream key (24 h).
+pub use crate::store::DEFAULT_KEY_TTL_S;
+/// Memory of each input's frame ring, MiB.
+pub const DEFAULT_RING_BUDGET_MB: u64 = 64;
+/// Life of the signed segment URLs of per-viewer playlists, seconds.
+pub const DEFAULT_SEGMENT_URL_TTL_S: u64 = 120;
+/// How long a stopped session's HLS files stay, seconds.
+pub const DEFAULT_HLS_RETENTION_S: u64 = 120;
+
+/// The environment variables that hold secrets (never part of the configuration's values).
+pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
+pub const PLATFORM_SECRET_ENV: &str = "COSTREAM_PLATFORM_SECRET";
+/// Other `COSTREAM_*` variables that are not configuration keys.
+const NOT_KEYS: &[&str] = &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
+
+/// Everything `costream serve` can be configured with. Each key is also `COSTREAM_<KEY>` in the
+/// environment and `--<key>` (with dashes) on the command line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// HTTP API address.
+    pub http: SocketAddr,
+    /// RTMP ingest address; anchors publish to rtmp://HOST:PORT/live/STREAM_KEY.
+    pub rtmp: SocketAddr,
+    /// SQLite database file (created when missing); HLS files go beside it.
+    pub db: PathBuf,
+    /// Default stream key lifetime, seconds (1 s to 30 days).
+    pub key_ttl_s: i64,
+    /// Memory budget of each input's frame ring, MiB (0: a fixed 4 frames).
+    pub ring_budget_mb: u64,
+    /// Life of the signed segment URLs in per-viewer playlists, seconds.
+    pub segment_url_ttl_s: u64,
+    pub max_sessions: usize,
+    /// PK invitations waiting for an answer at once.
+    pub max_invitations: usize,
+    /// Anchors publishing over RTMP at once.
+    pub max_publishers: usize,
+    /// Let sessions pull inputs from loopback and private networks.
+    pub allow_private_inputs: bool,
+    /// Let sessions push to loopback and private networks.
+    pub allow_private_outputs: bool,
+    /// Origins whose web pages may call the API (CORS).
+    pub cors_origins: Vec<String>,
+    /// Seconds a stopped session's HLS files stay (recordings stay).
+    pub hls_retention_s: u64,
+    /// A file holding the payment provider's HMAC secret (else COSTREAM_PAYMENT_SECRET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_secret_file: Option<PathBuf>,
+    /// A file holding the platform's shared secret (else COSTREAM_PLATFORM_SECRET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_secret_file: Option<PathBuf>,
+}
+
+/// Every key, in the order `config print` shows them.
+pub const KEYS: &[&str] = &[
+    "http",
+    "rtmp",
+    "db",
+    "key_ttl_s",
+    "ring_budget_mb",
+    "segment_url_ttl_s",
+    "max_sessions",
+    "max_invitations",
+    "max_publishers",
+    "allow_private_inputs",
+    "allow_private_outputs",
+    "cors_origins",
+    "hls_retention_s",
+    "payment_secret_file",
+    "platform_secret_file",
+];
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        let caps = Caps::default();
+        ServiceConfig {
+            http: DEFAULT_HTTP.parse().expect("a valid default address"),
+            rtmp: DEFAULT_RTMP.parse().expect("a valid default address"),
+            db: PathBuf::from(DEFAULT_DB),
+            key_ttl_s: DEFAULT_KEY_TTL_S,
+            ring_budget_mb: DEFAULT_RING_BUDGET_MB,
+            segment_url_ttl_s: DEFAULT_SEGMENT_URL_TTL_S,
+            max_sessions: caps.max_sessions,
+            max_invitations: caps.max_invitations,
+            max_publishers: caps.max_publishers,
+            allow_private_inputs: false,
+            allow_private_outputs: false,
+            cors_origins: Vec::new(),
+            hls_retention_s: DEFAULT_HLS_RETENTION_S,
+            payment_secret_file: None,
+            platform_secret_file: None,
+        }
+    }
+}
+
+/// Why the configuration cannot be used; each names the key (and where it came from).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {why}")]
+    File { path: PathBuf, why: String },
+    #[error("{var}: no such configuration key (known: {})", KEYS.join(", "))]
+    UnknownEnv { var: String },
+    #[error("{var}: {why}")]
+    Env { var: String, why: String },
+    #[error("{key}: {why}")]
+    Invalid { key: &'static str, why: String },
+    #[error("{key} {path}: {why}")]
+    Secret { key: &'static str, path: PathBuf, why: String },
+}
+
+/// The layers below the flags: defaults, then `file`, then the `COSTREAM_*` variables of `env`.
+pub fn layered(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<ServiceConfig, ConfigError> {
+    let mut table = match file {
+        Some(path) => read_file(path)?,
+        None => toml::Table::new(),
+    };
+    for (var, value) in env {
+        let Some(key) = var.strip_prefix("COSTREAM_") else { continue };
+        if NOT_KEYS.contains(&var.as_str()) {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownEnv { var });
+        }
+        // Each variable on its own first, so a bad value names its variable.
+        let value = env_value(&key, &value);
+        let alone = toml::Table::from_iter([(key.clone(), value.clone())]);
+        ServiceConfig::deserialize(alone).map_err(|e| ConfigError::Env { var, why: e.message().into() })?;
+        table.insert(key, value);
+    }
+    ServiceConfig::deserialize(table)
+        .map_err(|e| ConfigError::Env { var: "COSTREAM_*".into(), why: e.message().into() })
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File { path: path.to_path_buf(), why: e.to_string() })?;
+    // Parsed into the typed config first, so an unknown or mistyped key is named with its line.
+    toml::from_str::<ServiceConfig>(&text)
+        .map_err(|e| ConfigError::File { path: path.to_path_buf(), why: e.to_string() })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File { path: path.to_path_buf(), why: e.to_string() })
+}
+
+/// An environment value as TOML: a number or boolean when it reads as one, a comma-separated
+/// list for list keys, else a string.
+fn env_value(key: &str, value: &str) -> toml::Value {
+    if key == "cors_origins" {
+        let list = value.split(',').map(str::trim).filter(|s| !s.is_empty());
+        return toml::Value::Array(list.map(|s| toml::Value::String(s.into())).collect());
+    }
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(n) = value.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    toml::Value::String(value.into())
+}
+
+impl ServiceConfig {
+    /// Checks every bound once; the first key out of bounds is named.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, why: &str| Err(ConfigError::Invalid { key, why: why.into() });
+        if !(1..=30 * 24 * 3600).contains(&self.key_ttl_s) {
+            return bad("key_ttl_s", "must be 1 to 2592000 seconds");
+        }
+        if self.ring_budget_mb > 4096 {
+            return bad("ring_budget_mb", "must be at most 4096");
+        }
+        if !(1..=24 * 3600).contains(&self.segment_url_ttl_s) {
+            return bad("segment_url_ttl_s", "must be 1 to 86400 seconds");
+        }
+        for (key, v) in [
+            ("max_sessions", self.max_sessions),
+            ("max_invitations", self.max_invitations),
+            ("max_publishers", self.max_publishers),
+        ] {
+            if !(1..=100_000).contains(&v) {
+                return bad(key, "must be 1 to 100000");
+            }
+        }
+        if self.hls_retention_s > 7 * 24 * 3600 {
+            return bad("hls_retention_s", "must be at most 604800 seconds");
+        }
+        if let Some(o) = self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+            return Err(ConfigError::Invalid { key: "cors_origins", why: format!("{o:?} is not an http(s) origin") });
+        }
+        if self.db.as_os_str().is_empty() {
+            return bad("db", "must name a file");
+        }
+        Ok(())
+    }
+
+    /// Each input's frame ring budget in bytes.
+    pub fn ring_budget_bytes(&self) -> u64 {
+        self.ring_budget_mb << 20
+    }
+
+    pub fn caps(&self) -> Caps {
+        Caps {
+            max_sessions: self.max_sessions,
+            max_invitations: self.max_invitations,
+            max_publishers: self.max_publishers,
+        }
+    }
+
+    /// The payment and platform secrets: from their files when set, else from the environment.
+    pub fn secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
+        Ok(Secrets {
+            payment: secret("payment_secret_file", self.payment_secret_file.as_deref(), env(PAYMENT_SECRET_ENV))?,
+            platform: secret("platform_secret_file", self.platform_secret_file.as_deref(), env(PLATFORM_SECRET_ENV))?,
+        })
+    }
+
+    /// The effective configuration as TOML, with where each secret comes from (never its value).
+    pub fn print(&self, secrets: &Secrets) -> String {
+        let mut out = toml::to_string(self).unwrap_or_default();
+        for (name, s, env) in
+            [("payment", &secrets.payment, PAYMENT_SECRET_ENV), ("platform", &secrets.platform, PLATFORM_SECRET_ENV)]
+        {
+            let from = match (s, name) {
+                (None, _) => "not set".to_string(),
+                (Some(_), "payment") if self.payment_secret_file.is_some() => "set (from payment_secret_file)".into(),
+                (Some(_), "platform") if self.platform_secret_file.is_some() => {
+                    "set (from platform_secret_file)".into()
+                }
+                (Some(_), _) => format!("set (from {env})"),
+            };
+            out.push_str(&format!("# {name} secret: {from}\n"));
+        }
+        out
+    }
+}
+
+/// The service's secrets, read once at start.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub payment: Option<String>,
+    pub platform: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| if s.is_some() { "set" } else { "not set" };
+        write!(f, "Secrets {{ payment: {}, platform: {} }}", shown(&self.payment), shown(&self.platform))
+    }
+}
+
+fn secret(key: &'static str, file: Option<&Path>, env: Option<String>) -> Result<Option<String>, ConfigError> {
+    let value = match file {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| ConfigError::Secret { key, path: p.to_path_buf(), why: e.to_string() })?
+            .trim()
+            .to_string(),
+        None => env.unwrap_or_default(),
+    };
+    Ok(Some(value).filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_key_is_listed() {
+        let full = ServiceConfig {
+            payment_secret_file: Some("p".into()),
+            platform_secret_file: Some("q".into()),
+            ..Default::default()
+        };
+        let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
+        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut listed = KEYS.to_vec();
+        keys.sort();
+        listed.sort();
+        assert_eq!(keys, listed);
+    }
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        let d = std::env::temp_dir().join(format!("costream-config-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("c.toml");
+        std::fs::write(&f, "max_sessions = 7\nhttp = \"127.0.0.1:9000\"\n").unwrap();
+        let c = layered(
+            Some(&f),
+            env(&[("COSTREAM_MAX_SESSIONS", "9"), ("COSTREAM_CORS_ORIGINS", "https://a, https://b"), ("PATH", "/x")]),
+        )
+        .unwrap();
+        assert_eq!(c.max_sessions, 9);
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.cors_origins, vec!["https://a".to_string(), "https://b".to_string()]);
+        assert_eq!(c.max_publishers, Caps::default().max_publishers);
+
+        std::fs::write(&f, "max_sesions = 7\n").unwrap();
+        let e = layered(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("max_sesions"), "{e}");
+        let e = layered(None, env(&[("COSTREAM_MAX_SESION", "3")])).unwrap_err().to_string();
+        assert!(e.contains("COSTREAM_MAX_SESION"), "{e}");
+        let e = layered(None, env(&[("COSTREAM_MAX_SESSIONS", "many")])).unwrap_err().to_string();
+        assert!(e.contains("COSTREAM_MAX_SESSIONS"), "{e}");
+        let c = ServiceConfig { key_ttl_s: 0, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().starts_with("key_ttl_s"));
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let s = Secrets { payment: Some("hunter2".into()), platform: None };
+        let p = ServiceConfig::default().print(&s);
+        assert!(!p.contains("hunter2"), "{p}");
+        assert!(p.contains("payment secret: set (from COSTREAM_PAYMENT_SECRET)"), "{p}");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,147 @@
+//! A room's feed: one decoder's pictures and sound, fanned out to every reader's own rings.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::options::InputState;
+use crate::media::{AudioChunk, Overflow, Ring, VideoFrame};
+
+/// A room's picture and sound across publishes, decoded once and read by everyone who shows it:
+/// each reader (a session, a pending invitation) has rings of its own that the decoder fills, so
+/// readers never take frames from each other. The feed outlives each publisher's decoder and keeps
+/// the newest frame, so a reader keeps the last picture while the anchor is away, a new reader
+/// starts from it, and everyone resumes when the anchor publishes again.
+pub struct Feed {
+    pub state: Arc<InputState>,
+    inner: std::sync::Mutex<FeedInner>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+struct FeedInner {
+    readers: Vec<(std::sync::Weak<Ring<Arc<VideoFrame>>>, std::sync::Weak<Ring<AudioChunk>>)>,
+    /// Frames each reader's video ring holds (set from the first frame by the memory budget).
+    depth: usize,
+    last: Option<Arc<VideoFrame>>,
+}
+
+/// One reader's rings of a [`Feed`]; dropping it unsubscribes.
+pub struct FeedReader {
+    pub video: Arc<Ring<Arc<VideoFrame>>>,
+    pub audio: Arc<Ring<AudioChunk>>,
+    pub feed: Arc<Feed>,
+}
+
+impl Feed {
+    pub fn new(ring_frames: usize) -> Arc<Feed> {
+        let inner = FeedInner { readers: Vec::new(), depth: ring_frames.max(1), last: None };
+        Arc::new(Feed { state: Arc::default(), inner: std::sync::Mutex::new(inner), dropped: Default::default() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new reader, starting from the newest frame decoded so far.
+    pub fn subscribe(self: &Arc<Self>) -> FeedReader {
+        let mut g = self.lock();
+        let video = Arc::new(Ring::new(g.depth, Overflow::DropOldest));
+        let audio = Arc::new(Ring::new(512, Overflow::DropOldest));
+        if let Some(f) = &g.last {
+            video.push(f.clone());
+        }
+        g.readers.push((Arc::downgrade(&video), Arc::downgrade(&audio)));
+        FeedReader { video, audio, feed: self.clone() }
+    }
+
+    /// Readers subscribed now.
+    pub fn readers(&self) -> usize {
+        let mut g = self.lock();
+        g.readers.retain(|(v, _)| v.strong_count() > 0);
+        g.readers.len()
+    }
+
+    /// Frames dropped because a reader fell behind, over all readers.
+    pub fn dropped(&self) -> u64 {
+        let g = self.lock();
+        self.dropped.load(Ordering::Relaxed)
+            + g.readers.iter().filter_map(|(v, _)| v.upgrade()).map(|v| v.dropped()).sum::<u64>()
+    }
+
+    fn set_depth(&self, depth: usize) {
+        let mut g = self.lock();
+        g.depth = depth.max(1);
+        for v in g.readers.iter().filter_map(|(v, _)| v.upgrade()) {
+            v.set_capacity(depth);
+        }
+    }
+
+    fn push_video(&self, f: Arc<VideoFrame>) {
+        let mut g = self.lock();
+        g.readers.retain(|(v, _)| v.strong_count() > 0);
+        for v in g.readers.iter().filter_map(|(v, _)| v.upgrade()) {
+            v.push(f.clone());
+        }
+        g.last = Some(f);
+    }
+
+    fn push_audio(&self, c: AudioChunk) {
+        let g = self.lock();
+        for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
+            a.push(c.clone());
+        }
+    }
+}
+
+/// Where a decoder's pictures and sound go: rings of its own, or a room's feed.
+#[derive(Clone)]
+pub(super) enum Sink {
+    Own { video: Arc<Ring<Arc<VideoFrame>>>, audio: Option<Arc<Ring<AudioChunk>>> },
+    Feed(Arc<Feed>),
+}
+
+impl Sink {
+    /// False when the consumer closed the ring (stop decoding).
+    pub(super) fn video(&self, f: VideoFrame) -> bool {
+        match self {
+            Sink::Own { video, .. } => video.push(Arc::new(f)),
+            Sink::Feed(feed) => {
+                feed.push_video(Arc::new(f));
+                true
+            }
+        }
+    }
+
+    pub(super) fn audio(&self, c: AudioChunk) -> bool {
+        match self {
+            Sink::Own { audio: Some(a), .. } => a.push(c),
+            Sink::Own { audio: None, .. } => true,
+            Sink::Feed(feed) => {
+                feed.push_audio(c);
+                true
+            }
+        }
+    }
+
+    pub(super) fn set_depth(&self, depth: usize) {
+        match self {
+            Sink::Own { video, .. } => video.set_capacity(depth),
+            Sink::Feed(feed) => feed.set_depth(depth),
+        }
+    }
+
+    /// The decoder is done: its own rings close (a feed's stay for the next publisher).
+    pub(super) fn close(&self) {
+        if let Sink::Own { video, audio } = self {
+            video.close();
+            if let Some(a) = audio {
+                a.close();
+            }
+        }
+    }
+
+    pub(super) fn close_audio(&self) {
+        if let Sink::Own { audio: Some(a), .. } = self {
+            a.close();
+        }
+    }
+}

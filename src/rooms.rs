@@ -1,0 +1,232 @@
+//! The one owner of what is live in each room: who publishes (the room's sources), the feed their
+//! stream is decoded into, once, for every session and invitation that shows the room, and the
+//! events around them. The RTMP ingest reaches it only through [`StreamKeys`]; sessions take a
+//! room's [`Feed`] from it. Nothing else keeps a map from a room or a key to live state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::ingest::rtmp::{FlvReader, IngestEvent, Refusal, RoomId, StreamKeys};
+use crate::ingest::{self, Feed, FeedDecoder, InputOptions};
+use crate::store::{self, KeyProblem, Store};
+use crate::sys::lock;
+
+/// The only application anchors publish to: `rtmp://HOST/live/STREAM_KEY`.
+pub const PUBLISH_APP: &str = "live";
+
+/// Frames a room feed's reader holds before the memory budget sizes it from the first frame.
+const DEFAULT_FEED_FRAMES: usize = 4;
+
+/// How long a publisher's stream may take to show what it carries before its decoder gives up.
+const DECODER_OPEN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Who publishes to a live room, and since when (Unix seconds).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LiveInfo {
+    pub peer: String,
+    pub since: i64,
+}
+
+/// What happens to the rooms' publishers.
+#[derive(Clone, Debug)]
+pub enum RoomEvent {
+    PublishAccepted {
+        room_id: RoomId,
+        peer: String,
+    },
+    /// `key` is redacted.
+    PublishRefused {
+        key: String,
+        peer: String,
+        reason: String,
+    },
+    PublishEnded {
+        room_id: RoomId,
+    },
+}
+
+pub type RoomEvents = Arc<dyn Fn(RoomEvent) + Send + Sync>;
+
+/// One room's live state.
+#[derive(Default)]
+struct RoomLive {
+    /// Made on first use, by a reader or the first publisher; kept across publishes.
+    feed: Option<Arc<Feed>>,
+    /// A publisher passed the key check and has not left yet (one at a time).
+    reserved: bool,
+    publisher: Option<Publisher>,
+    /// Counts publishes: a decoder that finishes opening after its publisher left is dropped.
+    epoch: u64,
+}
+
+struct Publisher {
+    info: LiveInfo,
+    decoder: Option<FeedDecoder>,
+}
+
+/// Counters of one room's feed for the metrics.
+pub struct FeedCounters {
+    pub room: RoomId,
+    pub frames: u64,
+    pub bytes: u64,
+    pub dropped: u64,
+    pub connected: bool,
+}
+
+pub struct Rooms {
+    store: Arc<Store>,
+    /// How a publisher's stream is decoded (live, its readers' rings sized by a memory budget).
+    decode: InputOptions,
+    max_publishers: usize,
+    rooms: Mutex<HashMap<RoomId, RoomLive>>,
+    events: Option<RoomEvents>,
+}
+
+impl Rooms {
+    /// `ring_budget_bytes`: memory for each reader's frames of a room (0: a fixed depth).
+    pub fn new(store: Arc<Store>, ring_budget_bytes: u64, max_publishers: usize) -> Rooms {
+        let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
+        Rooms { store, decode, max_publishers, rooms: Mutex::default(), events: None }
+    }
+
+    pub fn with_events(mut self, events: RoomEvents) -> Rooms {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, e: RoomEvent) {
+        if let Some(f) = &self.events {
+            f(e);
+        }
+    }
+
+    /// The room's feed: what every session and invitation showing the room reads.
+    pub fn feed(&self, room: &str) -> Arc<Feed> {
+        let mut m = lock(&self.rooms);
+        m.entry(room.to_string()).or_default().feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone()
+    }
+
+    /// Who publishes to the room now (None: nobody).
+    pub fn live(&self, room: &str) -> Option<LiveInfo> {
+        lock(&self.rooms).get(room)?.publisher.as_ref().map(|p| p.info.clone())
+    }
+
+    pub fn live_count(&self) -> usize {
+        lock(&self.rooms).values().filter(|r| r.publisher.is_some()).count()
+    }
+
+    pub fn feed_counters(&self) -> Vec<FeedCounters> {
+        let m = lock(&self.rooms);
+        let counters = |(room, r): (&RoomId, &RoomLive)| {
+            let f = r.feed.as_ref()?;
+            Some(FeedCounters {
+                room: room.clone(),
+                frames: f.state.frames.load(Ordering::Relaxed),
+                bytes: f.state.bytes.load(Ordering::Relaxed),
+                dropped: f.dropped(),
+                connected: f.state.connected.load(Ordering::Relaxed),
+            })
+        };
+        m.iter().filter_map(counters).collect()
+    }
+
+    /// Handles the ingest's reports, in order, until the ingest stops. Never waits on a decoder:
+    /// each publisher's decoder opens on its own task, so a silent publisher holds up nobody.
+    pub fn follow_ingest(self: &Arc<Self>, mut events: tokio::sync::mpsc::UnboundedReceiver<IngestEvent>) {
+        let rooms = self.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                rooms.on_ingest(ev);
+            }
+        });
+    }
+
+    fn on_ingest(self: &Arc<Self>, ev: IngestEvent) {
+        match ev {
+            IngestEvent::Published { room, peer, reader, .. } => self.published(room, peer, reader),
+            IngestEvent::Refused { key, peer, reason, .. } => {
+                self.emit(RoomEvent::PublishRefused { key, peer: peer.to_string(), reason: reason.to_string() })
+            }
+            IngestEvent::Ended { room, .. } => {
+                let ended = lock(&self.rooms).get_mut(&room).and_then(|r| r.publisher.take());
+                // The decoder stops here; the feed keeps the last frame for its readers.
+                if ended.is_some() {
+                    self.emit(RoomEvent::PublishEnded { room_id: room });
+                }
+            }
+        }
+    }
+
+    fn published(self: &Arc<Self>, room: RoomId, peer: SocketAddr, reader: FlvReader) {
+        let (feed, epoch) = {
+            let mut m = lock(&self.rooms);
+            let r = m.entry(room.clone()).or_default();
+            r.epoch += 1;
+            r.publisher =
+                Some(Publisher { info: LiveInfo { peer: peer.to_string(), since: store::now_s() }, decoder: None });
+            (r.feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone(), r.epoch)
+        };
+        self.emit(RoomEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
+        // Decoding starts at once, so the room's latest frames are ready before anyone asks.
+        tokio::spawn(self.clone().open_decoder(room, epoch, feed, reader));
+    }
+
+    /// Opens a publisher's decoder into its room's feed, within [`DECODER_OPEN_DEADLINE`]; kept
+    /// only while that publisher is still the room's (it may have left meanwhile).
+    async fn open_decoder(self: Arc<Self>, room: RoomId, epoch: u64, feed: Arc<Feed>, reader: FlvReader) {
+        let (name, opts) = (format!("rtmp {room}"), self.decode.clone());
+        let open = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &opts, &feed));
+        match tokio::time::timeout(DECODER_OPEN_DEADLINE, open).await {
+            Ok(Ok(Ok(decoder))) => {
+                let mut m = lock(&self.rooms);
+                let current = m.get_mut(&room).filter(|r| r.epoch == epoch).and_then(|r| r.publisher.as_mut());
+                if let Some(p) = current {
+                    p.decoder = Some(decoder);
+                }
+            }
+            Ok(Ok(Err(e))) => tracing::warn!(room, error = %e, "published stream cannot be decoded"),
+            Ok(Err(e)) => tracing::warn!(room, error = %e, "decoder task failed"),
+            // The blocked open ends by itself when the publisher's connection closes (its reader
+            // sees the end), which the ingest's idle timeout guarantees.
+            Err(_) => tracing::warn!(room, "published stream showed no media within the deadline"),
+        }
+    }
+}
+
+impl StreamKeys for Rooms {
+    /// A valid key of a room nobody publishes to now, within the publisher cap.
+    fn check(&self, app: &str, key: &str) -> Result<RoomId, Refusal> {
+        if app != PUBLISH_APP {
+            return Err(Refusal::UnknownApp(app.to_string()));
+        }
+        let room = match self.store.check_key(key, store::now_s()) {
+            Ok(Ok(room)) => room,
+            Ok(Err(KeyProblem::Unknown)) => return Err(Refusal::UnknownKey),
+            Ok(Err(KeyProblem::Expired)) => return Err(Refusal::KeyExpired),
+            Ok(Err(KeyProblem::Revoked)) => return Err(Refusal::KeyReplaced),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check a stream key");
+                return Err(Refusal::CannotCheck);
+            }
+        };
+        let mut m = lock(&self.rooms);
+        if m.values().filter(|r| r.reserved).count() >= self.max_publishers {
+            return Err(Refusal::Full(self.max_publishers));
+        }
+        let r = m.entry(room.clone()).or_default();
+        if r.reserved {
+            return Err(Refusal::Busy);
+        }
+        r.reserved = true;
+        Ok(room)
+    }
+
+    fn release(&self, room: &RoomId) {
+        if let Some(r) = lock(&self.rooms).get_mut(room) {
+            r.reserved = false;
+        }
+    }
+}

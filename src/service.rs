@@ -1,0 +1,75 @@
+//! The service's parts wired together: the database, the rooms (fed by the RTMP ingest), the
+//! sessions and invitations (writing themselves down), one stream of their events, and what runs
+//! again after a restart. The HTTP API (`api`) is put on top of it.
+
+use std::sync::Arc;
+
+use crate::compose::JobEvent;
+use crate::config::ServiceConfig;
+use crate::ingest::rtmp::{IngestLimits, RtmpServer};
+use crate::rooms::{RoomEvent, Rooms};
+use crate::session::invite::{InvitationStatus, Invitations};
+use crate::session::records::Records;
+use crate::session::Sessions;
+use crate::store::Store;
+
+/// Everything the service reports, from each of its parts.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Room(RoomEvent),
+    /// A session's id and what its job reported.
+    Session(String, JobEvent),
+    Invitation(InvitationStatus),
+}
+
+pub type Events = Arc<dyn Fn(Event) + Send + Sync>;
+
+pub struct Service {
+    pub store: Arc<Store>,
+    pub rooms: Arc<Rooms>,
+    pub sessions: Arc<Sessions>,
+    pub invitations: Arc<Invitations>,
+    /// The key of viewers' signed tokens and segment URLs, kept in the database so they survive a
+    /// restart.
+    pub url_key: Vec<u8>,
+    /// The RTMP ingest, listening; dropping the service stops it.
+    pub rtmp: RtmpServer,
+}
+
+impl Service {
+    /// Opens the database, builds the parts, removes what stopped sessions of an earlier run left
+    /// and binds the RTMP ingest. Nothing resumes yet (see [`Service::resume`]).
+    pub async fn start(cfg: &ServiceConfig, events: Events) -> crate::Result<Service> {
+        let db_error = |e: crate::store::StoreError| crate::Error::Database(e.to_string());
+        let store = Arc::new(Store::open(&cfg.db).map_err(db_error)?);
+        let ev = events.clone();
+        let rooms = Arc::new(
+            Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
+                .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
+        );
+        let ev = events.clone();
+        let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
+        let sessions = Arc::new(
+            Sessions::new(hls, rooms.clone())
+                .with_records(Records::new(store.clone()))
+                .with_ring_budget(cfg.ring_budget_bytes())
+                .with_max_sessions(cfg.max_sessions)
+                .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
+                .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
+        );
+        let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
+        let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.max_invitations);
+        let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
+        let url_key = hex::decode(&key).unwrap_or_else(|_| key.into_bytes());
+        sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
+        let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
+        rooms.follow_ingest(ingest_events);
+        Ok(Service { store, rooms, sessions, invitations, url_key, rtmp })
+    }
+
+    /// Resumes the sessions and invitations written down before a restart (blocking: they open
+    /// their inputs).
+    pub fn resume(&self) {
+        crate::session::resume::resume_all(&self.invitations);
+    }
+}

@@ -1,0 +1,83 @@
+//! Stopping sessions: on request (their outputs finished in the background, their files removed
+//! after the retention, their record forgotten), or all at shutdown (records kept, to resume).
+
+use std::sync::atomic::Ordering;
+
+use super::{lock, Sessions};
+
+impl Sessions {
+    /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
+    pub fn stop(&self, id: &str) -> bool {
+        match self.signal_stop(id) {
+            None => false,
+            Some(handle) => {
+                if let Some(t) = handle {
+                    let _ = t.join();
+                }
+                true
+            }
+        }
+    }
+
+    /// Stops a session without waiting: its outputs are finished by a thread of their own, and it
+    /// no longer counts against the cap.
+    pub fn stop_in_background(&self, id: &str) -> bool {
+        // Stopped on request: not resumed after a restart (blocking: the record goes).
+        if self.running().contains_key(id) {
+            self.records.forget(id);
+        }
+        match self.signal_stop(id) {
+            None => false,
+            Some(handle) => {
+                if let Some(t) = handle {
+                    let (dir, keep, grace) = (
+                        self.hls_dir(id),
+                        self.running().get(id).is_some_and(|r| r.recording.is_some()),
+                        self.retention,
+                    );
+                    let (all, sid, stages) = (self.running.clone(), id.to_string(), self.stages.clone());
+                    let reaper = self.reaper.clone();
+                    let spawned = std::thread::Builder::new().name(format!("stop {id}")).spawn(move || {
+                        let _ = t.join();
+                        crate::sys::release_memory();
+                        // Its files go once players have had time for the end of the stream, and
+                        // so does its entry (the list does not grow with every session ever run).
+                        reaper.at(std::time::Instant::now() + grace, move || {
+                            if !keep {
+                                let _ = std::fs::remove_dir_all(&dir);
+                            }
+                            lock(&all).remove(&sid);
+                            // Its histograms leave /metrics with it.
+                            for stage in crate::compose::Stage::ALL {
+                                stages.remove(&vec![
+                                    ("session".to_string(), sid.clone()),
+                                    ("stage".to_string(), stage.name().to_string()),
+                                ]);
+                            }
+                        });
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "no thread to finish a session in the background");
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Tells a session to stop; its thread (None when already stopping), or None: no such session.
+    fn signal_stop(&self, id: &str) -> Option<Option<std::thread::JoinHandle<()>>> {
+        let mut m = self.running();
+        let r = m.get_mut(id)?;
+        r.hooks.stop.store(true, Ordering::Relaxed);
+        Some(r.thread.take())
+    }
+
+    /// Stops every session (service shutdown).
+    pub fn stop_all(&self) {
+        let ids: Vec<String> = self.running().keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+}
