@@ -266,7 +266,9 @@ pub(super) async fn viewer_playlist(
     let r = match route {
         Some(r) => r,
         None => {
-            let r = route_viewer(&s, &id, &token)?;
+            // A cache miss reads the viewer's points from the database: off the request threads.
+            let (st, i, t) = (s.clone(), id.clone(), token.clone());
+            let r = super::blocking(move || route_viewer(&st, &i, &t)).await?;
             lock(&s.viewer_cache.routes).insert((id.clone(), token.clone()), (r.clone(), std::time::Instant::now()));
             r
         }
