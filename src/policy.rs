@@ -59,6 +59,10 @@ fn check(url: &str, schemes: &[&str], allow_private: bool, what: &str) -> Result
     if host.eq_ignore_ascii_case("localhost") || ips.iter().any(|ip| !is_public(*ip)) {
         return Err(refuse("the host is on a loopback, private or link-local network"));
     }
+    // A name that does not resolve now could resolve to an internal address when FFmpeg connects.
+    if ips.is_empty() {
+        return Err(refuse("the host name does not resolve"));
+    }
     Ok(())
 }
 
@@ -129,6 +133,7 @@ mod tests {
             "http://100.64.0.1/x",
             "http://localhost/x",
             "http://0.0.0.0/x",
+            "rtmp://does-not-resolve.invalid/live/x",
         ] {
             assert!(p.check_input(bad).is_err(), "{bad} accepted");
         }

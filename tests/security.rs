@@ -108,6 +108,10 @@ fn a_pk_bar_past_the_frame_is_refused_and_the_service_stays_up() {
     ] {
         assert_eq!(call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(bad)).0, 400, "{bad}");
     }
+    // A colour is parsed once, when it is given: a bad one is a 400 naming its field.
+    let (st, body) = call("PATCH", &format!("{h}/sessions/{id}/pk"), Some(r##"{"colors_a":["red","#000000"]}"##));
+    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("colors_a"), "{body}");
     assert_eq!(call("GET", &format!("{h}/health"), None).0, 200);
     let (_, s) = call("GET", &format!("{h}/sessions/{id}"), None);
     assert_eq!(s["state"], "running", "{s}");
@@ -295,6 +299,8 @@ fn inputs_and_outputs_that_name_files_or_internal_hosts_are_refused_without_a_co
         format!("http://127.0.0.1:{port}/latest/meta-data/iam/"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
         format!("rtmp://localhost:{port}/live/x"),
+        // A name that does not resolve now could resolve to an internal address at connect time.
+        "rtmp://does-not-resolve.invalid/live/x".to_string(),
     ];
     for url in &inputs {
         let (st, body) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": url}]}).to_string()));
@@ -408,6 +414,23 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(st, 201, "{mine}");
     let (_, sessions) = me("GET", "/sessions", None);
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "only its own session is listed: {sessions}");
+    // Its session shows its own room only, after a change too.
+    let mine = mine["id"].as_str().unwrap();
+    let to_b = json!({"inputs": [{"room": a}, {"room": b}]}).to_string();
+    assert_eq!(me("PATCH", &format!("/sessions/{mine}"), Some(&to_b)).0, 403, "another room into its session");
+    // It invites from its own room; the invited room's anchor (or an operator) answers, not it.
+    let b_to_a = json!({"from": {"room": b}, "to": {"room": a}, "size": "320x180"}).to_string();
+    assert_eq!(me("POST", "/invitations", Some(&b_to_a)).0, 403, "an invitation in another room's name");
+    let a_to_b = json!({"from": {"room": a}, "to": {"room": b}, "size": "320x180", "timeout_s": 300}).to_string();
+    let (st, inv) = me("POST", "/invitations", Some(&a_to_b));
+    assert_eq!(st, 201, "{inv}");
+    let inv = inv["id"].as_str().unwrap();
+    for answer in ["accept", "decline"] {
+        let (st, body) = me("POST", &format!("/invitations/{inv}/{answer}"), None);
+        assert_eq!(st, 403, "the inviter answers for the invited room: {answer} {body}");
+    }
+    assert_eq!(call("GET", &format!("{h}/invitations/{inv}"), None).1["state"], "pending", "nothing changed");
+    assert_eq!(call("POST", &format!("{h}/invitations/{inv}/decline"), None).0, 200, "an operator answers");
     // Tokens are listed without themselves and can be revoked.
     let (_, tokens) = call("GET", &format!("{h}/tokens"), None);
     assert!(!tokens.to_string().contains(&anchor), "{tokens}");

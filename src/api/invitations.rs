@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
+use super::auth::Caller;
 use super::invitations_wire::{self as wire, CreateInvitation, InvitationPlan, InvitationView, PostComment};
 use super::sessions_wire::SessionView;
 use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
@@ -15,18 +16,30 @@ fn shown(st: InvitationStatus) -> Json<InvitationView> {
     Json(st.into())
 }
 
+/// Only the invited room's anchor (or an operator) accepts or declines: the inviter cannot answer
+/// for the room it invited.
+fn may_answer(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    match s.invitations.invited_room(id) {
+        None => Err(ApiError::not_found(format!("no invitation {id}"))),
+        Some(_) if caller.is_operator() => Ok(()),
+        Some(Some(room)) if caller.may_touch(std::slice::from_ref(&room)) => Ok(()),
+        Some(_) => Err(ApiError::forbidden("only the invited room's anchor answers this invitation")),
+    }
+}
+
 #[utoipa::path(post, path = "/invitations", request_body = CreateInvitation,
     responses((status = 201, body = InvitationView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn create_invitation(
     State(s): State<AppState>,
-    Extension(caller): Extension<super::auth::Caller>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<CreateInvitation>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let Json(b) = body?;
     // An anchor invites from its own room (or is the one invited).
-    let rooms: Vec<String> = [&b.from.room, &b.to.room].into_iter().flatten().cloned().collect();
-    if !caller.may_touch(&rooms) {
-        return Err(ApiError::forbidden("an anchor token's invitations take its own room"));
+    // An anchor invites from its own room, and invites a room (whose anchor answers).
+    let own = |r: &Option<String>| r.as_ref().is_some_and(|r| caller.may_touch(std::slice::from_ref(r)));
+    if !caller.is_operator() && !(own(&b.from.room) && b.from.url.is_none() && b.to.room.is_some()) {
+        return Err(ApiError::forbidden("an anchor token invites from its own room, and invites a room"));
     }
     let plan = InvitationPlan::try_from(b)?;
     let timeout = plan.timeout;
@@ -41,7 +54,7 @@ pub(super) async fn create_invitation(
 #[utoipa::path(get, path = "/invitations", responses((status = 200, body = [InvitationView])))]
 pub(super) async fn list_invitations(
     State(s): State<AppState>,
-    Extension(caller): Extension<super::auth::Caller>,
+    Extension(caller): Extension<Caller>,
 ) -> Json<Vec<InvitationView>> {
     Json(
         s.invitations
@@ -63,12 +76,13 @@ pub(super) async fn get_invitation(
 }
 
 #[utoipa::path(post, path = "/invitations/{id}/accept", params(("id" = String, Path)),
-    responses((status = 200, body = InvitationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = InvitationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn accept_invitation(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvitationView>> {
-    // The answer is written down (off the request threads) by the invitation's event.
+    may_answer(&s, &caller, &id)?;
     let inv = s.invitations.clone();
     Ok(shown(blocking(move || Ok(inv.accept(&id)?)).await?))
 }
@@ -77,8 +91,10 @@ pub(super) async fn accept_invitation(
     responses((status = 200, body = InvitationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn decline_invitation(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvitationView>> {
+    may_answer(&s, &caller, &id)?;
     let inv = s.invitations.clone();
     Ok(shown(blocking(move || Ok(inv.finish(&id, crate::session::invite::InviteState::Declined)?)).await?))
 }

@@ -73,6 +73,8 @@ struct Invitation {
     session: String,
     from: String,
     to: String,
+    /// The invited anchor's room (None: a pulled URL); only that room answers.
+    to_room: Option<String>,
     state: InviteState,
     deadline: Instant,
 }
@@ -116,6 +118,10 @@ impl Invitations {
         timeout: Duration,
     ) -> Result<InvitationStatus, InviteError> {
         spec.pending = true;
+        let to_room = match spec.inputs.get(1) {
+            Some(super::SessionInput::Room(r)) => Some(r.clone()),
+            _ => None,
+        };
         let pending = self.lock().values().filter(|i| i.state == InviteState::Pending).count();
         if pending >= self.max_pending {
             return Err(crate::Error::Limit {
@@ -136,7 +142,8 @@ impl Invitations {
             self.sessions.records().invitation_sent(&id, &session, &record, deadline);
         }
         let deadline = Instant::now() + timeout;
-        self.lock().insert(id.clone(), Invitation { session, from, to, state: InviteState::Pending, deadline });
+        self.lock()
+            .insert(id.clone(), Invitation { session, from, to, to_room, state: InviteState::Pending, deadline });
         let (me, iid) = (Arc::downgrade(self), id.clone());
         self.sessions.reaper().at(deadline, move || {
             if let Some(me) = me.upgrade() {
@@ -158,6 +165,12 @@ impl Invitations {
 
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.sessions
+    }
+
+    /// The invited anchor's room (None: no such invitation; Some(None): the invited anchor is a
+    /// pulled URL, whom only an operator answers for).
+    pub fn invited_room(&self, id: &str) -> Option<Option<String>> {
+        self.lock().get(id).map(|i| i.to_room.clone())
     }
 
     /// The session an invitation started (None: no such invitation).
