@@ -62,6 +62,13 @@ struct RoomLive {
     epoch: u64,
 }
 
+impl RoomLive {
+    /// The room's feed, made on first use.
+    fn feed(&mut self) -> Arc<Feed> {
+        self.feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone()
+    }
+}
+
 struct Publisher {
     info: LiveInfo,
     decoder: Option<FeedDecoder>,
@@ -106,7 +113,7 @@ impl Rooms {
     /// The room's feed: what every session and invitation showing the room reads.
     pub fn feed(&self, room: &str) -> Arc<Feed> {
         let mut m = lock(&self.rooms);
-        m.entry(room.to_string()).or_default().feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone()
+        m.entry(room.to_string()).or_default().feed()
     }
 
     /// Who publishes to the room now (None: nobody).
@@ -167,7 +174,7 @@ impl Rooms {
             r.epoch += 1;
             r.publisher =
                 Some(Publisher { info: LiveInfo { peer: peer.to_string(), since: store::now_s() }, decoder: None });
-            (r.feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone(), r.epoch)
+            (r.feed(), r.epoch)
         };
         self.emit(RoomEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
         // Decoding starts at once, so the room's latest frames are ready before anyone asks.

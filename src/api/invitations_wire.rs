@@ -79,9 +79,6 @@ pub struct InvitationPlan {
 }
 
 fn anchor(a: &AnchorSpec) -> ApiResult<PkAnchor> {
-    if a.outputs.len() > crate::limits::MAX_OUTPUTS {
-        return Err(ApiError::invalid(format!("at most {} outputs", crate::limits::MAX_OUTPUTS)));
-    }
     if a.gain.is_some_and(|g| !(0.0..=4.0).contains(&g)) {
         return Err(ApiError::invalid("gain must be 0 to 4"));
     }

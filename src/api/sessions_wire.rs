@@ -214,9 +214,6 @@ impl TryFrom<CreateSession> for SessionSpec {
             b;
         let inputs = inputs(specs)?;
         let fits = fits(fit.as_deref().unwrap_or("fill"), inputs.len())?;
-        if outputs.len() > crate::limits::MAX_OUTPUTS {
-            return Err(ApiError::invalid(format!("at most {} outputs", crate::limits::MAX_OUTPUTS)));
-        }
         let masking = match masking {
             Some(m) => Some(Masking {
                 channel: m.channel,

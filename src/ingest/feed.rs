@@ -53,13 +53,6 @@ impl Feed {
         FeedReader { video, audio, feed: self.clone() }
     }
 
-    /// Readers subscribed now.
-    pub fn readers(&self) -> usize {
-        let mut g = self.lock();
-        g.readers.retain(|(v, _)| v.strong_count() > 0);
-        g.readers.len()
-    }
-
     /// Frames dropped because a reader fell behind, over all readers.
     pub fn dropped(&self) -> u64 {
         let g = self.lock();

@@ -125,7 +125,8 @@ mod tests {
     }
 }
 
-/// A colour given as `#rrggbb` or `#rrggbbaa`, parsed once: straight alpha, 8 bits a channel.
+/// A colour given as `#rrggbb` or `#rrggbbaa` (the `#` may be left out, as the PK bar always
+/// allowed), parsed once: straight alpha, 8 bits a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Colour(pub [u8; 4]);
 
@@ -142,7 +143,7 @@ impl std::str::FromStr for Colour {
     type Err = String;
     fn from_str(s: &str) -> Result<Colour, String> {
         let bad = || format!("colour {s:?}: expected #rrggbb or #rrggbbaa");
-        let h = s.strip_prefix('#').ok_or_else(bad)?;
+        let h = s.strip_prefix('#').unwrap_or(s);
         if !(h.len() == 6 || h.len() == 8) || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
@@ -185,7 +186,8 @@ mod colour_tests {
         assert_eq!("#ff2d55".parse::<Colour>(), Ok(Colour([255, 45, 85, 255])));
         assert_eq!("#00000080".parse::<Colour>().unwrap().to_string(), "#00000080");
         assert_eq!(Colour([90, 200, 250, 255]).to_string(), "#5ac8fa");
-        for bad in ["red", "#12345", "#12345g", "ff2d55", "#ff2d55ff00", "#+f2d55"] {
+        assert_eq!("ff2d55".parse::<Colour>(), "#ff2d55".parse::<Colour>());
+        for bad in ["red", "#12345", "#12345g", "#ff2d55ff00", "#+f2d55", "##ff2d55"] {
             assert!(bad.parse::<Colour>().is_err(), "{bad}");
         }
     }

@@ -25,12 +25,9 @@ fn rect(v: &[f32], what: &'static str) -> Result<Rect> {
 /// "#RRGGBB" or "#RRGGBBAA" → straight RGBA 0..1.
 pub fn parse_color(s: &str) -> Result<[f32; 4]> {
     let h = s.trim().trim_start_matches('#');
-    let bad = || invalid("colour", format!("{s:?}: expected #RRGGBB or #RRGGBBAA"));
-    if !(h.len() == 6 || h.len() == 8) || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let b = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).map(|v| v as f32 / 255.0).map_err(|_| bad());
-    Ok([b(0)?, b(2)?, b(4)?, if h.len() == 8 { b(6)? } else { 1.0 }])
+    let c: costream::media::Colour =
+        h.parse().map_err(|_| invalid("colour", format!("{s:?}: expected #RRGGBB or #RRGGBBAA")))?;
+    Ok(c.rgba())
 }
 
 /// `X,Y,W,H,#RRGGBB[AA]`
