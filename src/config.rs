@@ -21,6 +21,9 @@ pub const DEFAULT_RING_BUDGET_MB: u64 = 64;
 pub const DEFAULT_SEGMENT_URL_TTL_S: u64 = 120;
 /// How long a stopped session's HLS files stay, seconds.
 pub const DEFAULT_HLS_RETENTION_S: u64 = 120;
+/// Open HTTP connections per peer address: room for a player's parallel fetches and a CDN's
+/// origin pulls, not for a peer holding the service's descriptors.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
 
 /// The environment variables that hold secrets (never part of the configuration's values).
 pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
@@ -50,6 +53,12 @@ pub struct ServiceConfig {
     pub max_invitations: usize,
     /// Anchors publishing over RTMP at once.
     pub max_publishers: usize,
+    /// Rooms the service holds.
+    pub max_rooms: usize,
+    /// Open HTTP connections from one peer address.
+    pub max_connections_per_peer: usize,
+    /// Pending PK invitations that pre-compose (the rest start composing at their accept).
+    pub warm_invitations: usize,
     /// Let sessions pull inputs from loopback and private networks.
     pub allow_private_inputs: bool,
     /// Let sessions push to loopback and private networks.
@@ -77,6 +86,9 @@ pub const KEYS: &[&str] = &[
     "max_sessions",
     "max_invitations",
     "max_publishers",
+    "max_rooms",
+    "max_connections_per_peer",
+    "warm_invitations",
     "allow_private_inputs",
     "allow_private_outputs",
     "cors_origins",
@@ -98,6 +110,9 @@ impl Default for ServiceConfig {
             max_sessions: caps.max_sessions,
             max_invitations: caps.max_invitations,
             max_publishers: caps.max_publishers,
+            max_rooms: caps.max_rooms,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            warm_invitations: caps.warm_invitations,
             allow_private_inputs: false,
             allow_private_outputs: false,
             cors_origins: Vec::new(),
@@ -193,10 +208,15 @@ impl ServiceConfig {
             ("max_sessions", self.max_sessions),
             ("max_invitations", self.max_invitations),
             ("max_publishers", self.max_publishers),
+            ("max_rooms", self.max_rooms),
+            ("max_connections_per_peer", self.max_connections_per_peer),
         ] {
             if !(1..=100_000).contains(&v) {
                 return bad(key, "must be 1 to 100000");
             }
+        }
+        if self.warm_invitations > self.max_invitations {
+            return bad("warm_invitations", "must be at most max_invitations");
         }
         if self.hls_retention_s > 7 * 24 * 3600 {
             return bad("hls_retention_s", "must be at most 604800 seconds");
@@ -220,6 +240,8 @@ impl ServiceConfig {
             max_sessions: self.max_sessions,
             max_invitations: self.max_invitations,
             max_publishers: self.max_publishers,
+            max_rooms: self.max_rooms,
+            warm_invitations: self.warm_invitations,
         }
     }
 

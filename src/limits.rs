@@ -27,11 +27,15 @@ pub struct Caps {
     pub max_sessions: usize,
     pub max_invitations: usize,
     pub max_publishers: usize,
+    pub max_rooms: usize,
+    /// Pending invitations that keep a composing session ready (each holds an encoder and the
+    /// GPU's buffers); the others start theirs at the accept.
+    pub warm_invitations: usize,
 }
 
 impl Default for Caps {
     fn default() -> Self {
-        Caps { max_sessions: 200, max_invitations: 100, max_publishers: 64 }
+        Caps { max_sessions: 200, max_invitations: 100, max_publishers: 64, max_rooms: 10_000, warm_invitations: 2 }
     }
 }
 

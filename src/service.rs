@@ -53,12 +53,17 @@ impl Service {
             Sessions::new(hls, rooms.clone())
                 .with_records(Records::new(store.clone()))
                 .with_ring_budget(cfg.ring_budget_bytes())
+                .with_url_policy(crate::policy::UrlPolicy {
+                    allow_private_inputs: cfg.allow_private_inputs,
+                    allow_private_outputs: cfg.allow_private_outputs,
+                })
                 .with_max_sessions(cfg.max_sessions)
                 .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
-        let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.max_invitations);
+        let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.max_invitations)
+            .with_warm(cfg.warm_invitations);
         let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
         let url_key = hex::decode(&key).unwrap_or_else(|_| key.into_bytes());
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));

@@ -355,6 +355,7 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
         size,
         fps: Fps { num: 30, den: 1 },
         outputs: vec![],
+        public_outputs_only: false,
         overlays: Default::default(),
         video: VideoSettings {
             encoder: EncoderKind::X264,

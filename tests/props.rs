@@ -129,29 +129,52 @@ fn behaviour_and_rules_never_count_wild_points() {
     });
 }
 
-/// Every JSON route of a running service, with random bodies: each answer is a 2xx or a 4xx with
-/// a JSON error, never a 5xx, and the service keeps answering.
+/// Every JSON route of a running service, with random bodies, as an operator and as room B's
+/// anchor (whose room scope the routes check): each answer is a 2xx or a 4xx with a JSON error,
+/// never a 5xx, and the service keeps answering.
 #[test]
 fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
     let d = common::workdir("props-api");
     // Payments on, so the callback's checks are reached (off, it is a 503 by design).
     let svc = common::start_with_env(&d.join("db.sqlite"), &[], &[("COSTREAM_PAYMENT_SECRET", "props")]);
     let h = svc.http.clone();
-    let (_, room) = common::call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
-    let room = room["id"].as_str().unwrap().to_string();
+    let new_room = |name: &str| {
+        let (_, r) =
+            common::call("POST", &format!("{h}/rooms"), Some(&serde_json::json!({ "name": name }).to_string()));
+        r["id"].as_str().unwrap().to_string()
+    };
+    let (room, room_b) = (new_room("A"), new_room("B"));
     let (_, ses) = common::call(
         "POST",
         &format!("{h}/sessions"),
         Some(&serde_json::json!({"inputs": [{"room": room}], "size": "320x180"}).to_string()),
     );
     let ses = ses["id"].as_str().unwrap().to_string();
+    let (_, inv) = common::call(
+        "POST",
+        &format!("{h}/invitations"),
+        Some(&serde_json::json!({"from": {"room": room}, "to": {"room": room_b}, "timeout_s": 3600}).to_string()),
+    );
+    let inv = inv["id"].as_str().unwrap().to_string();
+    let (_, t) = common::call(
+        "POST",
+        &format!("{h}/tokens"),
+        Some(&serde_json::json!({"role": "anchor", "room": room_b}).to_string()),
+    );
+    let anchor_b = t["token"].as_str().unwrap().to_string();
+    let operator = common::token_for(&h).unwrap();
     let routes: Vec<(&str, String)> = vec![
         ("POST", "/sessions".into()),
         ("PATCH", format!("/sessions/{ses}")),
         ("PATCH", format!("/sessions/{ses}/pk")),
         ("POST", format!("/sessions/{ses}/comments")),
         ("POST", "/invitations".into()),
+        ("POST", format!("/invitations/{inv}/accept")),
+        ("POST", format!("/invitations/{inv}/decline")),
+        ("POST", format!("/invitations/{inv}/hangup")),
         ("POST", "/rooms".into()),
+        ("POST", format!("/rooms/{room}/key")),
+        ("POST", format!("/rooms/{room_b}/key")),
         ("POST", format!("/rooms/{room}/destinations")),
         ("POST", "/tokens".into()),
         ("PUT", "/channels/fuzz".into()),
@@ -159,11 +182,12 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
         ("POST", "/payments/callback".into()),
     ];
     let n = routes.len();
-    check("API request bodies", (0..n, json(), any::<bool>()), |(r, body, as_text)| {
+    check("API request bodies", (0..n, json(), any::<bool>(), any::<bool>()), |(r, body, as_text, as_anchor)| {
         let (method, path) = &routes[r];
         // Also bodies that are not JSON at all.
         let text = if as_text { body.to_string().chars().rev().collect() } else { body.to_string() };
-        let (st, answer) = common::call(method, &format!("{h}{path}"), Some(&text));
+        let token = if as_anchor { &anchor_b } else { &operator };
+        let (st, answer) = common::call_as(Some(token), method, &format!("{h}{path}"), Some(&text));
         prop_assert!(st < 500, "{method} {path} {text} -> {st} {answer}");
         prop_assert!(st < 300 || answer["error"]["code"].is_string(), "{method} {path} {text} -> {st} {answer}");
         Ok(())

@@ -430,7 +430,15 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         assert_eq!(st, 403, "the inviter answers for the invited room: {answer} {body}");
     }
     assert_eq!(call("GET", &format!("{h}/invitations/{inv}"), None).1["state"], "pending", "nothing changed");
-    assert_eq!(call("POST", &format!("{h}/invitations/{inv}/decline"), None).0, 200, "an operator answers");
+    // Room B's own anchor answers it: the PK session starts.
+    let (_, tb) = call("POST", &format!("{h}/tokens"), Some(&json!({"role": "anchor", "room": b}).to_string()));
+    let anchor_b = tb["token"].as_str().unwrap();
+    let (st, acc) = call_as(Some(anchor_b), "POST", &format!("{h}/invitations/{inv}/accept"), None);
+    assert_eq!((st, acc["state"].as_str()), (200, Some("accepted")), "the invited room's anchor accepts: {acc}");
+    let pk = acc["session"].as_str().unwrap();
+    let (st, ses) = call_as(Some(anchor_b), "GET", &format!("{h}/sessions/{pk}"), None);
+    assert_eq!(st, 200, "{ses}");
+    assert!(ses["state"] != "failed" && ses["state"] != "stopped", "the PK session runs: {ses}");
     // Tokens are listed without themselves and can be revoked.
     let (_, tokens) = call("GET", &format!("{h}/tokens"), None);
     assert!(!tokens.to_string().contains(&anchor), "{tokens}");
@@ -718,4 +726,230 @@ fn a_chunk_stream_that_contradicts_itself_ends_only_its_own_connection() {
     wait_for("room A to go live", 15.0, || status(h, &r) == "live");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("malformed chunk stream"), "the bad connection is logged as the peer's error");
+}
+
+/// When `sock` is closed by the service (EOF or reset), waiting at most `secs`; `None` if it stays open.
+fn closed_within(sock: &mut TcpStream, t0: Instant, secs: f64) -> Option<Duration> {
+    let mut b = [0u8; 512];
+    while t0.elapsed().as_secs_f64() < secs {
+        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        match sock.read(&mut b) {
+            Ok(0) => return Some(t0.elapsed()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(_) => return Some(t0.elapsed()),
+        }
+    }
+    None
+}
+
+fn health_ms(h: &str) -> f64 {
+    let t = Instant::now();
+    let r = ureq::get(&format!("{h}/health")).timeout(Duration::from_secs(5)).call();
+    assert!(r.is_ok_and(|r| r.status() == 200), "/health answers");
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+#[test]
+fn a_trickled_body_gets_408_at_its_deadline_and_silent_connections_are_closed() {
+    let d = workdir("sec-trickle");
+    let svc = start(&d.join("db.sqlite"));
+    let port: u16 = svc.http.rsplit(':').next().unwrap().parse().unwrap();
+    let token = token_for(&svc.http).unwrap();
+    // A 20-byte body, one byte every 2 s: each read is quick, the whole is not.
+    let mut trickle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(trickle, "POST /rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n").unwrap();
+    let t0 = Instant::now();
+    let mut writer = trickle.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for b in br#"{"name":"slowroom"}"#.iter().chain(b" ") {
+            std::thread::sleep(Duration::from_secs(2));
+            if writer.write_all(&[*b]).is_err() {
+                return;
+            }
+        }
+    });
+    // 200 connections that never send a byte, and one kept alive after a request.
+    let mut silent: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut slowest: f64 = 0.0;
+    while t0.elapsed() < Duration::from_secs(8) {
+        slowest = slowest.max(health_ms(&svc.http));
+    }
+    assert!(slowest < 100.0, "/health took {slowest:.0} ms beside 200 silent connections");
+    trickle.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = [0u8; 12];
+    trickle.read_exact(&mut answer).unwrap();
+    let at = t0.elapsed();
+    assert_eq!(&answer, b"HTTP/1.1 408", "a trickled body is answered 408");
+    assert!(at < Duration::from_secs(13), "the trickled body was given up after {at:?}; its deadline is 10 s");
+    let (st, rooms) = call("GET", &format!("{}/rooms", svc.http), None);
+    assert_eq!(st, 200);
+    assert!(!rooms.to_string().contains("slowroom"), "the trickled request changed nothing: {rooms}");
+    for (i, s) in silent.iter_mut().enumerate() {
+        let at = closed_within(s, t0, 16.0).unwrap_or_else(|| panic!("silent connection {i} still open after 16 s"));
+        assert!(at >= Duration::from_secs(9), "silent connection {i} closed after {at:?}, before its deadline");
+    }
+    let at = closed_within(&mut kept, t0, 16.0).expect("an idle kept-alive connection is closed");
+    assert!(at >= Duration::from_secs(9), "the kept-alive connection closed after {at:?}");
+    assert!(health_ms(&svc.http) < 100.0);
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_connections() {
+    let d = workdir("sec-peers");
+    let svc = start_with(&d.join("db.sqlite"), &["--max-connections-per-peer", "4"]);
+    let port: u16 = svc.http.rsplit(':').next().unwrap().parse().unwrap();
+    let mut held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Accepted in order: once the fifth is closed unheard the four are surely counted.
+    let mut fifth = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let t0 = Instant::now();
+    fifth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").ok();
+    let at = closed_within(&mut fifth, t0, 5.0).expect("a fifth connection from the same address is closed");
+    assert!(at < Duration::from_secs(2), "closed after {at:?}");
+    held.clear();
+    wait_for("the address's connections to be free again", 10.0, || {
+        ureq::get(&format!("{}/health", svc.http)).timeout(Duration::from_secs(1)).call().is_ok()
+    });
+}
+
+#[test]
+fn rooms_are_capped_and_a_valid_key_gets_in_from_an_address_that_guessed() {
+    let d = workdir("sec-caps");
+    let svc = start_with(&d.join("db.sqlite"), &["--max-rooms", "2"]);
+    let h = &svc.http;
+    let (ra, key) = room(h, "A");
+    let (rb, _) = room(h, "B");
+    let (st, e) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"C"}"#));
+    assert_eq!((st, e["error"]["code"].as_str()), (429, Some("too_many_rooms")), "{e}");
+    assert_eq!(
+        call("GET", &format!("{h}/rooms"), None).1.as_array().unwrap().len(),
+        2,
+        "the refused room was not made"
+    );
+    assert_eq!(call("DELETE", &format!("{h}/rooms/{rb}"), None).0, 204);
+    room(h, "C");
+    // 25 wrong keys from this address (past the refusal limit of the minute), then the right one.
+    let c = live_clip(&d);
+    for _ in 0..25 {
+        let _ = publish(&c, svc.rtmp_port, "sk_wrong0123456789abcdef").wait();
+    }
+    let _anchor = publish_live(&c, svc.rtmp_port, &key);
+    wait_for("room A live from the address that guessed", 20.0, || status(h, &ra) == "live");
+}
+
+#[test]
+fn a_bad_json_field_is_named_with_its_rule_not_the_parser() {
+    let d = workdir("sec-json");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    for (body, field) in [
+        (r#"{"inputs":[{"room":"a"}],"fps":true}"#, "fps"),
+        (r#"{"inputs":[{"room":"a"}],"bitrate_kbps":"lots"}"#, "bitrate_kbps"),
+    ] {
+        let (st, e) = call("POST", &format!("{h}/sessions"), Some(body));
+        assert_eq!((st, e["error"]["code"].as_str()), (400, Some("bad_json")), "{e}");
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(m.starts_with(field), "the field is named first: {m}");
+        for internal in ["Failed to deserialize", "line 1", "column", "untagged enum", "FpsWire", "u32", "f64"] {
+            assert!(!m.contains(internal), "{internal:?} in {m}");
+        }
+    }
+}
+
+#[test]
+fn a_destination_whose_name_turns_internal_after_its_check_reaches_nothing() {
+    let d = workdir("sec-rebind");
+    // A listener standing for an internal service, and a resolver the test controls: the name
+    // answers a public address when the destination is checked and loopback when it is used.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hosts = d.join("hosts");
+    std::fs::write(&hosts, "rebind.test 198.18.0.7\n").unwrap();
+    let svc = start_with(&d.join("db.sqlite"), &["--test-hosts", hosts.to_str().unwrap()]);
+    let h = &svc.http;
+    let (ra, key) = room(h, "A");
+    assert_eq!(
+        call(
+            "POST",
+            &format!("{h}/rooms/{ra}/destinations"),
+            Some("{\"url\":\"rtmp://does-not-resolve.invalid/live/k\"}")
+        )
+        .0,
+        400,
+        "a name that does not resolve is refused"
+    );
+    let dst = format!("rtmp://rebind.test:{port}/live/k");
+    let (st, r) = call("POST", &format!("{h}/rooms/{ra}/destinations"), Some(&json!({ "url": dst }).to_string()));
+    assert_eq!(st, 201, "a name with a public answer passes its check: {r}");
+    std::fs::write(&hosts, "rebind.test 127.0.0.1\n").unwrap();
+    let events = Events::subscribe(h);
+    let _anchor = publish_live(&live_clip(&d), svc.rtmp_port, &key);
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": ra}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    events.wait("the destination refused where it connects", 20.0, |e| e["type"] == "output_failed");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        assert!(listener.accept().is_err(), "a connection reached the internal listener");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_hundred_pending_invitations_share_the_rooms_decodes_and_give_their_memory_back() {
+    let d = workdir("sec-invitations");
+    let svc = start(&d.join("db.sqlite"));
+    let h = &svc.http;
+    let (ra, ka) = room(h, "A");
+    let (rb, kb) = room(h, "B");
+    let c = live_clip(&d);
+    let (_pa, _pb) = (publish_live(&c, svc.rtmp_port, &ka), publish_live(&c, svc.rtmp_port, &kb));
+    wait_for("both rooms live", 20.0, || status(h, &ra) == "live" && status(h, &rb) == "live");
+    let body = json!({"from": {"room": ra}, "to": {"room": rb}, "timeout_s": 600}).to_string();
+    let mib = |b: u64| b as f64 / 1048576.0;
+    // n pending invitations, then all cancelled; the service's memory and threads at their most.
+    let round = |n: usize| -> (u64, u64) {
+        let ids: Vec<String> = (0..n)
+            .map(|i| {
+                let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&body));
+                assert_eq!(st, 201, "invitation {i}: {inv}");
+                inv["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let (_, list) = call("GET", &format!("{h}/invitations"), None);
+        let pending: Vec<&serde_json::Value> =
+            list.as_array().unwrap().iter().filter(|i| i["state"] == "pending").collect();
+        assert_eq!(pending.len(), n);
+        let prepared = pending.iter().filter(|i| i["prepared"] == true).count();
+        assert_eq!(prepared, n.min(2), "the first ones compose ahead (warm_invitations is 2), the rest wait");
+        let most = svc.rss_and_threads();
+        for id in &ids {
+            let (st, r) = call("DELETE", &format!("{h}/invitations/{id}"), None);
+            assert_eq!((st, r["state"].as_str()), (200, Some("cancelled")), "{r}");
+        }
+        most
+    };
+    // Where it starts: a service that has composed (the GPU driver, its compiled kernels and the
+    // fonts are loaded once per process and stay).
+    round(2);
+    let (rss0, threads0) = svc.rss_and_threads();
+    for r in 0..2 {
+        let (rss1, threads1) = round(100);
+        eprintln!(
+            "round {r}: 100 pending invitations: RSS {:.0} -> {:.0} MiB, threads {threads0} -> {threads1}",
+            mib(rss0),
+            mib(rss1)
+        );
+        assert!(rss1 < rss0 + (300 << 20), "RSS {:.0} -> {:.0} MiB for 100 pending invitations", mib(rss0), mib(rss1));
+        assert!(threads1 < threads0 + 100, "threads {threads0} -> {threads1} for 100 pending invitations");
+        wait_for("the memory back within 20 % of where it started", 30.0, || {
+            svc.rss_and_threads().0 as f64 <= rss0 as f64 * 1.2
+        });
+        // (a few request threads of the runtime's pool may still be idling)
+        wait_for("the sessions' threads gone", 30.0, || svc.rss_and_threads().1 <= threads0 + 4);
+        eprintln!("round {r}: cancelled: RSS {:.0} MiB", mib(svc.rss_and_threads().0));
+    }
 }

@@ -66,6 +66,8 @@ fn behaviour_raises_levels_and_only_signed_confirmed_payments_unlock_and_persist
     let body = pay("pay_1", "confirmed");
     assert_eq!(callback(&h, &body, None).0, 401);
     assert_eq!(callback(&h, &body, Some(&sign(b"wrong-secret", body.as_bytes()))).0, 401);
+    let bare = sign(SECRET.as_bytes(), body.as_bytes()).trim_start_matches("sha256=").to_string();
+    assert_eq!(callback(&h, &body, Some(&bare)).0, 401, "a signature without its sha256= is refused");
     let tampered = body.replace("bob", "eve");
     assert_eq!(
         callback(&h, &tampered, Some(&sign(SECRET.as_bytes(), body.as_bytes()))).0,

@@ -25,7 +25,7 @@ pub struct ErrorDetail {
     /// Stable, machine-readable. Caller's faults: `bad_json`, `invalid_parameter`, `not_found`,
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`. Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
-    /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`.
+    /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
     pub code: &'static str,
@@ -115,6 +115,7 @@ impl From<StoreError> for ApiError {
             StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) => {
                 ApiError::not_found(e.to_string())
             }
+            StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
         }
     }
@@ -146,7 +147,7 @@ impl From<SessionError> for ApiError {
 fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
+        if c.downcast_ref::<super::deadline::BodyDeadline>().is_some() {
             return Some(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
@@ -160,8 +161,52 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> ApiError {
-        body_timeout(&e).unwrap_or_else(|| ApiError::bad_json(e.body_text()))
+        body_timeout(&e).unwrap_or_else(|| ApiError::bad_json(json_message(&e)))
     }
+}
+
+/// What a client needs from a refused JSON body: the field and the rule, without the framework's
+/// preamble, the parser's position or the names of our Rust types.
+fn json_message(e: &JsonRejection) -> String {
+    match e {
+        JsonRejection::MissingJsonContentType(_) => "the body must be JSON (Content-Type: application/json)".into(),
+        JsonRejection::JsonSyntaxError(_) => format!("the body is not valid JSON: {}", plain(&e.body_text())),
+        _ => plain(&e.body_text()),
+    }
+}
+
+fn plain(text: &str) -> String {
+    let mut t = text;
+    for preamble in
+        ["Failed to deserialize the JSON body into the target type: ", "Failed to parse the request body as JSON: "]
+    {
+        t = t.strip_prefix(preamble).unwrap_or(t);
+    }
+    // serde_json ends its messages with " at line L column C".
+    let t = match t.rfind(" at line ") {
+        Some(i) if t[i..].contains(" column ") => &t[..i],
+        _ => t,
+    };
+    if let Some(i) = t.find("data did not match any variant of untagged enum") {
+        return format!("{}matches none of the accepted forms", &t[..i]);
+    }
+    let mut out = t.to_string();
+    for (rust, wire) in [
+        ("u8", "a whole number"),
+        ("u16", "a whole number"),
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("i64", "a whole number"),
+        ("usize", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ] {
+        out = out.replace(&format!("expected {rust}"), &format!("expected {wire}"));
+    }
+    if let Some(i) = out.find("expected struct ") {
+        out.replace_range(i.., "expected an object");
+    }
+    out
 }
 
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
@@ -172,7 +217,7 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> ApiError {
-        ApiError::bad_json(e.to_string())
+        ApiError::bad_json(plain(&e.to_string()))
     }
 }
 
@@ -183,3 +228,28 @@ impl From<tokio::task::JoinError> for ApiError {
 }
 
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn json_messages_name_the_field_and_rule_not_the_parser() {
+        assert_eq!(
+            plain("Failed to deserialize the JSON body into the target type: inputs[0].fit: unknown variant `x`, expected `fill` or `contain` at line 1 column 30"),
+            "inputs[0].fit: unknown variant `x`, expected `fill` or `contain`"
+        );
+        assert_eq!(
+            plain("Failed to deserialize the JSON body into the target type: inputs[1]: data did not match any variant of untagged enum InputWire at line 1 column 9"),
+            "inputs[1]: matches none of the accepted forms"
+        );
+        assert_eq!(
+            plain("fps: invalid type: string \"x\", expected f64 at line 1 column 12"),
+            "fps: invalid type: string \"x\", expected a number"
+        );
+        assert_eq!(
+            plain("invalid type: integer `1`, expected struct CreateRoom at line 1 column 1"),
+            "invalid type: integer `1`, expected an object"
+        );
+    }
+}

@@ -60,7 +60,7 @@ pub(super) async fn list_invitations(
         s.invitations
             .list()
             .into_iter()
-            .filter(|i| caller.may_touch(&s.sessions.rooms_of(&i.session).unwrap_or_default()))
+            .filter(|i| caller.may_touch(&s.invitations.rooms_of(&i.id).unwrap_or_default()))
             .map(Into::into)
             .collect(),
     )

@@ -185,6 +185,9 @@ pub struct InvitationView {
     pub state: InviteStateWire,
     /// The session that pulls both anchors and, once accepted, produces the merged outputs.
     pub session: String,
+    /// The session composes already, so the accept shows the PK at once; false: the service
+    /// holds its most such sessions (`warm_invitations`) and this one starts at the accept.
+    pub prepared: bool,
     pub from: String,
     pub to: String,
     /// Seconds left to answer (pending only).
@@ -194,8 +197,8 @@ pub struct InvitationView {
 
 impl From<InvitationStatus> for InvitationView {
     fn from(i: InvitationStatus) -> InvitationView {
-        let InvitationStatus { id, state, session, from, to, expires_in_s } = i;
-        InvitationView { id, state: state.into(), session, from, to, expires_in_s }
+        let InvitationStatus { id, state, session, prepared, from, to, expires_in_s } = i;
+        InvitationView { id, state: state.into(), session, prepared, from, to, expires_in_s }
     }
 }
 

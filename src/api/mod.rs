@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 mod auth;
 mod behaviour;
 mod channels_wire;
+mod conn;
+mod deadline;
 mod doc;
 mod error;
 mod events;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub rooms: Arc<crate::rooms::Rooms>,
     pub events: broadcast::Sender<ServiceEvent>,
     pub key_ttl_s: i64,
+    /// Rooms the service holds at most.
+    pub max_rooms: usize,
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
@@ -86,6 +90,7 @@ impl AppState {
             rooms: svc.rooms.clone(),
             events,
             key_ttl_s: cfg.key_ttl_s,
+            max_rooms: cfg.max_rooms,
             sessions: svc.sessions.clone(),
             invitations: svc.invitations.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
@@ -177,14 +182,11 @@ pub fn router(state: AppState) -> Router {
         .merge(media)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
-        // A body that trickles in (or never comes) is answered 408 at this deadline; the headers
+        // A body that trickles in (or never comes) is answered 408 at its deadline; the headers
         // have theirs in the server loop.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(axum::middleware::from_fn(deadline::body_deadline))
         .with_state(state)
 }
-
-/// How long a request's body may take to arrive.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// CORS for the API: only the configured origins may call it from a browser (none by default).
 fn api_cors(origins: &[String]) -> tower_http::cors::CorsLayer {

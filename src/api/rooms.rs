@@ -18,7 +18,7 @@ fn view(s: &AppState, room: Room) -> RoomView {
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,
-    responses((status = 201, body = RoomView), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = RoomView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(super) async fn create_room(
     State(s): State<AppState>,
     body: Result<Json<CreateRoom>, JsonRejection>,
@@ -26,7 +26,8 @@ pub(super) async fn create_room(
     let Json(b) = body?;
     let NewRoom { name, platform, key_ttl_s } = b.try_into()?;
     let ttl_s = key_ttl_s.unwrap_or(s.key_ttl_s);
-    let room = db(&s, move |st| st.create_room(&name, &platform, ttl_s)).await?;
+    let max = s.max_rooms;
+    let room = db(&s, move |st| st.create_room_within(&name, &platform, ttl_s, max)).await?;
     Ok((StatusCode::CREATED, Json(view(&s, room))))
 }
 

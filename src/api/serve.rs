@@ -55,7 +55,7 @@ pub async fn run_with(
         resumed.resume();
         st.resuming.store(false, std::sync::atomic::Ordering::Relaxed);
     });
-    serve_http(listener, super::router(state), shutdown).await;
+    serve_http(listener, super::router(state), cfg.max_connections_per_peer, shutdown).await;
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let sessions = svc.sessions.clone();
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
@@ -80,19 +80,21 @@ fn log_panics() {
     });
 }
 
-/// A client must send a request's headers within this long (a connection that trickles them, or
-/// says nothing, is closed).
+/// A client must send a request's headers within this long, and its next request on a kept-alive
+/// connection (a connection that trickles them, or says nothing, is closed).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The HTTP server loop: axum's router on hyper, with a header read timeout, until `shutdown`;
-/// then open connections get a few seconds to finish.
+/// The HTTP server loop: axum's router on hyper until `shutdown`, each connection within its
+/// peer's share and closed when it idles; then open connections get a few seconds to finish.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    max_per_peer: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let peers = super::conn::Peers::new(max_per_peer);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -105,20 +107,45 @@ async fn serve_http(
             },
             _ = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let Some(slot) = peers.admit(peer.ip()) else {
+            tracing::debug!(%peer, "HTTP connection refused: its address holds {max_per_peer} already");
+            continue;
+        };
+        let activity = super::conn::Activity::new();
+        let service = connection_service(app.clone(), activity.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
         let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended");
-            }
+            super::conn::watch(conn, activity, HEADER_READ_TIMEOUT, peer).await;
+            drop(slot);
         });
     }
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => tracing::warn!("HTTP connections still open at shutdown"),
     }
+}
+
+/// `app` for one connection: each request marks the connection busy until its response is sent.
+fn connection_service(
+    app: axum::Router,
+    activity: std::sync::Arc<super::conn::Activity>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
+> {
+    use tower::ServiceExt;
+    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let busy = activity.enter();
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req.map(axum::body::Body::new)).await?;
+            Ok(super::conn::holding(resp, busy))
+        }
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -57,6 +57,8 @@ pub struct RenderConfig {
     pub size: (u32, u32),
     pub fps: Fps,
     pub outputs: Vec<String>,
+    /// Outputs connect to public addresses only (see [`crate::policy::resolve`]).
+    pub public_outputs_only: bool,
     pub overlays: Overlays,
     pub video: VideoSettings,
     pub audio_kbps: u32,

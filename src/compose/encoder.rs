@@ -80,7 +80,8 @@ impl Encoders {
             let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
             let setup =
                 StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
-            let outputs = Outputs::open(&spec.outputs, &setup, cfg.realtime, out_events.clone())?;
+            let outputs =
+                Outputs::open(&spec.outputs, &setup, cfg.realtime, cfg.public_outputs_only, out_events.clone())?;
             all_stats.extend(outputs.stats().into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
             let t = tracks.of(v);
             let mixer = if cfg.realtime { Mixer::live(t) } else { Mixer::new(t) };

@@ -108,6 +108,7 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Ar
     let state2 = state.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
+        crate::policy::resolve::public_only_on_this_thread(o.public_only && reader.is_none());
         match open_here(&u, reader, &o, stop2, state2, feed) {
             Ok((info, sink, worker)) => {
                 let _ = tx.send(Ok((info, sink)));

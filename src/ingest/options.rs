@@ -21,6 +21,9 @@ pub struct InputOptions {
     /// FFmpeg's `protocol_whitelist` for URL inputs (None: any protocol, as a local command line
     /// wants; the service restricts what a request may make it open).
     pub protocols: Option<&'static str>,
+    /// URL inputs connect to public addresses only, checked where FFmpeg resolves the name (see
+    /// [`crate::policy::resolve`]); the service sets it unless private inputs are allowed.
+    pub public_only: bool,
 }
 
 impl Default for InputOptions {
@@ -33,6 +36,7 @@ impl Default for InputOptions {
             nice: 0,
             reconnect: false,
             protocols: None,
+            public_only: false,
         }
     }
 }

@@ -28,7 +28,8 @@ pub struct IngestLimits {
     /// A connection that sends nothing (before or while publishing) for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
-    /// Refused publishes per peer address per minute before its connections are closed unheard.
+    /// Refused publishes per peer address per minute before the burst is named in the log (one
+    /// line and one event per peer and minute are all a burst gets).
     pub max_refusals_per_minute: u32,
 }
 
@@ -172,14 +173,13 @@ impl RtmpServer {
                         continue;
                     }
                 };
-                // Over the connection limit, or a peer that keeps guessing keys: closed unheard.
+                // Over the connection limit: closed unheard. A peer that keeps guessing keys is
+                // still heard: a publisher with a valid key may share its address (a NAT, a
+                // studio), and the keys' randomness, not a lockout, is what stops guessing.
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     tracing::debug!(%peer, "RTMP connection refused: at the connection limit");
                     continue;
                 };
-                if shared.throttled(peer.ip()) {
-                    continue;
-                }
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     if let Err(e) = serve(sock, peer, &shared).await {
@@ -215,14 +215,9 @@ impl Shared {
         let e = r.entry(ip).or_insert((now, 0));
         e.1 += 1;
         if e.1 == self.limits.max_refusals_per_minute {
-            tracing::warn!(%ip, refusals = e.1, "RTMP peer throttled: too many refused publishes this minute");
+            tracing::warn!(%ip, refusals = e.1, "RTMP peer throttled: too many refused publishes this minute; the rest of them are not logged");
         }
         e.1 == 1
-    }
-
-    fn throttled(&self, ip: IpAddr) -> bool {
-        let r = lock(&self.refusals);
-        r.get(&ip).is_some_and(|(t, n)| *n >= self.limits.max_refusals_per_minute && t.elapsed() < REFUSAL_WINDOW)
     }
 }
 

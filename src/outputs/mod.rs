@@ -147,11 +147,22 @@ impl Outputs {
     }
 
     /// Opens every output. Files must open now (a bad path is the caller's error); network outputs
-    /// that cannot connect yet keep trying in the background.
-    pub fn open(urls: &[String], setup: &StreamSetup, live: bool, events: Option<OutputEvents>) -> Result<Outputs> {
+    /// that cannot connect yet keep trying in the background. `public_only`: network outputs
+    /// connect to public addresses only, whatever their names resolve to by then.
+    pub fn open(
+        urls: &[String],
+        setup: &StreamSetup,
+        live: bool,
+        public_only: bool,
+        events: Option<OutputEvents>,
+    ) -> Result<Outputs> {
         let mut sinks = Vec::new();
         for url in urls {
-            let first = match Muxer::open(url, setup, live) {
+            let opened = {
+                let _rule = crate::policy::resolve::PublicOnly::while_alive(public_only);
+                Muxer::open(url, setup, live)
+            };
+            let first = match opened {
                 Ok(m) => {
                     if let Some(f) = &events {
                         f(OutputEvent::Connected(redact_url(url)));
@@ -170,9 +181,10 @@ impl Outputs {
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
             let stats = Arc::new(OutputStats::default());
             let (u, st, s2, ev) = (url.clone(), setup.clone(), stats.clone(), events.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("out {}", short(url)))
-                .spawn(move || sink_loop(u, st, first, rx, s2, live, ev))?;
+            let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || {
+                crate::policy::resolve::public_only_on_this_thread(public_only);
+                sink_loop(u, st, first, rx, s2, live, ev)
+            })?;
             sinks.push(Sink { url: url.clone(), tx, dropping: false, stats, thread: Some(thread) });
         }
         Ok(Outputs { sinks })

@@ -4,6 +4,11 @@
 //! cancellation or the timeout stops the pulls and frees the rings; a hang-up ends the merge and
 //! each room's output carries on with its own anchor alone, without a gap (same encoder, same
 //! outputs).
+//!
+//! A pending session holds an encoder, the GPU's buffers and their threads, so only the first
+//! few pending invitations (`warm`) keep one; the others are written down and start theirs at the
+//! accept (a room's pictures are decoded once by the room registry either way), and take a
+//! warm place when one frees up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +55,9 @@ pub struct InvitationStatus {
     pub session: String,
     pub from: String,
     pub to: String,
+    /// Its session is composing already (the accept shows the PK at once); false: it starts at
+    /// the accept.
+    pub prepared: bool,
     /// Seconds left to answer (pending only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in_s: Option<f64>,
@@ -71,6 +79,14 @@ pub type InviteEvents = Arc<dyn Fn(&InvitationStatus) + Send + Sync>;
 
 struct Invitation {
     session: String,
+    /// The rooms it shows (who may see and answer it).
+    rooms: Vec<String>,
+    /// Not started yet (a cold invitation): its session starts at the accept, or when a warm
+    /// place frees up.
+    cold: Option<SessionSpec>,
+    /// Its session is starting ahead of the answer (it holds a warm place until that is done,
+    /// whatever the answer meanwhile).
+    warming: bool,
     from: String,
     to: String,
     /// The invited anchor's room (None: a pulled URL); only that room answers.
@@ -83,13 +99,26 @@ pub struct Invitations {
     sessions: Arc<Sessions>,
     /// Pending invitations at once, at most.
     max_pending: usize,
+    /// Pending invitations whose session composes ahead of the answer, at most.
+    warm: std::sync::atomic::AtomicUsize,
     map: Mutex<HashMap<String, Invitation>>,
     events: Option<InviteEvents>,
 }
 
 impl Invitations {
     pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>, max_pending: usize) -> Arc<Invitations> {
-        Arc::new(Invitations { sessions, max_pending, map: Mutex::default(), events })
+        let warm = crate::limits::Caps::default().warm_invitations.into();
+        Arc::new(Invitations { sessions, max_pending, warm, map: Mutex::default(), events })
+    }
+
+    /// How many pending invitations keep a composing session (the rest start at the accept).
+    pub fn with_warm(self: Arc<Self>, n: usize) -> Arc<Self> {
+        self.warm.store(n, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    fn warm_pending(m: &HashMap<String, Invitation>) -> usize {
+        m.values().filter(|i| i.warming || (i.state == InviteState::Pending && i.cold.is_none())).count()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Invitation>> {
@@ -122,7 +151,10 @@ impl Invitations {
             Some(super::SessionInput::Room(r)) => Some(r.clone()),
             _ => None,
         };
-        let pending = self.lock().values().filter(|i| i.state == InviteState::Pending).count();
+        let (pending, warm) = {
+            let m = self.lock();
+            (m.values().filter(|i| i.state == InviteState::Pending).count(), Self::warm_pending(&m))
+        };
         if pending >= self.max_pending {
             return Err(crate::Error::Limit {
                 code: "too_many_invitations",
@@ -130,7 +162,13 @@ impl Invitations {
             }
             .into());
         }
-        let session = self.sessions.start_as(ids.map(|i| i.1), spec.clone())?.id;
+        let rooms = super::rooms_in(&spec.inputs);
+        let (session, cold) = if warm < self.warm.load(std::sync::atomic::Ordering::Relaxed) {
+            (self.sessions.start_as(ids.map(|i| i.1), spec.clone())?.id, None)
+        } else {
+            let session = ids.map(|i| i.1.to_string()).unwrap_or_else(super::new_session_id);
+            (session, Some(spec.clone()))
+        };
         let id = ids
             .map(|i| i.0.to_string())
             .unwrap_or_else(|| format!("inv_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
@@ -142,8 +180,20 @@ impl Invitations {
             self.sessions.records().invitation_sent(&id, &session, &record, deadline);
         }
         let deadline = Instant::now() + timeout;
-        self.lock()
-            .insert(id.clone(), Invitation { session, from, to, to_room, state: InviteState::Pending, deadline });
+        let started =
+            if cold.is_some() { "written down; its session starts at the accept" } else { "pulling both anchors" };
+        let inv = Invitation {
+            session,
+            rooms,
+            cold,
+            warming: false,
+            from,
+            to,
+            to_room,
+            state: InviteState::Pending,
+            deadline,
+        };
+        self.lock().insert(id.clone(), inv);
         let (me, iid) = (Arc::downgrade(self), id.clone());
         self.sessions.reaper().at(deadline, move || {
             if let Some(me) = me.upgrade() {
@@ -151,7 +201,7 @@ impl Invitations {
                 let _ = me.finish(&iid, InviteState::Expired);
             }
         });
-        tracing::info!(invitation = %id, "invitation sent; pulling both anchors");
+        tracing::info!(invitation = %id, "invitation sent; {started}");
         let st = self.status(&id).ok_or_else(|| InviteError::NotFound(id.clone()))?;
         self.emit(&st);
         Ok(st)
@@ -173,9 +223,9 @@ impl Invitations {
         self.lock().get(id).map(|i| i.to_room.clone())
     }
 
-    /// The session an invitation started (None: no such invitation).
-    pub fn session_of(&self, id: &str) -> Option<String> {
-        self.lock().get(id).map(|i| i.session.clone())
+    /// The rooms an invitation shows (None: no such invitation).
+    pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
+        self.lock().get(id).map(|i| i.rooms.clone())
     }
 
     pub fn status(&self, id: &str) -> Option<InvitationStatus> {
@@ -187,6 +237,7 @@ impl Invitations {
             session: i.session.clone(),
             from: i.from.clone(),
             to: i.to.clone(),
+            prepared: i.cold.is_none(),
             expires_in_s: (i.state == InviteState::Pending)
                 .then(|| i.deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
         })
@@ -208,20 +259,108 @@ impl Invitations {
         Ok(i.session.clone())
     }
 
-    /// B accepts: the merged outputs start now, from the frames in the rings.
-    pub fn accept(&self, id: &str) -> Result<InvitationStatus, InviteError> {
-        let session = self.transition(id, InviteState::Pending, InviteState::Accepted)?;
-        self.sessions.activate(&session);
+    /// B accepts: the merged outputs start now, from the frames in the rings (a cold invitation's
+    /// session starts now, active).
+    pub fn accept(self: &Arc<Self>, id: &str) -> Result<InvitationStatus, InviteError> {
+        if let Some((session, mut spec)) = self.take_cold(id)? {
+            spec.pending = false;
+            if let Err(e) = self.sessions.start_as(Some(&session), spec.clone()) {
+                // Still pending, still cold: it can be answered again.
+                self.put_back_cold(id, spec);
+                return Err(e.into());
+            }
+            if let Err(e) = self.transition(id, InviteState::Pending, InviteState::Accepted) {
+                self.sessions.stop(&session);
+                return Err(e);
+            }
+        } else {
+            let session = self.transition(id, InviteState::Pending, InviteState::Accepted)?;
+            self.sessions.activate(&session);
+            self.warm_next();
+        }
         tracing::info!(invitation = %id, "invitation accepted; merged outputs start");
         self.announce(id)
     }
 
     /// Declined, cancelled or expired: the pulls stop and the buffered frames are freed.
-    pub fn finish(&self, id: &str, how: InviteState) -> Result<InvitationStatus, InviteError> {
+    pub fn finish(self: &Arc<Self>, id: &str, how: InviteState) -> Result<InvitationStatus, InviteError> {
         let session = self.transition(id, InviteState::Pending, how)?;
-        self.sessions.stop(&session);
+        let was_warm = self.lock().get_mut(id).is_some_and(|i| i.cold.take().is_none());
+        if was_warm {
+            self.sessions.stop(&session);
+            self.warm_next();
+        }
         tracing::info!(invitation = %id, state = ?how, "invitation closed; pulls stopped");
         self.announce(id)
+    }
+
+    /// A pending cold invitation's session and spec, taken (None: it is warm).
+    fn take_cold(&self, id: &str) -> Result<Option<(String, SessionSpec)>, InviteError> {
+        let mut m = self.lock();
+        let i = m.get_mut(id).ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+        if i.state != InviteState::Pending {
+            return Err(InviteError::Conflict { id: id.to_string(), state: i.state });
+        }
+        Ok(i.cold.take().map(|spec| (i.session.clone(), spec)))
+    }
+
+    fn put_back_cold(&self, id: &str, spec: SessionSpec) {
+        if let Some(i) = self.lock().get_mut(id) {
+            i.cold = Some(spec);
+        }
+    }
+
+    /// A warm place freed up: the oldest cold pending invitation starts composing (in the
+    /// background: the answer that freed the place does not wait for it).
+    fn warm_next(self: &Arc<Self>) {
+        let next = {
+            let mut m = self.lock();
+            if Self::warm_pending(&m) >= self.warm.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let oldest = m
+                .iter_mut()
+                .filter(|(_, i)| i.state == InviteState::Pending && i.cold.is_some())
+                .min_by_key(|(_, i)| i.deadline);
+            let Some((id, i)) = oldest else { return };
+            // Taken now, so it counts as warm and no other answer picks it too.
+            i.warming = true;
+            (id.clone(), i.session.clone(), i.cold.take())
+        };
+        let (id, session, Some(spec)) = next else { return };
+        let me = self.clone();
+        let _ = std::thread::Builder::new().name("warm invitation".into()).spawn(move || me.warm(&id, &session, spec));
+    }
+
+    fn warm(self: &Arc<Self>, id: &str, session: &str, spec: SessionSpec) {
+        let started = self.sessions.start_as(Some(session), spec.clone());
+        let state = {
+            let mut m = self.lock();
+            let i = m.get_mut(id);
+            let state = i.as_ref().map(|i| i.state);
+            if let Some(i) = i {
+                i.warming = false;
+                if started.is_err() && i.state == InviteState::Pending {
+                    i.cold = Some(spec);
+                }
+            }
+            state
+        };
+        if let Err(e) = started {
+            tracing::warn!(invitation = %id, error = %e, "invitation could not start composing ahead; it will at the accept");
+            return;
+        }
+        // Answered while it started: follow the answer.
+        match state {
+            Some(InviteState::Pending) => {}
+            Some(InviteState::Accepted) => {
+                self.sessions.activate(session);
+            }
+            _ => {
+                self.sessions.stop(session);
+                self.warm_next();
+            }
+        }
     }
 
     /// Ends an accepted PK: each room's output goes on with its own anchor only.

@@ -161,6 +161,13 @@ pub struct Sessions {
     /// Runs what is due later (invitations' deadlines, stopped sessions' cleanup).
     reaper: Arc<reaper::Reaper>,
     input: InputOptions,
+    /// What a session may connect to (checked again where FFmpeg resolves names).
+    url_policy: crate::policy::UrlPolicy,
+}
+
+/// A new session's id.
+pub fn new_session_id() -> String {
+    format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
 
 impl Sessions {
@@ -176,8 +183,20 @@ impl Sessions {
             events: None,
             records: records::Records::default(),
             reaper: Arc::default(),
-            input: InputOptions { protocols: Some(crate::policy::INPUT_PROTOCOLS), ..InputOptions::default() },
+            input: InputOptions {
+                protocols: Some(crate::policy::INPUT_PROTOCOLS),
+                public_only: true,
+                ..InputOptions::default()
+            },
+            url_policy: crate::policy::UrlPolicy::default(),
         }
+    }
+
+    /// Which hosts sessions may pull from and push to (public ones only by default).
+    pub fn with_url_policy(mut self, p: crate::policy::UrlPolicy) -> Sessions {
+        self.url_policy = p;
+        self.input.public_only = !p.allow_private_inputs;
+        self
     }
 
     /// Memory budget of each pulled input's frame ring (0: a fixed depth of 4 frames).

@@ -39,8 +39,7 @@ impl Sessions {
     /// HLS folder and its playlist, which goes on where it stopped).
     pub fn start_as(&self, id: Option<&str>, spec: SessionSpec) -> crate::Result<SessionStatus> {
         let _slot = self.reserve()?;
-        let id =
-            id.map(str::to_string).unwrap_or_else(|| format!("ses_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+        let id = id.map(str::to_string).unwrap_or_else(super::new_session_id);
         if self.running().contains_key(&id) {
             return Err(crate::error::invalid("session", format!("{id} is running already")));
         }
@@ -138,6 +137,7 @@ impl Sessions {
             size: spec.size,
             fps: spec.fps,
             outputs,
+            public_outputs_only: !self.url_policy.allow_private_outputs,
             overlays: Overlays::default(),
             video: VideoSettings {
                 encoder: EncoderKind::X264,

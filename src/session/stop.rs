@@ -13,6 +13,8 @@ impl Sessions {
             Some(handle) => {
                 if let Some(t) = handle {
                     let _ = t.join();
+                    // Its frames, encoder and GPU buffers are free in the heap now: given back.
+                    crate::sys::release_memory();
                 }
                 true
             }

@@ -178,10 +178,10 @@ pub mod viewer_token {
     }
 }
 
-/// Checks a payment callback's `sha256=<hex>` (or bare hex) HMAC-SHA256 of the raw body, in constant
-/// time.
+/// Checks a callback's `sha256=<hex>` HMAC-SHA256 of the raw body, in constant time. The prefix
+/// is part of the format (it names the hash): a bare hex string is refused.
 pub fn verify_signature(secret: &[u8], body: &[u8], signature: &str) -> bool {
-    let hex_sig = signature.trim().strip_prefix("sha256=").unwrap_or(signature.trim());
+    let Some(hex_sig) = signature.trim().strip_prefix("sha256=") else { return false };
     let Ok(sig) = hex::decode(hex_sig) else { return false };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
     mac.update(body);
@@ -232,5 +232,6 @@ mod tests {
         assert!(!verify_signature(b"k", b"{\"a\":2}", &s));
         assert!(!verify_signature(b"other", b"{\"a\":1}", &s));
         assert!(!verify_signature(b"k", b"{\"a\":1}", "sha256=zz"));
+        assert!(!verify_signature(b"k", b"{\"a\":1}", &s["sha256=".len()..]), "the hash's name is required");
     }
 }

@@ -35,6 +35,8 @@ pub enum StoreError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task: {0}")]
     Task(String),
+    #[error("the service holds {0} rooms, its most; delete one first")]
+    TooManyRooms(usize),
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -144,16 +146,24 @@ impl Store {
 
     /// Creates a room and issues its first stream key.
     pub fn create_room(&self, name: &str, platform: &str, key_ttl_s: i64) -> StoreResult<Room> {
-        let id = format!("room_{}", random_hex(6));
-        let now = now_s();
+        self.create_room_within(name, platform, key_ttl_s, usize::MAX)
+    }
+
+    /// [`Store::create_room`] unless `max_rooms` exist (counted and made under one lock).
+    pub fn create_room_within(&self, name: &str, platform: &str, ttl_s: i64, max_rooms: usize) -> StoreResult<Room> {
+        let (id, now) = (format!("room_{}", random_hex(6)), now_s());
         {
             let db = self.db();
+            let n: i64 = db.query_row("SELECT COUNT(*) FROM rooms", [], |r| r.get(0))?;
+            if n as usize >= max_rooms {
+                return Err(StoreError::TooManyRooms(n as usize));
+            }
             db.execute(
                 "INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![id, name, platform, now],
             )?;
         }
-        self.regenerate_key(&id, key_ttl_s)?;
+        self.regenerate_key(&id, ttl_s)?;
         self.room(&id)
     }
 

@@ -202,6 +202,8 @@ fn render_config(a: &RenderArgs) -> Result<RenderConfig, Error> {
         size,
         fps,
         outputs: a.outputs.clone(),
+        // The command line's user chooses where to write.
+        public_outputs_only: false,
         overlays,
         video: VideoSettings {
             encoder,

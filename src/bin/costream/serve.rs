@@ -54,6 +54,16 @@ pub struct ServeArgs {
     /// Anchors publishing over RTMP at once (past it, a publish is refused) [default: 64].
     #[arg(long)]
     max_publishers: Option<usize>,
+    /// Rooms the service holds (past it, POST /rooms answers 429) [default: 10000].
+    #[arg(long)]
+    max_rooms: Option<usize>,
+    /// Open HTTP connections from one address (past it, a new one is closed at once) [default: 256].
+    #[arg(long)]
+    max_connections_per_peer: Option<usize>,
+    /// Pending PK invitations that keep their session composing, so the accept shows the PK at
+    /// once (the others start composing at their accept) [default: 2].
+    #[arg(long)]
+    warm_invitations: Option<usize>,
     /// Let sessions pull inputs from loopback and private networks (refused by default).
     #[arg(long)]
     allow_private_inputs: bool,
@@ -71,6 +81,10 @@ pub struct ServeArgs {
     /// on purpose.
     #[arg(long, default_value_t = 0, hide = true)]
     test_extra_tick_ms: u32,
+    /// Test knob: a file of `name address` lines answered before the system's resolver (a name
+    /// whose answer a test changes between a URL's check and its connection).
+    #[arg(long, hide = true)]
+    test_hosts: Option<PathBuf>,
 }
 
 /// Defaults → file → environment → these flags, validated.
@@ -90,6 +104,9 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     set(&mut c.max_sessions, &a.max_sessions);
     set(&mut c.max_invitations, &a.max_invitations);
     set(&mut c.max_publishers, &a.max_publishers);
+    set(&mut c.max_rooms, &a.max_rooms);
+    set(&mut c.max_connections_per_peer, &a.max_connections_per_peer);
+    set(&mut c.warm_invitations, &a.warm_invitations);
     set(&mut c.hls_retention_s, &a.hls_retention);
     if a.payment_secret_file.is_some() {
         c.payment_secret_file = a.payment_secret_file.clone();
@@ -122,6 +139,9 @@ fn runtime_config(service: ServiceConfig) -> Result<ServeConfig, Error> {
 pub fn run(a: ServeArgs) -> Result<(), Error> {
     let cfg = runtime_config(effective(&a).map_err(config_error)?)?;
     costream::compose::set_test_extra_tick_ms(a.test_extra_tick_ms);
+    if let Some(p) = a.test_hosts.clone() {
+        costream::policy::resolve::set_test_hosts(p);
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(costream::api::serve::run(cfg, costream::api::serve::shutdown_signal()))
 }

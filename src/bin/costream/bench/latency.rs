@@ -253,7 +253,12 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         costream::store::Store::open(&dir.join("pk.sqlite")).map_err(|e| costream::Error::Database(e.to_string()))?;
     let store = Arc::new(store);
     let rooms = Arc::new(costream::rooms::Rooms::new(store, 64 << 20, 1));
-    let sessions = Arc::new(Sessions::new(dir.join("pk-hls"), rooms).with_ring_budget(64 << 20));
+    let sessions = Arc::new(
+        Sessions::new(dir.join("pk-hls"), rooms)
+            .with_ring_budget(64 << 20)
+            // The anchors are pulled from a relay on loopback.
+            .with_url_policy(costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true }),
+    );
     let invitations = Invitations::new(sessions.clone(), None, costream::limits::Caps::default().max_invitations);
     let spec = |pending: bool| SessionSpec {
         inputs: urls.iter().map(|u| SessionInput::Url(u.clone())).collect(),

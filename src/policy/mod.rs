@@ -5,6 +5,8 @@
 //! unspecified or multicast addresses are refused unless the operator allows them. The local
 //! `costream render` command is not bound by this: its user chooses files.
 
+pub mod resolve;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 /// The protocols FFmpeg may use for an input a request chose, nested opens included (an HLS

@@ -1,0 +1,57 @@
+//! The whole-body deadline: a request's body must have arrived within [`BODY_DEADLINE`] of its
+//! headers, however it trickles (a per-read timeout lets a byte every few seconds through forever).
+//! Bodies are bounded in size, so this is also their minimum rate.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body::{Frame, SizeHint};
+
+/// How long a request's body may take to arrive, whole.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The body did not arrive by its deadline (answered 408).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {BODY_DEADLINE:?}")]
+pub struct BodyDeadline;
+
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyDeadline)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware: the deadline starts when the headers have been read.
+pub async fn body_deadline(req: Request, next: Next) -> Response {
+    let deadline = Box::pin(tokio::time::sleep(BODY_DEADLINE));
+    next.run(req.map(|inner| Body::new(DeadlineBody { inner, deadline }))).await
+}
