@@ -95,7 +95,8 @@ fn authorize(s: &AppState, caller: &Caller, method: &axum::http::Method, segment
         ["rooms"] => method != axum::http::Method::POST,
         ["sessions"] | ["invitations"] => true,
         ["rooms", id, ..] => caller.may_touch(&[id.to_string()]),
-        ["sessions", id, ..] => room_ok(s.sessions.rooms_of(id)),
+        // (an invitation's session may not run yet: it starts at the accept)
+        ["sessions", id, ..] => room_ok(s.sessions.rooms_of(id).or_else(|| s.invitations.rooms_of_session(id))),
         ["invitations", id, ..] => room_ok(s.invitations.rooms_of(id)),
         _ => false,
     };

@@ -101,30 +101,52 @@ pub fn holding(resp: axum::response::Response, busy: Busy) -> axum::response::Re
     })
 }
 
-/// Runs `conn` until it ends, or until it has had no request in progress for `idle`.
-pub async fn watch<F>(conn: F, activity: Arc<Activity>, idle: Duration, peer: std::net::SocketAddr)
-where
-    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+/// How long a connection told to close may still take to finish the response it is sending (a
+/// segment to a slow player) before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs `conn` until it ends. When it has had no request in progress for `idle`, or `stop` says
+/// the server is stopping, it is told to close: a response in progress (its bytes still in the
+/// buffers included) is finished first, for at most [`CLOSE_GRACE`].
+pub async fn watch<C>(
+    conn: C,
+    activity: Arc<Activity>,
+    idle: Duration,
+    peer: std::net::SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    C: hyper_util::server::graceful::GracefulConnection,
+    C::Error: std::fmt::Display,
 {
     let mut conn = std::pin::pin!(conn);
+    let mut closing: Option<Instant> = None;
     loop {
-        // While a request is in progress nothing is due; look again in a second.
-        let wait = match activity.idle_for() {
-            Some(d) if d >= idle => {
-                tracing::debug!(%peer, "HTTP connection closed: no request within {idle:?}");
-                return;
+        let now = Instant::now();
+        let wait = match (closing, activity.idle_for()) {
+            (Some(by), _) if now >= by => return,
+            (Some(by), _) => by - now,
+            (None, Some(d)) if d >= idle => {
+                tracing::debug!(%peer, "HTTP connection closing: no request within {idle:?}");
+                conn.as_mut().graceful_shutdown();
+                closing = Some(now + CLOSE_GRACE);
+                continue;
             }
-            Some(d) => idle - d,
-            None => Duration::from_secs(1),
+            (None, Some(d)) => idle - d,
+            // While a request is in progress nothing is due; look again in a second.
+            (None, None) => Duration::from_secs(1),
         };
         tokio::select! {
-            ended = &mut conn => {
+            ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(%peer, error = %e, "HTTP connection ended");
                 }
                 return;
             }
             _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed(), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now() + Duration::from_secs(5));
+            }
         }
     }
 }

@@ -188,11 +188,28 @@ fn plain(text: &str) -> String {
         _ => t,
     };
     if let Some(i) = t.find("data did not match any variant of untagged enum") {
-        return format!("{}matches none of the accepted forms", &t[..i]);
+        let subject = if i == 0 { "the body " } else { &t[..i] };
+        return format!("{subject}matches none of the accepted forms");
     }
     let mut out = t.to_string();
+    // "expected internally tagged enum BehaviourWire" and the like name our types.
+    for kind in [
+        "expected internally tagged enum ",
+        "expected adjacently tagged enum ",
+        "expected enum ",
+        "expected tuple struct ",
+    ] {
+        if let Some(i) = out.find(kind) {
+            out.replace_range(i.., "expected one of the accepted forms");
+        }
+    }
     for (rust, wire) in [
         ("u8", "a whole number"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("u128", "a whole number"),
+        ("i128", "a whole number"),
         ("u16", "a whole number"),
         ("u32", "a whole number"),
         ("u64", "a whole number"),

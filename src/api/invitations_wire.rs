@@ -185,8 +185,9 @@ pub struct InvitationView {
     pub state: InviteStateWire,
     /// The session that pulls both anchors and, once accepted, produces the merged outputs.
     pub session: String,
-    /// The session composes already, so the accept shows the PK at once; false: the service
-    /// holds its most such sessions (`warm_invitations`) and this one starts at the accept.
+    /// Pending, and its session composes already, so the accept shows the PK at once; false
+    /// while pending: the service holds its most such sessions (`warm_invitations`) and this
+    /// one's starts at the accept (or when a place frees up).
     pub prepared: bool,
     pub from: String,
     pub to: String,

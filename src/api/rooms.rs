@@ -60,8 +60,9 @@ pub(super) async fn delete_room(State(s): State<AppState>, Path(id): Path<String
 pub(super) async fn regenerate_key(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<StreamKeyView>> {
+    let body = body?;
     // The body is optional: an empty POST regenerates with the default lifetime.
     let b: RegenerateKey = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateKey::default()

@@ -92,8 +92,10 @@ async fn serve_http(
     max_per_peer: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    // Told to every connection at shutdown: each finishes its response in progress and closes.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let open = std::sync::Arc::new(());
     let peers = super::conn::Peers::new(max_per_peer);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -113,17 +115,26 @@ async fn serve_http(
         };
         let activity = super::conn::Activity::new();
         let service = connection_service(app.clone(), activity.clone());
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-        let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        // HTTP/1.1 only: nothing here needs HTTP/2, whose streams per connection would multiply
+        // what one address may hold.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let (stopping, open) = (stopping.clone(), open.clone());
         tokio::spawn(async move {
-            super::conn::watch(conn, activity, HEADER_READ_TIMEOUT, peer).await;
-            drop(slot);
+            super::conn::watch(conn, activity, HEADER_READ_TIMEOUT, peer, stopping).await;
+            drop((slot, open));
         });
     }
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => tracing::warn!("HTTP connections still open at shutdown"),
+    let _ = stop.send(true);
+    let t0 = std::time::Instant::now();
+    while std::sync::Arc::strong_count(&open) > 1 {
+        if t0.elapsed() > std::time::Duration::from_secs(5) {
+            tracing::warn!("HTTP connections still open at shutdown");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -182,8 +182,10 @@ pub struct PaymentResult {
 pub(super) async fn payment_callback(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<PaymentResult>)> {
+    // A body past its deadline is the JSON 408 every route answers.
+    let body = body?;
     let Some(secret) = &s.payment_secret else {
         return Err(ApiError::unavailable("payments_off", "payments are not configured (--payment-secret)"));
     };

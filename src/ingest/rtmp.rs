@@ -215,7 +215,7 @@ impl Shared {
         let e = r.entry(ip).or_insert((now, 0));
         e.1 += 1;
         if e.1 == self.limits.max_refusals_per_minute {
-            tracing::warn!(%ip, refusals = e.1, "RTMP peer throttled: too many refused publishes this minute; the rest of them are not logged");
+            tracing::warn!(%ip, refusals = e.1, "RTMP peer throttled: too many refused publishes this minute; the rest of them are not logged (a valid key still gets in)");
         }
         e.1 == 1
     }

@@ -98,14 +98,30 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || ip.is_documentation()
         || cgnat
-        || o[0] == 0)
+        || o[0] == 0
+        // IETF protocol assignments, and the reserved 240/4
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || o[0] >= 240)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     let unique_local = (s[0] & 0xfe00) == 0xfc00;
     let link_local = (s[0] & 0xffc0) == 0xfe80;
-    !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || unique_local || link_local)
+    let site_local = (s[0] & 0xffc0) == 0xfec0;
+    // Addresses that carry an IPv4 one (NAT64, 6to4, the old IPv4-compatible form) are as
+    // public as it is: 64:ff9b::7f00:1 reaches 127.0.0.1 through a NAT64 gateway.
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let embedded = match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        _ => None,
+    };
+    if let Some(v4) = embedded {
+        return is_public_v4(v4);
+    }
+    !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || unique_local || link_local || site_local)
 }
 
 #[cfg(test)]
@@ -136,10 +152,21 @@ mod tests {
             "http://localhost/x",
             "http://0.0.0.0/x",
             "rtmp://does-not-resolve.invalid/live/x",
+            "http://[64:ff9b::7f00:1]/x",
+            "http://[2002:a00:1::]/x",
+            "http://[::127.0.0.1]/x",
+            "http://[fec0::1]/x",
+            "http://240.0.0.1/x",
+            "http://192.0.0.8/x",
         ] {
             assert!(p.check_input(bad).is_err(), "{bad} accepted");
         }
-        for good in ["rtmp://8.8.8.8/live/x", "https://1.1.1.1/hls/index.m3u8", "srt://9.9.9.9:9000"] {
+        for good in [
+            "rtmp://8.8.8.8/live/x",
+            "https://1.1.1.1/hls/index.m3u8",
+            "srt://9.9.9.9:9000",
+            "http://[64:ff9b::808:808]/x",
+        ] {
             assert!(p.check_input(good).is_ok(), "{good} refused");
         }
         let open = UrlPolicy { allow_private_inputs: true, ..UrlPolicy::default() };

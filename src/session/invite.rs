@@ -11,6 +11,7 @@
 //! warm place when one frees up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,15 @@ pub enum InviteError {
 /// Invitation events for the service's event stream: (invitation, session, new state).
 pub type InviteEvents = Arc<dyn Fn(&InvitationStatus) + Send + Sync>;
 
+/// A warm place held while an invitation's session opens; given back when it is in the map.
+struct Opening<'a>(&'a AtomicUsize);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct Invitation {
     session: String,
     /// The rooms it shows (who may see and answer it).
@@ -100,7 +110,9 @@ pub struct Invitations {
     /// Pending invitations at once, at most.
     max_pending: usize,
     /// Pending invitations whose session composes ahead of the answer, at most.
-    warm: std::sync::atomic::AtomicUsize,
+    warm: AtomicUsize,
+    /// Warm places taken by invitations being created (their session is opening).
+    opening: AtomicUsize,
     map: Mutex<HashMap<String, Invitation>>,
     events: Option<InviteEvents>,
 }
@@ -108,12 +120,12 @@ pub struct Invitations {
 impl Invitations {
     pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>, max_pending: usize) -> Arc<Invitations> {
         let warm = crate::limits::Caps::default().warm_invitations.into();
-        Arc::new(Invitations { sessions, max_pending, warm, map: Mutex::default(), events })
+        Arc::new(Invitations { sessions, max_pending, warm, opening: 0.into(), map: Mutex::default(), events })
     }
 
     /// How many pending invitations keep a composing session (the rest start at the accept).
     pub fn with_warm(self: Arc<Self>, n: usize) -> Arc<Self> {
-        self.warm.store(n, std::sync::atomic::Ordering::Relaxed);
+        self.warm.store(n, Ordering::Relaxed);
         self
     }
 
@@ -151,10 +163,17 @@ impl Invitations {
             Some(super::SessionInput::Room(r)) => Some(r.clone()),
             _ => None,
         };
-        let (pending, warm) = {
+        // A warm place is taken under the lock, so creates at the same moment cannot all get one.
+        let (pending, warm_place) = {
             let m = self.lock();
-            (m.values().filter(|i| i.state == InviteState::Pending).count(), Self::warm_pending(&m))
+            let taken = Self::warm_pending(&m) + self.opening.load(Ordering::SeqCst);
+            let warm_place = taken < self.warm.load(Ordering::Relaxed);
+            if warm_place {
+                self.opening.fetch_add(1, Ordering::SeqCst);
+            }
+            (m.values().filter(|i| i.state == InviteState::Pending).count(), warm_place)
         };
+        let _place = warm_place.then(|| Opening(&self.opening));
         if pending >= self.max_pending {
             return Err(crate::Error::Limit {
                 code: "too_many_invitations",
@@ -163,7 +182,7 @@ impl Invitations {
             .into());
         }
         let rooms = super::rooms_in(&spec.inputs);
-        let (session, cold) = if warm < self.warm.load(std::sync::atomic::Ordering::Relaxed) {
+        let (session, cold) = if warm_place {
             (self.sessions.start_as(ids.map(|i| i.1), spec.clone())?.id, None)
         } else {
             let session = ids.map(|i| i.1.to_string()).unwrap_or_else(super::new_session_id);
@@ -223,6 +242,12 @@ impl Invitations {
         self.lock().get(id).map(|i| i.to_room.clone())
     }
 
+    /// The rooms of the invitation whose session is `session` (its session may start only at
+    /// the accept).
+    pub fn rooms_of_session(&self, session: &str) -> Option<Vec<String>> {
+        self.lock().values().find(|i| i.session == session).map(|i| i.rooms.clone())
+    }
+
     /// The rooms an invitation shows (None: no such invitation).
     pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
         self.lock().get(id).map(|i| i.rooms.clone())
@@ -237,7 +262,7 @@ impl Invitations {
             session: i.session.clone(),
             from: i.from.clone(),
             to: i.to.clone(),
-            prepared: i.cold.is_none(),
+            prepared: i.state == InviteState::Pending && i.cold.is_none() && !i.warming,
             expires_in_s: (i.state == InviteState::Pending)
                 .then(|| i.deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
         })
@@ -262,16 +287,13 @@ impl Invitations {
     /// B accepts: the merged outputs start now, from the frames in the rings (a cold invitation's
     /// session starts now, active).
     pub fn accept(self: &Arc<Self>, id: &str) -> Result<InvitationStatus, InviteError> {
-        if let Some((session, mut spec)) = self.take_cold(id)? {
-            spec.pending = false;
-            if let Err(e) = self.sessions.start_as(Some(&session), spec.clone()) {
-                // Still pending, still cold: it can be answered again.
-                self.put_back_cold(id, spec);
+        // A cold one is accepted under the lock before its session opens (a second answer
+        // meanwhile is a conflict), and goes back to pending if the session cannot open.
+        if let Some((session, spec)) = self.accept_cold(id)? {
+            let active = SessionSpec { pending: false, ..spec.clone() };
+            if let Err(e) = self.sessions.start_as(Some(&session), active) {
+                self.back_to_pending(id, spec);
                 return Err(e.into());
-            }
-            if let Err(e) = self.transition(id, InviteState::Pending, InviteState::Accepted) {
-                self.sessions.stop(&session);
-                return Err(e);
             }
         } else {
             let session = self.transition(id, InviteState::Pending, InviteState::Accepted)?;
@@ -294,19 +316,25 @@ impl Invitations {
         self.announce(id)
     }
 
-    /// A pending cold invitation's session and spec, taken (None: it is warm).
-    fn take_cold(&self, id: &str) -> Result<Option<(String, SessionSpec)>, InviteError> {
+    /// A pending cold invitation, accepted and its session and spec taken (None: it is warm and
+    /// still pending).
+    fn accept_cold(&self, id: &str) -> Result<Option<(String, SessionSpec)>, InviteError> {
         let mut m = self.lock();
         let i = m.get_mut(id).ok_or_else(|| InviteError::NotFound(id.to_string()))?;
         if i.state != InviteState::Pending {
             return Err(InviteError::Conflict { id: id.to_string(), state: i.state });
         }
-        Ok(i.cold.take().map(|spec| (i.session.clone(), spec)))
+        let Some(spec) = i.cold.take() else { return Ok(None) };
+        i.state = InviteState::Accepted;
+        Ok(Some((i.session.clone(), spec)))
     }
 
-    fn put_back_cold(&self, id: &str, spec: SessionSpec) {
+    /// Its session could not open at the accept: pending and cold again (expired, if its time
+    /// ran out meanwhile).
+    fn back_to_pending(&self, id: &str, spec: SessionSpec) {
         if let Some(i) = self.lock().get_mut(id) {
-            i.cold = Some(spec);
+            i.state = if i.deadline <= Instant::now() { InviteState::Expired } else { InviteState::Pending };
+            i.cold = Some(SessionSpec { pending: true, ..spec });
         }
     }
 
@@ -315,7 +343,7 @@ impl Invitations {
     fn warm_next(self: &Arc<Self>) {
         let next = {
             let mut m = self.lock();
-            if Self::warm_pending(&m) >= self.warm.load(std::sync::atomic::Ordering::Relaxed) {
+            if Self::warm_pending(&m) >= self.warm.load(Ordering::Relaxed) {
                 return;
             }
             let oldest = m
@@ -328,11 +356,19 @@ impl Invitations {
             (id.clone(), i.session.clone(), i.cold.take())
         };
         let (id, session, Some(spec)) = next else { return };
-        let me = self.clone();
-        let _ = std::thread::Builder::new().name("warm invitation".into()).spawn(move || me.warm(&id, &session, spec));
+        let (me, iid) = (self.clone(), id.clone());
+        let spawned =
+            std::thread::Builder::new().name("warm invitation".into()).spawn(move || me.warm(&iid, &session, spec));
+        if spawned.is_err() {
+            if let Some(i) = self.lock().get_mut(&id) {
+                i.warming = false;
+            }
+        }
     }
 
     fn warm(self: &Arc<Self>, id: &str, session: &str, spec: SessionSpec) {
+        // Ahead of the answer it composes pending, whatever the spec was last used for.
+        let spec = SessionSpec { pending: true, ..spec };
         let started = self.sessions.start_as(Some(session), spec.clone());
         let state = {
             let mut m = self.lock();
@@ -341,13 +377,21 @@ impl Invitations {
             if let Some(i) = i {
                 i.warming = false;
                 if started.is_err() && i.state == InviteState::Pending {
-                    i.cold = Some(spec);
+                    i.cold = Some(spec.clone());
                 }
             }
             state
         };
         if let Err(e) = started {
-            tracing::warn!(invitation = %id, error = %e, "invitation could not start composing ahead; it will at the accept");
+            if state == Some(InviteState::Accepted) {
+                // Accepted while it opened: the accept's answer stands, so it opens once more, live.
+                let active = SessionSpec { pending: false, ..spec };
+                if let Err(e) = self.sessions.start_as(Some(session), active) {
+                    tracing::error!(invitation = %id, error = %e, "accepted invitation's session could not start");
+                }
+            } else {
+                tracing::warn!(invitation = %id, error = %e, "invitation could not compose ahead; it will at the accept");
+            }
             return;
         }
         // Answered while it started: follow the answer.
