@@ -62,8 +62,7 @@ impl Service {
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
-        let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.max_invitations)
-            .with_warm(cfg.warm_invitations);
+        let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.caps());
         let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
         let url_key = hex::decode(&key).unwrap_or_else(|_| key.into_bytes());
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));

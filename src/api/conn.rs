@@ -58,6 +58,8 @@ pub struct Activity {
     epoch: Instant,
     busy: AtomicUsize,
     idle_since_ms: AtomicU64,
+    /// Told when a request ends (the connection may be idle from then on).
+    ended: tokio::sync::Notify,
 }
 
 /// A request in progress on a connection (held until its response body is done).
@@ -65,7 +67,12 @@ pub struct Busy(Arc<Activity>);
 
 impl Activity {
     pub fn new() -> Arc<Activity> {
-        Arc::new(Activity { epoch: Instant::now(), busy: AtomicUsize::new(0), idle_since_ms: AtomicU64::new(0) })
+        Arc::new(Activity {
+            epoch: Instant::now(),
+            busy: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            ended: tokio::sync::Notify::new(),
+        })
     }
 
     pub fn enter(self: &Arc<Self>) -> Busy {
@@ -88,6 +95,7 @@ impl Drop for Busy {
         let now = self.0.epoch.elapsed().as_millis() as u64;
         self.0.idle_since_ms.store(now, Ordering::SeqCst);
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.notify_one();
     }
 }
 
@@ -124,25 +132,26 @@ pub async fn watch<C>(
         let now = Instant::now();
         let wait = match (closing, activity.idle_for()) {
             (Some(by), _) if now >= by => return,
-            (Some(by), _) => by - now,
+            (Some(by), _) => Some(by - now),
             (None, Some(d)) if d >= idle => {
                 tracing::debug!(%peer, "HTTP connection closing: no request within {idle:?}");
                 conn.as_mut().graceful_shutdown();
                 closing = Some(now + CLOSE_GRACE);
                 continue;
             }
-            (None, Some(d)) => idle - d,
-            // While a request is in progress nothing is due; look again in a second.
-            (None, None) => Duration::from_secs(1),
+            (None, Some(d)) => Some(idle - d),
+            // While a request is in progress nothing is due until it ends.
+            (None, None) => None,
         };
         tokio::select! {
+            _ = activity.ended.notified(), if wait.is_none() => {}
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(%peer, error = %e, "HTTP connection ended");
                 }
                 return;
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             _ = stop.changed(), if closing.is_none() => {
                 conn.as_mut().graceful_shutdown();
                 closing = Some(Instant::now() + Duration::from_secs(5));

@@ -95,7 +95,8 @@ async fn serve_http(
     use hyper_util::rt::{TokioIo, TokioTimer};
     // Told to every connection at shutdown: each finishes its response in progress and closes.
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let open = std::sync::Arc::new(());
+    // Each connection holds a sender: once all are gone, the receiver says so.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let peers = super::conn::Peers::new(max_per_peer);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -128,13 +129,9 @@ async fn serve_http(
         });
     }
     let _ = stop.send(true);
-    let t0 = std::time::Instant::now();
-    while std::sync::Arc::strong_count(&open) > 1 {
-        if t0.elapsed() > std::time::Duration::from_secs(5) {
-            tracing::warn!("HTTP connections still open at shutdown");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    drop(open);
+    if tokio::time::timeout(std::time::Duration::from_secs(5), all_closed.recv()).await.is_err() {
+        tracing::warn!("HTTP connections still open at shutdown");
     }
 }
 

@@ -56,8 +56,8 @@ pub struct InvitationStatus {
     pub session: String,
     pub from: String,
     pub to: String,
-    /// Its session is composing already (the accept shows the PK at once); false: it starts at
-    /// the accept.
+    /// Pending, and its session composes already (the accept shows the PK at once); false while
+    /// pending: its session starts at the accept, or when a warm place frees up.
     pub prepared: bool,
     /// Seconds left to answer (pending only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +92,7 @@ struct Invitation {
     /// The rooms it shows (who may see and answer it).
     rooms: Vec<String>,
     /// Not started yet (a cold invitation): its session starts at the accept, or when a warm
-    /// place frees up.
+    /// place frees up. Always a pending spec (every writer keeps it so).
     cold: Option<SessionSpec>,
     /// Its session is starting ahead of the answer (it holds a warm place until that is done,
     /// whatever the answer meanwhile).
@@ -110,7 +110,7 @@ pub struct Invitations {
     /// Pending invitations at once, at most.
     max_pending: usize,
     /// Pending invitations whose session composes ahead of the answer, at most.
-    warm: AtomicUsize,
+    warm: usize,
     /// Warm places taken by invitations being created (their session is opening).
     opening: AtomicUsize,
     map: Mutex<HashMap<String, Invitation>>,
@@ -118,15 +118,11 @@ pub struct Invitations {
 }
 
 impl Invitations {
-    pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>, max_pending: usize) -> Arc<Invitations> {
-        let warm = crate::limits::Caps::default().warm_invitations.into();
+    /// At most `caps.max_invitations` pending, of which `caps.warm_invitations` keep a composing
+    /// session (the rest start theirs at the accept).
+    pub fn new(sessions: Arc<Sessions>, events: Option<InviteEvents>, caps: crate::limits::Caps) -> Arc<Invitations> {
+        let (max_pending, warm) = (caps.max_invitations, caps.warm_invitations);
         Arc::new(Invitations { sessions, max_pending, warm, opening: 0.into(), map: Mutex::default(), events })
-    }
-
-    /// How many pending invitations keep a composing session (the rest start at the accept).
-    pub fn with_warm(self: Arc<Self>, n: usize) -> Arc<Self> {
-        self.warm.store(n, Ordering::Relaxed);
-        self
     }
 
     fn warm_pending(m: &HashMap<String, Invitation>) -> usize {
@@ -167,7 +163,7 @@ impl Invitations {
         let (pending, warm_place) = {
             let m = self.lock();
             let taken = Self::warm_pending(&m) + self.opening.load(Ordering::SeqCst);
-            let warm_place = taken < self.warm.load(Ordering::Relaxed);
+            let warm_place = taken < self.warm;
             if warm_place {
                 self.opening.fetch_add(1, Ordering::SeqCst);
             }
@@ -329,12 +325,12 @@ impl Invitations {
         Ok(Some((i.session.clone(), spec)))
     }
 
-    /// Its session could not open at the accept: pending and cold again (expired, if its time
-    /// ran out meanwhile).
+    /// Its session could not open at the accept: pending and cold again, with the (pending) spec
+    /// taken at the accept (expired, if its time ran out meanwhile).
     fn back_to_pending(&self, id: &str, spec: SessionSpec) {
         if let Some(i) = self.lock().get_mut(id) {
             i.state = if i.deadline <= Instant::now() { InviteState::Expired } else { InviteState::Pending };
-            i.cold = Some(SessionSpec { pending: true, ..spec });
+            i.cold = Some(spec);
         }
     }
 
@@ -343,7 +339,7 @@ impl Invitations {
     fn warm_next(self: &Arc<Self>) {
         let next = {
             let mut m = self.lock();
-            if Self::warm_pending(&m) >= self.warm.load(Ordering::Relaxed) {
+            if Self::warm_pending(&m) >= self.warm {
                 return;
             }
             let oldest = m
@@ -367,8 +363,6 @@ impl Invitations {
     }
 
     fn warm(self: &Arc<Self>, id: &str, session: &str, spec: SessionSpec) {
-        // Ahead of the answer it composes pending, whatever the spec was last used for.
-        let spec = SessionSpec { pending: true, ..spec };
         let started = self.sessions.start_as(Some(session), spec.clone());
         let state = {
             let mut m = self.lock();

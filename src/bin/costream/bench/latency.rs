@@ -259,7 +259,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
             // The anchors are pulled from a relay on loopback.
             .with_url_policy(costream::policy::UrlPolicy { allow_private_inputs: true, allow_private_outputs: true }),
     );
-    let invitations = Invitations::new(sessions.clone(), None, costream::limits::Caps::default().max_invitations);
+    let invitations = Invitations::new(sessions.clone(), None, costream::limits::Caps::default());
     let spec = |pending: bool| SessionSpec {
         inputs: urls.iter().map(|u| SessionInput::Url(u.clone())).collect(),
         layout: Layout::SideBySide,
