@@ -14,6 +14,13 @@ fn gpu() -> Arc<Gpu> {
         .clone()
 }
 
+/// The software device (lavapipe) even where a GPU exists: the CPU drawing that the comparisons
+/// below check is done only for a software device.
+fn software() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| Arc::new(Gpu::open_software().expect("lavapipe (install mesa-vulkan-drivers)"))).clone()
+}
+
 /// A YUV 4:2:0 picture owned by the test.
 struct Yuv {
     w: usize,
@@ -189,9 +196,16 @@ fn checkerboard(w: usize, h: usize) -> Yuv {
 
 #[test]
 fn blur_rectangle_is_blurred_and_nothing_outside_it_changes() {
+    // The kernels on whatever device there is, and the CPU's drawing where that device is software.
+    for cpu_draw in [false, true] {
+        blur_is_confined(GpuOptions { cpu_draw, ..GpuOptions::default() });
+    }
+}
+
+fn blur_is_confined(opts: GpuOptions) {
     let (w, h) = (640usize, 360usize);
     let src = checkerboard(w, h);
-    let mut comp = Compositor::new(gpu(), w as u32, h as u32, GpuOptions::default()).unwrap();
+    let mut comp = Compositor::new(gpu(), w as u32, h as u32, opts).unwrap();
     comp.upload(0, &src.picture()).unwrap();
     let (mut scene, _) = one_tile_scene(&src, Rect::new(0.0, 0.0, w as f32, h as f32), Fit::Fill);
     let plain = render(&mut comp, &scene);
@@ -623,7 +637,7 @@ fn cpu_tile_copies_match_the_kernel_byte_for_byte() {
     let gap = Scene { tiles: vec![s1.tiles[0]], ..s1.clone() };
     let mut outs = Vec::new();
     for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
+        let mut c = Compositor::new(software(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
         inputs.upload(&mut c);
         let frame = render(&mut c, &s1);
         assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, 0), "cpu copies {cpu}");
@@ -645,7 +659,7 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let s1 = s1_scene(LayerKind::Solid);
     let mut frames = Vec::new();
     for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
+        let mut c = Compositor::new(software(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
         inputs.upload(&mut c);
         frames.push(render(&mut c, &s1));
         assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (cpu as usize, cpu as usize), "cpu {cpu}");
@@ -666,7 +680,7 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     let (y, v) = (ours[15 * 640 + 300], ours[640 * 360 + 7 * 640 + 301]);
     assert!((55..=75).contains(&y) && v > 220, "bar luma {y}, V {v}");
 
-    let mut c = Compositor::new(gpu(), 640, 360, GpuOptions::default()).unwrap();
+    let mut c = Compositor::new(software(), 640, 360, GpuOptions::default()).unwrap();
     inputs.upload(&mut c);
     let square = vec![[130.0, 110.0], [170.0, 110.0], [170.0, 150.0], [130.0, 150.0]];
     let masked = Scene {
@@ -675,6 +689,36 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     };
     render(&mut c, &masked);
     assert_eq!((c.cpu_drawn_views(), c.cpu_finished_views()), (1, 0), "a mask is the kernels'");
+}
+
+/// S1 on the kernels of whatever device there is (a GPU, or lavapipe with CPU drawing off): the
+/// 1:1 crops are their sources' pixels, the bar is its colour and the blurred square is smooth.
+#[test]
+fn s1_on_the_kernels_of_any_device_shows_its_sources_bar_and_blur() {
+    let inputs = TwoInputs::new();
+    let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: false, ..Default::default() }).unwrap();
+    inputs.upload(&mut c);
+    let frame = render(&mut c, &s1_scene(LayerKind::Solid));
+    assert_eq!(c.cpu_drawn_views(), 0, "the kernels drew it");
+    // Centre crops: output x of the left cell shows source x + 160 of input 0 (planar), the
+    // right cell's output x shows source x - 160 of input 1 (NV12).
+    let (left, right) = (&inputs.planar.y, &inputs.nv12.0.y);
+    let mut worst = 0u8;
+    for y in 40..340 {
+        for (x0, x1, src, dx) in [(210usize, 310usize, left, 160isize), (330, 630, right, -160)] {
+            for x in x0..x1 {
+                let want = src[y * 640 + (x as isize + dx) as usize];
+                worst = worst.max(frame[y * 640 + x].abs_diff(want));
+            }
+        }
+    }
+    assert!(worst <= 1, "the crops differ from their sources by up to {worst}");
+    let step = |x0: usize, y: usize| {
+        (x0..x0 + 60).map(|x| frame[y * 640 + x].abs_diff(frame[y * 640 + x + 1]) as u32).sum::<u32>()
+    };
+    assert!(step(120, 130) * 4 < step(400, 130), "blurred {} vs sharp {}", step(120, 130), step(400, 130));
+    let (y, v) = (frame[15 * 640 + 300], frame[640 * 360 + 7 * 640 + 301]);
+    assert!((55..=75).contains(&y) && v > 220, "bar luma {y}, V {v}");
 }
 
 /// Scaled, unrotated tiles (S2's anchors filling cells larger than their pictures, and a larger
@@ -706,7 +750,7 @@ fn cpu_scaled_tiles_match_the_kernel() {
     let scene = Scene { tiles: vec![cell(0, &small, 0.0), cell(1, &big, 320.0)], ..Scene::default() };
     let mut frames = Vec::new();
     for cpu in [true, false] {
-        let mut c = Compositor::new(gpu(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
+        let mut c = Compositor::new(software(), 640, 360, GpuOptions { cpu_draw: cpu, ..Default::default() }).unwrap();
         for _ in 0..2 {
             c.upload(0, &small.picture()).unwrap();
             c.upload(1, &big.picture()).unwrap();
@@ -779,10 +823,12 @@ fn pk_bar_split_follows_the_scores_and_names_render_including_cjk() {
     // New scores animate over animate_ms: half-way the split is between old and new, then lands.
     bar.update(&costream::compose::PkChange { scores: Some([100, 300]), ..Default::default() }, t0, (1280, 720))
         .unwrap();
+    // Eased (smoothstep) from 0.75 to 0.25 of the bar: at 250 ms 0.75 - 0.5 * 0.15625, at 500 ms 0.5.
     let mid = split_x(&draw(&mut comp, &bar, at(500), false, false));
-    assert!(mid > 190.0 && mid < 450.0, "mid-animation split at {mid}");
+    assert!((mid - (40.0 + 0.5 * 560.0)).abs() <= 4.0, "mid-animation split at {mid}, expected 320");
     let early = split_x(&draw(&mut comp, &bar, at(250), false, false));
-    assert!(early > mid, "the split moves steadily ({early} then {mid})");
+    let want = 40.0 + (0.75 - 0.5 * 0.15625) * 560.0;
+    assert!((early - want).abs() <= 4.0, "split at 250 ms: {early}, expected {want}");
     let end = split_x(&draw(&mut comp, &bar, at(1000), false, false));
     assert!((end - 180.0).abs() <= 2.0, "after the animation {end}");
     // Text: the name boxes (left half, right half of the bar) hold glyph pixels, CJK included.

@@ -75,13 +75,14 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
                 continue;
             }
             seen.insert(seq, (dur, Instant::now()));
+            // A segment the playlist lists is there to be fetched: a failure fails the test (it
+            // would otherwise leave a gap the timestamp checks below never see).
+            let r = authed(&format!("{hls}/{name}")).call().unwrap_or_else(|e| panic!("segment {name}: {e}"));
             let mut bytes = Vec::new();
-            if let Ok(r) = authed(&format!("{hls}/{name}")).call() {
-                std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
-                let p = seg_dir.join(format!("{seq:06}.ts"));
-                std::fs::write(&p, bytes).unwrap();
-                files.push(p);
-            }
+            std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
+            let p = seg_dir.join(format!("{seq:06}.ts"));
+            std::fs::write(&p, bytes).unwrap();
+            files.push((seq, p));
         }
     };
     wait_for("two segments", 40.0, || {
@@ -117,9 +118,17 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
     let (st, body) = call("POST", &format!("{h}/sessions"), Some(&req.to_string()));
     assert_eq!((st, body["error"]["code"].as_str()), (503, Some("machine_behind")), "{body}");
 
-    // Timestamps only go forward, across segments too; the audio runs with the pictures.
+    // Timestamps only go forward, across segments too; the audio runs with the pictures. Every
+    // segment from the first seen to the last is here, with no gap in the sequence.
+    assert_eq!(files.len(), seen.len(), "every listed segment was fetched");
+    assert!(files.len() >= 20, "{} segments for over 60 s", files.len());
+    assert!(
+        files.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "segments missing: {:?}",
+        files.iter().map(|f| f.0).collect::<Vec<_>>()
+    );
     let (mut last_v, mut last_a) = (f64::MIN, f64::MIN);
-    for f in &files {
+    for (_, f) in &files {
         let v = packet_times(f, "v");
         let mut sorted = v.clone();
         sorted.sort_by(f64::total_cmp);

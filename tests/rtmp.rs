@@ -116,10 +116,12 @@ fn reads_a_live_rtmp_input_from_nginx() {
 }
 
 /// A live stream joined between keyframes probes as audio only for a while (nginx-rtmp sends a
-/// new subscriber video from the next keyframe): with a keyframe every 4 s, a second of probing
-/// usually sees no video. Every join must still open the input with its picture.
+/// new subscriber video from the next keyframe). Here the anchor's only keyframe comes every 8 s
+/// and every join is timed 2.5 to 4 s after one, so each join waits 4 to 5.5 s for its picture,
+/// far past a default probe: every join must still open the input with its picture.
 #[test]
 fn a_live_input_joined_between_keyframes_still_opens_with_video() {
+    const GOP_S: f64 = 8.0;
     let d = workdir("rtmp-gop");
     let nginx = start_nginx(&d);
     let src = d.join("long_gop.flv");
@@ -139,15 +141,15 @@ fn a_live_input_joined_between_keyframes_still_opens_with_video() {
         ])
         .args([
             "-t",
-            "12",
+            "8",
             "-c:v",
             "libx264",
             "-preset",
             "ultrafast",
             "-g",
-            "120",
+            "240",
             "-keyint_min",
-            "120",
+            "240",
             "-sc_threshold",
             "0",
             "-pix_fmt",
@@ -160,13 +162,26 @@ fn a_live_input_joined_between_keyframes_still_opens_with_video() {
         .expect("ffmpeg");
     assert!(gen.success());
     let url = format!("rtmp://127.0.0.1:{}/live/gop", nginx.port);
+    // Looped in real time: a keyframe at each loop's start, every 8 s from here.
+    let published = Instant::now();
     let _publisher = publish_live(&src, nginx.port, "gop");
-    wait_for("the publisher to be live on nginx", 10.0, || has_video(&url));
+    wait_for("the publisher to be live on nginx", 30.0, || has_video(&url));
+    let phase = || published.elapsed().as_secs_f64() % GOP_S;
     for join in 0..3 {
+        wait_for("a moment 2.5 to 4 s after a keyframe", GOP_S + 1.0, || (2.5..4.0).contains(&phase()));
+        let joined = phase();
         let out = d.join(format!("join{join}.mp4"));
+        let t0 = Instant::now();
         let o =
             costream(&["render", "-i", &url, "--size", "320x180", "--duration", "1", "--out", out.to_str().unwrap()]);
-        assert!(o.status.success(), "join {join}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "join {join} at {joined:.1} s into the GOP: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The picture came with the next keyframe: the join really was mid-GOP.
+        let waited = t0.elapsed().as_secs_f64();
+        assert!(waited >= GOP_S - joined - 0.5, "join {join} at {joined:.1} s into the GOP took only {waited:.1} s");
         let f = frame_rgb(&out, 0.5, 320, 180);
         assert_near(f.at(160, 90), [0, 255, 0], 24, "the live input's picture");
     }

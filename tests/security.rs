@@ -212,17 +212,8 @@ fn idle_sockets_are_closed_at_their_deadlines() {
     let token = token_for(&svc.http).unwrap();
     write!(body, "POST /rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na").unwrap();
     let t0 = Instant::now();
-    let closed_at = |sock: &mut TcpStream| {
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut b = [0u8; 256];
-        loop {
-            match sock.read(&mut b) {
-                Ok(0) | Err(_) => return t0.elapsed(),
-                // hyper may answer 408 before it closes.
-                Ok(_) => continue,
-            }
-        }
-    };
+    // A read that times out is not a close: a socket still open at 20 s fails the test.
+    let closed_at = |sock: &mut TcpStream| closed_within(sock, t0, 20.0).expect("the socket is still open after 20 s");
     body.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut answer = [0u8; 12];
     body.read_exact(&mut answer).unwrap();
@@ -381,7 +372,10 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(call("GET", &format!("{h}/channels/show/viewers/v1"), None).1["points"], 0.0, "nothing was counted");
     // Open: health, and what carries its own signature.
     assert_eq!(call_as(None, "GET", &format!("{h}/health"), None).0, 200);
-    assert_ne!(call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}")).0, 401);
+    // The payment callback carries its own signature: no token needed, it is reached (and says that
+    // payments are off here).
+    let (st, body) = call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}"));
+    assert_eq!((st, body["error"]["code"].as_str()), (503, Some("payments_off")), "{body}");
 
     // An anchor token of room A: its room, not B's; no operator routes.
     let (st, t) = call("POST", &format!("{h}/tokens"), Some(&json!({"role": "anchor", "room": a}).to_string()));
@@ -522,7 +516,8 @@ fn behaviour_counts_only_from_issued_viewer_tokens_signed_platform_reports_or_op
     let statuses: Vec<u16> = (0..15).map(|_| call_as(None, "POST", &ev, Some(r#"{"kind":"like"}"#)).0).collect();
     assert!(statuses.contains(&429), "15 likes at once are throttled: {statuses:?}");
     let after_likes = points();
-    assert!((1.0..=11.0).contains(&after_likes), "{after_likes}");
+    let counted = 1 + statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(after_likes, counted as f64, "a point per like answered 200 ({statuses:?})");
     // No gifts from the page, and no more watch time than has passed since the token was issued.
     assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"gift","value":5}"#)).0, 403);
     assert_eq!(call_as(None, "POST", &ev, Some(r#"{"kind":"watch","seconds":600}"#)).0, 400);
@@ -579,6 +574,7 @@ fn a_restart_keeps_a_running_session_going() {
     );
     assert_eq!(st, 201, "{inv}");
     let inv = inv["id"].as_str().unwrap().to_string();
+    let inv_created = Instant::now();
 
     // The process dies (no chance to write anything down on the way out) and comes back.
     drop(svc);
@@ -651,7 +647,10 @@ fn a_restart_keeps_a_running_session_going() {
     wait_for("the push destination to carry video again", 30.0, || has_video(&out));
     let (st, i) = call("GET", &format!("{h}/invitations/{inv}"), None);
     assert_eq!((st, i["state"].as_str()), (200, Some("pending")), "{i}");
-    assert!(i["expires_in_s"].as_f64().unwrap() < 300.0, "it keeps its deadline: {i}");
+    // It keeps the deadline it was given at its creation (not 300 s from the restart).
+    let left = 300.0 - inv_created.elapsed().as_secs_f64();
+    let expires = i["expires_in_s"].as_f64().unwrap();
+    assert!((expires - left).abs() <= 2.0, "it keeps its deadline: {expires} s left, want {left:.1}: {i}");
     let (st, i) = call("POST", &format!("{h}/invitations/{inv}/accept"), None);
     assert_eq!((st, i["state"].as_str()), (200, Some("accepted")), "{i}");
     let pk = i["session"].as_str().unwrap().to_string();
@@ -689,14 +688,23 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
             .unwrap_or(0.0)
     };
     wait_for("frames decoded", 15.0, || held() > 0.0);
-    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest.
-    let most = (0..40)
+    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest. Between
+    // a new frame's decode and the oldest one's drop two frames exist for a moment; most of the
+    // time the ring holds its one.
+    let frame = 1280.0 * 720.0 * 1.5;
+    let mut samples: Vec<f64> = (0..40)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(50));
             held()
         })
-        .fold(0.0, f64::max);
-    assert!(most <= 2.0 * 1.4e6, "{most} bytes of decoded frames held for one room under a 2 MB budget");
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let (median, most) = (samples[samples.len() / 2], samples[samples.len() - 1]);
+    assert!(
+        median <= 1.1 * frame,
+        "{median} bytes of decoded frames held (median) under a 2 MB budget: one frame fits"
+    );
+    assert!(most <= 2.1 * frame, "{most} bytes at most under a 2 MB budget");
 }
 
 #[test]
@@ -717,10 +725,9 @@ fn a_chunk_stream_that_contradicts_itself_ends_only_its_own_connection() {
     bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
     bytes.extend(std::iter::repeat_n(0u8, 10));
     s.write_all(&bytes).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut sink = [0u8; 8192];
-    let closed = (0..100).any(|_| matches!(s.read(&mut sink), Ok(0) | Err(_)));
-    assert!(closed, "the connection is closed");
+    // Closed at once (the handshake and idle deadlines are 10 s and 30 s, so no deadline did it).
+    let closed = closed_within(&mut s, Instant::now(), 5.0);
+    assert!(closed.is_some(), "the connection is closed");
     // The ingest goes on: a real anchor publishes.
     let _anchor = publish_live(&live_clip(&d), svc.rtmp_port, &key);
     wait_for("room A to go live", 15.0, || status(h, &r) == "live");

@@ -174,9 +174,14 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     let id = ses["id"].as_str().unwrap().to_string();
     // Viewers get their tokens from the service (the platform asks for them).
     let issue = || call("POST", &format!("{h}/channels/show/viewers"), None).1["token"].as_str().unwrap().to_string();
-    let (alice_t, bob_t) = (issue(), issue());
+    let (alice_t, bob_t, carol_t) = (issue(), issue(), issue());
+    let like = |t: &str| call("POST", &format!("{h}/channels/show/viewers/{t}/events"), Some(r#"{"kind":"like"}"#)).0;
     for _ in 0..3 {
-        call("POST", &format!("{h}/channels/show/viewers/{alice_t}/events"), Some(r#"{"kind":"like"}"#));
+        assert_eq!(like(&alice_t), 200);
+    }
+    // Carol is at the top level from the start: the open picture.
+    for _ in 0..10 {
+        assert_eq!(like(&carol_t), 200);
     }
     let playlist = |t: &str| get(&format!("{h}/sessions/{id}/viewers/{t}/index.m3u8"));
     assert_eq!(playlist("alice").0, 403, "a token the service did not issue");
@@ -190,9 +195,10 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     let (alice, bob) = got.unwrap();
     let (sa, sb) = (segments(&alice), segments(&bob));
     assert!(
-        sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")),
+        !sb.is_empty() && sa.iter().all(|u| u.contains("/r/l1/")) && sb.iter().all(|u| u.contains("/r/l0/")),
         "alice (level 1) and bob (level 0) get different renditions:\n{alice}\n{bob}"
     );
+    organs_masked_as_their_levels_say(&d, &h, &[&bob_t, &alice_t, &carol_t], &playlist);
     // The renditions are aligned: same segment names in both playlists.
     let name = |u: &str| u.split('/').nth(5).unwrap_or("").split('?').next().unwrap_or("").to_string();
     assert_eq!(name(&sa[0]), name(&sb[0]));
@@ -220,11 +226,84 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     for _ in 0..7 {
         call("POST", &format!("{h}/channels/show/viewers/{alice_t}/events"), Some(r#"{"kind":"like"}"#));
     }
-    let (_, a2) = playlist(&alice_t);
+    let (st, a2) = playlist(&alice_t);
+    let a2 = segments(&String::from_utf8_lossy(&a2));
     assert!(
-        segments(&String::from_utf8_lossy(&a2)).iter().all(|u| u.contains("/r/open/")),
-        "top level: the open picture"
+        st == 200 && !a2.is_empty() && a2.iter().all(|u| u.contains("/r/open/")),
+        "top level: the open picture ({st}: {a2:?})"
     );
     let _ = anchor.kill();
     let _ = anchor.wait();
+}
+
+/// The same segment of three viewers' renditions — level 0 (eyes and mouth masked), level 1 (eyes
+/// masked) and the top level (the open picture) — decoded and compared block by block: level 1
+/// differs from the open picture in one region (the eyes), level 0 in that region and one more
+/// below it (the mouth); where level 1 is open, it is the open picture.
+fn organs_masked_as_their_levels_say(
+    d: &std::path::Path,
+    h: &str,
+    tokens: &[&str; 3],
+    playlist: &dyn Fn(&str) -> (u16, Vec<u8>),
+) {
+    let mut frames = Vec::new();
+    let mut seg = None;
+    wait_for("one segment in all three renditions", 20.0, || {
+        let lists: Vec<Vec<String>> =
+            tokens.iter().map(|t| segments(&String::from_utf8_lossy(&playlist(t).1))).collect();
+        let name = |u: &str| u.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+        // The newest segment all three list, fetched at once (the signed URLs are short-lived).
+        let Some(common) =
+            lists[0].iter().rev().map(|u| name(u)).find(|n| lists.iter().all(|l| l.iter().any(|u| name(u) == *n)))
+        else {
+            return false;
+        };
+        let urls: Vec<String> = lists.iter().map(|l| l.iter().find(|u| name(u) == common).unwrap().clone()).collect();
+        frames = urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let (st, bytes) = get(&format!("{h}{u}"));
+                assert_eq!(st, 200, "{u}");
+                let p = d.join(format!("rendition{i}.ts"));
+                std::fs::write(&p, bytes).unwrap();
+                frame_rgb(&p, 0.0, 384, 384)
+            })
+            .collect();
+        seg = Some(common);
+        true
+    });
+    // Mean absolute difference of each 8x8 block against the open picture.
+    let blocks = |a: &Rgb| -> Vec<(usize, usize, f64)> {
+        let open = &frames[2];
+        let mut out = Vec::new();
+        for by in 0..48 {
+            for bx in 0..48 {
+                let mut sum = 0u32;
+                for y in by * 8..by * 8 + 8 {
+                    for x in bx * 8..bx * 8 + 8 {
+                        let (p, q) = (a.at(x, y), open.at(x, y));
+                        sum += (0..3).map(|c| p[c].abs_diff(q[c]) as u32).sum::<u32>();
+                    }
+                }
+                out.push((bx, by, sum as f64 / 192.0));
+            }
+        }
+        out
+    };
+    let changed =
+        |a: &Rgb| -> Vec<(usize, usize)> { blocks(a).into_iter().filter(|b| b.2 > 6.0).map(|b| (b.0, b.1)).collect() };
+    let (l0, l1) = (changed(&frames[0]), changed(&frames[1]));
+    let mean_y = |b: &[(usize, usize)]| b.iter().map(|p| p.1 as f64).sum::<f64>() / b.len().max(1) as f64;
+    let only_l0: Vec<(usize, usize)> = l0.iter().filter(|b| !l1.contains(b)).copied().collect();
+    let seg = seg.unwrap();
+    assert!(l1.len() >= 4, "{seg}: level 1 masks its eyes ({} blocks differ from the open picture)", l1.len());
+    assert!(only_l0.len() >= 4, "{seg}: level 0 masks more than level 1 ({l0:?} vs {l1:?})");
+    assert!(
+        mean_y(&only_l0) > mean_y(&l1) + 2.0,
+        "{seg}: what level 0 masks beyond level 1 (the mouth, rows {:.1}) lies below level 1's (the eyes, rows {:.1})",
+        mean_y(&only_l0),
+        mean_y(&l1)
+    );
+    assert!(l0.len() * 4 < 48 * 48, "{seg}: masks cover organs, not the picture ({} blocks)", l0.len());
 }

@@ -38,6 +38,16 @@ impl Gpu {
 
     /// Opens the best adapter: discrete > integrated > virtual > CPU (lavapipe/llvmpipe).
     pub fn open() -> Result<Gpu> {
+        Gpu::open_where(|_| true, "all backends")
+    }
+
+    /// Opens a software adapter (lavapipe/llvmpipe) even where a GPU exists: what compares the
+    /// CPU's drawing with the kernels' needs the device that CPU drawing is for.
+    pub fn open_software() -> Result<Gpu> {
+        Gpu::open_where(|i| i.device_type == wgpu::DeviceType::Cpu, "software adapters (lavapipe)")
+    }
+
+    fn open_where(keep: impl Fn(&wgpu::AdapterInfo) -> bool, what: &str) -> Result<Gpu> {
         // lavapipe's Vulkan enumeration probes Wayland; an existing runtime dir keeps it quiet.
         if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
             let dir = std::env::temp_dir().join("costream-xdg");
@@ -53,8 +63,9 @@ impl Gpu {
         }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        adapters.retain(|a| keep(&a.get_info()));
         if adapters.is_empty() {
-            return Err(Error::NoAdapter { tried: "all backends".into() });
+            return Err(Error::NoAdapter { tried: what.into() });
         }
         let rank = |a: &wgpu::Adapter| {
             let i = a.get_info();

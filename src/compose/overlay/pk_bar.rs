@@ -240,7 +240,9 @@ impl PkBar {
         match self.settings.rect {
             Some([x, y, rw, rh]) => Rect { x, y, w: rw, h: rh },
             None => {
-                let bh = (h as f32 * 0.05).round().max(16.0);
+                // 5 % of the height, at least 16 px, at most half the frame (its own height
+                // above the bottom edge must fit too).
+                let bh = (h as f32 * 0.05).round().max(16.0).min((h as f32 / 2.0).floor());
                 Rect { x: (w as f32 * 0.04).round(), y: h as f32 - bh * 2.0, w: (w as f32 * 0.92).round(), h: bh }
             }
         }
@@ -273,26 +275,31 @@ impl PkBar {
         let size = if s.text_size > 0.0 { s.text_size } else { (r.h * 0.75).max(8.0) };
         let style = |align| TextStyle { size, color: s.text_color.0, align, outline: true };
         let pad = (r.h * 0.5).round();
-        let half = ((r.w - 2.0 * pad) / 2.0).floor().max(1.0);
+        let half = ((r.w - 2.0 * pad) / 2.0).floor();
         let (ls, rs) = (lside, 1 - lside);
-        out.push(Element::Text {
-            key: format!("{prefix}pk.left"),
-            rect: Rect { x: r.x + pad, y: r.y, w: half, h: r.h },
-            text: format!("{}  {}", s.names[ls], s.scores[ls]),
-            style: style(TextAlign::Left),
-        });
-        out.push(Element::Text {
-            key: format!("{prefix}pk.right"),
-            rect: Rect { x: r.x + pad + half, y: r.y, w: half, h: r.h },
-            text: format!("{}  {}", s.scores[rs], s.names[rs]),
-            style: style(TextAlign::Right),
-        });
-        // Countdown (or the result) in a box above the bar's centre.
-        let label_h = (r.h * 1.2).round();
+        // A bar too narrow for its rounded ends has no room for names.
+        if half >= 1.0 {
+            out.push(Element::Text {
+                key: format!("{prefix}pk.left"),
+                rect: Rect { x: r.x + pad, y: r.y, w: half, h: r.h },
+                text: format!("{}  {}", s.names[ls], s.scores[ls]),
+                style: style(TextAlign::Left),
+            });
+            out.push(Element::Text {
+                key: format!("{prefix}pk.right"),
+                rect: Rect { x: r.x + pad + half, y: r.y, w: half, h: r.h },
+                text: format!("{}  {}", s.scores[rs], s.names[rs]),
+                style: style(TextAlign::Right),
+            });
+        }
+        // Countdown (or the result) in a box above the bar's centre, moved inside the frame where
+        // the bar is near an edge, and no larger than the frame.
+        let label_h = (r.h * 1.2).round().min(h as f32);
+        let label_w = (label_h * 5.0).round().min(w as f32);
         let label = Rect {
-            x: (r.x + r.w / 2.0 - label_h * 2.5).round(),
-            y: (r.y - label_h - 4.0).max(0.0),
-            w: (label_h * 5.0).round(),
+            x: (r.x + r.w / 2.0 - label_w / 2.0).round().clamp(0.0, w as f32 - label_w),
+            y: (r.y - label_h - 4.0).clamp(0.0, h as f32 - label_h),
+            w: label_w,
             h: label_h,
         };
         let text = match (self.winner(now), self.remaining(now)) {
