@@ -141,26 +141,32 @@ fn key() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A rectangle's coordinate: mostly inside a frame of up to 4000 px, sometimes just past it or wild.
-fn coord() -> impl Strategy<Value = f32> {
+/// A bar rectangle for a `w`×`h` frame: mostly inside it (so that it is accepted), sometimes
+/// past an edge or wild.
+fn bar_rect(w: u32, h: u32) -> impl Strategy<Value = [f32; 4]> {
+    let (w, h) = (w as f32, h as f32);
     prop_oneof![
-        6 => 0.0f32..4000.0,
-        1 => prop::sample::select(vec![-1.0f32, 0.0, 4.0, 7.99, 8.0, 1e9, f32::MAX, f32::MIN_POSITIVE]),
+        6 => (0.0..1.0f32, 0.0..1.0f32, 0.0..1.0f32, 0.0..1.0f32).prop_map(move |(a, b, c, d)| {
+            let (x, y) = ((a * (w - 8.0)).floor(), (b * (h - 4.0)).floor());
+            [x, y, (8.0 + c * (w - x - 8.0)).floor(), (4.0 + d * (h - y - 4.0)).floor()]
+        }),
+        1 => prop::array::uniform4(prop::sample::select(vec![-1.0f32, 0.0, 4.0, 7.99, 8.0, 1e9, f32::MAX, f32::NAN])),
     ]
 }
 
-/// A structured PK change: every field sometimes set, with values from ordinary to extreme.
-fn pk_change() -> impl Strategy<Value = PkChange> {
+/// A structured PK change for a `w`×`h` frame: every field sometimes set, with values from
+/// ordinary to extreme.
+fn pk_change(w: u32, h: u32) -> impl Strategy<Value = PkChange> {
     let name = prop_oneof!["[A-Za-z ]{0,12}", "[主播小美胜平局]{1,70}", Just(String::new())];
     let colour = any::<[u8; 4]>().prop_map(Colour);
     (
         (prop::option::of(any::<bool>()), prop::option::of([name.clone(), name])),
-        prop::option::of((0u64..1000, prop_oneof![0u64..1000, Just(u64::MAX)]).prop_map(|(a, b)| [a, b])),
-        prop::option::of(prop::option::of([coord(), coord(), coord(), coord()])),
+        prop::option::of((0u64..1000, prop_oneof![9 => 0u64..1000, 1 => Just(u64::MAX)]).prop_map(|(a, b)| [a, b])),
+        prop::option::of(prop::option::of(bar_rect(w, h))),
         (prop::option::of([colour.clone(), colour.clone()]), prop::option::of(colour)),
-        prop::option::of(prop_oneof![0.0f32..300.0, Just(f32::NAN), Just(-1.0)]),
-        prop::option::of(prop_oneof![0u32..5000, Just(u32::MAX)]),
-        prop::option::of(prop::option::of(prop_oneof![0u32..120, Just(u32::MAX)])),
+        prop::option::of(prop_oneof![9 => 0.0f32..300.0, 1 => Just(f32::NAN), 1 => Just(-1.0)]),
+        prop::option::of(prop_oneof![9 => 0u32..5000, 1 => Just(u32::MAX)]),
+        prop::option::of(prop::option::of(prop_oneof![9 => 0u32..120, 1 => Just(u32::MAX)])),
         prop::option::of(prop::option::of(prop::sample::select(vec![Winner::A, Winner::B, Winner::Draw]))),
     )
         .prop_map(
@@ -187,11 +193,15 @@ fn pk_change() -> impl Strategy<Value = PkChange> {
 /// inside the frame; a refused change leaves the settings as they were.
 #[test]
 fn pk_bar_draws_inside_the_frame_whatever_it_was_told() {
-    let change = prop_oneof![
-        3 => pk_change(),
-        1 => json().prop_filter_map("not a PK change", |v| serde_json::from_value::<PkChange>(v).ok()),
-    ];
-    let strategy = (prop::collection::vec(change, 1..4), 16u32..4000, 16u32..2200, 0u64..200_000, any::<bool>());
+    // Frames of every size an output can have, small ones (where the bar's parts crowd) often.
+    let side = |max: u32| prop_oneof![2u32..64, 16u32..max];
+    let strategy = (side(4000), side(2200)).prop_flat_map(|(w, h)| {
+        let change = prop_oneof![
+            3 => pk_change(w, h),
+            1 => json().prop_filter_map("not a PK change", |v| serde_json::from_value::<PkChange>(v).ok()),
+        ];
+        (prop::collection::vec(change, 1..4), Just(w), Just(h), 0u64..200_000, any::<bool>())
+    });
     check("pk bar rectangles", strategy, |(changes, w, h, later_ms, mirrored)| {
         let now = Instant::now();
         let mut bar = PkBar::new(PkSettings::default(), now);
@@ -668,7 +678,8 @@ static INGEST_PANICS: AtomicUsize = AtomicUsize::new(0);
 fn count_ingest_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let on_ingest = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+        // The runtime's worker threads ("tokio-rt-worker", "tokio-runtime-worker" in older tokio).
+        let on_ingest = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-"));
         let in_library = info.location().is_some_and(|l| l.file().contains("rml_"));
         if on_ingest && !in_library {
             INGEST_PANICS.fetch_add(1, Ordering::SeqCst);

@@ -680,6 +680,10 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
     let (r, key) = room(h, "A");
     let _anchor = publish_live(&big, svc.rtmp_port, &key);
     wait_for("the room to go live", 15.0, || status(h, &r) == "live");
+    // A session shows the room: its reader's ring is what the budget sizes.
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": r}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
     let held = || {
         let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
         m.lines()
@@ -688,23 +692,22 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
             .unwrap_or(0.0)
     };
     wait_for("frames decoded", 15.0, || held() > 0.0);
-    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest. Between
-    // a new frame's decode and the oldest one's drop two frames exist for a moment; most of the
-    // time the ring holds its one.
+    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest. The
+    // ring's one frame is often all there is; for a moment after each decode two exist (the new
+    // one in the ring, the one on screen). A ring one frame deeper holds two nearly all the time.
     let frame = 1280.0 * 720.0 * 1.5;
-    let mut samples: Vec<f64> = (0..40)
+    let samples: Vec<f64> = (0..40)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(50));
-            held()
+            held() / frame
         })
         .collect();
-    samples.sort_by(f64::total_cmp);
-    let (median, most) = (samples[samples.len() / 2], samples[samples.len() - 1]);
+    let one = samples.iter().filter(|f| **f <= 1.1).count();
+    let most = samples.iter().copied().fold(0.0, f64::max);
     assert!(
-        median <= 1.1 * frame,
-        "{median} bytes of decoded frames held (median) under a 2 MB budget: one frame fits"
+        one * 3 >= samples.len() && most <= 2.1,
+        "frames held under a 2 MB budget (a 1.4 MB frame fits once): {samples:?}"
     );
-    assert!(most <= 2.1 * frame, "{most} bytes at most under a 2 MB budget");
 }
 
 #[test]
