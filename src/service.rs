@@ -47,6 +47,8 @@ impl Service {
             Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
                 .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
         );
+        // A pause written down before a restart shows again at once.
+        rooms.restore_pauses();
         let ev = events.clone();
         let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
         let sessions = Arc::new(

@@ -336,6 +336,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/rooms/{a}")),
         ("GET", format!("/rooms/{a}/destinations")),
         ("POST", format!("/rooms/{a}/key")),
+        ("POST", format!("/rooms/{a}/pause")),
+        ("POST", format!("/rooms/{a}/resume")),
         ("GET", "/sessions".to_string()),
         ("POST", "/sessions".to_string()),
         ("GET", format!("/sessions/{ses_b}")),
@@ -392,6 +394,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     for (m, p) in [
         ("GET", format!("/rooms/{b}")),
         ("POST", format!("/rooms/{b}/key")),
+        ("POST", format!("/rooms/{b}/pause")),
+        ("POST", format!("/rooms/{b}/resume")),
         ("GET", format!("/sessions/{ses_b}")),
         ("DELETE", format!("/sessions/{ses_b}")),
         ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
@@ -402,6 +406,12 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         assert_eq!(me("GET", p, None).0, 403, "{p}");
     }
     assert_eq!(me("POST", "/rooms", Some(r#"{"name":"mine"}"#)).0, 403, "anchors do not create rooms");
+    assert_eq!(call("GET", &format!("{h}/rooms/{b}"), None).1["paused"], json!(null), "B was not paused");
+    // Its own room it pauses and resumes.
+    let (st, r) = me("POST", &format!("/rooms/{a}/pause"), None);
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some("system")), "{r}");
+    let (st, r) = me("POST", &format!("/rooms/{a}/resume"), None);
+    assert_eq!((st, &r["paused"]), (200, &json!(null)), "{r}");
     let (st, _) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": b}]}).to_string()));
     assert_eq!(st, 403, "a session of another room");
     let (st, mine) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));

@@ -3,8 +3,8 @@
 use utoipa::OpenApi;
 
 use super::{
-    behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, pk_wire, rooms, rooms_wire,
-    sessions, sessions_wire, tokens, unlock, ErrorBody, ErrorDetail,
+    behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, pause, pause_wire, pk_wire,
+    rooms, rooms_wire, sessions, sessions_wire, tokens, unlock, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -17,6 +17,8 @@ use super::{
         rooms::get_room,
         rooms::delete_room,
         rooms::regenerate_key,
+        pause::pause_room,
+        pause::resume_room,
         rooms::list_destinations,
         rooms::add_destination,
         rooms::delete_destination,
@@ -58,6 +60,8 @@ use super::{
         rooms_wire::CreateDestination,
         rooms_wire::RegenerateKey,
         rooms_wire::LiveInfo,
+        pause_wire::PauseRequest,
+        pause_wire::PauseView,
         ErrorBody,
         ErrorDetail,
         events::ServiceEvent,
@@ -68,6 +72,7 @@ use super::{
         sessions_wire::FpsWire,
         sessions_wire::SessionInputSpec,
         sessions_wire::SessionView,
+        pause_wire::PausedRoomView,
         sessions_wire::SessionStateWire,
         sessions_wire::ChangeSession,
         sessions_wire::ViewStatusView,

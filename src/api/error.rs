@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{chain, Blame};
+use crate::rooms::PauseError;
 use crate::session::invite::InviteError;
 use crate::session::SessionError;
 use crate::store::StoreError;
@@ -117,6 +118,15 @@ impl From<StoreError> for ApiError {
             }
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
+        }
+    }
+}
+
+impl From<PauseError> for ApiError {
+    fn from(e: PauseError) -> ApiError {
+        match e {
+            PauseError::Store(e) => e.into(),
+            PauseError::Slate(_) => ApiError::server("slate", &e),
         }
     }
 }

@@ -31,6 +31,19 @@ pub enum ServiceEvent {
     PublishEnded {
         room_id: String,
     },
+    /// A room shows a slate instead of its anchor, in every output that shows it (`since`: Unix
+    /// seconds; `audio`: `keep` or `mute`).
+    RoomPaused {
+        room_id: String,
+        since: i64,
+        slate: String,
+        audio: String,
+    },
+    /// A room shows its anchor again.
+    RoomResumed {
+        room_id: String,
+        paused_s: i64,
+    },
     SessionStarted {
         session_id: String,
     },
@@ -80,6 +93,10 @@ impl From<RoomEvent> for ServiceEvent {
             RoomEvent::PublishAccepted { room_id, peer } => ServiceEvent::PublishAccepted { room_id, peer },
             RoomEvent::PublishRefused { key, peer, reason } => ServiceEvent::PublishRefused { key, peer, reason },
             RoomEvent::PublishEnded { room_id } => ServiceEvent::PublishEnded { room_id },
+            RoomEvent::Paused { room_id, since, slate, audio } => {
+                ServiceEvent::RoomPaused { room_id, since, slate, audio }
+            }
+            RoomEvent::Resumed { room_id, paused_s } => ServiceEvent::RoomResumed { room_id, paused_s },
         }
     }
 }

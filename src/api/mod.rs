@@ -26,6 +26,8 @@ mod invitations;
 mod invitations_wire;
 mod legacy;
 mod metrics;
+mod pause;
+mod pause_wire;
 mod pk_wire;
 mod rooms;
 mod rooms_wire;
@@ -150,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms", post(rooms::create_room).get(rooms::list_rooms))
         .route("/rooms/{id}", get(rooms::get_room).delete(rooms::delete_room))
         .route("/rooms/{id}/key", post(rooms::regenerate_key))
+        .route("/rooms/{id}/pause", post(pause::pause_room))
+        .route("/rooms/{id}/resume", post(pause::resume_room))
         .route("/rooms/{id}/destinations", get(rooms::list_destinations).post(rooms::add_destination))
         .route("/rooms/{id}/destinations/{dst}", delete(rooms::delete_destination))
         .route("/events", get(events::events))

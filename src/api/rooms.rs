@@ -12,9 +12,10 @@ use super::rooms_wire::{
 use super::{db, ApiError, ApiResult, AppState, ErrorBody};
 use crate::store::Room;
 
-fn view(s: &AppState, room: Room) -> RoomView {
+pub(super) fn view(s: &AppState, room: Room) -> RoomView {
     let live = s.rooms.live(&room.id).map(Into::into);
-    RoomView::new(room, live)
+    let paused = super::pause_wire::pause_of(s, &room.id);
+    RoomView { paused, ..RoomView::new(room, live) }
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,

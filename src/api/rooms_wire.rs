@@ -113,6 +113,8 @@ pub struct RoomView {
     /// Where the anchor publishes, relative to this service's RTMP address.
     pub publish_path: Option<String>,
     pub live: Option<LiveInfo>,
+    /// While the room is paused: since when, and what it shows.
+    pub paused: Option<super::pause_wire::PauseView>,
 }
 
 impl RoomView {
@@ -126,7 +128,7 @@ impl RoomView {
         };
         let publish_path = room.key.as_ref().map(|k| format!("/{}/{}", crate::rooms::PUBLISH_APP, k.key));
         let Room { id, name, platform, created_at, key } = room;
-        RoomView { id, name, platform, created_at, key: key.map(Into::into), status, publish_path, live }
+        RoomView { id, name, platform, created_at, key: key.map(Into::into), status, publish_path, live, paused: None }
     }
 }
 

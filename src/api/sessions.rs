@@ -6,13 +6,24 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::auth::Caller;
+use super::pause_wire::{pause_of, PausedRoomView};
 use super::sessions_wire::{self as wire, ChangeSession, CreateSession, SessionView};
 use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
-use crate::session::SessionSpec;
+use crate::session::{SessionSpec, SessionStatus};
 
 /// A session's status for the API (404 when there is no such session).
 pub(super) fn view(s: &AppState, id: &str) -> ApiResult<Json<SessionView>> {
-    s.sessions.status(id).map(|st| Json(st.into())).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
+    s.sessions.status(id).map(|st| Json(shown(s, st))).ok_or_else(|| ApiError::not_found(format!("no session {id}")))
+}
+
+/// A session's status with its paused rooms.
+fn shown(s: &AppState, st: SessionStatus) -> SessionView {
+    let rooms = s.sessions.rooms_of(&st.id).unwrap_or_default();
+    let paused = rooms
+        .into_iter()
+        .filter_map(|room_id| Some(PausedRoomView { pause: pause_of(s, &room_id)?, room_id }))
+        .collect();
+    SessionView { paused, ..st.into() }
 }
 
 /// The spec of a new session request, checked against the service. Blocking.
@@ -31,8 +42,9 @@ pub(super) async fn create_session(
     let spec = SessionSpec::try_from(b)?;
     // An anchor composes its own room only.
     caller.may_compose(&spec.inputs)?;
-    let st = blocking(move || Ok(s.sessions.create(wire::resolve(&s, spec)?)?)).await?;
-    Ok((StatusCode::CREATED, Json(st.into())))
+    let app = s.clone();
+    let st = blocking(move || Ok(app.sessions.create(wire::resolve(&app, spec)?)?)).await?;
+    Ok((StatusCode::CREATED, Json(shown(&s, st))))
 }
 
 #[utoipa::path(get, path = "/sessions", responses((status = 200, body = [SessionView])))]
@@ -41,7 +53,7 @@ pub(super) async fn list_sessions(
     Extension(caller): Extension<Caller>,
 ) -> Json<Vec<SessionView>> {
     let mine = |id: &str| caller.may_touch(&s.sessions.rooms_of(id).unwrap_or_default());
-    Json(s.sessions.list().into_iter().filter(|st| mine(&st.id)).map(Into::into).collect())
+    Json(s.sessions.list().into_iter().filter(|st| mine(&st.id)).map(|st| shown(&s, st)).collect())
 }
 
 #[utoipa::path(get, path = "/sessions/{id}", params(("id" = String, Path)),

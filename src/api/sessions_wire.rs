@@ -357,6 +357,9 @@ pub struct SessionView {
     pub activation_to_first_frame_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_to_first_packet_ms: Option<f64>,
+    /// The session's rooms that are paused now (their tiles show a slate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<super::pause_wire::PausedRoomView>,
 }
 
 impl From<ViewStatus> for ViewStatusView {
@@ -382,6 +385,7 @@ impl From<SessionStatus> for SessionView {
             pk: s.pk.map(Into::into),
             activation_to_first_frame_ms: s.activation_to_first_frame_ms,
             activation_to_first_packet_ms: s.activation_to_first_packet_ms,
+            paused: Vec::new(),
         }
     }
 }

@@ -148,7 +148,8 @@ impl<'a> Job<'a> {
         if let Some((_, s)) = self.slots.iter().enumerate().find(|(i, s)| s.is_empty_for_good() && !audio_only(*i)) {
             return Err(s.no_picture());
         }
-        if self.slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty()) {
+        // Nothing to show yet (a paused room's slate counts as something).
+        if self.slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty() && s.input.slate().is_none()) {
             self.clock.delay_start();
             return Ok(Tick::Continue);
         }

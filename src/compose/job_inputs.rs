@@ -1,6 +1,7 @@
 //! A job's inputs each tick: changes to the input list while live, pulling the newest frames,
 //! uploading them, and the pending PK's warm-up frame.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::job::{Job, LiveView};
@@ -83,6 +84,19 @@ impl Job<'_> {
         let t0 = Instant::now();
         let mut uploaded_any = false;
         for (i, s) in self.slots.iter_mut().enumerate() {
+            if let Some(slate) = s.input.slate() {
+                // Paused: the slate in this input's tile, with no faces to mask; the anchor's own
+                // pictures keep arriving and are passed over until the resume.
+                s.fresh.clear();
+                s.faces.clear();
+                if s.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &slate)) {
+                    self.comp.upload(i, &slate.picture())?;
+                    s.uploaded = slate.seq;
+                    s.current = Some(slate);
+                    uploaded_any = true;
+                }
+                continue;
+            }
             while let Some((f, faces)) = s.fresh.pop() {
                 match self.comp.upload(i, &f.picture()) {
                     Ok(()) => {

@@ -13,6 +13,7 @@ mod live;
 mod masks;
 pub mod overlay;
 mod report;
+pub mod slate;
 mod slot;
 mod source;
 mod view;

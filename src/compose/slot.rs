@@ -43,6 +43,13 @@ impl SlotInput {
             SlotInput::Feed { name, .. } => name,
         }
     }
+    /// The picture shown instead of this input's own while its room is paused.
+    pub fn slate(&self) -> Option<Arc<VideoFrame>> {
+        match self {
+            SlotInput::Owned(_) => None,
+            SlotInput::Feed { reader, .. } => reader.feed.slate(),
+        }
+    }
     pub fn fps(&self) -> f64 {
         match self {
             SlotInput::Owned(i) => i.info.fps.clamp(1.0, 240.0),

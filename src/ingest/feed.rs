@@ -22,6 +22,10 @@ struct FeedInner {
     /// Frames each reader's video ring holds (set from the first frame by the memory budget).
     depth: usize,
     last: Option<Arc<VideoFrame>>,
+    /// The room is paused: readers show this picture instead of the anchor's (who keeps publishing).
+    slate: Option<Arc<VideoFrame>>,
+    /// While paused, the anchor's sound reaches readers as silence (timing kept).
+    muted: bool,
 }
 
 /// One reader's rings of a [`Feed`]; dropping it unsubscribes.
@@ -33,7 +37,7 @@ pub struct FeedReader {
 
 impl Feed {
     pub fn new(ring_frames: usize) -> Arc<Feed> {
-        let inner = FeedInner { readers: Vec::new(), depth: ring_frames.max(1), last: None };
+        let inner = FeedInner { readers: Vec::new(), depth: ring_frames.max(1), last: None, slate: None, muted: false };
         Arc::new(Feed { state: Arc::default(), inner: std::sync::Mutex::new(inner), dropped: Default::default() })
     }
 
@@ -60,6 +64,24 @@ impl Feed {
             + g.readers.iter().filter_map(|(v, _)| v.upgrade()).map(|v| v.dropped()).sum::<u64>()
     }
 
+    /// Pauses (`Some`: the picture every reader shows from its next frame on, and whether the
+    /// anchor's sound is muted meanwhile) or resumes (`None`) the feed.
+    pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, bool)>) {
+        let mut g = self.lock();
+        g.muted = slate.as_ref().is_some_and(|s| s.1);
+        g.slate = slate.map(|s| s.0);
+    }
+
+    /// The picture shown instead of the anchor's while the room is paused.
+    pub fn slate(&self) -> Option<Arc<VideoFrame>> {
+        self.lock().slate.clone()
+    }
+
+    /// Size of the newest picture decoded (the anchor's), if any.
+    pub fn picture_size(&self) -> Option<(u32, u32)> {
+        self.lock().last.as_ref().map(|f| (f.geom.width, f.geom.height))
+    }
+
     fn set_depth(&self, depth: usize) {
         let mut g = self.lock();
         g.depth = depth.max(1);
@@ -77,8 +99,11 @@ impl Feed {
         g.last = Some(f);
     }
 
-    fn push_audio(&self, c: AudioChunk) {
+    fn push_audio(&self, mut c: AudioChunk) {
         let g = self.lock();
+        if g.muted {
+            c.samples.fill(0.0);
+        }
         for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
             a.push(c.clone());
         }

@@ -14,6 +14,10 @@ use crate::ingest::{self, Feed, FeedDecoder, InputOptions};
 use crate::store::{self, KeyProblem, Store};
 use crate::sys::lock;
 
+mod pause;
+
+pub use pause::{PauseAudio, PauseError, SYSTEM_SLATE};
+
 /// The only application anchors publish to: `rtmp://HOST/live/STREAM_KEY`.
 pub const PUBLISH_APP: &str = "live";
 
@@ -46,6 +50,18 @@ pub enum RoomEvent {
     PublishEnded {
         room_id: RoomId,
     },
+    /// The room shows a slate instead of its anchor (`since`: Unix seconds).
+    Paused {
+        room_id: RoomId,
+        since: i64,
+        slate: String,
+        audio: String,
+    },
+    /// The room shows its anchor again, after `paused_s` seconds.
+    Resumed {
+        room_id: RoomId,
+        paused_s: i64,
+    },
 }
 
 pub type RoomEvents = Arc<dyn Fn(RoomEvent) + Send + Sync>;
@@ -60,6 +76,8 @@ struct RoomLive {
     publisher: Option<Publisher>,
     /// Counts publishes: a decoder that finishes opening after its publisher left is dropped.
     epoch: u64,
+    /// The room is paused (its feed shows the slate).
+    pause: Option<store::Pause>,
 }
 
 impl RoomLive {

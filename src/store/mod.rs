@@ -12,8 +12,10 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
+mod pauses;
 mod resumable;
 mod tokens;
+pub use pauses::Pause;
 pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
 pub use tokens::{token_hash, Role, TokenInfo};
@@ -101,7 +103,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 8] = [
+const STEPS: [&str; 9] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -110,6 +112,7 @@ const STEPS: [&str; 8] = [
     include_str!("migrations/06_viewer_watch.sql"),
     include_str!("migrations/07_resumable.sql"),
     include_str!("migrations/08_resumable_records.sql"),
+    include_str!("migrations/09_room_pauses.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -1,0 +1,206 @@
+//! Pausing a room over real RTMP, HTTP and FFmpeg: the slate in the room's tile from the next
+//! frames on while the anchor is still heard, silence when muted, the anchor back at the resume,
+//! and a pause that survives a restart and shows in a session whose anchor is not there.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use costream::compose::slate::CARD_BACKGROUND;
+use costream::testsrc::Clip;
+use serde_json::json;
+
+/// The newest segment of a live playlist, saved under `dir`.
+fn newest_segment(playlist: &str, dir: &Path) -> std::path::PathBuf {
+    let text = authed(playlist).call().unwrap().into_string().unwrap();
+    let name = text.lines().filter(|l| l.ends_with(".ts")).last().expect("a segment").to_string();
+    let base = &playlist[..playlist.rfind('/').unwrap()];
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut authed(&format!("{base}/{name}")).call().unwrap().into_reader(), &mut bytes)
+        .unwrap();
+    let p = dir.join(&name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A segment's sound as mono samples at 48 kHz.
+fn samples(segment: &Path) -> Vec<f32> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(segment)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// (RMS of the whole, share of the energy at `hz`) by the Goertzel algorithm.
+fn tone(s: &[f32], hz: f32) -> (f32, f32) {
+    let n = s.len().max(1) as f32;
+    let w = 2.0 * std::f32::consts::PI * hz / 48_000.0;
+    let (mut a, mut b) = (0.0f32, 0.0f32);
+    for x in s {
+        let c = x + 2.0 * w.cos() * a - b;
+        b = a;
+        a = c;
+    }
+    let power = (a * a + b * b - 2.0 * w.cos() * a * b) / (n * n / 2.0);
+    let total: f32 = s.iter().map(|x| x * x).sum::<f32>() / n;
+    (total.sqrt(), if total > 0.0 { power / total } else { 0.0 })
+}
+
+/// Waits until a live playlist lists two segments (its newest frame can be decoded then).
+fn wait_segments(playlist: &str) {
+    wait_for("two HLS segments", 30.0, || {
+        authed(playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
+}
+
+fn is_card(f: &Rgb) -> bool {
+    let c = f.at(8, 8);
+    (0..3).all(|k| (c[k] as i32 - CARD_BACKGROUND[k] as i32).abs() <= 14)
+}
+
+fn is_red(f: &Rgb) -> bool {
+    let c = f.at(8, 8);
+    c[0] > 200 && c[1] < 50 && c[2] < 50
+}
+
+#[test]
+fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_survives_a_restart() {
+    let d = workdir("pause");
+    let db = d.join("db.sqlite");
+    let svc = start(&db);
+    let h = svc.http.clone();
+    let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    assert_eq!(st, 201, "{room}");
+    let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
+    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&gop),
+    );
+    let anchor = publish_live(&red, svc.rtmp_port, &key);
+    let events = Events::subscribe(&h);
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    let hls = format!("{h}/sessions/{id}/hls/index.m3u8");
+    wait_segments(&hls);
+    wait_for("the anchor's red", 30.0, || is_red(&frame_rgb_url(&hls, 320, 180)));
+
+    // Bad pauses change nothing.
+    let pause = format!("{h}/rooms/{a}/pause");
+    let (st, body) = call("POST", &pause, Some(r#"{"audio":"loud"}"#));
+    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{body}");
+    let (st, body) = call("POST", &pause, Some(r#"{"slate":"slate_nope"}"#));
+    assert_eq!((st, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(call("POST", &format!("{h}/rooms/room_nope/pause"), None).0, 404);
+    assert_eq!(call("GET", &format!("{h}/rooms/{a}"), None).1["paused"], json!(null), "not paused");
+
+    // Paused: the card in the room's tile, the anchor still heard.
+    let (st, r) = call("POST", &pause, Some("{}"));
+    assert_eq!(st, 200, "{r}");
+    assert_eq!((r["paused"]["slate"].as_str(), r["paused"]["audio"].as_str()), (Some("system"), Some("keep")), "{r}");
+    let since = r["paused"]["paused_since"].as_i64().expect("since");
+    events.wait("room_paused", 5.0, |e| e["type"] == "room_paused" && e["room_id"] == a.as_str());
+    wait_for("the slate", 20.0, || is_card(&frame_rgb_url(&hls, 320, 180)));
+    wait_for("a whole segment of the slate", 20.0, || {
+        let seg = newest_segment(&hls, &d);
+        is_card(&frame_rgb(&seg, 0.0, 320, 180))
+    });
+    let (rms, share) = tone(&samples(&newest_segment(&hls, &d)), 440.0);
+    assert!(rms > 0.05 && share > 0.5, "the anchor's tone goes on under the slate: rms {rms}, 440 Hz share {share}");
+    // Muted: the slate, and silence on the same timeline.
+    let (st, r) = call("POST", &pause, Some(r#"{"audio":"mute"}"#));
+    assert_eq!(
+        (st, r["paused"]["audio"].as_str(), r["paused"]["paused_since"].as_i64()),
+        (200, Some("mute"), Some(since))
+    );
+    wait_for("a silent segment", 20.0, || tone(&samples(&newest_segment(&hls, &d)), 440.0).0 < 0.005);
+
+    // Resumed: the anchor's picture and sound on the next frames they send.
+    let (st, r) = call("POST", &format!("{h}/rooms/{a}/resume"), None);
+    assert_eq!((st, &r["paused"]), (200, &json!(null)), "{r}");
+    events.wait("room_resumed", 5.0, |e| e["type"] == "room_resumed" && e["room_id"] == a.as_str());
+    wait_for("the anchor's red again", 20.0, || is_red(&frame_rgb_url(&hls, 320, 180)));
+    wait_for("the anchor's tone again", 20.0, || tone(&samples(&newest_segment(&hls, &d)), 440.0).1 > 0.5);
+
+    // A pause survives a restart, and a session on the paused room shows the card even though
+    // its anchor is not back.
+    let (st, r) = call("POST", &pause, None);
+    assert_eq!(st, 200, "{r}");
+    let since = r["paused"]["paused_since"].as_i64().unwrap();
+    drop(anchor);
+    drop(svc);
+    let svc = start(&db);
+    let h = svc.http.clone();
+    let (st, r) = call("GET", &format!("{h}/rooms/{a}"), None);
+    assert_eq!((st, r["paused"]["paused_since"].as_i64()), (200, Some(since)), "{r}");
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    let hls = format!("{h}/sessions/{}/hls/index.m3u8", s["id"].as_str().unwrap());
+    wait_segments(&hls);
+    wait_for("the slate after the restart", 30.0, || is_card(&frame_rgb_url(&hls, 320, 180)));
+}
+
+fn colour_at(f: &Rgb, x: usize, y: usize, want: [u8; 3], tol: i32) -> bool {
+    let c = f.at(x, y);
+    (0..3).all(|k| (c[k] as i32 - want[k] as i32).abs() <= tol)
+}
+
+/// One anchor of a PK pauses: only their tile shows the slate, in both mirrored views; the other
+/// anchor stays live; the resume brings them back in both.
+#[test]
+fn pausing_one_anchor_of_a_pk_changes_only_their_tile_in_both_views() {
+    let d = workdir("pause-pk");
+    let svc = start(&d.join("db.sqlite"));
+    let h = svc.http.clone();
+    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let mut anchors = Vec::new();
+    let mut rooms = Vec::new();
+    for (name, colour) in [("A", "0xff0000"), ("B", "0x0000ff")] {
+        let (st, room) = call("POST", &format!("{h}/rooms"), Some(&json!({ "name": name }).to_string()));
+        assert_eq!(st, 201, "{room}");
+        let c = clip(
+            &d,
+            &format!("{name}.flv"),
+            &Clip::new(format!("color=c={colour}:size=320x180:rate=30"), 4.0).args(&gop),
+        );
+        anchors.push(publish_live(&c, svc.rtmp_port, room["key"]["key"].as_str().unwrap()));
+        rooms.push(room["id"].as_str().unwrap().to_string());
+    }
+    let inv = json!({"from": {"room": rooms[0]}, "to": {"room": rooms[1]}, "size": "640x360", "timeout_s": 300});
+    let (st, inv) = call("POST", &format!("{h}/invitations"), Some(&inv.to_string()));
+    assert_eq!(st, 201, "{inv}");
+    assert_eq!(call("POST", &format!("{h}/invitations/{}/accept", inv["id"].as_str().unwrap()), None).0, 200);
+    let ses = inv["session"].as_str().unwrap().to_string();
+    let view = |v: &str| frame_rgb_url(&format!("{h}/sessions/{ses}/views/{v}/hls/index.m3u8"), 640, 360);
+    let card = CARD_BACKGROUND;
+    let (red, blue) = ([255, 0, 0], [0, 0, 255]);
+    // View a: A left, B right; view b (B's room): B left, A right. Points near each tile's top.
+    let shows = |v: &str, left: [u8; 3], right: [u8; 3]| {
+        let f = view(v);
+        colour_at(&f, 20, 20, left, 40) && colour_at(&f, 340, 20, right, 40)
+    };
+    for v in ["a", "b"] {
+        wait_segments(&format!("{h}/sessions/{ses}/views/{v}/hls/index.m3u8"));
+    }
+    wait_for("both anchors live in both views", 40.0, || shows("a", red, blue) && shows("b", blue, red));
+    assert_eq!(call("POST", &format!("{h}/rooms/{}/pause", rooms[1]), None).0, 200);
+    wait_for("B's tile paused in both views", 20.0, || shows("a", red, card) && shows("b", card, red));
+    let (_, s) = call("GET", &format!("{h}/sessions/{ses}"), None);
+    assert_eq!(s["paused"][0]["room_id"].as_str(), Some(rooms[1].as_str()), "{s}");
+    assert_eq!(s["paused"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_eq!(call("POST", &format!("{h}/rooms/{}/resume", rooms[1]), None).0, 200);
+    wait_for("B back in both views", 20.0, || shows("a", red, blue) && shows("b", blue, red));
+    drop(anchors);
+}
