@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -627,7 +627,12 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
         let before = creates.then(|| count(path));
         let signature = (path == "/payments/callback").then(|| sign(SECRET.as_bytes(), text.as_bytes()));
         let (st, answer) = send(token, method, &format!("{h}{path}"), &text, signature.as_deref());
-        prop_assert!(st < 500, "{method} {path} {text} -> {st} {answer}");
+        // A busy machine may say so (503 with its code: the long run, four properties on two
+        // cores, keeps it behind); a fault of the server never.
+        let busy = st == 503
+            && ["machine_behind", "gpu_unavailable", "encoder_unavailable"]
+                .contains(&answer["error"]["code"].as_str().unwrap_or(""));
+        prop_assert!(st < 500 || busy, "{method} {path} {text} -> {st} {answer}");
         prop_assert!(st < 300 || answer["error"]["code"].is_string(), "{method} {path} {text} -> {st} {answer}");
         if structured && std::env::var_os("PROPS_VERBOSE").is_some() {
             eprintln!("{method} {path} {text} -> {st} {answer}");
@@ -808,7 +813,10 @@ fn random_bytes_on_the_rtmp_port_leave_the_ingest_serving() {
     bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
     bytes.extend(std::iter::repeat_n(0u8, 10));
     known.write_all(&bytes).unwrap();
-    assert!(closed_within(&mut known, 5.0).is_some(), "the known bad chunk stream's connection is closed");
+    assert!(
+        common::closed_within(&mut known, Instant::now(), 5.0).is_some(),
+        "the known bad chunk stream's connection is closed"
+    );
     assert_eq!((LIBRARY_PANICS.load(Ordering::SeqCst), INGEST_PANICS.load(Ordering::SeqCst)), (1, 0));
     let open: Mutex<Vec<(TcpStream, Approach)>> = Mutex::default();
     let (mut cases, mut past_handshake) = (0usize, 0usize);
@@ -818,7 +826,10 @@ fn random_bytes_on_the_rtmp_port_leave_the_ingest_serving() {
         let deadline = Instant::now() + limits.handshake_timeout + limits.idle_timeout + Duration::from_secs(3);
         for (mut s, what) in open.lock().unwrap().drain(..) {
             let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
-            assert!(closed_within(&mut s, left).is_some(), "the ingest left a connection open after {what:?}");
+            assert!(
+                common::closed_within(&mut s, Instant::now(), left).is_some(),
+                "the ingest left a connection open after {what:?}"
+            );
         }
     };
     // Batches stay under the ingest's connection cap, so every case is heard.
@@ -877,20 +888,4 @@ fn random_bytes_on_the_rtmp_port_leave_the_ingest_serving() {
         .unwrap_or(false)
     });
     assert!(accepted, "the publish was accepted");
-}
-
-/// When `sock` is closed by its peer (EOF or reset), waiting at most `secs`; `None` if it stays open.
-fn closed_within(sock: &mut TcpStream, secs: f64) -> Option<Duration> {
-    let t0 = Instant::now();
-    let mut b = [0u8; 8192];
-    while t0.elapsed().as_secs_f64() < secs {
-        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        match sock.read(&mut b) {
-            Ok(0) => return Some(t0.elapsed()),
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
-            Err(_) => return Some(t0.elapsed()),
-        }
-    }
-    None
 }

@@ -748,21 +748,6 @@ fn a_chunk_stream_that_contradicts_itself_ends_only_its_own_connection() {
     assert!(text.contains("malformed chunk stream"), "the bad connection is logged as the peer's error");
 }
 
-/// When `sock` is closed by the service (EOF or reset), waiting at most `secs`; `None` if it stays open.
-fn closed_within(sock: &mut TcpStream, t0: Instant, secs: f64) -> Option<Duration> {
-    let mut b = [0u8; 512];
-    while t0.elapsed().as_secs_f64() < secs {
-        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        match sock.read(&mut b) {
-            Ok(0) => return Some(t0.elapsed()),
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
-            Err(_) => return Some(t0.elapsed()),
-        }
-    }
-    None
-}
-
 fn health_ms(h: &str) -> f64 {
     let t = Instant::now();
     let r = ureq::get(&format!("{h}/health")).timeout(Duration::from_secs(5)).call();

@@ -127,6 +127,18 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
     tokio::task::spawn_blocking(f).await?
 }
 
+/// A request body that may be left out: empty (or only whitespace) is `T`'s default.
+pub(crate) fn optional_json<T: Default + serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<T> {
+    let body = body?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
 /// A database call off the request threads.
 pub(crate) async fn db<T: Send + 'static>(
     s: &AppState,

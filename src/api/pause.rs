@@ -17,10 +17,8 @@ pub(super) async fn pause_room(
     Path(id): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<RoomView>> {
-    let body = body?;
     // The body is optional: an empty POST pauses with the defaults.
-    let req: PauseRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { PauseRequest::default() } else { serde_json::from_slice(&body)? };
+    let req: PauseRequest = super::optional_json(body)?;
     let audio: PauseAudio = req.try_into()?;
     let rooms = s.rooms.clone();
     let room_id = id.clone();

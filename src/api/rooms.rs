@@ -63,13 +63,8 @@ pub(super) async fn regenerate_key(
     Path(id): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<StreamKeyView>> {
-    let body = body?;
     // The body is optional: an empty POST regenerates with the default lifetime.
-    let b: RegenerateKey = if body.iter().all(u8::is_ascii_whitespace) {
-        RegenerateKey::default()
-    } else {
-        serde_json::from_slice(&body)?
-    };
+    let b: RegenerateKey = super::optional_json(body)?;
     let ttl_s = b.key_ttl_s.map(ttl).transpose()?.unwrap_or(s.key_ttl_s);
     Ok(Json(db(&s, move |st| st.regenerate_key(&id, ttl_s)).await?.into()))
 }

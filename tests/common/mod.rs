@@ -2,10 +2,12 @@
 //! (lavapipe without one).
 #![allow(dead_code)]
 
+use std::io::Read;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use costream::testsrc::{generate, Clip};
 use serde_json::Value;
@@ -409,4 +411,20 @@ pub fn start_demo(dir: &Path) -> Demo {
     let (hls, token) = (hls.unwrap(), token.expect("the demo prints an operator token"));
     remember_token(hls.split("/sessions/").next().unwrap(), &token);
     Demo { child, hls, token }
+}
+
+/// When `sock` is closed by its peer (EOF or reset), waiting until `secs` after `t0`; `None` if it
+/// stays open. A read that times out is not a close.
+pub fn closed_within(sock: &mut TcpStream, t0: Instant, secs: f64) -> Option<Duration> {
+    let mut b = [0u8; 512];
+    while t0.elapsed().as_secs_f64() < secs {
+        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        match sock.read(&mut b) {
+            Ok(0) => return Some(t0.elapsed()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(_) => return Some(t0.elapsed()),
+        }
+    }
+    None
 }
