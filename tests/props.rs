@@ -806,13 +806,7 @@ fn random_bytes_on_the_rtmp_port_leave_the_ingest_serving() {
     // The input the long run once found making rml_rtmp panic: the hook tells it from a panic of
     // the ingest's own, and the connection is closed.
     let mut known = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut bytes = vec![3u8];
-    bytes.extend(std::iter::repeat_n(0u8, 1536 * 2));
-    bytes.extend([0x03, 0, 0, 0, 0, 0, 200, 20, 0, 0, 0, 0]);
-    bytes.extend(std::iter::repeat_n(0u8, 128));
-    bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
-    bytes.extend(std::iter::repeat_n(0u8, 10));
-    known.write_all(&bytes).unwrap();
+    known.write_all(&common::contradicting_chunk_stream()).unwrap();
     assert!(
         common::closed_within(&mut known, Instant::now(), 5.0).is_some(),
         "the known bad chunk stream's connection is closed"

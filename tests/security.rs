@@ -727,17 +727,8 @@ fn a_chunk_stream_that_contradicts_itself_ends_only_its_own_connection() {
     let svc = start_logged(&d.join("db.sqlite"), &[], &log);
     let h = &svc.http;
     let (r, key) = room(h, "A");
-    // Handshake (C0, C1, C2), then a 200-byte message's first 128-byte chunk, then a continuation
-    // header on the same chunk stream saying the message is 10 bytes long: what the property
-    // test's long run found making the RTMP parser panic.
     let mut s = TcpStream::connect(("127.0.0.1", svc.rtmp_port)).unwrap();
-    let mut bytes = vec![3u8];
-    bytes.extend(std::iter::repeat_n(0u8, 1536 * 2));
-    bytes.extend([0x03, 0, 0, 0, 0, 0, 200, 20, 0, 0, 0, 0]);
-    bytes.extend(std::iter::repeat_n(0u8, 128));
-    bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
-    bytes.extend(std::iter::repeat_n(0u8, 10));
-    s.write_all(&bytes).unwrap();
+    s.write_all(&contradicting_chunk_stream()).unwrap();
     // Closed at once (the handshake and idle deadlines are 10 s and 30 s, so no deadline did it).
     let closed = closed_within(&mut s, Instant::now(), 5.0);
     assert!(closed.is_some(), "the connection is closed");

@@ -149,7 +149,7 @@ impl<'a> Job<'a> {
             return Err(s.no_picture());
         }
         // Nothing to show yet (a paused room's slate counts as something).
-        if self.slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty() && s.input.slate().is_none()) {
+        if self.slots.iter().all(|s| s.current.is_none() && s.fresh.is_empty() && s.slate.is_none()) {
             self.clock.delay_start();
             return Ok(Tick::Continue);
         }

@@ -84,15 +84,13 @@ impl Job<'_> {
         let t0 = Instant::now();
         let mut uploaded_any = false;
         for (i, s) in self.slots.iter_mut().enumerate() {
-            if let Some(slate) = s.input.slate() {
-                // Paused: the slate in this input's tile, with no faces to mask; the anchor's own
-                // pictures keep arriving and are passed over until the resume.
-                s.fresh.clear();
+            if let Some(slate) = &s.slate {
+                // Paused: the slate in this input's tile, with no faces to mask.
                 s.faces.clear();
-                if s.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &slate)) {
+                if s.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, slate)) {
                     self.comp.upload(i, &slate.picture())?;
                     s.uploaded = slate.seq;
-                    s.current = Some(slate);
+                    s.current = Some(slate.clone());
                     uploaded_any = true;
                 }
                 continue;

@@ -65,6 +65,9 @@ pub(crate) struct Slot {
     /// newest is uploaded, an older one if that fails.
     pub current: Option<Arc<VideoFrame>>,
     pub fresh: Vec<(Arc<VideoFrame>, Vec<FaceTrack>)>,
+    /// Live: the picture shown instead of the input's own this tick (its room is paused); read
+    /// once per tick.
+    pub slate: Option<Arc<VideoFrame>>,
     /// Face tracking of this input: the faces of `current`.
     pub face: Option<FaceWorker>,
     pub faces: Vec<FaceTrack>,
@@ -122,22 +125,29 @@ impl Slot {
     /// fallbacks for the upload. Returns the event when the input was lost or came back.
     pub fn pull_live(&mut self, i: usize, times: &mut PullTimes) -> Option<JobEvent> {
         self.fresh.clear();
+        self.slate = self.input.slate();
+        let paused = self.slate.is_some();
         let mut newest = None;
         while let Some(f) = self.input.video().try_pop() {
             times.decode_ms.push(f.decode_ms);
             newest = Some(f);
-            if self.face.is_none() {
+            if self.face.is_none() && !paused {
                 self.fresh.extend(newest.clone().map(|f| (f, Vec::new())));
             }
         }
+        // Paused: the anchor's pictures keep arriving (they count as the input being there) but
+        // are neither tracked nor shown until the resume; what the tracker finishes meanwhile is
+        // dropped, so no picture from before the pause comes back after it.
         if let Some(w) = &self.face {
             // Frames come to the screen only through the tracker, with their faces.
-            if let Some(f) = &newest {
+            if let (Some(f), false) = (&newest, paused) {
                 w.offer(f.clone(), f.pts);
             }
             for a in w.take() {
                 times.face_ms.push(a.ms);
-                self.fresh.push((a.frame, a.faces));
+                if !paused {
+                    self.fresh.push((a.frame, a.faces));
+                }
             }
         }
         let event = self.stall_check(i, newest.is_some());
@@ -258,6 +268,7 @@ impl<'a> SlotOpener<'a> {
             input,
             current: None,
             fresh: Vec::new(),
+            slate: None,
             face,
             faces: Vec::new(),
             taps,

@@ -428,3 +428,16 @@ pub fn closed_within(sock: &mut TcpStream, t0: Instant, secs: f64) -> Option<Dur
     }
     None
 }
+
+/// An RTMP handshake (C0, C1, C2), then a 200-byte message's first 128-byte chunk, then a
+/// continuation header on the same chunk stream saying the message is 10 bytes long: what the
+/// property test's long run found making rml_rtmp's chunk parser panic.
+pub fn contradicting_chunk_stream() -> Vec<u8> {
+    let mut bytes = vec![3u8];
+    bytes.extend(std::iter::repeat_n(0u8, 1536 * 2));
+    bytes.extend([0x03, 0, 0, 0, 0, 0, 200, 20, 0, 0, 0, 0]);
+    bytes.extend(std::iter::repeat_n(0u8, 128));
+    bytes.extend([0x43, 0, 0, 0, 0, 0, 10, 20]);
+    bytes.extend(std::iter::repeat_n(0u8, 10));
+    bytes
+}
