@@ -602,7 +602,7 @@ fn a_restart_keeps_a_running_session_going() {
         session_id: id_,
         state: None,
         pk: None,
-        deadline: None,
+        deadline_ms: None,
     };
     store.save_resumable(&r).unwrap();
     // And a PK invitation of the previous version, waiting for its answer.
@@ -610,7 +610,7 @@ fn a_restart_keeps_a_running_session_going() {
     let anchor_url = format!("rtmp://127.0.0.1:{}/live/in", nginx.port);
     let inv_request =
         json!({"from": {"url": anchor_url}, "to": {"url": anchor_url}, "size": "320x180", "timeout_s": 300});
-    let deadline = Some(costream::store::now_s() + 300);
+    let deadline = Some(costream::store::now_ms() + 300_000);
     let kind = costream::store::ResumeKind::Invitation;
     let (id_, session_id) = (old_inv.to_string(), "ses_ba9876543210".to_string());
     let pending = Some("pending".to_string());
@@ -623,7 +623,7 @@ fn a_restart_keeps_a_running_session_going() {
         session_id,
         state: pending,
         pk: None,
-        deadline,
+        deadline_ms: deadline,
     };
     store.save_resumable(&r).unwrap();
     drop(store);

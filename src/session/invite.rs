@@ -154,6 +154,10 @@ impl Invitations {
         to: String,
         timeout: Duration,
     ) -> Result<InvitationStatus, InviteError> {
+        // The time runs from the request, not from when the session below has started (seconds,
+        // on a busy machine: a resumed invitation would gain them).
+        let deadline = Instant::now() + timeout;
+        let deadline_ms = crate::store::now_ms() + timeout.as_millis() as i64;
         spec.pending = true;
         let to_room = match spec.inputs.get(1) {
             Some(super::SessionInput::Room(r)) => Some(r.clone()),
@@ -191,10 +195,8 @@ impl Invitations {
             // A new invitation is written down; a resumed one already is, with its first deadline.
             let record =
                 InvitationRecord { spec, from: from.clone(), to: to.clone(), timeout_s: timeout.as_secs_f64() };
-            let deadline = crate::store::now_s() + timeout.as_secs_f64().ceil() as i64;
-            self.sessions.records().invitation_sent(&id, &session, &record, deadline);
+            self.sessions.records().invitation_sent(&id, &session, &record, deadline_ms);
         }
-        let deadline = Instant::now() + timeout;
         let started =
             if cold.is_some() { "written down; its session starts at the accept" } else { "pulling both anchors" };
         let inv = Invitation {

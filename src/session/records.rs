@@ -76,7 +76,7 @@ impl Records {
             session_id: id.into(),
             state: None,
             pk: None,
-            deadline: None,
+            deadline_ms: None,
         };
         logged("a session", id, store.save_resumable(&r));
     }
@@ -92,7 +92,7 @@ impl Records {
         logged("the PK bar", session, store.set_resumable_pk(session, &json(pk)));
     }
 
-    pub(crate) fn invitation_sent(&self, id: &str, session: &str, record: &InvitationRecord, deadline: i64) {
+    pub(crate) fn invitation_sent(&self, id: &str, session: &str, record: &InvitationRecord, deadline_ms: i64) {
         let Some(store) = &self.0 else { return };
         let r = Resumable {
             id: id.into(),
@@ -102,7 +102,7 @@ impl Records {
             session_id: session.into(),
             state: Some("pending".into()),
             pk: None,
-            deadline: Some(deadline),
+            deadline_ms: Some(deadline_ms),
         };
         logged("an invitation", id, store.save_resumable(&r));
     }

@@ -74,10 +74,10 @@ fn resume(invitations: &Arc<Invitations>, store: &Store, r: &Resumable) -> Resul
             spec.pk = pk.or(spec.pk);
             let state = r.state.as_deref().unwrap_or("pending");
             // A pending invitation has only the rest of its time.
-            let left = r.deadline.map(|d| d - crate::store::now_s()).unwrap_or(0);
+            let left_ms = r.deadline_ms.map(|d| d - crate::store::now_ms()).unwrap_or(0);
             let timeout = match state {
-                "pending" if left <= 0 => return Err(ResumeError::Expired),
-                "pending" => Duration::from_secs(left as u64),
+                "pending" if left_ms <= 0 => return Err(ResumeError::Expired),
+                "pending" => Duration::from_millis(left_ms as u64),
                 _ => Duration::from_secs_f64(timeout_s.max(0.1)),
             };
             invitations.create_as(Some((&r.id, &r.session_id)), spec, from, to, timeout)?;

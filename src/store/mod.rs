@@ -92,7 +92,12 @@ pub struct Store {
 }
 
 pub fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    now_ms() / 1000
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub fn random_hex(bytes: usize) -> String {
@@ -103,7 +108,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 10] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -113,6 +118,7 @@ const STEPS: [&str; 9] = [
     include_str!("migrations/07_resumable.sql"),
     include_str!("migrations/08_resumable_records.sql"),
     include_str!("migrations/09_room_pauses.sql"),
+    include_str!("migrations/10_deadline_ms.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -18,8 +18,8 @@ pub struct Resumable {
     /// An invitation's state (pending, accepted, ended).
     pub state: Option<String>,
     pub pk: Option<String>,
-    /// Unix seconds: when a pending invitation expires.
-    pub deadline: Option<i64>,
+    /// Unix milliseconds: when a pending invitation expires.
+    pub deadline_ms: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +40,8 @@ impl ResumeKind {
 impl Store {
     pub fn save_resumable(&self, r: &Resumable) -> StoreResult<()> {
         self.db().execute(
-            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline, created_at, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline, now_s(), r.format],
+            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline_ms, created_at, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline_ms, now_s(), r.format],
         )?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl Store {
     pub fn resumables(&self) -> StoreResult<Vec<Resumable>> {
         let db = self.db();
         let mut q = db.prepare(
-            "SELECT id, kind, request, session_id, state, pk, deadline, format FROM resumable ORDER BY created_at, rowid",
+            "SELECT id, kind, request, session_id, state, pk, deadline_ms, format FROM resumable ORDER BY created_at, rowid",
         )?;
         let rows = q.query_map([], |r| {
             let kind: String = r.get(1)?;
@@ -61,7 +61,7 @@ impl Store {
                 session_id: r.get(3)?,
                 state: r.get(4)?,
                 pk: r.get(5)?,
-                deadline: r.get(6)?,
+                deadline_ms: r.get(6)?,
                 format: r.get(7)?,
             })
         })?;
