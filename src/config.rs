@@ -21,6 +21,8 @@ pub const DEFAULT_RING_BUDGET_MB: u64 = 64;
 pub const DEFAULT_SEGMENT_URL_TTL_S: u64 = 120;
 /// How long a stopped session's HLS files stay, seconds.
 pub const DEFAULT_HLS_RETENTION_S: u64 = 120;
+/// Seconds an anchor who stopped sending stays on their last frame before the slate replaces them.
+pub const DEFAULT_ANCHOR_HOLD_S: u64 = 10;
 /// Open HTTP connections per peer address: room for a player's parallel fetches and a CDN's
 /// origin pulls, not for a peer holding the service's descriptors.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
@@ -67,6 +69,9 @@ pub struct ServiceConfig {
     pub cors_origins: Vec<String>,
     /// Seconds a stopped session's HLS files stay (recordings stay).
     pub hls_retention_s: u64,
+    /// Seconds an anchor who stopped sending is shown on their last frame before the room's
+    /// slate replaces it (until they are back).
+    pub anchor_hold_s: u64,
     /// A file holding the payment provider's HMAC secret (else COSTREAM_PAYMENT_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_secret_file: Option<PathBuf>,
@@ -93,6 +98,7 @@ pub const KEYS: &[&str] = &[
     "allow_private_outputs",
     "cors_origins",
     "hls_retention_s",
+    "anchor_hold_s",
     "payment_secret_file",
     "platform_secret_file",
 ];
@@ -117,6 +123,7 @@ impl Default for ServiceConfig {
             allow_private_outputs: false,
             cors_origins: Vec::new(),
             hls_retention_s: DEFAULT_HLS_RETENTION_S,
+            anchor_hold_s: DEFAULT_ANCHOR_HOLD_S,
             payment_secret_file: None,
             platform_secret_file: None,
         }
@@ -217,6 +224,9 @@ impl ServiceConfig {
         }
         if self.warm_invitations > self.max_invitations {
             return bad("warm_invitations", "must be at most max_invitations");
+        }
+        if !(1..=3600).contains(&self.anchor_hold_s) {
+            return bad("anchor_hold_s", "must be 1 to 3600 seconds");
         }
         if self.hls_retention_s > 7 * 24 * 3600 {
             return bad("hls_retention_s", "must be at most 604800 seconds");

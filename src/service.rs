@@ -45,6 +45,7 @@ impl Service {
         let ev = events.clone();
         let rooms = Arc::new(
             Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
+                .with_hold(std::time::Duration::from_secs(cfg.anchor_hold_s))
                 .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
         );
         // A pause written down before a restart shows again at once.

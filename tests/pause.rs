@@ -204,3 +204,77 @@ fn pausing_one_anchor_of_a_pk_changes_only_their_tile_in_both_views() {
     wait_for("B back in both views", 20.0, || shows("a", red, blue) && shows("b", blue, red));
     drop(anchors);
 }
+
+fn is_green(f: &Rgb) -> bool {
+    let c = f.at(8, 8);
+    c[1] > 200 && c[0] < 60 && c[2] < 60
+}
+
+/// An absent anchor never stops the output: a session started before its anchor publishes, and
+/// one resumed after a restart with its anchor not back, grow at one media second per wall
+/// second showing the waiting card; an anchor gone longer than the hold is replaced by the slate
+/// (with an event) and comes back on the next frame they send.
+#[test]
+fn an_absent_anchor_never_stops_the_output() {
+    let d = workdir("absent");
+    let db = d.join("db.sqlite");
+    let hold = ["--anchor-hold", "2"];
+    let svc = start_with(&db, &hold);
+    let h = svc.http.clone();
+    let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    assert_eq!(st, 201, "{room}");
+    let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
+    let events = Events::subscribe(&h);
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    let hls = format!("{h}/sessions/{id}/hls/index.m3u8");
+    wait_segments(&hls);
+    let rate = media_per_wall_second(&hls, 8.0);
+    assert!((rate - 1.0).abs() <= 0.05, "before the anchor: {rate:.3} media s per wall s");
+    assert!(is_card(&frame_rgb_url(&hls, 320, 180)), "the waiting card");
+    let (_, r) = call("GET", &format!("{h}/rooms/{a}"), None);
+    assert_eq!((&r["away_since"], &r["paused"]), (&json!(null), &json!(null)), "{r}");
+
+    // The anchor arrives, then leaves: their last frame, then the slate once the hold is over.
+    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let colour = |name: &str, c: &str| {
+        clip(
+            &d,
+            name,
+            &Clip::new(format!("color=c={c}:size=320x180:rate=30"), 4.0)
+                .with_audio("sine=frequency=440:sample_rate=48000")
+                .args(&gop),
+        )
+    };
+    let (red, green) = (colour("red.flv", "0xff0000"), colour("green.flv", "0x00ff00"));
+    let anchor = publish_live(&red, svc.rtmp_port, &key);
+    wait_for("the anchor's red", 30.0, || is_red(&frame_rgb_url(&hls, 320, 180)));
+    drop(anchor);
+    let ended = std::time::Instant::now();
+    events.wait("publish_ended", 10.0, |e| e["type"] == "publish_ended" && e["room_id"] == a.as_str());
+    let away = events.wait("room_away", 10.0, |e| e["type"] == "room_away" && e["room_id"] == a.as_str());
+    assert_eq!(away["hold_s"], 2, "{away}");
+    assert!(ended.elapsed().as_secs_f64() >= 1.5, "not before the hold is over: {away}");
+    let (_, r) = call("GET", &format!("{h}/rooms/{a}"), None);
+    assert_eq!(r["away_since"], away["since"], "{r}");
+    wait_for("the slate in place of the anchor", 20.0, || is_card(&frame_rgb_url(&hls, 320, 180)));
+    let rate = media_per_wall_second(&hls, 6.0);
+    assert!((rate - 1.0).abs() <= 0.05, "while the anchor is away: {rate:.3} media s per wall s");
+
+    // Back: the anchor's picture again, and the room is no longer away.
+    let anchor = publish_live(&green, svc.rtmp_port, &key);
+    wait_for("the anchor back in green", 30.0, || is_green(&frame_rgb_url(&hls, 320, 180)));
+    assert_eq!(call("GET", &format!("{h}/rooms/{a}"), None).1["away_since"], json!(null));
+
+    // A restart with the anchor gone: the resumed session shows the waiting card on time.
+    drop(anchor);
+    drop(svc);
+    let svc = start_with(&db, &hold);
+    let h = svc.http.clone();
+    let hls = format!("{h}/sessions/{id}/hls/index.m3u8");
+    let rate = media_per_wall_second(&hls, 8.0);
+    assert!((rate - 1.0).abs() <= 0.05, "resumed without its anchor: {rate:.3} media s per wall s");
+    assert!(is_card(&frame_rgb_url(&hls, 320, 180)), "the waiting card after the restart");
+}

@@ -11,26 +11,6 @@ use common::*;
 use costream::testsrc::Clip;
 use serde_json::json;
 
-/// A media playlist's segments: media sequence number → (duration, file name).
-fn segments(text: &str) -> BTreeMap<u64, (f64, String)> {
-    let mut seq = text
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0u64);
-    let mut out = BTreeMap::new();
-    let mut dur = None;
-    for l in text.lines() {
-        if let Some(d) = l.strip_prefix("#EXTINF:") {
-            dur = d.trim_end_matches(',').split(',').next().and_then(|v| v.parse::<f64>().ok());
-        } else if !l.starts_with('#') && !l.trim().is_empty() {
-            out.insert(seq, (dur.take().unwrap_or(0.0), l.trim().to_string()));
-            seq += 1;
-        }
-    }
-    out
-}
-
 /// Packet timestamps (seconds) of one stream kind in a segment file, in file order.
 fn packet_times(file: &Path, kind: &str) -> Vec<f64> {
     let o = std::process::Command::new("ffprobe")

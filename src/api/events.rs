@@ -44,6 +44,13 @@ pub enum ServiceEvent {
         room_id: String,
         paused_s: i64,
     },
+    /// A room's anchor stopped sending `hold_s` seconds ago and is not back: every output that
+    /// shows the room shows its slate (since `since`, Unix seconds) until their next frame.
+    RoomAway {
+        room_id: String,
+        since: i64,
+        hold_s: u64,
+    },
     SessionStarted {
         session_id: String,
     },
@@ -97,6 +104,7 @@ impl From<RoomEvent> for ServiceEvent {
                 ServiceEvent::RoomPaused { room_id, since, slate, audio }
             }
             RoomEvent::Resumed { room_id, paused_s } => ServiceEvent::RoomResumed { room_id, paused_s },
+            RoomEvent::Away { room_id, since, hold_s } => ServiceEvent::RoomAway { room_id, since, hold_s },
         }
     }
 }

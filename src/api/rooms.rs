@@ -15,7 +15,8 @@ use crate::store::Room;
 pub(super) fn view(s: &AppState, room: Room) -> RoomView {
     let live = s.rooms.live(&room.id).map(Into::into);
     let paused = super::pause_wire::pause_of(s, &room.id);
-    RoomView { paused, ..RoomView::new(room, live) }
+    let away_since = s.rooms.away_since(&room.id);
+    RoomView { paused, away_since, ..RoomView::new(room, live) }
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,

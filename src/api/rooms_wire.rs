@@ -115,6 +115,9 @@ pub struct RoomView {
     pub live: Option<LiveInfo>,
     /// While the room is paused: since when, and what it shows.
     pub paused: Option<super::pause_wire::PauseView>,
+    /// Since when (Unix seconds) the room shows its slate because its anchor stopped sending for
+    /// longer than the hold (`anchor_hold_s`); null while the anchor is there.
+    pub away_since: Option<i64>,
 }
 
 impl RoomView {
@@ -128,7 +131,18 @@ impl RoomView {
         };
         let publish_path = room.key.as_ref().map(|k| format!("/{}/{}", crate::rooms::PUBLISH_APP, k.key));
         let Room { id, name, platform, created_at, key } = room;
-        RoomView { id, name, platform, created_at, key: key.map(Into::into), status, publish_path, live, paused: None }
+        RoomView {
+            id,
+            name,
+            platform,
+            created_at,
+            key: key.map(Into::into),
+            status,
+            publish_path,
+            live,
+            paused: None,
+            away_since: None,
+        }
     }
 }
 

@@ -18,6 +18,9 @@ use crate::sys::lock;
 /// What the system card says.
 pub const SYSTEM_CARD_TEXT: &str = "主播暂停直播 · back soon";
 
+/// What the waiting card says (a room whose anchor has not sent a picture yet).
+pub const WAITING_CARD_TEXT: &str = "主播即将开播 · starting soon";
+
 /// The card's background (a dark slate blue), RGB.
 pub const CARD_BACKGROUND: [u8; 3] = [0x1f, 0x24, 0x30];
 

@@ -43,11 +43,12 @@ impl SlotInput {
             SlotInput::Feed { name, .. } => name,
         }
     }
-    /// The picture shown instead of this input's own while its room is paused.
+    /// The picture shown instead of this input's own: its room's pause slate, waiting card or
+    /// away slate.
     pub fn slate(&self) -> Option<Arc<VideoFrame>> {
         match self {
             SlotInput::Owned(_) => None,
-            SlotInput::Feed { reader, .. } => reader.feed.slate(),
+            SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
         }
     }
     pub fn fps(&self) -> f64 {
@@ -65,8 +66,8 @@ pub(crate) struct Slot {
     /// newest is uploaded, an older one if that fails.
     pub current: Option<Arc<VideoFrame>>,
     pub fresh: Vec<(Arc<VideoFrame>, Vec<FaceTrack>)>,
-    /// Live: the picture shown instead of the input's own this tick (its room is paused); read
-    /// once per tick.
+    /// Live: the picture shown instead of the input's own this tick (its room is paused, or has
+    /// no anchor to show); read once per tick.
     pub slate: Option<Arc<VideoFrame>>,
     /// Face tracking of this input: the faces of `current`.
     pub face: Option<FaceWorker>,
@@ -78,6 +79,8 @@ pub(crate) struct Slot {
     pub fit: Fit,
     /// Live: when the last new frame arrived, whether the input is stalled now, how often it was.
     last_new: Instant,
+    /// A frame of the input's own has arrived (a waiting card in its place is not a stall).
+    seen: bool,
     stalled: bool,
     pub stalls: u32,
 }
@@ -159,12 +162,13 @@ impl Slot {
     fn stall_check(&mut self, i: usize, got_new: bool) -> Option<JobEvent> {
         if got_new {
             self.last_new = Instant::now();
+            self.seen = true;
             if self.stalled {
                 self.stalled = false;
                 tracing::info!(input = i, url = %crate::sys::redact_url(self.input.name()), "input resumed");
                 return Some(JobEvent::InputBack(i));
             }
-        } else if !self.stalled && self.current.is_some() && self.last_new.elapsed() > STALL_AFTER {
+        } else if !self.stalled && self.seen && self.last_new.elapsed() > STALL_AFTER {
             self.stalled = true;
             self.stalls += 1;
             tracing::warn!(input = i, url = %crate::sys::redact_url(self.input.name()), "input lost: showing its last frame");
@@ -276,6 +280,7 @@ impl<'a> SlotOpener<'a> {
             ended: false,
             fit,
             last_new: now,
+            seen: false,
             stalled: false,
             stalls: 0,
         })

@@ -24,6 +24,11 @@ struct FeedInner {
     last: Option<Arc<VideoFrame>>,
     /// The room is paused: readers show this picture instead of the anchor's (who keeps publishing).
     slate: Option<Arc<VideoFrame>>,
+    /// Shown while no picture of the anchor has arrived yet (a session that starts before its
+    /// anchor, or after a restart before they are back): outputs never wait for an anchor.
+    waiting: Option<Arc<VideoFrame>>,
+    /// Shown once the anchor has been gone longer than the room's hold; their next frame ends it.
+    away: Option<Arc<VideoFrame>>,
     /// While paused, the anchor's sound reaches readers as silence (timing kept).
     muted: bool,
 }
@@ -37,7 +42,15 @@ pub struct FeedReader {
 
 impl Feed {
     pub fn new(ring_frames: usize) -> Arc<Feed> {
-        let inner = FeedInner { readers: Vec::new(), depth: ring_frames.max(1), last: None, slate: None, muted: false };
+        let inner = FeedInner {
+            readers: Vec::new(),
+            depth: ring_frames.max(1),
+            last: None,
+            slate: None,
+            waiting: None,
+            away: None,
+            muted: false,
+        };
         Arc::new(Feed { state: Arc::default(), inner: std::sync::Mutex::new(inner), dropped: Default::default() })
     }
 
@@ -72,9 +85,33 @@ impl Feed {
         g.slate = slate.map(|s| s.0);
     }
 
-    /// The picture shown instead of the anchor's while the room is paused.
-    pub fn slate(&self) -> Option<Arc<VideoFrame>> {
-        self.lock().slate.clone()
+    /// What readers show before the anchor's first picture.
+    pub fn set_waiting(&self, card: Option<Arc<VideoFrame>>) {
+        self.lock().waiting = card;
+    }
+
+    /// The anchor has been gone for the room's hold: readers show `card` until their next frame.
+    /// False (and nothing changes) when there was never a picture (the waiting card is shown).
+    pub fn set_away(&self, card: Arc<VideoFrame>) -> bool {
+        let mut g = self.lock();
+        if g.last.is_none() {
+            return false;
+        }
+        g.away = Some(card);
+        true
+    }
+
+    /// Whether the away slate is shown (the anchor has not sent a frame since the hold ended).
+    pub fn is_away(&self) -> bool {
+        self.lock().away.is_some()
+    }
+
+    /// The picture readers show instead of the anchor's: the pause slate while paused; else the
+    /// waiting card before the anchor's first picture, or the away slate after the hold.
+    pub fn shown_instead(&self) -> Option<Arc<VideoFrame>> {
+        let g = self.lock();
+        let absent = if g.last.is_none() { &g.waiting } else { &g.away };
+        g.slate.as_ref().or(absent.as_ref()).cloned()
     }
 
     /// Size of the newest picture decoded (the anchor's), if any.
@@ -97,6 +134,8 @@ impl Feed {
             v.push(f.clone());
         }
         g.last = Some(f);
+        // The anchor is back: this frame is shown (unless paused).
+        g.away = None;
     }
 
     fn push_audio(&self, mut c: AudioChunk) {

@@ -14,6 +14,7 @@ use crate::ingest::{self, Feed, FeedDecoder, InputOptions};
 use crate::store::{self, KeyProblem, Store};
 use crate::sys::lock;
 
+mod absence;
 mod pause;
 
 pub use pause::{PauseAudio, PauseError, SYSTEM_SLATE};
@@ -62,6 +63,13 @@ pub enum RoomEvent {
         room_id: RoomId,
         paused_s: i64,
     },
+    /// The anchor stopped sending `hold_s` seconds ago and is not back: the room shows its slate
+    /// (since `since`, Unix seconds) until their next frame.
+    Away {
+        room_id: RoomId,
+        since: i64,
+        hold_s: u64,
+    },
 }
 
 pub type RoomEvents = Arc<dyn Fn(RoomEvent) + Send + Sync>;
@@ -78,12 +86,21 @@ struct RoomLive {
     epoch: u64,
     /// The room is paused (its feed shows the slate).
     pause: Option<store::Pause>,
+    /// When the hold ended with the anchor gone (its feed shows the slate until their next frame).
+    away_since: Option<i64>,
 }
 
 impl RoomLive {
-    /// The room's feed, made on first use.
+    /// The room's feed, made on first use, with the waiting card shown until the anchor's first
+    /// picture.
     fn feed(&mut self) -> Arc<Feed> {
-        self.feed.get_or_insert_with(|| Feed::new(DEFAULT_FEED_FRAMES)).clone()
+        self.feed
+            .get_or_insert_with(|| {
+                let f = Feed::new(DEFAULT_FEED_FRAMES);
+                f.set_waiting(absence::waiting_card());
+                f
+            })
+            .clone()
     }
 }
 
@@ -106,6 +123,8 @@ pub struct Rooms {
     /// How a publisher's stream is decoded (live, its readers' rings sized by a memory budget).
     decode: InputOptions,
     max_publishers: usize,
+    /// How long an anchor who stopped sending keeps their last frame before the slate.
+    hold: Duration,
     rooms: Mutex<HashMap<RoomId, RoomLive>>,
     events: Option<RoomEvents>,
 }
@@ -114,7 +133,8 @@ impl Rooms {
     /// `ring_budget_bytes`: memory for each reader's frames of a room (0: a fixed depth).
     pub fn new(store: Arc<Store>, ring_budget_bytes: u64, max_publishers: usize) -> Rooms {
         let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
-        Rooms { store, decode, max_publishers, rooms: Mutex::default(), events: None }
+        let hold = Duration::from_secs(crate::config::DEFAULT_ANCHOR_HOLD_S);
+        Rooms { store, decode, max_publishers, hold, rooms: Mutex::default(), events: None }
     }
 
     pub fn with_events(mut self, events: RoomEvents) -> Rooms {
@@ -176,10 +196,12 @@ impl Rooms {
                 self.emit(RoomEvent::PublishRefused { key, peer: peer.to_string(), reason: reason.to_string() })
             }
             IngestEvent::Ended { room, .. } => {
-                let ended = lock(&self.rooms).get_mut(&room).and_then(|r| r.publisher.take());
-                // The decoder stops here; the feed keeps the last frame for its readers.
-                if ended.is_some() {
-                    self.emit(RoomEvent::PublishEnded { room_id: room });
+                let ended = lock(&self.rooms).get_mut(&room).and_then(|r| Some((r.publisher.take()?, r.epoch)));
+                // The decoder stops here; the feed keeps the last frame for its readers until the
+                // hold is over.
+                if let Some((_, epoch)) = ended {
+                    self.emit(RoomEvent::PublishEnded { room_id: room.clone() });
+                    self.hold_then_slate(room, epoch);
                 }
             }
         }
@@ -190,6 +212,7 @@ impl Rooms {
             let mut m = lock(&self.rooms);
             let r = m.entry(room.clone()).or_default();
             r.epoch += 1;
+            r.away_since = None;
             r.publisher =
                 Some(Publisher { info: LiveInfo { peer: peer.to_string(), since: store::now_s() }, decoder: None });
             (r.feed(), r.epoch)

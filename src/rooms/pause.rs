@@ -3,6 +3,7 @@
 //! keeps publishing and, unless muted, keeps being heard. Nothing reconnects: the slate is a
 //! picture of the room's feed, so every output keeps its encoder, GOP and timestamps.
 
+use super::absence::DEFAULT_CARD;
 use super::{RoomEvent, Rooms};
 use crate::compose::slate;
 use crate::store::{self, Pause, StoreError};
@@ -10,9 +11,6 @@ use crate::sys::lock;
 
 /// The one slate there is so far: the system text card.
 pub const SYSTEM_SLATE: &str = "system";
-
-/// The card's size while the anchor's picture size is not known yet.
-const DEFAULT_CARD: (u32, u32) = (1280, 720);
 
 /// What happens to the anchor's sound during a pause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

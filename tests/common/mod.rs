@@ -324,6 +324,52 @@ pub fn publish_args(clip: &Path, port: u16, key: &str, extra: &[&str]) -> Child 
         .unwrap()
 }
 
+/// A media playlist's segments: media sequence number → (duration, file name).
+pub fn segments(text: &str) -> std::collections::BTreeMap<u64, (f64, String)> {
+    let mut seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0u64);
+    let mut out = std::collections::BTreeMap::new();
+    let mut dur = None;
+    for l in text.lines() {
+        if let Some(d) = l.strip_prefix("#EXTINF:") {
+            dur = d.trim_end_matches(',').split(',').next().and_then(|v| v.parse::<f64>().ok());
+        } else if !l.starts_with('#') && !l.trim().is_empty() {
+            out.insert(seq, (dur.take().unwrap_or(0.0), l.trim().to_string()));
+            seq += 1;
+        }
+    }
+    out
+}
+
+/// Media seconds a live playlist adds per wall second, measured between the arrivals of two of
+/// its segments at least `secs` apart (so the segment length does not blur the figure).
+pub fn media_per_wall_second(playlist: &str, secs: f64) -> f64 {
+    let mut seen: std::collections::BTreeMap<u64, (f64, Instant)> = Default::default();
+    let poll = |seen: &mut std::collections::BTreeMap<u64, (f64, Instant)>| {
+        let text = authed(playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+        for (seq, (dur, _)) in segments(&text) {
+            seen.entry(seq).or_insert((dur, Instant::now()));
+        }
+    };
+    poll(&mut seen);
+    let known = seen.keys().last().copied();
+    wait_for("a new segment", 30.0, || {
+        poll(&mut seen);
+        seen.keys().last().copied() != known
+    });
+    let (first, start) = seen.last_key_value().map(|(k, v)| (*k, v.1)).unwrap();
+    wait_for("a segment arriving after the measured time", secs * 2.0 + 20.0, || {
+        poll(&mut seen);
+        seen.last_key_value().is_some_and(|(_, v)| v.1.duration_since(start).as_secs_f64() >= secs)
+    });
+    let (last, end) = seen.last_key_value().map(|(k, v)| (*k, v.1)).unwrap();
+    let media: f64 = seen.range(first + 1..=last).map(|(_, v)| v.0).sum();
+    media / end.duration_since(start).as_secs_f64()
+}
+
 /// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
 pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
     assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");

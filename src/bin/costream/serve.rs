@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// [default: 120].
     #[arg(long)]
     hls_retention: Option<u64>,
+    /// Seconds an anchor who stopped sending stays on their last frame before the room's slate
+    /// replaces them, until they are back [default: 10].
+    #[arg(long)]
+    anchor_hold: Option<u64>,
     /// Test knob: extra milliseconds of work per tick in every session, to overload the machine
     /// on purpose.
     #[arg(long, default_value_t = 0, hide = true)]
@@ -108,6 +112,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     set(&mut c.max_connections_per_peer, &a.max_connections_per_peer);
     set(&mut c.warm_invitations, &a.warm_invitations);
     set(&mut c.hls_retention_s, &a.hls_retention);
+    set(&mut c.anchor_hold_s, &a.anchor_hold);
     if a.payment_secret_file.is_some() {
         c.payment_secret_file = a.payment_secret_file.clone();
     }
