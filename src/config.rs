@@ -72,6 +72,14 @@ pub struct ServiceConfig {
     /// Seconds an anchor who stopped sending is shown on their last frame before the room's
     /// slate replaces it (until they are back).
     pub anchor_hold_s: u64,
+    /// The largest slate file an upload may bring, MiB.
+    pub slate_max_mb: u64,
+    /// The longest video or animation slate, seconds.
+    pub slate_max_duration_s: u64,
+    /// A file of words (one per line) no slate's title, tags or text may contain; else a
+    /// built-in list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slate_blocklist_file: Option<PathBuf>,
     /// A file holding the payment provider's HMAC secret (else COSTREAM_PAYMENT_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_secret_file: Option<PathBuf>,
@@ -99,6 +107,9 @@ pub const KEYS: &[&str] = &[
     "cors_origins",
     "hls_retention_s",
     "anchor_hold_s",
+    "slate_max_mb",
+    "slate_max_duration_s",
+    "slate_blocklist_file",
     "payment_secret_file",
     "platform_secret_file",
 ];
@@ -124,6 +135,9 @@ impl Default for ServiceConfig {
             cors_origins: Vec::new(),
             hls_retention_s: DEFAULT_HLS_RETENTION_S,
             anchor_hold_s: DEFAULT_ANCHOR_HOLD_S,
+            slate_max_mb: crate::rooms::slates::DEFAULT_MAX_MB,
+            slate_max_duration_s: crate::rooms::slates::DEFAULT_MAX_DURATION_S as u64,
+            slate_blocklist_file: None,
             payment_secret_file: None,
             platform_secret_file: None,
         }
@@ -225,6 +239,12 @@ impl ServiceConfig {
         if self.warm_invitations > self.max_invitations {
             return bad("warm_invitations", "must be at most max_invitations");
         }
+        if !(1..=1024).contains(&self.slate_max_mb) {
+            return bad("slate_max_mb", "must be 1 to 1024");
+        }
+        if !(1..=3600).contains(&self.slate_max_duration_s) {
+            return bad("slate_max_duration_s", "must be 1 to 3600 seconds");
+        }
         if !(1..=3600).contains(&self.anchor_hold_s) {
             return bad("anchor_hold_s", "must be 1 to 3600 seconds");
         }
@@ -238,6 +258,21 @@ impl ServiceConfig {
             return bad("db", "must name a file");
         }
         Ok(())
+    }
+
+    /// What slate uploads must keep to (the blocklist read from its file, if one is set).
+    pub fn slate_rules(&self) -> Result<crate::rooms::SlateRules, ConfigError> {
+        let mut rules = crate::rooms::SlateRules {
+            max_bytes: self.slate_max_mb << 20,
+            max_duration_s: self.slate_max_duration_s as f64,
+            ..Default::default()
+        };
+        if let Some(path) = &self.slate_blocklist_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.clone(), why: e.to_string() })?;
+            rules.blocklist = crate::rooms::slates::blocklist_from(&text);
+        }
+        Ok(rules)
     }
 
     /// Each input's frame ring budget in bytes.
@@ -321,6 +356,7 @@ mod tests {
         let full = ServiceConfig {
             payment_secret_file: Some("p".into()),
             platform_secret_file: Some("q".into()),
+            slate_blocklist_file: Some("b".into()),
             ..Default::default()
         };
         let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::compose::JobEvent;
 use crate::config::ServiceConfig;
 use crate::ingest::rtmp::{IngestLimits, RtmpServer};
-use crate::rooms::{RoomEvent, Rooms};
+use crate::rooms::{RoomEvent, Rooms, Slates};
 use crate::session::invite::{InvitationStatus, Invitations};
 use crate::session::records::Records;
 use crate::session::Sessions;
@@ -43,15 +43,19 @@ impl Service {
         let db_error = |e: crate::store::StoreError| crate::Error::Database(e.to_string());
         let store = Arc::new(Store::open(&cfg.db).map_err(db_error)?);
         let ev = events.clone();
+        let data = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let rules = cfg.slate_rules().map_err(|e| crate::error::invalid("slate_blocklist_file", e.to_string()))?;
+        let slates = Arc::new(Slates::new(store.clone(), data.join("slates"), rules)?);
         let rooms = Arc::new(
             Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
                 .with_hold(std::time::Duration::from_secs(cfg.anchor_hold_s))
+                .with_slates(slates)
                 .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
         );
         // A pause written down before a restart shows again at once.
         rooms.restore_pauses();
         let ev = events.clone();
-        let hls = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default().join("hls");
+        let hls = data.join("hls");
         let sessions = Arc::new(
             Sessions::new(hls, rooms.clone())
                 .with_records(Records::new(store.clone()))

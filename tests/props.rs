@@ -499,6 +499,12 @@ impl Shapes {
                 ("slate", or_hostile(vec![json!("auto"), json!("system"), json!("slate_nope")])),
                 ("audio", or_hostile(vec![json!("keep"), json!("mute"), json!("loud")])),
             ]),
+            ("/slates", _) => object(vec![
+                ("!title", or_hostile(vec![json!("brb"), json!("赌博 night"), json!("x".repeat(300))])),
+                ("tags", or_hostile(vec![json!(["游戏", "game"]), json!([]), json!(["porn"]), json!([""])])),
+                ("!text", or_hostile(vec![json!("主播暂停 · back soon"), json!(""), json!("x".repeat(200))])),
+            ]),
+            (_, "slate") => object(vec![("slate", or_hostile(vec![json!(null), json!("slate_nope")]))]),
             (_, "destinations") => object(vec![(
                 "!url",
                 or_hostile(vec![
@@ -589,6 +595,8 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
         ("POST", format!("/rooms/{room}/destinations")),
         ("POST", format!("/rooms/{room_b}/pause")),
         ("POST", format!("/rooms/{room_b}/resume")),
+        ("PUT", format!("/rooms/{room_b}/slate")),
+        ("POST", "/slates".into()),
         ("POST", "/tokens".into()),
         ("PUT", "/channels/fuzz".into()),
         ("POST", "/channels/fuzz/viewers/v1/events".into()),
@@ -623,7 +631,7 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
         // Also bodies that are not JSON at all.
         let text = if as_text && !structured { body.to_string().chars().rev().collect() } else { body.to_string() };
         let token = if as_anchor { &anchor_b } else { &operator };
-        let creates = matches!(path.as_str(), "/sessions" | "/rooms" | "/invitations");
+        let creates = matches!(path.as_str(), "/sessions" | "/rooms" | "/invitations" | "/slates");
         let before = creates.then(|| count(path));
         let signature = (path == "/payments/callback").then(|| sign(SECRET.as_bytes(), text.as_bytes()));
         let (st, answer) = send(token, method, &format!("{h}{path}"), &text, signature.as_deref());

@@ -338,6 +338,11 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{a}/key")),
         ("POST", format!("/rooms/{a}/pause")),
         ("POST", format!("/rooms/{a}/resume")),
+        ("PUT", format!("/rooms/{a}/slate")),
+        ("GET", "/slates".to_string()),
+        ("POST", "/slates".to_string()),
+        ("GET", "/slates/slate_0123456789ab".to_string()),
+        ("DELETE", "/slates/slate_0123456789ab".to_string()),
         ("GET", "/sessions".to_string()),
         ("POST", "/sessions".to_string()),
         ("GET", format!("/sessions/{ses_b}")),
@@ -396,20 +401,32 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{b}/key")),
         ("POST", format!("/rooms/{b}/pause")),
         ("POST", format!("/rooms/{b}/resume")),
+        ("PUT", format!("/rooms/{b}/slate")),
         ("GET", format!("/sessions/{ses_b}")),
         ("DELETE", format!("/sessions/{ses_b}")),
         ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }
-    for p in ["/tokens", "/events", "/metrics", "/channels/show"] {
+    for p in ["/tokens", "/events", "/metrics", "/channels/show", "/slates"] {
         assert_eq!(me("GET", p, None).0, 403, "{p}");
     }
+    let text_slate = r#"{"title":"brb","text":"back soon"}"#;
+    assert_eq!(me("POST", "/slates", Some(text_slate)).0, 403, "the slate library is the operator's");
+    let (st, slate) = call("POST", &format!("{h}/slates"), Some(text_slate));
+    assert_eq!(st, 201, "{slate}");
+    let slate = slate["id"].as_str().unwrap().to_string();
+    assert_eq!(me("DELETE", &format!("/slates/{slate}"), None).0, 403);
+    // Its own room's default slate it sets; B's it does not.
+    let pick = json!({ "slate": slate }).to_string();
+    assert_eq!(me("PUT", &format!("/rooms/{b}/slate"), Some(&pick)).0, 403);
+    assert_eq!(me("PUT", &format!("/rooms/{a}/slate"), Some(&pick)).0, 200);
     assert_eq!(me("POST", "/rooms", Some(r#"{"name":"mine"}"#)).0, 403, "anchors do not create rooms");
     assert_eq!(call("GET", &format!("{h}/rooms/{b}"), None).1["paused"], json!(null), "B was not paused");
     // Its own room it pauses and resumes.
     let (st, r) = me("POST", &format!("/rooms/{a}/pause"), None);
-    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some("system")), "{r}");
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(slate.as_str())), "its default slate: {r}");
+    assert_eq!(r["default_slate"].as_str(), Some(slate.as_str()), "{r}");
     let (st, r) = me("POST", &format!("/rooms/{a}/resume"), None);
     assert_eq!((st, &r["paused"]), (200, &json!(null)), "{r}");
     let (st, _) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": b}]}).to_string()));

@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use super::{
     behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, pause, pause_wire, pk_wire,
-    rooms, rooms_wire, sessions, sessions_wire, tokens, unlock, ErrorBody, ErrorDetail,
+    rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -19,6 +19,11 @@ use super::{
         rooms::regenerate_key,
         pause::pause_room,
         pause::resume_room,
+        slates::create_slate,
+        slates::list_slates,
+        slates::get_slate,
+        slates::delete_slate,
+        slates::set_default_slate,
         rooms::list_destinations,
         rooms::add_destination,
         rooms::delete_destination,
@@ -62,6 +67,10 @@ use super::{
         rooms_wire::LiveInfo,
         pause_wire::PauseRequest,
         pause_wire::PauseView,
+        slates_wire::NewTextSlate,
+        slates_wire::SlateUpload,
+        slates_wire::SlateView,
+        slates_wire::DefaultSlate,
         ErrorBody,
         ErrorDetail,
         events::ServiceEvent,

@@ -9,8 +9,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::compose::slate_file::SlateFileError;
 use crate::error::{chain, Blame};
-use crate::rooms::PauseError;
+use crate::rooms::{PauseError, SlateError};
 use crate::session::invite::InviteError;
 use crate::session::SessionError;
 use crate::store::StoreError;
@@ -25,7 +26,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable. Caller's faults: `bad_json`, `invalid_parameter`, `not_found`,
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
-    /// `input_undecodable`. Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
+    /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
+    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -113,7 +116,7 @@ impl From<crate::Error> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) => {
+            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) | StoreError::NoSlate(_) => {
                 ApiError::not_found(e.to_string())
             }
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
@@ -127,6 +130,31 @@ impl From<PauseError> for ApiError {
         match e {
             PauseError::Store(e) => e.into(),
             PauseError::Slate(_) => ApiError::server("slate", &e),
+        }
+    }
+}
+
+impl From<SlateError> for ApiError {
+    fn from(e: SlateError) -> ApiError {
+        let (status, code) = match &e {
+            SlateError::Store(_) | SlateError::Io(_) => return Self::from_slate_fault(e),
+            SlateError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "slate_too_large"),
+            SlateError::File(SlateFileError::Format(_)) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "slate_format"),
+            SlateError::File(f) => (StatusCode::UNPROCESSABLE_ENTITY, f.code()),
+            SlateError::Blocked(_) => (StatusCode::UNPROCESSABLE_ENTITY, "slate_blocked"),
+            SlateError::NotApproved(..) => (StatusCode::CONFLICT, "conflict"),
+            SlateError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl ApiError {
+    /// A slate's database or disk failure.
+    fn from_slate_fault(e: SlateError) -> ApiError {
+        match e {
+            SlateError::Store(e) => e.into(),
+            e => ApiError::server("io_failed", &e),
         }
     }
 }

@@ -33,6 +33,8 @@ mod rooms;
 mod rooms_wire;
 mod sessions;
 mod sessions_wire;
+mod slates;
+mod slates_wire;
 pub mod tokens;
 mod unlock;
 
@@ -166,6 +168,13 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/key", post(rooms::regenerate_key))
         .route("/rooms/{id}/pause", post(pause::pause_room))
         .route("/rooms/{id}/resume", post(pause::resume_room))
+        .route("/rooms/{id}/slate", axum::routing::put(slates::set_default_slate))
+        .route(
+            "/slates",
+            // The upload's cap is enforced while it streams in (the handler's own count).
+            post(slates::create_slate).get(slates::list_slates).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/slates/{id}", get(slates::get_slate).delete(slates::delete_slate))
         .route("/rooms/{id}/destinations", get(rooms::list_destinations).post(rooms::add_destination))
         .route("/rooms/{id}/destinations/{dst}", delete(rooms::delete_destination))
         .route("/events", get(events::events))

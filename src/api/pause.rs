@@ -4,11 +4,10 @@
 use axum::extract::{Path, State};
 use axum::Json;
 
-use super::pause_wire::PauseRequest;
+use super::pause_wire::{PauseChoice, PauseRequest};
 use super::rooms::view;
 use super::rooms_wire::RoomView;
 use super::{blocking, ApiResult, AppState, ErrorBody};
-use crate::rooms::PauseAudio;
 
 #[utoipa::path(post, path = "/rooms/{id}/pause", params(("id" = String, Path)), request_body(content = PauseRequest, description = "optional"),
     responses((status = 200, body = RoomView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -19,10 +18,10 @@ pub(super) async fn pause_room(
 ) -> ApiResult<Json<RoomView>> {
     // The body is optional: an empty POST pauses with the defaults.
     let req: PauseRequest = super::optional_json(body)?;
-    let audio: PauseAudio = req.try_into()?;
+    let PauseChoice { slate, audio } = req.try_into()?;
     let (rooms, store) = (s.rooms.clone(), s.store.clone());
     let room = blocking(move || {
-        rooms.pause(&id, audio)?;
+        rooms.pause(&id, &slate, audio)?;
         Ok(store.room(&id)?)
     })
     .await?;

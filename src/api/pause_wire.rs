@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiError;
-use crate::rooms::{PauseAudio, SYSTEM_SLATE};
+use crate::rooms::{PauseAudio, AUTO_SLATE};
 use crate::store::Pause;
 
-/// A pause: which slate (`auto`, the default, picks the room's best; today that is the system
-/// text card) and whether viewers keep hearing the anchor (`keep`, the default) or silence (`mute`).
+/// A pause: which slate (`auto`, the default: the room's default slate, else the system text
+/// card; `system`: the system card; or a slate's id) and whether viewers keep hearing the anchor
+/// (`keep`, the default) or silence (`mute`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PauseRequest {
@@ -16,22 +17,25 @@ pub struct PauseRequest {
     pub audio: Option<String>,
 }
 
-impl TryFrom<PauseRequest> for PauseAudio {
+/// A checked pause request: the slate asked for, and the audio.
+pub struct PauseChoice {
+    pub slate: String,
+    pub audio: PauseAudio,
+}
+
+impl TryFrom<PauseRequest> for PauseChoice {
     type Error = ApiError;
 
-    fn try_from(r: PauseRequest) -> Result<PauseAudio, ApiError> {
-        match r.slate.as_deref() {
-            None | Some("auto") => {}
-            Some(s) if s == SYSTEM_SLATE => {}
-            Some(other) => {
-                let other: String = other.chars().take(64).collect();
-                return Err(ApiError::not_found(format!("no slate {other:?}: use \"auto\" or \"{SYSTEM_SLATE}\"")));
-            }
+    fn try_from(r: PauseRequest) -> Result<PauseChoice, ApiError> {
+        let slate = r.slate.unwrap_or_else(|| AUTO_SLATE.to_string());
+        if slate.is_empty() || slate.len() > 64 {
+            return Err(ApiError::invalid("slate: \"auto\", \"system\" or a slate's id"));
         }
-        match r.audio.as_deref() {
-            None => Ok(PauseAudio::Keep),
-            Some(a) => PauseAudio::parse(a).ok_or_else(|| ApiError::invalid("audio: \"keep\" or \"mute\"")),
-        }
+        let audio = match r.audio.as_deref() {
+            None => PauseAudio::Keep,
+            Some(a) => PauseAudio::parse(a).ok_or_else(|| ApiError::invalid("audio: \"keep\" or \"mute\""))?,
+        };
+        Ok(PauseChoice { slate, audio })
     }
 }
 

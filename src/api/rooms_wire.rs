@@ -118,6 +118,8 @@ pub struct RoomView {
     /// Since when (Unix seconds) the room shows its slate because its anchor stopped sending for
     /// longer than the hold (`anchor_hold_s`); null while the anchor is there.
     pub away_since: Option<i64>,
+    /// The slate `auto` pauses show (`PUT /rooms/{id}/slate`); null: the system card.
+    pub default_slate: Option<String>,
 }
 
 impl RoomView {
@@ -130,7 +132,7 @@ impl RoomView {
             "not_started"
         };
         let publish_path = room.key.as_ref().map(|k| format!("/{}/{}", crate::rooms::PUBLISH_APP, k.key));
-        let Room { id, name, platform, created_at, key } = room;
+        let Room { id, name, platform, created_at, key, default_slate } = room;
         RoomView {
             id,
             name,
@@ -142,6 +144,7 @@ impl RoomView {
             live,
             paused: None,
             away_since: None,
+            default_slate,
         }
     }
 }
@@ -186,8 +189,14 @@ mod tests {
     #[test]
     fn a_room_shows_where_to_publish() {
         let key = StreamKey { key: "sk_1".into(), issued_at: 0, expires_at: i64::MAX };
-        let room =
-            Room { id: "room_1".into(), name: "A".into(), platform: "costream".into(), created_at: 0, key: Some(key) };
+        let room = Room {
+            id: "room_1".into(),
+            name: "A".into(),
+            platform: "costream".into(),
+            created_at: 0,
+            key: Some(key),
+            default_slate: None,
+        };
         let v = RoomView::new(room, None);
         assert_eq!((v.status, v.publish_path.as_deref()), ("not_started", Some("/live/sk_1")));
     }

@@ -14,6 +14,7 @@ mod masks;
 pub mod overlay;
 mod report;
 pub mod slate;
+pub mod slate_file;
 mod slot;
 mod source;
 mod view;

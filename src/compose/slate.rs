@@ -46,8 +46,8 @@ pub fn text_card(text: &str, (w, h): (u32, u32)) -> Result<Arc<VideoFrame>> {
     let (tw, th) = (w * 9 / 10, h * 3 / 10);
     let glyphs = lock(renderer()).render(text, tw, th, &style);
     let (x0, y0) = ((w - tw) / 2, (h - th) / 2);
-    let rgb = |x: u32, y: u32| -> [f32; 3] {
-        let bg = CARD_BACKGROUND.map(|c| c as f32 / 255.0);
+    let bg = CARD_BACKGROUND.map(|c| c as f32 / 255.0);
+    rgb_picture((w, h), |x, y| {
         let inside = x >= x0 && y >= y0 && x < x0 + tw && y < y0 + th;
         if !inside {
             return bg;
@@ -55,7 +55,14 @@ pub fn text_card(text: &str, (w, h): (u32, u32)) -> Result<Arc<VideoFrame>> {
         let p = glyphs.get_pixel(x - x0, y - y0).0;
         let a = p[3] as f32 / 255.0;
         [0, 1, 2].map(|c| bg[c] * (1.0 - a) + p[c] as f32 / 255.0 * a)
-    };
+    })
+}
+
+/// A picture of `w`×`h` (odd sizes lose their last row or column) whose pixel (x, y) has the
+/// colour `rgb(x, y)` (0..1), as a BT.709 limited-range 4:2:0 frame: what every slate becomes,
+/// so the compositor shows it like any anchor's picture.
+pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Result<Arc<VideoFrame>> {
+    let (w, h) = (w & !1, h & !1);
     let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, w, h);
     let (ys, us, vs) = (frame.stride(0), frame.stride(1), frame.stride(2));
     for y in 0..h {

@@ -16,8 +16,10 @@ use crate::sys::lock;
 
 mod absence;
 mod pause;
+pub mod slates;
 
-pub use pause::{PauseAudio, PauseError, SYSTEM_SLATE};
+pub use pause::{PauseAudio, PauseError, AUTO_SLATE, SYSTEM_SLATE};
+pub use slates::{SlateError, SlateRules, Slates};
 
 /// The only application anchors publish to: `rtmp://HOST/live/STREAM_KEY`.
 pub const PUBLISH_APP: &str = "live";
@@ -125,6 +127,8 @@ pub struct Rooms {
     max_publishers: usize,
     /// How long an anchor who stopped sending keeps their last frame before the slate.
     hold: Duration,
+    /// The slates pauses and absent anchors show (None: the system card only).
+    slates: Option<Arc<Slates>>,
     rooms: Mutex<HashMap<RoomId, RoomLive>>,
     events: Option<RoomEvents>,
 }
@@ -134,7 +138,16 @@ impl Rooms {
     pub fn new(store: Arc<Store>, ring_budget_bytes: u64, max_publishers: usize) -> Rooms {
         let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
         let hold = Duration::from_secs(crate::config::DEFAULT_ANCHOR_HOLD_S);
-        Rooms { store, decode, max_publishers, hold, rooms: Mutex::default(), events: None }
+        Rooms { store, decode, max_publishers, hold, slates: None, rooms: Mutex::default(), events: None }
+    }
+
+    pub fn with_slates(mut self, slates: Arc<Slates>) -> Rooms {
+        self.slates = Some(slates);
+        self
+    }
+
+    pub fn slates(&self) -> Option<&Arc<Slates>> {
+        self.slates.as_ref()
     }
 
     pub fn with_events(mut self, events: RoomEvents) -> Rooms {

@@ -3,13 +3,16 @@
 //! keeps publishing and, unless muted, keeps being heard. Nothing reconnects: the slate is a
 //! picture of the room's feed, so every output keeps its encoder, GOP and timestamps.
 
+use std::sync::Arc;
+
 use super::absence::DEFAULT_CARD;
 use super::{RoomEvent, Rooms};
 use crate::compose::slate;
+use crate::media::VideoFrame;
 use crate::store::{self, Pause, StoreError};
 use crate::sys::lock;
 
-/// The one slate there is so far: the system text card.
+/// The system text card: the slate that is always there.
 pub const SYSTEM_SLATE: &str = "system";
 
 /// What happens to the anchor's sound during a pause.
@@ -48,21 +51,52 @@ pub enum PauseError {
     Slate(crate::Error),
 }
 
+/// The slate a pause asks for: the room's pick (its default, else the system card), the system
+/// card, or a slate by id.
+pub const AUTO_SLATE: &str = "auto";
+
 impl Rooms {
-    /// Pauses `room` (blocking: it writes the pause down, so it survives a restart). Pausing a
-    /// paused room changes its audio choice and keeps its start.
-    pub fn pause(&self, room: &str, audio: PauseAudio) -> Result<Pause, PauseError> {
-        let p = Pause {
-            room_id: room.to_string(),
-            since: store::now_s(),
-            slate: SYSTEM_SLATE.to_string(),
-            audio: audio.as_str().to_string(),
-        };
+    /// Pauses `room` with `slate` (an id, [`AUTO_SLATE`] or [`SYSTEM_SLATE`]; blocking: it may
+    /// decode the slate, and writes the pause down, so it survives a restart). Pausing a paused
+    /// room changes its slate and audio and keeps its start. A slate that cannot be shown gives
+    /// way to the room's default, then the system card; the pause names the one shown.
+    pub fn pause(&self, room: &str, slate: &str, audio: PauseAudio) -> Result<Pause, PauseError> {
+        self.store.room(room)?;
+        if slate != AUTO_SLATE && slate != SYSTEM_SLATE {
+            self.store.slate(slate)?;
+        }
+        let feed = self.feed(room);
+        let (shown, picture) = self.slate_picture(room, slate, feed.picture_size().unwrap_or(DEFAULT_CARD))?;
+        let p =
+            Pause { room_id: room.to_string(), since: store::now_s(), slate: shown, audio: audio.as_str().to_string() };
         let p = self.store.set_pause(&p)?;
-        self.show(&p)?;
+        feed.set_slate(Some((picture, audio == PauseAudio::Mute)));
+        lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
         let Pause { room_id, since, slate, audio } = p.clone();
         self.emit(RoomEvent::Paused { room_id, since, slate, audio });
         Ok(p)
+    }
+
+    /// The slate `wanted` for `room` at `size`, or what stands in for it: the room's default
+    /// slate, then the system card (never nothing: a pause must not show black). Its id, and it.
+    pub(super) fn slate_picture(
+        &self,
+        room: &str,
+        wanted: &str,
+        size: (u32, u32),
+    ) -> Result<(String, Arc<VideoFrame>), PauseError> {
+        let default = self.store.default_slate(room).ok().flatten();
+        let tried = [Some(wanted.to_string()).filter(|w| w != AUTO_SLATE), default];
+        if let Some(slates) = &self.slates {
+            for id in tried.into_iter().flatten().filter(|id| id != SYSTEM_SLATE) {
+                match slates.picture(&id, size) {
+                    Ok(p) => return Ok((id, p)),
+                    Err(e) => tracing::warn!(room, slate = %id, error = %e, "slate not shown; falling back"),
+                }
+            }
+        }
+        let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size).map_err(PauseError::Slate)?;
+        Ok((SYSTEM_SLATE.to_string(), card))
     }
 
     /// Shows `room`'s anchor again from the next frame they send (blocking); the pause that
@@ -99,13 +133,12 @@ impl Rooms {
         }
     }
 
-    /// Puts the pause's slate on the room's feed: the card at the anchor's picture size, so it
-    /// fills the room's tile the way the anchor did.
+    /// Puts a pause written down before a restart back on the room's feed.
     fn show(&self, p: &Pause) -> Result<(), PauseError> {
         let feed = self.feed(&p.room_id);
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
-        let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size).map_err(PauseError::Slate)?;
-        feed.set_slate(Some((card, p.audio == PauseAudio::Mute.as_str())));
+        let (_, picture) = self.slate_picture(&p.room_id, &p.slate, size)?;
+        feed.set_slate(Some((picture, p.audio == PauseAudio::Mute.as_str())));
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
         Ok(())
     }

@@ -14,10 +14,12 @@ use rusqlite_migration::{Migrations, M};
 
 mod pauses;
 mod resumable;
+mod slates;
 mod tokens;
 pub use pauses::Pause;
 pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
+pub use slates::Slate;
 pub use tokens::{token_hash, Role, TokenInfo};
 
 /// Default lifetime of a stream key.
@@ -33,6 +35,8 @@ pub enum StoreError {
     NoDestination(String),
     #[error("no token {0}")]
     NoToken(String),
+    #[error("no slate {0}")]
+    NoSlate(String),
     #[error("schema migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task: {0}")]
@@ -77,6 +81,8 @@ pub struct Room {
     pub platform: String,
     pub created_at: i64,
     pub key: Option<StreamKey>,
+    /// The slate a pause shows when it names none that can be shown ("auto").
+    pub default_slate: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -108,7 +114,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -119,6 +125,7 @@ const STEPS: [&str; 10] = [
     include_str!("migrations/08_resumable_records.sql"),
     include_str!("migrations/09_room_pauses.sql"),
     include_str!("migrations/10_deadline_ms.sql"),
+    include_str!("migrations/11_slates.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -179,9 +186,20 @@ impl Store {
     pub fn room(&self, id: &str) -> StoreResult<Room> {
         let db = self.db();
         let r = db
-            .query_row("SELECT id, name, platform, created_at FROM rooms WHERE id = ?1", params![id], |r| {
-                Ok(Room { id: r.get(0)?, name: r.get(1)?, platform: r.get(2)?, created_at: r.get(3)?, key: None })
-            })
+            .query_row(
+                "SELECT id, name, platform, created_at, default_slate FROM rooms WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(Room {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        platform: r.get(2)?,
+                        created_at: r.get(3)?,
+                        key: None,
+                        default_slate: r.get(4)?,
+                    })
+                },
+            )
             .optional()?;
         let mut room = r.ok_or_else(|| StoreError::NoRoom(id.to_string()))?;
         room.key = Self::current_key(&db, id)?;

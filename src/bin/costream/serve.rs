@@ -81,6 +81,16 @@ pub struct ServeArgs {
     /// replaces them, until they are back [default: 10].
     #[arg(long)]
     anchor_hold: Option<u64>,
+    /// The largest slate file an upload may bring, MiB [default: 20].
+    #[arg(long)]
+    slate_max_mb: Option<u64>,
+    /// The longest video or animation slate, seconds [default: 120].
+    #[arg(long)]
+    slate_max_duration: Option<u64>,
+    /// A file of words (one per line) no slate's title, tags or text may contain [default: a
+    /// built-in list].
+    #[arg(long)]
+    slate_blocklist_file: Option<PathBuf>,
     /// Test knob: extra milliseconds of work per tick in every session, to overload the machine
     /// on purpose.
     #[arg(long, default_value_t = 0, hide = true)]
@@ -113,6 +123,11 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     set(&mut c.warm_invitations, &a.warm_invitations);
     set(&mut c.hls_retention_s, &a.hls_retention);
     set(&mut c.anchor_hold_s, &a.anchor_hold);
+    set(&mut c.slate_max_mb, &a.slate_max_mb);
+    set(&mut c.slate_max_duration_s, &a.slate_max_duration);
+    if a.slate_blocklist_file.is_some() {
+        c.slate_blocklist_file = a.slate_blocklist_file.clone();
+    }
     if a.payment_secret_file.is_some() {
         c.payment_secret_file = a.payment_secret_file.clone();
     }

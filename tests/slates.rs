@@ -1,0 +1,221 @@
+//! The slate library over real HTTP and FFmpeg: uploads (image, animation, video, text card)
+//! checked whole, bad ones refused with their code leaving neither a file nor a record, and a
+//! paused room showing the slate asked for, its default, or the system card when a slate cannot
+//! be shown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use costream::compose::slate::CARD_BACKGROUND;
+use costream::testsrc::Clip;
+use serde_json::{json, Value};
+
+/// A multipart/form-data POST of `file` (as `name`) with text fields, with the operator token.
+fn upload(url: &str, file: Option<(&str, &[u8])>, fields: &[(&str, &str)]) -> (u16, Value) {
+    let boundary = "costream-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
+    }
+    if let Some((name, bytes)) = file {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    let req = ureq::post(url)
+        .set("authorization", &format!("Bearer {}", token_for(url).unwrap()))
+        .set("content-type", &format!("multipart/form-data; boundary={boundary}"));
+    let resp = match req.send_bytes(&body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    let st = resp.status();
+    (st, serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// Runs ffmpeg with `args` writing `out` under `dir`.
+fn make(dir: &Path, out: &str, args: &[&str]) -> PathBuf {
+    let p = dir.join(out);
+    let o = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).arg(&p).output().unwrap();
+    assert!(o.status.success(), "{out}: {}", String::from_utf8_lossy(&o.stderr));
+    p
+}
+
+/// Files in the service's slate directory.
+fn slate_files(db: &Path) -> Vec<String> {
+    let dir = db.parent().unwrap().join("slates");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn near(f: &Rgb, want: [u8; 3]) -> bool {
+    let c = f.at(8, 8);
+    (0..3).all(|k| (c[k] as i32 - want[k] as i32).abs() <= 24)
+}
+
+#[test]
+fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallback() {
+    let d = workdir("slates");
+    let db = d.join("db.sqlite");
+    let svc = start(&db);
+    let h = svc.http.clone();
+    let slates = format!("{h}/slates");
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let lavfi = |src: &str| ["-f", "lavfi", "-i"].into_iter().chain([src]).map(str::to_string).collect::<Vec<_>>();
+    let args = |src: &str, rest: &[&str]| {
+        let mut a = lavfi(src);
+        a.extend(rest.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |out: &str, a: Vec<String>| make(&d, out, &a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Good ones: a green PNG, a GIF, an MP4 with its own tone, and a text card.
+    let png = run("green.png", args("color=c=0x00ff00:size=320x180", &["-frames:v", "1"]));
+    let gif = run("spin.gif", args("testsrc=size=160x120:rate=10", &["-t", "1"]));
+    let mut mp4_args = lavfi("color=c=0x0000ff:size=320x180:rate=25");
+    mp4_args.extend(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=48000",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ]
+        .map(str::to_string),
+    );
+    mp4_args.extend(["-c:a", "aac", "-movflags", "+faststart"].map(str::to_string));
+    let mp4 = run("loop.mp4", mp4_args.clone());
+    let (st, image) =
+        upload(&slates, Some(("green.png", &read(&png))), &[("title", "休息一下"), ("tags", "游戏,game")]);
+    assert_eq!(st, 201, "{image}");
+    assert_eq!(
+        (image["kind"].as_str(), image["width"].as_u64(), image["height"].as_u64(), image["status"].as_str()),
+        (Some("image"), Some(320), Some(180), Some("approved")),
+        "{image}"
+    );
+    assert_eq!(image["tags"], json!(["游戏", "game"]));
+    let (st, anim) = upload(&slates, Some(("spin.gif", &read(&gif))), &[("title", "spin")]);
+    assert_eq!((st, anim["kind"].as_str()), (201, Some("animation")), "{anim}");
+    assert!((anim["duration_s"].as_f64().unwrap() - 1.0).abs() < 0.2, "{anim}");
+    let (st, video) = upload(&slates, Some(("loop.mp4", &read(&mp4))), &[("title", "loop"), ("tags", "美食")]);
+    assert_eq!((st, video["kind"].as_str(), video["has_audio"].as_bool()), (201, Some("video"), Some(true)), "{video}");
+    assert!((video["duration_s"].as_f64().unwrap() - 3.0).abs() < 0.2, "{video}");
+    let (st, text) = call("POST", &slates, Some(r#"{"title":"card","tags":["chat"],"text":"马上回来 · brb"}"#));
+    assert_eq!((st, text["kind"].as_str()), (201, Some("text")), "{text}");
+    let kept = slate_files(&db);
+    assert_eq!(kept.len(), 3, "three files kept: {kept:?}");
+    let listed = || call("GET", &slates, None).1.as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(listed(), 4);
+
+    // Bad ones: each refused with its code; no file and no record are left.
+    let mp4_bytes = read(&mp4);
+    let truncated = &mp4_bytes[..mp4_bytes.len() * 6 / 10];
+    let mut long_args = lavfi("color=c=gray:size=64x64:rate=1");
+    long_args
+        .extend(["-t", "600", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"].map(str::to_string));
+    let long = run("ten-minutes.mp4", long_args);
+    let huge = run("huge.png", args("color=c=red:size=8000x8000", &["-frames:v", "1"]));
+    let big = vec![7u8; 25 << 20];
+    let bad: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("cut.mp4", truncated.to_vec(), "cut", 422, "slate_truncated"),
+        ("notes.png", b"just some words, not a picture\n".repeat(20), "notes", 422, "slate_unreadable"),
+        ("huge.png", read(&huge), "huge", 422, "slate_dimensions"),
+        ("ten-minutes.mp4", read(&long), "long", 422, "slate_too_long"),
+        ("big.mp4", big, "big", 413, "slate_too_large"),
+        ("empty.png", Vec::new(), "empty", 422, "slate_empty"),
+        ("green.png", read(&png), "赌博之夜", 422, "slate_blocked"),
+    ];
+    for (name, bytes, title, status, code) in &bad {
+        let (st, body) = upload(&slates, Some((name, bytes)), &[("title", title)]);
+        assert_eq!((st, body["error"]["code"].as_str()), (*status, Some(*code)), "{name}: {body}");
+    }
+    let (st, body) = upload(&slates, Some(("green.png", &read(&png))), &[("title", "ok"), ("tags", "NSFW")]);
+    assert_eq!((st, body["error"]["code"].as_str()), (422, Some("slate_blocked")), "a tag: {body}");
+    let (st, body) = upload(&slates, None, &[("title", "no file")]);
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = call("POST", &slates, Some(r#"{"title":"x","text":"porn"}"#));
+    assert_eq!((st, body["error"]["code"].as_str()), (422, Some("slate_blocked")), "{body}");
+    assert_eq!(slate_files(&db), kept, "refused uploads leave no file");
+    assert_eq!(listed(), 4, "and no record");
+
+    // A live anchor, paused with the image: their tile shows it.
+    let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).args(&[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ]),
+    );
+    let _anchor = publish_live(&red, svc.rtmp_port, &key);
+    let (st, s) =
+        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    assert_eq!(st, 201, "{s}");
+    let hls = format!("{h}/sessions/{}/hls/index.m3u8", s["id"].as_str().unwrap());
+    wait_for("two HLS segments", 30.0, || {
+        authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
+    wait_for("the anchor's red", 40.0, || near(&frame_rgb_url(&hls, 320, 180), [255, 0, 0]));
+    let pause = format!("{h}/rooms/{a}/pause");
+    let image_id = image["id"].as_str().unwrap();
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": image_id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(image_id)), "{r}");
+    wait_for("the green image in the anchor's tile", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [0, 255, 0]));
+
+    // "auto" is the room's default slate (the text card here).
+    let text_id = text["id"].as_str().unwrap();
+    let (st, r) = call("PUT", &format!("{h}/rooms/{a}/slate"), Some(&json!({ "slate": text_id }).to_string()));
+    assert_eq!((st, r["default_slate"].as_str()), (200, Some(text_id)), "{r}");
+    let (st, r) = call("PUT", &format!("{h}/rooms/{a}/slate"), Some(r#"{"slate":"slate_nope"}"#));
+    assert_eq!((st, r["error"]["code"].as_str()), (404, Some("not_found")), "{r}");
+    let (st, r) = call("POST", &pause, Some(r#"{"slate":"auto"}"#));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(text_id)), "{r}");
+    wait_for("the text card", 20.0, || near(&frame_rgb_url(&hls, 320, 180), CARD_BACKGROUND));
+
+    // A slate whose file is gone at play time: the room's default stands in; without one, the
+    // system card. The pause says which is shown.
+    std::fs::remove_file(
+        db.parent().unwrap().join("slates").join(slate_files(&db).iter().find(|f| f.ends_with(".png")).unwrap()),
+    )
+    .unwrap();
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": image_id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(text_id)), "the default stands in: {r}");
+    assert_eq!(call("PUT", &format!("{h}/rooms/{a}/slate"), Some(r#"{"slate":null}"#)).0, 200);
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": image_id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some("system")), "then the system card: {r}");
+    wait_for("the system card", 20.0, || near(&frame_rgb_url(&hls, 320, 180), CARD_BACKGROUND));
+    let (st, body) = call("POST", &pause, Some(r#"{"slate":"slate_nope"}"#));
+    assert_eq!((st, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+
+    // Deleting a slate removes its record and its file.
+    let video_id = video["id"].as_str().unwrap();
+    assert_eq!(call("DELETE", &format!("{slates}/{video_id}"), None).0, 204);
+    assert_eq!(call("GET", &format!("{slates}/{video_id}"), None).0, 404);
+    assert!(!slate_files(&db).iter().any(|f| f.starts_with(video_id)), "{:?}", slate_files(&db));
+}
