@@ -504,6 +504,10 @@ impl Shapes {
                 ("tags", or_hostile(vec![json!(["游戏", "game"]), json!([]), json!(["porn"]), json!([""])])),
                 ("!text", or_hostile(vec![json!("主播暂停 · back soon"), json!(""), json!("x".repeat(200))])),
             ]),
+            (p, _) if p.starts_with("/rooms/") && !p[7..].contains('/') => object(vec![
+                ("title", or_hostile(vec![json!("王者荣耀 游戏"), json!(""), json!("x".repeat(300))])),
+                ("tags", or_hostile(vec![json!(["游戏", "game"]), json!([]), json!([""]), json!(vec!["x"; 30])])),
+            ]),
             (_, "slate") => object(vec![("slate", or_hostile(vec![json!(null), json!("slate_nope")]))]),
             (_, "destinations") => object(vec![(
                 "!url",
@@ -596,6 +600,7 @@ fn random_request_bodies_get_a_clear_answer_and_never_a_server_fault() {
         ("POST", format!("/rooms/{room_b}/pause")),
         ("POST", format!("/rooms/{room_b}/resume")),
         ("PUT", format!("/rooms/{room_b}/slate")),
+        ("PATCH", format!("/rooms/{room_b}")),
         ("POST", "/slates".into()),
         ("POST", "/tokens".into()),
         ("PUT", "/channels/fuzz".into()),

@@ -339,6 +339,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{a}/pause")),
         ("POST", format!("/rooms/{a}/resume")),
         ("PUT", format!("/rooms/{a}/slate")),
+        ("PATCH", format!("/rooms/{a}")),
+        ("GET", format!("/rooms/{a}/slates/suggest")),
         ("GET", "/slates".to_string()),
         ("POST", "/slates".to_string()),
         ("GET", "/slates/slate_0123456789ab".to_string()),
@@ -402,6 +404,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{b}/pause")),
         ("POST", format!("/rooms/{b}/resume")),
         ("PUT", format!("/rooms/{b}/slate")),
+        ("PATCH", format!("/rooms/{b}")),
+        ("GET", format!("/rooms/{b}/slates/suggest")),
         ("GET", format!("/sessions/{ses_b}")),
         ("DELETE", format!("/sessions/{ses_b}")),
         ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
@@ -421,6 +425,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     let pick = json!({ "slate": slate }).to_string();
     assert_eq!(me("PUT", &format!("/rooms/{b}/slate"), Some(&pick)).0, 403);
     assert_eq!(me("PUT", &format!("/rooms/{a}/slate"), Some(&pick)).0, 200);
+    assert_eq!(me("PATCH", &format!("/rooms/{a}"), Some(r#"{"title":"唱歌","tags":["music"]}"#)).0, 200);
+    assert_eq!(me("GET", &format!("/rooms/{a}/slates/suggest"), None).1["pick"].as_str(), Some(slate.as_str()));
     assert_eq!(me("POST", "/rooms", Some(r#"{"name":"mine"}"#)).0, 403, "anchors do not create rooms");
     assert_eq!(call("GET", &format!("{h}/rooms/{b}"), None).1["paused"], json!(null), "B was not paused");
     // Its own room it pauses and resumes.

@@ -219,3 +219,71 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     assert_eq!(call("GET", &format!("{slates}/{video_id}"), None).0, 404);
     assert!(!slate_files(&db).iter().any(|f| f.starts_with(video_id)), "{:?}", slate_files(&db));
 }
+
+/// "auto" picks the slate whose words match what the room is about (its title, tags and recent
+/// comments): a game room the game slate, a cooking room the cooking one; with no match, the
+/// room's default, else the system card. The ranking shows its scores.
+#[test]
+fn auto_picks_the_slate_that_fits_the_room() {
+    let d = workdir("slates-auto");
+    let svc = start(&d.join("db.sqlite"));
+    let h = svc.http.clone();
+    let text_slate = |title: &str, tags: &[&str], text: &str| {
+        let (st, s) = call(
+            "POST",
+            &format!("{h}/slates"),
+            Some(&json!({"title": title, "tags": tags, "text": text}).to_string()),
+        );
+        assert_eq!(st, 201, "{s}");
+        s["id"].as_str().unwrap().to_string()
+    };
+    let game = text_slate("游戏时间", &["游戏", "game"], "打完这局就回来");
+    let food = text_slate("美食 break", &["美食", "cooking"], "去做饭了");
+    let chat = text_slate("聊会天", &["chat"], "马上回来");
+    let room = |name: &str, topic: Value| {
+        let (_, r) = call("POST", &format!("{h}/rooms"), Some(&json!({ "name": name }).to_string()));
+        let id = r["id"].as_str().unwrap().to_string();
+        let (st, r) = call("PATCH", &format!("{h}/rooms/{id}"), Some(&topic.to_string()));
+        assert_eq!(st, 200, "{r}");
+        id
+    };
+    let game_room = room("G", json!({"title": "王者荣耀上分 游戏直播", "tags": ["游戏", "game"]}));
+    let food_room = room("F", json!({"title": "今晚做红烧肉", "tags": ["美食", "cooking"]}));
+    let plain = room("P", json!({"title": "数学课", "tags": ["study"]}));
+    let (st, r) = call("PATCH", &format!("{h}/rooms/{plain}"), Some(r#"{"tags":[""]}"#));
+    assert_eq!((st, r["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{r}");
+    let auto = |room: &str| {
+        let (st, r) = call("POST", &format!("{h}/rooms/{room}/pause"), Some(r#"{"slate":"auto"}"#));
+        assert_eq!(st, 200, "{r}");
+        r["paused"]["slate"].as_str().unwrap().to_string()
+    };
+    let suggest = |room: &str| call("GET", &format!("{h}/rooms/{room}/slates/suggest"), None).1;
+
+    let s = suggest(&game_room);
+    assert_eq!((s["pick"].as_str(), s["because"].as_str()), (Some(game.as_str()), Some("match")), "{s}");
+    assert!(s["ranking"][0]["score"].as_f64().unwrap() >= s["threshold"].as_f64().unwrap(), "{s}");
+    assert!(s["ranking"][0]["matched"].as_array().unwrap().contains(&json!("游戏")), "{s}");
+    assert_eq!(auto(&game_room), game);
+    assert_eq!(auto(&food_room), food);
+    // No match: the system card, then the room's default once it has one.
+    let s = suggest(&plain);
+    assert_eq!((s["pick"].as_str(), s["because"].as_str()), (Some("system"), Some("system")), "{s}");
+    assert_eq!(auto(&plain), "system");
+    assert_eq!(call("PUT", &format!("{h}/rooms/{plain}/slate"), Some(&json!({ "slate": chat }).to_string())).0, 200);
+    assert_eq!(auto(&plain), chat);
+    // What viewers say counts too: comments about cooking on the plain room's session.
+    let (st, ses) = call(
+        "POST",
+        &format!("{h}/sessions"),
+        Some(&json!({"inputs": [{"room": plain}], "size": "320x180"}).to_string()),
+    );
+    assert_eq!(st, 201, "{ses}");
+    let ses = ses["id"].as_str().unwrap();
+    for text in ["主播去做美食了吗", "cooking time!", "想看美食"] {
+        let c = json!({"anchor": "a", "text": text}).to_string();
+        assert_eq!(call("POST", &format!("{h}/sessions/{ses}/comments"), Some(&c)).0, 204);
+    }
+    let s = suggest(&plain);
+    assert_eq!(s["pick"].as_str(), Some(food.as_str()), "{s}");
+    assert_eq!(auto(&plain), food);
+}

@@ -154,5 +154,12 @@ pub(super) async fn post_comment(
         k => return Err(ApiError::invalid(format!("kind {k:?}: comment or gift"))),
     };
     s.sessions.comment(&id, &c.anchor, &line).ok_or_else(|| ApiError::not_found(format!("no session {id}")))?;
+    // What viewers talk about helps pick the anchor's room's slate.
+    let side = usize::from(c.anchor == "b");
+    if let (Some(room), "comment") =
+        (s.sessions.rooms_of(&id).and_then(|r| r.get(side).cloned()), c.kind.as_deref().unwrap_or("comment"))
+    {
+        s.rooms.note_comment(&room, text);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -57,6 +57,33 @@ pub fn ttl(t: i64) -> ApiResult<i64> {
     }
 }
 
+/// What a room is about today (each part left as it is when absent).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoomTopic {
+    /// 1 to 200 characters.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// At most 20, each 1 to 40 characters.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl RoomTopic {
+    /// Trimmed and within bounds.
+    pub fn checked(self) -> ApiResult<(Option<String>, Option<Vec<String>>)> {
+        let title = self.title.map(|t| t.trim().to_string());
+        if title.as_ref().is_some_and(|t| t.is_empty() || t.chars().count() > 200) {
+            return Err(ApiError::invalid("title must be 1 to 200 characters"));
+        }
+        let tags: Option<Vec<String>> = self.tags.map(|v| v.iter().map(|t| t.trim().to_string()).collect());
+        if tags.as_ref().is_some_and(|v| v.len() > 20 || v.iter().any(|t| t.is_empty() || t.chars().count() > 40)) {
+            return Err(ApiError::invalid("tags: at most 20, each 1 to 40 characters"));
+        }
+        Ok((title, tags))
+    }
+}
+
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
@@ -118,8 +145,12 @@ pub struct RoomView {
     /// Since when (Unix seconds) the room shows its slate because its anchor stopped sending for
     /// longer than the hold (`anchor_hold_s`); null while the anchor is there.
     pub away_since: Option<i64>,
-    /// The slate `auto` pauses show (`PUT /rooms/{id}/slate`); null: the system card.
+    /// The slate `auto` pauses show when none matches the room (`PUT /rooms/{id}/slate`); null:
+    /// the system card.
     pub default_slate: Option<String>,
+    /// What the room is about today (`PATCH /rooms/{id}`): "auto" slates are chosen by it.
+    pub title: Option<String>,
+    pub tags: Vec<String>,
 }
 
 impl RoomView {
@@ -132,7 +163,7 @@ impl RoomView {
             "not_started"
         };
         let publish_path = room.key.as_ref().map(|k| format!("/{}/{}", crate::rooms::PUBLISH_APP, k.key));
-        let Room { id, name, platform, created_at, key, default_slate } = room;
+        let Room { id, name, platform, created_at, key, default_slate, title, tags } = room;
         RoomView {
             id,
             name,
@@ -145,6 +176,8 @@ impl RoomView {
             paused: None,
             away_since: None,
             default_slate,
+            title,
+            tags,
         }
     }
 }
@@ -196,6 +229,8 @@ mod tests {
             created_at: 0,
             key: Some(key),
             default_slate: None,
+            title: None,
+            tags: vec![],
         };
         let v = RoomView::new(room, None);
         assert_eq!((v.status, v.publish_path.as_deref()), ("not_started", Some("/live/sk_1")));

@@ -8,8 +8,9 @@ use axum::Json;
 use tokio::io::AsyncWriteExt;
 
 use super::rooms::view;
+use super::rooms_wire::RoomTopic;
 use super::rooms_wire::RoomView;
-use super::slates_wire::{tags_of, DefaultSlate, NewTextSlate, SlateUpload, SlateView};
+use super::slates_wire::{tags_of, DefaultSlate, NewTextSlate, SlateUpload, SlateView, SuggestionView};
 use super::{blocking, db, ApiError, ApiResult, AppState, ErrorBody};
 use crate::rooms::{SlateError, Slates};
 
@@ -157,6 +158,34 @@ pub(super) async fn set_default_slate(
     let Json(b) = body?;
     let room = db(&s, move |st| {
         st.set_default_slate(&id, b.slate.as_deref())?;
+        st.room(&id)
+    })
+    .await?;
+    Ok(Json(view(&s, room)))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/slates/suggest", params(("id" = String, Path)),
+    responses((status = 200, body = SuggestionView), (status = 404, body = ErrorBody)))]
+pub(super) async fn suggest_slate(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SuggestionView>> {
+    let rooms = s.rooms.clone();
+    let suggestion = blocking(move || Ok(rooms.suggest(&id)?)).await?;
+    Ok(Json(suggestion.into()))
+}
+
+#[utoipa::path(patch, path = "/rooms/{id}", params(("id" = String, Path)), request_body = RoomTopic,
+    responses((status = 200, body = RoomView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn set_room_topic(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<RoomTopic>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<RoomView>> {
+    let Json(b) = body?;
+    let (title, tags) = b.checked()?;
+    let room = db(&s, move |st| {
+        st.set_room_topic(&id, title.as_deref(), tags.as_deref())?;
         st.room(&id)
     })
     .await?;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::rooms::suggest::{Suggestion, PICK_THRESHOLD};
 use crate::store::Slate;
 
 /// A text card slate (`POST /slates` with a JSON body). Files come as multipart/form-data
@@ -67,4 +68,50 @@ pub struct DefaultSlate {
 /// Splits a form's tags: comma-separated (either comma), several fields allowed.
 pub(super) fn tags_of(field: &str) -> impl Iterator<Item = String> + '_ {
     field.split([',', '，']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// Why "auto" shows what it shows for a room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionView {
+    /// The room's words (title, tags, recent comments), most frequent first.
+    pub words: Vec<WordCount>,
+    /// Approved slates by BM25 score against those words, best first.
+    pub ranking: Vec<RankedSlate>,
+    /// What "auto" shows: the best slate scoring at least `threshold`, else the room's default,
+    /// else `system`.
+    pub pick: String,
+    /// `match`, `default` or `system`.
+    pub because: String,
+    pub threshold: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WordCount {
+    pub word: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RankedSlate {
+    pub slate: String,
+    pub title: String,
+    pub score: f64,
+    /// The room's words the slate shares.
+    pub matched: Vec<String>,
+}
+
+impl From<Suggestion> for SuggestionView {
+    fn from(s: Suggestion) -> SuggestionView {
+        SuggestionView {
+            words: s.words.into_iter().map(|(word, count)| WordCount { word, count }).collect(),
+            ranking: s
+                .ranking
+                .into_iter()
+                .map(|r| RankedSlate { slate: r.slate, title: r.title, score: r.score, matched: r.matched })
+                .collect(),
+            pick: s.pick,
+            because: s.because.to_string(),
+            threshold: PICK_THRESHOLD,
+        }
+    }
 }

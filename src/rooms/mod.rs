@@ -17,6 +17,7 @@ use crate::sys::lock;
 mod absence;
 mod pause;
 pub mod slates;
+pub mod suggest;
 
 pub use pause::{PauseAudio, PauseError, AUTO_SLATE, SYSTEM_SLATE};
 pub use slates::{SlateError, SlateRules, Slates};
@@ -90,6 +91,8 @@ struct RoomLive {
     pause: Option<store::Pause>,
     /// When the hold ended with the anchor gone (its feed shows the slate until their next frame).
     away_since: Option<i64>,
+    /// Recent comments on sessions that show the room (for choosing its slate).
+    comments: std::collections::VecDeque<String>,
 }
 
 impl RoomLive {

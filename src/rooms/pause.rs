@@ -51,8 +51,8 @@ pub enum PauseError {
     Slate(crate::Error),
 }
 
-/// The slate a pause asks for: the room's pick (its default, else the system card), the system
-/// card, or a slate by id.
+/// The slate a pause asks for: the room's pick (the best match for what the room is about, else
+/// its default, else the system card), the system card, or a slate by id.
 pub const AUTO_SLATE: &str = "auto";
 
 impl Rooms {
@@ -86,7 +86,13 @@ impl Rooms {
         size: (u32, u32),
     ) -> Result<(String, Arc<VideoFrame>), PauseError> {
         let default = self.store.default_slate(room).ok().flatten();
-        let tried = [Some(wanted.to_string()).filter(|w| w != AUTO_SLATE), default];
+        let first = if wanted == AUTO_SLATE {
+            // The best match for the room, when one scores enough.
+            self.suggest(room).ok().filter(|s| s.because == "match").map(|s| s.pick)
+        } else {
+            Some(wanted.to_string())
+        };
+        let tried = [first, default];
         if let Some(slates) = &self.slates {
             for id in tried.into_iter().flatten().filter(|id| id != SYSTEM_SLATE) {
                 match slates.picture(&id, size) {

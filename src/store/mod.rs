@@ -83,6 +83,9 @@ pub struct Room {
     pub key: Option<StreamKey>,
     /// The slate a pause shows when it names none that can be shown ("auto").
     pub default_slate: Option<String>,
+    /// What the room is about today (its slate is chosen by it).
+    pub title: Option<String>,
+    pub tags: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -114,7 +117,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -126,6 +129,7 @@ const STEPS: [&str; 11] = [
     include_str!("migrations/09_room_pauses.sql"),
     include_str!("migrations/10_deadline_ms.sql"),
     include_str!("migrations/11_slates.sql"),
+    include_str!("migrations/12_room_topic.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -187,9 +191,10 @@ impl Store {
         let db = self.db();
         let r = db
             .query_row(
-                "SELECT id, name, platform, created_at, default_slate FROM rooms WHERE id = ?1",
+                "SELECT id, name, platform, created_at, default_slate, title, tags FROM rooms WHERE id = ?1",
                 params![id],
                 |r| {
+                    let tags: String = r.get(6)?;
                     Ok(Room {
                         id: r.get(0)?,
                         name: r.get(1)?,
@@ -197,6 +202,8 @@ impl Store {
                         created_at: r.get(3)?,
                         key: None,
                         default_slate: r.get(4)?,
+                        title: r.get(5)?,
+                        tags: serde_json::from_str(&tags).unwrap_or_default(),
                     })
                 },
             )
@@ -214,6 +221,23 @@ impl Store {
             v
         };
         ids.iter().map(|id| self.room(id)).collect()
+    }
+
+    /// Sets what the room is about (each part left as it is when None).
+    pub fn set_room_topic(&self, id: &str, title: Option<&str>, tags: Option<&[String]>) -> StoreResult<()> {
+        let db = self.db();
+        let mut n = db.query_row("SELECT COUNT(*) FROM rooms WHERE id = ?1", params![id], |r| r.get::<_, i64>(0))?;
+        if let Some(t) = title {
+            n = db.execute("UPDATE rooms SET title = ?2 WHERE id = ?1", params![id, t])? as i64;
+        }
+        if let Some(tags) = tags {
+            let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+            n = db.execute("UPDATE rooms SET tags = ?2 WHERE id = ?1", params![id, tags])? as i64;
+        }
+        if n == 0 {
+            return Err(StoreError::NoRoom(id.to_string()));
+        }
+        Ok(())
     }
 
     pub fn delete_room(&self, id: &str) -> StoreResult<()> {
