@@ -12,19 +12,6 @@ use costream::compose::slate::CARD_BACKGROUND;
 use costream::testsrc::Clip;
 use serde_json::json;
 
-/// The newest segment of a live playlist, saved under `dir`.
-fn newest_segment(playlist: &str, dir: &Path) -> std::path::PathBuf {
-    let text = authed(playlist).call().unwrap().into_string().unwrap();
-    let name = text.lines().filter(|l| l.ends_with(".ts")).last().expect("a segment").to_string();
-    let base = &playlist[..playlist.rfind('/').unwrap()];
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut authed(&format!("{base}/{name}")).call().unwrap().into_reader(), &mut bytes)
-        .unwrap();
-    let p = dir.join(&name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 /// A segment's sound as mono samples at 48 kHz.
 fn samples(segment: &Path) -> Vec<f32> {
     let o = Command::new("ffmpeg")

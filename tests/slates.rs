@@ -61,6 +61,21 @@ fn slate_files(db: &Path) -> Vec<String> {
     v
 }
 
+/// The colour at the centre of every frame of a segment.
+fn centre_colours(segment: &Path) -> Vec<[u8; 3]> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(segment)
+        .args(["-vf", "scale=32:18", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+        .chunks_exact(32 * 18 * 3)
+        .map(|f| [f[(9 * 32 + 16) * 3], f[(9 * 32 + 16) * 3 + 1], f[(9 * 32 + 16) * 3 + 2]])
+        .collect()
+}
+
 fn near(f: &Rgb, want: [u8; 3]) -> bool {
     let c = f.at(8, 8);
     (0..3).all(|k| (c[k] as i32 - want[k] as i32).abs() <= 24)
@@ -84,7 +99,9 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
 
     // Good ones: a green PNG, a GIF, an MP4 with its own tone, and a text card.
     let png = run("green.png", args("color=c=0x00ff00:size=320x180", &["-frames:v", "1"]));
-    let gif = run("spin.gif", args("testsrc=size=160x120:rate=10", &["-t", "1"]));
+    // Half a second of yellow, half a second of magenta.
+    let two = "color=c=yellow:size=160x120:rate=10:d=0.5[a];color=c=magenta:size=160x120:rate=10:d=0.5[b];[a][b]concat=n=2:v=1:a=0,format=rgb24";
+    let gif = make(&d, "blink.gif", &["-filter_complex", two]);
     let mut mp4_args = lavfi("color=c=0x0000ff:size=320x180:rate=25");
     mp4_args.extend(
         [
@@ -112,7 +129,7 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
         "{image}"
     );
     assert_eq!(image["tags"], json!(["游戏", "game"]));
-    let (st, anim) = upload(&slates, Some(("spin.gif", &read(&gif))), &[("title", "spin")]);
+    let (st, anim) = upload(&slates, Some(("blink.gif", &read(&gif))), &[("title", "blink")]);
     assert_eq!((st, anim["kind"].as_str()), (201, Some("animation")), "{anim}");
     assert!((anim["duration_s"].as_f64().unwrap() - 1.0).abs() < 0.2, "{anim}");
     let (st, video) = upload(&slates, Some(("loop.mp4", &read(&mp4))), &[("title", "loop"), ("tags", "美食")]);
@@ -188,6 +205,21 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(image_id)), "{r}");
     wait_for("the green image in the anchor's tile", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [0, 255, 0]));
 
+    // An animation plays in a loop with its frame delays: both of its colours come by within a
+    // segment; a video shows its own picture.
+    let (yellow, magenta) = ([255, 255, 0], [255, 0, 255]);
+    let video_id = video["id"].as_str().unwrap();
+    assert_eq!(call("POST", &pause, Some(&json!({ "slate": video_id }).to_string())).0, 200);
+    wait_for("the video's blue", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [0, 0, 255]));
+
+    let anim_id = anim["id"].as_str().unwrap();
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": anim_id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(anim_id)), "{r}");
+    wait_for("the animation's yellow and magenta in one segment", 30.0, || {
+        let seen = centre_colours(&newest_segment(&hls, &d));
+        let close = |want: [u8; 3]| seen.iter().any(|c| (0..3).all(|k| (c[k] as i32 - want[k] as i32).abs() <= 24));
+        close(yellow) && close(magenta)
+    });
     // "auto" is the room's default slate (the text card here).
     let text_id = text["id"].as_str().unwrap();
     let (st, r) = call("PUT", &format!("{h}/rooms/{a}/slate"), Some(&json!({ "slate": text_id }).to_string()));
@@ -214,7 +246,6 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     assert_eq!((st, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
 
     // Deleting a slate removes its record and its file.
-    let video_id = video["id"].as_str().unwrap();
     assert_eq!(call("DELETE", &format!("{slates}/{video_id}"), None).0, 204);
     assert_eq!(call("GET", &format!("{slates}/{video_id}"), None).0, 404);
     assert!(!slate_files(&db).iter().any(|f| f.starts_with(video_id)), "{:?}", slate_files(&db));

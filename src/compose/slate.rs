@@ -27,6 +27,11 @@ pub const CARD_BACKGROUND: [u8; 3] = [0x1f, 0x24, 0x30];
 /// Slate pictures count down from here, so their sequence numbers never meet a decoder's.
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(u64::MAX / 2);
 
+/// A sequence number for a slate picture (never one a decoder gives).
+pub(super) fn next_seq() -> u64 {
+    NEXT_SEQ.fetch_sub(1, Ordering::Relaxed)
+}
+
 /// The fonts are loaded once, for every card.
 fn renderer() -> &'static Mutex<TextRenderer> {
     static TEXT: OnceLock<Mutex<TextRenderer>> = OnceLock::new();
@@ -87,7 +92,7 @@ pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Re
     Ok(Arc::new(VideoFrame {
         frame,
         pts: 0.0,
-        seq: NEXT_SEQ.fetch_sub(1, Ordering::Relaxed),
+        seq: next_seq(),
         geom: SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
         layout: PlaneLayout::Planar { sx: 2, sy: 2 },
         matrix: Matrix::Bt709,

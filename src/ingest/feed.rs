@@ -31,6 +31,9 @@ struct FeedInner {
     away: Option<Arc<VideoFrame>>,
     /// While paused, the anchor's sound reaches readers as silence (timing kept).
     muted: bool,
+    /// Counts slate changes: a looping slate's player replaces the picture only while its slate
+    /// is still the one set.
+    slate_gen: u64,
 }
 
 /// One reader's rings of a [`Feed`]; dropping it unsubscribes.
@@ -50,6 +53,7 @@ impl Feed {
             waiting: None,
             away: None,
             muted: false,
+            slate_gen: 0,
         };
         Arc::new(Feed { state: Arc::default(), inner: std::sync::Mutex::new(inner), dropped: Default::default() })
     }
@@ -79,10 +83,27 @@ impl Feed {
 
     /// Pauses (`Some`: the picture every reader shows from its next frame on, and whether the
     /// anchor's sound is muted meanwhile) or resumes (`None`) the feed.
-    pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, bool)>) {
+    /// Returns the slate's generation (for [`Feed::update_slate`]).
+    pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, bool)>) -> u64 {
         let mut g = self.lock();
         g.muted = slate.as_ref().is_some_and(|s| s.1);
         g.slate = slate.map(|s| s.0);
+        g.slate_gen += 1;
+        g.slate_gen
+    }
+
+    /// The next picture of a moving slate, if slate `generation` is still the one shown.
+    pub fn update_slate(&self, generation: u64, picture: Arc<VideoFrame>) {
+        let mut g = self.lock();
+        if g.slate_gen == generation && g.slate.is_some() {
+            g.slate = Some(picture);
+        }
+    }
+
+    /// Whether slate `generation` is still the one shown.
+    pub fn shows_slate(&self, generation: u64) -> bool {
+        let g = self.lock();
+        g.slate_gen == generation && g.slate.is_some()
     }
 
     /// What readers show before the anchor's first picture.

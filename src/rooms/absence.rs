@@ -64,7 +64,8 @@ impl Rooms {
         let Some(feed) = gone(&lock(&self.rooms)) else { return };
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
         let card = match self.slate_picture(room, super::AUTO_SLATE, size) {
-            Ok((_, c)) => c,
+            // Its first picture: an away anchor's slate does not move.
+            Ok((_, c)) => c.first,
             Err(e) => return tracing::error!(room, error = %e, "the away slate could not be drawn"),
         };
         // Checked again and set under the lock: a publisher who came back meanwhile keeps the tile.

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use super::absence::DEFAULT_CARD;
+use super::slates::SlatePicture;
 use super::{RoomEvent, Rooms};
 use crate::compose::slate;
-use crate::media::VideoFrame;
+use crate::compose::slate_file::{self, LoopTarget};
+use crate::ingest::Feed;
 use crate::store::{self, Pause, StoreError};
 use crate::sys::lock;
 
@@ -70,7 +72,7 @@ impl Rooms {
         let p =
             Pause { room_id: room.to_string(), since: store::now_s(), slate: shown, audio: audio.as_str().to_string() };
         let p = self.store.set_pause(&p)?;
-        feed.set_slate(Some((picture, audio == PauseAudio::Mute)));
+        put_on(&feed, picture, audio == PauseAudio::Mute);
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
         let Pause { room_id, since, slate, audio } = p.clone();
         self.emit(RoomEvent::Paused { room_id, since, slate, audio });
@@ -84,7 +86,7 @@ impl Rooms {
         room: &str,
         wanted: &str,
         size: (u32, u32),
-    ) -> Result<(String, Arc<VideoFrame>), PauseError> {
+    ) -> Result<(String, SlatePicture), PauseError> {
         let default = self.store.default_slate(room).ok().flatten();
         let first = if wanted == AUTO_SLATE {
             // The best match for the room, when one scores enough.
@@ -102,7 +104,7 @@ impl Rooms {
             }
         }
         let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size).map_err(PauseError::Slate)?;
-        Ok((SYSTEM_SLATE.to_string(), card))
+        Ok((SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None }))
     }
 
     /// Shows `room`'s anchor again from the next frame they send (blocking); the pause that
@@ -144,8 +146,23 @@ impl Rooms {
         let feed = self.feed(&p.room_id);
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
         let (_, picture) = self.slate_picture(&p.room_id, &p.slate, size)?;
-        feed.set_slate(Some((picture, p.audio == PauseAudio::Mute.as_str())));
+        put_on(&feed, picture, p.audio == PauseAudio::Mute.as_str());
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
         Ok(())
+    }
+}
+
+/// Shows `slate` on the room's feed; an animation or video plays on in a loop from its first
+/// picture, until the feed shows something else.
+fn put_on(feed: &Arc<Feed>, slate: SlatePicture, muted: bool) {
+    let generation = feed.set_slate(Some((slate.first, muted)));
+    let Some(path) = slate.looped else { return };
+    let (f1, f2) = (feed.clone(), feed.clone());
+    let target = LoopTarget {
+        alive: Box::new(move || f1.shows_slate(generation)),
+        show: Box::new(move |p| f2.update_slate(generation, p)),
+    };
+    if let Err(e) = slate_file::play_loop(path, target) {
+        tracing::error!(error = %e, "a slate loop could not start; its first picture stays");
     }
 }

@@ -65,6 +65,13 @@ pub enum SlateError {
     Io(#[from] std::io::Error),
 }
 
+/// What a slate shows: its first picture, and the file that plays on from it in a loop (an
+/// animation or video).
+pub struct SlatePicture {
+    pub first: Arc<VideoFrame>,
+    pub looped: Option<PathBuf>,
+}
+
 pub struct Slates {
     store: Arc<Store>,
     dir: PathBuf,
@@ -196,16 +203,25 @@ impl Slates {
         Ok(s)
     }
 
-    /// The picture slate `id` shows in a tile the anchor filled at `size` (blocking: a file is
-    /// decoded). Only an approved slate is shown.
-    pub fn picture(&self, id: &str, size: (u32, u32)) -> Result<Arc<VideoFrame>, SlateError> {
+    /// What slate `id` shows in a tile the anchor filled at `size` (blocking: a file is decoded):
+    /// its first picture, and for an animation or video the file to loop. Only an approved slate
+    /// is shown.
+    pub fn picture(&self, id: &str, size: (u32, u32)) -> Result<SlatePicture, SlateError> {
         let s = self.store.slate(id)?;
         if s.status != "approved" {
             return Err(SlateError::NotApproved(s.id, s.status));
         }
         match (&s.text, &s.file) {
-            (Some(text), _) => slate::text_card(text, size).map_err(|e| SlateError::Invalid(e.to_string())),
-            (None, Some(f)) => Ok(slate_file::still(&self.dir.join(f))?),
+            (Some(text), _) => {
+                let first = slate::text_card(text, size).map_err(|e| SlateError::Invalid(e.to_string()))?;
+                Ok(SlatePicture { first, looped: None })
+            }
+            (None, Some(f)) => {
+                let path = self.dir.join(f);
+                let first = slate_file::still(&path)?;
+                let looped = (s.kind != "image").then_some(path);
+                Ok(SlatePicture { first, looped })
+            }
             (None, None) => Err(SlateError::Invalid(format!("slate {id} has nothing to show"))),
         }
     }

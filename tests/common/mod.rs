@@ -370,6 +370,19 @@ pub fn media_per_wall_second(playlist: &str, secs: f64) -> f64 {
     media / end.duration_since(start).as_secs_f64()
 }
 
+/// The newest segment of a live playlist, saved under `dir`.
+pub fn newest_segment(playlist: &str, dir: &Path) -> PathBuf {
+    let text = authed(playlist).call().unwrap().into_string().unwrap();
+    let name = text.lines().filter(|l| l.ends_with(".ts")).last().expect("a segment").to_string();
+    let base = &playlist[..playlist.rfind('/').unwrap()];
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut authed(&format!("{base}/{name}")).call().unwrap().into_reader(), &mut bytes)
+        .unwrap();
+    let p = dir.join(&name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
 /// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
 pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
     assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");
