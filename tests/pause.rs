@@ -265,3 +265,53 @@ fn an_absent_anchor_never_stops_the_output() {
     assert!((rate - 1.0).abs() <= 0.05, "resumed without its anchor: {rate:.3} media s per wall s");
     assert!(is_card(&frame_rgb_url(&hls, 320, 180)), "the waiting card after the restart");
 }
+
+/// A masked session on a paused room: every viewer's rendition (a masked level and the open
+/// picture) shows the slate, with no mask drawn over it, and the anchor again after the resume.
+#[test]
+fn every_rendition_of_a_masked_session_shows_the_slate() {
+    let d = workdir("pause-masked");
+    let svc = start(&d.join("db.sqlite"));
+    let h = svc.http.clone();
+    let channel = r#"{"levels":[3,10],"locked":["eyes","mouth"],"unlock_order":["mouth","eyes"]}"#;
+    assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(channel)).0, 200);
+    let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
+    let _anchor = publish_live(&face_clip(&d), svc.rtmp_port, &key);
+    let body = json!({"inputs": [{"room": a}], "size": "384x384", "masking": {"channel": "show"}});
+    let (st, ses) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
+    assert_eq!(st, 201, "{ses}");
+    let id = ses["id"].as_str().unwrap().to_string();
+    let issue = || call("POST", &format!("{h}/channels/show/viewers"), None).1["token"].as_str().unwrap().to_string();
+    let (bob, carol) = (issue(), issue());
+    for _ in 0..10 {
+        assert_eq!(
+            call("POST", &format!("{h}/channels/show/viewers/{carol}/events"), Some(r#"{"kind":"like"}"#)).0,
+            200
+        );
+    }
+    // A viewer's newest segment (through their own signed playlist), decoded at its start.
+    let newest = |viewer: &str| -> Option<Rgb> {
+        let text =
+            ureq::get(&format!("{h}/sessions/{id}/viewers/{viewer}/index.m3u8")).call().ok()?.into_string().ok()?;
+        let url = text.lines().filter(|l| l.starts_with('/')).last()?.to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut ureq::get(&format!("{h}{url}")).call().ok()?.into_reader(), &mut bytes).ok()?;
+        let p = d.join(format!("{viewer}.ts"));
+        std::fs::write(&p, bytes).ok()?;
+        Some(frame_rgb(&p, 0.0, 384, 384))
+    };
+    let corners = [(8, 8), (376, 8), (8, 376), (376, 376)];
+    let card = |f: &Rgb| corners.iter().all(|&(x, y)| colour_at(f, x, y, CARD_BACKGROUND, 14));
+    for v in [&bob, &carol] {
+        wait_for("the viewer's rendition showing the anchor", 60.0, || newest(v).is_some_and(|f| !card(&f)));
+    }
+    assert_eq!(call("POST", &format!("{h}/rooms/{a}/pause"), None).0, 200);
+    for v in [&bob, &carol] {
+        wait_for("the slate in the viewer's rendition", 30.0, || newest(v).is_some_and(|f| card(&f)));
+    }
+    assert_eq!(call("POST", &format!("{h}/rooms/{a}/resume"), None).0, 200);
+    for v in [&bob, &carol] {
+        wait_for("the anchor again in the viewer's rendition", 30.0, || newest(v).is_some_and(|f| !card(&f)));
+    }
+}

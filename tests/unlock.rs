@@ -123,29 +123,7 @@ fn viewers_get_their_levels_rendition_through_signed_playlists() {
     use std::process::{Command, Stdio};
     let d = workdir("viewers");
     let nginx = start_nginx(&d);
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
-    let clip = d.join("face.flv");
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(&src)
-        .args([
-            "-vf",
-            "zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30",
-            "-frames:v",
-            "600",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&clip)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let clip = face_clip(&d);
     let mut anchor = Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-i"])
         .arg(&clip)

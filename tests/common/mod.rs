@@ -383,6 +383,35 @@ pub fn newest_segment(playlist: &str, dir: &Path) -> PathBuf {
     p
 }
 
+/// 20 s of a real face (tests/data/astronaut.png, zooming slowly) at 384×384, 30 fps, H.264 with
+/// a keyframe every second, in FLV under `dir`.
+pub fn face_clip(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
+    let clip = dir.join("face.flv");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(&src)
+        .args([
+            "-vf",
+            "zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)':y='ih/3-(ih/zoom/3)':d=1:s=384x384:fps=30",
+            "-frames:v",
+            "600",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    clip
+}
+
 /// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
 pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
     assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");
