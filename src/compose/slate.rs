@@ -88,7 +88,6 @@ pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Re
             frame.data_mut(2)[y as usize * vs + x as usize] = yuv[2].round() as u8;
         }
     }
-    let bytes = (w * h * 3 / 2) as usize;
     Ok(Arc::new(VideoFrame {
         frame,
         pts: 0.0,
@@ -98,7 +97,7 @@ pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Re
         matrix: Matrix::Bt709,
         full_range: false,
         decode_ms: 0.0,
-        mem: FrameMemory::new(bytes),
+        mem: FrameMemory::uncounted(),
     }))
 }
 

@@ -317,7 +317,6 @@ fn loop_picture(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
     if !matches!(format, Pixel::YUV420P | Pixel::YUVJ420P) {
         return picture_of(frame);
     }
-    let bytes = (0..frame.planes()).map(|i| frame.data(i).len()).sum();
     Some(Arc::new(VideoFrame {
         frame: frame.clone(),
         pts: 0.0,
@@ -327,7 +326,7 @@ fn loop_picture(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
         matrix: Matrix::from_stream(frame.color_space(), h),
         full_range: format == Pixel::YUVJ420P,
         decode_ms: 0.0,
-        mem: FrameMemory::new(bytes),
+        mem: FrameMemory::uncounted(),
     }))
 }
 

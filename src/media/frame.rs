@@ -62,6 +62,13 @@ pub fn memory() -> (u64, u64) {
 pub struct FrameMemory(i64);
 
 impl FrameMemory {
+    /// A picture that is not a decoder's frame in flight (a slate, the waiting card): held once
+    /// per paused room or process, not per reader, so it stays out of [`memory`], which measures
+    /// what the decoders' rings hold.
+    pub fn uncounted() -> FrameMemory {
+        FrameMemory(0)
+    }
+
     pub fn new(bytes: usize) -> FrameMemory {
         FRAME_BYTES.fetch_add(bytes as i64, Ordering::Relaxed);
         FrameMemory(bytes as i64)

@@ -74,7 +74,10 @@ fn reader(url: String, until: Instant) -> std::thread::JoinHandle<Vec<(u32, Inst
         let mut out = Vec::new();
         let mut d = ff::Dictionary::new();
         d.set("rw_timeout", "15000000");
-        d.set("analyzeduration", "500000");
+        // The output is already running when the reader joins (a session shows its waiting card
+        // before the anchor publishes), and the relay sends video from its next keyframe: give
+        // the probe time to see it.
+        d.set("analyzeduration", "5000000");
         d.set("fflags", "nobuffer");
         let Ok(mut ictx) = ff::format::input_with_dictionary(&url, d) else { return out };
         let Some(s) = ictx.streams().best(ff::media::Type::Video) else { return out };
