@@ -21,8 +21,6 @@ pub const DEFAULT_RING_BUDGET_MB: u64 = 64;
 pub const DEFAULT_SEGMENT_URL_TTL_S: u64 = 120;
 /// How long a stopped session's HLS files stay, seconds.
 pub const DEFAULT_HLS_RETENTION_S: u64 = 120;
-/// Seconds an anchor who stopped sending stays on their last frame before the slate replaces them.
-pub const DEFAULT_ANCHOR_HOLD_S: u64 = 10;
 /// Open HTTP connections per peer address: room for a player's parallel fetches and a CDN's
 /// origin pulls, not for a peer holding the service's descriptors.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
@@ -30,8 +28,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
 /// The environment variables that hold secrets (never part of the configuration's values).
 pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
 pub const PLATFORM_SECRET_ENV: &str = "COSTREAM_PLATFORM_SECRET";
+/// The slate moderator's shared secret, when no file holds it.
+pub const MODERATION_SECRET_ENV: &str = "COSTREAM_MODERATION_SECRET";
 /// Other `COSTREAM_*` variables that are not configuration keys.
-const NOT_KEYS: &[&str] = &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
+const NOT_KEYS: &[&str] = &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, MODERATION_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
 
 /// Everything `costream serve` can be configured with. Each key is also `COSTREAM_<KEY>` in the
 /// environment and `--<key>` (with dashes) on the command line.
@@ -80,6 +80,13 @@ pub struct ServiceConfig {
     /// built-in list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slate_blocklist_file: Option<PathBuf>,
+    /// Where new slates are sent for moderation (http or https); they stay `pending` until its
+    /// signed answer. None: slates are approved at upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation_url: Option<String>,
+    /// A file holding the moderator's HMAC secret (else COSTREAM_MODERATION_SECRET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation_secret_file: Option<PathBuf>,
     /// A file holding the payment provider's HMAC secret (else COSTREAM_PAYMENT_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_secret_file: Option<PathBuf>,
@@ -110,6 +117,8 @@ pub const KEYS: &[&str] = &[
     "slate_max_mb",
     "slate_max_duration_s",
     "slate_blocklist_file",
+    "moderation_url",
+    "moderation_secret_file",
     "payment_secret_file",
     "platform_secret_file",
 ];
@@ -134,10 +143,12 @@ impl Default for ServiceConfig {
             allow_private_outputs: false,
             cors_origins: Vec::new(),
             hls_retention_s: DEFAULT_HLS_RETENTION_S,
-            anchor_hold_s: DEFAULT_ANCHOR_HOLD_S,
+            anchor_hold_s: crate::rooms::DEFAULT_HOLD_S,
             slate_max_mb: crate::rooms::slates::DEFAULT_MAX_MB,
             slate_max_duration_s: crate::rooms::slates::DEFAULT_MAX_DURATION_S as u64,
             slate_blocklist_file: None,
+            moderation_url: None,
+            moderation_secret_file: None,
             payment_secret_file: None,
             platform_secret_file: None,
         }
@@ -245,6 +256,11 @@ impl ServiceConfig {
         if !(1..=3600).contains(&self.slate_max_duration_s) {
             return bad("slate_max_duration_s", "must be 1 to 3600 seconds");
         }
+        if let Some(u) =
+            self.moderation_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(ConfigError::Invalid { key: "moderation_url", why: format!("{u:?} is not an http(s) URL") });
+        }
         if !(1..=3600).contains(&self.anchor_hold_s) {
             return bad("anchor_hold_s", "must be 1 to 3600 seconds");
         }
@@ -290,27 +306,32 @@ impl ServiceConfig {
         }
     }
 
-    /// The payment and platform secrets: from their files when set, else from the environment.
+    /// The payment, platform and moderation secrets: from their files when set, else from the
+    /// environment.
     pub fn secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
         Ok(Secrets {
             payment: secret("payment_secret_file", self.payment_secret_file.as_deref(), env(PAYMENT_SECRET_ENV))?,
             platform: secret("platform_secret_file", self.platform_secret_file.as_deref(), env(PLATFORM_SECRET_ENV))?,
+            moderation: secret(
+                "moderation_secret_file",
+                self.moderation_secret_file.as_deref(),
+                env(MODERATION_SECRET_ENV),
+            )?,
         })
     }
 
     /// The effective configuration as TOML, with where each secret comes from (never its value).
     pub fn print(&self, secrets: &Secrets) -> String {
         let mut out = toml::to_string(self).unwrap_or_default();
-        for (name, s, env) in
-            [("payment", &secrets.payment, PAYMENT_SECRET_ENV), ("platform", &secrets.platform, PLATFORM_SECRET_ENV)]
-        {
-            let from = match (s, name) {
+        for (name, s, env, file) in [
+            ("payment", &secrets.payment, PAYMENT_SECRET_ENV, &self.payment_secret_file),
+            ("platform", &secrets.platform, PLATFORM_SECRET_ENV, &self.platform_secret_file),
+            ("moderation", &secrets.moderation, MODERATION_SECRET_ENV, &self.moderation_secret_file),
+        ] {
+            let from = match (s, file) {
                 (None, _) => "not set".to_string(),
-                (Some(_), "payment") if self.payment_secret_file.is_some() => "set (from payment_secret_file)".into(),
-                (Some(_), "platform") if self.platform_secret_file.is_some() => {
-                    "set (from platform_secret_file)".into()
-                }
-                (Some(_), _) => format!("set (from {env})"),
+                (Some(_), Some(_)) => format!("set (from {name}_secret_file)"),
+                (Some(_), None) => format!("set (from {env})"),
             };
             out.push_str(&format!("# {name} secret: {from}\n"));
         }
@@ -323,12 +344,19 @@ impl ServiceConfig {
 pub struct Secrets {
     pub payment: Option<String>,
     pub platform: Option<String>,
+    pub moderation: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shown = |s: &Option<String>| if s.is_some() { "set" } else { "not set" };
-        write!(f, "Secrets {{ payment: {}, platform: {} }}", shown(&self.payment), shown(&self.platform))
+        write!(
+            f,
+            "Secrets {{ payment: {}, platform: {}, moderation: {} }}",
+            shown(&self.payment),
+            shown(&self.platform),
+            shown(&self.moderation)
+        )
     }
 }
 
@@ -357,6 +385,8 @@ mod tests {
             payment_secret_file: Some("p".into()),
             platform_secret_file: Some("q".into()),
             slate_blocklist_file: Some("b".into()),
+            moderation_url: Some("http://m".into()),
+            moderation_secret_file: Some("m".into()),
             ..Default::default()
         };
         let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
@@ -396,7 +426,7 @@ mod tests {
 
     #[test]
     fn secrets_are_never_printed() {
-        let s = Secrets { payment: Some("hunter2".into()), platform: None };
+        let s = Secrets { payment: Some("hunter2".into()), platform: None, moderation: None };
         let p = ServiceConfig::default().print(&s);
         assert!(!p.contains("hunter2"), "{p}");
         assert!(p.contains("payment secret: set (from COSTREAM_PAYMENT_SECRET)"), "{p}");

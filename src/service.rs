@@ -45,13 +45,16 @@ impl Service {
         let ev = events.clone();
         let data = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         let rules = cfg.slate_rules().map_err(|e| crate::error::invalid("slate_blocklist_file", e.to_string()))?;
-        let slates = Arc::new(Slates::new(store.clone(), data.join("slates"), rules)?);
+        let slates = Slates::new(store.clone(), data.join("slates"), rules)?;
+        let slates = Arc::new(if cfg.moderation_url.is_some() { slates.moderated() } else { slates });
         let rooms = Arc::new(
             Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
                 .with_hold(std::time::Duration::from_secs(cfg.anchor_hold_s))
                 .with_slates(slates)
                 .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
         );
+        // The word segmenter's dictionary loads once, here, not in the first "auto" pause.
+        std::thread::spawn(|| crate::rooms::suggest::words("预热 warm up"));
         // A pause written down before a restart shows again at once.
         rooms.restore_pauses();
         let ev = events.clone();

@@ -65,7 +65,7 @@ fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_su
     let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     assert_eq!(st, 201, "{room}");
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     let red = clip(
         &d,
         "red.flv",
@@ -151,7 +151,7 @@ fn pausing_one_anchor_of_a_pk_changes_only_their_tile_in_both_views() {
     let d = workdir("pause-pk");
     let svc = start(&d.join("db.sqlite"));
     let h = svc.http.clone();
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     let mut anchors = Vec::new();
     let mut rooms = Vec::new();
     for (name, colour) in [("A", "0xff0000"), ("B", "0x0000ff")] {
@@ -225,7 +225,7 @@ fn an_absent_anchor_never_stops_the_output() {
     assert_eq!((&r["away_since"], &r["paused"]), (&json!(null), &json!(null)), "{r}");
 
     // The anchor arrives, then leaves: their last frame, then the slate once the hold is over.
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     let colour = |name: &str, c: &str| {
         clip(
             &d,

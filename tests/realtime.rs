@@ -27,7 +27,7 @@ fn an_overloaded_session_keeps_the_wall_clock_and_drops_frames_instead() {
     // 45 ms of extra work per tick: at most ~22 of the 30 ticks a second can be composed.
     let svc = start_with(&d.join("db.sqlite"), &["--allow-private-inputs", "--test-extra-tick-ms", "45"]);
     let h = &svc.http;
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     let live = clip(
         &d,
         "live.flv",

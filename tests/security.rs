@@ -14,7 +14,7 @@ use costream::testsrc::Clip;
 use serde_json::json;
 
 fn live_clip(d: &Path) -> std::path::PathBuf {
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     clip(
         d,
         "live.flv",
@@ -385,6 +385,11 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     // payments are off here).
     let (st, body) = call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}"));
     assert_eq!((st, body["error"]["code"].as_str()), (503, Some("payments_off")), "{body}");
+    // So do a moderator's answer and file URL: with no moderator configured, they say so.
+    for (m, p) in [("POST", "/slates/slate_0123456789ab/moderation"), ("GET", "/slates/slate_0123456789ab/file")] {
+        let (st, body) = call_as(None, m, &format!("{h}{p}"), Some("{}"));
+        assert_eq!((st, body["error"]["code"].as_str()), (503, Some("moderation_off")), "{m} {p}: {body}");
+    }
 
     // An anchor token of room A: its room, not B's; no operator routes.
     let (st, t) = call("POST", &format!("{h}/tokens"), Some(&json!({"role": "anchor", "room": a}).to_string()));
@@ -708,7 +713,7 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
     // 1280x720 4:2:0 is 1.4 MB a frame; a 2 MB budget leaves room for one in the ring.
     let svc = start_with(&d.join("db.sqlite"), &["--ring-budget-mb", "2"]);
     let h = &svc.http;
-    let gop = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+    let gop = LIVE_GOP;
     let big = clip(&d, "720p.flv", &Clip::new("testsrc2=size=1280x720:rate=30", 3.0).args(&gop));
     let (r, key) = room(h, "A");
     let _anchor = publish_live(&big, svc.rtmp_port, &key);

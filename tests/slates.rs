@@ -170,26 +170,16 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     assert_eq!(st, 400, "{body}");
     let (st, body) = call("POST", &slates, Some(r#"{"title":"x","text":"porn"}"#));
     assert_eq!((st, body["error"]["code"].as_str()), (422, Some("slate_blocked")), "{body}");
+    let long = json!({"title": "x", "text": "y".repeat(100_000)}).to_string();
+    let (st, body) = call("POST", &slates, Some(&long));
+    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("invalid_parameter")), "a card's body is bounded");
     assert_eq!(slate_files(&db), kept, "refused uploads leave no file");
     assert_eq!(listed(), 4, "and no record");
 
     // A live anchor, paused with the image: their tile shows it.
     let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let red = clip(
-        &d,
-        "red.flv",
-        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).args(&[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ]),
-    );
+    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).args(&LIVE_GOP));
     let _anchor = publish_live(&red, svc.rtmp_port, &key);
     let (st, s) =
         call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
@@ -317,4 +307,108 @@ fn auto_picks_the_slate_that_fits_the_room() {
     let s = suggest(&plain);
     assert_eq!(s["pick"].as_str(), Some(food.as_str()), "{s}");
     assert_eq!(auto(&plain), food);
+}
+
+/// A moderator on loopback: each POST it gets, as (X-Signature, body).
+fn moderator() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/moderate", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let (mut len, mut sig) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-signature:") {
+                    sig = line["x-signature:".len()..].trim().to_string();
+                }
+            }
+            let mut body = vec![0u8; len];
+            std::io::Read::read_exact(&mut r, &mut body).unwrap();
+            let _ = (&conn).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((sig, String::from_utf8_lossy(&body).into_owned()));
+        }
+    });
+    (url, rx)
+}
+
+/// With a moderator, a new slate waits (`pending`, not shown: a pause falls back) until the
+/// moderator's signed answer; the moderator gets a signed notice with a signed URL of the file;
+/// a rejected slate leaves no file and no record; unsigned or forged answers change nothing.
+#[test]
+fn a_moderated_slate_waits_for_the_signed_answer() {
+    const SECRET: &str = "moderation-test-secret";
+    let d = workdir("slates-moderation");
+    let db = d.join("db.sqlite");
+    let (url, notices) = moderator();
+    let svc = start_with_env(&db, &["--moderation-url", &url], &[("COSTREAM_MODERATION_SECRET", SECRET)]);
+    let h = svc.http.clone();
+    let png = make(&d, "green.png", &["-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180", "-frames:v", "1"]);
+    let bytes = std::fs::read(&png).unwrap();
+    let (st, slate) = upload(&format!("{h}/slates"), Some(("green.png", &bytes)), &[("title", "brb")]);
+    assert_eq!((st, slate["status"].as_str()), (201, Some("pending")), "{slate}");
+    let id = slate["id"].as_str().unwrap().to_string();
+    let (sig, body) = notices.recv_timeout(std::time::Duration::from_secs(10)).expect("the moderator is told");
+    assert_eq!(sig, costream::session::unlock::sign(SECRET.as_bytes(), body.as_bytes()), "the notice is signed");
+    let notice: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(notice["slate"]["id"].as_str(), Some(id.as_str()), "{notice}");
+    // The moderator fetches the file with the signed URL (no token); a changed signature fails.
+    let fetch = notice["fetch_url"].as_str().unwrap().to_string();
+    let r = ureq::get(&fetch).call().unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut got).unwrap();
+    assert_eq!(got, bytes, "the signed URL serves the uploaded file");
+    let forged = format!("{}0000", &fetch[..fetch.len() - 4]);
+    assert!(matches!(ureq::get(&forged).call(), Err(ureq::Error::Status(403, _))), "a forged signature");
+
+    // Pending: not shown, a pause falls back.
+    let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
+    let pause = format!("{h}/rooms/{}/pause", room["id"].as_str().unwrap());
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some("system")), "a pending slate is not shown: {r}");
+
+    // Answers: unsigned and forged ones are refused and change nothing; a signed one counts.
+    let answer = |body: &str, sig: Option<String>| {
+        let mut req = ureq::post(&format!("{h}/slates/{id}/moderation")).set("content-type", "application/json");
+        if let Some(s) = sig {
+            req = req.set("x-signature", &s);
+        }
+        match req.send_string(body) {
+            Ok(r) => (r.status(), serde_json::from_str::<Value>(&r.into_string().unwrap()).unwrap()),
+            Err(ureq::Error::Status(st, r)) => {
+                (st, serde_json::from_str(&r.into_string().unwrap()).unwrap_or(Value::Null))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let approve = r#"{"status":"approved"}"#;
+    assert_eq!(answer(approve, None).0, 401);
+    assert_eq!(answer(approve, Some(costream::session::unlock::sign(b"wrong", approve.as_bytes()))).0, 401);
+    assert_eq!(call("GET", &format!("{h}/slates/{id}"), None).1["status"], "pending");
+    let signed = |b: &str| Some(costream::session::unlock::sign(SECRET.as_bytes(), b.as_bytes()));
+    let (st, r) = answer(approve, signed(approve));
+    assert_eq!((st, r["status"].as_str()), (200, Some("approved")), "{r}");
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": id }).to_string()));
+    assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(id.as_str())), "approved, it is shown: {r}");
+
+    // Rejected: the slate and its file are gone.
+    let (st, other) = upload(&format!("{h}/slates"), Some(("green.png", &bytes)), &[("title", "other")]);
+    assert_eq!(st, 201, "{other}");
+    let other_id = other["id"].as_str().unwrap().to_string();
+    notices.recv_timeout(std::time::Duration::from_secs(10)).expect("the second notice");
+    let reject = r#"{"status":"rejected"}"#;
+    let mut req = ureq::post(&format!("{h}/slates/{other_id}/moderation")).set("content-type", "application/json");
+    req = req.set("x-signature", &signed(reject).unwrap());
+    assert_eq!(req.send_string(reject).unwrap().status(), 200);
+    assert_eq!(call("GET", &format!("{h}/slates/{other_id}"), None).0, 404);
+    assert_eq!(slate_files(&db).len(), 1, "only the approved slate's file is left: {:?}", slate_files(&db));
 }

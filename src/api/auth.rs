@@ -48,6 +48,8 @@ fn exempt(segments: &[&str]) -> bool {
             | ["sessions", _, "viewers", _, "index.m3u8"]
             | ["sessions", _, "r", _, _]
             | ["channels", _, "viewers", _, "events"]
+            | ["slates", _, "file"]
+            | ["slates", _, "moderation"]
     )
 }
 

@@ -3,8 +3,9 @@
 use utoipa::OpenApi;
 
 use super::{
-    behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, pause, pause_wire, pk_wire,
-    rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock, ErrorBody, ErrorDetail,
+    behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
+    pause_wire, pk_wire, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock, ErrorBody,
+    ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,8 @@ use super::{
         slates::delete_slate,
         slates::set_default_slate,
         slates::suggest_slate,
+        moderation::slate_file,
+        moderation::moderation_answer,
         slates::set_room_topic,
         rooms::list_destinations,
         rooms::add_destination,
@@ -74,6 +77,9 @@ use super::{
         slates_wire::SlateView,
         slates_wire::DefaultSlate,
         slates_wire::SuggestionView,
+        moderation::ModerationRequest,
+        moderation::ModerationAnswer,
+        moderation::ModerationResult,
         slates_wire::WordCount,
         slates_wire::RankedSlate,
         rooms_wire::RoomTopic,

@@ -26,6 +26,7 @@ mod invitations;
 mod invitations_wire;
 mod legacy;
 mod metrics;
+mod moderation;
 mod pause;
 mod pause_wire;
 mod pk_wire;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// True while the sessions of before a restart are being resumed (`/health` says so).
     pub resuming: Arc<std::sync::atomic::AtomicBool>,
+    /// Where new slates go for moderation (None: they are approved at upload).
+    pub moderation: Option<Arc<moderation::Moderation>>,
 }
 
 impl AppState {
@@ -109,6 +112,14 @@ impl AppState {
             },
             cors_origins: cfg.cors_origins.clone(),
             resuming: Arc::default(),
+            moderation: match (&cfg.moderation_url, &secrets.moderation) {
+                (Some(url), Some(secret)) => Some(Arc::new(moderation::Moderation {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                    base: format!("http://{}", cfg.http),
+                })),
+                _ => None,
+            },
         }
     }
 
@@ -176,6 +187,8 @@ pub fn router(state: AppState) -> Router {
             post(slates::create_slate).get(slates::list_slates).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/slates/{id}", get(slates::get_slate).delete(slates::delete_slate))
+        .route("/slates/{id}/file", get(moderation::slate_file))
+        .route("/slates/{id}/moderation", post(moderation::moderation_answer))
         .route("/rooms/{id}/destinations", get(rooms::list_destinations).post(rooms::add_destination))
         .route("/rooms/{id}/destinations/{dst}", delete(rooms::delete_destination))
         .route("/events", get(events::events))

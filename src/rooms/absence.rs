@@ -14,6 +14,9 @@ use crate::media::VideoFrame;
 use crate::store;
 use crate::sys::lock;
 
+/// Seconds an anchor who stopped sending keeps their last frame before the slate replaces it.
+pub const DEFAULT_HOLD_S: u64 = 10;
+
 /// The card's size while the anchor's picture size is not known.
 pub(super) const DEFAULT_CARD: (u32, u32) = (1280, 720);
 

@@ -19,6 +19,7 @@ mod pause;
 pub mod slates;
 pub mod suggest;
 
+pub use absence::DEFAULT_HOLD_S;
 pub use pause::{PauseAudio, PauseError, AUTO_SLATE, SYSTEM_SLATE};
 pub use slates::{SlateError, SlateRules, Slates};
 
@@ -140,7 +141,7 @@ impl Rooms {
     /// `ring_budget_bytes`: memory for each reader's frames of a room (0: a fixed depth).
     pub fn new(store: Arc<Store>, ring_budget_bytes: u64, max_publishers: usize) -> Rooms {
         let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
-        let hold = Duration::from_secs(crate::config::DEFAULT_ANCHOR_HOLD_S);
+        let hold = Duration::from_secs(absence::DEFAULT_HOLD_S);
         Rooms { store, decode, max_publishers, hold, slates: None, rooms: Mutex::default(), events: None }
     }
 

@@ -76,6 +76,8 @@ pub struct Slates {
     store: Arc<Store>,
     dir: PathBuf,
     rules: SlateRules,
+    /// New slates wait for a moderator's answer (`pending`) instead of being approved at once.
+    moderated: bool,
 }
 
 impl Slates {
@@ -87,7 +89,34 @@ impl Slates {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(Slates { store, dir, rules })
+        Ok(Slates { store, dir, rules, moderated: false })
+    }
+
+    /// New slates stay `pending` until a moderator approves them.
+    pub fn moderated(mut self) -> Slates {
+        self.moderated = true;
+        self
+    }
+
+    /// The status a new slate gets.
+    fn first_status(&self) -> String {
+        if self.moderated { "pending" } else { "approved" }.into()
+    }
+
+    /// Where a file slate's file is (None: a text card).
+    pub fn file_of(&self, id: &str) -> Result<Option<PathBuf>, SlateError> {
+        Ok(self.store.slate(id)?.file.map(|f| self.dir.join(f)))
+    }
+
+    /// A moderator's answer: an approved slate can be shown; a rejected one is removed, its
+    /// record and its file (blocking).
+    pub fn moderate(&self, id: &str, approved: bool) -> Result<Option<Slate>, SlateError> {
+        if approved {
+            Ok(Some(self.store.set_slate_status(id, "approved")?))
+        } else {
+            self.remove(id)?;
+            Ok(None)
+        }
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -155,7 +184,7 @@ impl Slates {
             duration_s: p.duration_s,
             has_audio: p.has_audio,
             bytes,
-            status: "approved".into(),
+            status: self.first_status(),
             created_at: 0,
         };
         self.store
@@ -176,20 +205,10 @@ impl Slates {
         if self.check_words(text, &[]).is_err() {
             return Err(SlateError::Blocked("text"));
         }
+        let tags = tags.into_iter().map(|t| t.trim().to_string()).collect();
         let s = Slate {
-            id: format!("slate_{}", store::random_hex(6)),
-            kind: "text".into(),
-            title: title.trim().into(),
-            tags: tags.into_iter().map(|t| t.trim().to_string()).collect(),
-            text: Some(text.into()),
-            file: None,
-            width: None,
-            height: None,
-            duration_s: None,
-            has_audio: false,
-            bytes: 0,
-            status: "approved".into(),
-            created_at: 0,
+            status: self.first_status(),
+            ..Slate::text_card(&format!("slate_{}", store::random_hex(6)), title.trim(), tags, text)
         };
         Ok(self.store.add_slate(&s)?)
     }

@@ -147,21 +147,7 @@ mod tests {
     use super::*;
 
     fn slate(id: &str, title: &str, tags: &[&str]) -> Slate {
-        Slate {
-            id: id.into(),
-            kind: "text".into(),
-            title: title.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            text: Some("x".into()),
-            file: None,
-            width: None,
-            height: None,
-            duration_s: None,
-            has_audio: false,
-            bytes: 0,
-            status: "approved".into(),
-            created_at: 0,
-        }
+        Slate::text_card(id, title, tags.iter().map(|t| t.to_string()).collect(), "x")
     }
 
     #[test]

@@ -29,6 +29,27 @@ pub struct Slate {
     pub created_at: i64,
 }
 
+impl Slate {
+    /// A text card slate, approved (no file, no picture size).
+    pub fn text_card(id: &str, title: &str, tags: Vec<String>, text: &str) -> Slate {
+        Slate {
+            id: id.into(),
+            kind: "text".into(),
+            title: title.into(),
+            tags,
+            text: Some(text.into()),
+            file: None,
+            width: None,
+            height: None,
+            duration_s: None,
+            has_audio: false,
+            bytes: 0,
+            status: "approved".into(),
+            created_at: 0,
+        }
+    }
+}
+
 const COLUMNS: &str =
     "id, kind, title, tags, text, file, width, height, duration_s, has_audio, bytes, status, created_at";
 
@@ -98,6 +119,15 @@ impl Store {
         Ok(s)
     }
 
+    /// A moderator's answer on a slate (`approved` or `rejected`).
+    pub fn set_slate_status(&self, id: &str, status: &str) -> StoreResult<Slate> {
+        let n = self.db().execute("UPDATE slates SET status = ?2 WHERE id = ?1", params![id, status])?;
+        if n == 0 {
+            return Err(StoreError::NoSlate(id.to_string()));
+        }
+        self.slate(id)
+    }
+
     /// Sets (or with None clears) the room's default slate.
     pub fn set_default_slate(&self, room: &str, slate: Option<&str>) -> StoreResult<()> {
         if let Some(id) = slate {
@@ -126,21 +156,7 @@ mod tests {
     fn a_slate_is_kept_listed_set_as_default_and_deleted() {
         let st = Store::open(std::path::Path::new(":memory:")).unwrap();
         let room = st.create_room_within("A", "costream", 60, 10).unwrap();
-        let s = Slate {
-            id: "slate_1".into(),
-            kind: "text".into(),
-            title: "back soon".into(),
-            tags: vec!["游戏".into(), "game".into()],
-            text: Some("brb".into()),
-            file: None,
-            width: None,
-            height: None,
-            duration_s: None,
-            has_audio: false,
-            bytes: 0,
-            status: "approved".into(),
-            created_at: 0,
-        };
+        let s = Slate::text_card("slate_1", "back soon", vec!["游戏".into(), "game".into()], "brb");
         let added = st.add_slate(&s).unwrap();
         assert_eq!(st.slate("slate_1").unwrap(), added);
         assert_eq!(st.slates().unwrap(), vec![added]);

@@ -412,6 +412,9 @@ pub fn face_clip(dir: &Path) -> PathBuf {
     clip
 }
 
+/// H.264 for a live test clip: fast to make, a keyframe every second at 30 fps.
+pub const LIVE_GOP: [&str; 8] = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"];
+
 /// Polls `f` until it holds; fails the test with `what` after `secs` seconds.
 pub fn wait_for(what: &str, secs: f64, f: impl FnMut() -> bool) {
     assert!(kit::wait_until(Duration::from_secs_f64(secs), f), "timed out after {secs} s waiting for {what}");

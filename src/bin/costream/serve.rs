@@ -91,6 +91,13 @@ pub struct ServeArgs {
     /// built-in list].
     #[arg(long)]
     slate_blocklist_file: Option<PathBuf>,
+    /// Where new slates are sent for moderation: they stay pending until its signed answer
+    /// (its secret: --moderation-secret-file or COSTREAM_MODERATION_SECRET) [default: none].
+    #[arg(long)]
+    moderation_url: Option<String>,
+    /// A file holding the moderator's HMAC secret.
+    #[arg(long)]
+    moderation_secret_file: Option<PathBuf>,
     /// Test knob: extra milliseconds of work per tick in every session, to overload the machine
     /// on purpose.
     #[arg(long, default_value_t = 0, hide = true)]
@@ -128,6 +135,12 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     if a.slate_blocklist_file.is_some() {
         c.slate_blocklist_file = a.slate_blocklist_file.clone();
     }
+    if a.moderation_url.is_some() {
+        c.moderation_url = a.moderation_url.clone();
+    }
+    if a.moderation_secret_file.is_some() {
+        c.moderation_secret_file = a.moderation_secret_file.clone();
+    }
     if a.payment_secret_file.is_some() {
         c.payment_secret_file = a.payment_secret_file.clone();
     }
@@ -153,6 +166,12 @@ fn config_error(e: config::ConfigError) -> Error {
 
 fn runtime_config(service: ServiceConfig) -> Result<ServeConfig, Error> {
     let secrets = service.secrets(&env).map_err(config_error)?;
+    if service.moderation_url.is_some() && secrets.moderation.as_deref().is_none_or(str::is_empty) {
+        return Err(costream::error::invalid(
+            "moderation_url",
+            "needs the moderator's secret (moderation_secret_file or COSTREAM_MODERATION_SECRET)",
+        ));
+    }
     Ok(ServeConfig { service, secrets })
 }
 
