@@ -412,3 +412,41 @@ fn a_moderated_slate_waits_for_the_signed_answer() {
     assert_eq!(call("GET", &format!("{h}/slates/{other_id}"), None).0, 404);
     assert_eq!(slate_files(&db).len(), 1, "only the approved slate's file is left: {:?}", slate_files(&db));
 }
+
+/// A slate upload may take longer than other bodies (a 20 MiB file on a slow uplink): one that
+/// trickles in over 12 s, past the 10 s every other body has, is kept.
+#[test]
+fn a_slow_upload_is_kept() {
+    use std::io::{Read, Write};
+    let d = workdir("slates-slow");
+    let svc = start(&d.join("db.sqlite"));
+    let png = make(&d, "green.png", &["-f", "lavfi", "-i", "color=c=0x00ff00:size=320x180", "-frames:v", "1"]);
+    let boundary = "slow-upload-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nslow\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::fs::read(&png).unwrap());
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    let port = svc.http.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let token = token_for(&svc.http).unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        conn,
+        "POST /slates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    for chunk in body.chunks(body.len().div_ceil(12)) {
+        conn.write_all(chunk).unwrap();
+        // The pace of a slow uplink is the point of this test.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let mut answer = String::new();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(started.elapsed().as_secs_f64() > 10.0, "it took longer than the usual body deadline");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(call("GET", &format!("{}/slates", svc.http), None).1.as_array().map(Vec::len), Some(1));
+}

@@ -182,7 +182,7 @@ impl From<SessionError> for ApiError {
 }
 
 /// A body that did not arrive in time (the body deadline), if that is what `e` is down to.
-fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+pub(super) fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
     let mut cause = Some(e);
     while let Some(c) = cause {
         if c.downcast_ref::<super::deadline::BodyDeadline>().is_some() {

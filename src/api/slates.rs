@@ -80,7 +80,9 @@ async fn receive(
     form: &mut Multipart,
     path: &std::path::Path,
 ) -> ApiResult<(Option<String>, Vec<String>, bool)> {
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::invalid(format!("the form: {}", e.body_text()));
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        super::error::body_timeout(&e).unwrap_or_else(|| ApiError::invalid(format!("the form: {}", e.body_text())))
+    };
     let (mut title, mut tags, mut got_file) = (None, Vec::new(), false);
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or_default() {
