@@ -219,9 +219,30 @@ fn picture_of(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
     .ok()
 }
 
-/// The first picture of a stored slate file (blocking; the file was validated at upload).
+/// The first picture of a stored slate file (blocking). The file was checked whole at upload, so
+/// this reads only as far as that picture, not every packet again.
 pub fn still(path: &Path) -> Result<Arc<VideoFrame>, SlateFileError> {
-    probe(path, f64::INFINITY).map(|(_, p)| p)
+    ff::init().map_err(|_| SlateFileError::Unreadable)?;
+    let mut ictx = ff::format::input(path).map_err(|_| SlateFileError::Unreadable)?;
+    let vstream = ictx.streams().best(ff::media::Type::Video).ok_or(SlateFileError::Undecodable)?;
+    let vi = vstream.index();
+    let mut decoder = ff::codec::context::Context::from_parameters(vstream.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(|_| SlateFileError::Undecodable)?;
+    let mut packet = ff::Packet::empty();
+    let first = loop {
+        match packet.read(&mut ictx) {
+            Ok(()) if packet.stream() != vi => continue,
+            Ok(()) => {
+                if let Some(f) = first_picture(&mut decoder, Some(&packet)) {
+                    break Some(f);
+                }
+            }
+            Err(ff::Error::Eof) => break first_picture(&mut decoder, None),
+            Err(_) => return Err(SlateFileError::Truncated),
+        }
+    };
+    first.as_ref().and_then(picture_of).ok_or(SlateFileError::Undecodable)
 }
 
 /// Where a looping slate's pictures go: `show` gets each at its time; `alive` says whether the
