@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::compose::slate_file::SlateFileError;
 use crate::error::{chain, Blame};
-use crate::rooms::{PauseError, SlateError};
+use crate::rooms::SlateError;
 use crate::session::invite::InviteError;
 use crate::session::SessionError;
 use crate::store::StoreError;
@@ -121,15 +121,6 @@ impl From<StoreError> for ApiError {
             }
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
-        }
-    }
-}
-
-impl From<PauseError> for ApiError {
-    fn from(e: PauseError) -> ApiError {
-        match e {
-            PauseError::Store(e) => e.into(),
-            PauseError::Slate(_) => ApiError::server("slate", &e),
         }
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ffmpeg_next as ff;
 
 use super::overlay::{TextAlign, TextRenderer, TextStyle};
-use crate::error::Result;
 use crate::media::colour::{rgb_to_bt709_limited, Matrix};
 use crate::media::frame::FrameMemory;
 use crate::media::{PlaneLayout, SourceGeom, VideoFrame};
@@ -40,7 +39,7 @@ fn renderer() -> &'static Mutex<TextRenderer> {
 
 /// A text card of `w`×`h` (rounded down to even sizes, at least 64×64): `text` centred in white
 /// on [`CARD_BACKGROUND`], as a BT.709 limited-range 4:2:0 picture.
-pub fn text_card(text: &str, (w, h): (u32, u32)) -> Result<Arc<VideoFrame>> {
+pub fn text_card(text: &str, (w, h): (u32, u32)) -> Arc<VideoFrame> {
     let (w, h) = ((w.clamp(64, 3840)) & !1, (h.clamp(64, 2160)) & !1);
     let style = TextStyle {
         size: (h as f32 / 10.0).max(12.0),
@@ -66,7 +65,7 @@ pub fn text_card(text: &str, (w, h): (u32, u32)) -> Result<Arc<VideoFrame>> {
 /// A picture of `w`×`h` (odd sizes lose their last row or column) whose pixel (x, y) has the
 /// colour `rgb(x, y)` (0..1), as a BT.709 limited-range 4:2:0 frame: what every slate becomes,
 /// so the compositor shows it like any anchor's picture.
-pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Result<Arc<VideoFrame>> {
+pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Arc<VideoFrame> {
     let (w, h) = (w & !1, h & !1);
     let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, w, h);
     let (ys, us, vs) = (frame.stride(0), frame.stride(1), frame.stride(2));
@@ -88,7 +87,7 @@ pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Re
             frame.data_mut(2)[y as usize * vs + x as usize] = yuv[2].round() as u8;
         }
     }
-    Ok(Arc::new(VideoFrame {
+    Arc::new(VideoFrame {
         frame,
         pts: 0.0,
         seq: next_seq(),
@@ -98,7 +97,7 @@ pub fn rgb_picture((w, h): (u32, u32), rgb: impl Fn(u32, u32) -> [f32; 3]) -> Re
         full_range: false,
         decode_ms: 0.0,
         mem: FrameMemory::uncounted(),
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +106,7 @@ mod tests {
 
     #[test]
     fn the_card_is_its_background_with_white_text_in_the_middle() {
-        let card = text_card(SYSTEM_CARD_TEXT, (640, 360)).unwrap();
+        let card = text_card(SYSTEM_CARD_TEXT, (640, 360));
         let p = card.picture();
         let bg = rgb_to_bt709_limited(CARD_BACKGROUND.map(|c| c as f32 / 255.0))[0].round() as u8;
         assert_eq!(p.planes[0][10 * p.strides[0] + 10], bg, "a corner is the background");

@@ -211,12 +211,11 @@ fn picture_of(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
     sc.run(frame, &mut rgba).ok()?;
     let (data, stride) = (rgba.data(0), rgba.stride(0));
     let bg = CARD_BACKGROUND.map(|c| c as f32 / 255.0);
-    rgb_picture((w, h), |x, y| {
+    Some(rgb_picture((w, h), |x, y| {
         let p = &data[y as usize * stride + x as usize * 4..][..4];
         let a = p[3] as f32 / 255.0;
         [0, 1, 2].map(|c| bg[c] * (1.0 - a) + p[c] as f32 / 255.0 * a)
-    })
-    .ok()
+    }))
 }
 
 /// The first picture of a stored slate file (blocking). The file was checked whole at upload, so

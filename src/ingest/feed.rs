@@ -107,8 +107,8 @@ impl Feed {
     }
 
     /// What readers show before the anchor's first picture.
-    pub fn set_waiting(&self, card: Option<Arc<VideoFrame>>) {
-        self.lock().waiting = card;
+    pub fn set_waiting(&self, card: Arc<VideoFrame>) {
+        self.lock().waiting = Some(card);
     }
 
     /// The anchor has been gone for the room's hold: readers show `card` until their next frame.

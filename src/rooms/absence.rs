@@ -21,16 +21,9 @@ pub const DEFAULT_HOLD_S: u64 = 10;
 pub(super) const DEFAULT_CARD: (u32, u32) = (1280, 720);
 
 /// The waiting card, drawn once for every room (it is the same picture everywhere).
-pub(super) fn waiting_card() -> Option<Arc<VideoFrame>> {
-    static CARD: OnceLock<Option<Arc<VideoFrame>>> = OnceLock::new();
-    CARD.get_or_init(|| match slate::text_card(slate::WAITING_CARD_TEXT, DEFAULT_CARD) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::error!(error = %e, "the waiting card could not be drawn");
-            None
-        }
-    })
-    .clone()
+pub(super) fn waiting_card() -> Arc<VideoFrame> {
+    static CARD: OnceLock<Arc<VideoFrame>> = OnceLock::new();
+    CARD.get_or_init(|| slate::text_card(slate::WAITING_CARD_TEXT, DEFAULT_CARD)).clone()
 }
 
 impl Rooms {
@@ -66,11 +59,8 @@ impl Rooms {
         };
         let Some(feed) = gone(&lock(&self.rooms)) else { return };
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
-        let card = match self.slate_picture(room, super::AUTO_SLATE, size) {
-            // Its first picture: an away anchor's slate does not move.
-            Ok((_, c)) => c.first,
-            Err(e) => return tracing::error!(room, error = %e, "the away slate could not be drawn"),
-        };
+        // Its first picture: an away anchor's slate does not move.
+        let card = self.slate_picture(room, super::AUTO_SLATE, size).1.first;
         // Checked again and set under the lock: a publisher who came back meanwhile keeps the tile.
         let since = store::now_s();
         {

@@ -20,7 +20,7 @@ pub mod slates;
 pub mod suggest;
 
 pub use absence::DEFAULT_HOLD_S;
-pub use pause::{PauseAudio, PauseError, AUTO_SLATE, SYSTEM_SLATE};
+pub use pause::{PauseAudio, AUTO_SLATE, SYSTEM_SLATE};
 pub use slates::{SlateError, SlateRules, Slates};
 
 /// The only application anchors publish to: `rtmp://HOST/live/STREAM_KEY`.

@@ -44,15 +44,6 @@ impl PauseAudio {
     }
 }
 
-/// Why a pause or resume did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum PauseError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the slate could not be drawn: {0}")]
-    Slate(crate::Error),
-}
-
 /// The slate a pause asks for: the room's pick (the best match for what the room is about, else
 /// its default, else the system card), the system card, or a slate by id.
 pub const AUTO_SLATE: &str = "auto";
@@ -62,13 +53,13 @@ impl Rooms {
     /// decode the slate, and writes the pause down, so it survives a restart). Pausing a paused
     /// room changes its slate and audio and keeps its start. A slate that cannot be shown gives
     /// way to the room's default, then the system card; the pause names the one shown.
-    pub fn pause(&self, room: &str, slate: &str, audio: PauseAudio) -> Result<Pause, PauseError> {
+    pub fn pause(&self, room: &str, slate: &str, audio: PauseAudio) -> Result<Pause, StoreError> {
         self.store.room(room)?;
         if slate != AUTO_SLATE && slate != SYSTEM_SLATE {
             self.store.slate(slate)?;
         }
         let feed = self.feed(room);
-        let (shown, picture) = self.slate_picture(room, slate, feed.picture_size().unwrap_or(DEFAULT_CARD))?;
+        let (shown, picture) = self.slate_picture(room, slate, feed.picture_size().unwrap_or(DEFAULT_CARD));
         let p =
             Pause { room_id: room.to_string(), since: store::now_s(), slate: shown, audio: audio.as_str().to_string() };
         let p = self.store.set_pause(&p)?;
@@ -81,12 +72,7 @@ impl Rooms {
 
     /// The slate `wanted` for `room` at `size`, or what stands in for it: the room's default
     /// slate, then the system card (never nothing: a pause must not show black). Its id, and it.
-    pub(super) fn slate_picture(
-        &self,
-        room: &str,
-        wanted: &str,
-        size: (u32, u32),
-    ) -> Result<(String, SlatePicture), PauseError> {
+    pub(super) fn slate_picture(&self, room: &str, wanted: &str, size: (u32, u32)) -> (String, SlatePicture) {
         let default = self.store.default_slate(room).ok().flatten();
         let first = if wanted == AUTO_SLATE {
             // The best match for the room, when one scores enough.
@@ -98,18 +84,18 @@ impl Rooms {
         if let Some(slates) = &self.slates {
             for id in tried.into_iter().flatten().filter(|id| id != SYSTEM_SLATE) {
                 match slates.picture(&id, size) {
-                    Ok(p) => return Ok((id, p)),
+                    Ok(p) => return (id, p),
                     Err(e) => tracing::warn!(room, slate = %id, error = %e, "slate not shown; falling back"),
                 }
             }
         }
-        let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size).map_err(PauseError::Slate)?;
-        Ok((SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None }))
+        let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size);
+        (SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None })
     }
 
     /// Shows `room`'s anchor again from the next frame they send (blocking); the pause that
     /// ended, if the room was paused.
-    pub fn resume(&self, room: &str) -> Result<Option<Pause>, PauseError> {
+    pub fn resume(&self, room: &str) -> Result<Option<Pause>, StoreError> {
         let ended = self.store.clear_pause(room)?;
         self.feed(room).set_slate(None);
         if let Some(r) = lock(&self.rooms).get_mut(room) {
@@ -132,9 +118,7 @@ impl Rooms {
         match self.store.pauses() {
             Ok(pauses) => {
                 for p in pauses {
-                    if let Err(e) = self.show(&p) {
-                        tracing::error!(room = %p.room_id, error = %e, "a pause could not be shown again");
-                    }
+                    self.show(&p);
                 }
             }
             Err(e) => tracing::error!(error = %e, "paused rooms could not be read"),
@@ -142,13 +126,12 @@ impl Rooms {
     }
 
     /// Puts a pause written down before a restart back on the room's feed.
-    fn show(&self, p: &Pause) -> Result<(), PauseError> {
+    fn show(&self, p: &Pause) {
         let feed = self.feed(&p.room_id);
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
-        let (_, picture) = self.slate_picture(&p.room_id, &p.slate, size)?;
+        let (_, picture) = self.slate_picture(&p.room_id, &p.slate, size);
         put_on(&feed, picture, p.audio == PauseAudio::Mute.as_str());
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
-        Ok(())
     }
 }
 

@@ -231,10 +231,7 @@ impl Slates {
             return Err(SlateError::NotApproved(s.id, s.status));
         }
         match (&s.text, &s.file) {
-            (Some(text), _) => {
-                let first = slate::text_card(text, size).map_err(|e| SlateError::Invalid(e.to_string()))?;
-                Ok(SlatePicture { first, looped: None })
-            }
+            (Some(text), _) => Ok(SlatePicture { first: slate::text_card(text, size), looped: None }),
             (None, Some(f)) => {
                 let path = self.dir.join(f);
                 let first = slate_file::still(&path)?;
