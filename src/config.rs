@@ -57,6 +57,8 @@ pub struct ServiceConfig {
     pub max_publishers: usize,
     /// Rooms the service holds.
     pub max_rooms: usize,
+    /// Sources one room's key may publish at once (`live/KEY`, `live/KEY/camera`, …).
+    pub max_sources_per_room: usize,
     /// Open HTTP connections from one peer address.
     pub max_connections_per_peer: usize,
     /// Pending PK invitations that pre-compose (the rest start composing at their accept).
@@ -107,6 +109,7 @@ pub const KEYS: &[&str] = &[
     "max_invitations",
     "max_publishers",
     "max_rooms",
+    "max_sources_per_room",
     "max_connections_per_peer",
     "warm_invitations",
     "allow_private_inputs",
@@ -137,6 +140,7 @@ impl Default for ServiceConfig {
             max_invitations: caps.max_invitations,
             max_publishers: caps.max_publishers,
             max_rooms: caps.max_rooms,
+            max_sources_per_room: crate::rooms::DEFAULT_MAX_SOURCES,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             warm_invitations: caps.warm_invitations,
             allow_private_inputs: false,
@@ -260,6 +264,9 @@ impl ServiceConfig {
             self.moderation_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
         {
             return Err(ConfigError::Invalid { key: "moderation_url", why: format!("{u:?} is not an http(s) URL") });
+        }
+        if !(1..=16).contains(&self.max_sources_per_room) {
+            return bad("max_sources_per_room", "must be 1 to 16");
         }
         if !(1..=3600).contains(&self.anchor_hold_s) {
             return bad("anchor_hold_s", "must be 1 to 3600 seconds");

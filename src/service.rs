@@ -50,6 +50,7 @@ impl Service {
         let rooms = Arc::new(
             Rooms::new(store.clone(), cfg.ring_budget_bytes(), cfg.max_publishers)
                 .with_hold(std::time::Duration::from_secs(cfg.anchor_hold_s))
+                .with_max_sources(cfg.max_sources_per_room)
                 .with_slates(slates)
                 .with_events(Arc::new(move |e: RoomEvent| ev(Event::Room(e)))),
         );

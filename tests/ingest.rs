@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use costream::ingest::rtmp::{IngestEvent, Refusal, RtmpServer, StreamKeys};
+use costream::ingest::rtmp::{IngestEvent, Refusal, RtmpServer, StreamKeys, StreamName};
 use costream::ingest::{self, InputOptions};
 use costream::testsrc::Clip;
 
 struct Keys(Vec<&'static str>);
 
 impl StreamKeys for Keys {
-    fn check(&self, app: &str, key: &str) -> Result<String, Refusal> {
-        if app == "live" && self.0.contains(&key) {
-            Ok(format!("room_{key}"))
+    fn check(&self, name: &StreamName) -> Result<String, Refusal> {
+        if name.app == "live" && self.0.contains(&name.key.as_str()) {
+            Ok(format!("room_{}", name.key))
         } else {
             Err(Refusal::UnknownKey)
         }

@@ -39,13 +39,6 @@ fn tone(s: &[f32], hz: f32) -> (f32, f32) {
     (total.sqrt(), if total > 0.0 { power / total } else { 0.0 })
 }
 
-/// Waits until a live playlist lists two segments (its newest frame can be decoded then).
-fn wait_segments(playlist: &str) {
-    wait_for("two HLS segments", 30.0, || {
-        authed(playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
-    });
-}
-
 fn is_card(f: &Rgb) -> bool {
     let c = f.at(8, 8);
     (0..3).all(|k| (c[k] as i32 - CARD_BACKGROUND[k] as i32).abs() <= 14)

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use costream::compose::{Element, PkBar, PkChange, PkSettings, Winner};
-use costream::ingest::rtmp::{IngestEvent, IngestLimits, Refusal, RtmpServer, StreamKeys};
+use costream::ingest::rtmp::{IngestEvent, IngestLimits, Refusal, RtmpServer, StreamKeys, StreamName};
 use costream::limits::{inside_frame, MAX_GIFT_VALUE, MAX_READING_PERCENT, MAX_WATCH_SECONDS};
 use costream::media::Colour;
 use costream::session::unlock::{sign, Behaviour, UnlockRules};
@@ -707,8 +707,8 @@ fn send(token: &str, method: &str, url: &str, body: &str, signature: Option<&str
 struct AnyKey;
 
 impl StreamKeys for AnyKey {
-    fn check(&self, _app: &str, key: &str) -> Result<String, Refusal> {
-        if key == "good" {
+    fn check(&self, name: &StreamName) -> Result<String, Refusal> {
+        if name.key == "good" {
             Ok("room_good".into())
         } else {
             Err(Refusal::UnknownKey)

@@ -338,6 +338,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{a}/key")),
         ("POST", format!("/rooms/{a}/pause")),
         ("POST", format!("/rooms/{a}/resume")),
+        ("POST", format!("/rooms/{a}/source")),
         ("PUT", format!("/rooms/{a}/slate")),
         ("PATCH", format!("/rooms/{a}")),
         ("GET", format!("/rooms/{a}/slates/suggest")),
@@ -408,6 +409,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/rooms/{b}/key")),
         ("POST", format!("/rooms/{b}/pause")),
         ("POST", format!("/rooms/{b}/resume")),
+        ("POST", format!("/rooms/{b}/source")),
         ("PUT", format!("/rooms/{b}/slate")),
         ("PATCH", format!("/rooms/{b}")),
         ("GET", format!("/rooms/{b}/slates/suggest")),
@@ -440,6 +442,9 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(r["default_slate"].as_str(), Some(slate.as_str()), "{r}");
     let (st, r) = me("POST", &format!("/rooms/{a}/resume"), None);
     assert_eq!((st, &r["paused"]), (200, &json!(null)), "{r}");
+    // Its own room's source it may switch (nobody publishes one: the switch is refused as such).
+    let (st, r) = me("POST", &format!("/rooms/{a}/source"), Some(r#"{"name":"camera"}"#));
+    assert_eq!((st, r["error"]["code"].as_str()), (409, Some("source_not_live")), "{r}");
     let (st, _) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": b}]}).to_string()));
     assert_eq!(st, 403, "a session of another room");
     let (st, mine) = me("POST", "/sessions", Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
@@ -730,9 +735,14 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
             .unwrap_or(0.0)
     };
     wait_for("frames decoded", 15.0, || held() > 0.0);
-    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest. The
-    // ring's one frame is often all there is; for a moment after each decode two exist (the new
-    // one in the ring, the one on screen). A ring one frame deeper holds two nearly all the time.
+    let metric = |name: &str| {
+        let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+        m.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+    };
+    // The budget sized the reader's ring from the first frame: one 1.4 MB frame fits in 2 MB.
+    assert_eq!(metric("costream_input_ring_frames{"), Some(1.0), "the ring's depth under a 2 MB budget");
+    // Sampled for a while: the decoder keeps pushing, the ring keeps dropping the oldest. At most
+    // two frames exist: the newest in the ring, and the one on screen until the next tick.
     let frame = 1280.0 * 720.0 * 1.5;
     let samples: Vec<f64> = (0..40)
         .map(|_| {
@@ -740,12 +750,8 @@ fn a_room_feed_holds_no_more_decoded_frames_than_its_memory_budget() {
             held() / frame
         })
         .collect();
-    let one = samples.iter().filter(|f| **f <= 1.1).count();
     let most = samples.iter().copied().fold(0.0, f64::max);
-    assert!(
-        one * 3 >= samples.len() && most <= 2.1,
-        "frames held under a 2 MB budget (a 1.4 MB frame fits once): {samples:?}"
-    );
+    assert!(most <= 2.1, "frames held under a 2 MB budget (a 1.4 MB frame fits once): {samples:?}");
 }
 
 #[test]

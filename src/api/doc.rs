@@ -20,6 +20,7 @@ use super::{
         rooms::regenerate_key,
         pause::pause_room,
         pause::resume_room,
+        pause::show_source,
         slates::create_slate,
         slates::list_slates,
         slates::get_slate,
@@ -65,6 +66,8 @@ use super::{
     components(schemas(
         rooms_wire::CreateRoom,
         rooms_wire::RoomView,
+        rooms_wire::SourceView,
+        rooms_wire::ShowSource,
         rooms_wire::StreamKeyView,
         rooms_wire::DestinationView,
         rooms_wire::CreateDestination,

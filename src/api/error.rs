@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::compose::slate_file::SlateFileError;
 use crate::error::{chain, Blame};
-use crate::rooms::SlateError;
+use crate::rooms::{SlateError, SourceError};
 use crate::session::invite::InviteError;
 use crate::session::SessionError;
 use crate::store::StoreError;
@@ -28,7 +28,7 @@ pub struct ErrorDetail {
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
-    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live` (409). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -146,6 +146,16 @@ impl ApiError {
         match e {
             SlateError::Store(e) => e.into(),
             e => ApiError::server("io_failed", &e),
+        }
+    }
+}
+
+impl From<SourceError> for ApiError {
+    fn from(e: SourceError) -> ApiError {
+        match e {
+            SourceError::Store(e) => e.into(),
+            SourceError::BadName => ApiError::invalid(e.to_string()),
+            SourceError::NotLive(_) => ApiError::new(StatusCode::CONFLICT, "source_not_live", e.to_string()),
         }
     }
 }

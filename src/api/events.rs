@@ -19,8 +19,10 @@ use crate::session::invite::InvitationStatus;
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServiceEvent {
+    /// A room's source (`main`, or a name such as `camera`) is being published.
     PublishAccepted {
         room_id: String,
+        source: String,
         peer: String,
     },
     PublishRefused {
@@ -30,6 +32,12 @@ pub enum ServiceEvent {
     },
     PublishEnded {
         room_id: String,
+        source: String,
+    },
+    /// A room's tile shows another of its sources, in every output that shows the room.
+    RoomSource {
+        room_id: String,
+        source: String,
     },
     /// A room shows a slate instead of its anchor, in every output that shows it (`since`: Unix
     /// seconds; `audio`: `keep` or `mute`).
@@ -67,6 +75,15 @@ pub enum ServiceEvent {
         session_id: String,
         input: usize,
     },
+    /// The first frame of a session showing a change of an input's room (`shows`: `slate` for a
+    /// pause, `live` for a resume, `source` for another source) was composed `after_ms`
+    /// milliseconds after the change was asked for.
+    InputShown {
+        session_id: String,
+        input: usize,
+        shows: String,
+        after_ms: f64,
+    },
     OutputConnected {
         session_id: String,
         output: String,
@@ -97,9 +114,12 @@ pub enum ServiceEvent {
 impl From<RoomEvent> for ServiceEvent {
     fn from(e: RoomEvent) -> ServiceEvent {
         match e {
-            RoomEvent::PublishAccepted { room_id, peer } => ServiceEvent::PublishAccepted { room_id, peer },
+            RoomEvent::PublishAccepted { room_id, source, peer } => {
+                ServiceEvent::PublishAccepted { room_id, source, peer }
+            }
             RoomEvent::PublishRefused { key, peer, reason } => ServiceEvent::PublishRefused { key, peer, reason },
-            RoomEvent::PublishEnded { room_id } => ServiceEvent::PublishEnded { room_id },
+            RoomEvent::PublishEnded { room_id, source } => ServiceEvent::PublishEnded { room_id, source },
+            RoomEvent::SourceShown { room_id, source } => ServiceEvent::RoomSource { room_id, source },
             RoomEvent::Paused { room_id, since, slate, audio } => {
                 ServiceEvent::RoomPaused { room_id, since, slate, audio }
             }
@@ -118,6 +138,10 @@ impl From<(&str, JobEvent)> for ServiceEvent {
             JobEvent::Stopped { error } => ServiceEvent::SessionStopped { session_id, error },
             JobEvent::InputLost(input) => ServiceEvent::InputLost { session_id, input },
             JobEvent::InputBack(input) => ServiceEvent::InputBack { session_id, input },
+            JobEvent::Shown { input, shows, after_ms } => {
+                let after_ms = (after_ms * 10.0).round() / 10.0;
+                ServiceEvent::InputShown { session_id, input, shows: shows.to_string(), after_ms }
+            }
             JobEvent::Output(OutputEvent::Connected(output)) => ServiceEvent::OutputConnected { session_id, output },
             JobEvent::Output(OutputEvent::Failed(output, reason)) => {
                 ServiceEvent::OutputFailed { session_id, output, reason }

@@ -93,6 +93,12 @@ fn rooms(r: &mut Registry, s: &AppState) {
         "1 while the room's anchor is publishing.",
         feeds.iter().map(|f| (room(&f.room), f.connected as i64)),
     );
+    gauges(
+        r,
+        "costream_input_ring_frames",
+        "Decoded frames each reader of the room holds at most (sized by ring_budget_mb from the first frame).",
+        feeds.iter().map(|f| (room(&f.room), f.ring_frames as i64)),
+    );
 }
 
 /// Each session and each of its outputs (push keys redacted).

@@ -180,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/key", post(rooms::regenerate_key))
         .route("/rooms/{id}/pause", post(pause::pause_room))
         .route("/rooms/{id}/resume", post(pause::resume_room))
+        .route("/rooms/{id}/source", post(pause::show_source))
         .route("/rooms/{id}/slate", axum::routing::put(slates::set_default_slate))
         .route(
             "/slates",

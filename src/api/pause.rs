@@ -1,12 +1,13 @@
-//! Pause routes: a room shows a slate instead of its anchor, in every output that shows it, until
-//! it is resumed. An anchor's token reaches its own room's.
+//! Pause and source routes: a room shows a slate instead of its anchor, in every output that
+//! shows it, until it is resumed; or another of its sources. An anchor's token reaches its own
+//! room's.
 
 use axum::extract::{Path, State};
 use axum::Json;
 
 use super::pause_wire::{PauseChoice, PauseRequest};
 use super::rooms::view;
-use super::rooms_wire::RoomView;
+use super::rooms_wire::{RoomView, ShowSource};
 use super::{blocking, ApiResult, AppState, ErrorBody};
 
 #[utoipa::path(post, path = "/rooms/{id}/pause", params(("id" = String, Path)), request_body(content = PauseRequest, description = "optional"),
@@ -37,6 +38,24 @@ pub(super) async fn resume_room(State(s): State<AppState>, Path(id): Path<String
         let room = store.room(&id)?;
         rooms.resume(&id)?;
         Ok(room)
+    })
+    .await?;
+    Ok(Json(view(&s, room)))
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/source", params(("id" = String, Path)), request_body = ShowSource,
+    responses((status = 200, body = RoomView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(super) async fn show_source(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<ShowSource>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<RoomView>> {
+    let Json(ShowSource { name }) = body?;
+    let (rooms, store) = (s.rooms.clone(), s.store.clone());
+    let room = blocking(move || {
+        rooms.show_source(&id, &name)?;
+        Ok(store.room(&id)?)
     })
     .await?;
     Ok(Json(view(&s, room)))

@@ -13,10 +13,11 @@ use super::{db, ApiError, ApiResult, AppState, ErrorBody};
 use crate::store::Room;
 
 pub(super) fn view(s: &AppState, room: Room) -> RoomView {
-    let live = s.rooms.live(&room.id).map(Into::into);
+    let crate::rooms::LiveSources { live, shown, sources } = s.rooms.sources(&room.id);
     let paused = super::pause_wire::pause_of(s, &room.id);
     let away_since = s.rooms.away_since(&room.id);
-    RoomView { paused, away_since, ..RoomView::new(room, live) }
+    let sources = sources.into_iter().map(Into::into).collect();
+    RoomView { paused, away_since, source: shown, sources, ..RoomView::new(room, live.map(Into::into)) }
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,

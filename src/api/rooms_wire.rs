@@ -126,6 +126,30 @@ impl From<crate::rooms::LiveInfo> for LiveInfo {
     }
 }
 
+/// A source of a room being published: `main` (the bare key) or another name
+/// (`live/KEY/camera`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    pub name: String,
+    pub peer: String,
+    /// Unix seconds.
+    pub since: i64,
+}
+
+impl From<crate::rooms::SourceInfo> for SourceView {
+    fn from(s: crate::rooms::SourceInfo) -> SourceView {
+        SourceView { name: s.name, peer: s.peer, since: s.since }
+    }
+}
+
+/// Which of its sources a room shows.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowSource {
+    /// A source being published: `main` or a name such as `camera`.
+    pub name: String,
+}
+
 /// A room with its current stream key and status.
 #[derive(Serialize, ToSchema)]
 pub struct RoomView {
@@ -140,6 +164,10 @@ pub struct RoomView {
     /// Where the anchor publishes, relative to this service's RTMP address.
     pub publish_path: Option<String>,
     pub live: Option<LiveInfo>,
+    /// The source the room's tile shows (`POST /rooms/{id}/source`); `main` unless switched.
+    pub source: String,
+    /// The sources being published.
+    pub sources: Vec<SourceView>,
     /// While the room is paused: since when, and what it shows.
     pub paused: Option<super::pause_wire::PauseView>,
     /// Since when (Unix seconds) the room shows its slate because its anchor stopped sending for
@@ -173,6 +201,8 @@ impl RoomView {
             status,
             publish_path,
             live,
+            source: crate::ingest::rtmp::MAIN_SOURCE.to_string(),
+            sources: Vec::new(),
             paused: None,
             away_since: None,
             default_slate,

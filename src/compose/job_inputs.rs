@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::job::{Job, LiveView};
-use super::live::{LayoutChange, Stage};
+use super::live::{JobEvent, LayoutChange, Stage};
 use super::slot::Slot;
 use super::view::shown_inputs;
 use crate::error::Result;
@@ -92,6 +92,7 @@ impl Job<'_> {
                     s.uploaded = slate.seq;
                     s.current = Some(slate.clone());
                     uploaded_any = true;
+                    report_change(self.cfg.hooks.as_ref(), i, s);
                 }
                 continue;
             }
@@ -103,6 +104,7 @@ impl Job<'_> {
                         s.faces = faces;
                         uploaded_any = true;
                         s.fresh.clear();
+                        report_change(self.cfg.hooks.as_ref(), i, s);
                     }
                     Err(e) => {
                         tracing::warn!(input = i, error = %e, "frame could not be uploaded; trying an older one");
@@ -169,5 +171,14 @@ impl Job<'_> {
             s.uploaded = u64::MAX;
         }
         Ok(true)
+    }
+}
+
+/// The first picture after a change of what slot `i`'s room shows is on its way out: reported
+/// with the time since the change was asked for.
+fn report_change(hooks: Option<&super::live::LiveHooks>, i: usize, s: &mut Slot) {
+    if let (Some(c), Some(h)) = (s.change.take(), hooks) {
+        let ms = c.at.elapsed().as_secs_f64() * 1e3;
+        (h.events)(JobEvent::Shown { input: i, shows: c.shows.as_str(), after_ms: ms });
     }
 }

@@ -27,6 +27,13 @@ pub enum JobEvent {
     },
     InputLost(usize),
     InputBack(usize),
+    /// Input `input`'s room was switched to show `shows` (`slate`, `live` or `source`), and the
+    /// first output frame showing it is composed `after_ms` after the switch was asked for.
+    Shown {
+        input: usize,
+        shows: &'static str,
+        after_ms: f64,
+    },
     /// An output connected or failed (its URL redacted).
     Output(OutputEvent),
     /// The session has been skipping ticks for a while (the machine cannot compose every frame):

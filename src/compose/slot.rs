@@ -11,7 +11,7 @@ use super::live::JobEvent;
 use super::source::Source;
 use crate::error::{invalid, Error, Result};
 use crate::face::{FaceModels, FaceTrack, FaceWorker};
-use crate::ingest::{self, FeedReader, Input, InputOptions};
+use crate::ingest::{self, Change, FeedReader, Input, InputOptions};
 use crate::media::{AudioChunk, Fit, Overflow, Ring, VideoFrame};
 
 /// Live: an input that has not delivered a frame for this long is reported as lost (its tile keeps
@@ -51,6 +51,13 @@ impl SlotInput {
             SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
         }
     }
+    /// The latest change of what the input's room shows (a pause, a resume, another source).
+    fn change(&self) -> Option<Change> {
+        match self {
+            SlotInput::Owned(_) => None,
+            SlotInput::Feed { reader, .. } => Some(reader.feed.change()),
+        }
+    }
     pub fn fps(&self) -> f64 {
         match self {
             SlotInput::Owned(i) => i.info.fps.clamp(1.0, 240.0),
@@ -69,6 +76,10 @@ pub(crate) struct Slot {
     /// Live: the picture shown instead of the input's own this tick (its room is paused, or has
     /// no anchor to show); read once per tick.
     pub slate: Option<Arc<VideoFrame>>,
+    /// Live: a change of what the input's room shows, until the first upload that shows it (then
+    /// reported with the time it took); and the count of the last change seen.
+    pub change: Option<Change>,
+    seen_change: u64,
     /// Face tracking of this input: the faces of `current`.
     pub face: Option<FaceWorker>,
     pub faces: Vec<FaceTrack>,
@@ -128,6 +139,11 @@ impl Slot {
     /// fallbacks for the upload. Returns the event when the input was lost or came back.
     pub fn pull_live(&mut self, i: usize, times: &mut PullTimes) -> Option<JobEvent> {
         self.fresh.clear();
+        // Read before the pictures: those taken after a change are of what it shows.
+        if let Some(c) = self.input.change().filter(|c| c.count != self.seen_change) {
+            self.seen_change = c.count;
+            self.change = Some(c);
+        }
         self.slate = self.input.slate();
         let paused = self.slate.is_some();
         let mut newest = None;
@@ -267,12 +283,15 @@ impl<'a> SlotOpener<'a> {
             _ => None,
         };
         let now = Instant::now();
+        let seen_change = input.change().map_or(0, |c| c.count);
         Ok(Slot {
             key: source.key(),
             input,
             current: None,
             fresh: Vec::new(),
             slate: None,
+            change: None,
+            seen_change,
             face,
             faces: Vec::new(),
             taps,

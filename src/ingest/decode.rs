@@ -66,15 +66,16 @@ pub fn open(url: &str, opts: &InputOptions) -> Result<Input> {
     own(start(url, None, opts, None)?)
 }
 
-/// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`].
+/// Decodes `reader` (an RTMP publisher's FLV) into a room's [`Feed`], as its `source`.
 pub fn open_reader_into(
     name: &str,
     format: &'static str,
     reader: impl std::io::Read + Send + 'static,
     opts: &InputOptions,
-    feed: &Arc<Feed>,
+    (feed, source): (&Arc<Feed>, &str),
 ) -> Result<FeedDecoder> {
-    let (info, _, _, thread) = start(name, Some((format, Box::new(reader))), opts, Some(feed.clone()))?;
+    let into = Some((feed.clone(), Arc::from(source)));
+    let (info, _, _, thread) = start(name, Some((format, Box::new(reader))), opts, into)?;
     Ok(FeedDecoder { info, _thread: thread })
 }
 
@@ -92,19 +93,22 @@ pub fn open_reader(
 fn own((info, sink, state, thread): Started) -> Result<Input> {
     match sink {
         Sink::Own { video, audio } => Ok(Input { info, state, video, audio, _thread: thread }),
-        Sink::Feed(_) => Err(Error::StageGone { stage: "decode" }),
+        Sink::Feed(..) => Err(Error::StageGone { stage: "decode" }),
     }
 }
 
 /// An open input: what is known of it, where its frames go, its state and its thread.
 type Started = (InputInfo, Sink, Arc<InputState>, DecodeThread);
 
-fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Arc<Feed>>) -> Result<Started> {
+/// A room's feed and the source a decoder fills in it.
+type FeedSource = (Arc<Feed>, Arc<str>);
+
+fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<FeedSource>) -> Result<Started> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (u, o) = (url.to_string(), opts.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    let state: Arc<InputState> = feed.as_ref().map(|f| f.state.clone()).unwrap_or_default();
+    let state: Arc<InputState> = feed.as_ref().map(|f| f.0.state.clone()).unwrap_or_default();
     let state2 = state.clone();
     let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
         lower_thread_priority(o.nice);
@@ -135,14 +139,14 @@ fn open_here(
     opts: &InputOptions,
     stop: Arc<AtomicBool>,
     state: Arc<InputState>,
-    feed: Option<Arc<Feed>>,
+    feed: Option<FeedSource>,
 ) -> Result<Opened> {
     let network = reader.is_none() && url.contains("://") && !url.starts_with("file:");
     let c = if network { connect_with_video(url, opts, &stop)? } else { connect(url, reader, opts, &stop)? };
     let info = c.info.clone();
     let overflow = if opts.live { Overflow::DropOldest } else { Overflow::Block };
     let sink = match feed {
-        Some(f) => Sink::Feed(f),
+        Some((f, source)) => Sink::Feed(f, source),
         None => Sink::Own {
             video: Arc::new(Ring::new(opts.ring_frames.max(1), overflow)),
             // Audio is tiny (384 kB/s) and must never make the demuxer wait while video is consumed:

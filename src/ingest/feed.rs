@@ -1,9 +1,12 @@
 //! A room's feed: one decoder's pictures and sound, fanned out to every reader's own rings.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::options::InputState;
+use super::stream_name::MAIN_SOURCE;
 use crate::media::{AudioChunk, Overflow, Ring, VideoFrame};
 
 /// A room's picture and sound across publishes, decoded once and read by everyone who shows it:
@@ -11,6 +14,10 @@ use crate::media::{AudioChunk, Overflow, Ring, VideoFrame};
 /// readers never take frames from each other. The feed outlives each publisher's decoder and keeps
 /// the newest frame, so a reader keeps the last picture while the anchor is away, a new reader
 /// starts from it, and everyone resumes when the anchor publishes again.
+///
+/// A room may have several sources (a camera, a game screen), each decoded all the time into the
+/// one feed: readers get the shown source's pictures and sound only, and a switch hands them that
+/// source's newest picture at once, so it never waits for a keyframe.
 pub struct Feed {
     pub state: Arc<InputState>,
     inner: std::sync::Mutex<FeedInner>,
@@ -21,7 +28,12 @@ struct FeedInner {
     readers: Vec<(std::sync::Weak<Ring<Arc<VideoFrame>>>, std::sync::Weak<Ring<AudioChunk>>)>,
     /// Frames each reader's video ring holds (set from the first frame by the memory budget).
     depth: usize,
-    last: Option<Arc<VideoFrame>>,
+    /// Each source's newest picture.
+    lasts: HashMap<String, Arc<VideoFrame>>,
+    /// The source readers get.
+    shown: String,
+    /// The latest change of what readers see (for the time it takes to reach the output).
+    change: Change,
     /// The room is paused: readers show this picture instead of the anchor's (who keeps publishing).
     slate: Option<Arc<VideoFrame>>,
     /// Shown while no picture of the anchor has arrived yet (a session that starts before its
@@ -36,6 +48,50 @@ struct FeedInner {
     slate_gen: u64,
 }
 
+/// What readers were last switched to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shows {
+    /// Another of the room's sources.
+    Source,
+    /// A pause's slate.
+    Slate,
+    /// The anchor again, after a pause.
+    Live,
+}
+
+impl Shows {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shows::Source => "source",
+            Shows::Slate => "slate",
+            Shows::Live => "live",
+        }
+    }
+}
+
+/// A change of what a feed's readers see: its count, when it was asked for, and what it shows.
+#[derive(Clone, Copy, Debug)]
+pub struct Change {
+    pub count: u64,
+    pub at: Instant,
+    pub shows: Shows,
+}
+
+impl FeedInner {
+    /// The shown source's newest picture.
+    fn last(&self) -> Option<&Arc<VideoFrame>> {
+        self.lasts.get(&self.shown)
+    }
+
+    fn changed(&mut self, shows: Shows) {
+        self.change = Change { count: self.change.count + 1, at: Instant::now(), shows };
+    }
+
+    fn readers(&self) -> impl Iterator<Item = Arc<Ring<Arc<VideoFrame>>>> + '_ {
+        self.readers.iter().filter_map(|(v, _)| v.upgrade())
+    }
+}
+
 /// One reader's rings of a [`Feed`]; dropping it unsubscribes.
 pub struct FeedReader {
     pub video: Arc<Ring<Arc<VideoFrame>>>,
@@ -48,7 +104,9 @@ impl Feed {
         let inner = FeedInner {
             readers: Vec::new(),
             depth: ring_frames.max(1),
-            last: None,
+            lasts: HashMap::new(),
+            shown: MAIN_SOURCE.to_string(),
+            change: Change { count: 0, at: Instant::now(), shows: Shows::Live },
             slate: None,
             waiting: None,
             away: None,
@@ -67,7 +125,7 @@ impl Feed {
         let mut g = self.lock();
         let video = Arc::new(Ring::new(g.depth, Overflow::DropOldest));
         let audio = Arc::new(Ring::new(512, Overflow::DropOldest));
-        if let Some(f) = &g.last {
+        if let Some(f) = g.last() {
             video.push(f.clone());
         }
         g.readers.push((Arc::downgrade(&video), Arc::downgrade(&audio)));
@@ -77,8 +135,7 @@ impl Feed {
     /// Frames dropped because a reader fell behind, over all readers.
     pub fn dropped(&self) -> u64 {
         let g = self.lock();
-        self.dropped.load(Ordering::Relaxed)
-            + g.readers.iter().filter_map(|(v, _)| v.upgrade()).map(|v| v.dropped()).sum::<u64>()
+        self.dropped.load(Ordering::Relaxed) + g.readers().map(|v| v.dropped()).sum::<u64>()
     }
 
     /// Pauses (`Some`: the picture every reader shows from its next frame on, and whether the
@@ -87,9 +144,42 @@ impl Feed {
     pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, bool)>) -> u64 {
         let mut g = self.lock();
         g.muted = slate.as_ref().is_some_and(|s| s.1);
+        g.changed(if slate.is_some() { Shows::Slate } else { Shows::Live });
         g.slate = slate.map(|s| s.0);
         g.slate_gen += 1;
         g.slate_gen
+    }
+
+    /// Readers get `source` from now on, starting from its newest picture (if it has one: else the
+    /// waiting card). The away slate goes: whether the new source is there is the room's to say.
+    pub fn show(&self, source: &str) {
+        let mut g = self.lock();
+        if g.shown == source {
+            return;
+        }
+        g.shown = source.to_string();
+        g.away = None;
+        g.changed(Shows::Source);
+        if let Some(f) = g.last().cloned() {
+            for v in g.readers() {
+                v.push(f.clone());
+            }
+        }
+    }
+
+    /// The source readers get.
+    pub fn shown(&self) -> String {
+        self.lock().shown.clone()
+    }
+
+    /// Whether `source` has sent a picture.
+    pub fn has_picture(&self, source: &str) -> bool {
+        self.lock().lasts.contains_key(source)
+    }
+
+    /// The latest change of what readers see.
+    pub fn change(&self) -> Change {
+        self.lock().change
     }
 
     /// The next picture of a moving slate, if slate `generation` is still the one shown.
@@ -115,7 +205,7 @@ impl Feed {
     /// False (and nothing changes) when there was never a picture (the waiting card is shown).
     pub fn set_away(&self, card: Arc<VideoFrame>) -> bool {
         let mut g = self.lock();
-        if g.last.is_none() {
+        if g.last().is_none() {
             return false;
         }
         g.away = Some(card);
@@ -131,36 +221,47 @@ impl Feed {
     /// waiting card before the anchor's first picture, or the away slate after the hold.
     pub fn shown_instead(&self) -> Option<Arc<VideoFrame>> {
         let g = self.lock();
-        let absent = if g.last.is_none() { &g.waiting } else { &g.away };
+        let absent = if g.last().is_none() { &g.waiting } else { &g.away };
         g.slate.as_ref().or(absent.as_ref()).cloned()
     }
 
     /// Size of the newest picture decoded (the anchor's), if any.
     pub fn picture_size(&self) -> Option<(u32, u32)> {
-        self.lock().last.as_ref().map(|f| (f.geom.width, f.geom.height))
+        self.lock().last().map(|f| (f.geom.width, f.geom.height))
+    }
+
+    /// Frames each reader's ring holds at most.
+    pub fn ring_frames(&self) -> usize {
+        self.lock().depth
     }
 
     fn set_depth(&self, depth: usize) {
         let mut g = self.lock();
         g.depth = depth.max(1);
-        for v in g.readers.iter().filter_map(|(v, _)| v.upgrade()) {
+        for v in g.readers() {
             v.set_capacity(depth);
         }
     }
 
-    fn push_video(&self, f: Arc<VideoFrame>) {
+    fn push_video(&self, source: &str, f: Arc<VideoFrame>) {
         let mut g = self.lock();
+        g.lasts.insert(source.to_string(), f.clone());
+        if g.shown != source {
+            return;
+        }
         g.readers.retain(|(v, _)| v.strong_count() > 0);
-        for v in g.readers.iter().filter_map(|(v, _)| v.upgrade()) {
+        for v in g.readers() {
             v.push(f.clone());
         }
-        g.last = Some(f);
         // The anchor is back: this frame is shown (unless paused).
         g.away = None;
     }
 
-    fn push_audio(&self, mut c: AudioChunk) {
+    fn push_audio(&self, source: &str, mut c: AudioChunk) {
         let g = self.lock();
+        if g.shown != source {
+            return;
+        }
         if g.muted {
             c.samples.fill(0.0);
         }
@@ -173,8 +274,12 @@ impl Feed {
 /// Where a decoder's pictures and sound go: rings of its own, or a room's feed.
 #[derive(Clone)]
 pub(super) enum Sink {
-    Own { video: Arc<Ring<Arc<VideoFrame>>>, audio: Option<Arc<Ring<AudioChunk>>> },
-    Feed(Arc<Feed>),
+    Own {
+        video: Arc<Ring<Arc<VideoFrame>>>,
+        audio: Option<Arc<Ring<AudioChunk>>>,
+    },
+    /// A room's feed, as one of its sources.
+    Feed(Arc<Feed>, Arc<str>),
 }
 
 impl Sink {
@@ -182,8 +287,8 @@ impl Sink {
     pub(super) fn video(&self, f: VideoFrame) -> bool {
         match self {
             Sink::Own { video, .. } => video.push(Arc::new(f)),
-            Sink::Feed(feed) => {
-                feed.push_video(Arc::new(f));
+            Sink::Feed(feed, source) => {
+                feed.push_video(source, Arc::new(f));
                 true
             }
         }
@@ -193,8 +298,8 @@ impl Sink {
         match self {
             Sink::Own { audio: Some(a), .. } => a.push(c),
             Sink::Own { audio: None, .. } => true,
-            Sink::Feed(feed) => {
-                feed.push_audio(c);
+            Sink::Feed(feed, source) => {
+                feed.push_audio(source, c);
                 true
             }
         }
@@ -203,7 +308,7 @@ impl Sink {
     pub(super) fn set_depth(&self, depth: usize) {
         match self {
             Sink::Own { video, .. } => video.set_capacity(depth),
-            Sink::Feed(feed) => feed.set_depth(depth),
+            Sink::Feed(feed, _) => feed.set_depth(depth),
         }
     }
 

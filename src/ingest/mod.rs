@@ -7,6 +7,7 @@ mod feed;
 mod frames;
 mod options;
 pub mod rtmp;
+mod stream_name;
 
 pub use decode::{open, open_reader, open_reader_into, FeedDecoder, Input, InputInfo, InputOptions, InputState};
-pub use feed::{Feed, FeedReader};
+pub use feed::{Change, Feed, FeedReader, Shows};

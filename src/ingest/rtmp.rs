@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
+pub use super::stream_name::{StreamName, MAIN_SOURCE};
 use crate::sys::{lock, redact_key};
 
 /// What one connection may cost: how long its handshake and its silences may last, and how many
@@ -49,12 +50,12 @@ pub type RoomId = String;
 
 /// Decides whether a publisher may use a stream key; the ingest knows rooms only through this.
 pub trait StreamKeys: Send + Sync + 'static {
-    /// The room whose source the publish feeds, or why not. Blocking (it may ask a database): the
-    /// ingest calls it off its async threads. `Ok` takes the room's source for this publisher until
-    /// [`StreamKeys::release`], so a second publisher on a live key is refused here.
-    fn check(&self, app: &str, key: &str) -> Result<RoomId, Refusal>;
-    /// The publisher admitted for `room` is gone (called once per `Ok` of `check`).
-    fn release(&self, _room: &RoomId) {}
+    /// The room whose source (`name.source`) the publish feeds, or why not. Blocking (it may ask a
+    /// database): the ingest calls it off its async threads. `Ok` takes that source of the room for
+    /// this publisher until [`StreamKeys::release`], so a second publisher on it is refused here.
+    fn check(&self, name: &StreamName) -> Result<RoomId, Refusal>;
+    /// The publisher admitted for `source` of `room` is gone (called once per `Ok` of `check`).
+    fn release(&self, _room: &RoomId, _source: &str) {}
 }
 
 /// Why a publish was refused.
@@ -70,6 +71,10 @@ pub enum Refusal {
     KeyReplaced,
     #[error("this stream key is already publishing")]
     Busy,
+    #[error("a source's name is 1 to 32 of a-z, 0-9, _ and -")]
+    BadSource,
+    #[error("a room has at most {0} sources")]
+    TooManySources(usize),
     #[error("the service takes at most {0} publishers at once")]
     Full(usize),
     /// The check itself failed (the database); the cause is in the service's log.
@@ -79,13 +84,13 @@ pub enum Refusal {
 
 /// What the ingest server reports.
 pub enum IngestEvent {
-    /// A publisher was accepted for `room`: its media arrives through `reader`.
-    Published { room: RoomId, key: String, peer: SocketAddr, reader: FlvReader },
+    /// A publisher was accepted for `source` of `room`: its media arrives through `reader`.
+    Published { room: RoomId, source: String, key: String, peer: SocketAddr, reader: FlvReader },
     /// A publish was refused (wrong, expired or busy key); `key` is redacted. Reported once per
     /// peer and minute.
     Refused { app: String, key: String, peer: SocketAddr, reason: Refusal },
-    /// The publisher of `room` stopped or the connection dropped.
-    Ended { room: RoomId, key: String },
+    /// The publisher of `source` of `room` stopped or the connection dropped.
+    Ended { room: RoomId, source: String, key: String },
 }
 
 /// FLV chunks queued per publisher before the socket read waits for the decoder (backpressure).
@@ -227,17 +232,22 @@ struct Conn {
 }
 
 struct Publishing {
-    app: String,
-    key: String,
+    name: StreamName,
     room: RoomId,
     tx: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
 }
 
+impl Publishing {
+    fn ended(&self) -> IngestEvent {
+        IngestEvent::Ended { room: self.room.clone(), source: self.name.source.clone(), key: self.name.key.clone() }
+    }
+}
+
 impl Drop for Publishing {
     /// The room's source is free again once its publisher is gone, however the connection ended.
     fn drop(&mut self) {
-        self.shared.keys.release(&self.room);
+        self.shared.keys.release(&self.room, &self.name.source);
     }
 }
 
@@ -295,8 +305,8 @@ async fn serve(mut sock: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> R
     }
     .await;
     if let Some(p) = conn.publishing.take() {
-        tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher ended");
-        let _ = shared.events.send(IngestEvent::Ended { room: p.room.clone(), key: p.key.clone() });
+        tracing::info!(app = %p.name.app, key = %redact_key(&p.name.key), source = %p.name.source, %peer, "publisher ended");
+        let _ = shared.events.send(p.ended());
     }
     result
 }
@@ -334,9 +344,9 @@ async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Option<Vec<u8
 }
 
 /// Whether a publish may start, asked off the async threads (the check may read a database).
-async fn admit(shared: &Shared, app: &str, key: &str) -> Result<RoomId, Refusal> {
-    let (keys, app, key) = (shared.keys.clone(), app.to_string(), key.to_string());
-    tokio::task::spawn_blocking(move || keys.check(&app, &key)).await.unwrap_or(Err(Refusal::CannotCheck))
+async fn admit(shared: &Shared, name: &StreamName) -> Result<RoomId, Refusal> {
+    let (keys, name) = (shared.keys.clone(), name.clone());
+    tokio::task::spawn_blocking(move || keys.check(&name)).await.unwrap_or(Err(Refusal::CannotCheck))
 }
 
 async fn handle_event(
@@ -352,22 +362,20 @@ async fn handle_event(
             session.accept_request(request_id).map_err(err)?
         }
         ServerSessionEvent::PublishStreamRequested { request_id, app_name, stream_key, .. } => {
-            match admit(shared, &app_name, &stream_key).await {
+            // Parsed first: with ffmpeg's split the application itself carries the key.
+            let name = StreamName::parse(&app_name, &stream_key);
+            let (app, key, source) = (name.app.clone(), redact_key(&name.key), name.source.clone());
+            match admit(shared, &name).await {
                 Ok(room) => {
                     let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
                     // Taken by admit: released when the Publishing drops.
-                    let publishing = Publishing {
-                        app: app_name.clone(),
-                        key: stream_key.clone(),
-                        room: room.clone(),
-                        tx,
-                        shared: shared.clone(),
-                    };
+                    let publishing = Publishing { name, room: room.clone(), tx, shared: shared.clone() };
                     publishing.tx.send(flv_header()).await?;
-                    tracing::info!(app = %app_name, key = %redact_key(&stream_key), %peer, "publisher accepted");
+                    tracing::info!(%app, %key, %source, %peer, "publisher accepted");
                     let _ = shared.events.send(IngestEvent::Published {
                         room,
-                        key: stream_key,
+                        source,
+                        key: publishing.name.key.clone(),
                         peer,
                         reader: FlvReader { rx, cur: Bytes::new() },
                     });
@@ -377,13 +385,8 @@ async fn handle_event(
                 Err(reason) => {
                     // One log line and one event per peer and minute, however often it tries.
                     if shared.refused(peer.ip()) {
-                        tracing::warn!(app = %app_name, key = %redact_key(&stream_key), %peer, %reason, "publish refused");
-                        let _ = shared.events.send(IngestEvent::Refused {
-                            app: app_name,
-                            key: redact_key(&stream_key),
-                            peer,
-                            reason: reason.clone(),
-                        });
+                        tracing::warn!(%app, %key, %source, %peer, %reason, "publish refused");
+                        let _ = shared.events.send(IngestEvent::Refused { app, key, peer, reason: reason.clone() });
                     }
                     conn.close = true;
                     session.reject_request(request_id, "NetStream.Publish.BadName", &reason.to_string()).map_err(err)?
@@ -400,8 +403,8 @@ async fn handle_event(
         }
         ServerSessionEvent::PublishStreamFinished { .. } => {
             if let Some(p) = conn.publishing.take() {
-                tracing::info!(app = %p.app, key = %redact_key(&p.key), %peer, "publisher finished");
-                let _ = shared.events.send(IngestEvent::Ended { room: p.room.clone(), key: p.key.clone() });
+                tracing::info!(app = %p.name.app, key = %redact_key(&p.name.key), source = %p.name.source, %peer, "publisher finished");
+                let _ = shared.events.send(p.ended());
             }
             Vec::new()
         }

@@ -41,8 +41,8 @@ impl Rooms {
         r.feed.as_ref().is_some_and(|f| f.is_away()).then_some(r.away_since).flatten()
     }
 
-    /// The publisher of `epoch` left: once the hold is over with nobody back, the room's slate
-    /// replaces their last frame.
+    /// The shown source's publisher left (`epoch`: the room's shown epoch then): once the hold is
+    /// over with nobody back and no other source shown, the room's slate replaces their last frame.
     pub(super) fn hold_then_slate(self: &Arc<Self>, room: RoomId, epoch: u64) {
         let rooms = self.clone();
         tokio::spawn(async move {
@@ -55,7 +55,9 @@ impl Rooms {
     /// Shows the slate for an anchor still gone after the hold (blocking: it draws the card).
     fn away(&self, room: &str, epoch: u64) {
         let gone = |m: &std::collections::HashMap<RoomId, super::RoomLive>| {
-            m.get(room).filter(|r| r.epoch == epoch && r.publisher.is_none()).and_then(|r| r.feed.clone())
+            let r = m.get(room).filter(|r| r.shown_epoch == epoch)?;
+            let feed = r.feed.clone()?;
+            r.sources.get(&feed.shown()).is_none_or(|s| s.publisher.is_none()).then_some(feed)
         };
         let Some(feed) = gone(&lock(&self.rooms)) else { return };
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);

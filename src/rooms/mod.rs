@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::ingest::rtmp::{FlvReader, IngestEvent, Refusal, RoomId, StreamKeys};
+use crate::ingest::rtmp::{FlvReader, IngestEvent, Refusal, RoomId, StreamKeys, StreamName};
 use crate::ingest::{self, Feed, FeedDecoder, InputOptions};
 use crate::store::{self, KeyProblem, Store};
 use crate::sys::lock;
@@ -17,11 +17,13 @@ use crate::sys::lock;
 mod absence;
 mod pause;
 pub mod slates;
+mod sources;
 pub mod suggest;
 
 pub use absence::DEFAULT_HOLD_S;
 pub use pause::{PauseAudio, AUTO_SLATE, SYSTEM_SLATE};
 pub use slates::{SlateError, SlateRules, Slates};
+pub use sources::{SourceError, SourceInfo, DEFAULT_MAX_SOURCES};
 
 /// The only application anchors publish to: `rtmp://HOST/live/STREAM_KEY`.
 pub const PUBLISH_APP: &str = "live";
@@ -39,11 +41,23 @@ pub struct LiveInfo {
     pub since: i64,
 }
 
+/// A room's sources as a whole: what the room shows, and who publishes.
+#[derive(Clone, Debug, Default)]
+pub struct LiveSources {
+    /// The publisher of the shown source, else of any source (None: nobody publishes).
+    pub live: Option<LiveInfo>,
+    /// The source the room's tile shows.
+    pub shown: String,
+    /// Every source being published.
+    pub sources: Vec<SourceInfo>,
+}
+
 /// What happens to the rooms' publishers.
 #[derive(Clone, Debug)]
 pub enum RoomEvent {
     PublishAccepted {
         room_id: RoomId,
+        source: String,
         peer: String,
     },
     /// `key` is redacted.
@@ -54,6 +68,12 @@ pub enum RoomEvent {
     },
     PublishEnded {
         room_id: RoomId,
+        source: String,
+    },
+    /// The room's tile shows another of its sources.
+    SourceShown {
+        room_id: RoomId,
+        source: String,
     },
     /// The room shows a slate instead of its anchor (`since`: Unix seconds).
     Paused {
@@ -81,13 +101,16 @@ pub type RoomEvents = Arc<dyn Fn(RoomEvent) + Send + Sync>;
 /// One room's live state.
 #[derive(Default)]
 struct RoomLive {
-    /// Made on first use, by a reader or the first publisher; kept across publishes.
+    /// Made on first use, by a reader or the first publisher; kept across publishes. It knows
+    /// which source is shown.
     feed: Option<Arc<Feed>>,
-    /// A publisher passed the key check and has not left yet (one at a time).
-    reserved: bool,
-    publisher: Option<Publisher>,
+    /// The sources with a publisher (or one that passed the key check and has not left yet).
+    sources: std::collections::BTreeMap<String, SourceLive>,
     /// Counts publishes: a decoder that finishes opening after its publisher left is dropped.
     epoch: u64,
+    /// Counts changes of what the shown source is or who publishes it: the hold of a shown source
+    /// that stopped is void once it has been replaced.
+    shown_epoch: u64,
     /// The room is paused (its feed shows the slate).
     pause: Option<store::Pause>,
     /// When the hold ended with the anchor gone (its feed shows the slate until their next frame).
@@ -110,8 +133,17 @@ impl RoomLive {
     }
 }
 
+/// One source of a room: taken by a publisher from the key check until it leaves.
+#[derive(Default)]
+struct SourceLive {
+    reserved: bool,
+    publisher: Option<Publisher>,
+}
+
 struct Publisher {
     info: LiveInfo,
+    /// The room's publish count when it started.
+    epoch: u64,
     decoder: Option<FeedDecoder>,
 }
 
@@ -122,6 +154,8 @@ pub struct FeedCounters {
     pub bytes: u64,
     pub dropped: u64,
     pub connected: bool,
+    /// Frames each reader's ring holds at most.
+    pub ring_frames: usize,
 }
 
 pub struct Rooms {
@@ -129,6 +163,7 @@ pub struct Rooms {
     /// How a publisher's stream is decoded (live, its readers' rings sized by a memory budget).
     decode: InputOptions,
     max_publishers: usize,
+    max_sources: usize,
     /// How long an anchor who stopped sending keeps their last frame before the slate.
     hold: Duration,
     /// The slates pauses and absent anchors show (None: the system card only).
@@ -142,7 +177,8 @@ impl Rooms {
     pub fn new(store: Arc<Store>, ring_budget_bytes: u64, max_publishers: usize) -> Rooms {
         let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
         let hold = Duration::from_secs(absence::DEFAULT_HOLD_S);
-        Rooms { store, decode, max_publishers, hold, slates: None, rooms: Mutex::default(), events: None }
+        let max_sources = DEFAULT_MAX_SOURCES;
+        Rooms { store, decode, max_publishers, max_sources, hold, slates: None, rooms: Mutex::default(), events: None }
     }
 
     pub fn with_slates(mut self, slates: Arc<Slates>) -> Rooms {
@@ -173,11 +209,12 @@ impl Rooms {
 
     /// Who publishes to the room now (None: nobody).
     pub fn live(&self, room: &str) -> Option<LiveInfo> {
-        lock(&self.rooms).get(room)?.publisher.as_ref().map(|p| p.info.clone())
+        self.sources(room).live
     }
 
+    /// Rooms with a publisher.
     pub fn live_count(&self) -> usize {
-        lock(&self.rooms).values().filter(|r| r.publisher.is_some()).count()
+        lock(&self.rooms).values().filter(|r| r.publishers().next().is_some()).count()
     }
 
     pub fn feed_counters(&self) -> Vec<FeedCounters> {
@@ -189,7 +226,8 @@ impl Rooms {
                 frames: f.state.frames.load(Ordering::Relaxed),
                 bytes: f.state.bytes.load(Ordering::Relaxed),
                 dropped: f.dropped(),
-                connected: f.state.connected.load(Ordering::Relaxed),
+                connected: r.publishers().any(|(_, p)| p.decoder.is_some()),
+                ring_frames: f.ring_frames(),
             })
         };
         m.iter().filter_map(counters).collect()
@@ -208,47 +246,71 @@ impl Rooms {
 
     fn on_ingest(self: &Arc<Self>, ev: IngestEvent) {
         match ev {
-            IngestEvent::Published { room, peer, reader, .. } => self.published(room, peer, reader),
+            IngestEvent::Published { room, source, peer, reader, .. } => self.published(room, source, peer, reader),
             IngestEvent::Refused { key, peer, reason, .. } => {
                 self.emit(RoomEvent::PublishRefused { key, peer: peer.to_string(), reason: reason.to_string() })
             }
-            IngestEvent::Ended { room, .. } => {
-                let ended = lock(&self.rooms).get_mut(&room).and_then(|r| Some((r.publisher.take()?, r.epoch)));
-                // The decoder stops here; the feed keeps the last frame for its readers until the
-                // hold is over.
-                if let Some((_, epoch)) = ended {
-                    self.emit(RoomEvent::PublishEnded { room_id: room.clone() });
-                    self.hold_then_slate(room, epoch);
-                }
-            }
+            IngestEvent::Ended { room, source, .. } => self.ended(room, source),
         }
     }
 
-    fn published(self: &Arc<Self>, room: RoomId, peer: SocketAddr, reader: FlvReader) {
+    fn published(self: &Arc<Self>, room: RoomId, source: String, peer: SocketAddr, reader: FlvReader) {
         let (feed, epoch) = {
             let mut m = lock(&self.rooms);
             let r = m.entry(room.clone()).or_default();
+            let feed = r.feed();
             r.epoch += 1;
-            r.away_since = None;
-            r.publisher =
-                Some(Publisher { info: LiveInfo { peer: peer.to_string(), since: store::now_s() }, decoder: None });
-            (r.feed(), r.epoch)
+            if feed.shown() == source {
+                r.shown_epoch += 1;
+                r.away_since = None;
+            }
+            let info = LiveInfo { peer: peer.to_string(), since: store::now_s() };
+            let publisher = Publisher { info, epoch: r.epoch, decoder: None };
+            r.sources.entry(source.clone()).or_default().publisher = Some(publisher);
+            (feed, r.epoch)
         };
-        self.emit(RoomEvent::PublishAccepted { room_id: room.clone(), peer: peer.to_string() });
-        // Decoding starts at once, so the room's latest frames are ready before anyone asks.
-        tokio::spawn(self.clone().open_decoder(room, epoch, feed, reader));
+        self.emit(RoomEvent::PublishAccepted { room_id: room.clone(), source: source.clone(), peer: peer.to_string() });
+        // Decoding starts at once, so the room's latest frames are ready before anyone asks (and
+        // every source stays decoded, so a switch to it never waits for a keyframe).
+        tokio::spawn(self.clone().open_decoder(room, source, epoch, feed, reader));
+    }
+
+    /// The publisher of `source` left: its decoder stops here. The feed keeps the shown source's
+    /// last frame for its readers until the hold is over.
+    fn ended(self: &Arc<Self>, room: RoomId, source: String) {
+        let shown_epoch = {
+            let mut m = lock(&self.rooms);
+            let Some(r) = m.get_mut(&room) else { return };
+            let Some(_) = r.sources.get_mut(&source).and_then(|s| s.publisher.take()) else { return };
+            r.prune(&source);
+            let shown = r.feed.as_ref().is_some_and(|f| f.shown() == source);
+            shown.then_some(r.shown_epoch)
+        };
+        self.emit(RoomEvent::PublishEnded { room_id: room.clone(), source });
+        if let Some(epoch) = shown_epoch {
+            self.hold_then_slate(room, epoch);
+        }
     }
 
     /// Opens a publisher's decoder into its room's feed, within [`DECODER_OPEN_DEADLINE`]; kept
-    /// only while that publisher is still the room's (it may have left meanwhile).
-    async fn open_decoder(self: Arc<Self>, room: RoomId, epoch: u64, feed: Arc<Feed>, reader: FlvReader) {
-        let (name, opts) = (format!("rtmp {room}"), self.decode.clone());
-        let open = tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &opts, &feed));
+    /// only while that publisher is still the source's (it may have left meanwhile).
+    async fn open_decoder(
+        self: Arc<Self>,
+        room: RoomId,
+        source: String,
+        epoch: u64,
+        feed: Arc<Feed>,
+        reader: FlvReader,
+    ) {
+        let (name, opts) = (format!("rtmp {room}/{source}"), self.decode.clone());
+        let src = source.clone();
+        let open =
+            tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &opts, (&feed, &src)));
         match tokio::time::timeout(DECODER_OPEN_DEADLINE, open).await {
             Ok(Ok(Ok(decoder))) => {
                 let mut m = lock(&self.rooms);
-                let current = m.get_mut(&room).filter(|r| r.epoch == epoch).and_then(|r| r.publisher.as_mut());
-                if let Some(p) = current {
+                let publisher = m.get_mut(&room).and_then(|r| r.sources.get_mut(&source)?.publisher.as_mut());
+                if let Some(p) = publisher.filter(|p| p.epoch == epoch) {
                     p.decoder = Some(decoder);
                 }
             }
@@ -262,12 +324,16 @@ impl Rooms {
 }
 
 impl StreamKeys for Rooms {
-    /// A valid key of a room nobody publishes to now, within the publisher cap.
-    fn check(&self, app: &str, key: &str) -> Result<RoomId, Refusal> {
-        if app != PUBLISH_APP {
-            return Err(Refusal::UnknownApp(app.to_string()));
+    /// A valid key and a source of its room nobody publishes to now, within the caps on
+    /// publishers and on sources per room.
+    fn check(&self, name: &StreamName) -> Result<RoomId, Refusal> {
+        if name.app != PUBLISH_APP {
+            return Err(Refusal::UnknownApp(name.app.clone()));
         }
-        let room = match self.store.check_key(key, store::now_s()) {
+        if !sources::valid_name(&name.source) {
+            return Err(Refusal::BadSource);
+        }
+        let room = match self.store.check_key(&name.key, store::now_s()) {
             Ok(Ok(room)) => room,
             Ok(Err(KeyProblem::Unknown)) => return Err(Refusal::UnknownKey),
             Ok(Err(KeyProblem::Expired)) => return Err(Refusal::KeyExpired),
@@ -278,20 +344,26 @@ impl StreamKeys for Rooms {
             }
         };
         let mut m = lock(&self.rooms);
-        if m.values().filter(|r| r.reserved).count() >= self.max_publishers {
+        if m.values().map(RoomLive::reserved).sum::<usize>() >= self.max_publishers {
             return Err(Refusal::Full(self.max_publishers));
         }
         let r = m.entry(room.clone()).or_default();
-        if r.reserved {
+        if r.sources.get(&name.source).is_some_and(|s| s.reserved) {
             return Err(Refusal::Busy);
         }
-        r.reserved = true;
+        if !r.sources.contains_key(&name.source) && r.sources.len() >= self.max_sources {
+            return Err(Refusal::TooManySources(self.max_sources));
+        }
+        r.sources.entry(name.source.clone()).or_default().reserved = true;
         Ok(room)
     }
 
-    fn release(&self, room: &RoomId) {
+    fn release(&self, room: &RoomId, source: &str) {
         if let Some(r) = lock(&self.rooms).get_mut(room) {
-            r.reserved = false;
+            if let Some(s) = r.sources.get_mut(source) {
+                s.reserved = false;
+            }
+            r.prune(source);
         }
     }
 }

@@ -344,6 +344,13 @@ pub fn segments(text: &str) -> std::collections::BTreeMap<u64, (f64, String)> {
     out
 }
 
+/// Waits until a live playlist lists two segments (its newest frame can be decoded then).
+pub fn wait_segments(playlist: &str) {
+    wait_for("two HLS segments", 30.0, || {
+        authed(playlist).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
+    });
+}
+
 /// Media seconds a live playlist adds per wall second, measured between the arrivals of two of
 /// its segments at least `secs` apart (so the segment length does not blur the figure).
 pub fn media_per_wall_second(playlist: &str, secs: f64) -> f64 {
@@ -441,6 +448,11 @@ impl Events {
 
     pub fn all(&self) -> Vec<Value> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// Forgets the events so far (the next [`Events::wait`] sees only newer ones).
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
     }
 
     /// Waits until an event matching `f` has arrived, and returns it.
