@@ -12,31 +12,17 @@ use costream::compose::slate::CARD_BACKGROUND;
 use costream::testsrc::Clip;
 use serde_json::json;
 
-/// A segment's sound as mono samples at 48 kHz.
-fn samples(segment: &Path) -> Vec<f32> {
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(segment)
-        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+/// The presentation times of a recording's video packets, in order (empty while it cannot be
+/// read).
+fn video_packet_times(path: &Path) -> Vec<f64> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-}
-
-/// (RMS of the whole, share of the energy at `hz`) by the Goertzel algorithm.
-fn tone(s: &[f32], hz: f32) -> (f32, f32) {
-    let n = s.len().max(1) as f32;
-    let w = 2.0 * std::f32::consts::PI * hz / 48_000.0;
-    let (mut a, mut b) = (0.0f32, 0.0f32);
-    for x in s {
-        let c = x + 2.0 * w.cos() * a - b;
-        b = a;
-        a = c;
-    }
-    let power = (a * a + b * b - 2.0 * w.cos() * a * b) / (n * n / 2.0);
-    let total: f32 = s.iter().map(|x| x * x).sum::<f32>() / n;
-    (total.sqrt(), if total > 0.0 { power / total } else { 0.0 })
+    let mut t: Vec<f64> = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    t.sort_by(f64::total_cmp);
+    t
 }
 
 fn is_card(f: &Rgb) -> bool {
@@ -53,7 +39,8 @@ fn is_red(f: &Rgb) -> bool {
 fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_survives_a_restart() {
     let d = workdir("pause");
     let db = d.join("db.sqlite");
-    let svc = start(&db);
+    let nginx = start_nginx(&d);
+    let svc = start_with(&db, &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     assert_eq!(st, 201, "{room}");
@@ -68,8 +55,10 @@ fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_su
     );
     let anchor = publish_live(&red, svc.rtmp_port, &key);
     let events = Events::subscribe(&h);
-    let (st, s) =
-        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    // Pushed to an RTMP destination too, which must stay connected through the pause.
+    let push = format!("rtmp://127.0.0.1:{}/live/paused", nginx.port);
+    let body = json!({"inputs": [{"room": a}], "size": "320x180", "outputs": [push]});
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
     assert_eq!(st, 201, "{s}");
     let id = s["id"].as_str().unwrap().to_string();
     let hls = format!("{h}/sessions/{id}/hls/index.m3u8");
@@ -112,6 +101,19 @@ fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_su
     events.wait("room_resumed", 5.0, |e| e["type"] == "room_resumed" && e["room_id"] == a.as_str());
     wait_for("the anchor's red again", 20.0, || is_red(&frame_rgb_url(&hls, 320, 180)));
     wait_for("the anchor's tone again", 20.0, || tone(&samples(&newest_segment(&hls, &d)), 440.0).1 > 0.5);
+
+    // The RTMP destination never reconnected, and what it received is one continuous stream.
+    let m = authed(&format!("{h}/metrics")).call().unwrap().into_string().unwrap();
+    let reconnects = m.lines().find(|l| l.starts_with("costream_output_reconnects") && l.contains("/live/…"));
+    assert_eq!(reconnects.and_then(|l| l.rsplit(' ').next()), Some("0"), "{m}");
+    assert_eq!(call("DELETE", &format!("{h}/sessions/{id}"), None).0, 204);
+    let recorded = nginx.rec.join("paused.flv");
+    let times = || video_packet_times(&recorded);
+    wait_for("nginx to finalise the recording", 15.0, || times().len() > 30);
+    let t = times();
+    let gap = t.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
+    assert!(gap < 0.2, "the pushed stream has no gap or jump: largest step {gap} s over {} frames", t.len());
+    assert!(t.windows(2).all(|w| w[1] > w[0]), "its timestamps only grow");
 
     // A pause survives a restart, and a session on the paused room shows the card even though
     // its anchor is not back.

@@ -179,7 +179,13 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     // A live anchor, paused with the image: their tile shows it.
     let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let red = clip(&d, "red.flv", &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).args(&LIVE_GOP));
+    let red = clip(
+        &d,
+        "red.flv",
+        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
+            .with_audio("sine=frequency=440:sample_rate=48000")
+            .args(&LIVE_GOP),
+    );
     let _anchor = publish_live(&red, svc.rtmp_port, &key);
     let (st, s) =
         call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
@@ -193,14 +199,33 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     let image_id = image["id"].as_str().unwrap();
     let (st, r) = call("POST", &pause, Some(&json!({ "slate": image_id }).to_string()));
     assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(image_id)), "{r}");
+    assert_eq!(r["paused"]["audio"].as_str(), Some("keep"), "an image has no sound: the anchor's goes on: {r}");
     wait_for("the green image in the anchor's tile", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [0, 255, 0]));
+    // A segment's sound: (RMS, share at the anchor's 440 Hz, share at the video slate's 880 Hz).
+    let heard = || {
+        let s = samples(&newest_segment(&hls, &d));
+        (tone(&s, 440.0).1, tone(&s, 880.0).1)
+    };
+    wait_for("the anchor's tone under the image", 20.0, || heard().0 > 0.5);
 
     // An animation plays in a loop with its frame delays: both of its colours come by within a
     // segment; a video shows its own picture.
     let (yellow, magenta) = ([255, 255, 0], [255, 0, 255]);
     let video_id = video["id"].as_str().unwrap();
-    assert_eq!(call("POST", &pause, Some(&json!({ "slate": video_id }).to_string())).0, 200);
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": video_id }).to_string()));
+    assert_eq!((st, r["paused"]["audio"].as_str()), (200, Some("slate")), "a video's own sound by default: {r}");
     wait_for("the video's blue", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [0, 0, 255]));
+    wait_for("the video's own 880 Hz tone instead of the anchor's", 20.0, || {
+        let (anchor, slate) = heard();
+        slate > 0.5 && anchor < 0.1
+    });
+    // "keep": the video's picture, the anchor's voice.
+    let (st, r) = call("POST", &pause, Some(&json!({ "slate": video_id, "audio": "keep" }).to_string()));
+    assert_eq!((st, r["paused"]["audio"].as_str()), (200, Some("keep")), "{r}");
+    wait_for("the anchor's tone under the video", 20.0, || {
+        let (anchor, slate) = heard();
+        anchor > 0.5 && slate < 0.1
+    });
 
     let anim_id = anim["id"].as_str().unwrap();
     let (st, r) = call("POST", &pause, Some(&json!({ "slate": anim_id }).to_string()));
@@ -210,6 +235,7 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
         let close = |want: [u8; 3]| seen.iter().any(|c| (0..3).all(|k| (c[k] as i32 - want[k] as i32).abs() <= 24));
         close(yellow) && close(magenta)
     });
+    wait_for("the anchor's tone under the animation", 20.0, || heard().0 > 0.5);
     // "auto" is the room's default slate (the text card here).
     let text_id = text["id"].as_str().unwrap();
     let (st, r) = call("PUT", &format!("{h}/rooms/{a}/slate"), Some(&json!({ "slate": text_id }).to_string()));

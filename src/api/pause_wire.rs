@@ -7,9 +7,10 @@ use super::ApiError;
 use crate::rooms::{PauseAudio, AUTO_SLATE};
 use crate::store::Pause;
 
-/// A pause: which slate (`auto`, the default: the room's default slate, else the system text
-/// card; `system`: the system card; or a slate's id) and whether viewers keep hearing the anchor
-/// (`keep`, the default) or silence (`mute`).
+/// A pause: which slate (`auto`, the default: the slate that fits the room, else its default
+/// slate, else the system text card; `system`: the system card; or a slate's id) and what viewers
+/// hear: the anchor (`keep`), silence (`mute`) or the slate's own sound (`slate`). By default, a
+/// video slate's own sound if it has one, else the anchor.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PauseRequest {
@@ -20,7 +21,8 @@ pub struct PauseRequest {
 /// A checked pause request: the slate asked for, and the audio.
 pub struct PauseChoice {
     pub slate: String,
-    pub audio: PauseAudio,
+    /// None: the slate's sound if it has one, else the anchor's.
+    pub audio: Option<PauseAudio>,
 }
 
 impl TryFrom<PauseRequest> for PauseChoice {
@@ -32,8 +34,10 @@ impl TryFrom<PauseRequest> for PauseChoice {
             return Err(ApiError::invalid("slate: \"auto\", \"system\" or a slate's id"));
         }
         let audio = match r.audio.as_deref() {
-            None => PauseAudio::Keep,
-            Some(a) => PauseAudio::parse(a).ok_or_else(|| ApiError::invalid("audio: \"keep\" or \"mute\""))?,
+            None => None,
+            Some(a) => {
+                Some(PauseAudio::parse(a).ok_or_else(|| ApiError::invalid("audio: \"keep\", \"mute\" or \"slate\""))?)
+            }
         };
         Ok(PauseChoice { slate, audio })
     }
@@ -46,7 +50,7 @@ pub struct PauseView {
     pub paused_since: i64,
     /// The slate shown in the room's tile.
     pub slate: String,
-    /// `keep` or `mute`.
+    /// `keep`, `mute` or `slate`.
     pub audio: String,
 }
 

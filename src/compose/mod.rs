@@ -15,6 +15,7 @@ pub mod overlay;
 mod report;
 pub mod slate;
 pub mod slate_file;
+pub mod slate_loop;
 mod slot;
 mod source;
 mod view;

@@ -3,16 +3,13 @@
 //! MP4 and WebM videos (H.264, VP8, VP9, AV1; AAC, Opus, Vorbis or MP3 sound), 64×64 to
 //! 3840×2160, videos up to a configured length, whole files only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ffmpeg_next as ff;
 
 use super::slate::{rgb_picture, CARD_BACKGROUND};
-use crate::media::colour::Matrix;
-use crate::media::frame::FrameMemory;
-use crate::media::{PlaneLayout, SourceGeom, VideoFrame};
+use crate::media::VideoFrame;
 
 /// The smallest and largest picture a slate may have.
 pub const MIN_SIZE: (u32, u32) = (64, 64);
@@ -202,7 +199,7 @@ fn first_picture(dec: &mut ff::decoder::Video, packet: Option<&ff::Packet>) -> O
 
 /// A decoded picture as a slate frame: converted to RGBA, laid over the card's background (for
 /// transparent pixels), then to BT.709 like the text card, so its colours are the file's.
-fn picture_of(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
+pub(super) fn picture_of(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
     let (w, h) = (frame.width(), frame.height());
     let flags = ff::software::scaling::Flags::BILINEAR;
     let mut sc =
@@ -242,145 +239,4 @@ pub fn still(path: &Path) -> Result<Arc<VideoFrame>, SlateFileError> {
         }
     };
     first.as_ref().and_then(picture_of).ok_or(SlateFileError::Undecodable)
-}
-
-/// Where a looping slate's pictures go: `show` gets each at its time; `alive` says whether the
-/// loop is still wanted (false: the pause ended or shows something else, and the loop stops).
-pub struct LoopTarget {
-    pub alive: Box<dyn Fn() -> bool + Send>,
-    pub show: Box<dyn FnMut(Arc<VideoFrame>) + Send>,
-}
-
-/// Plays the animation or video at `path` in a loop on the wall clock, on a thread of its own:
-/// each picture at its time (an animation's frame delays, a video's timestamps), from the start
-/// again at the end, until the target no longer wants it. One player per paused room, however many
-/// outputs show it.
-pub fn play_loop(path: PathBuf, target: LoopTarget) -> std::io::Result<()> {
-    std::thread::Builder::new().name("slate-loop".into()).spawn(move || {
-        if let Err(e) = run_loop(&path, target) {
-            tracing::warn!(error = %e, "slate loop stopped");
-        }
-    })?;
-    Ok(())
-}
-
-/// Shortest wait between checks that the loop is still wanted.
-const ALIVE_CHECK: Duration = Duration::from_millis(40);
-
-fn run_loop(path: &Path, mut target: LoopTarget) -> Result<(), ff::Error> {
-    let start = Instant::now();
-    let mut offset = 0.0f64;
-    while (target.alive)() {
-        let mut ictx = ff::format::input(path)?;
-        let st = ictx.streams().best(ff::media::Type::Video).ok_or(ff::Error::StreamNotFound)?;
-        let (vi, tb) = (st.index(), st.time_base());
-        let mut dec = ff::codec::context::Context::from_parameters(st.parameters())?.decoder().video()?;
-        let (mut first, mut last, mut interval, mut shown) = (None, 0.0f64, 0.1f64, 0u64);
-        let mut eof = false;
-        while !eof {
-            let mut packet = ff::Packet::empty();
-            match packet.read(&mut ictx) {
-                Ok(()) if packet.stream() == vi => drop(dec.send_packet(&packet)),
-                Ok(()) => continue,
-                Err(ff::Error::Eof) => {
-                    let _ = dec.send_eof();
-                    eof = true;
-                }
-                Err(_) => continue,
-            }
-            let mut frame = ff::frame::Video::empty();
-            while dec.receive_frame(&mut frame).is_ok() {
-                let pts =
-                    frame.timestamp().or(frame.pts()).map(|t| t as f64 * f64::from(tb)).unwrap_or(last + interval);
-                let t = pts - *first.get_or_insert(pts);
-                if shown > 0 && t > last {
-                    interval = t - last;
-                }
-                last = t;
-                if !wait_until(start + Duration::from_secs_f64(offset + t.max(0.0)), &target) {
-                    return Ok(());
-                }
-                if let Some(p) = loop_picture(&frame) {
-                    (target.show)(p);
-                    shown += 1;
-                }
-            }
-        }
-        if shown == 0 {
-            return Err(ff::Error::InvalidData);
-        }
-        // The last picture keeps its own time before the loop starts again.
-        offset += last + interval;
-    }
-    Ok(())
-}
-
-/// Sleeps until `at`, checking that the loop is still wanted; false when it is not.
-fn wait_until(at: Instant, target: &LoopTarget) -> bool {
-    loop {
-        if !(target.alive)() {
-            return false;
-        }
-        let left = at.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(ALIVE_CHECK));
-    }
-}
-
-/// A decoded picture of a looping slate: 4:2:0 video as it is; anything else (an animation's
-/// palette or RGBA) drawn into a BT.709 picture like a still slate.
-fn loop_picture(frame: &ff::frame::Video) -> Option<Arc<VideoFrame>> {
-    use ff::format::Pixel;
-    let (w, h, format) = (frame.width(), frame.height(), frame.format());
-    if !matches!(format, Pixel::YUV420P | Pixel::YUVJ420P) {
-        return picture_of(frame);
-    }
-    Some(Arc::new(VideoFrame {
-        frame: frame.clone(),
-        pts: 0.0,
-        seq: super::slate::next_seq(),
-        geom: SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 },
-        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
-        matrix: Matrix::from_stream(frame.color_space(), h),
-        full_range: format == Pixel::YUVJ420P,
-        decode_ms: 0.0,
-        mem: FrameMemory::uncounted(),
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    #[test]
-    fn a_looping_animation_keeps_its_colours() {
-        let dir = std::env::temp_dir().join(format!("costream-slate-loop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let gif = dir.join("yellow.gif");
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=yellow:size=160x120:rate=10:d=0.3"])
-            .arg(&gif)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let got: Arc<Mutex<Vec<Arc<VideoFrame>>>> = Arc::default();
-        let (g1, g2) = (got.clone(), got.clone());
-        let target = LoopTarget {
-            alive: Box::new(move || g1.lock().unwrap().len() < 2),
-            show: Box::new(move |p| g2.lock().unwrap().push(p)),
-        };
-        run_loop(&gif, target).unwrap();
-        let f = got.lock().unwrap()[1].clone();
-        let p = f.picture();
-        let rgb =
-            crate::media::colour::yuv_to_rgb(p.matrix, p.full_range, [p.planes[0][0], p.planes[1][0], p.planes[2][0]]);
-        assert!(
-            rgb[0] > 0.9 && rgb[1] > 0.9 && rgb[2] < 0.1,
-            "yellow: {rgb:?} from {:?}",
-            (p.planes[0][0], p.planes[1][0], p.planes[2][0], p.matrix, f.frame.format())
-        );
-    }
 }

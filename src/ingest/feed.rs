@@ -41,11 +41,23 @@ struct FeedInner {
     waiting: Option<Arc<VideoFrame>>,
     /// Shown once the anchor has been gone longer than the room's hold; their next frame ends it.
     away: Option<Arc<VideoFrame>>,
-    /// While paused, the anchor's sound reaches readers as silence (timing kept).
-    muted: bool,
+    /// What readers hear while the slate is shown.
+    sound: SlateSound,
     /// Counts slate changes: a looping slate's player replaces the picture only while its slate
     /// is still the one set.
     slate_gen: u64,
+}
+
+/// What a feed's readers hear while it shows a pause's slate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SlateSound {
+    /// The anchor, who keeps talking.
+    #[default]
+    Anchor,
+    /// Silence, on the anchor's timeline.
+    Silence,
+    /// The slate's own sound (a video slate's), sent by its player.
+    Slate,
 }
 
 /// What readers were last switched to.
@@ -110,7 +122,7 @@ impl Feed {
             slate: None,
             waiting: None,
             away: None,
-            muted: false,
+            sound: SlateSound::Anchor,
             slate_gen: 0,
         };
         Arc::new(Feed { state: Arc::default(), inner: std::sync::Mutex::new(inner), dropped: Default::default() })
@@ -138,12 +150,12 @@ impl Feed {
         self.dropped.load(Ordering::Relaxed) + g.readers().map(|v| v.dropped()).sum::<u64>()
     }
 
-    /// Pauses (`Some`: the picture every reader shows from its next frame on, and whether the
-    /// anchor's sound is muted meanwhile) or resumes (`None`) the feed.
+    /// Pauses (`Some`: the picture every reader shows from its next frame on, and what they hear
+    /// meanwhile) or resumes (`None`) the feed.
     /// Returns the slate's generation (for [`Feed::update_slate`]).
-    pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, bool)>) -> u64 {
+    pub fn set_slate(&self, slate: Option<(Arc<VideoFrame>, SlateSound)>) -> u64 {
         let mut g = self.lock();
-        g.muted = slate.as_ref().is_some_and(|s| s.1);
+        g.sound = slate.as_ref().map_or(SlateSound::Anchor, |s| s.1);
         g.changed(if slate.is_some() { Shows::Slate } else { Shows::Live });
         g.slate = slate.map(|s| s.0);
         g.slate_gen += 1;
@@ -187,6 +199,16 @@ impl Feed {
         let mut g = self.lock();
         if g.slate_gen == generation && g.slate.is_some() {
             g.slate = Some(picture);
+        }
+    }
+
+    /// A piece of the slate's own sound, if slate `generation` is still the one shown with it.
+    pub fn push_slate_sound(&self, generation: u64, c: AudioChunk) {
+        let g = self.lock();
+        if g.slate_gen == generation && g.slate.is_some() && g.sound == SlateSound::Slate {
+            for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
+                a.push(c.clone());
+            }
         }
     }
 
@@ -262,8 +284,11 @@ impl Feed {
         if g.shown != source {
             return;
         }
-        if g.muted {
-            c.samples.fill(0.0);
+        match (g.slate.is_some(), g.sound) {
+            (true, SlateSound::Silence) => c.samples.fill(0.0),
+            // The slate's player sends the sound instead.
+            (true, SlateSound::Slate) => return,
+            _ => {}
         }
         for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
             a.push(c.clone());

@@ -10,4 +10,4 @@ pub mod rtmp;
 mod stream_name;
 
 pub use decode::{open, open_reader, open_reader_into, FeedDecoder, Input, InputInfo, InputOptions, InputState};
-pub use feed::{Change, Feed, FeedReader, Shows};
+pub use feed::{Change, Feed, FeedReader, Shows, SlateSound};

@@ -9,8 +9,8 @@ use super::absence::DEFAULT_CARD;
 use super::slates::SlatePicture;
 use super::{RoomEvent, Rooms};
 use crate::compose::slate;
-use crate::compose::slate_file::{self, LoopTarget};
-use crate::ingest::Feed;
+use crate::compose::slate_loop::{self, LoopTarget};
+use crate::ingest::{Feed, SlateSound};
 use crate::store::{self, Pause, StoreError};
 use crate::sys::lock;
 
@@ -20,11 +20,14 @@ pub const SYSTEM_SLATE: &str = "system";
 /// What happens to the anchor's sound during a pause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PauseAudio {
-    /// Viewers keep hearing the anchor (the default for a picture slate).
+    /// Viewers keep hearing the anchor (the default for a slate without sound).
     #[default]
     Keep,
     /// Silence, on the same timeline.
     Mute,
+    /// The slate's own sound (the default for a video slate that has one; silence for one that
+    /// has none).
+    Slate,
 }
 
 impl PauseAudio {
@@ -32,6 +35,7 @@ impl PauseAudio {
         match self {
             PauseAudio::Keep => "keep",
             PauseAudio::Mute => "mute",
+            PauseAudio::Slate => "slate",
         }
     }
 
@@ -39,6 +43,7 @@ impl PauseAudio {
         match s {
             "keep" => Some(PauseAudio::Keep),
             "mute" => Some(PauseAudio::Mute),
+            "slate" => Some(PauseAudio::Slate),
             _ => None,
         }
     }
@@ -53,17 +58,19 @@ impl Rooms {
     /// decode the slate, and writes the pause down, so it survives a restart). Pausing a paused
     /// room changes its slate and audio and keeps its start. A slate that cannot be shown gives
     /// way to the room's default, then the system card; the pause names the one shown.
-    pub fn pause(&self, room: &str, slate: &str, audio: PauseAudio) -> Result<Pause, StoreError> {
+    /// `audio` None: the slate's own sound if it has one, else the anchor's.
+    pub fn pause(&self, room: &str, slate: &str, audio: Option<PauseAudio>) -> Result<Pause, StoreError> {
         self.store.room(room)?;
         if slate != AUTO_SLATE && slate != SYSTEM_SLATE {
             self.store.slate(slate)?;
         }
         let feed = self.feed(room);
         let (shown, picture) = self.slate_picture(room, slate, feed.picture_size().unwrap_or(DEFAULT_CARD));
+        let audio = audio.unwrap_or(if picture.sound { PauseAudio::Slate } else { PauseAudio::Keep });
         let p =
             Pause { room_id: room.to_string(), since: store::now_s(), slate: shown, audio: audio.as_str().to_string() };
         let p = self.store.set_pause(&p)?;
-        put_on(&feed, picture, audio == PauseAudio::Mute);
+        put_on(&feed, picture, audio);
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
         let Pause { room_id, since, slate, audio } = p.clone();
         self.emit(RoomEvent::Paused { room_id, since, slate, audio });
@@ -90,7 +97,7 @@ impl Rooms {
             }
         }
         let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size);
-        (SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None })
+        (SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None, sound: false })
     }
 
     /// Shows `room`'s anchor again from the next frame they send (blocking); the pause that
@@ -130,22 +137,30 @@ impl Rooms {
         let feed = self.feed(&p.room_id);
         let size = feed.picture_size().unwrap_or(DEFAULT_CARD);
         let (_, picture) = self.slate_picture(&p.room_id, &p.slate, size);
-        put_on(&feed, picture, p.audio == PauseAudio::Mute.as_str());
+        put_on(&feed, picture, PauseAudio::parse(&p.audio).unwrap_or_default());
         lock(&self.rooms).entry(p.room_id.clone()).or_default().pause = Some(p.clone());
     }
 }
 
 /// Shows `slate` on the room's feed; an animation or video plays on in a loop from its first
-/// picture, until the feed shows something else.
-fn put_on(feed: &Arc<Feed>, slate: SlatePicture, muted: bool) {
-    let generation = feed.set_slate(Some((slate.first, muted)));
+/// picture (with its own sound, if that is what viewers hear), until the feed shows something
+/// else.
+fn put_on(feed: &Arc<Feed>, slate: SlatePicture, audio: PauseAudio) {
+    let sound = match audio {
+        PauseAudio::Keep => SlateSound::Anchor,
+        PauseAudio::Mute => SlateSound::Silence,
+        PauseAudio::Slate => SlateSound::Slate,
+    };
+    let generation = feed.set_slate(Some((slate.first, sound)));
     let Some(path) = slate.looped else { return };
-    let (f1, f2) = (feed.clone(), feed.clone());
+    let (f1, f2, f3) = (feed.clone(), feed.clone(), feed.clone());
     let target = LoopTarget {
         alive: Box::new(move || f1.shows_slate(generation)),
         show: Box::new(move |p| f2.update_slate(generation, p)),
+        sound: (sound == SlateSound::Slate && slate.sound)
+            .then(|| Box::new(move |c| f3.push_slate_sound(generation, c)) as Box<dyn FnMut(_) + Send>),
     };
-    if let Err(e) = slate_file::play_loop(path, target) {
+    if let Err(e) = slate_loop::play_loop(path, target) {
         tracing::error!(error = %e, "a slate loop could not start; its first picture stays");
     }
 }

@@ -70,6 +70,8 @@ pub enum SlateError {
 pub struct SlatePicture {
     pub first: Arc<VideoFrame>,
     pub looped: Option<PathBuf>,
+    /// It plays a sound of its own (a video slate's).
+    pub sound: bool,
 }
 
 pub struct Slates {
@@ -231,12 +233,12 @@ impl Slates {
             return Err(SlateError::NotApproved(s.id, s.status));
         }
         match (&s.text, &s.file) {
-            (Some(text), _) => Ok(SlatePicture { first: slate::text_card(text, size), looped: None }),
+            (Some(text), _) => Ok(SlatePicture { first: slate::text_card(text, size), looped: None, sound: false }),
             (None, Some(f)) => {
                 let path = self.dir.join(f);
                 let first = slate_file::still(&path)?;
                 let looped = (s.kind != "image").then_some(path);
-                Ok(SlatePicture { first, looped })
+                Ok(SlatePicture { first, sound: s.has_audio && looped.is_some(), looped })
             }
             (None, None) => Err(SlateError::Invalid(format!("slate {id} has nothing to show"))),
         }

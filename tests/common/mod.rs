@@ -344,6 +344,33 @@ pub fn segments(text: &str) -> std::collections::BTreeMap<u64, (f64, String)> {
     out
 }
 
+/// A segment's sound as mono samples at 48 kHz.
+pub fn samples(segment: &Path) -> Vec<f32> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(segment)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// (RMS of the whole, share of the energy at `hz`) by the Goertzel algorithm.
+pub fn tone(s: &[f32], hz: f32) -> (f32, f32) {
+    let n = s.len().max(1) as f32;
+    let w = 2.0 * std::f32::consts::PI * hz / 48_000.0;
+    let (mut a, mut b) = (0.0f32, 0.0f32);
+    for x in s {
+        let c = x + 2.0 * w.cos() * a - b;
+        b = a;
+        a = c;
+    }
+    let power = (a * a + b * b - 2.0 * w.cos() * a * b) / (n * n / 2.0);
+    let total: f32 = s.iter().map(|x| x * x).sum::<f32>() / n;
+    (total.sqrt(), if total > 0.0 { power / total } else { 0.0 })
+}
+
 /// Waits until a live playlist lists two segments (its newest frame can be decoded then).
 pub fn wait_segments(playlist: &str) {
     wait_for("two HLS segments", 30.0, || {
