@@ -59,6 +59,8 @@ pub struct ServiceConfig {
     pub max_rooms: usize,
     /// Sources one room's key may publish at once (`live/KEY`, `live/KEY/camera`, …).
     pub max_sources_per_room: usize,
+    /// Pauses shorter than this stay in a recording's replay, seconds.
+    pub replay_min_cut_s: f64,
     /// Open HTTP connections from one peer address.
     pub max_connections_per_peer: usize,
     /// Pending PK invitations that pre-compose (the rest start composing at their accept).
@@ -110,6 +112,7 @@ pub const KEYS: &[&str] = &[
     "max_publishers",
     "max_rooms",
     "max_sources_per_room",
+    "replay_min_cut_s",
     "max_connections_per_peer",
     "warm_invitations",
     "allow_private_inputs",
@@ -141,6 +144,7 @@ impl Default for ServiceConfig {
             max_publishers: caps.max_publishers,
             max_rooms: caps.max_rooms,
             max_sources_per_room: crate::rooms::DEFAULT_MAX_SOURCES,
+            replay_min_cut_s: crate::session::replay::DEFAULT_MIN_CUT_S,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             warm_invitations: caps.warm_invitations,
             allow_private_inputs: false,
@@ -264,6 +268,9 @@ impl ServiceConfig {
             self.moderation_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
         {
             return Err(ConfigError::Invalid { key: "moderation_url", why: format!("{u:?} is not an http(s) URL") });
+        }
+        if !(0.0..=3600.0).contains(&self.replay_min_cut_s) {
+            return bad("replay_min_cut_s", "must be 0 to 3600 seconds");
         }
         if !(1..=16).contains(&self.max_sources_per_room) {
             return bad("max_sources_per_room", "must be 1 to 16");

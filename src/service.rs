@@ -70,6 +70,7 @@ impl Service {
                 })
                 .with_max_sessions(cfg.max_sessions)
                 .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
+                .with_replay_min_cut(cfg.replay_min_cut_s)
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));

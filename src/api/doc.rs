@@ -4,8 +4,8 @@ use utoipa::OpenApi;
 
 use super::{
     behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
-    pause_wire, pk_wire, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock, ErrorBody,
-    ErrorDetail,
+    pause_wire, pk_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock,
+    ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,10 @@ use super::{
         pause::pause_room,
         pause::resume_room,
         pause::show_source,
+        replay::replay_playlist,
+        replay::replay_segment,
+        replay::export_replay,
+        replay::replay_mp4,
         slates::create_slate,
         slates::list_slates,
         slates::get_slate,
@@ -67,6 +71,7 @@ use super::{
         rooms_wire::CreateRoom,
         rooms_wire::RoomView,
         rooms_wire::SourceView,
+        replay::ExportView,
         rooms_wire::ShowSource,
         rooms_wire::StreamKeyView,
         rooms_wire::DestinationView,

@@ -28,7 +28,7 @@ pub struct ErrorDetail {
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
-    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live` (409). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live` and a replay's `not_recorded` (409). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -156,6 +156,17 @@ impl From<SourceError> for ApiError {
             SourceError::Store(e) => e.into(),
             SourceError::BadName => ApiError::invalid(e.to_string()),
             SourceError::NotLive(_) => ApiError::new(StatusCode::CONFLICT, "source_not_live", e.to_string()),
+        }
+    }
+}
+
+impl From<crate::session::replay::ReplayError> for ApiError {
+    fn from(e: crate::session::replay::ReplayError) -> ApiError {
+        use crate::session::replay::ReplayError;
+        match e {
+            ReplayError::NotRecorded(_) => ApiError::new(StatusCode::CONFLICT, "not_recorded", e.to_string()),
+            ReplayError::Busy => ApiError::conflict(e.to_string()),
+            ReplayError::Failed(_) | ReplayError::Io(_) => ApiError::server("io_failed", &e),
         }
     }
 }

@@ -75,6 +75,31 @@ pub enum ServiceEvent {
         session_id: String,
         input: usize,
     },
+    /// Every input of a session shows its room's pause slate from output time `at_s` (seconds
+    /// since the session started; a recording's replay leaves this out), or no longer does.
+    SessionPaused {
+        session_id: String,
+        at_s: f64,
+    },
+    SessionResumed {
+        session_id: String,
+        at_s: f64,
+    },
+    /// A room's sound after its pause or resume is heard from output time `at_s` (a live mix
+    /// places sound a little behind its picture; a replay cuts the sound there).
+    SessionSoundEdge {
+        session_id: String,
+        at_s: f64,
+    },
+    /// An export of a session's replay: `running` (with `progress`, 0 to 1), then `done` (with
+    /// the replay's `duration_s`) or `failed` (with the `error`).
+    ReplayExport {
+        session_id: String,
+        state: &'static str,
+        progress: f64,
+        duration_s: Option<f64>,
+        error: Option<String>,
+    },
     /// The first frame of a session showing a change of an input's room (`shows`: `slate` for a
     /// pause, `live` for a resume, `source` for another source) was composed `after_ms`
     /// milliseconds after the change was asked for.
@@ -138,6 +163,9 @@ impl From<(&str, JobEvent)> for ServiceEvent {
             JobEvent::Stopped { error } => ServiceEvent::SessionStopped { session_id, error },
             JobEvent::InputLost(input) => ServiceEvent::InputLost { session_id, input },
             JobEvent::InputBack(input) => ServiceEvent::InputBack { session_id, input },
+            JobEvent::PauseEdge { paused: true, at_s } => ServiceEvent::SessionPaused { session_id, at_s },
+            JobEvent::PauseEdge { paused: false, at_s } => ServiceEvent::SessionResumed { session_id, at_s },
+            JobEvent::SoundEdge { at_s } => ServiceEvent::SessionSoundEdge { session_id, at_s },
             JobEvent::Shown { input, shows, after_ms } => {
                 let after_ms = (after_ms * 10.0).round() / 10.0;
                 ServiceEvent::InputShown { session_id, input, shows: shows.to_string(), after_ms }

@@ -30,6 +30,7 @@ mod moderation;
 mod pause;
 mod pause_wire;
 mod pk_wire;
+mod replay;
 mod rooms;
 mod rooms_wire;
 mod sessions;
@@ -200,6 +201,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions/{id}/pk", axum::routing::patch(invitations::update_pk))
         .route("/sessions/{id}/comments", post(invitations::post_comment))
+        .route("/sessions/{id}/replay/export", post(replay::export_replay))
+        .route("/sessions/{id}/replay.mp4", get(replay::replay_mp4))
         .route("/invitations", post(invitations::create_invitation).get(invitations::list_invitations))
         .route("/invitations/{id}", get(invitations::get_invitation).delete(invitations::cancel_invitation))
         .route("/invitations/{id}/accept", post(invitations::accept_invitation))
@@ -214,6 +217,8 @@ pub fn router(state: AppState) -> Router {
     let media = Router::new()
         .route("/sessions/{id}/hls/{file}", get(hls::hls_file))
         .route("/sessions/{id}/views/{view}/hls/{file}", get(hls::view_hls_file))
+        .route("/sessions/{id}/replay.m3u8", get(replay::replay_playlist))
+        .route("/sessions/{id}/replay/{file}", get(replay::replay_segment))
         .route("/sessions/{id}/viewers/{token}/index.m3u8", get(unlock::viewer_playlist))
         .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
         .layer(tower_http::cors::CorsLayer::permissive());

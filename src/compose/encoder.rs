@@ -44,6 +44,8 @@ pub(crate) struct FrameSink {
     gauges: Option<StageSink>,
     live: Option<Arc<Mutex<LiveState>>>,
     pub send_err: bool,
+    /// Frames (by number) that must be keyframes, in every view.
+    keys: std::collections::BTreeSet<u64>,
 }
 
 /// The slots' audio as each view hears it.
@@ -84,7 +86,12 @@ impl Encoders {
                 Outputs::open(&spec.outputs, &setup, cfg.realtime, cfg.public_outputs_only, out_events.clone())?;
             all_stats.extend(outputs.stats().into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
             let t = tracks.of(v);
-            let mixer = if cfg.realtime { Mixer::live(t) } else { Mixer::new(t) };
+            let mut mixer = if cfg.realtime { Mixer::live(t) } else { Mixer::new(t) };
+            if let (0, Some(h)) = (v, &cfg.hooks) {
+                // Where the first view hears a room's pause or resume (its sound's own edge).
+                let f = h.events.clone();
+                mixer = mixer.with_marks(Box::new(move |at_s| f(JobEvent::SoundEdge { at_s })));
+            }
             enc.name = venc.name.to_string();
             let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
             // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
@@ -114,6 +121,7 @@ impl Encoders {
             gauges: stages,
             live: state,
             send_err: false,
+            keys: Default::default(),
         };
         Ok((enc, sink))
     }
@@ -146,6 +154,11 @@ impl FrameSink {
         (self.timings, self.send_err)
     }
 
+    /// Frame `n` is encoded as a keyframe (an IDR) in every view.
+    pub fn force_key(&mut self, n: u64) {
+        self.keys.insert(n);
+    }
+
     /// Takes one finished view frame from the compositor into its encode queue.
     pub fn deliver(&mut self, r: Ready<'_>) -> Result<()> {
         let t0 = Instant::now();
@@ -153,6 +166,11 @@ impl FrameSink {
         let mut f = encode::video::nv12_frame(w, h);
         encode::video::fill_nv12(&mut f, r.nv12);
         f.set_pts(Some(r.tag as i64));
+        if self.keys.contains(&r.tag) {
+            f.set_kind(ff::picture::Type::I);
+        }
+        // Frames come back in order: older marks are done with.
+        self.keys.retain(|k| *k + 8 >= r.tag);
         let t = &mut self.timings;
         if r.view == 0 {
             t.readback.push((r.wait_ms + t0.elapsed().as_secs_f64() * 1e3) as f32);

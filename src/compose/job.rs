@@ -55,6 +55,8 @@ pub struct Job<'a> {
     pub(super) solo: bool,
     pub(super) was_active: bool,
     pub(super) warmed: bool,
+    /// Every input shows its room's pause slate (the replay leaves such spans out).
+    pub(super) all_paused: bool,
     pub(super) pulled: PullTimes,
     pub(super) upload_ms: Vec<f32>,
     pub(super) lag: Lag,
@@ -92,6 +94,7 @@ impl<'a> Job<'a> {
             solo,
             was_active: true,
             warmed: false,
+            all_paused: false,
             pulled: PullTimes::default(),
             upload_ms: Vec::new(),
             lag: Lag::new(cfg.fps.as_f64()),
@@ -154,6 +157,7 @@ impl<'a> Job<'a> {
             return Ok(Tick::Continue);
         }
         self.upload()?;
+        self.note_pause();
         self.compose(&live, first_after_activation)?;
         self.count_frame();
         Ok(Tick::Continue)

@@ -174,6 +174,23 @@ impl Job<'_> {
     }
 }
 
+impl Job<'_> {
+    /// When every input starts or stops showing its room's pause slate, this frame is a keyframe
+    /// (so a replay cuts there without re-encoding) and the edge is reported in output time.
+    pub(super) fn note_pause(&mut self) {
+        let all = !self.slots.is_empty() && self.slots.iter().all(|s| s.input.paused());
+        if all == self.all_paused {
+            return;
+        }
+        self.all_paused = all;
+        let n = self.clock.n;
+        self.sink.force_key(n);
+        if let Some(h) = &self.cfg.hooks {
+            (h.events)(JobEvent::PauseEdge { paused: all, at_s: n as f64 / self.cfg.fps.as_f64() });
+        }
+    }
+}
+
 /// The first picture after a change of what slot `i`'s room shows is on its way out: reported
 /// with the time since the change was asked for.
 fn report_change(hooks: Option<&super::live::LiveHooks>, i: usize, s: &mut Slot) {

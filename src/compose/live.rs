@@ -27,6 +27,17 @@ pub enum JobEvent {
     },
     InputLost(usize),
     InputBack(usize),
+    /// Every input of the session shows its room's pause slate from output time `at_s` on
+    /// (`paused`), or no longer does; the frame at `at_s` is a keyframe.
+    PauseEdge {
+        paused: bool,
+        at_s: f64,
+    },
+    /// The first sound of an input after its room was paused or resumed is heard from output time
+    /// `at_s` (a live mix places sound a little behind the picture it went with).
+    SoundEdge {
+        at_s: f64,
+    },
     /// Input `input`'s room was switched to show `shows` (`slate`, `live` or `source`), and the
     /// first output frame showing it is composed `after_ms` after the switch was asked for.
     Shown {

@@ -151,7 +151,7 @@ fn play_sound(dec: &mut ff::decoder::Audio, tb: ff::Rational, clock: &mut Clock,
             }
         }
         let n = (samples.len() / AUDIO_CHANNELS) as i64;
-        let chunk = AudioChunk { pos: clock.pos, stream_ts: None, samples };
+        let chunk = AudioChunk { pos: clock.pos, stream_ts: None, samples, mark: 0 };
         clock.pos += n;
         if let Some(send) = target.sound.as_mut() {
             send(chunk);

@@ -51,6 +51,14 @@ impl SlotInput {
             SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
         }
     }
+    /// Whether the input's room is paused (it shows the pause's slate).
+    pub fn paused(&self) -> bool {
+        match self {
+            SlotInput::Owned(_) => false,
+            SlotInput::Feed { reader, .. } => reader.feed.is_paused(),
+        }
+    }
+
     /// The latest change of what the input's room shows (a pause, a resume, another source).
     fn change(&self) -> Option<Change> {
         match self {

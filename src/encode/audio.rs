@@ -42,10 +42,24 @@ struct Track {
     gain: f32,
     /// Live: input position just past the last chunk taken, to tell continuation from a new segment.
     src_end: Option<i64>,
+    /// The mark of the last chunk taken (None before the first).
+    mark: Option<u64>,
 }
 
 /// How far ahead of the output a live track's new segment is placed (~43 ms of jitter buffer).
 const LIVE_DELAY: i64 = 2048;
+
+/// [`LIVE_DELAY`] in seconds: a live input's sound reaches the output this much after its
+/// picture does (what happens to a room's sound at an instant is heard this much later).
+pub const LIVE_DELAY_S: f64 = LIVE_DELAY as f64 / crate::media::AUDIO_RATE as f64;
+
+/// Live, a track never runs further ahead of the output than this (~250 ms): sound that arrived
+/// in a burst (a decoder's first packets after probing, a network stall making up) is dropped
+/// down to [`LIVE_DELAY`] instead of lagging the picture, which shows the newest frame, for good.
+const LIVE_MAX_AHEAD: i64 = 12_000;
+
+/// Hears where (output seconds) a track's first sound of a new mark landed.
+pub type MarkSink = Box<dyn Fn(f64) + Send>;
 
 /// Sums the inputs' audio sample-accurately by their positions. Missing audio is silence.
 ///
@@ -57,6 +71,27 @@ pub struct Mixer {
     /// Timeline position of the next output sample.
     pos: i64,
     live: bool,
+    /// Told where (output seconds) a track's first sound after a change of its mark lands, for
+    /// whoever must know when the change is heard (a replay's cut).
+    on_mark: Option<MarkSink>,
+}
+
+impl Track {
+    /// Live: drops the oldest buffered sound of a track too far ahead of the output position
+    /// `pos`, keeping its timestamp anchor in step.
+    fn catch_up(&mut self, pos: i64) {
+        let ahead = self.end - pos;
+        let buffered = (self.buf.len() / AUDIO_CHANNELS) as i64;
+        if ahead <= LIVE_MAX_AHEAD || buffered < ahead {
+            return;
+        }
+        let k = ahead - LIVE_DELAY;
+        self.buf.drain(..k as usize * AUDIO_CHANNELS);
+        self.end -= k;
+        if let Some((p, _)) = self.anchor.as_mut() {
+            *p -= k;
+        }
+    }
 }
 
 impl Mixer {
@@ -71,14 +106,21 @@ impl Mixer {
                 end: 0,
                 gain: i.gain,
                 src_end: None,
+                mark: None,
             })
             .collect();
-        Mixer { tracks, pos: 0, live: false }
+        Mixer { tracks, pos: 0, live: false, on_mark: None }
     }
 
     /// A mixer for live inputs (see the type's docs).
     pub fn live(inputs: Vec<MixInput>) -> Mixer {
         Mixer { live: true, ..Mixer::new(inputs) }
+    }
+
+    /// Reports where each track's first sound after a change of mark lands.
+    pub fn with_marks(mut self, on_mark: MarkSink) -> Mixer {
+        self.on_mark = Some(on_mark);
+        self
     }
 
     /// Replaces the inputs (live changes): tracks on the same ring keep their buffered audio, new
@@ -104,6 +146,7 @@ impl Mixer {
                     end: self.pos,
                     gain: i.gain,
                     src_end: None,
+                    mark: None,
                 },
             });
         }
@@ -148,10 +191,19 @@ impl Mixer {
                 } else if t.end < self.pos {
                     t.end = self.pos;
                 }
+                if t.mark.is_some_and(|m| m != c.mark) {
+                    if let Some(f) = &self.on_mark {
+                        f(t.end.max(pos) as f64 / AUDIO_RATE as f64);
+                    }
+                }
+                t.mark = Some(c.mark);
                 // Skip the part of the chunk that lies before what we already have.
                 let skip = (t.end - pos).clamp(0, n) as usize;
                 t.buf.extend(c.samples[skip * AUDIO_CHANNELS..].iter().copied());
                 t.end += n - skip as i64;
+            }
+            if self.live {
+                t.catch_up(self.pos);
             }
         }
     }
@@ -251,9 +303,9 @@ mod tests {
     #[test]
     fn mixes_by_position_and_fills_gaps_with_silence() {
         let (a, b) = (ring(), ring());
-        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.25; 8] });
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.25; 8], mark: 0 });
         // b starts two samples late.
-        b.push(AudioChunk { pos: 2, stream_ts: None, samples: vec![0.5; 4] });
+        b.push(AudioChunk { pos: 2, stream_ts: None, samples: vec![0.5; 4], mark: 0 });
         a.close();
         b.close();
         let mut m = Mixer::new(vec![MixInput::new(a, 1.0), MixInput::new(b, 1.0)]);
@@ -269,7 +321,7 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
         }
-        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.5; 2 * 4096] });
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.5; 2 * 4096], mark: 0 });
         let out: Vec<f32> = (0..7).flat_map(|_| m.next(1024, false).unwrap()).collect();
         let first = out.iter().position(|v| *v != 0.0).expect("the late audio is heard") / 2;
         assert_eq!(first, LIVE_DELAY as usize, "placed just ahead of the output");
@@ -279,10 +331,10 @@ mod tests {
     #[test]
     fn waits_for_an_input_that_still_plays() {
         let (a, b) = (ring(), ring());
-        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048] });
+        a.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048], mark: 0 });
         let mut m = Mixer::new(vec![MixInput::new(a, 1.0), MixInput::new(b.clone(), 1.0)]);
         assert!(m.next(1024, false).is_none());
-        b.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048] });
+        b.push(AudioChunk { pos: 0, stream_ts: None, samples: vec![0.1; 2048], mark: 0 });
         assert!(m.next(1024, false).is_some());
     }
 
@@ -295,8 +347,8 @@ mod tests {
         ]);
         assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
         // The app audio arrives first, but it was captured 0.5 s after the microphone's chunk.
-        mic.push(AudioChunk { pos: 0, stream_ts: Some(100.0), samples: vec![0.25; 2 * 48_000] });
-        app.push(AudioChunk { pos: 0, stream_ts: Some(100.5), samples: vec![0.5; 2 * 4800] });
+        mic.push(AudioChunk { pos: 0, stream_ts: Some(100.0), samples: vec![0.25; 2 * 48_000], mark: 0 });
+        app.push(AudioChunk { pos: 0, stream_ts: Some(100.5), samples: vec![0.5; 2 * 4800], mark: 0 });
         let out: Vec<f32> = (0..60).flat_map(|_| m.next(1024, false).unwrap()).collect();
         let mic_at = out.iter().position(|v| *v != 0.0).unwrap() / 2;
         let app_at = out.iter().position(|v| *v > 0.3).unwrap() / 2;

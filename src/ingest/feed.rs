@@ -203,8 +203,9 @@ impl Feed {
     }
 
     /// A piece of the slate's own sound, if slate `generation` is still the one shown with it.
-    pub fn push_slate_sound(&self, generation: u64, c: AudioChunk) {
+    pub fn push_slate_sound(&self, generation: u64, mut c: AudioChunk) {
         let g = self.lock();
+        c.mark = generation;
         if g.slate_gen == generation && g.slate.is_some() && g.sound == SlateSound::Slate {
             for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
                 a.push(c.clone());
@@ -232,6 +233,11 @@ impl Feed {
         }
         g.away = Some(card);
         true
+    }
+
+    /// Whether a pause's slate is shown.
+    pub fn is_paused(&self) -> bool {
+        self.lock().slate.is_some()
     }
 
     /// Whether the away slate is shown (the anchor has not sent a frame since the hold ended).
@@ -281,6 +287,7 @@ impl Feed {
 
     fn push_audio(&self, source: &str, mut c: AudioChunk) {
         let g = self.lock();
+        c.mark = g.slate_gen;
         if g.shown != source {
             return;
         }

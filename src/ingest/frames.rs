@@ -141,7 +141,7 @@ impl Worker {
             };
             st.next_pos = Some(pos + n as i64);
             let stream_ts = ts.map(|t| t as f64 * f64::from(atb));
-            if !self.sink.audio(AudioChunk { pos, stream_ts, samples }) {
+            if !self.sink.audio(AudioChunk { pos, stream_ts, samples, mark: 0 }) {
                 return false;
             }
         }

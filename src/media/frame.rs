@@ -129,4 +129,8 @@ pub struct AudioChunk {
     /// anchor (microphone and app audio) are aligned by it.
     pub stream_ts: Option<f64>,
     pub samples: Vec<f32>,
+    /// What the input's room showed when this sound was taken (its pause count): the mixer
+    /// reports where the first sound after a change lands, so a replay cuts sound where it
+    /// changed.
+    pub mark: u64,
 }

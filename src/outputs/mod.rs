@@ -16,6 +16,8 @@ use ffmpeg_next as ff;
 use crate::error::{Error, Result};
 use crate::sys::redact_url;
 
+pub mod replay;
+
 /// Packets an output may have queued before it starts dropping (about 4 s of 30 fps video + audio).
 const QUEUE_PACKETS: usize = 256;
 /// Longest wait between reconnection attempts of a network output.

@@ -17,6 +17,7 @@ mod live;
 pub mod pk_plan;
 mod reaper;
 pub mod records;
+pub mod replay;
 pub mod resume;
 mod spec;
 mod start;
@@ -163,6 +164,7 @@ pub struct Sessions {
     input: InputOptions,
     /// What a session may connect to (checked again where FFmpeg resolves names).
     url_policy: crate::policy::UrlPolicy,
+    replays: replay::Replays,
 }
 
 /// A new session's id.
@@ -189,6 +191,7 @@ impl Sessions {
                 ..InputOptions::default()
             },
             url_policy: crate::policy::UrlPolicy::default(),
+            replays: replay::Replays::default(),
         }
     }
 

@@ -94,7 +94,7 @@ impl Sessions {
         let hooks = LiveHooks {
             stop: Arc::default(),
             counters: Arc::default(),
-            events: self.job_events(id),
+            events: self.job_events(id, recording.clone()),
             stages: self.stage_sink(id),
             output_stats: Arc::default(),
             state: Arc::new(Mutex::new(live)),
@@ -163,9 +163,13 @@ impl Sessions {
     }
 
     /// Where the job's events go: the service's stream, tagged with this session.
-    fn job_events(&self, id: &str) -> compose::EventSink {
+    /// Where the job's events go: the service's events, and a recording's pause log.
+    fn job_events(&self, id: &str, recording: Option<String>) -> compose::EventSink {
         let (f, sid) = (self.events.clone(), id.to_string());
         Arc::new(move |e: JobEvent| {
+            if let Some(r) = &recording {
+                super::replay::log_event(Path::new(r), &e);
+            }
             if let Some(f) = &f {
                 f(&sid, e);
             }

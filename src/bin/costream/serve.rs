@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// replaces them, until they are back [default: 10].
     #[arg(long)]
     anchor_hold: Option<u64>,
+    /// Pauses shorter than this many seconds stay in a recording's replay [default: 3].
+    #[arg(long)]
+    replay_min_cut: Option<f64>,
     /// Sources one room's key may publish at once (live/KEY, live/KEY/camera, …) [default: 4].
     #[arg(long)]
     max_sources_per_room: Option<usize>,
@@ -134,6 +137,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     set(&mut c.hls_retention_s, &a.hls_retention);
     set(&mut c.anchor_hold_s, &a.anchor_hold);
     set(&mut c.max_sources_per_room, &a.max_sources_per_room);
+    set(&mut c.replay_min_cut_s, &a.replay_min_cut);
     set(&mut c.slate_max_mb, &a.slate_max_mb);
     set(&mut c.slate_max_duration_s, &a.slate_max_duration);
     if a.slate_blocklist_file.is_some() {
