@@ -189,6 +189,11 @@ fn a_live_anchor_s_sound_stays_with_their_picture() {
     let (st, s) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
     assert_eq!(st, 201, "{s}");
     let session = format!("{h}/sessions/{}", s["id"].as_str().unwrap());
+    // A session that does not record has no replay.
+    let (st, plain) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}]}).to_string()));
+    assert_eq!(st, 201, "{plain}");
+    let (st, e) = call("GET", &format!("{h}/sessions/{}/replay.m3u8", plain["id"].as_str().unwrap()), None);
+    assert_eq!((st, e["error"]["code"].as_str()), (409, Some("not_recorded")), "{e}");
     wait_frames(&session, (13.0 * FPS) as u64);
     assert_eq!(call("DELETE", &session, None).0, 204);
     let (flashes, beeps) = flashes_and_beeps(&d.join("hls").join(s["id"].as_str().unwrap()).join("recording.ts"));

@@ -352,6 +352,10 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("DELETE", format!("/sessions/{ses_b}")),
         ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
         ("GET", format!("/sessions/{ses_b}/hls/recording.ts")),
+        ("GET", format!("/sessions/{ses_b}/replay.m3u8")),
+        ("GET", format!("/sessions/{ses_b}/replay/index_00000.ts")),
+        ("POST", format!("/sessions/{ses_b}/replay/export")),
+        ("GET", format!("/sessions/{ses_b}/replay.mp4")),
         ("GET", "/invitations".to_string()),
         ("POST", "/invitations".to_string()),
         ("GET", "/events".to_string()),
@@ -416,6 +420,9 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/sessions/{ses_b}")),
         ("DELETE", format!("/sessions/{ses_b}")),
         ("GET", format!("/sessions/{ses_b}/hls/index.m3u8")),
+        ("GET", format!("/sessions/{ses_b}/replay.m3u8")),
+        ("POST", format!("/sessions/{ses_b}/replay/export")),
+        ("GET", format!("/sessions/{ses_b}/replay.mp4")),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }
