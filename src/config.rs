@@ -25,6 +25,9 @@ pub const DEFAULT_HLS_RETENTION_S: u64 = 120;
 /// origin pulls, not for a peer holding the service's descriptors.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
 
+/// Pauses shorter than this stay in a recording's replay, seconds.
+pub const DEFAULT_REPLAY_MIN_CUT_S: f64 = 3.0;
+
 /// The environment variables that hold secrets (never part of the configuration's values).
 pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
 pub const PLATFORM_SECRET_ENV: &str = "COSTREAM_PLATFORM_SECRET";
@@ -144,7 +147,7 @@ impl Default for ServiceConfig {
             max_publishers: caps.max_publishers,
             max_rooms: caps.max_rooms,
             max_sources_per_room: crate::rooms::DEFAULT_MAX_SOURCES,
-            replay_min_cut_s: crate::session::replay::DEFAULT_MIN_CUT_S,
+            replay_min_cut_s: DEFAULT_REPLAY_MIN_CUT_S,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             warm_invitations: caps.warm_invitations,
             allow_private_inputs: false,
@@ -258,11 +261,15 @@ impl ServiceConfig {
         if self.warm_invitations > self.max_invitations {
             return bad("warm_invitations", "must be at most max_invitations");
         }
-        if !(1..=1024).contains(&self.slate_max_mb) {
-            return bad("slate_max_mb", "must be 1 to 1024");
-        }
-        if !(1..=3600).contains(&self.slate_max_duration_s) {
-            return bad("slate_max_duration_s", "must be 1 to 3600 seconds");
+        for (key, v, most) in [
+            ("slate_max_mb", self.slate_max_mb, 1024),
+            ("slate_max_duration_s", self.slate_max_duration_s, 3600),
+            ("anchor_hold_s", self.anchor_hold_s, 3600),
+            ("max_sources_per_room", self.max_sources_per_room as u64, 16),
+        ] {
+            if !(1..=most).contains(&v) {
+                return Err(ConfigError::Invalid { key, why: format!("must be 1 to {most}") });
+            }
         }
         if let Some(u) =
             self.moderation_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
@@ -271,12 +278,6 @@ impl ServiceConfig {
         }
         if !(0.0..=3600.0).contains(&self.replay_min_cut_s) {
             return bad("replay_min_cut_s", "must be 0 to 3600 seconds");
-        }
-        if !(1..=16).contains(&self.max_sources_per_room) {
-            return bad("max_sources_per_room", "must be 1 to 16");
-        }
-        if !(1..=3600).contains(&self.anchor_hold_s) {
-            return bad("anchor_hold_s", "must be 1 to 3600 seconds");
         }
         if self.hls_retention_s > 7 * 24 * 3600 {
             return bad("hls_retention_s", "must be at most 604800 seconds");

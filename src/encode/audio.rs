@@ -202,7 +202,8 @@ impl Mixer {
                 t.buf.extend(c.samples[skip * AUDIO_CHANNELS..].iter().copied());
                 t.end += n - skip as i64;
             }
-            if self.live {
+            // (A fused track sits where its stamps put it against its partner's, however far.)
+            if self.live && t.fused_with.is_none() {
                 t.catch_up(self.pos);
             }
         }
@@ -339,6 +340,27 @@ mod tests {
     }
 
     #[test]
+    fn a_live_burst_is_not_kept_as_a_lasting_delay() {
+        let a = ring();
+        let mut m = Mixer::live(vec![MixInput::new(a.clone(), 1.0)]);
+        assert!(m.next(1024, false).is_some());
+        // Half a second arrives at once (a new publisher's first packets), then 1 s in step.
+        for k in 0..24 {
+            a.push(AudioChunk { pos: k * 1024, stream_ts: None, samples: vec![0.5; 2 * 1024], mark: 0 });
+        }
+        let ahead = |m: &mut Mixer| {
+            m.pull();
+            m.tracks[0].end - m.pos
+        };
+        assert!(ahead(&mut m) <= LIVE_MAX_AHEAD, "trimmed at once: {}", ahead(&mut m));
+        for k in 24..71 {
+            m.next(1024, false).unwrap();
+            a.push(AudioChunk { pos: k * 1024, stream_ts: None, samples: vec![0.5; 2 * 1024], mark: 0 });
+        }
+        assert!(ahead(&mut m) <= LIVE_DELAY + 2048, "it stays just ahead of the output: {}", ahead(&mut m));
+    }
+
+    #[test]
     fn an_anchors_second_audio_is_fused_by_stream_timestamp_not_arrival() {
         let (mic, app) = (ring(), ring());
         let mut m = Mixer::live(vec![
@@ -346,10 +368,21 @@ mod tests {
             MixInput { fused_with: Some(0), ..MixInput::new(app.clone(), 1.0) },
         ]);
         assert_eq!(m.next(1000, false).unwrap(), vec![0.0; 2000]);
-        // The app audio arrives first, but it was captured 0.5 s after the microphone's chunk.
-        mic.push(AudioChunk { pos: 0, stream_ts: Some(100.0), samples: vec![0.25; 2 * 48_000], mark: 0 });
+        // The microphone's sound arrives as it is captured; the app audio arrives with its first
+        // piece, but it was captured 0.5 s after it.
+        let said = |k: i64| AudioChunk {
+            pos: k * 1024,
+            stream_ts: Some(100.0 + k as f64 * 1024.0 / 48_000.0),
+            samples: vec![0.25; 2 * 1024],
+            mark: 0,
+        };
+        mic.push(said(0));
         app.push(AudioChunk { pos: 0, stream_ts: Some(100.5), samples: vec![0.5; 2 * 4800], mark: 0 });
-        let out: Vec<f32> = (0..60).flat_map(|_| m.next(1024, false).unwrap()).collect();
+        let mut out = Vec::new();
+        for k in 1..60 {
+            out.extend(m.next(1024, false).unwrap());
+            mic.push(said(k));
+        }
         let mic_at = out.iter().position(|v| *v != 0.0).unwrap() / 2;
         let app_at = out.iter().position(|v| *v > 0.3).unwrap() / 2;
         assert_eq!(app_at - mic_at, 24_000, "app audio 0.5 s after the microphone, as stamped");

@@ -15,9 +15,6 @@ use crate::encode::audio::LIVE_DELAY_S;
 use crate::outputs::replay::{self, Piece, Written};
 use crate::sys::lock;
 
-/// Pauses shorter than this stay in the replay.
-pub const DEFAULT_MIN_CUT_S: f64 = 3.0;
-
 /// Why a replay cannot be had.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -42,7 +39,8 @@ pub(super) struct Replays {
 
 impl Default for Replays {
     fn default() -> Self {
-        Replays { min_cut_s: DEFAULT_MIN_CUT_S, building: Mutex::default(), exporting: Mutex::default() }
+        let min_cut_s = crate::config::DEFAULT_REPLAY_MIN_CUT_S;
+        Replays { min_cut_s, building: Mutex::default(), exporting: Mutex::default() }
     }
 }
 

@@ -9,6 +9,7 @@
 mod latency;
 mod live;
 mod masking;
+mod pause;
 mod pk;
 mod s1;
 mod scaled;
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// 10 / 1 000 / 10 000 viewers.
     #[arg(long)]
     pub masking_only: bool,
+    /// Only the pause measurements: pause, resume and source switch to the first frame showing
+    /// them, and the replay export's speed.
+    #[arg(long)]
+    pub pause_only: bool,
     /// Only the render measurements: S1 against FFmpeg and its floor, S2 (scaled tiles) against
     /// FFmpeg.
     #[arg(long)]
@@ -190,6 +195,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.live_only {
         return live::run_only(args);
     }
+    if args.pause_only {
+        return pause::run_only(args);
+    }
     if let Some(m) = args.soak {
         return soak::run(args, m);
     }
@@ -214,6 +222,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let pk = pk::measure(args, &dir, &mut j);
     let masking = masking::measure(args, &dir, &mut j);
     let live = live::measure(args, &dir, &mut j);
+    let paused = pause::measure(args, &dir, &mut j);
 
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
@@ -221,12 +230,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&pk.text(false));
     text.push_str(&masking.text(false));
     text.push_str(&live.text(false));
+    text.push_str(&paused.as_ref().map(|p| p.text(false)).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
     }
     md.push_str(&pk.text(true));
     md.push_str(&masking.text(true));
     md.push_str(&live.text(true));
+    md.push_str(&paused.as_ref().map(|p| p.text(true)).unwrap_or_default());
     finish(args, j, &text, &md)
 }
 
