@@ -155,8 +155,9 @@ impl Pause {
     pub fn text(&self, md: bool) -> String {
         let most = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
         let s = format!(
-            "Room changes to the first composed frame showing them (1280×720 30 fps recorded session, {} each; target ≤ 2 frame intervals = {:.1} ms): pause → slate median {:.1} ms (max {:.1}, `pause_to_slate_ms`), resume → live {:.1} ms (max {:.1}, `resume_to_live_ms`), source switch {:.1} ms (max {:.1}, `source_switch_ms`). Replay export (remux, pauses cut): {} (`replay_export_x_realtime`).",
+            "Room changes to the first composed frame showing them (1280×720 30 fps recorded session, {} pauses and resumes, {} switches; target ≤ 2 frame intervals = {:.1} ms): pause → slate median {:.1} ms (max {:.1}, `pause_to_slate_ms`), resume → live {:.1} ms (max {:.1}, `resume_to_live_ms`), source switch {:.1} ms (max {:.1}, `source_switch_ms`). Replay export (remux, pauses cut): {} (`replay_export_x_realtime`).",
             self.pause_ms.len(),
+            self.switch_ms.len(),
             2.0 * FRAME_MS,
             med(&self.pause_ms),
             most(&self.pause_ms),
