@@ -115,6 +115,16 @@ impl Rooms {
         Ok(ended)
     }
 
+    /// Draws (or decodes) the slates a pause of `room` would most likely show, its "auto" pick
+    /// and its default, so the pause itself finds them ready (blocking).
+    pub fn preload_slates(&self, room: &str) {
+        let size = self.feed(room).picture_size().unwrap_or(DEFAULT_CARD);
+        let _ = self.slate_picture(room, AUTO_SLATE, size);
+        if let (Some(slates), Ok(Some(default))) = (&self.slates, self.store.default_slate(room)) {
+            let _ = slates.picture(&default, size);
+        }
+    }
+
     /// The room's pause, while it is paused.
     pub fn paused(&self, room: &str) -> Option<Pause> {
         lock(&self.rooms).get(room)?.pause.clone()

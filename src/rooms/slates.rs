@@ -67,6 +67,7 @@ pub enum SlateError {
 
 /// What a slate shows: its first picture, and the file that plays on from it in a loop (an
 /// animation or video).
+#[derive(Clone)]
 pub struct SlatePicture {
     pub first: Arc<VideoFrame>,
     pub looped: Option<PathBuf>,
@@ -80,7 +81,13 @@ pub struct Slates {
     rules: SlateRules,
     /// New slates wait for a moderator's answer (`pending`) instead of being approved at once.
     moderated: bool,
+    /// Pictures already drawn or decoded, by slate and size: a pause never waits for a decode
+    /// its session's start already did.
+    drawn: std::sync::Mutex<std::collections::HashMap<(String, (u32, u32)), SlatePicture>>,
 }
+
+/// Pictures kept at most (a few per room that pauses; the cache starts over past it).
+const DRAWN_MAX: usize = 32;
 
 impl Slates {
     /// The library over `dir` (made if missing; uploads cut off by a crash are removed).
@@ -91,7 +98,7 @@ impl Slates {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(Slates { store, dir, rules, moderated: false })
+        Ok(Slates { store, dir, rules, moderated: false, drawn: Default::default() })
     }
 
     /// New slates stay `pending` until a moderator approves them.
@@ -218,6 +225,7 @@ impl Slates {
     /// Removes the slate's record and file (blocking).
     pub fn remove(&self, id: &str) -> Result<Slate, SlateError> {
         let s = self.store.delete_slate(id)?;
+        crate::sys::lock(&self.drawn).retain(|k, _| k.0 != id);
         if let Some(f) = &s.file {
             let _ = std::fs::remove_file(self.dir.join(f));
         }
@@ -232,6 +240,22 @@ impl Slates {
         if s.status != "approved" {
             return Err(SlateError::NotApproved(s.id, s.status));
         }
+        // A file that went missing is noticed (and stood in for) however often it was shown.
+        let key = (id.to_string(), size);
+        let there = s.file.as_ref().is_none_or(|f| self.dir.join(f).exists());
+        if let Some(p) = crate::sys::lock(&self.drawn).get(&key).filter(|_| there) {
+            return Ok(p.clone());
+        }
+        let p = self.draw(&s, size)?;
+        let mut drawn = crate::sys::lock(&self.drawn);
+        if drawn.len() >= DRAWN_MAX {
+            drawn.clear();
+        }
+        drawn.insert(key, p.clone());
+        Ok(p)
+    }
+
+    fn draw(&self, s: &Slate, size: (u32, u32)) -> Result<SlatePicture, SlateError> {
         match (&s.text, &s.file) {
             (Some(text), _) => Ok(SlatePicture { first: slate::text_card(text, size), looped: None, sound: false }),
             (None, Some(f)) => {
@@ -240,7 +264,7 @@ impl Slates {
                 let looped = (s.kind != "image").then_some(path);
                 Ok(SlatePicture { first, sound: s.has_audio && looped.is_some(), looped })
             }
-            (None, None) => Err(SlateError::Invalid(format!("slate {id} has nothing to show"))),
+            (None, None) => Err(SlateError::Invalid(format!("slate {} has nothing to show", s.id))),
         }
     }
 }

@@ -103,6 +103,9 @@ impl Sessions {
         let cfg = self.job_config(&spec, outputs, views.specs, &hooks);
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let thread = self.spawn(id, cfg, state.clone())?;
+        // A pause of one of its rooms should not wait for its slate's decode.
+        let (rooms, shown) = (self.rooms.clone(), super::rooms_in(&spec.inputs));
+        std::thread::spawn(move || shown.iter().for_each(|r| rooms.preload_slates(r)));
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(id, JobEvent::Started);
         let running = Running {
