@@ -95,6 +95,11 @@ impl FeedInner {
         self.lasts.get(&self.shown)
     }
 
+    /// Whether slate `generation` is the one shown.
+    fn shows(&self, generation: u64) -> bool {
+        self.slate_gen == generation && self.slate.is_some()
+    }
+
     fn changed(&mut self, shows: Shows) {
         self.change = Change { count: self.change.count + 1, at: Instant::now(), shows };
     }
@@ -197,7 +202,7 @@ impl Feed {
     /// The next picture of a moving slate, if slate `generation` is still the one shown.
     pub fn update_slate(&self, generation: u64, picture: Arc<VideoFrame>) {
         let mut g = self.lock();
-        if g.slate_gen == generation && g.slate.is_some() {
+        if g.shows(generation) {
             g.slate = Some(picture);
         }
     }
@@ -206,7 +211,7 @@ impl Feed {
     pub fn push_slate_sound(&self, generation: u64, mut c: AudioChunk) {
         let g = self.lock();
         c.mark = generation;
-        if g.slate_gen == generation && g.slate.is_some() && g.sound == SlateSound::Slate {
+        if g.shows(generation) && g.sound == SlateSound::Slate {
             for a in g.readers.iter().filter_map(|(_, a)| a.upgrade()) {
                 a.push(c.clone());
             }
@@ -216,7 +221,7 @@ impl Feed {
     /// Whether slate `generation` is still the one shown.
     pub fn shows_slate(&self, generation: u64) -> bool {
         let g = self.lock();
-        g.slate_gen == generation && g.slate.is_some()
+        g.shows(generation)
     }
 
     /// What readers show before the anchor's first picture.
