@@ -178,7 +178,7 @@ impl Job<'_> {
     /// When every input starts or stops showing its room's pause slate, this frame is a keyframe
     /// (so a replay cuts there without re-encoding) and the edge is reported in output time.
     pub(super) fn note_pause(&mut self) {
-        let all = !self.slots.is_empty() && self.slots.iter().all(|s| s.input.paused());
+        let all = !self.slots.is_empty() && self.slots.iter().all(|s| s.paused);
         if all == self.all_paused {
             return;
         }

@@ -45,17 +45,11 @@ impl SlotInput {
     }
     /// The picture shown instead of this input's own: its room's pause slate, waiting card or
     /// away slate.
-    pub fn slate(&self) -> Option<Arc<VideoFrame>> {
+    /// And whether that is a pause's slate.
+    pub fn slate(&self) -> (Option<Arc<VideoFrame>>, bool) {
         match self {
-            SlotInput::Owned(_) => None,
+            SlotInput::Owned(_) => (None, false),
             SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
-        }
-    }
-    /// Whether the input's room is paused (it shows the pause's slate).
-    pub fn paused(&self) -> bool {
-        match self {
-            SlotInput::Owned(_) => false,
-            SlotInput::Feed { reader, .. } => reader.feed.is_paused(),
         }
     }
 
@@ -84,6 +78,9 @@ pub(crate) struct Slot {
     /// Live: the picture shown instead of the input's own this tick (its room is paused, or has
     /// no anchor to show); read once per tick.
     pub slate: Option<Arc<VideoFrame>>,
+    /// Live: `slate` is the room's pause slate (read with it: a replay's cut falls where the
+    /// pictures change).
+    pub paused: bool,
     /// Live: a change of what the input's room shows, until the first upload that shows it (then
     /// reported with the time it took); and the count of the last change seen.
     pub change: Option<Change>,
@@ -152,7 +149,7 @@ impl Slot {
             self.seen_change = c.count;
             self.change = Some(c);
         }
-        self.slate = self.input.slate();
+        (self.slate, self.paused) = self.input.slate();
         let paused = self.slate.is_some();
         let mut newest = None;
         while let Some(f) = self.input.video().try_pop() {
@@ -298,6 +295,7 @@ impl<'a> SlotOpener<'a> {
             current: None,
             fresh: Vec::new(),
             slate: None,
+            paused: false,
             change: None,
             seen_change,
             face,

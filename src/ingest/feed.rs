@@ -240,11 +240,6 @@ impl Feed {
         true
     }
 
-    /// Whether a pause's slate is shown.
-    pub fn is_paused(&self) -> bool {
-        self.lock().slate.is_some()
-    }
-
     /// Whether the away slate is shown (the anchor has not sent a frame since the hold ended).
     pub fn is_away(&self) -> bool {
         self.lock().away.is_some()
@@ -252,10 +247,11 @@ impl Feed {
 
     /// The picture readers show instead of the anchor's: the pause slate while paused; else the
     /// waiting card before the anchor's first picture, or the away slate after the hold.
-    pub fn shown_instead(&self) -> Option<Arc<VideoFrame>> {
+    /// And whether it is a pause's (read together, so a frame and its pause state agree).
+    pub fn shown_instead(&self) -> (Option<Arc<VideoFrame>>, bool) {
         let g = self.lock();
         let absent = if g.last().is_none() { &g.waiting } else { &g.away };
-        g.slate.as_ref().or(absent.as_ref()).cloned()
+        (g.slate.as_ref().or(absent.as_ref()).cloned(), g.slate.is_some())
     }
 
     /// Size of the newest picture decoded (the anchor's), if any.
