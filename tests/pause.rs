@@ -45,14 +45,7 @@ fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_su
     let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     assert_eq!(st, 201, "{room}");
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let gop = LIVE_GOP;
-    let red = clip(
-        &d,
-        "red.flv",
-        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
-            .with_audio("sine=frequency=440:sample_rate=48000")
-            .args(&gop),
-    );
+    let red = red_anchor_with_tone(&d);
     let anchor = publish_live(&red, svc.rtmp_port, &key);
     let events = Events::subscribe(&h);
     // Pushed to an RTMP destination too, which must stay connected through the pause.

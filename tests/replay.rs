@@ -60,13 +60,7 @@ fn a_replay_leaves_the_pause_out_and_plays_as_one_stream() {
     let (st, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     assert_eq!(st, 201, "{room}");
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let red = clip(
-        &d,
-        "red.flv",
-        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
-            .with_audio("sine=frequency=440:sample_rate=48000")
-            .args(&LIVE_GOP),
-    );
+    let red = red_anchor_with_tone(&d);
     let _anchor = publish_live(&red, svc.rtmp_port, &key);
     let events = Events::subscribe(&h);
     let body = json!({"inputs": [{"room": a}], "size": "320x180", "fps": FPS, "record": true});

@@ -10,7 +10,6 @@ use std::process::Command;
 
 use common::*;
 use costream::compose::slate::CARD_BACKGROUND;
-use costream::testsrc::Clip;
 use serde_json::{json, Value};
 
 /// A multipart/form-data POST of `file` (as `name`) with text fields, with the operator token.
@@ -179,13 +178,7 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     // A live anchor, paused with the image: their tile shows it.
     let (_, room) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"A"}"#));
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
-    let red = clip(
-        &d,
-        "red.flv",
-        &Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0)
-            .with_audio("sine=frequency=440:sample_rate=48000")
-            .args(&LIVE_GOP),
-    );
+    let red = red_anchor_with_tone(&d);
     let _anchor = publish_live(&red, svc.rtmp_port, &key);
     let (st, s) =
         call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));

@@ -371,6 +371,12 @@ pub fn tone(s: &[f32], hz: f32) -> (f32, f32) {
     (total.sqrt(), if total > 0.0 { power / total } else { 0.0 })
 }
 
+/// A 4 s 320×180 red anchor with a 440 Hz tone, a keyframe every second (loop it to stay live).
+pub fn red_anchor_with_tone(dir: &Path) -> PathBuf {
+    let c = Clip::new("color=c=0xff0000:size=320x180:rate=30", 4.0).with_audio("sine=frequency=440:sample_rate=48000");
+    clip(dir, "red.flv", &c.args(&LIVE_GOP))
+}
+
 /// Waits until a live playlist lists two segments (its newest frame can be decoded then).
 pub fn wait_segments(playlist: &str) {
     wait_for("two HLS segments", 30.0, || {
