@@ -9,6 +9,7 @@ use crate::config::ServiceConfig;
 use crate::ingest::rtmp::{IngestLimits, RtmpServer};
 use crate::rooms::{RoomEvent, Rooms, Slates};
 use crate::session::invite::{InvitationStatus, Invitations};
+use crate::session::polls::{PollEvent, Polls};
 use crate::session::records::Records;
 use crate::session::Sessions;
 use crate::store::Store;
@@ -20,6 +21,7 @@ pub enum Event {
     /// A session's id and what its job reported.
     Session(String, JobEvent),
     Invitation(InvitationStatus),
+    Poll(PollEvent),
 }
 
 pub type Events = Arc<dyn Fn(Event) + Send + Sync>;
@@ -29,6 +31,7 @@ pub struct Service {
     pub rooms: Arc<Rooms>,
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
+    pub polls: Arc<Polls>,
     /// The key of viewers' signed tokens and segment URLs, kept in the database so they survive a
     /// restart.
     pub url_key: Vec<u8>,
@@ -73,6 +76,8 @@ impl Service {
                 .with_replay_min_cut(cfg.replay_min_cut_s)
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
+        let ev = events.clone();
+        let polls = Polls::new(store.clone(), sessions.clone(), Some(Arc::new(move |e| ev(Event::Poll(e)))));
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
         let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.caps());
         let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
@@ -80,12 +85,13 @@ impl Service {
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
         let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
         rooms.follow_ingest(ingest_events);
-        Ok(Service { store, rooms, sessions, invitations, url_key, rtmp })
+        Ok(Service { store, rooms, sessions, invitations, polls, url_key, rtmp })
     }
 
     /// Resumes the sessions and invitations written down before a restart (blocking: they open
-    /// their inputs).
+    /// their inputs), then their open polls.
     pub fn resume(&self) {
         crate::session::resume::resume_all(&self.invitations);
+        self.polls.restore();
     }
 }

@@ -330,6 +330,10 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     let (_, ses) =
         call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": b}], "size": "320x180"}).to_string()));
     let ses_b = ses["id"].as_str().unwrap().to_string();
+    let ask = json!({"question": "?", "options": ["x", "y"]}).to_string();
+    let (st, poll) = call("POST", &format!("{h}/sessions/{ses_b}/polls"), Some(&ask));
+    assert_eq!(st, 201, "{poll}");
+    let poll_b = poll["id"].as_str().unwrap().to_string();
     let protected = [
         ("GET", "/rooms".to_string()),
         ("POST", "/rooms".to_string()),
@@ -356,6 +360,14 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/sessions/{ses_b}/replay/index_00000.ts")),
         ("POST", format!("/sessions/{ses_b}/replay/export")),
         ("GET", format!("/sessions/{ses_b}/replay.mp4")),
+        ("POST", format!("/sessions/{ses_b}/polls")),
+        ("GET", format!("/sessions/{ses_b}/polls")),
+        ("GET", format!("/polls/{poll_b}")),
+        ("POST", format!("/polls/{poll_b}/votes")),
+        ("POST", format!("/polls/{poll_b}/close")),
+        ("PUT", format!("/rooms/{a}/poll")),
+        ("GET", format!("/rooms/{a}/poll")),
+        ("DELETE", format!("/rooms/{a}/poll")),
         ("GET", "/invitations".to_string()),
         ("POST", "/invitations".to_string()),
         ("GET", "/events".to_string()),
@@ -423,6 +435,14 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/sessions/{ses_b}/replay.m3u8")),
         ("POST", format!("/sessions/{ses_b}/replay/export")),
         ("GET", format!("/sessions/{ses_b}/replay.mp4")),
+        ("POST", format!("/sessions/{ses_b}/polls")),
+        ("GET", format!("/sessions/{ses_b}/polls")),
+        ("GET", format!("/polls/{poll_b}")),
+        ("POST", format!("/polls/{poll_b}/votes")),
+        ("POST", format!("/polls/{poll_b}/close")),
+        ("PUT", format!("/rooms/{b}/poll")),
+        ("GET", format!("/rooms/{b}/poll")),
+        ("DELETE", format!("/rooms/{b}/poll")),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }
@@ -443,6 +463,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(me("GET", &format!("/rooms/{a}/slates/suggest"), None).1["pick"].as_str(), Some(slate.as_str()));
     assert_eq!(me("POST", "/rooms", Some(r#"{"name":"mine"}"#)).0, 403, "anchors do not create rooms");
     assert_eq!(call("GET", &format!("{h}/rooms/{b}"), None).1["paused"], json!(null), "B was not paused");
+    assert_eq!(call("GET", &format!("{h}/polls/{poll_b}"), None).1["state"].as_str(), Some("open"), "B's poll is open");
     // Its own room it pauses and resumes.
     let (st, r) = me("POST", &format!("/rooms/{a}/pause"), None);
     assert_eq!((st, r["paused"]["slate"].as_str()), (200, Some(slate.as_str())), "its default slate: {r}");

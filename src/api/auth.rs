@@ -1,6 +1,6 @@
 //! Who may call what. Every route needs `Authorization: Bearer <token>` except `/health`, a viewer's
-//! own signed playlist and segments, behaviour reports and the payment callback (which check their
-//! own credentials: a viewer token, an HMAC, or a bearer token as here). An
+//! own signed playlist and segments, behaviour reports, a poll's routes and the payment callback
+//! (which check their own credentials: a viewer token, an HMAC, or a bearer token as here). An
 //! operator token may do everything; an anchor token only what concerns its room: the room itself,
 //! and the sessions and invitations it takes part in. Tokens are compared as SHA-256 hashes.
 
@@ -50,6 +50,8 @@ fn exempt(segments: &[&str]) -> bool {
             | ["channels", _, "viewers", _, "events"]
             | ["slates", _, "file"]
             | ["slates", _, "moderation"]
+            | ["polls", _]
+            | ["polls", _, "votes" | "close"]
     )
 }
 

@@ -45,6 +45,8 @@ pub struct BehaviourGuard {
     watch: Limiter,
     reading: Limiter,
     seen: std::sync::Mutex<HashMap<String, i64>>,
+    /// Votes per (poll, viewer token).
+    vote: Limiter,
 }
 
 /// `burst` reports at once, then one every `every`.
@@ -64,6 +66,7 @@ impl Default for BehaviourGuard {
             watch: limiter(Duration::from_secs(5), 3),
             reading: limiter(Duration::from_secs(2), 5),
             seen: std::sync::Mutex::default(),
+            vote: limiter(Duration::from_secs(2), 3),
         }
     }
 }
@@ -85,6 +88,16 @@ impl BehaviourGuard {
         }
         l.check_key(&(channel.to_string(), token.to_string()))
             .map_err(|_| ApiError::too_many("rate_limited", "too many reports of this kind; slow down"))
+    }
+
+    /// Whether this viewer may vote in this poll now (a few changes of mind, then one every 2 s).
+    pub(super) fn admit_vote(&self, poll: &str, token: &str) -> ApiResult<()> {
+        if self.vote.len() > 50_000 {
+            self.vote.retain_recent();
+        }
+        self.vote
+            .check_key(&(poll.to_string(), token.to_string()))
+            .map_err(|_| ApiError::too_many("rate_limited", "too many votes from this viewer; slow down"))
     }
 
     /// Remembers a platform signature; false when it was already used (a replay).

@@ -4,8 +4,8 @@ use utoipa::OpenApi;
 
 use super::{
     behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
-    pause_wire, pk_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock,
-    ErrorBody, ErrorDetail,
+    pause_wire, pk_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire,
+    tokens, unlock, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +55,14 @@ use super::{
         invitations::hang_up,
         invitations::update_pk,
         invitations::post_comment,
+        polls::create_poll,
+        polls::session_polls,
+        polls::get_poll,
+        polls::vote,
+        polls::close_poll,
+        polls::put_room_poll,
+        polls::get_room_poll,
+        polls::delete_room_poll,
         unlock::put_channel,
         unlock::get_channel,
         unlock::issue_viewer_token,
@@ -110,6 +118,10 @@ use super::{
         invitations_wire::PostComment,
         invitations_wire::InvitationView,
         invitations_wire::InviteStateWire,
+        polls_wire::CreatePoll,
+        polls_wire::Vote,
+        polls_wire::OptionChoice,
+        polls_wire::PollView,
         pk_wire::PkPatch,
         pk_wire::PkView,
         pk_wire::WinnerWire,

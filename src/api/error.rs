@@ -13,6 +13,7 @@ use crate::compose::slate_file::SlateFileError;
 use crate::error::{chain, Blame};
 use crate::rooms::{SlateError, SourceError};
 use crate::session::invite::InviteError;
+use crate::session::polls::PollError;
 use crate::session::SessionError;
 use crate::store::StoreError;
 
@@ -28,7 +29,8 @@ pub struct ErrorDetail {
     /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
-    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live` and a replay's `not_recorded` (409). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
+    /// a poll's `poll_open` and `poll_closed` (409), a vote's `bad_viewer_token` (401). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -116,9 +118,11 @@ impl From<crate::Error> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NoRoom(_) | StoreError::NoDestination(_) | StoreError::NoToken(_) | StoreError::NoSlate(_) => {
-                ApiError::not_found(e.to_string())
-            }
+            StoreError::NoRoom(_)
+            | StoreError::NoDestination(_)
+            | StoreError::NoToken(_)
+            | StoreError::NoSlate(_)
+            | StoreError::NoPoll(_) => ApiError::not_found(e.to_string()),
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
         }
@@ -167,6 +171,18 @@ impl From<crate::session::replay::ReplayError> for ApiError {
             ReplayError::NotRecorded(_) => ApiError::new(StatusCode::CONFLICT, "not_recorded", e.to_string()),
             ReplayError::Busy => ApiError::conflict(e.to_string()),
             ReplayError::Failed(_) | ReplayError::Io(_) => ApiError::server("io_failed", &e),
+        }
+    }
+}
+
+impl From<PollError> for ApiError {
+    fn from(e: PollError) -> ApiError {
+        match e {
+            PollError::NotFound(_) | PollError::NoSession(_) => ApiError::not_found(e.to_string()),
+            PollError::AlreadyOpen(_) => ApiError::new(StatusCode::CONFLICT, "poll_open", e.to_string()),
+            PollError::Closed(_) => ApiError::new(StatusCode::CONFLICT, "poll_closed", e.to_string()),
+            PollError::NoOption(_) | PollError::Invalid(_) => ApiError::invalid(e.to_string()),
+            PollError::Store(e) => e.into(),
         }
     }
 }

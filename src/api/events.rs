@@ -14,6 +14,7 @@ use crate::compose::JobEvent;
 use crate::outputs::OutputEvent;
 use crate::rooms::RoomEvent;
 use crate::session::invite::InvitationStatus;
+use crate::session::polls::PollEvent;
 
 /// A state change, as sent on `/events`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -128,6 +129,18 @@ pub enum ServiceEvent {
     SessionCaughtUp {
         session_id: String,
     },
+    /// A viewer poll opened on a session (`poll_opened`), its counts changed (`poll_counts`, at
+    /// most four times a second, the last change always), or it closed (`poll_closed`, with its
+    /// `winner` and why: `timeout`, `resume`, `request` or `session_stopped`).
+    PollOpened {
+        poll: super::polls_wire::PollView,
+    },
+    PollCounts {
+        poll: super::polls_wire::PollView,
+    },
+    PollClosed {
+        poll: super::polls_wire::PollView,
+    },
     /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
     Invitation {
         invitation_id: String,
@@ -186,6 +199,17 @@ impl From<crate::service::Event> for ServiceEvent {
             crate::service::Event::Room(e) => e.into(),
             crate::service::Event::Session(id, e) => (id.as_str(), e).into(),
             crate::service::Event::Invitation(st) => (&st).into(),
+            crate::service::Event::Poll(e) => e.into(),
+        }
+    }
+}
+
+impl From<PollEvent> for ServiceEvent {
+    fn from(e: PollEvent) -> ServiceEvent {
+        match e {
+            PollEvent::Opened(p) => ServiceEvent::PollOpened { poll: p.into() },
+            PollEvent::Counts(p) => ServiceEvent::PollCounts { poll: p.into() },
+            PollEvent::Closed(p) => ServiceEvent::PollClosed { poll: p.into() },
         }
     }
 }

@@ -30,6 +30,8 @@ mod moderation;
 mod pause;
 mod pause_wire;
 mod pk_wire;
+mod polls;
+mod polls_wire;
 mod replay;
 mod rooms;
 mod rooms_wire;
@@ -61,6 +63,7 @@ pub struct AppState {
     pub max_rooms: usize,
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
+    pub polls: Arc<crate::session::polls::Polls>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
     /// Shared secret of the platform: it signs behaviour reports and may sign viewer tokens.
@@ -101,6 +104,7 @@ impl AppState {
             max_rooms: cfg.max_rooms,
             sessions: svc.sessions.clone(),
             invitations: svc.invitations.clone(),
+            polls: svc.polls.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
             platform_secret: secrets.platform.filter(|s| !s.is_empty()),
             behaviour: Arc::default(),
@@ -201,6 +205,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions/{id}/pk", axum::routing::patch(invitations::update_pk))
         .route("/sessions/{id}/comments", post(invitations::post_comment))
+        .route("/sessions/{id}/polls", post(polls::create_poll).get(polls::session_polls))
+        .route("/polls/{id}", get(polls::get_poll))
+        .route("/polls/{id}/votes", post(polls::vote))
+        .route("/polls/{id}/close", post(polls::close_poll))
+        .route("/rooms/{id}/poll", get(polls::get_room_poll).put(polls::put_room_poll).delete(polls::delete_room_poll))
         .route("/sessions/{id}/replay/export", post(replay::export_replay))
         .route("/sessions/{id}/replay.mp4", get(replay::replay_mp4))
         .route("/invitations", post(invitations::create_invitation).get(invitations::list_invitations))

@@ -20,9 +20,11 @@ pub(super) async fn pause_room(
     // The body is optional: an empty POST pauses with the defaults.
     let req: PauseRequest = super::optional_json(body)?;
     let PauseChoice { slate, audio } = req.try_into()?;
-    let (rooms, store) = (s.rooms.clone(), s.store.clone());
+    let (rooms, store, polls) = (s.rooms.clone(), s.store.clone(), s.polls.clone());
     let room = blocking(move || {
         rooms.pause(&id, &slate, audio)?;
+        // The room's configured poll opens in every session that shows it.
+        polls.room_paused(&id);
         Ok(store.room(&id)?)
     })
     .await?;
@@ -32,11 +34,12 @@ pub(super) async fn pause_room(
 #[utoipa::path(post, path = "/rooms/{id}/resume", params(("id" = String, Path)),
     responses((status = 200, body = RoomView), (status = 404, body = ErrorBody)))]
 pub(super) async fn resume_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RoomView>> {
-    let (rooms, store) = (s.rooms.clone(), s.store.clone());
+    let (rooms, store, polls) = (s.rooms.clone(), s.store.clone(), s.polls.clone());
     let room = blocking(move || {
         // An unknown room is a 404 before anything else.
         let room = store.room(&id)?;
         rooms.resume(&id)?;
+        polls.room_resumed(&id);
         Ok(room)
     })
     .await?;

@@ -92,9 +92,15 @@ pub(super) async fn change_session(
 #[utoipa::path(delete, path = "/sessions/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(super) async fn stop_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let (sessions, i) = (s.sessions.clone(), id.clone());
+    let (sessions, polls, i) = (s.sessions.clone(), s.polls.clone(), id.clone());
     // Returns at once; the session finishes its outputs in the background.
-    let found = tokio::task::spawn_blocking(move || sessions.stop_in_background(&i)).await.unwrap_or(false);
+    let found = tokio::task::spawn_blocking(move || {
+        let found = sessions.stop_in_background(&i);
+        polls.close_open(&i, crate::session::polls::CloseReason::SessionStopped);
+        found
+    })
+    .await
+    .unwrap_or(false);
     if found {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -15,7 +15,7 @@ use super::config::RenderConfig;
 use super::encoder::{Encoders, FrameSink, Tracks};
 use super::live::{LiveHooks, Stage};
 use super::masks::face_masks;
-use super::overlay::{Comment, FixedLayers, Overlay, PkBar, TextImages};
+use super::overlay::{Comment, FixedLayers, Overlay, PkBar, PollBoard, TextImages};
 use super::report::{median, RenderReport, StageMedians};
 use super::slot::{PullTimes, Slot, SlotOpener};
 use super::view::{shown_inputs, ViewSpec};
@@ -37,6 +37,7 @@ pub(super) struct LiveView {
     pub(super) solo: bool,
     pub(super) pk: Option<PkBar>,
     pub(super) comments: Vec<Comment>,
+    pub(super) poll: Option<PollBoard>,
 }
 
 pub struct Job<'a> {
@@ -202,9 +203,10 @@ impl<'a> Job<'a> {
         match self.cfg.hooks.as_ref().map(|h| &h.state) {
             Some(l) => {
                 let l = lock(l);
-                LiveView { active: l.active, solo: l.solo, pk: l.pk.clone(), comments: l.comments.clone() }
+                let poll = l.poll.clone();
+                LiveView { active: l.active, solo: l.solo, pk: l.pk.clone(), comments: l.comments.clone(), poll }
             }
-            None => LiveView { active: true, solo: false, pk: None, comments: Vec::new() },
+            None => LiveView { active: true, solo: false, pk: None, comments: Vec::new(), poll: None },
         }
     }
 
@@ -229,6 +231,7 @@ impl<'a> Job<'a> {
         let overlay = Overlay {
             pk: live.pk.as_ref().filter(|_| !self.solo),
             comments: &live.comments,
+            poll: live.poll.as_ref(),
             now: Instant::now(),
             size: (w, h),
         };
@@ -244,7 +247,14 @@ impl<'a> Job<'a> {
                     geom(i).map(|g| TileSpec { slot: i, placement: layout::place(g, cells[k], slots[i].fit) })
                 })
                 .collect();
-            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec)?;
+            // A poll is drawn over the cells whose input shows its room's pause slate.
+            let paused: Vec<_> = shown
+                .iter()
+                .zip(&cells)
+                .filter(|(&i, _)| slots[i].paused && geom(i).is_some())
+                .map(|(_, c)| *c)
+                .collect();
+            let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec, &paused)?;
             let masks =
                 spec.mask.as_ref().map(|m| face_masks(m, slots, &tiles, self.fixed.sticker)).unwrap_or_default();
             scenes.push(Scene {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::overlay::{Comment, PkBar};
+use super::overlay::{Comment, PkBar, PollBoard};
 use super::source::Source;
 use crate::media::{Fit, Layout};
 use crate::outputs::OutputEvent;
@@ -156,6 +156,8 @@ pub struct LiveState {
     pub solo: bool,
     pub pk: Option<PkBar>,
     pub comments: Vec<Comment>,
+    /// The session's viewer poll, while it is open and for a while after.
+    pub poll: Option<PollBoard>,
     /// Set by the API when it activates the job; the loop fills in when the first frame after that
     /// was composed and read back, and when its first packet left the encoder.
     pub activated: Option<Instant>,
@@ -174,6 +176,7 @@ impl Default for LiveState {
             solo: false,
             pk: None,
             comments: Vec::new(),
+            poll: None,
             activated: None,
             first_frame: None,
             first_packet: None,

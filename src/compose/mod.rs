@@ -27,8 +27,8 @@ pub use live::{
     StageSink, Wake,
 };
 pub use overlay::{
-    Comment, Element, Overlays, PkBar, PkChange, PkError, PkSettings, TextAlign, TextRenderer, TextStyle, Winner,
-    COMMENT_LINES, COMMENT_TTL,
+    poll_geometry, Comment, Element, Overlays, PkBar, PkChange, PkError, PkSettings, PollBoard, PollGeometry,
+    TextAlign, TextRenderer, TextStyle, Winner, COMMENT_LINES, COMMENT_TTL, POLL_BAR, POLL_RESULT_TTL, POLL_WINNER,
 };
 pub use report::{median, RenderReport, StageMedians};
 pub use source::Source;

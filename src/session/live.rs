@@ -47,6 +47,14 @@ impl Sessions {
         Some(out)
     }
 
+    /// Shows a poll in a running session's pictures from its next tick (without waking it: a
+    /// vote is not worth an early frame).
+    pub fn show_poll(&self, id: &str, board: compose::PollBoard) {
+        if let Some(r) = self.running().get(id) {
+            lock(&r.hooks.state).poll = Some(board);
+        }
+    }
+
     /// Starts a pending session's output now, from the latest frames in its rings.
     pub fn activate(&self, id: &str) -> Option<()> {
         self.with_live(id, |l| {

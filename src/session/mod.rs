@@ -15,6 +15,7 @@ use crate::rooms::Rooms;
 pub mod invite;
 mod live;
 pub mod pk_plan;
+pub mod polls;
 mod reaper;
 pub mod records;
 pub mod replay;
@@ -322,6 +323,15 @@ impl Sessions {
     /// The rooms a session takes part in (None: no such session).
     pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
         self.running().get(id).map(|r| r.rooms.clone())
+    }
+
+    /// The running sessions that show a room.
+    pub fn showing(&self, room: &str) -> Vec<String> {
+        let m = self.running();
+        m.iter()
+            .filter(|(_, r)| r.rooms.iter().any(|x| x == room) && lock(&r.state).0 == SessionState::Running)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// A masked session's masking and renditions (None: no such session or not masked).

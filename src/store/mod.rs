@@ -13,11 +13,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
 mod pauses;
+mod polls;
 mod resumable;
 mod slates;
 mod tokens;
 mod viewers;
 pub use pauses::Pause;
+pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
 pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
 pub use slates::Slate;
@@ -38,6 +40,8 @@ pub enum StoreError {
     NoToken(String),
     #[error("no slate {0}")]
     NoSlate(String),
+    #[error("no poll {0}")]
+    NoPoll(String),
     #[error("schema migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task: {0}")]
@@ -118,7 +122,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 12] = [
+const STEPS: [&str; 13] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -131,6 +135,7 @@ const STEPS: [&str; 12] = [
     include_str!("migrations/10_deadline_ms.sql"),
     include_str!("migrations/11_slates.sql"),
     include_str!("migrations/12_room_topic.sql"),
+    include_str!("migrations/13_polls.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

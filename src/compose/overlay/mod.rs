@@ -3,6 +3,7 @@
 
 mod comments;
 mod pk_bar;
+mod poll;
 mod text;
 
 use std::time::Instant;
@@ -17,6 +18,7 @@ use crate::media::Rect;
 use comments::comment_elements;
 pub use comments::{Comment, COMMENT_LINES, COMMENT_TTL};
 pub use pk_bar::{PkBar, PkChange, PkError, PkSettings, Winner};
+pub use poll::{poll_geometry, PollBoard, PollGeometry, POLL_BAR, POLL_RESULT_TTL, POLL_WINNER};
 pub use text::{TextAlign, TextRenderer, TextStyle};
 
 /// What to draw besides the inputs.
@@ -123,12 +125,15 @@ impl TextImages {
 pub(crate) struct Overlay<'a> {
     pub pk: Option<&'a PkBar>,
     pub comments: &'a [Comment],
+    /// A viewer poll: drawn over each tile that shows a pause slate, and on a monitor.
+    pub poll: Option<&'a PollBoard>,
     pub now: Instant,
     pub size: (u32, u32),
 }
 
 impl Overlay<'_> {
-    /// The fixed layers plus the PK bar and (on a monitor) the comments of a view; text boxes are
+    /// The fixed layers plus the PK bar, (on a monitor) the comments of a view, and the poll over
+    /// the cells of `paused` tiles (a monitor without one: over the whole frame); text boxes are
     /// rasterised into compositor images when their content changed.
     pub fn layers(
         &self,
@@ -136,6 +141,7 @@ impl Overlay<'_> {
         texts: &mut TextImages,
         fixed: &[LayerSpec],
         spec: &ViewSpec,
+        paused: &[Rect],
     ) -> Result<Vec<LayerSpec>> {
         let (w, h) = self.size;
         let mut elements = Vec::new();
@@ -152,6 +158,13 @@ impl Overlay<'_> {
         }
         if let Some(anchor) = &spec.monitor {
             elements.extend(comment_elements(self.comments, anchor, self.now, w, h, &format!("comments.{anchor}.")));
+        }
+        if let Some(poll) = self.poll.filter(|p| p.visible(self.now)) {
+            let whole = [Rect { x: 0.0, y: 0.0, w: w as f32, h: h as f32 }];
+            let areas = if paused.is_empty() && spec.monitor.is_some() { &whole[..] } else { paused };
+            for a in areas {
+                elements.extend(poll.elements(*a, ""));
+            }
         }
         let mut out = fixed.to_vec();
         for e in elements {
