@@ -30,7 +30,8 @@ pub struct ErrorDetail {
     /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
     /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
-    /// a poll's `poll_open` and `poll_closed` (409), a vote's `bad_viewer_token` (401). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// a poll's `poll_open` and `poll_closed`, an input pause's `input_is_room` (409), a vote's
+    /// `bad_viewer_token` (401). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -200,7 +201,9 @@ impl From<InviteError> for ApiError {
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> ApiError {
         match e {
-            SessionError::NotFound(_) => ApiError::not_found(e.to_string()),
+            SessionError::NotFound(_) | SessionError::NoInput(_) => ApiError::not_found(e.to_string()),
+            SessionError::InputIsRoom { .. } => ApiError::new(StatusCode::CONFLICT, "input_is_room", e.to_string()),
+            SessionError::Store(e) => e.into(),
             SessionError::Fits { .. } | SessionError::EmptyAudioUrl | SessionError::Pk(_) => {
                 ApiError::invalid(e.to_string())
             }

@@ -76,6 +76,18 @@ pub enum ServiceEvent {
         session_id: String,
         input: usize,
     },
+    /// A pulled input of a session shows a slate (`POST /sessions/{id}/inputs/{k}/pause`) in
+    /// every output of the session, or its own pictures again.
+    InputPaused {
+        session_id: String,
+        input: usize,
+        slate: String,
+        audio: String,
+    },
+    InputResumed {
+        session_id: String,
+        input: usize,
+    },
     /// Every input of a session shows its room's pause slate from output time `at_s` (seconds
     /// since the session started; a recording's replay leaves this out), or no longer does.
     SessionPaused {
@@ -176,6 +188,10 @@ impl From<(&str, JobEvent)> for ServiceEvent {
             JobEvent::Stopped { error } => ServiceEvent::SessionStopped { session_id, error },
             JobEvent::InputLost(input) => ServiceEvent::InputLost { session_id, input },
             JobEvent::InputBack(input) => ServiceEvent::InputBack { session_id, input },
+            JobEvent::InputPaused { input, slate, audio } => {
+                ServiceEvent::InputPaused { session_id, input, slate, audio }
+            }
+            JobEvent::InputResumed { input } => ServiceEvent::InputResumed { session_id, input },
             JobEvent::PauseEdge { paused: true, at_s } => ServiceEvent::SessionPaused { session_id, at_s },
             JobEvent::PauseEdge { paused: false, at_s } => ServiceEvent::SessionResumed { session_id, at_s },
             JobEvent::SoundEdge { at_s } => ServiceEvent::SessionSoundEdge { session_id, at_s },

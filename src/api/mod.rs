@@ -35,6 +35,7 @@ mod polls_wire;
 mod replay;
 mod rooms;
 mod rooms_wire;
+mod session_view;
 mod sessions;
 mod sessions_wire;
 mod slates;
@@ -205,6 +206,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions/{id}/pk", axum::routing::patch(invitations::update_pk))
         .route("/sessions/{id}/comments", post(invitations::post_comment))
+        .route("/sessions/{id}/inputs/{k}/pause", post(pause::pause_input))
+        .route("/sessions/{id}/inputs/{k}/resume", post(pause::resume_input))
         .route("/sessions/{id}/polls", post(polls::create_poll).get(polls::session_polls))
         .route("/polls/{id}", get(polls::get_poll))
         .route("/polls/{id}/votes", post(polls::vote))

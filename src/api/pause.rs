@@ -63,3 +63,41 @@ pub(super) async fn show_source(
     .await?;
     Ok(Json(view(&s, room)))
 }
+
+#[utoipa::path(post, path = "/sessions/{id}/inputs/{k}/pause", params(("id" = String, Path), ("k" = usize, Path)),
+    request_body(content = PauseRequest, description = "optional"),
+    responses((status = 200, body = super::sessions_wire::SessionView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn pause_input(
+    State(s): State<AppState>,
+    Path((id, k)): Path<(String, String)>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<super::sessions_wire::SessionView>> {
+    let k = input_index(&k)?;
+    let req: PauseRequest = super::optional_json(body)?;
+    let PauseChoice { slate, audio } = req.try_into()?;
+    blocking(move || {
+        s.sessions.pause_input(&id, k, &slate, audio)?;
+        super::sessions::view(&s, &id)
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/sessions/{id}/inputs/{k}/resume", params(("id" = String, Path), ("k" = usize, Path)),
+    responses((status = 200, body = super::sessions_wire::SessionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn resume_input(
+    State(s): State<AppState>,
+    Path((id, k)): Path<(String, String)>,
+) -> ApiResult<Json<super::sessions_wire::SessionView>> {
+    let k = input_index(&k)?;
+    blocking(move || {
+        s.sessions.resume_input(&id, k)?;
+        super::sessions::view(&s, &id)
+    })
+    .await
+}
+
+/// An input's index in a path.
+fn input_index(k: &str) -> ApiResult<usize> {
+    k.parse().map_err(|_| super::ApiError::invalid("k: an input's index in the session's inputs (0, 1, …)"))
+}

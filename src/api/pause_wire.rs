@@ -72,3 +72,18 @@ pub struct PausedRoomView {
     #[serde(flatten)]
     pub pause: PauseView,
 }
+
+/// A paused pulled input of a session (`POST /sessions/{id}/inputs/{k}/pause`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PausedInputView {
+    /// The input's index in the session's inputs.
+    pub input: usize,
+    #[serde(flatten)]
+    pub pause: PauseView,
+}
+
+impl From<(usize, crate::session::input_pause::InputPause)> for PausedInputView {
+    fn from((input, p): (usize, crate::session::input_pause::InputPause)) -> PausedInputView {
+        PausedInputView { input, pause: PauseView { paused_since: p.since, slate: p.slate, audio: p.audio } }
+    }
+}

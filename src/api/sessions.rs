@@ -23,7 +23,8 @@ fn shown(s: &AppState, st: SessionStatus) -> SessionView {
         .into_iter()
         .filter_map(|room_id| Some(PausedRoomView { pause: pause_of(s, &room_id)?, room_id }))
         .collect();
-    SessionView { paused, ..st.into() }
+    let paused_inputs = s.sessions.input_pauses(&st.id).into_iter().map(Into::into).collect();
+    SessionView { paused, paused_inputs, ..st.into() }
 }
 
 /// The spec of a new session request, checked against the service. Blocking.

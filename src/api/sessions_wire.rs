@@ -9,10 +9,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{pk_wire::PkView, ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
 use crate::compose::Fps;
 use crate::media::geometry::{Fit, FrameSize, Layout};
-use crate::session::{Masking, SessionInput, SessionSpec, SessionState, SessionStatus, ViewStatus};
+use crate::session::{Masking, SessionInput, SessionSpec};
 
 /// Default output of a session.
 pub const DEFAULT_SIZE: &str = "1280x720";
@@ -238,6 +238,7 @@ impl TryFrom<CreateSession> for SessionSpec {
             pk: None,
             audio_of: vec![],
             masking,
+            input_pauses: Default::default(),
         })
     }
 }
@@ -296,99 +297,7 @@ pub struct ChangeSession {
     pub inputs: Option<Vec<SessionInputSpec>>,
 }
 
-/// Where a session is in its life.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStateWire {
-    Running,
-    /// Told to stop: its outputs are being finished.
-    Stopping,
-    Stopped,
-    Failed,
-}
-
-impl From<SessionState> for SessionStateWire {
-    fn from(s: SessionState) -> SessionStateWire {
-        match s {
-            SessionState::Running => SessionStateWire::Running,
-            SessionState::Stopping => SessionStateWire::Stopping,
-            SessionState::Stopped => SessionStateWire::Stopped,
-            SessionState::Failed => SessionStateWire::Failed,
-        }
-    }
-}
-
-/// One output of a multi-output session.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ViewStatusView {
-    pub name: String,
-    pub hls: String,
-    pub outputs: Vec<String>,
-}
-
-/// A session as the API shows it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct SessionView {
-    pub id: String,
-    pub state: SessionStateWire,
-    /// Frames composed.
-    pub frames: u64,
-    /// Ticks skipped because the machine could not compose them in time (the timeline keeps the
-    /// wall clock; the frame rate drops).
-    pub ticks_skipped: u64,
-    /// Whether the session is skipping ticks now (over the last few seconds).
-    pub behind: bool,
-    /// Path of the HLS playlist on this service.
-    pub hls: String,
-    pub outputs: Vec<String>,
-    /// Recording file on the server, when the session records.
-    pub recording: Option<String>,
-    pub error: Option<String>,
-    /// False while the session waits to be activated (pre-pull: inputs decoded, nothing sent).
-    pub active: bool,
-    /// A session with several outputs (a PK): each one's name, HLS path and destinations.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub views: Vec<ViewStatusView>,
-    /// The PK bar's settings, when the session shows one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pk: Option<PkView>,
-    /// Milliseconds from activation to the first composed frame and to its first encoded packet.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activation_to_first_frame_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activation_to_first_packet_ms: Option<f64>,
-    /// The session's rooms that are paused now (their tiles show a slate).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub paused: Vec<super::pause_wire::PausedRoomView>,
-}
-
-impl From<ViewStatus> for ViewStatusView {
-    fn from(v: ViewStatus) -> ViewStatusView {
-        ViewStatusView { name: v.name, hls: v.hls, outputs: v.outputs }
-    }
-}
-
-impl From<SessionStatus> for SessionView {
-    fn from(s: SessionStatus) -> SessionView {
-        SessionView {
-            id: s.id,
-            state: s.state.into(),
-            frames: s.frames,
-            ticks_skipped: s.ticks_skipped,
-            behind: s.behind,
-            hls: s.hls,
-            outputs: s.outputs,
-            recording: s.recording,
-            error: s.error,
-            active: s.active,
-            views: s.views.into_iter().map(Into::into).collect(),
-            pk: s.pk.map(Into::into),
-            activation_to_first_frame_ms: s.activation_to_first_frame_ms,
-            activation_to_first_packet_ms: s.activation_to_first_packet_ms,
-            paused: Vec::new(),
-        }
-    }
-}
+pub use super::session_view::{SessionStateWire, SessionView, ViewStatusView};
 
 #[cfg(test)]
 mod tests {

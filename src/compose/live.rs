@@ -27,6 +27,16 @@ pub enum JobEvent {
     },
     InputLost(usize),
     InputBack(usize),
+    /// A pulled input shows a slate (`slate`; `audio`: `keep`, `mute` or `slate`), or its own
+    /// pictures again.
+    InputPaused {
+        input: usize,
+        slate: String,
+        audio: String,
+    },
+    InputResumed {
+        input: usize,
+    },
     /// Every input of the session shows its room's pause slate from output time `at_s` on
     /// (`paused`), or no longer does; the frame at `at_s` is a keyframe.
     PauseEdge {

@@ -20,26 +20,31 @@ const STALL_AFTER: Duration = Duration::from_secs(1);
 
 /// What an output slot reads.
 pub(crate) enum SlotInput {
-    Owned(Input),
-    Feed { name: String, reader: FeedReader },
+    /// Its own decoder; with a pause's hold (its slate, and the input's sound passed through it).
+    Owned(Input, Option<FeedReader>),
+    Feed {
+        name: String,
+        reader: FeedReader,
+    },
 }
 
 impl SlotInput {
     pub fn video(&self) -> &Arc<Ring<Arc<VideoFrame>>> {
         match self {
-            SlotInput::Owned(i) => &i.video,
+            SlotInput::Owned(i, _) => &i.video,
             SlotInput::Feed { reader, .. } => &reader.video,
         }
     }
     pub fn audio(&self) -> Option<Arc<Ring<AudioChunk>>> {
         match self {
-            SlotInput::Owned(i) => i.audio.clone(),
+            SlotInput::Owned(i, None) => i.audio.clone(),
+            SlotInput::Owned(_, Some(hold)) => Some(hold.audio.clone()),
             SlotInput::Feed { reader, .. } => Some(reader.audio.clone()),
         }
     }
     pub fn name(&self) -> &str {
         match self {
-            SlotInput::Owned(i) => &i.info.url,
+            SlotInput::Owned(i, _) => &i.info.url,
             SlotInput::Feed { name, .. } => name,
         }
     }
@@ -48,21 +53,31 @@ impl SlotInput {
     /// And whether that is a pause's slate.
     pub fn slate(&self) -> (Option<Arc<VideoFrame>>, bool) {
         match self {
-            SlotInput::Owned(_) => (None, false),
-            SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
+            SlotInput::Owned(_, None) => (None, false),
+            SlotInput::Owned(_, Some(reader)) | SlotInput::Feed { reader, .. } => reader.feed.shown_instead(),
         }
     }
 
     /// The latest change of what the input's room shows (a pause, a resume, another source).
     fn change(&self) -> Option<Change> {
         match self {
-            SlotInput::Owned(_) => None,
-            SlotInput::Feed { reader, .. } => Some(reader.feed.change()),
+            SlotInput::Owned(_, None) => None,
+            SlotInput::Owned(_, Some(reader)) | SlotInput::Feed { reader, .. } => Some(reader.feed.change()),
         }
     }
+    /// A pulled input's sound passes through its hold (muted, or replaced by the slate's, while
+    /// paused).
+    fn relay_audio(&self) {
+        if let SlotInput::Owned(Input { audio: Some(a), .. }, Some(hold)) = self {
+            while let Some(c) = a.try_pop() {
+                hold.feed.relay_audio(c);
+            }
+        }
+    }
+
     pub fn fps(&self) -> f64 {
         match self {
-            SlotInput::Owned(i) => i.info.fps.clamp(1.0, 240.0),
+            SlotInput::Owned(i, _) => i.info.fps.clamp(1.0, 240.0),
             SlotInput::Feed { .. } => 30.0,
         }
     }
@@ -111,6 +126,7 @@ pub(crate) struct PullTimes {
 impl Slot {
     /// With several views, each view's mixer gets its own copy of this input's audio.
     pub fn fan_out_audio(&self) {
+        self.input.relay_audio();
         if self.taps.is_empty() {
             return;
         }
@@ -125,6 +141,7 @@ impl Slot {
 
     /// Pre-pull: audio that will never be played is discarded.
     pub fn discard_audio(&self) {
+        self.input.relay_audio();
         if let Some(a) = self.input.audio() {
             while a.try_pop().is_some() {}
         }
@@ -273,7 +290,8 @@ impl<'a> SlotOpener<'a> {
 
     pub fn open(&self, i: usize, source: &Source, fit: Fit) -> Result<Slot> {
         let input = match source {
-            Source::Url(url) => SlotInput::Owned(ingest::open(url, &self.opts)?),
+            Source::Url(url) => SlotInput::Owned(ingest::open(url, &self.opts)?, None),
+            Source::Pulled { url, hold } => SlotInput::Owned(ingest::open(url, &self.opts)?, Some(hold.subscribe())),
             Source::Feed { name, feed } => SlotInput::Feed { name: name.clone(), reader: feed.subscribe() },
         };
         let taps = if self.views > 1 {

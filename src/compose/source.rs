@@ -1,4 +1,5 @@
-//! Where an input's pictures come from: a URL FFmpeg opens, or a room's feed from the ingest.
+//! Where an input's pictures come from: a URL FFmpeg opens (a live one with its pause), or a
+//! room's feed from the ingest.
 
 use std::sync::Arc;
 
@@ -9,6 +10,10 @@ use crate::ingest::Feed;
 pub enum Source {
     /// Anything FFmpeg opens.
     Url(String),
+    /// A URL a live session pulls, with what it shows and plays while paused: `hold` is a feed
+    /// that carries only the pause (its slate, its loop, what is heard), and the input's sound
+    /// passes through it.
+    Pulled { url: String, hold: Arc<Feed> },
     /// A room's feed from the RTMP ingest (survives the anchor leaving and returning).
     Feed { name: String, feed: Arc<Feed> },
 }
@@ -16,7 +21,7 @@ pub enum Source {
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Source::Url(u) => write!(f, "{u}"),
+            Source::Url(u) | Source::Pulled { url: u, .. } => write!(f, "{u}"),
             Source::Feed { name, .. } => write!(f, "feed {name}"),
         }
     }
@@ -26,7 +31,7 @@ impl Source {
     /// Identity of the source across a change of a job's inputs (a kept input keeps its decoder).
     pub(crate) fn key(&self) -> String {
         match self {
-            Source::Url(u) => format!("url:{u}"),
+            Source::Url(u) | Source::Pulled { url: u, .. } => format!("url:{u}"),
             Source::Feed { name, .. } => format!("feed:{name}"),
         }
     }

@@ -224,6 +224,12 @@ impl Feed {
         g.shows(generation)
     }
 
+    /// Sound of a pulled input passed through its pause's hold (a feed with no pictures): heard,
+    /// silenced or replaced by the slate's as the pause says.
+    pub fn relay_audio(&self, c: AudioChunk) {
+        self.push_audio(MAIN_SOURCE, c);
+    }
+
     /// What readers show before the anchor's first picture.
     pub fn set_waiting(&self, card: Arc<VideoFrame>) {
         self.lock().waiting = Some(card);

@@ -100,6 +100,36 @@ impl Rooms {
         (SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None, sound: false })
     }
 
+    /// Pauses a pulled input: its `hold` shows `slate` (an id; [`AUTO_SLATE`] and
+    /// [`SYSTEM_SLATE`]: the system card, as an input has no room to pick by; a slate that cannot
+    /// be shown: the system card), looped like a room's. The slate shown, and the audio.
+    pub fn pause_hold(
+        &self,
+        hold: &Arc<Feed>,
+        slate: &str,
+        audio: Option<PauseAudio>,
+        size: (u32, u32),
+    ) -> Result<(String, PauseAudio), StoreError> {
+        let wanted = (slate != AUTO_SLATE && slate != SYSTEM_SLATE).then_some(slate);
+        if let Some(id) = wanted {
+            self.store.slate(id)?;
+        }
+        let picture = wanted.zip(self.slates.as_ref()).and_then(|(id, s)| match s.picture(id, size) {
+            Ok(p) => Some((id.to_string(), p)),
+            Err(e) => {
+                tracing::warn!(slate = %id, error = %e, "slate not shown; the system card stands in");
+                None
+            }
+        });
+        let (shown, picture) = picture.unwrap_or_else(|| {
+            let card = slate::text_card(slate::SYSTEM_CARD_TEXT, size);
+            (SYSTEM_SLATE.to_string(), SlatePicture { first: card, looped: None, sound: false })
+        });
+        let audio = audio.unwrap_or(if picture.sound { PauseAudio::Slate } else { PauseAudio::Keep });
+        put_on(hold, picture, audio);
+        Ok((shown, audio))
+    }
+
     /// Shows `room`'s anchor again from the next frame they send (blocking); the pause that
     /// ended, if the room was paused.
     pub fn resume(&self, room: &str) -> Result<Option<Pause>, StoreError> {

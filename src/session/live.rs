@@ -22,7 +22,11 @@ impl Sessions {
                 return Err(SessionError::Fits { inputs: count });
             }
         }
-        let sources = inputs.as_ref().map(|i| i.iter().map(|x| self.source(x)).collect());
+        if let Some(i) = &inputs {
+            r.holds = super::input_pause::holds_for(i, &r.holds);
+            r.spec.input_pauses = super::input_pause::moved_pauses(&r.spec.inputs, i, &r.spec.input_pauses);
+        }
+        let sources = inputs.as_ref().map(|i| i.iter().map(|x| self.source(x, &r.holds)).collect());
         r.inputs = count;
         lock(&r.hooks.state).change = Some(LayoutChange { layout, fits: fits.clone(), inputs: sources });
         r.hooks.wake.notify();

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::ingest::InputOptions;
 use crate::rooms::Rooms;
 
+pub mod input_pause;
 pub mod invite;
 mod live;
 pub mod pk_plan;
@@ -27,7 +28,7 @@ pub mod unlock;
 
 pub use spec::{rooms_in, Masking, Rendition, SessionInput, SessionSpec};
 
-use crate::compose::{self, JobEvent, LiveHooks, Source};
+use crate::compose::{self, JobEvent, LiveHooks};
 use crate::sys::{lock, redact_url};
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -101,6 +102,12 @@ pub enum SessionError {
     Fits { inputs: usize },
     #[error("audio_url must not be empty")]
     EmptyAudioUrl,
+    #[error("the session has no input {0}")]
+    NoInput(usize),
+    #[error("input {input} is room {room}: pause the room (POST /rooms/{room}/pause)")]
+    InputIsRoom { input: usize, room: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The PK bar's settings were refused; nothing changed.
     #[error(transparent)]
     Pk(#[from] crate::compose::PkError),
@@ -125,6 +132,8 @@ struct Running {
     masking: Option<(Masking, Vec<Rendition>)>,
     /// What it runs, as changed since it started (its record).
     spec: SessionSpec,
+    /// Each pulled input's pause hold, by URL.
+    holds: input_pause::Holds,
 }
 
 /// Where a session's events go: the session's id and what its job reports (`Started` and
@@ -337,13 +346,6 @@ impl Sessions {
     /// A masked session's masking and renditions (None: no such session or not masked).
     pub fn masking(&self, id: &str) -> Option<(Masking, Vec<Rendition>)> {
         self.running().get(id)?.masking.clone()
-    }
-
-    fn source(&self, i: &SessionInput) -> Source {
-        match i {
-            SessionInput::Room(r) => Source::Feed { name: format!("room {r}"), feed: self.rooms.feed(r) },
-            SessionInput::Url(u) => Source::Url(u.clone()),
-        }
     }
 
     /// Each session's frame counters and its outputs' counters (push keys redacted).

@@ -44,6 +44,9 @@ pub struct SessionSpec {
     /// Per-viewer face masking: the session produces one rendition per unlock level (plus the open
     /// picture), all from one composition, served only through per-viewer signed playlists.
     pub masking: Option<Masking>,
+    /// Pulled inputs shown paused (by input index), with their slates.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub input_pauses: std::collections::BTreeMap<usize, super::input_pause::InputPause>,
 }
 
 /// Face masking of a session.

@@ -100,7 +100,8 @@ impl Sessions {
             state: Arc::new(Mutex::new(live)),
             wake: Arc::default(),
         };
-        let cfg = self.job_config(&spec, outputs, views.specs, &hooks);
+        let holds = super::input_pause::holds_for(&spec.inputs, &Default::default());
+        let cfg = self.job_config(&spec, outputs, views.specs, &hooks, &holds);
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let thread = self.spawn(id, cfg, state.clone())?;
         // A pause of one of its rooms should not wait for its slate's decode.
@@ -119,9 +120,13 @@ impl Sessions {
             recording,
             views: views.status,
             masking: spec.masking.clone().map(|m| (m, views.renditions)),
+            holds,
             spec,
         };
+        let pauses = running.spec.input_pauses.clone();
         self.running().insert(id.to_string(), running);
+        // A restart's paused inputs show their slates again (from their first start).
+        self.restore_input_pauses(id, &pauses);
         self.status(id).ok_or(crate::Error::StageGone { stage: "session" })
     }
 
@@ -131,10 +136,11 @@ impl Sessions {
         outputs: Vec<String>,
         views: Vec<ViewSpec>,
         hooks: &LiveHooks,
+        holds: &super::input_pause::Holds,
     ) -> RenderConfig {
         let gop = (spec.fps.as_f64() * 2.0).round().max(1.0) as u32;
         RenderConfig {
-            inputs: spec.inputs.iter().map(|i| self.source(i)).collect(),
+            inputs: spec.inputs.iter().map(|i| self.source(i, holds)).collect(),
             layout: spec.layout,
             fits: spec.fits.clone(),
             size: spec.size,

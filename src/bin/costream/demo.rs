@@ -91,6 +91,7 @@ fn session(rooms: &[String]) -> SessionSpec {
         pending: false,
         audio_of: vec![],
         masking: None,
+        input_pauses: Default::default(),
         pk: Some(PkSettings {
             names: ["小美".into(), "Leo".into()],
             scores: [1200, 800],

@@ -194,6 +194,7 @@ pub fn run(dir: &Path, seconds: f64) -> Result<(f64, f64, f64)> {
             pk: None,
             audio_of: vec![],
             masking: None,
+            input_pauses: Default::default(),
         };
         if let Err(e) = state.sessions.start(spec) {
             return tracing::error!(error = %e, "latency session");
@@ -286,6 +287,7 @@ pub fn pk_accept(dir: &Path, runs: usize) -> Result<(f64, f64, f64, f64)> {
         pk: Some(Default::default()),
         audio_of: vec![],
         masking: None,
+        input_pauses: Default::default(),
     };
     // Waits for the session's first frame and packet after its activation.
     let first = |id: &str| -> Result<(f64, f64)> {
