@@ -5,11 +5,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("cannot open input {url}: {source}")]
+    // URLs are shown redacted: a pull URL may carry a key or a token.
+    #[error("cannot open input {}: {source}", crate::sys::redact_url(.url))]
     OpenInput { url: String, source: ffmpeg_next::Error },
-    #[error("input {url} has no video stream")]
+    #[error("input {} has no video stream", crate::sys::redact_url(.url))]
     NoVideo { url: String },
-    #[error("decoder for {url}: {source}")]
+    #[error("decoder for {}: {source}", crate::sys::redact_url(.url))]
     Decoder { url: String, source: ffmpeg_next::Error },
     #[error("no usable GPU adapter (tried {tried}); install mesa-vulkan-drivers for lavapipe")]
     NoAdapter { tried: String },
@@ -21,7 +22,7 @@ pub enum Error {
     EncoderUnavailable { name: String, why: String },
     #[error("encode: {0}")]
     Encode(#[from] ffmpeg_next::Error),
-    #[error("cannot open output {url}: {why}")]
+    #[error("cannot open output {}: {why}", crate::sys::redact_url(.url))]
     Output { url: String, why: String },
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },

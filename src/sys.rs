@@ -45,11 +45,33 @@ pub fn redact_key(key: &str) -> String {
 }
 
 /// A URL as logs, events, errors and metrics may show it: push URLs end in a platform's secret key,
-/// so the last path segment and any query are dropped.
+/// so the last path segment and any query are dropped, and so is a user and password.
 pub fn redact_url(url: &str) -> String {
     let url = url.split(['?', '#']).next().unwrap_or(url);
-    match url.rsplit_once('/') {
-        Some((head, _)) if url.contains("://") => format!("{head}/…"),
-        _ => url.rsplit('/').next().unwrap_or(url).to_string(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.rsplit('/').next().unwrap_or(url).to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = authority.rsplit_once('@').map_or(authority.to_string(), |(_, host)| format!("…@{host}"));
+    match path.map(|p| p.rsplit_once('/')) {
+        None => format!("{scheme}://{authority}"),
+        Some(None) => format!("{scheme}://{authority}/…"),
+        Some(Some((head, _))) => format!("{scheme}://{authority}/{head}/…"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_last_segment_query_and_password() {
+        assert_eq!(redact_url("rtmp://push.example/app/sk_secret"), "rtmp://push.example/app/…");
+        assert_eq!(redact_url("rtmp://push.example/sk_secret"), "rtmp://push.example/…");
+        assert_eq!(redact_url("https://u:pw@cdn.example/live/index.m3u8?token=t"), "https://…@cdn.example/live/…");
+        assert_eq!(redact_url("srt://host:9000?streamid=secret"), "srt://host:9000");
+        assert_eq!(redact_url("/data/clip.mp4"), "clip.mp4");
+        let e = crate::Error::NoVideo { url: "rtmp://a:pw@h/live/sk_secret".into() };
+        assert!(!e.to_string().contains("secret") && !e.to_string().contains("pw"), "{e}");
     }
 }

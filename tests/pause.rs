@@ -78,8 +78,15 @@ fn a_paused_room_shows_the_slate_keeps_its_sound_and_comes_back_and_the_pause_su
         let seg = newest_segment(&hls, &d);
         is_card(&frame_rgb(&seg, 0.0, 320, 180))
     });
-    let (rms, share) = tone(&samples(&newest_segment(&hls, &d)), 440.0);
-    assert!(rms > 0.05 && share > 0.5, "the anchor's tone goes on under the slate: rms {rms}, 440 Hz share {share}");
+    // (A machine too busy to mix every chunk in time can click in one segment: the next is clean.)
+    let mut heard = Vec::new();
+    let kept = kit::wait_until(std::time::Duration::from_secs(20), || {
+        let seg = newest_segment(&hls, &d);
+        let (rms, share) = tone(&samples(&seg), 440.0);
+        heard.push((rms, share));
+        is_card(&frame_rgb(&seg, 0.0, 320, 180)) && rms > 0.05 && share > 0.5
+    });
+    assert!(kept, "the anchor's tone goes on under the slate: (rms, 440 Hz share) per segment {heard:?}");
     // Muted: the slate, and silence on the same timeline.
     let (st, r) = call("POST", &pause, Some(r#"{"audio":"mute"}"#));
     assert_eq!(

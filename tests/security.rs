@@ -238,7 +238,7 @@ fn idle_sockets_are_closed_at_their_deadlines() {
 fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled() {
     let d = workdir("sec-secrets");
     let log = d.join("serve.log");
-    let svc = start_logged(&d.join("db.sqlite"), &["--allow-private-outputs"], &log);
+    let svc = start_logged(&d.join("db.sqlite"), &["--allow-private-outputs", "--allow-private-inputs"], &log);
     let h = &svc.http;
     let c = live_clip(&d);
     let events = Events::subscribe(h);
@@ -247,7 +247,12 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
         let _ = publish(&c, svc.rtmp_port, guessed).wait();
     }
     // A session pushing to a destination nobody listens on: its failure is reported, its key not.
-    let (ra, _) = room(h, "A");
+    let (ra, key_a) = room(h, "A");
+    let _anchor = publish_live(&c, svc.rtmp_port, &key_a);
+    // A pull URL with a password and a key that does not open: refused, neither logged.
+    let pull = format!("rtmp://viewer:pull-pass-9d1e@127.0.0.1:{}/live/pull-key-5c2b", free_port());
+    let (st, b) = call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"url": pull}]}).to_string()));
+    assert_eq!((st, b["error"]["code"].as_str()), (400, Some("input_unavailable")), "{b}");
     let push = format!("rtmp://127.0.0.1:{}/live/push-secret-7f3a9c", free_port());
     let (st, s) = call(
         "POST",
@@ -259,7 +264,7 @@ fn keys_and_push_urls_never_reach_logs_or_events_and_key_guessing_is_throttled()
     let ev = serde_json::to_string(&events.all()).unwrap();
     let logs = std::fs::read_to_string(&log).unwrap();
     let token = token_for(h).unwrap();
-    for secret in [guessed, "push-secret-7f3a9c", token.as_str()] {
+    for secret in [guessed, "push-secret-7f3a9c", token.as_str(), key_a.as_str(), "pull-pass-9d1e", "pull-key-5c2b"] {
         assert!(!ev.contains(secret), "{secret} in /events: {ev}");
         assert!(!logs.contains(secret), "{secret} in the log");
     }
