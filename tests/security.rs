@@ -373,6 +373,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/polls/{poll_b}/votes")),
         ("POST", format!("/polls/{poll_b}/close")),
         ("PUT", format!("/rooms/{a}/poll")),
+        ("POST", format!("/rooms/{a}/viewers")),
         ("GET", format!("/rooms/{a}/poll")),
         ("DELETE", format!("/rooms/{a}/poll")),
         ("GET", "/invitations".to_string()),
@@ -450,6 +451,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/polls/{poll_b}/votes")),
         ("POST", format!("/polls/{poll_b}/close")),
         ("PUT", format!("/rooms/{b}/poll")),
+        ("POST", format!("/rooms/{b}/viewers")),
         ("GET", format!("/rooms/{b}/poll")),
         ("DELETE", format!("/rooms/{b}/poll")),
     ] {

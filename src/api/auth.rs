@@ -46,6 +46,8 @@ fn exempt(segments: &[&str]) -> bool {
         ["health"]
             | ["payments", "callback"]
             | ["sessions", _, "viewers", _, "index.m3u8"]
+            | ["rooms", _, "viewers"]
+            | ["rooms", _, "viewers", _, "index.m3u8"]
             | ["sessions", _, "r", _, _]
             | ["channels", _, "viewers", _, "events"]
             | ["slates", _, "file"]

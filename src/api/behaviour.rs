@@ -18,14 +18,11 @@ use axum::http::HeaderMap;
 use axum::Json;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::unlock::{check_id, forget_viewer, rules, viewer, ViewerStatus};
+use super::signed::{check_id, platform_signed, SIGNATURE_WINDOW_S};
+use super::unlock::{forget_viewer, rules, viewer, ViewerStatus};
 use super::{ApiError, ApiResult, AppState, ErrorBody};
-use crate::session::unlock::{verify_signature, viewer_token, Behaviour};
+use crate::session::unlock::{viewer_token, Behaviour};
 use crate::sys::lock;
-
-/// How far a platform report's timestamp may be from our clock, and how long its signature is
-/// remembered to refuse a replay.
-const SIGNATURE_WINDOW_S: i64 = 300;
 
 /// Who sent a report.
 enum Reporter {
@@ -101,7 +98,7 @@ impl BehaviourGuard {
     }
 
     /// Remembers a platform signature; false when it was already used (a replay).
-    fn first_use(&self, signature: &str, now: i64) -> bool {
+    pub(super) fn first_use(&self, signature: &str, now: i64) -> bool {
         let mut seen = lock(&self.seen);
         seen.retain(|_, until| *until >= now);
         seen.insert(signature.to_string(), now + 2 * SIGNATURE_WINDOW_S).is_none()
@@ -119,27 +116,8 @@ async fn reporter(s: &AppState, headers: &HeaderMap, body: &[u8], channel: &str,
             Err(ApiError::forbidden("channels are the operator's"))
         };
     }
-    if let Some(sig) = header("x-signature") {
-        let Some(secret) = &s.platform_secret else {
-            return Err(ApiError::unauthorized("bad_signature", "no platform secret is configured here"));
-        };
-        let ts: i64 = header("x-timestamp")
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Timestamp (unix seconds) is missing"))?;
-        let now = crate::store::now_s();
-        let signed = [ts.to_string().as_bytes(), b".", body].concat();
-        if !verify_signature(secret.as_bytes(), &signed, sig) {
-            return Err(ApiError::unauthorized(
-                "bad_signature",
-                "the X-Signature HMAC does not match the timestamp and body",
-            ));
-        }
-        if (now - ts).abs() > SIGNATURE_WINDOW_S {
-            return Err(ApiError::unauthorized("stale_signature", "X-Timestamp is more than 5 minutes from now"));
-        }
-        if !s.behaviour.first_use(sig, now) {
-            return Err(ApiError::conflict("this signed report was already counted"));
-        }
+    if headers.contains_key("x-signature") {
+        platform_signed(s, headers, body)?;
         return Ok(Reporter::Platform);
     }
     match viewer_token::verify(&s.viewer_token_keys(), channel, token) {

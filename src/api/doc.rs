@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use super::{
     behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
     pause_wire, pk_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire,
-    tokens, unlock, ErrorBody, ErrorDetail,
+    tokens, unlock, watch, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -72,6 +72,8 @@ use super::{
         unlock::get_viewer,
         unlock::payment_callback,
         unlock::viewer_playlist,
+        watch::issue_room_viewer,
+        watch::room_playlist,
         unlock::signed_segment,
         tokens::list_tokens,
         tokens::create_token,
@@ -121,6 +123,7 @@ use super::{
         invitations_wire::PostComment,
         invitations_wire::InvitationView,
         invitations_wire::InviteStateWire,
+        watch::RoomViewer,
         polls_wire::CreatePoll,
         polls_wire::Vote,
         polls_wire::OptionChoice,

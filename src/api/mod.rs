@@ -38,10 +38,12 @@ mod rooms_wire;
 mod session_view;
 mod sessions;
 mod sessions_wire;
+mod signed;
 mod slates;
 mod slates_wire;
 pub mod tokens;
 mod unlock;
+mod watch;
 
 pub mod serve;
 
@@ -212,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         .route("/polls/{id}", get(polls::get_poll))
         .route("/polls/{id}/votes", post(polls::vote))
         .route("/polls/{id}/close", post(polls::close_poll))
+        .route("/rooms/{id}/viewers", post(watch::issue_room_viewer))
         .route("/rooms/{id}/poll", get(polls::get_room_poll).put(polls::put_room_poll).delete(polls::delete_room_poll))
         .route("/sessions/{id}/replay/export", post(replay::export_replay))
         .route("/sessions/{id}/replay.mp4", get(replay::replay_mp4))
@@ -232,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/replay.m3u8", get(replay::replay_playlist))
         .route("/sessions/{id}/replay/{file}", get(replay::replay_segment))
         .route("/sessions/{id}/viewers/{token}/index.m3u8", get(unlock::viewer_playlist))
+        .route("/rooms/{id}/viewers/{token}/index.m3u8", get(watch::room_playlist))
         .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
         .layer(tower_http::cors::CorsLayer::permissive());
     Router::new()

@@ -58,7 +58,7 @@ async fn asker(s: &AppState, token: &str, poll: &PollRecord) -> ApiResult<Asker>
 }
 
 async fn poll(s: &AppState, id: String) -> ApiResult<PollRecord> {
-    super::unlock::check_id("poll", &id)?;
+    super::signed::check_id("poll", &id)?;
     let polls = s.polls.clone();
     blocking(move || Ok(polls.get(&id)?)).await
 }

@@ -11,20 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::channels_wire::{OrganWire, RulesWire};
+use super::signed::{check_id, url_sig};
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::face::Organ;
 use crate::session::unlock::{verify_signature, viewer_token, UnlockRules};
-
-pub(super) fn check_id(what: &str, v: &str) -> ApiResult<()> {
-    let ok = !v.is_empty()
-        && v.len() <= 128
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!("{what}: 1 to 128 letters, digits, '.', '-' or '_'")))
-    }
-}
 
 /// What per-viewer playlists need, cached: rules per channel, each viewer's masked organs (dropped
 /// when the viewer's points or payments change, and after a few seconds anyway), and each
@@ -35,11 +25,10 @@ pub struct ViewerCache {
     viewers: std::sync::Mutex<HashMap<(String, String), (Vec<Organ>, f32, std::time::Instant)>>,
     /// (session, token) → the viewer's rendition, decided at that time.
     routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
-    playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
+    pub(super) playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
 }
 
 const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-const PLAYLIST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
 use crate::sys::lock;
 
@@ -218,13 +207,6 @@ pub(super) async fn payment_callback(
     ))
 }
 
-/// The signature of a segment URL: rendition, file and expiry under the service's URL key.
-fn url_sig(key: &[u8], session: &str, rendition: &str, file: &str, exp: u64) -> String {
-    crate::session::unlock::sign(key, format!("{session}/{rendition}/{file}/{exp}").as_bytes())
-        .trim_start_matches("sha256=")[..32]
-        .to_string()
-}
-
 /// The rendition a viewer gets: the least masked one that still masks everything the viewer must not
 /// see, at least as strongly (fail closed: when none fits exactly, a more masked one).
 fn rendition_for(
@@ -249,18 +231,7 @@ pub(super) async fn viewer_playlist(
     State(s): State<AppState>,
     Path((id, token)): Path<(String, String)>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     check_id("token", &token)?;
-    let respond = |body: bytes::Bytes| {
-        (
-            [
-                (axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
-                (axum::http::header::CACHE_CONTROL, "no-cache"),
-            ],
-            body,
-        )
-            .into_response()
-    };
     // Hot path (every viewer, every segment): two map lookups.
     let rkey = (id, token);
     let route = lock(&s.viewer_cache.routes).get(&rkey).filter(|r| r.1.elapsed() < VIEWER_TTL).map(|r| r.0.clone());
@@ -275,34 +246,7 @@ pub(super) async fn viewer_playlist(
             r
         }
     };
-    let pkey = (id, r);
-    if let Some((at, body)) = lock(&s.viewer_cache.playlists).get(&pkey) {
-        if at.elapsed() < PLAYLIST_TTL {
-            return Ok(respond(body.clone()));
-        }
-    }
-    let (id, r) = pkey;
-    let text = tokio::fs::read_to_string(s.sessions.hls_dir(&id).join("views").join(&r).join("index.m3u8"))
-        .await
-        .map_err(|_| ApiError::not_found("no segments yet"))?;
-    let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
-    // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
-    // change switches at the next segment, with no discontinuity.
-    let body: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with('#') || l.trim().is_empty() {
-                l.to_string()
-            } else {
-                format!("/sessions/{id}/r/{r}/{l}?exp={exp}&sig={}", url_sig(&s.url_key, &id, &r, l, exp))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    let body = bytes::Bytes::from(body);
-    lock(&s.viewer_cache.playlists).insert((id, r), (std::time::Instant::now(), body.clone()));
-    Ok(respond(body))
+    super::watch::signed_playlist(&s, id, r).await
 }
 
 /// The rendition a viewer of a masked session gets now.
@@ -365,7 +309,7 @@ pub(super) async fn signed_segment(
     if exp < crate::store::now_s() as u64 {
         return Err(forbidden("expired segment URL"));
     }
-    let bytes = tokio::fs::read(s.sessions.hls_dir(&id).join("views").join(&rendition).join(&file))
+    let bytes = tokio::fs::read(super::watch::rendition_dir(&s, &id, &rendition).join(&file))
         .await
         .map_err(|_| ApiError::not_found("no such segment"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "video/mp2t")], bytes).into_response())

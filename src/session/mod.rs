@@ -343,6 +343,32 @@ impl Sessions {
             .collect()
     }
 
+    /// Where a room's viewers watch it: an active, unmasked running session that shows the room,
+    /// and the view that is the room's own (a PK's mirrored view with its anchor first; None: the
+    /// session's one output). Sessions showing the room alone come first.
+    pub fn output_of_room(&self, room: &str) -> Option<(String, Option<String>)> {
+        let m = self.running();
+        let mut found: Vec<(usize, String, Option<String>)> = m
+            .iter()
+            .filter(|(_, r)| lock(&r.state).0 == SessionState::Running && r.spec.masking.is_none())
+            .filter(|(_, r)| lock(&r.hooks.state).active)
+            .filter_map(|(id, r)| {
+                let i = r.spec.inputs.iter().position(|x| matches!(x, SessionInput::Room(x) if x == room))?;
+                let own = |v: &&compose::ViewSpec| {
+                    v.monitor.is_none() && v.copy_of.is_none() && v.mask.is_none() && v.order.first() == Some(&i)
+                };
+                match r.spec.views.is_empty() {
+                    true => Some((r.spec.inputs.len(), id.clone(), None)),
+                    false => {
+                        r.spec.views.iter().find(own).map(|v| (r.spec.inputs.len(), id.clone(), Some(v.name.clone())))
+                    }
+                }
+            })
+            .collect();
+        found.sort();
+        found.into_iter().next().map(|(_, id, view)| (id, view))
+    }
+
     /// A masked session's masking and renditions (None: no such session or not masked).
     pub fn masking(&self, id: &str) -> Option<(Masking, Vec<Rendition>)> {
         self.running().get(id)?.masking.clone()

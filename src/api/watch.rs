@@ -1,0 +1,140 @@
+//! Playback any player can open: a room's viewer gets a playlist URL whose credential is in its
+//! path (a viewer token of the room) and segment URLs signed and expiring, so no header is needed
+//! (GStreamer, Safari's native player, a CDN). Issued by an operator, the room's anchor, or the
+//! platform's backend signing with its secret.
+
+use std::path::PathBuf;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::signed::{check_id, platform_signed, url_sig};
+use super::{ApiError, ApiResult, AppState, ErrorBody};
+use crate::session::unlock::viewer_token;
+use crate::sys::lock;
+
+/// How long a built viewer playlist is served before it is built again (a fraction of a segment).
+const PLAYLIST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The rendition name of a session's one output (its files are in the session's directory).
+pub(super) const MAIN_RENDITION: &str = "-";
+
+/// Where a rendition's files are: a view's directory, or the session's own.
+pub(super) fn rendition_dir(s: &AppState, session: &str, rendition: &str) -> PathBuf {
+    let dir = s.sessions.hls_dir(session);
+    if rendition == MAIN_RENDITION {
+        dir
+    } else {
+        dir.join("views").join(rendition)
+    }
+}
+
+/// A rendition's live playlist with every segment URL signed (expiring after the segment URL
+/// lifetime); rebuilt at most every [`PLAYLIST_TTL`], however many viewers ask.
+pub(super) async fn signed_playlist(s: &AppState, id: String, r: String) -> ApiResult<Response> {
+    let respond = |body: Bytes| {
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    let key = (id, r);
+    if let Some((at, body)) = lock(&s.viewer_cache.playlists).get(&key) {
+        if at.elapsed() < PLAYLIST_TTL {
+            return Ok(respond(body.clone()));
+        }
+    }
+    let (id, r) = key;
+    let text = tokio::fs::read_to_string(rendition_dir(s, &id, &r).join("index.m3u8"))
+        .await
+        .map_err(|_| ApiError::not_found("no segments yet"))?;
+    let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
+    // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
+    // change switches at the next segment, with no discontinuity.
+    let body: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') || l.trim().is_empty() {
+                l.to_string()
+            } else {
+                format!("/sessions/{id}/r/{r}/{l}?exp={exp}&sig={}", url_sig(&s.url_key, &id, &r, l, exp))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let body = Bytes::from(body);
+    lock(&s.viewer_cache.playlists).insert((id, r), (std::time::Instant::now(), body.clone()));
+    Ok(respond(body))
+}
+
+/// A room's new viewer.
+#[derive(Serialize, ToSchema)]
+pub struct RoomViewer {
+    /// The viewer's token (a viewer token of the channel named like the room).
+    pub viewer: String,
+    /// The viewer's playlist, on this service; no header needed.
+    pub url: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+}
+
+/// An operator, the room's anchor, or the platform's backend (signed) may issue a viewer.
+async fn may_issue(s: &AppState, headers: &HeaderMap, body: &[u8], room: &str) -> ApiResult<()> {
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let caller = super::auth::authenticate(s, auth).await?;
+        return match caller.may_touch(&[room.to_string()]) {
+            true => Ok(()),
+            false => Err(ApiError::forbidden("this token may act on its own room only")),
+        };
+    }
+    if headers.contains_key("x-signature") {
+        return platform_signed(s, headers, body);
+    }
+    Err(ApiError::unauthorized("unauthorized", "an API token or the platform's signature is needed"))
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/viewers", params(("id" = String, Path)),
+    request_body(content = String, description = "empty; from the platform's backend, what it signed"),
+    responses((status = 201, body = RoomViewer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn issue_room_viewer(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<(StatusCode, Json<RoomViewer>)> {
+    check_id("room", &id)?;
+    let body = body?;
+    may_issue(&s, &headers, &body, &id).await?;
+    let room = id.clone();
+    super::db(&s, move |st| st.room(&room)).await?;
+    let issued_at = crate::store::now_s();
+    let viewer = viewer_token::issue(&s.url_key, &id, issued_at);
+    let url = format!("/rooms/{id}/viewers/{viewer}/index.m3u8");
+    Ok((StatusCode::CREATED, Json(RoomViewer { viewer, url, issued_at })))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/viewers/{token}/index.m3u8", params(("id" = String, Path), ("token" = String, Path)),
+    responses((status = 200, description = "The room's live playlist, its segments signed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn room_playlist(
+    State(s): State<AppState>,
+    Path((id, token)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    check_id("room", &id)?;
+    check_id("token", &token)?;
+    if viewer_token::verify(&s.viewer_token_keys(), &id, &token).is_none() {
+        return Err(ApiError::forbidden("this viewer token was not issued for this room"));
+    }
+    let (session, view) =
+        s.sessions.output_of_room(&id).ok_or_else(|| ApiError::not_found("the room is not on air"))?;
+    signed_playlist(&s, session, view.unwrap_or_else(|| MAIN_RENDITION.to_string())).await
+}
