@@ -4,10 +4,11 @@
 //! rings) → [`compose`] (a job: the output clock, slots, views, overlays) → [`gpu`] (upload,
 //! composite, blur, colour convert, readback) → [`encode`] and [`outputs`] (H.264/AAC, muxers).
 //! On top: [`rooms`] (what is live in each room), [`session`] (live jobs and PK invitations that
-//! write themselves down), [`service`] (the parts wired together) and [`api`] (HTTP routes and
+//! write themselves down), [`audience`] (our viewers, counted from their fetches), [`service`] (the parts wired together) and [`api`] (HTTP routes and
 //! wire types); [`media`], [`face`], [`store`] and [`config`] beside them.
 
 pub mod api;
+pub mod audience;
 pub mod compose;
 pub mod config;
 pub mod encode;

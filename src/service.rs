@@ -32,6 +32,7 @@ pub struct Service {
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
     pub polls: Arc<Polls>,
+    pub audience: Arc<crate::audience::Audience>,
     /// The key of viewers' signed tokens and segment URLs, kept in the database so they survive a
     /// restart.
     pub url_key: Vec<u8>,
@@ -76,6 +77,7 @@ impl Service {
                 .with_replay_min_cut(cfg.replay_min_cut_s)
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
+        let audience = crate::audience::Audience::start(store.clone());
         let ev = events.clone();
         let polls = Polls::new(store.clone(), sessions.clone(), Some(Arc::new(move |e| ev(Event::Poll(e)))));
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
@@ -85,7 +87,7 @@ impl Service {
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
         let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
         rooms.follow_ingest(ingest_events);
-        Ok(Service { store, rooms, sessions, invitations, polls, url_key, rtmp })
+        Ok(Service { store, rooms, sessions, invitations, polls, audience, url_key, rtmp })
     }
 
     /// Resumes the sessions and invitations written down before a restart (blocking: they open

@@ -374,6 +374,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/polls/{poll_b}/close")),
         ("PUT", format!("/rooms/{a}/poll")),
         ("POST", format!("/rooms/{a}/viewers")),
+        ("GET", format!("/rooms/{a}/audience")),
+        ("GET", format!("/rooms/{a}/audience/viewers")),
         ("GET", format!("/rooms/{a}/poll")),
         ("DELETE", format!("/rooms/{a}/poll")),
         ("GET", "/invitations".to_string()),
@@ -452,6 +454,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", format!("/polls/{poll_b}/close")),
         ("PUT", format!("/rooms/{b}/poll")),
         ("POST", format!("/rooms/{b}/viewers")),
+        ("GET", format!("/rooms/{b}/audience")),
+        ("GET", format!("/rooms/{b}/audience/viewers")),
         ("GET", format!("/rooms/{b}/poll")),
         ("DELETE", format!("/rooms/{b}/poll")),
     ] {

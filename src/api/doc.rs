@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use super::{
-    behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
+    audience, behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
     pause_wire, pk_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire,
     tokens, unlock, watch, ErrorBody, ErrorDetail,
 };
@@ -74,6 +74,8 @@ use super::{
         unlock::viewer_playlist,
         watch::issue_room_viewer,
         watch::room_playlist,
+        audience::room_audience,
+        audience::room_viewers,
         unlock::signed_segment,
         tokens::list_tokens,
         tokens::create_token,
@@ -124,6 +126,11 @@ use super::{
         invitations_wire::InvitationView,
         invitations_wire::InviteStateWire,
         watch::RoomViewer,
+        watch::NewRoomViewer,
+        audience::AudienceView,
+        audience::MinuteView,
+        audience::AudienceViewerView,
+        audience::ViewerPage,
         polls_wire::CreatePoll,
         polls_wire::Vote,
         polls_wire::OptionChoice,

@@ -12,6 +12,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::sync::broadcast;
 
+mod audience;
 mod auth;
 mod behaviour;
 mod channels_wire;
@@ -67,6 +68,7 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub invitations: Arc<Invitations>,
     pub polls: Arc<crate::session::polls::Polls>,
+    pub audience: Arc<crate::audience::Audience>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
     /// Shared secret of the platform: it signs behaviour reports and may sign viewer tokens.
@@ -108,6 +110,7 @@ impl AppState {
             sessions: svc.sessions.clone(),
             invitations: svc.invitations.clone(),
             polls: svc.polls.clone(),
+            audience: svc.audience.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
             platform_secret: secrets.platform.filter(|s| !s.is_empty()),
             behaviour: Arc::default(),
@@ -215,6 +218,8 @@ pub fn router(state: AppState) -> Router {
         .route("/polls/{id}/votes", post(polls::vote))
         .route("/polls/{id}/close", post(polls::close_poll))
         .route("/rooms/{id}/viewers", post(watch::issue_room_viewer))
+        .route("/rooms/{id}/audience", get(audience::room_audience))
+        .route("/rooms/{id}/audience/viewers", get(audience::room_viewers))
         .route("/rooms/{id}/poll", get(polls::get_room_poll).put(polls::put_room_poll).delete(polls::delete_room_poll))
         .route("/sessions/{id}/replay/export", post(replay::export_replay))
         .route("/sessions/{id}/replay.mp4", get(replay::replay_mp4))

@@ -77,6 +77,19 @@ pub(super) async fn signed_playlist(s: &AppState, id: String, r: String) -> ApiR
     Ok(respond(body))
 }
 
+/// A viewer's id in the audience: the first 16 bytes of their token's SHA-256 (the token itself
+/// is a credential and is never listed).
+pub(super) fn viewer_id(token: &str) -> String {
+    crate::store::token_hash(token)[..32].to_string()
+}
+
+/// What a viewer may be issued with: the name the platform knows them by.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewRoomViewer {
+    pub name: Option<String>,
+}
+
 /// A room's new viewer.
 #[derive(Serialize, ToSchema)]
 pub struct RoomViewer {
@@ -104,7 +117,7 @@ async fn may_issue(s: &AppState, headers: &HeaderMap, body: &[u8], room: &str) -
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/viewers", params(("id" = String, Path)),
-    request_body(content = String, description = "empty; from the platform's backend, what it signed"),
+    request_body(content = NewRoomViewer, description = "optional; from the platform's backend, what it signed"),
     responses((status = 201, body = RoomViewer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn issue_room_viewer(
     State(s): State<AppState>,
@@ -115,10 +128,17 @@ pub(super) async fn issue_room_viewer(
     check_id("room", &id)?;
     let body = body?;
     may_issue(&s, &headers, &body, &id).await?;
+    let req: NewRoomViewer = super::optional_json(Ok(body))?;
+    if req.name.as_ref().is_some_and(|n| n.chars().count() > 64) {
+        return Err(ApiError::invalid("name: at most 64 characters"));
+    }
     let room = id.clone();
     super::db(&s, move |st| st.room(&room)).await?;
     let issued_at = crate::store::now_s();
     let viewer = viewer_token::issue(&s.url_key, &id, issued_at);
+    if let Some(name) = req.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        s.audience.named(&id, &viewer_id(&viewer), name);
+    }
     let url = format!("/rooms/{id}/viewers/{viewer}/index.m3u8");
     Ok((StatusCode::CREATED, Json(RoomViewer { viewer, url, issued_at })))
 }
@@ -136,5 +156,7 @@ pub(super) async fn room_playlist(
     }
     let (session, view) =
         s.sessions.output_of_room(&id).ok_or_else(|| ApiError::not_found("the room is not on air"))?;
+    // Each fetch keeps the viewer counted as watching.
+    s.audience.seen(&id, &viewer_id(&token));
     signed_playlist(&s, session, view.unwrap_or_else(|| MAIN_RENDITION.to_string())).await
 }

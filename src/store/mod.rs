@@ -12,12 +12,14 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
+mod audience;
 mod pauses;
 mod polls;
 mod resumable;
 mod slates;
 mod tokens;
 mod viewers;
+pub use audience::{MinuteRow, RoomAudienceRows, ViewerRow};
 pub use pauses::Pause;
 pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
 pub use resumable::{Resumable, ResumeKind};
@@ -122,7 +124,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 13] = [
+const STEPS: [&str; 14] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -136,6 +138,7 @@ const STEPS: [&str; 13] = [
     include_str!("migrations/11_slates.sql"),
     include_str!("migrations/12_room_topic.sql"),
     include_str!("migrations/13_polls.sql"),
+    include_str!("migrations/14_audience.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -1,0 +1,127 @@
+//! A room's audience: our own viewers (from their viewer URLs), now and over time, and each
+//! viewer's watching. An operator's or the room's anchor's.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, ApiResult, AppState, ErrorBody};
+use crate::audience::{SortBy, Summary, ViewerStats};
+
+/// One minute of the timeline.
+#[derive(Serialize, ToSchema)]
+pub struct MinuteView {
+    /// Unix seconds of the minute's start.
+    pub minute: i64,
+    /// The most viewers online at once in that minute.
+    pub online_peak: u64,
+    pub joins: u64,
+    pub leaves: u64,
+}
+
+/// A room's audience: online now, distinct viewers ever, the peak, and the per-minute timeline.
+#[derive(Serialize, ToSchema)]
+pub struct AudienceView {
+    pub room_id: String,
+    pub online: u64,
+    pub total: u64,
+    pub peak: u64,
+    /// Unix milliseconds.
+    pub peak_at_ms: Option<i64>,
+    pub timeline: Vec<MinuteView>,
+}
+
+/// One viewer of a room.
+#[derive(Serialize, ToSchema)]
+pub struct AudienceViewerView {
+    /// The viewer's id (from their token; never the token).
+    pub viewer: String,
+    pub name: Option<String>,
+    pub online: bool,
+    /// Unix milliseconds.
+    pub first_join_ms: Option<i64>,
+    pub last_leave_ms: Option<i64>,
+    pub leaves: u64,
+    pub watch_s: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ViewerPage {
+    /// Viewers in all pages.
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+    pub viewers: Vec<AudienceViewerView>,
+}
+
+/// A page of viewers: `sort` is `first_join` (default), `last_leave`, `leaves` or `watch_time`;
+/// `order` `asc` (default) or `desc`; `page` from 0; `per_page` 1 to 500 (100).
+#[derive(Deserialize, IntoParams)]
+#[serde(default)]
+pub struct ViewerQuery {
+    pub sort: String,
+    pub order: String,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl Default for ViewerQuery {
+    fn default() -> Self {
+        ViewerQuery { sort: "first_join".into(), order: "asc".into(), page: 0, per_page: 100 }
+    }
+}
+
+impl From<ViewerStats> for AudienceViewerView {
+    fn from(v: ViewerStats) -> AudienceViewerView {
+        let ViewerStats { viewer, name, online, first_join_ms, last_leave_ms, leaves, watch_s } = v;
+        AudienceViewerView { viewer, name, online, first_join_ms, last_leave_ms, leaves, watch_s }
+    }
+}
+
+fn view(room_id: String, s: Summary) -> AudienceView {
+    let timeline = s
+        .timeline
+        .into_iter()
+        .map(|m| MinuteView { minute: m.minute, online_peak: m.online_peak, joins: m.joins, leaves: m.leaves })
+        .collect();
+    AudienceView { room_id, online: s.online, total: s.total, peak: s.peak, peak_at_ms: s.peak_at_ms, timeline }
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/audience", params(("id" = String, Path)),
+    responses((status = 200, body = AudienceView), (status = 404, body = ErrorBody)))]
+pub(super) async fn room_audience(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<AudienceView>> {
+    let room = id.clone();
+    super::db(&s, move |st| st.room(&room)).await?;
+    Ok(Json(view(id.clone(), s.audience.summary(&id))))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/audience/viewers", params(("id" = String, Path), ViewerQuery),
+    responses((status = 200, body = ViewerPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn room_viewers(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<ViewerQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<ViewerPage>> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let by = match q.sort.as_str() {
+        "first_join" => SortBy::FirstJoin,
+        "last_leave" => SortBy::LastLeave,
+        "leaves" => SortBy::Leaves,
+        "watch_time" => SortBy::WatchTime,
+        _ => return Err(ApiError::invalid("sort: first_join, last_leave, leaves or watch_time")),
+    };
+    let descending = match q.order.as_str() {
+        "asc" => false,
+        "desc" => true,
+        _ => return Err(ApiError::invalid("order: asc or desc")),
+    };
+    if !(1..=500).contains(&q.per_page) {
+        return Err(ApiError::invalid("per_page: 1 to 500"));
+    }
+    let room = id.clone();
+    super::db(&s, move |st| st.room(&room)).await?;
+    let (total, viewers) = s.audience.viewers(&id, by, descending, q.page, q.per_page);
+    let viewers = viewers.into_iter().map(Into::into).collect();
+    Ok(Json(ViewerPage { total, page: q.page, per_page: q.per_page, viewers }))
+}

@@ -1,0 +1,132 @@
+//! Our own viewers' statistics per room, as the audience counter writes them in batches.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Store, StoreResult};
+
+/// One viewer of a room.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ViewerRow {
+    pub viewer: String,
+    pub name: Option<String>,
+    /// Unix milliseconds.
+    pub first_join_ms: Option<i64>,
+    pub last_leave_ms: Option<i64>,
+    pub leaves: u64,
+    /// Watch time of the stretches that ended.
+    pub watch_ms: i64,
+}
+
+/// One minute of a room's timeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct MinuteRow {
+    /// Unix seconds of the minute's start.
+    pub minute: i64,
+    pub online_peak: u64,
+    pub joins: u64,
+    pub leaves: u64,
+}
+
+/// What a room's audience has: its viewers, its peak (and when) and its timeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoomAudienceRows {
+    pub room_id: String,
+    pub viewers: Vec<ViewerRow>,
+    pub peak: u64,
+    pub peak_at_ms: Option<i64>,
+    pub minutes: Vec<MinuteRow>,
+}
+
+impl Store {
+    /// Writes what changed (rows replace the stored ones), in one transaction.
+    pub fn save_audience(&self, rooms: &[RoomAudienceRows]) -> StoreResult<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        for r in rooms {
+            for v in &r.viewers {
+                tx.execute(
+                    "INSERT INTO audience_viewers (room_id, viewer, name, first_join_ms, last_leave_ms, leaves, watch_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (room_id, viewer) DO UPDATE SET name = excluded.name,
+                       first_join_ms = excluded.first_join_ms, last_leave_ms = excluded.last_leave_ms,
+                       leaves = excluded.leaves, watch_ms = excluded.watch_ms",
+                    params![r.room_id, v.viewer, v.name, v.first_join_ms, v.last_leave_ms, v.leaves as i64, v.watch_ms],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO audience_rooms (room_id, peak, peak_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (room_id) DO UPDATE SET peak = excluded.peak, peak_at_ms = excluded.peak_at_ms",
+                params![r.room_id, r.peak as i64, r.peak_at_ms],
+            )?;
+            for m in &r.minutes {
+                tx.execute(
+                    "INSERT INTO audience_minutes (room_id, minute, online_peak, joins, leaves) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (room_id, minute) DO UPDATE SET online_peak = excluded.online_peak,
+                       joins = excluded.joins, leaves = excluded.leaves",
+                    params![r.room_id, m.minute, m.online_peak as i64, m.joins as i64, m.leaves as i64],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every room's audience as written (read once at start).
+    pub fn audiences(&self) -> StoreResult<Vec<RoomAudienceRows>> {
+        let db = self.db();
+        let mut rooms: std::collections::BTreeMap<String, RoomAudienceRows> = Default::default();
+        let mut st = db.prepare("SELECT room_id, peak, peak_at_ms FROM audience_rooms")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?)))? {
+            let (room_id, peak, peak_at_ms) = row?;
+            rooms.insert(
+                room_id.clone(),
+                RoomAudienceRows { room_id, peak: peak as u64, peak_at_ms, ..Default::default() },
+            );
+        }
+        let mut st = db.prepare(
+            "SELECT room_id, viewer, name, first_join_ms, last_leave_ms, leaves, watch_ms FROM audience_viewers",
+        )?;
+        for row in st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ViewerRow {
+                    viewer: r.get(1)?,
+                    name: r.get(2)?,
+                    first_join_ms: r.get(3)?,
+                    last_leave_ms: r.get(4)?,
+                    leaves: r.get::<_, i64>(5)? as u64,
+                    watch_ms: r.get(6)?,
+                },
+            ))
+        })? {
+            let (room, v) = row?;
+            rooms
+                .entry(room.clone())
+                .or_insert_with(|| RoomAudienceRows { room_id: room, ..Default::default() })
+                .viewers
+                .push(v);
+        }
+        let mut st =
+            db.prepare("SELECT room_id, minute, online_peak, joins, leaves FROM audience_minutes ORDER BY minute")?;
+        for row in st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                MinuteRow {
+                    minute: r.get(1)?,
+                    online_peak: r.get::<_, i64>(2)? as u64,
+                    joins: r.get::<_, i64>(3)? as u64,
+                    leaves: r.get::<_, i64>(4)? as u64,
+                },
+            ))
+        })? {
+            let (room, m) = row?;
+            rooms
+                .entry(room.clone())
+                .or_insert_with(|| RoomAudienceRows { room_id: room, ..Default::default() })
+                .minutes
+                .push(m);
+        }
+        Ok(rooms.into_values().collect())
+    }
+}
