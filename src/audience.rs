@@ -268,7 +268,7 @@ fn run(me: Weak<Audience>) {
         std::thread::sleep(SWEEP_EVERY);
         let Some(a) = me.upgrade() else { return };
         n += 1;
-        a.turn(n % WRITE_EVERY == 0);
+        a.turn(n.is_multiple_of(WRITE_EVERY));
     }
 }
 

@@ -20,7 +20,7 @@ fn frame_no_header(url: &str) -> Option<Rgb> {
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .ok()?;
-    (o.status.success() && o.stdout.len() == 640 * 360 * 3).then(|| Rgb { w: 640, h: 360, data: o.stdout })
+    (o.status.success() && o.stdout.len() == 640 * 360 * 3).then_some(Rgb { w: 640, h: 360, data: o.stdout })
 }
 
 fn get_no_header(url: &str) -> (u16, String) {

@@ -26,6 +26,7 @@ pub struct ViewerCache {
     /// (session, token) → the viewer's rendition, decided at that time.
     routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
     pub(super) playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
+    pub(super) segments: std::sync::Mutex<super::watch::SegmentCache>,
 }
 
 const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -309,8 +310,6 @@ pub(super) async fn signed_segment(
     if exp < crate::store::now_s() as u64 {
         return Err(forbidden("expired segment URL"));
     }
-    let bytes = tokio::fs::read(super::watch::rendition_dir(&s, &id, &rendition).join(&file))
-        .await
-        .map_err(|_| ApiError::not_found("no such segment"))?;
+    let bytes = super::watch::segment(&s, super::watch::rendition_dir(&s, &id, &rendition).join(&file)).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "video/mp2t")], bytes).into_response())
 }

@@ -3,6 +3,7 @@
 //! (GStreamer, Safari's native player, a CDN). Issued by an operator, the room's anchor, or the
 //! platform's backend signing with its secret.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 use axum::body::Bytes;
@@ -32,6 +33,40 @@ pub(super) fn rendition_dir(s: &AppState, session: &str, rendition: &str) -> Pat
     } else {
         dir.join("views").join(rendition)
     }
+}
+
+/// The segments viewers fetched last, in memory: a live stream's viewers all want the newest few,
+/// and a listed segment never changes. At most [`SEGMENT_CACHE_BYTES`], the oldest going first.
+#[derive(Default)]
+pub struct SegmentCache {
+    files: HashMap<PathBuf, Bytes>,
+    order: VecDeque<PathBuf>,
+    bytes: usize,
+}
+
+pub const SEGMENT_CACHE_BYTES: usize = 64 << 20;
+
+impl SegmentCache {
+    fn put(&mut self, path: PathBuf, b: Bytes) {
+        self.bytes += b.len();
+        if self.files.insert(path.clone(), b).is_none() {
+            self.order.push_back(path);
+        }
+        while self.bytes > SEGMENT_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else { break };
+            self.bytes -= self.files.remove(&old).map_or(0, |b| b.len());
+        }
+    }
+}
+
+/// A listed segment's bytes, from memory when a viewer fetched it already.
+pub(super) async fn segment(s: &AppState, path: PathBuf) -> ApiResult<Bytes> {
+    if let Some(b) = lock(&s.viewer_cache.segments).files.get(&path) {
+        return Ok(b.clone());
+    }
+    let b = Bytes::from(tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("no such segment"))?);
+    lock(&s.viewer_cache.segments).put(path, b.clone());
+    Ok(b)
 }
 
 /// A rendition's live playlist with every segment URL signed (expiring after the segment URL

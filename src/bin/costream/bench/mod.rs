@@ -13,6 +13,7 @@ mod pause;
 mod pk;
 mod s1;
 mod scaled;
+mod serve;
 mod service;
 mod soak;
 mod usage;
@@ -53,6 +54,10 @@ pub struct BenchArgs {
     /// them, and the replay export's speed.
     #[arg(long)]
     pub pause_only: bool,
+    /// Only the serving measurements: viewer playlists and signed segments per second against
+    /// nginx serving the same files.
+    #[arg(long)]
+    pub serve_only: bool,
     /// Only the render measurements: S1 against FFmpeg and its floor, S2 (scaled tiles) against
     /// FFmpeg.
     #[arg(long)]
@@ -198,6 +203,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.pause_only {
         return pause::run_only(args);
     }
+    if args.serve_only {
+        return serve::run_only(args);
+    }
     if let Some(m) = args.soak {
         return soak::run(args, m);
     }
@@ -223,6 +231,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let masking = masking::measure(args, &dir, &mut j);
     let live = live::measure(args, &dir, &mut j);
     let paused = pause::measure(args, &dir, &mut j);
+    let served = serve::measure(args, &dir, &mut j);
 
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
@@ -231,6 +240,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&masking.text(false));
     text.push_str(&live.text(false));
     text.push_str(&paused.as_ref().map(|p| p.text(false)).unwrap_or_default());
+    text.push_str(&served.as_ref().map(|p| p.text(false)).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
     }
@@ -238,6 +248,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     md.push_str(&masking.text(true));
     md.push_str(&live.text(true));
     md.push_str(&paused.as_ref().map(|p| p.text(true)).unwrap_or_default());
+    md.push_str(&served.as_ref().map(|p| p.text(true)).unwrap_or_default());
     finish(args, j, &text, &md)
 }
 
