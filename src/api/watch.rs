@@ -36,7 +36,8 @@ pub(super) fn rendition_dir(s: &AppState, session: &str, rendition: &str) -> Pat
 }
 
 /// The segments viewers fetched last, in memory: a live stream's viewers all want the newest few,
-/// and a listed segment never changes. At most [`SEGMENT_CACHE_BYTES`], the oldest going first.
+/// and a listed segment never changes (a session's segment names are never reused: a resumed
+/// playlist goes on with its numbering). At most [`SEGMENT_CACHE_BYTES`], the oldest going first.
 #[derive(Default)]
 pub struct SegmentCache {
     files: HashMap<PathBuf, Bytes>,

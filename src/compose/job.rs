@@ -251,7 +251,7 @@ impl<'a> Job<'a> {
             let paused: Vec<_> = shown
                 .iter()
                 .zip(&cells)
-                .filter(|(&i, _)| slots[i].paused && geom(i).is_some())
+                .filter(|(&i, _)| slots[i].showing_pause && geom(i).is_some())
                 .map(|(_, c)| *c)
                 .collect();
             let layers = overlay.layers(&mut self.comp, &mut self.texts, &self.fixed.over, spec, &paused)?;

@@ -87,6 +87,7 @@ impl Job<'_> {
             if let Some(slate) = &s.slate {
                 // Paused: the slate in this input's tile, with no faces to mask.
                 s.faces.clear();
+                s.showing_pause = s.paused;
                 if s.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, slate)) {
                     self.comp.upload(i, &slate.picture())?;
                     s.uploaded = slate.seq;
@@ -101,6 +102,7 @@ impl Job<'_> {
                     Ok(()) => {
                         s.uploaded = f.seq;
                         s.current = Some(f);
+                        s.showing_pause = false;
                         s.faces = faces;
                         uploaded_any = true;
                         s.fresh.clear();
@@ -178,7 +180,9 @@ impl Job<'_> {
     /// When every input starts or stops showing its room's pause slate, this frame is a keyframe
     /// (so a replay cuts there without re-encoding) and the edge is reported in output time.
     pub(super) fn note_pause(&mut self) {
-        let all = !self.slots.is_empty() && self.slots.iter().all(|s| s.paused);
+        // What the frame shows, not what was asked: a resume whose anchor has no new picture yet
+        // still shows the slate (a replay's cut must not keep it).
+        let all = !self.slots.is_empty() && self.slots.iter().all(|s| s.showing_pause);
         if all == self.all_paused {
             return;
         }

@@ -96,6 +96,9 @@ pub(crate) struct Slot {
     /// Live: `slate` is the room's pause slate (read with it: a replay's cut falls where the
     /// pictures change).
     pub paused: bool,
+    /// Live: the picture on screen is a pause's slate (set at upload: after a resume the slate
+    /// stays on screen until the anchor's next picture is uploaded).
+    pub showing_pause: bool,
     /// Live: a change of what the input's room shows, until the first upload that shows it (then
     /// reported with the time it took); and the count of the last change seen.
     pub change: Option<Change>,
@@ -314,6 +317,7 @@ impl<'a> SlotOpener<'a> {
             fresh: Vec::new(),
             slate: None,
             paused: false,
+            showing_pause: false,
             change: None,
             seen_change,
             face,
