@@ -121,5 +121,22 @@ fn a_rooms_viewer_url_plays_without_a_header_and_its_segments_are_signed() {
     assert_eq!(get_no_header(&tampered).0, 403);
     assert_eq!(get_no_header(&seg.replace("sig=", "nosig=")).0, 403, "unsigned");
     wait_for("the segment URL to expire", 10.0, || get_no_header(&seg).0 == 403);
+
+    // Public playback: A marked public plays at /rooms/{a}/live/index.m3u8 with no token at all,
+    // its segments cacheable for good; B, not public, is a 404 there.
+    let live_a = format!("{h}/rooms/{a}/live/index.m3u8");
+    assert_eq!(get_no_header(&live_a).0, 404, "not public yet");
+    let public = Some(r#"{"public":true}"#);
+    assert_eq!(call_as(Some(&anchor_b), "PUT", &format!("{h}/rooms/{a}/public"), public).0, 403);
+    let (st, r) = call("PUT", &format!("{h}/rooms/{a}/public"), public);
+    assert_eq!((st, r["public"].as_bool()), (200, Some(true)), "{r}");
+    wait_for("A's public playback, with no header", 20.0, || left_is(&live_a, [255, 0, 0]));
+    let (_, text) = get_no_header(&live_a);
+    let seg = text.lines().find(|l| l.ends_with(".ts")).expect("a segment").to_string();
+    let r = ureq::get(&format!("{h}/rooms/{a}/live/{seg}")).call().unwrap();
+    assert_eq!(r.header("cache-control"), Some("public, max-age=86400, immutable"));
+    assert_eq!(get_no_header(&format!("{h}/rooms/{b}/live/index.m3u8")).0, 404, "B is not public");
+    let b_view = seg.replacen(".a.", ".b.", 1);
+    assert_eq!(get_no_header(&format!("{h}/rooms/{a}/live/{b_view}")).0, 404, "B's view through A's path");
     drop(anchors);
 }

@@ -48,6 +48,7 @@ fn exempt(segments: &[&str]) -> bool {
             | ["sessions", _, "viewers", _, "index.m3u8"]
             | ["rooms", _, "viewers"]
             | ["rooms", _, "viewers", _, "index.m3u8"]
+            | ["rooms", _, "live", _]
             | ["sessions", _, "r", _, _]
             | ["channels", _, "viewers", _, "events"]
             | ["slates", _, "file"]

@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .route("/polls/{id}/votes", post(polls::vote))
         .route("/polls/{id}/close", post(polls::close_poll))
         .route("/rooms/{id}/viewers", post(watch::issue_room_viewer))
+        .route("/rooms/{id}/public", axum::routing::put(watch::set_public))
         .route("/rooms/{id}/audience", get(audience::room_audience))
         .route("/rooms/{id}/audience/viewers", get(audience::room_viewers))
         .route("/rooms/{id}/poll", get(polls::get_room_poll).put(polls::put_room_poll).delete(polls::delete_room_poll))
@@ -241,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/replay/{file}", get(replay::replay_segment))
         .route("/sessions/{id}/viewers/{token}/index.m3u8", get(unlock::viewer_playlist))
         .route("/rooms/{id}/viewers/{token}/index.m3u8", get(watch::room_playlist))
+        .route("/rooms/{id}/live/{file}", get(watch::public_file))
         .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
         .layer(tower_http::cors::CorsLayer::permissive());
     Router::new()

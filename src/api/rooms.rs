@@ -17,7 +17,8 @@ pub(super) fn view(s: &AppState, room: Room) -> RoomView {
     let paused = super::pause_wire::pause_of(s, &room.id);
     let away_since = s.rooms.away_since(&room.id);
     let sources = sources.into_iter().map(Into::into).collect();
-    RoomView { paused, away_since, source: shown, sources, ..RoomView::new(room, live.map(Into::into)) }
+    let public = s.rooms.is_public(&room.id);
+    RoomView { paused, away_since, source: shown, sources, public, ..RoomView::new(room, live.map(Into::into)) }
 }
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoom,

@@ -179,6 +179,15 @@ pub struct RoomView {
     /// What the room is about today (`PATCH /rooms/{id}`): "auto" slates are chosen by it.
     pub title: Option<String>,
     pub tags: Vec<String>,
+    /// Playback at `/rooms/{id}/live/index.m3u8` needs no viewer token (`PUT /rooms/{id}/public`).
+    pub public: bool,
+}
+
+/// Whether a room's playback is public.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoomPublic {
+    pub public: bool,
 }
 
 impl RoomView {
@@ -208,6 +217,7 @@ impl RoomView {
             default_slate,
             title,
             tags,
+            public: false,
         }
     }
 }

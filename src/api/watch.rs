@@ -196,3 +196,73 @@ pub(super) async fn room_playlist(
     s.audience.seen(&id, &viewer_id(&token));
     signed_playlist(&s, session, view.unwrap_or_else(|| MAIN_RENDITION.to_string())).await
 }
+
+#[utoipa::path(put, path = "/rooms/{id}/public", params(("id" = String, Path)), request_body = super::rooms_wire::RoomPublic,
+    responses((status = 200, body = super::rooms_wire::RoomView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn set_public(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<super::rooms_wire::RoomPublic>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<super::rooms_wire::RoomView>> {
+    let Json(b) = body?;
+    let st = s.clone();
+    let room = super::blocking(move || {
+        st.rooms.set_public(&id, b.public)?;
+        Ok(st.store.room(&id)?)
+    })
+    .await?;
+    Ok(Json(super::rooms::view(&s, room)))
+}
+
+/// A public room's playlist and segments. Segment URLs are plain and name their session and
+/// rendition (`/rooms/{id}/live/{session}.{rendition}.{file}`), so a CDN may keep them for good
+/// (another session's segment of the same name is another URL); a room that is not public is a
+/// 404 here.
+#[utoipa::path(get, path = "/rooms/{id}/live/{file}", params(("id" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "index.m3u8, or a segment"), (status = 404, body = ErrorBody)))]
+pub(super) async fn public_file(
+    State(s): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    check_id("room", &id)?;
+    check_id("file", &file)?;
+    if !s.rooms.is_public(&id) {
+        return Err(ApiError::not_found("no public playback of this room"));
+    }
+    let (session, view) =
+        s.sessions.output_of_room(&id).ok_or_else(|| ApiError::not_found("the room is not on air"))?;
+    let rendition = view.unwrap_or_else(|| MAIN_RENDITION.to_string());
+    let dir = rendition_dir(&s, &session, &rendition);
+    if file == "index.m3u8" {
+        let text = tokio::fs::read_to_string(dir.join("index.m3u8"))
+            .await
+            .map_err(|_| ApiError::not_found("no segments yet"))?;
+        let text: String = text
+            .lines()
+            .map(|l| match l.starts_with('#') || l.trim().is_empty() {
+                true => format!("{l}\n"),
+                false => format!("{session}.{rendition}.{l}\n"),
+            })
+            .collect();
+        let headers = [
+            (axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=1"),
+        ];
+        return Ok((headers, text).into_response());
+    }
+    let mut parts = file.splitn(3, '.');
+    let (Some(ses), Some(r), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ApiError::not_found("no such segment"));
+    };
+    // Only the room's own output, as it is now.
+    if ses != session || r != rendition || !name.ends_with(".ts") || name.starts_with('.') {
+        return Err(ApiError::not_found("no such segment"));
+    }
+    let bytes = segment(&s, dir.join(name)).await?;
+    // A segment never changes: a CDN may keep it.
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "video/mp2t"),
+        (axum::http::header::CACHE_CONTROL, "public, max-age=86400, immutable"),
+    ];
+    Ok((headers, bytes).into_response())
+}

@@ -170,6 +170,8 @@ pub struct Rooms {
     slates: Option<Arc<Slates>>,
     rooms: Mutex<HashMap<RoomId, RoomLive>>,
     events: Option<RoomEvents>,
+    /// Rooms whose playback needs no viewer token (kept in the database, read here per request).
+    public: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Rooms {
@@ -178,7 +180,18 @@ impl Rooms {
         let decode = InputOptions { live: true, ring_budget_bytes, ..InputOptions::default() };
         let hold = Duration::from_secs(absence::DEFAULT_HOLD_S);
         let max_sources = DEFAULT_MAX_SOURCES;
-        Rooms { store, decode, max_publishers, max_sources, hold, slates: None, rooms: Mutex::default(), events: None }
+        let public = Mutex::new(store.public_rooms().unwrap_or_default().into_iter().collect());
+        Rooms {
+            store,
+            decode,
+            max_publishers,
+            max_sources,
+            hold,
+            slates: None,
+            rooms: Mutex::default(),
+            events: None,
+            public,
+        }
     }
 
     pub fn with_slates(mut self, slates: Arc<Slates>) -> Rooms {
@@ -199,6 +212,23 @@ impl Rooms {
         if let Some(f) = &self.events {
             f(e);
         }
+    }
+
+    /// Marks a room public or not (blocking: written down).
+    pub fn set_public(&self, room: &str, public: bool) -> Result<(), store::StoreError> {
+        self.store.set_room_public(room, public)?;
+        let mut p = lock(&self.public);
+        if public {
+            p.insert(room.to_string());
+        } else {
+            p.remove(room);
+        }
+        Ok(())
+    }
+
+    /// Whether a room's playback needs no viewer token.
+    pub fn is_public(&self, room: &str) -> bool {
+        lock(&self.public).contains(room)
     }
 
     /// The room's feed: what every session and invitation showing the room reads.

@@ -130,3 +130,22 @@ impl Store {
         Ok(rooms.into_values().collect())
     }
 }
+
+impl Store {
+    /// Marks a room public (its playback needs no viewer token) or not.
+    pub fn set_room_public(&self, room: &str, public: bool) -> StoreResult<()> {
+        let n = self.db().execute("UPDATE rooms SET public = ?2 WHERE id = ?1", params![room, public])?;
+        if n == 0 {
+            return Err(super::StoreError::NoRoom(room.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The public rooms.
+    pub fn public_rooms(&self) -> StoreResult<Vec<String>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT id FROM rooms WHERE public = 1")?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+}

@@ -124,7 +124,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 14] = [
+const STEPS: [&str; 15] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -139,6 +139,7 @@ const STEPS: [&str; 14] = [
     include_str!("migrations/12_room_topic.sql"),
     include_str!("migrations/13_polls.sql"),
     include_str!("migrations/14_audience.sql"),
+    include_str!("migrations/15_public_rooms.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
