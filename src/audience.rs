@@ -145,15 +145,19 @@ impl RoomAudience {
     }
 }
 
+/// Whether a room is paused now (its timeline marks the minutes it was).
+pub type IsPaused = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 pub struct Audience {
     store: Arc<Store>,
     rooms: Mutex<HashMap<String, RoomAudience>>,
+    paused: IsPaused,
 }
 
 impl Audience {
     /// Reads what was written before (blocking) and starts the thread that notices leaves and
     /// writes changes down.
-    pub fn start(store: Arc<Store>) -> Arc<Audience> {
+    pub fn start(store: Arc<Store>, paused: IsPaused) -> Arc<Audience> {
         let mut rooms = HashMap::new();
         for r in store.audiences().unwrap_or_else(|e| {
             tracing::error!(error = %e, "the audience written before could not be read; counting from zero");
@@ -168,7 +172,7 @@ impl Audience {
             };
             rooms.insert(r.room_id, a);
         }
-        let me = Arc::new(Audience { store, rooms: Mutex::new(rooms) });
+        let me = Arc::new(Audience { store, rooms: Mutex::new(rooms), paused });
         let weak = Arc::downgrade(&me);
         if let Err(e) = std::thread::Builder::new().name("audience".into()).spawn(move || run(weak)) {
             tracing::error!(error = %e, "no audience thread: leaves are not noticed");
@@ -248,7 +252,13 @@ impl Audience {
         let now = crate::store::now_ms();
         let rows: Vec<RoomAudienceRows> = {
             let mut rooms = lock(&self.rooms);
-            rooms.values_mut().for_each(|a| a.sweep(now));
+            for (id, a) in rooms.iter_mut() {
+                a.sweep(now);
+                if (self.paused)(id) && !a.minute(now).paused {
+                    a.minute(now).paused = true;
+                    a.changed = true;
+                }
+            }
             if !write {
                 return;
             }
@@ -295,5 +305,20 @@ mod tests {
         let rows = a.take_rows("r").unwrap();
         assert_eq!((rows.viewers.len(), rows.peak), (2, 2));
         assert!(a.take_rows("r").is_none(), "nothing new to write");
+    }
+
+    #[test]
+    fn minutes_of_a_pause_are_marked_and_written() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let room = store.create_room("A", "costream", 60).unwrap().id;
+        let paused = room.clone();
+        let a = Audience::start(store.clone(), Box::new(move |r| r == paused));
+        a.seen(&room, "v1");
+        a.seen("room_other", "v2");
+        a.turn(true);
+        let marked = |r: &str| a.summary(r).timeline.iter().any(|m| m.paused);
+        assert!(marked(&room) && !marked("room_other"));
+        let written = store.audiences().unwrap();
+        assert!(written.iter().find(|r| r.room_id == room).is_some_and(|r| r.minutes.iter().any(|m| m.paused)));
     }
 }

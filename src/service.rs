@@ -77,7 +77,8 @@ impl Service {
                 .with_replay_min_cut(cfg.replay_min_cut_s)
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
-        let audience = crate::audience::Audience::start(store.clone());
+        let r = rooms.clone();
+        let audience = crate::audience::Audience::start(store.clone(), Box::new(move |room| r.paused(room).is_some()));
         let ev = events.clone();
         let polls = Polls::new(store.clone(), sessions.clone(), Some(Arc::new(move |e| ev(Event::Poll(e)))));
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));

@@ -18,6 +18,8 @@ pub struct MinuteView {
     pub online_peak: u64,
     pub joins: u64,
     pub leaves: u64,
+    /// The room was paused during the minute.
+    pub paused: bool,
 }
 
 /// A room's audience: online now, distinct viewers ever, the peak, and the per-minute timeline.
@@ -83,7 +85,13 @@ fn view(room_id: String, s: Summary) -> AudienceView {
     let timeline = s
         .timeline
         .into_iter()
-        .map(|m| MinuteView { minute: m.minute, online_peak: m.online_peak, joins: m.joins, leaves: m.leaves })
+        .map(|m| MinuteView {
+            minute: m.minute,
+            online_peak: m.online_peak,
+            joins: m.joins,
+            leaves: m.leaves,
+            paused: m.paused,
+        })
         .collect();
     AudienceView { room_id, online: s.online, total: s.total, peak: s.peak, peak_at_ms: s.peak_at_ms, timeline }
 }

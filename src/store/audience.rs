@@ -26,6 +26,8 @@ pub struct MinuteRow {
     pub online_peak: u64,
     pub joins: u64,
     pub leaves: u64,
+    /// The room was paused during the minute.
+    pub paused: bool,
 }
 
 /// What a room's audience has: its viewers, its peak (and when) and its timeline.
@@ -61,10 +63,11 @@ impl Store {
             )?;
             for m in &r.minutes {
                 tx.execute(
-                    "INSERT INTO audience_minutes (room_id, minute, online_peak, joins, leaves) VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO audience_minutes (room_id, minute, online_peak, joins, leaves, paused)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (room_id, minute) DO UPDATE SET online_peak = excluded.online_peak,
-                       joins = excluded.joins, leaves = excluded.leaves",
-                    params![r.room_id, m.minute, m.online_peak as i64, m.joins as i64, m.leaves as i64],
+                       joins = excluded.joins, leaves = excluded.leaves, paused = excluded.paused",
+                    params![r.room_id, m.minute, m.online_peak as i64, m.joins as i64, m.leaves as i64, m.paused],
                 )?;
             }
         }
@@ -107,8 +110,9 @@ impl Store {
                 .viewers
                 .push(v);
         }
-        let mut st =
-            db.prepare("SELECT room_id, minute, online_peak, joins, leaves FROM audience_minutes ORDER BY minute")?;
+        let mut st = db.prepare(
+            "SELECT room_id, minute, online_peak, joins, leaves, paused FROM audience_minutes ORDER BY minute",
+        )?;
         for row in st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -117,6 +121,7 @@ impl Store {
                     online_peak: r.get::<_, i64>(2)? as u64,
                     joins: r.get::<_, i64>(3)? as u64,
                     leaves: r.get::<_, i64>(4)? as u64,
+                    paused: r.get(5)?,
                 },
             ))
         })? {

@@ -21,5 +21,6 @@ CREATE TABLE audience_minutes (
     online_peak INTEGER NOT NULL,
     joins INTEGER NOT NULL,
     leaves INTEGER NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,  -- the room was paused during the minute
     PRIMARY KEY (room_id, minute)
 );
