@@ -57,10 +57,15 @@ async fn asker(s: &AppState, token: &str, poll: &PollRecord) -> ApiResult<Asker>
     }
 }
 
-async fn poll(s: &AppState, id: String) -> ApiResult<PollRecord> {
+/// The poll a request names and who asks about it (the token is asked for before the poll is
+/// looked up: no credential, a 401 whatever the id).
+async fn asked(s: &AppState, headers: &HeaderMap, id: String) -> ApiResult<(PollRecord, Asker)> {
+    let t = token(headers)?;
     super::signed::check_id("poll", &id)?;
     let polls = s.polls.clone();
-    blocking(move || Ok(polls.get(&id)?)).await
+    let p = blocking(move || Ok(polls.get(&id)?)).await?;
+    let who = asker(s, &t, &p).await?;
+    Ok((p, who))
 }
 
 #[utoipa::path(post, path = "/sessions/{id}/polls", params(("id" = String, Path)), request_body = CreatePoll,
@@ -91,9 +96,7 @@ pub(super) async fn get_poll(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<PollView>> {
-    let t = token(&headers)?;
-    let p = poll(&s, id).await?;
-    asker(&s, &t, &p).await?;
+    let (p, _) = asked(&s, &headers, id).await?;
     Ok(Json(p.into()))
 }
 
@@ -106,9 +109,7 @@ pub(super) async fn vote(
     headers: HeaderMap,
     body: JsonBody<Vote>,
 ) -> ApiResult<Json<PollView>> {
-    let t = token(&headers)?;
-    let p = poll(&s, id).await?;
-    let Asker::Viewer(token) = asker(&s, &t, &p).await? else {
+    let (p, Asker::Viewer(token)) = asked(&s, &headers, id).await? else {
         return Err(ApiError::forbidden("votes are cast with a viewer token"));
     };
     let Json(v) = body?;
@@ -130,9 +131,7 @@ pub(super) async fn close_poll(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<PollView>> {
-    let t = token(&headers)?;
-    let p = poll(&s, id).await?;
-    let Asker::Staff = asker(&s, &t, &p).await? else {
+    let (p, Asker::Staff) = asked(&s, &headers, id).await? else {
         return Err(ApiError::forbidden("a poll is closed by its session's anchors or an operator"));
     };
     let polls = s.polls.clone();

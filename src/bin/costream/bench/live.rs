@@ -339,7 +339,7 @@ pub fn measure(args: &BenchArgs, dir: &Path, j: &mut serde_json::Map<String, Val
 impl Live {
     pub fn text(&self, md: bool) -> String {
         let mut t = String::new();
-        let line = |t: &mut String, s: String| t.push_str(&if md { format!("\n{s}\n") } else { format!("{s}\n") });
+        let line = |t: &mut String, s: String| t.push_str(&super::paragraph(&s, md));
         if let Some((m, c, s)) = self.demo {
             line(&mut t, format!("Demo (`costream demo`, its two synthetic anchors beside it), over {s:.0} s: {m:.3} HLS media seconds per wall second (`demo_media_s_per_wall_s`), {:.1} % of its ticks composed ({:.1} fps).", c * 100.0, c * 30.0));
         }

@@ -143,6 +143,15 @@ pub fn record_path(args: &BenchArgs) -> Option<PathBuf> {
     }
 }
 
+/// One figure's sentence as the report prints it: a line, or in Markdown a paragraph.
+pub fn paragraph(s: &str, md: bool) -> String {
+    if md {
+        format!("\n{s}\n")
+    } else {
+        format!("{s}\n")
+    }
+}
+
 /// Appends `md` to `path`.
 pub fn append(path: &Path, md: &str) -> Result<()> {
     std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(md.as_bytes())?;

@@ -167,11 +167,7 @@ impl Pause {
             most(&self.switch_ms),
             self.export_x.map_or("not measured".into(), |x| format!("{x:.0}× real time")),
         );
-        if md {
-            format!("\n{s}\n")
-        } else {
-            format!("{s}\n")
-        }
+        super::paragraph(&s, md)
     }
 }
 

@@ -181,11 +181,7 @@ impl Serve {
             self.segments.1,
             self.segments.0 / self.segments.1.max(1e-9),
         );
-        if md {
-            format!("\n{s}\n")
-        } else {
-            format!("{s}\n")
-        }
+        super::paragraph(&s, md)
     }
 }
 
