@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod limits;
 pub mod media;
 pub mod outputs;
+pub mod platforms;
 pub mod policy;
 pub mod rooms;
 pub mod service;

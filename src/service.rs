@@ -22,6 +22,7 @@ pub enum Event {
     Session(String, JobEvent),
     Invitation(InvitationStatus),
     Poll(PollEvent),
+    Platform(crate::platforms::PlatformEvent),
 }
 
 pub type Events = Arc<dyn Fn(Event) + Send + Sync>;
@@ -33,6 +34,7 @@ pub struct Service {
     pub invitations: Arc<Invitations>,
     pub polls: Arc<Polls>,
     pub audience: Arc<crate::audience::Audience>,
+    pub platforms: Arc<crate::platforms::Platforms>,
     /// The key of viewers' signed tokens and segment URLs, kept in the database so they survive a
     /// restart.
     pub url_key: Vec<u8>,
@@ -81,6 +83,7 @@ impl Service {
         let audience = crate::audience::Audience::start(store.clone(), Box::new(move |room| r.paused(room).is_some()));
         let ev = events.clone();
         let polls = Polls::new(store.clone(), sessions.clone(), Some(Arc::new(move |e| ev(Event::Poll(e)))));
+        let platforms = platforms(cfg, store.clone(), sessions.clone(), events.clone());
         let on_invitation = Arc::new(move |st: &InvitationStatus| events(Event::Invitation(st.clone())));
         let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.caps());
         let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
@@ -88,7 +91,7 @@ impl Service {
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
         let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
         rooms.follow_ingest(ingest_events);
-        Ok(Service { store, rooms, sessions, invitations, polls, audience, url_key, rtmp })
+        Ok(Service { store, rooms, sessions, invitations, polls, audience, platforms, url_key, rtmp })
     }
 
     /// Resumes the sessions and invitations written down before a restart (blocking: they open
@@ -97,4 +100,31 @@ impl Service {
         crate::session::resume::resume_all(&self.invitations);
         self.polls.restore();
     }
+}
+
+/// The platforms, their clock started. This service's own push server is named by its RTMP
+/// address (the HTTP one's host when RTMP listens on every interface).
+fn platforms(
+    cfg: &ServiceConfig,
+    store: Arc<Store>,
+    sessions: Arc<Sessions>,
+    events: Events,
+) -> Arc<crate::platforms::Platforms> {
+    let host = if cfg.rtmp.ip().is_unspecified() { cfg.http.ip() } else { cfg.rtmp.ip() };
+    let host = if host.is_unspecified() { "localhost".to_string() } else { host.to_string() };
+    let pc = crate::platforms::PlatformsConfig {
+        cx: crate::platforms::Context {
+            youtube_api_url: cfg.youtube_api_url.clone(),
+            secrets_dir: cfg.platform_secrets_dir.clone(),
+            policy: crate::policy::UrlPolicy {
+                allow_private_inputs: cfg.allow_private_inputs,
+                allow_private_outputs: cfg.allow_private_outputs,
+            },
+        },
+        own_push: format!("rtmp://{host}:{}/{}", cfg.rtmp.port(), crate::rooms::PUBLISH_APP),
+    };
+    let on_event = Arc::new(move |e| events(Event::Platform(e)));
+    let p = crate::platforms::Platforms::new(store, sessions, pc, Some(on_event));
+    p.start_clock();
+    p
 }

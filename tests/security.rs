@@ -387,6 +387,14 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", "/tokens".to_string()),
         ("PUT", "/channels/show".to_string()),
         ("POST", "/channels/show/viewers/v1/events".to_string()),
+        ("GET", "/platforms".to_string()),
+        ("POST", "/platforms".to_string()),
+        ("GET", "/platforms/yt-main".to_string()),
+        ("DELETE", "/platforms/yt-main".to_string()),
+        ("GET", format!("/rooms/{a}/platforms")),
+        ("POST", format!("/rooms/{a}/platforms")),
+        ("GET", format!("/rooms/{a}/platforms/yt-main/key")),
+        ("POST", format!("/rooms/{a}/platforms/yt-main/key")),
     ];
     for (m, p) in &protected {
         for token in [None, Some("cst_not_a_token")] {
@@ -460,10 +468,20 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/rooms/{b}/audience/viewers")),
         ("GET", format!("/rooms/{b}/poll")),
         ("DELETE", format!("/rooms/{b}/poll")),
+        ("GET", format!("/rooms/{b}/platforms")),
+        ("POST", format!("/rooms/{b}/platforms")),
+        ("GET", format!("/rooms/{b}/platforms/yt-main/key")),
+        ("POST", format!("/rooms/{b}/platforms/yt-main/key")),
+        ("POST", "/platforms".to_string()),
+        ("DELETE", "/platforms/yt-main".to_string()),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }
-    for p in ["/tokens", "/events", "/metrics", "/channels/show", "/slates"] {
+    assert_eq!(me("GET", &format!("/rooms/{a}/platforms"), None).0, 200, "its own room's platforms");
+    // A platform's audience push carries its own signature: without one, 401 and nothing counted.
+    let (st, body) = call_as(None, "POST", &format!("{h}/platforms/yt-main/audience"), Some("{}"));
+    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("bad_signature")), "{body}");
+    for p in ["/tokens", "/events", "/metrics", "/channels/show", "/slates", "/platforms"] {
         assert_eq!(me("GET", p, None).0, 403, "{p}");
     }
     let text_slate = r#"{"title":"brb","text":"back soon"}"#;

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::audience::{SortBy, Summary, ViewerStats};
+use crate::platforms::PlatformCount;
 
 /// One minute of the timeline.
 #[derive(Serialize, ToSchema)]
@@ -20,6 +21,20 @@ pub struct MinuteView {
     pub leaves: u64,
     /// The room was paused during the minute.
     pub paused: bool,
+    /// Each platform's highest count in the minute (`GET /platforms`).
+    pub platforms: std::collections::BTreeMap<String, u64>,
+    /// Ours and the platforms' together.
+    pub all_peak: u64,
+}
+
+/// A platform's audience of the room, as it reported it.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformCountView {
+    pub platform: String,
+    pub online: u64,
+    pub peak: u64,
+    /// Distinct viewers it named in its joins.
+    pub total: u64,
 }
 
 /// A room's audience: online now, distinct viewers ever, the peak, and the per-minute timeline.
@@ -31,6 +46,11 @@ pub struct AudienceView {
     pub peak: u64,
     /// Unix milliseconds.
     pub peak_at_ms: Option<i64>,
+    /// Each third-party platform's numbers (polled, or pushed by the platform).
+    pub platforms: Vec<PlatformCountView>,
+    /// Online now here and on every platform.
+    pub all_online: u64,
+    /// The per-minute timeline: ours, each platform's and their sum.
     pub timeline: Vec<MinuteView>,
 }
 
@@ -81,27 +101,61 @@ impl From<ViewerStats> for AudienceViewerView {
     }
 }
 
-fn view(room_id: String, s: Summary) -> AudienceView {
-    let timeline = s
-        .timeline
-        .into_iter()
-        .map(|m| MinuteView {
-            minute: m.minute,
-            online_peak: m.online_peak,
-            joins: m.joins,
-            leaves: m.leaves,
-            paused: m.paused,
+/// Ours and the platforms' on one timeline: every minute either has a row.
+fn view(room_id: String, s: Summary, platforms: Vec<PlatformCount>, minutes: Vec<(String, i64, u64)>) -> AudienceView {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<i64, MinuteView> = BTreeMap::new();
+    let empty = |minute| MinuteView {
+        minute,
+        online_peak: 0,
+        joins: 0,
+        leaves: 0,
+        paused: false,
+        platforms: BTreeMap::new(),
+        all_peak: 0,
+    };
+    for m in s.timeline {
+        let row = rows.entry(m.minute).or_insert_with(|| empty(m.minute));
+        (row.online_peak, row.joins, row.leaves, row.paused) = (m.online_peak, m.joins, m.leaves, m.paused);
+    }
+    for (p, minute, n) in minutes {
+        rows.entry(minute).or_insert_with(|| empty(minute)).platforms.insert(p, n);
+    }
+    let timeline = rows
+        .into_values()
+        .map(|mut r| {
+            r.all_peak = r.online_peak + r.platforms.values().sum::<u64>();
+            r
         })
         .collect();
-    AudienceView { room_id, online: s.online, total: s.total, peak: s.peak, peak_at_ms: s.peak_at_ms, timeline }
+    let all_online = s.online + platforms.iter().map(|p| p.online).sum::<u64>();
+    let platforms = platforms
+        .into_iter()
+        .map(|p| PlatformCountView { platform: p.platform, online: p.online, peak: p.peak, total: p.total })
+        .collect();
+    AudienceView {
+        room_id,
+        online: s.online,
+        total: s.total,
+        peak: s.peak,
+        peak_at_ms: s.peak_at_ms,
+        platforms,
+        all_online,
+        timeline,
+    }
 }
 
 #[utoipa::path(get, path = "/rooms/{id}/audience", params(("id" = String, Path)),
     responses((status = 200, body = AudienceView), (status = 404, body = ErrorBody)))]
 pub(super) async fn room_audience(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<AudienceView>> {
-    let room = id.clone();
-    super::db(&s, move |st| st.room(&room)).await?;
-    Ok(Json(view(id.clone(), s.audience.summary(&id))))
+    let (room, st) = (id.clone(), s.clone());
+    let minutes = super::blocking(move || {
+        st.store.room(&room)?;
+        Ok(st.platforms.audience.minutes(&room)?)
+    })
+    .await?;
+    let platforms = s.platforms.audience.of_room(&id);
+    Ok(Json(view(id.clone(), s.audience.summary(&id), platforms, minutes)))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}/audience/viewers", params(("id" = String, Path), ViewerQuery),

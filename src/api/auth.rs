@@ -55,6 +55,7 @@ fn exempt(segments: &[&str]) -> bool {
             | ["slates", _, "moderation"]
             | ["polls", _]
             | ["polls", _, "votes" | "close"]
+            | ["platforms", _, "audience"]
     )
 }
 

@@ -4,8 +4,8 @@ use utoipa::OpenApi;
 
 use super::{
     audience, behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
-    pause_wire, pk_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions, sessions_wire, slates, slates_wire,
-    tokens, unlock, watch, ErrorBody, ErrorDetail,
+    pause_wire, pk_wire, platforms, platforms_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions,
+    sessions_wire, slates, slates_wire, tokens, unlock, watch, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -78,6 +78,15 @@ use super::{
         watch::public_file,
         audience::room_audience,
         audience::room_viewers,
+        platforms::list_platforms,
+        platforms::create_platform,
+        platforms::get_platform,
+        platforms::delete_platform,
+        platforms::push_audience,
+        platforms::room_platforms,
+        platforms::add_room_platform,
+        platforms::reveal_key,
+        platforms::regenerate_platform_key,
         unlock::signed_segment,
         tokens::list_tokens,
         tokens::create_token,
@@ -134,6 +143,14 @@ use super::{
         audience::MinuteView,
         audience::AudienceViewerView,
         audience::ViewerPage,
+        audience::PlatformCountView,
+        platforms_wire::SecretRefWire,
+        platforms_wire::CreatePlatform,
+        platforms_wire::PlatformView,
+        platforms_wire::RoomPlatformView,
+        platforms_wire::NewPlatformKey,
+        platforms_wire::AddRoomPlatform,
+        platforms_wire::AudiencePush,
         polls_wire::CreatePoll,
         polls_wire::Vote,
         polls_wire::OptionChoice,

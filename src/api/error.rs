@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::compose::slate_file::SlateFileError;
 use crate::error::{chain, Blame};
+use crate::platforms::{PlatformError, PlatformsError};
 use crate::rooms::{SlateError, SourceError};
 use crate::session::invite::InviteError;
 use crate::session::polls::PollError;
@@ -31,7 +32,8 @@ pub struct ErrorDetail {
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
     /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
     /// a poll's `poll_open` and `poll_closed`, an input pause's `input_is_room` (409), a vote's
-    /// `bad_viewer_token` (401). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
+    /// `bad_viewer_token` (401), a platform's `platform_in_use` and `platform_unsupported` (409).
+    /// A platform that failed us: `platform_failed` (502), `platform_secret_missing` (503). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
@@ -123,9 +125,36 @@ impl From<StoreError> for ApiError {
             | StoreError::NoDestination(_)
             | StoreError::NoToken(_)
             | StoreError::NoSlate(_)
-            | StoreError::NoPoll(_) => ApiError::not_found(e.to_string()),
+            | StoreError::NoPoll(_)
+            | StoreError::NoPlatform(_) => ApiError::not_found(e.to_string()),
+            StoreError::PlatformExists(_) => ApiError::conflict(e.to_string()),
+            StoreError::PlatformInUse(..) => ApiError::new(StatusCode::CONFLICT, "platform_in_use", e.to_string()),
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
             StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
+        }
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> ApiError {
+        let status = match &e {
+            PlatformError::Invalid(_) => StatusCode::BAD_REQUEST,
+            PlatformError::NoSecret(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PlatformError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            PlatformError::Unsupported(_) => StatusCode::CONFLICT,
+        };
+        if status.is_server_error() {
+            tracing::warn!(code = e.code(), error = %e, "a platform call failed");
+        }
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<PlatformsError> for ApiError {
+    fn from(e: PlatformsError) -> ApiError {
+        match e {
+            PlatformsError::Store(e) => e.into(),
+            PlatformsError::Platform(e) => e.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::invitations_wire::InviteStateWire;
 use super::AppState;
 use crate::compose::JobEvent;
 use crate::outputs::OutputEvent;
+use crate::platforms::PlatformEvent;
 use crate::rooms::RoomEvent;
 use crate::session::invite::InvitationStatus;
 use crate::session::polls::PollEvent;
@@ -153,6 +154,24 @@ pub enum ServiceEvent {
     PollClosed {
         poll: super::polls_wire::PollView,
     },
+    /// A room's key on a platform was replaced (ahead of its expiry, or on request): the pushes
+    /// there move to it; `expires_at` in Unix seconds.
+    PlatformKeyRegenerated {
+        room_id: String,
+        platform: String,
+        expires_at: Option<i64>,
+    },
+    /// A room's key on a platform expired without a new one.
+    PlatformKeyExpired {
+        room_id: String,
+        platform: String,
+    },
+    /// Our push to a platform started (`live`) or stopped (`ended`).
+    PlatformStatus {
+        room_id: String,
+        platform: String,
+        status: String,
+    },
     /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
     Invitation {
         invitation_id: String,
@@ -216,6 +235,22 @@ impl From<crate::service::Event> for ServiceEvent {
             crate::service::Event::Session(id, e) => (id.as_str(), e).into(),
             crate::service::Event::Invitation(st) => (&st).into(),
             crate::service::Event::Poll(e) => e.into(),
+            crate::service::Event::Platform(e) => e.into(),
+        }
+    }
+}
+
+impl From<PlatformEvent> for ServiceEvent {
+    fn from(e: PlatformEvent) -> ServiceEvent {
+        match e {
+            PlatformEvent::KeyRegenerated { room_id, platform, expires_at } => {
+                ServiceEvent::PlatformKeyRegenerated { room_id, platform, expires_at }
+            }
+            PlatformEvent::KeyExpired { room_id, platform } => ServiceEvent::PlatformKeyExpired { room_id, platform },
+            PlatformEvent::Status { room_id, platform, status } => {
+                let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string));
+                ServiceEvent::PlatformStatus { room_id, platform, status: status.unwrap_or_default() }
+            }
         }
     }
 }

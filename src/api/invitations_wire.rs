@@ -137,9 +137,9 @@ pub(super) fn resolve(s: &AppState, plan: InvitationPlan) -> ApiResult<(SessionS
         }
         let mut name = names[side].clone();
         if let SessionInput::Room(r) = &spec.inputs[side] {
-            for d in s.store.destinations(r)? {
-                if !a.outputs.contains(&d.url) {
-                    a.outputs.push(d.url);
+            for url in sessions::room_pushes(s, r)? {
+                if !a.outputs.contains(&url) {
+                    a.outputs.push(url);
                 }
             }
             name = name.or_else(|| s.store.room(r).ok().map(|room| room.name));

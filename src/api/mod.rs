@@ -31,6 +31,8 @@ mod moderation;
 mod pause;
 mod pause_wire;
 mod pk_wire;
+mod platforms;
+mod platforms_wire;
 mod polls;
 mod polls_wire;
 mod replay;
@@ -88,6 +90,8 @@ pub struct AppState {
     pub resuming: Arc<std::sync::atomic::AtomicBool>,
     /// Where new slates go for moderation (None: they are approved at upload).
     pub moderation: Option<Arc<moderation::Moderation>>,
+    /// The platforms rooms go out on.
+    pub platforms: Arc<crate::platforms::Platforms>,
 }
 
 impl AppState {
@@ -131,6 +135,7 @@ impl AppState {
                 })),
                 _ => None,
             },
+            platforms: svc.platforms.clone(),
         }
     }
 
@@ -234,6 +239,7 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
         .route("/channels/{channel}/viewers/{token}/events", post(behaviour::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
+        .merge(platform_routes())
         .layer(api_cors(&state.cors_origins));
     let media = Router::new()
         .route("/sessions/{id}/hls/{file}", get(hls::hls_file))
@@ -254,6 +260,16 @@ pub fn router(state: AppState) -> Router {
         // have theirs in the server loop.
         .layer(axum::middleware::from_fn(deadline::body_deadline))
         .with_state(state)
+}
+
+/// The platforms, and each room's place on them.
+fn platform_routes() -> Router<AppState> {
+    Router::new()
+        .route("/platforms", get(platforms::list_platforms).post(platforms::create_platform))
+        .route("/platforms/{id}", get(platforms::get_platform).delete(platforms::delete_platform))
+        .route("/platforms/{id}/audience", post(platforms::push_audience))
+        .route("/rooms/{id}/platforms", get(platforms::room_platforms).post(platforms::add_room_platform))
+        .route("/rooms/{id}/platforms/{p}/key", get(platforms::reveal_key).post(platforms::regenerate_platform_key))
 }
 
 /// CORS for the API: only the configured origins may call it from a browser (none by default).

@@ -28,11 +28,29 @@ pub(super) async fn create_room(
     body: Result<Json<CreateRoom>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RoomView>)> {
     let Json(b) = body?;
-    let NewRoom { name, platform, key_ttl_s } = b.try_into()?;
+    let NewRoom { name, platform, key_ttl_s, platforms } = b.try_into()?;
     let ttl_s = key_ttl_s.unwrap_or(s.key_ttl_s);
     let max = s.max_rooms;
-    let room = db(&s, move |st| st.create_room_within(&name, &platform, ttl_s, max)).await?;
-    Ok((StatusCode::CREATED, Json(view(&s, room))))
+    let st = s.clone();
+    // The platforms are checked first, and a platform that fails undoes the room: a failed
+    // creation leaves nothing behind.
+    let (room, on) = super::blocking(move || {
+        for p in &platforms {
+            st.platforms.get(p)?;
+        }
+        let room = st.store.create_room_within(&name, &platform, ttl_s, max)?;
+        let on = super::platforms::bind_all(&st, &crate::platforms::RoomRef { id: room.id.clone(), name }, &platforms)
+            .and_then(|()| super::platforms::bindings_of(&st, &room.id, true));
+        match on {
+            Ok(on) => Ok((room, on)),
+            Err(e) => {
+                let _ = st.store.delete_room(&room.id);
+                Err(e)
+            }
+        }
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(RoomView { platforms: Some(on), ..view(&s, room) })))
 }
 
 #[utoipa::path(get, path = "/rooms", responses((status = 200, body = [RoomView])))]
@@ -48,8 +66,13 @@ pub(super) async fn list_rooms(
 #[utoipa::path(get, path = "/rooms/{id}", params(("id" = String, Path)),
     responses((status = 200, body = RoomView), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RoomView>> {
-    let room = db(&s, move |st| st.room(&id)).await?;
-    Ok(Json(view(&s, room)))
+    let st = s.clone();
+    let (room, on) = super::blocking(move || {
+        let on = super::platforms::bindings_of(&st, &id, false)?;
+        Ok((st.store.room(&id)?, on))
+    })
+    .await?;
+    Ok(Json(RoomView { platforms: Some(on), ..view(&s, room) }))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}", params(("id" = String, Path)),

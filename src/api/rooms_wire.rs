@@ -21,6 +21,11 @@ pub struct CreateRoom {
     /// Stream key lifetime in seconds (1 s to 30 days; default 24 h).
     #[serde(default)]
     pub key_ttl_s: Option<i64>,
+    /// The platforms the show goes out on (`GET /platforms`): "costream" (this service's own
+    /// viewers) and third-party platforms set up here, each created for the room now. Default:
+    /// ["costream"].
+    #[serde(default)]
+    pub platforms: Option<Vec<String>>,
 }
 
 /// A room to create, checked.
@@ -29,22 +34,29 @@ pub struct NewRoom {
     pub name: String,
     pub platform: String,
     pub key_ttl_s: Option<i64>,
+    /// Third-party platforms to create it on.
+    pub platforms: Vec<String>,
 }
 
 impl TryFrom<CreateRoom> for NewRoom {
     type Error = ApiError;
     fn try_from(b: CreateRoom) -> ApiResult<NewRoom> {
-        let CreateRoom { name, platform, key_ttl_s } = b;
+        let CreateRoom { name, platform, key_ttl_s, platforms } = b;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(ApiError::invalid("name must be 1 to 200 characters"));
         }
+        let (platform, platforms) = match (platform, platforms) {
+            (Some(_), Some(_)) => return Err(ApiError::invalid("give platforms, or the older platform, not both")),
+            (p, None) => (p, Vec::new()),
+            (None, Some(list)) => super::platforms_wire::chosen(list)?,
+        };
         let platform = platform.as_deref().unwrap_or(OWN_PLATFORM).trim().to_string();
         if platform.is_empty() || platform.len() > 64 {
             return Err(ApiError::invalid("platform must be 1 to 64 characters"));
         }
         key_ttl_s.map(ttl).transpose()?;
-        Ok(NewRoom { name: name.to_string(), platform, key_ttl_s })
+        Ok(NewRoom { name: name.to_string(), platform, key_ttl_s, platforms })
     }
 }
 
@@ -181,6 +193,11 @@ pub struct RoomView {
     pub tags: Vec<String>,
     /// Playback at `/rooms/{id}/live/index.m3u8` needs no viewer token (`PUT /rooms/{id}/public`).
     pub public: bool,
+    /// The room on each of its platforms (in the answers about this one room): push server, key
+    /// (in full only in the creating answer; `GET /rooms/{id}/platforms/{p}/key` shows it),
+    /// live address and statuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<super::platforms_wire::RoomPlatformView>>,
 }
 
 /// Whether a room's playback is public.
@@ -218,6 +235,7 @@ impl RoomView {
             title,
             tags,
             public: false,
+            platforms: None,
         }
     }
 }
@@ -247,7 +265,10 @@ mod tests {
     #[test]
     fn a_room_request_converts_trimmed_with_its_defaults() {
         let r = new(r#"{"name":"  主播 A "}"#).unwrap();
-        assert_eq!(r, NewRoom { name: "主播 A".into(), platform: OWN_PLATFORM.into(), key_ttl_s: None });
+        assert_eq!(
+            r,
+            NewRoom { name: "主播 A".into(), platform: OWN_PLATFORM.into(), key_ttl_s: None, platforms: vec![] }
+        );
         assert_eq!(new(r#"{"name":"A","key_ttl_s":60}"#).unwrap().key_ttl_s, Some(60));
     }
 

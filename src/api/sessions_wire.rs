@@ -272,9 +272,9 @@ pub(super) fn resolve(s: &AppState, mut spec: SessionSpec) -> ApiResult<SessionS
     check_inputs(s, &spec.inputs)?;
     check_outputs(s, &spec.outputs)?;
     for room in crate::session::rooms_in(&spec.inputs) {
-        for d in s.store.destinations(&room)? {
-            if !spec.outputs.contains(&d.url) {
-                spec.outputs.push(d.url);
+        for url in room_pushes(s, &room)? {
+            if !spec.outputs.contains(&url) {
+                spec.outputs.push(url);
             }
         }
     }
@@ -282,6 +282,14 @@ pub(super) fn resolve(s: &AppState, mut spec: SessionSpec) -> ApiResult<SessionS
         m.rules = super::unlock::rules(s, &m.channel)?;
     }
     Ok(spec)
+}
+
+/// Where a room's encode is pushed besides this service: its destinations and its platforms.
+/// Blocking.
+pub(super) fn room_pushes(s: &AppState, room: &str) -> ApiResult<Vec<String>> {
+    let mut urls: Vec<String> = s.store.destinations(room)?.into_iter().map(|d| d.url).collect();
+    urls.extend(s.platforms.push_urls(room)?);
+    Ok(urls)
 }
 
 /// A change to a running session.

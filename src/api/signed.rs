@@ -32,11 +32,16 @@ pub(super) fn url_sig(key: &[u8], session: &str, rendition: &str, file: &str, ex
 /// Checks a request signed by the platform's backend: `X-Signature: sha256=<hex HMAC-SHA256 of
 /// "<X-Timestamp>.<body>">` under the platform secret, within five minutes, and once only.
 pub(super) fn platform_signed(s: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let sig = header("x-signature").ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Signature is missing"))?;
     let Some(secret) = &s.platform_secret else {
         return Err(ApiError::unauthorized("bad_signature", "no platform secret is configured here"));
     };
+    signed_with(s, secret, headers, body)
+}
+
+/// [`platform_signed`] under a given secret (a third-party platform's own).
+pub(super) fn signed_with(s: &AppState, secret: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let sig = header("x-signature").ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Signature is missing"))?;
     let ts: i64 = header("x-timestamp")
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| ApiError::unauthorized("bad_signature", "X-Timestamp (unix seconds) is missing"))?;

@@ -5,18 +5,20 @@
 //! video keyframe, so what it does send stays decodable. Network outputs that fail to connect or
 //! break are reopened with backoff and resume at a keyframe; a file output that fails is closed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
-use crate::sys::redact_url;
+use crate::sys::{lock, redact_url};
+use writer::sink_loop;
 
 pub mod replay;
+mod writer;
 
 /// Packets an output may have queued before it starts dropping (about 4 s of 30 fps video + audio).
 const QUEUE_PACKETS: usize = 256;
@@ -107,6 +109,34 @@ pub struct OutputStats {
     pub reconnects: AtomicU64,
     /// Packets waiting in the output's queue now.
     pub queued: AtomicU64,
+    /// Whether the output is open (a network one connected) now.
+    pub connected: AtomicBool,
+    /// Where it pushes now, and where it is to push next (a new stream key).
+    target: Mutex<String>,
+    next: Mutex<Option<String>>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl OutputStats {
+    fn new(url: &str) -> OutputStats {
+        OutputStats { target: Mutex::new(url.to_string()), ..Default::default() }
+    }
+
+    /// The URL it pushes to now.
+    pub fn target(&self) -> String {
+        lock(&self.target).clone()
+    }
+
+    /// Pushes to `url` from the next keyframe on: the output closes and opens again there (one
+    /// reconnect), its queue and the other outputs untouched.
+    pub fn retarget(&self, url: &str) {
+        *lock(&self.next) = Some(url.to_string());
+    }
+
+    /// The last failure, its URL redacted.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
 }
 
 /// An output connecting (at start or after a reconnection) or failing; its URL as logs and
@@ -119,7 +149,7 @@ pub enum OutputEvent {
 
 pub type OutputEvents = Arc<dyn Fn(OutputEvent) + Send + Sync>;
 
-enum Msg {
+pub(crate) enum Msg {
     Packet(Track, ff::Packet, ff::Rational),
     Finish,
 }
@@ -164,24 +194,24 @@ impl Outputs {
                 let _rule = crate::policy::resolve::PublicOnly::while_alive(public_only);
                 Muxer::open(url, setup, live)
             };
+            let stats = Arc::new(OutputStats::new(url));
             let first = match opened {
-                Ok(m) => {
-                    if let Some(f) = &events {
-                        f(OutputEvent::Connected(redact_url(url)));
-                    }
-                    Some(m)
-                }
+                Ok(m) => Some(m),
                 Err(e) if is_network(url) => {
                     tracing::warn!(url = %redact_url(url), error = %e, "output not reachable yet; retrying in the background");
-                    if let Some(f) = &events {
-                        f(OutputEvent::Failed(redact_url(url), e.to_string()));
-                    }
+                    *lock(&stats.last_error) = Some(e.to_string());
                     None
                 }
                 Err(e) => return Err(e),
             };
+            stats.connected.store(first.is_some(), Ordering::Relaxed);
+            if let Some(f) = &events {
+                f(match (&first, stats.last_error()) {
+                    (None, Some(why)) => OutputEvent::Failed(redact_url(url), why),
+                    _ => OutputEvent::Connected(redact_url(url)),
+                });
+            }
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
-            let stats = Arc::new(OutputStats::default());
             let (u, st, s2, ev) = (url.clone(), setup.clone(), stats.clone(), events.clone());
             let thread = std::thread::Builder::new().name(format!("out {}", short(url))).spawn(move || {
                 crate::policy::resolve::public_only_on_this_thread(public_only);
@@ -249,15 +279,15 @@ fn short(url: &str) -> String {
 }
 
 /// One open muxer.
-struct Muxer {
-    ctx: ff::format::context::Output,
+pub(crate) struct Muxer {
+    pub(crate) ctx: ff::format::context::Output,
     /// Output stream time bases after write_header (muxers may change them, FLV does).
     video_tb: ff::Rational,
     audio_tb: Option<ff::Rational>,
 }
 
 impl Muxer {
-    fn open(url: &str, setup: &StreamSetup, live: bool) -> Result<Muxer> {
+    pub(crate) fn open(url: &str, setup: &StreamSetup, live: bool) -> Result<Muxer> {
         let fail = |e: &dyn std::fmt::Display| Error::Output { url: redact_url(url), why: e.to_string() };
         let (fmt, opts) = container_for(url, live);
         if !is_network(url) {
@@ -289,7 +319,12 @@ impl Muxer {
         Ok(Muxer { ctx, video_tb, audio_tb })
     }
 
-    fn write(&mut self, track: Track, mut p: ff::Packet, from: ff::Rational) -> std::result::Result<usize, ff::Error> {
+    pub(crate) fn write(
+        &mut self,
+        track: Track,
+        mut p: ff::Packet,
+        from: ff::Rational,
+    ) -> std::result::Result<usize, ff::Error> {
         let (idx, tb) = match track {
             Track::Video => (0, self.video_tb),
             Track::Audio => match self.audio_tb {
@@ -308,126 +343,4 @@ impl Muxer {
         p.write_interleaved(&mut self.ctx)?;
         Ok(size)
     }
-}
-
-/// One output as its thread runs it: the muxer while it is open, and when to try a lost network
-/// output again.
-struct Writer {
-    url: String,
-    setup: StreamSetup,
-    live: bool,
-    network: bool,
-    mux: Option<Muxer>,
-    ever_opened: bool,
-    /// A (re)opened output starts at a keyframe so players can decode from its first packet.
-    need_key: bool,
-    backoff: Duration,
-    next_try: Instant,
-    failed: bool,
-    stats: Arc<OutputStats>,
-    events: Option<OutputEvents>,
-}
-
-impl Writer {
-    fn emit(&self, e: OutputEvent) {
-        if let Some(f) = &self.events {
-            f(e);
-        }
-    }
-
-    /// Whether the output is open, reopening a lost network output when its backoff has passed.
-    fn ensure_open(&mut self) -> bool {
-        if self.mux.is_some() {
-            return true;
-        }
-        if !self.network || Instant::now() < self.next_try {
-            return false;
-        }
-        match Muxer::open(&self.url, &self.setup, self.live) {
-            Ok(m) => {
-                if self.ever_opened {
-                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                self.emit(OutputEvent::Connected(redact_url(&self.url)));
-                (self.ever_opened, self.mux, self.need_key) = (true, Some(m), true);
-                self.backoff = Duration::from_millis(500);
-                true
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "reconnect failed");
-                self.next_try = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                false
-            }
-        }
-    }
-
-    fn write(&mut self, track: Track, packet: ff::Packet, from: ff::Rational) {
-        if !self.ensure_open() || (self.need_key && !(track == Track::Video && packet.is_key())) {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.need_key = false;
-        let Some(m) = self.mux.as_mut() else { return };
-        match m.write(track, packet, from) {
-            Ok(n) => {
-                self.stats.packets.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "output failed");
-                self.emit(OutputEvent::Failed(redact_url(&self.url), e.to_string()));
-                self.mux = None;
-                if self.network {
-                    self.next_try = Instant::now() + self.backoff;
-                } else {
-                    self.failed = true;
-                }
-            }
-        }
-    }
-
-    /// Whether the output ended cleanly (its trailer written).
-    fn finish(self) -> bool {
-        match self.mux {
-            Some(mut m) => m.ctx.write_trailer().is_ok() && !self.failed,
-            None => false,
-        }
-    }
-}
-
-/// The output thread: write what comes, reconnect network outputs with backoff. Returns whether the
-/// output ended cleanly.
-fn sink_loop(
-    url: String,
-    setup: StreamSetup,
-    first: Option<Muxer>,
-    rx: Receiver<Msg>,
-    stats: Arc<OutputStats>,
-    live: bool,
-    events: Option<OutputEvents>,
-) -> bool {
-    let _span = tracing::info_span!("output", url = %redact_url(&url)).entered();
-    let network = is_network(&url);
-    let ever_opened = first.is_some();
-    let now = Instant::now();
-    let mut w = Writer {
-        url,
-        setup,
-        live,
-        network,
-        mux: first,
-        ever_opened,
-        need_key: false,
-        backoff: Duration::from_millis(500),
-        next_try: now,
-        failed: false,
-        stats,
-        events,
-    };
-    while let Ok(Msg::Packet(track, packet, from)) = rx.recv() {
-        w.stats.queued.fetch_sub(1, Ordering::Relaxed);
-        w.write(track, packet, from);
-    }
-    w.finish()
 }

@@ -15,6 +15,7 @@ pub const INPUT_PROTOCOLS: &str = "http,https,tls,tcp,rtmp,rtmps,srt,udp,crypto,
 
 const INPUT_SCHEMES: [&str; 5] = ["rtmp", "rtmps", "http", "https", "srt"];
 const OUTPUT_SCHEMES: [&str; 2] = ["rtmp", "rtmps"];
+const CALLBACK_SCHEMES: [&str; 2] = ["http", "https"];
 
 /// What the operator allows beyond the public internet.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +38,11 @@ impl UrlPolicy {
 
     pub fn check_output(&self, url: &str) -> Result<(), Refused> {
         check(url, &OUTPUT_SCHEMES, self.allow_private_outputs, "an output")
+    }
+
+    /// A URL the service calls out to (a platform's webhook): bound like outputs.
+    pub fn check_callback(&self, url: &str) -> Result<(), Refused> {
+        check(url, &CALLBACK_SCHEMES, self.allow_private_outputs, "a webhook")
     }
 }
 

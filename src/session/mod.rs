@@ -390,6 +390,14 @@ impl Sessions {
             .collect()
     }
 
+    /// The outputs of running sessions that push to `url` now (a platform's push URL).
+    pub fn outputs_to(&self, url: &str) -> Vec<Arc<crate::outputs::OutputStats>> {
+        let m = self.running();
+        let all =
+            m.values().flat_map(|r| lock(&r.hooks.output_stats).iter().map(|(_, _, s)| s.clone()).collect::<Vec<_>>());
+        all.filter(|s| s.target() == url).collect()
+    }
+
     /// The stage-time histograms of every session (labels: session, stage).
     pub fn stage_histograms(&self) -> &StageHistograms {
         &self.stages

@@ -14,6 +14,7 @@ use rusqlite_migration::{Migrations, M};
 
 mod audience;
 mod pauses;
+mod platforms;
 mod polls;
 mod resumable;
 mod slates;
@@ -21,6 +22,7 @@ mod tokens;
 mod viewers;
 pub use audience::{MinuteRow, RoomAudienceRows, ViewerRow};
 pub use pauses::Pause;
+pub use platforms::{PlatformRecord, RoomPlatform};
 pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
 pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
@@ -44,6 +46,12 @@ pub enum StoreError {
     NoSlate(String),
     #[error("no poll {0}")]
     NoPoll(String),
+    #[error("no platform {0}")]
+    NoPlatform(String),
+    #[error("platform {0} already exists")]
+    PlatformExists(String),
+    #[error("platform {0} still carries rooms: {1}")]
+    PlatformInUse(String, String),
     #[error("schema migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database task: {0}")]
@@ -124,7 +132,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 15] = [
+const STEPS: [&str; 16] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -140,6 +148,7 @@ const STEPS: [&str; 15] = [
     include_str!("migrations/13_polls.sql"),
     include_str!("migrations/14_audience.sql"),
     include_str!("migrations/15_public_rooms.sql"),
+    include_str!("migrations/16_platforms.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -97,6 +97,7 @@ pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: i32, what: &str) {
 pub mod kit;
 
 pub mod browser;
+pub mod fake_http;
 
 /// A TCP port that was free a moment ago on loopback.
 pub fn free_port() -> u16 {
@@ -204,6 +205,11 @@ pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Servic
 /// `costream serve` writing its log (INFO and up, no colours) to `log`.
 pub fn start_logged(db: &Path, extra: &[&str], log: &Path) -> Service {
     start_full(db, extra, &[], Some(log))
+}
+
+/// [`start_logged`] with environment variables.
+pub fn start_logged_env(db: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Service {
+    start_full(db, extra, env, Some(log))
 }
 
 fn start_full(db: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Service {

@@ -104,6 +104,13 @@ pub struct ServeArgs {
     /// A file holding the moderator's HMAC secret.
     #[arg(long)]
     moderation_secret_file: Option<PathBuf>,
+    /// The YouTube Live Streaming API's base URL [default: Google's].
+    #[arg(long)]
+    youtube_api_url: Option<String>,
+    /// The directory a platform's secret named by file is read from (else only
+    /// COSTREAM_SECRET_* variables) [default: none].
+    #[arg(long)]
+    platform_secrets_dir: Option<PathBuf>,
     /// Test knob: extra milliseconds of work per tick in every session, to overload the machine
     /// on purpose.
     #[arg(long, default_value_t = 0, hide = true)]
@@ -154,6 +161,10 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     }
     if a.platform_secret_file.is_some() {
         c.platform_secret_file = a.platform_secret_file.clone();
+    }
+    set(&mut c.youtube_api_url, &a.youtube_api_url);
+    if a.platform_secrets_dir.is_some() {
+        c.platform_secrets_dir = a.platform_secrets_dir.clone();
     }
     c.allow_private_inputs |= a.allow_private_inputs;
     c.allow_private_outputs |= a.allow_private_outputs;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Caps;
 
+mod secrets;
+pub use secrets::Secrets;
+
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
 pub const DEFAULT_DB: &str = "costream.sqlite";
@@ -32,6 +35,10 @@ pub const DEFAULT_REPLAY_MIN_CUT_S: f64 = 3.0;
 pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
 pub const PLATFORM_SECRET_ENV: &str = "COSTREAM_PLATFORM_SECRET";
 /// The slate moderator's shared secret, when no file holds it.
+/// Google's YouTube Data API v3.
+pub const DEFAULT_YOUTUBE_API: &str = "https://www.googleapis.com/youtube/v3";
+/// Variables a platform's secret may be read from begin with this (they are not configuration keys).
+pub const PLATFORM_SECRET_ENV_PREFIX: &str = "COSTREAM_SECRET_";
 pub const MODERATION_SECRET_ENV: &str = "COSTREAM_MODERATION_SECRET";
 /// Other `COSTREAM_*` variables that are not configuration keys.
 const NOT_KEYS: &[&str] = &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, MODERATION_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
@@ -100,6 +107,12 @@ pub struct ServiceConfig {
     /// A file holding the platform's shared secret (else COSTREAM_PLATFORM_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_secret_file: Option<PathBuf>,
+    /// The YouTube Live Streaming API's base URL (a test or a proxy may stand in for Google's).
+    pub youtube_api_url: String,
+    /// Where a platform's secret named by file (`{"file": "name"}`) is read from; without it,
+    /// platforms read their secrets from `COSTREAM_SECRET_*` variables only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_secrets_dir: Option<PathBuf>,
 }
 
 /// Every key, in the order `config print` shows them.
@@ -130,6 +143,8 @@ pub const KEYS: &[&str] = &[
     "moderation_secret_file",
     "payment_secret_file",
     "platform_secret_file",
+    "youtube_api_url",
+    "platform_secrets_dir",
 ];
 
 impl Default for ServiceConfig {
@@ -162,6 +177,8 @@ impl Default for ServiceConfig {
             moderation_secret_file: None,
             payment_secret_file: None,
             platform_secret_file: None,
+            youtube_api_url: DEFAULT_YOUTUBE_API.into(),
+            platform_secrets_dir: None,
         }
     }
 }
@@ -192,7 +209,7 @@ pub fn layered(
     };
     for (var, value) in env {
         let Some(key) = var.strip_prefix("COSTREAM_") else { continue };
-        if NOT_KEYS.contains(&var.as_str()) {
+        if NOT_KEYS.contains(&var.as_str()) || var.starts_with(PLATFORM_SECRET_ENV_PREFIX) {
             continue;
         }
         let key = key.to_ascii_lowercase();
@@ -285,6 +302,9 @@ impl ServiceConfig {
         if let Some(o) = self.cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
             return Err(ConfigError::Invalid { key: "cors_origins", why: format!("{o:?} is not an http(s) origin") });
         }
+        if !(self.youtube_api_url.starts_with("http://") || self.youtube_api_url.starts_with("https://")) {
+            return bad("youtube_api_url", "must be an http(s) URL");
+        }
         if self.db.as_os_str().is_empty() {
             return bad("db", "must name a file");
         }
@@ -320,70 +340,6 @@ impl ServiceConfig {
             warm_invitations: self.warm_invitations,
         }
     }
-
-    /// The payment, platform and moderation secrets: from their files when set, else from the
-    /// environment.
-    pub fn secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
-        Ok(Secrets {
-            payment: secret("payment_secret_file", self.payment_secret_file.as_deref(), env(PAYMENT_SECRET_ENV))?,
-            platform: secret("platform_secret_file", self.platform_secret_file.as_deref(), env(PLATFORM_SECRET_ENV))?,
-            moderation: secret(
-                "moderation_secret_file",
-                self.moderation_secret_file.as_deref(),
-                env(MODERATION_SECRET_ENV),
-            )?,
-        })
-    }
-
-    /// The effective configuration as TOML, with where each secret comes from (never its value).
-    pub fn print(&self, secrets: &Secrets) -> String {
-        let mut out = toml::to_string(self).unwrap_or_default();
-        for (name, s, env, file) in [
-            ("payment", &secrets.payment, PAYMENT_SECRET_ENV, &self.payment_secret_file),
-            ("platform", &secrets.platform, PLATFORM_SECRET_ENV, &self.platform_secret_file),
-            ("moderation", &secrets.moderation, MODERATION_SECRET_ENV, &self.moderation_secret_file),
-        ] {
-            let from = match (s, file) {
-                (None, _) => "not set".to_string(),
-                (Some(_), Some(_)) => format!("set (from {name}_secret_file)"),
-                (Some(_), None) => format!("set (from {env})"),
-            };
-            out.push_str(&format!("# {name} secret: {from}\n"));
-        }
-        out
-    }
-}
-
-/// The service's secrets, read once at start.
-#[derive(Clone, Default)]
-pub struct Secrets {
-    pub payment: Option<String>,
-    pub platform: Option<String>,
-    pub moderation: Option<String>,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = |s: &Option<String>| if s.is_some() { "set" } else { "not set" };
-        write!(
-            f,
-            "Secrets {{ payment: {}, platform: {}, moderation: {} }}",
-            shown(&self.payment),
-            shown(&self.platform),
-            shown(&self.moderation)
-        )
-    }
-}
-
-fn secret(key: &'static str, file: Option<&Path>, env: Option<String>) -> Result<Option<String>, ConfigError> {
-    let value = match file {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| ConfigError::Secret { key, path: p.to_path_buf(), why: e.to_string() })?
-            .trim()
-            .to_string(),
-        None => env.unwrap_or_default(),
-    };
-    Ok(Some(value).filter(|v| !v.is_empty()))
 }
 
 #[cfg(test)]
@@ -402,6 +358,7 @@ mod tests {
             slate_blocklist_file: Some("b".into()),
             moderation_url: Some("http://m".into()),
             moderation_secret_file: Some("m".into()),
+            platform_secrets_dir: Some("s".into()),
             ..Default::default()
         };
         let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();

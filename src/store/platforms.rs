@@ -1,0 +1,157 @@
+//! Platforms (their settings, no secrets) and each room's push server and key on each of them.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now_s, Store, StoreError, StoreResult};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlatformRecord {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    /// The kind's settings, JSON.
+    pub settings: String,
+    pub created_at: i64,
+}
+
+/// A room on one platform: where to push, with which key, and where viewers watch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomPlatform {
+    pub room_id: String,
+    pub platform_id: String,
+    pub push_server: String,
+    pub stream_key: String,
+    pub live_address: Option<String>,
+    /// The platform's own ids for it (JSON), e.g. a broadcast and its stream.
+    pub remote: String,
+    pub key_issued_at: i64,
+    pub key_expires_at: Option<i64>,
+    pub key_revoked: bool,
+}
+
+const BINDING: &str = "SELECT room_id, platform_id, push_server, stream_key, live_address, remote, key_issued_at, \
+                       key_expires_at, key_revoked FROM room_platforms";
+
+fn binding(r: &Row) -> rusqlite::Result<RoomPlatform> {
+    Ok(RoomPlatform {
+        room_id: r.get(0)?,
+        platform_id: r.get(1)?,
+        push_server: r.get(2)?,
+        stream_key: r.get(3)?,
+        live_address: r.get(4)?,
+        remote: r.get(5)?,
+        key_issued_at: r.get(6)?,
+        key_expires_at: r.get(7)?,
+        key_revoked: r.get(8)?,
+    })
+}
+
+fn platform(r: &Row) -> rusqlite::Result<PlatformRecord> {
+    Ok(PlatformRecord { id: r.get(0)?, kind: r.get(1)?, name: r.get(2)?, settings: r.get(3)?, created_at: r.get(4)? })
+}
+
+impl Store {
+    pub fn add_platform(&self, p: &PlatformRecord) -> StoreResult<()> {
+        let done = self.db().execute(
+            "INSERT INTO platforms (id, kind, name, settings, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(id) DO NOTHING",
+            params![p.id, p.kind, p.name, p.settings, p.created_at],
+        )?;
+        if done == 0 {
+            return Err(StoreError::PlatformExists(p.id.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn platforms(&self) -> StoreResult<Vec<PlatformRecord>> {
+        let db = self.db();
+        let mut st =
+            db.prepare("SELECT id, kind, name, settings, created_at FROM platforms ORDER BY created_at, id")?;
+        let v = st.query_map([], platform)?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    pub fn platform(&self, id: &str) -> StoreResult<PlatformRecord> {
+        let db = self.db();
+        db.query_row("SELECT id, kind, name, settings, created_at FROM platforms WHERE id = ?1", params![id], platform)
+            .optional()?
+            .ok_or_else(|| StoreError::NoPlatform(id.to_string()))
+    }
+
+    /// Deletes a platform that carries no room (their pushes would go on with nothing to manage them).
+    pub fn delete_platform(&self, id: &str) -> StoreResult<()> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT room_id FROM room_platforms WHERE platform_id = ?1 LIMIT 5")?;
+        let rooms: Vec<String> = st.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if !rooms.is_empty() {
+            return Err(StoreError::PlatformInUse(id.to_string(), rooms.join(", ")));
+        }
+        if db.execute("DELETE FROM platforms WHERE id = ?1", params![id])? == 0 {
+            return Err(StoreError::NoPlatform(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Writes a room's binding to a platform, replacing an earlier one (a new key).
+    pub fn put_room_platform(&self, b: &RoomPlatform) -> StoreResult<()> {
+        self.db().execute(
+            "INSERT INTO room_platforms (room_id, platform_id, push_server, stream_key, live_address, remote, \
+             key_issued_at, key_expires_at, key_revoked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT(room_id, platform_id) DO UPDATE SET push_server = ?3, stream_key = ?4, live_address = ?5, \
+             remote = ?6, key_issued_at = ?7, key_expires_at = ?8, key_revoked = ?9",
+            params![
+                b.room_id,
+                b.platform_id,
+                b.push_server,
+                b.stream_key,
+                b.live_address,
+                b.remote,
+                b.key_issued_at,
+                b.key_expires_at,
+                b.key_revoked,
+                now_s()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A room's platforms, in the order they were added.
+    pub fn room_platforms(&self, room: &str) -> StoreResult<Vec<RoomPlatform>> {
+        let db = self.db();
+        let mut st = db.prepare(&format!("{BINDING} WHERE room_id = ?1 ORDER BY created_at, platform_id"))?;
+        let v = st.query_map(params![room], binding)?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Every room's binding, for the key clock and the audience polls.
+    pub fn all_room_platforms(&self) -> StoreResult<Vec<RoomPlatform>> {
+        let db = self.db();
+        let mut st = db.prepare(BINDING)?;
+        let v = st.query_map([], binding)?.collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Keeps the highest count a platform reported for a room in a minute, and its latest.
+    pub fn note_platform_audience(&self, room: &str, platform: &str, minute: i64, count: u64) -> StoreResult<()> {
+        self.db().execute(
+            "INSERT INTO platform_audience (room_id, platform_id, minute, peak, last) VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT(room_id, platform_id, minute) DO UPDATE SET peak = MAX(peak, ?4), last = ?4",
+            params![room, platform, minute, count as i64],
+        )?;
+        Ok(())
+    }
+
+    /// A room's per-minute platform counts: (platform, minute, peak, last), oldest first.
+    pub fn platform_audience(&self, room: &str) -> StoreResult<Vec<(String, i64, u64, u64)>> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT platform_id, minute, peak, last FROM platform_audience WHERE room_id = ?1 ORDER BY minute, platform_id",
+        )?;
+        let v = st
+            .query_map(params![room], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+}
