@@ -152,6 +152,8 @@ pub struct Audience {
     store: Arc<Store>,
     rooms: Mutex<HashMap<String, RoomAudience>>,
     paused: IsPaused,
+    /// Off (`audience_stats = false`): fetches are not counted at all.
+    counting: std::sync::atomic::AtomicBool,
 }
 
 impl Audience {
@@ -172,7 +174,8 @@ impl Audience {
             };
             rooms.insert(r.room_id, a);
         }
-        let me = Arc::new(Audience { store, rooms: Mutex::new(rooms), paused });
+        let counting = std::sync::atomic::AtomicBool::new(true);
+        let me = Arc::new(Audience { store, rooms: Mutex::new(rooms), paused, counting });
         let weak = Arc::downgrade(&me);
         if let Err(e) = std::thread::Builder::new().name("audience".into()).spawn(move || run(weak)) {
             tracing::error!(error = %e, "no audience thread: leaves are not noticed");
@@ -180,8 +183,17 @@ impl Audience {
         me
     }
 
+    /// Turns the counting on or off (an operator who does not want statistics, or the benchmark
+    /// that measures what they cost).
+    pub fn set_counting(&self, on: bool) {
+        self.counting.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A viewer fetched `room`'s playlist now.
     pub fn seen(&self, room: &str, viewer: &str) {
+        if !self.counting.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let now = crate::store::now_ms();
         let mut rooms = lock(&self.rooms);
         let a = rooms.entry(room.to_string()).or_default();

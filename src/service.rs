@@ -81,6 +81,7 @@ impl Service {
         );
         let r = rooms.clone();
         let audience = crate::audience::Audience::start(store.clone(), Box::new(move |room| r.paused(room).is_some()));
+        audience.set_counting(cfg.audience_stats);
         let ev = events.clone();
         let polls = Polls::new(store.clone(), sessions.clone(), Some(Arc::new(move |e| ev(Event::Poll(e)))));
         let platforms = platforms(cfg, store.clone(), sessions.clone(), events.clone());

@@ -315,6 +315,10 @@ fn bench_quick_writes_the_figures() {
     for s in ["decode", "upload", "composite", "blur", "convert", "readback", "encode"] {
         assert!(j.get(format!("s1_stage_{s}_ms")).is_some(), "stage {s} missing");
     }
+    // Serving against nginx, and the audience statistics' cost (on against off).
+    for k in ["hls_serve_vs_nginx_playlists", "audience_cpu_on", "audience_cpu_off"] {
+        assert!(j[k].as_f64().is_some_and(|v| v > 0.0), "{k} = {}", j[k]);
+    }
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("ratio ours/FFmpeg"), "{stdout}");
 }

@@ -1,6 +1,6 @@
 //! Viewer playback with no header over real RTMP, HTTP and FFmpeg: a room's viewer URL (issued by
 //! an operator, the room's anchor or the platform's signed backend) plays in ffprobe and ffmpeg with
-//! no Authorization header, each room of a PK gets its own view, and a tampered or expired segment
+//! no Authorization header (and in GStreamer's hlsdemux, which fetches segments on its own), each room of a PK gets its own view, and a tampered or expired segment
 //! signature is a 403.
 
 mod common;
@@ -21,6 +21,38 @@ fn frame_no_header(url: &str) -> Option<Rgb> {
         .output()
         .ok()?;
     (o.status.success() && o.stdout.len() == 640 * 360 * 3).then_some(Rgb { w: 640, h: 360, data: o.stdout })
+}
+
+/// A frame GStreamer's hlsdemux decodes from a live playlist (no header; it fetches the segments
+/// itself), scaled to 64×36: the last one once 3 s of frames have come (its playlist window
+/// starts a few segments back).
+fn gst_frame(url: &str, dir: &std::path::Path) -> Option<Rgb> {
+    let out = dir.join("gst-frames.rgb");
+    let _ = std::fs::remove_file(&out);
+    let pipeline = format!(
+        "souphttpsrc location={url} ! hlsdemux ! tsdemux ! h264parse ! avdec_h264 ! videoconvert ! videoscale \
+         ! video/x-raw,format=RGB,width=64,height=36 ! filesink location={}",
+        out.display()
+    );
+    let child = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0 (gstreamer1.0-tools, -plugins-bad, -libav)");
+    let _gst = Proc(child);
+    let frame = 64 * 36 * 3;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs() < 30 {
+        if std::fs::metadata(&out).is_ok_and(|m| m.len() >= 90 * frame as u64) {
+            let data = std::fs::read(&out).ok()?;
+            let last = data.len() / frame - 1;
+            return Some(Rgb { w: 64, h: 36, data: data[last * frame..(last + 1) * frame].to_vec() });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    None
 }
 
 fn get_no_header(url: &str) -> (u16, String) {
@@ -98,6 +130,9 @@ fn a_rooms_viewer_url_plays_without_a_header_and_its_segments_are_signed() {
     };
     wait_for("A's viewers see A on the left, with no header", 40.0, || left_is(&url_a, [255, 0, 0]));
     wait_for("B's viewers see B on the left", 20.0, || left_is(&url_b, [0, 0, 255]));
+    let gst = gst_frame(&url_a, &d).expect("GStreamer's hlsdemux plays the viewer URL");
+    let px = gst.at(2, 2);
+    assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "hlsdemux decodes A on the left: {px:?}");
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", &url_a])
         .output()

@@ -107,6 +107,8 @@ pub struct ServiceConfig {
     /// A file holding the platform's shared secret (else COSTREAM_PLATFORM_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_secret_file: Option<PathBuf>,
+    /// Count our own viewers from their playlist fetches (`GET /rooms/{id}/audience`).
+    pub audience_stats: bool,
     /// The YouTube Live Streaming API's base URL (a test or a proxy may stand in for Google's).
     pub youtube_api_url: String,
     /// Where a platform's secret named by file (`{"file": "name"}`) is read from; without it,
@@ -143,6 +145,7 @@ pub const KEYS: &[&str] = &[
     "moderation_secret_file",
     "payment_secret_file",
     "platform_secret_file",
+    "audience_stats",
     "youtube_api_url",
     "platform_secrets_dir",
 ];
@@ -177,6 +180,7 @@ impl Default for ServiceConfig {
             moderation_secret_file: None,
             payment_secret_file: None,
             platform_secret_file: None,
+            audience_stats: true,
             youtube_api_url: DEFAULT_YOUTUBE_API.into(),
             platform_secrets_dir: None,
         }

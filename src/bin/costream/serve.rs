@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// A file holding the moderator's HMAC secret.
     #[arg(long)]
     moderation_secret_file: Option<PathBuf>,
+    /// Do not count our own viewers (audience statistics off).
+    #[arg(long)]
+    no_audience_stats: bool,
     /// The YouTube Live Streaming API's base URL [default: Google's].
     #[arg(long)]
     youtube_api_url: Option<String>,
@@ -167,6 +170,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
         c.platform_secrets_dir = a.platform_secrets_dir.clone();
     }
     c.allow_private_inputs |= a.allow_private_inputs;
+    c.audience_stats &= !a.no_audience_stats;
     c.allow_private_outputs |= a.allow_private_outputs;
     if !a.cors_origins.is_empty() {
         c.cors_origins = a.cors_origins.clone();

@@ -6,6 +6,7 @@
 //! Both run as child processes so that CPU time and peak RSS come from the kernel (wait4) and cover
 //! every thread, lavapipe's included.
 
+mod audience;
 mod latency;
 mod live;
 mod masking;
@@ -58,6 +59,9 @@ pub struct BenchArgs {
     /// nginx serving the same files.
     #[arg(long)]
     pub serve_only: bool,
+    /// Only the audience measurement: the service's CPU with 1 000 viewers, statistics on and off.
+    #[arg(long)]
+    pub audience_only: bool,
     /// Only the render measurements: S1 against FFmpeg and its floor, S2 (scaled tiles) against
     /// FFmpeg.
     #[arg(long)]
@@ -215,6 +219,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.serve_only {
         return serve::run_only(args);
     }
+    if args.audience_only {
+        return audience::run_only(args);
+    }
     if let Some(m) = args.soak {
         return soak::run(args, m);
     }
@@ -241,6 +248,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let live = live::measure(args, &dir, &mut j);
     let paused = pause::measure(args, &dir, &mut j);
     let served = serve::measure(args, &dir, &mut j);
+    let counted = audience::measure(args, &dir, &mut j);
 
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
@@ -250,6 +258,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&live.text(false));
     text.push_str(&paused.as_ref().map(|p| p.text(false)).unwrap_or_default());
     text.push_str(&served.as_ref().map(|p| p.text(false)).unwrap_or_default());
+    text.push_str(&counted.as_ref().map(|p| p.text(false)).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
     }
@@ -258,6 +267,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     md.push_str(&live.text(true));
     md.push_str(&paused.as_ref().map(|p| p.text(true)).unwrap_or_default());
     md.push_str(&served.as_ref().map(|p| p.text(true)).unwrap_or_default());
+    md.push_str(&counted.as_ref().map(|p| p.text(true)).unwrap_or_default());
     finish(args, j, &text, &md)
 }
 

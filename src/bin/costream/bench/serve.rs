@@ -79,10 +79,16 @@ fn nginx_http(dir: &Path, root: &Path) -> Result<(Proc, u16)> {
     Ok((Proc(child), port))
 }
 
-fn run(dir: &Path, secs: f64) -> Result<Serve> {
-    std::fs::create_dir_all(dir)?;
-    let fail = |what: &str, v: &Value| invalid("bench serve", format!("{what}: {v}"));
-    let svc = Service::start(&dir.join("serve.sqlite"), &[], None)?;
+/// A room of a benchmark's service with its anchor publishing (a 640×360 clip, looped in real
+/// time) and a session showing it.
+pub struct LiveRoom {
+    pub room: String,
+    pub session: String,
+    _anchor: Proc,
+}
+
+pub fn live_room(dir: &Path, svc: &Service) -> Result<LiveRoom> {
+    let fail = |what: &str, v: &Value| invalid("bench", format!("{what}: {v}"));
     let (_, room) = svc.api.call("POST", "/rooms", Some(r#"{"name":"bench"}"#));
     let (id, key) = (room["id"].as_str().unwrap_or_default(), room["key"]["key"].as_str().unwrap_or_default());
     let clip = dir.join("serve.flv");
@@ -92,7 +98,7 @@ fn run(dir: &Path, secs: f64) -> Result<Serve> {
             .args(&["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"]);
         generate(&clip, &c)?;
     }
-    let _anchor = Proc(
+    let anchor = Proc(
         Command::new("ffmpeg")
             .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
             .arg(&clip)
@@ -104,7 +110,16 @@ fn run(dir: &Path, secs: f64) -> Result<Serve> {
     );
     let body = json!({"inputs": [{"room": id}], "size": "640x360", "bitrate_kbps": 1000}).to_string();
     let (_, s) = svc.api.call("POST", "/sessions", Some(&body));
-    let ses = s["id"].as_str().ok_or_else(|| fail("session", &s))?.to_string();
+    let session = s["id"].as_str().ok_or_else(|| fail("session", &s))?.to_string();
+    Ok(LiveRoom { room: id.to_string(), session, _anchor: anchor })
+}
+
+fn run(dir: &Path, secs: f64) -> Result<Serve> {
+    std::fs::create_dir_all(dir)?;
+    let fail = |what: &str, v: &Value| invalid("bench serve", format!("{what}: {v}"));
+    let svc = Service::start(&dir.join("serve.sqlite"), &[], None)?;
+    let live = live_room(dir, &svc)?;
+    let (id, ses) = (live.room.clone(), live.session.clone());
     let (_, v) = svc.api.call("POST", &format!("/rooms/{id}/viewers"), None);
     let playlist = v["url"].as_str().ok_or_else(|| fail("viewer", &v))?.to_string();
     // A signed segment (once the playlist has three), and the same files copied for nginx.

@@ -157,6 +157,68 @@ pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
     Ok((t3 - t0) / 3.0)
 }
 
+/// Simulated viewers: each URL fetched once per period, the fetches spread evenly over it, by 4
+/// threads; counts of the fetches answered and failed.
+pub struct Fetchers {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Fetchers {
+    pub fn start(urls: Arc<Vec<String>>, period: Duration) -> Fetchers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let workers = 4usize;
+        let start = Instant::now();
+        let threads = (0..workers)
+            .map(|k| {
+                let (stop, ok, failed, urls) = (stop.clone(), ok.clone(), failed.clone(), urls.clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+                    let mine: Vec<usize> = (k..urls.len()).step_by(workers).collect();
+                    let mut round = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        for (j, v) in mine.iter().enumerate() {
+                            let due = start + period * round + period.mul_f64(j as f64 / mine.len().max(1) as f64);
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            match agent.get(&urls[*v]).call().map(|r| r.into_string()) {
+                                Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
+                                _ => failed.fetch_add(1, Ordering::Relaxed),
+                            };
+                        }
+                        round += 1;
+                    }
+                })
+            })
+            .collect();
+        Fetchers { stop, ok, failed, threads }
+    }
+
+    /// Stops them: (answered, failed).
+    pub fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// CPU-seconds per second the process `pid` used over the next `window_s`.
+pub fn cpu_per_s(pid: u32, window_s: f64) -> Result<f64> {
+    let (c0, t0) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(window_s));
+    let (c1, t1) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
+    Ok((c1 - c0) / (t1 - t0).as_secs_f64())
+}
+
 fn process_cpu_s(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
@@ -229,57 +291,16 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     // cost of the viewers.
     for &n in counts.iter().chain(counts.iter()) {
         // Each viewer fetches its playlist once per segment (2 s), spread evenly over the period.
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let workers = 4usize;
-        let period = Duration::from_secs(2);
-        let start = Instant::now();
-        let threads: Vec<_> = (0..workers)
-            .map(|k| {
-                let (stop, ok, failed, h, id, tokens) =
-                    (stop.clone(), ok.clone(), failed.clone(), h.clone(), id.clone(), tokens.clone());
-                std::thread::spawn(move || {
-                    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-                    let mine: Vec<usize> = (k..n).step_by(workers).collect();
-                    let mut round = 0u32;
-                    while !stop.load(Ordering::Relaxed) {
-                        for (j, v) in mine.iter().enumerate() {
-                            let due = start + period * round + period.mul_f64(j as f64 / mine.len().max(1) as f64);
-                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                                std::thread::sleep(wait);
-                            }
-                            if stop.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            match agent
-                                .get(&format!("{h}/sessions/{id}/viewers/{}/index.m3u8", tokens[*v]))
-                                .call()
-                                .map(|r| r.into_string())
-                            {
-                                Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
-                                _ => failed.fetch_add(1, Ordering::Relaxed),
-                            };
-                        }
-                        round += 1;
-                    }
-                })
-            })
-            .collect();
+        let urls: Vec<String> =
+            tokens[..n].iter().map(|t| format!("{h}/sessions/{id}/viewers/{t}/index.m3u8")).collect();
+        let fetchers = Fetchers::start(Arc::new(urls), Duration::from_secs(2));
         std::thread::sleep(Duration::from_secs(2));
-        let (c0, t0) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
-        std::thread::sleep(Duration::from_secs_f64(window_s));
-        let (c1, t1) = (process_cpu_s(pid).ok_or_else(|| invalid("bench", "service CPU"))?, Instant::now());
-        stop.store(true, Ordering::Relaxed);
-        for t in threads {
-            let _ = t.join();
-        }
-        let per_s = (c1 - c0) / (t1 - t0).as_secs_f64();
+        let per_s = cpu_per_s(pid, window_s)?;
+        let (ok, failed) = fetchers.stop();
         super::progress(&format!(
-            "{n} viewers: {per_s:.2} CPU-s per content-s ({} playlists served, {} failed)",
-            ok.load(Ordering::Relaxed),
-            failed.load(Ordering::Relaxed)
+            "{n} viewers: {per_s:.2} CPU-s per content-s ({ok} playlists served, {failed} failed)"
         ));
-        samples.push((n, per_s, failed.load(Ordering::Relaxed)));
+        samples.push((n, per_s, failed));
     }
     drop(svc);
     Ok(counts
