@@ -196,11 +196,12 @@ impl Audience {
         }
         let now = crate::store::now_ms();
         let mut rooms = lock(&self.rooms);
-        let a = rooms.entry(room.to_string()).or_default();
-        match a.online.get_mut(viewer) {
-            Some(s) => s.1 = now,
-            None => a.join(viewer, now),
+        // A viewer already online (nearly every fetch) is one lookup and one store, no allocation.
+        if let Some(s) = rooms.get_mut(room).and_then(|a| a.online.get_mut(viewer)) {
+            s.1 = now;
+            return;
         }
+        rooms.entry(room.to_string()).or_default().join(viewer, now);
     }
 
     /// The name the platform gave a viewer.

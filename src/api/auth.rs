@@ -60,12 +60,14 @@ fn exempt(segments: &[&str]) -> bool {
 }
 
 pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // A browser's CORS preflight carries no token; the CORS layer answers it.
-    if exempt(&segments) || req.method() == axum::http::Method::OPTIONS {
+    // A browser's CORS preflight carries no token; the CORS layer answers it. (Read from the
+    // request in place: a viewer's playlist, fetched by every viewer every segment, costs no copy.)
+    let open = exempt(&req.uri().path().trim_matches('/').split('/').collect::<Vec<_>>());
+    if open || req.method() == axum::http::Method::OPTIONS {
         return next.run(req).await;
     }
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let header =
         req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let caller = match authenticate(&s, &header).await {

@@ -65,6 +65,10 @@ fn deadline_of(req: &Request) -> Duration {
 
 /// Middleware: the deadline starts when the headers have been read.
 pub async fn body_deadline(req: Request, next: Next) -> Response {
+    // A request with no body (a player's GET) has nothing to wait for: no timer for it.
+    if http_body::Body::is_end_stream(req.body()) {
+        return next.run(req).await;
+    }
     let deadline = Box::pin(tokio::time::sleep(deadline_of(&req)));
     next.run(req.map(|inner| Body::new(DeadlineBody { inner, deadline }))).await
 }

@@ -58,8 +58,19 @@ use crate::session::invite::Invitations;
 use crate::session::Sessions;
 use crate::store::{self, Store};
 
+/// The API's state: one allocation shared by every request (a handler's `State` is a reference
+/// count, not a copy of each field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub store: Arc<Store>,
     /// What is live in each room (publishers, feeds).
     pub rooms: Arc<crate::rooms::Rooms>,
@@ -105,7 +116,7 @@ impl AppState {
         secrets: crate::config::Secrets,
         events: broadcast::Sender<ServiceEvent>,
     ) -> AppState {
-        AppState {
+        AppState(Arc::new(AppParts {
             store: svc.store.clone(),
             rooms: svc.rooms.clone(),
             events,
@@ -136,7 +147,7 @@ impl AppState {
                 _ => None,
             },
             platforms: svc.platforms.clone(),
-        }
+        }))
     }
 
     /// The keys a viewer token may be signed with: this service's, and the platform's.

@@ -27,6 +27,10 @@ pub struct ViewerCache {
     routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
     pub(super) playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
     pub(super) segments: std::sync::Mutex<super::watch::SegmentCache>,
+    /// Room viewer tokens already verified → (their room, their audience id): a viewer's every
+    /// fetch after the first costs a lookup, not an HMAC and a hash. Cleared when it grows past
+    /// 200 000 of them (the keys that sign tokens never change while the service runs).
+    pub(super) room_viewers: std::sync::Mutex<HashMap<String, (String, String)>>,
 }
 
 const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);

@@ -113,6 +113,28 @@ pub(super) async fn signed_playlist(s: &AppState, id: String, r: String) -> ApiR
     Ok(respond(body))
 }
 
+/// Verified room viewer tokens kept at most (past it the memory starts again).
+const MAX_KNOWN_VIEWERS: usize = 200_000;
+
+/// The audience id of a room's viewer token, verified the first time it is seen.
+fn known_viewer(s: &AppState, room: &str, token: &str) -> ApiResult<String> {
+    if let Some((r, v)) = lock(&s.viewer_cache.room_viewers).get(token) {
+        if r == room {
+            return Ok(v.clone());
+        }
+    }
+    if viewer_token::verify(&s.viewer_token_keys(), room, token).is_none() {
+        return Err(ApiError::forbidden("this viewer token was not issued for this room"));
+    }
+    let v = viewer_id(token);
+    let mut known = lock(&s.viewer_cache.room_viewers);
+    if known.len() >= MAX_KNOWN_VIEWERS {
+        known.clear();
+    }
+    known.insert(token.to_string(), (room.to_string(), v.clone()));
+    Ok(v)
+}
+
 /// A viewer's id in the audience: the first 16 bytes of their token's SHA-256 (the token itself
 /// is a credential and is never listed).
 pub(super) fn viewer_id(token: &str) -> String {
@@ -187,13 +209,11 @@ pub(super) async fn room_playlist(
 ) -> ApiResult<Response> {
     check_id("room", &id)?;
     check_id("token", &token)?;
-    if viewer_token::verify(&s.viewer_token_keys(), &id, &token).is_none() {
-        return Err(ApiError::forbidden("this viewer token was not issued for this room"));
-    }
+    let viewer = known_viewer(&s, &id, &token)?;
     let (session, view) =
         s.sessions.output_of_room(&id).ok_or_else(|| ApiError::not_found("the room is not on air"))?;
     // Each fetch keeps the viewer counted as watching.
-    s.audience.seen(&id, &viewer_id(&token));
+    s.audience.seen(&id, &viewer);
     signed_playlist(&s, session, view.unwrap_or_else(|| MAIN_RENDITION.to_string())).await
 }
 
