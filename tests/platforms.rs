@@ -249,6 +249,7 @@ fn a_platform_pushes_its_audience_signed_and_only_signed_pushes_count() {
     let svc =
         start_with_env(&d.join("db.sqlite"), &["--allow-private-outputs"], &[("COSTREAM_SECRET_PUSH", PUSH_SECRET)]);
     let h = svc.http.clone();
+    let events = Events::subscribe(&h);
     let (st, p) = call(
         "POST",
         &format!("{h}/platforms"),
@@ -297,6 +298,8 @@ fn a_platform_pushes_its_audience_signed_and_only_signed_pushes_count() {
         (200, Some("pasted-key-0002"), Some("expired")),
         "{v}"
     );
+    let ev = events.wait("the expired key's event", 10.0, |e| e["type"] == "platform_key_expired");
+    assert_eq!((ev["platform"].as_str(), ev["room_id"].as_str()), (Some("kuai"), Some(id.as_str())));
     assert_eq!(call("DELETE", &format!("{h}/platforms/kuai"), None).0, 409, "a platform that carries a room stays");
     assert_eq!(call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B","platforms":["nope"]}"#)).0, 404);
 }

@@ -212,6 +212,7 @@ impl Platforms {
         for out in self.sessions.outputs_to(&from) {
             out.retarget(&to);
         }
+        self.store.move_push_url(&from, &to)?;
         if let Some(r) = lock(&self.runtime).get_mut(&(room.id.clone(), platform.to_string())) {
             (r.expired_told, r.retry_key_at) = (false, 0);
         }

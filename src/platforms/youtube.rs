@@ -97,7 +97,10 @@ impl YouTube {
     }
 
     fn grant(&self, broadcast: &str, stream: String, address: String, key: String) -> Grant {
-        let expires_at = self.s.key_ttl_s.map(|t| crate::store::now_s() + t);
+        // YouTube's keys do not expire by themselves: ours are replaced after `key_ttl_s` (24 h
+        // unless set), like this service's own.
+        let ttl = self.s.key_ttl_s.unwrap_or(crate::store::DEFAULT_KEY_TTL_S);
+        let expires_at = Some(crate::store::now_s() + ttl);
         Grant {
             push_server: address,
             key,

@@ -131,6 +131,18 @@ impl Store {
         Ok(v)
     }
 
+    /// A push URL's key was replaced: what a restart resumes pushes to the new one. The URLs are
+    /// matched as whole JSON strings in the written records.
+    pub fn move_push_url(&self, old: &str, new: &str) -> StoreResult<usize> {
+        let (old, new) =
+            (serde_json::to_string(old).unwrap_or_default(), serde_json::to_string(new).unwrap_or_default());
+        let n = self.db().execute(
+            "UPDATE resumable SET request = replace(request, ?1, ?2) WHERE instr(request, ?1) > 0",
+            params![old, new],
+        )?;
+        Ok(n)
+    }
+
     /// Keeps the highest count a platform reported for a room in a minute, and its latest.
     pub fn note_platform_audience(&self, room: &str, platform: &str, minute: i64, count: u64) -> StoreResult<()> {
         self.db().execute(
@@ -153,5 +165,32 @@ impl Store {
             })?
             .collect::<Result<_, _>>()?;
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Resumable, ResumeKind};
+    use super::*;
+
+    #[test]
+    fn a_new_key_reaches_what_a_restart_resumes() {
+        let store = Store::open_in_memory().unwrap();
+        let (old, new) = ("rtmp://push.example/app/key-1", "rtmp://push.example/app/key-2");
+        let request = serde_json::json!({"outputs": [old, "rtmp://push.example/app/key-10"]}).to_string();
+        let r = Resumable {
+            id: "ses_1".into(),
+            kind: ResumeKind::Session,
+            request,
+            format: 2,
+            session_id: "ses_1".into(),
+            state: None,
+            pk: None,
+            deadline_ms: None,
+        };
+        store.save_resumable(&r).unwrap();
+        assert_eq!(store.move_push_url(old, new).unwrap(), 1);
+        let got = store.resumable("ses_1").unwrap().unwrap().request;
+        assert_eq!(got, serde_json::json!({"outputs": [new, "rtmp://push.example/app/key-10"]}).to_string());
     }
 }
