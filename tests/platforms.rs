@@ -217,6 +217,10 @@ fn a_room_on_three_platforms_reaches_each_and_survives_a_key_expiry() {
     let timeline = audience("timeline");
     assert!(timeline.as_array().unwrap().iter().any(|m| m["platforms"]["yt-main"].as_u64() >= Some(37)), "{timeline}");
 
+    // A platform the show is pushed to cannot be left while it is.
+    let (st, b) = call("DELETE", &format!("{h}/rooms/{id}/platforms/peer"), None);
+    assert_eq!((st, b["error"]["code"].as_str()), (409, Some("platform_live")), "{b}");
+
     // No secret and no platform key reaches the log or the events.
     let (log, events) = (std::fs::read_to_string(&log).unwrap(), serde_json::to_string(&events.all()).unwrap());
     assert!(log.contains("platform key regenerated"), "the log is the service's: {log}");
@@ -301,5 +305,21 @@ fn a_platform_pushes_its_audience_signed_and_only_signed_pushes_count() {
     let ev = events.wait("the expired key's event", 10.0, |e| e["type"] == "platform_key_expired");
     assert_eq!((ev["platform"].as_str(), ev["room_id"].as_str()), (Some("kuai"), Some(id.as_str())));
     assert_eq!(call("DELETE", &format!("{h}/platforms/kuai"), None).0, 409, "a platform that carries a room stays");
+    assert_eq!(call("DELETE", &format!("{h}/rooms/{id}/platforms/kuai"), None).0, 204, "the room leaves it");
+    assert_eq!(call("DELETE", &format!("{h}/rooms/{id}/platforms/kuai"), None).0, 404);
+    assert!(!platforms_of(&h, &id).contains_key("kuai"));
+    assert_eq!(call("DELETE", &format!("{h}/platforms/kuai"), None).0, 204, "then the platform goes");
+    let (_, doc) = call("GET", &format!("{h}/openapi.json"), None);
+    for p in [
+        "/platforms",
+        "/platforms/{id}",
+        "/platforms/{id}/audience",
+        "/rooms/{id}/platforms",
+        "/rooms/{id}/platforms/{p}",
+        "/rooms/{id}/platforms/{p}/key",
+    ] {
+        assert!(doc["paths"][p].is_object(), "OpenAPI documents {p}");
+    }
+    assert!(doc["components"]["schemas"]["RoomPlatformView"].is_object());
     assert_eq!(call("POST", &format!("{h}/rooms"), Some(r#"{"name":"B","platforms":["nope"]}"#)).0, 404);
 }

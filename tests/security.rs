@@ -393,6 +393,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("DELETE", "/platforms/yt-main".to_string()),
         ("GET", format!("/rooms/{a}/platforms")),
         ("POST", format!("/rooms/{a}/platforms")),
+        ("DELETE", format!("/rooms/{a}/platforms/yt-main")),
         ("GET", format!("/rooms/{a}/platforms/yt-main/key")),
         ("POST", format!("/rooms/{a}/platforms/yt-main/key")),
     ];
@@ -470,6 +471,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("DELETE", format!("/rooms/{b}/poll")),
         ("GET", format!("/rooms/{b}/platforms")),
         ("POST", format!("/rooms/{b}/platforms")),
+        ("DELETE", format!("/rooms/{b}/platforms/yt-main")),
         ("GET", format!("/rooms/{b}/platforms/yt-main/key")),
         ("POST", format!("/rooms/{b}/platforms/yt-main/key")),
         ("POST", "/platforms".to_string()),

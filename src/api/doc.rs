@@ -85,6 +85,7 @@ use super::{
         platforms::push_audience,
         platforms::room_platforms,
         platforms::add_room_platform,
+        platforms::remove_room_platform,
         platforms::reveal_key,
         platforms::regenerate_platform_key,
         unlock::signed_segment,

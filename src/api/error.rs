@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
     /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
     /// a poll's `poll_open` and `poll_closed`, an input pause's `input_is_room` (409), a vote's
-    /// `bad_viewer_token` (401), a platform's `platform_in_use` and `platform_unsupported` (409).
+    /// `bad_viewer_token` (401), a platform's `platform_in_use`, `platform_unsupported` and `platform_live` (409).
     /// A platform that failed us: `platform_failed` (502), `platform_secret_missing` (503). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
     /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
@@ -141,7 +141,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::Invalid(_) => StatusCode::BAD_REQUEST,
             PlatformError::NoSecret(_) => StatusCode::SERVICE_UNAVAILABLE,
             PlatformError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            PlatformError::Unsupported(_) => StatusCode::CONFLICT,
+            PlatformError::Unsupported(_) | PlatformError::Live(_) => StatusCode::CONFLICT,
         };
         if status.is_server_error() {
             tracing::warn!(code = e.code(), error = %e, "a platform call failed");

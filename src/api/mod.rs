@@ -280,6 +280,7 @@ fn platform_routes() -> Router<AppState> {
         .route("/platforms/{id}", get(platforms::get_platform).delete(platforms::delete_platform))
         .route("/platforms/{id}/audience", post(platforms::push_audience))
         .route("/rooms/{id}/platforms", get(platforms::room_platforms).post(platforms::add_room_platform))
+        .route("/rooms/{id}/platforms/{p}", delete(platforms::remove_room_platform))
         .route("/rooms/{id}/platforms/{p}/key", get(platforms::reveal_key).post(platforms::regenerate_platform_key))
 }
 

@@ -115,6 +115,20 @@ pub(super) async fn add_room_platform(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(delete, path = "/rooms/{id}/platforms/{p}", params(("id" = String, Path), ("p" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn remove_room_platform(
+    State(s): State<AppState>,
+    Path((id, p)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    if p == OWN {
+        return Err(ApiError::conflict("a room is always on this service"));
+    }
+    let pl = s.platforms.clone();
+    blocking(move || Ok(pl.unbind(&id, &p)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(get, path = "/rooms/{id}/platforms/{p}/key", params(("id" = String, Path), ("p" = String, Path)),
     responses((status = 200, body = RoomPlatformView), (status = 404, body = ErrorBody)))]
 pub(super) async fn reveal_key(

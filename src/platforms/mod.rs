@@ -177,6 +177,8 @@ pub enum PlatformError {
     Upstream(String),
     #[error("this platform cannot {0}")]
     Unsupported(&'static str),
+    #[error("the show is being pushed to {0}: stop the sessions that show the room first")]
+    Live(String),
 }
 
 impl PlatformError {
@@ -186,6 +188,7 @@ impl PlatformError {
             PlatformError::NoSecret(_) => "platform_secret_missing",
             PlatformError::Upstream(_) => "platform_failed",
             PlatformError::Unsupported(_) => "platform_unsupported",
+            PlatformError::Live(_) => "platform_live",
         }
     }
 }

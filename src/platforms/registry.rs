@@ -225,6 +225,18 @@ impl Platforms {
         Ok(new)
     }
 
+    /// Takes a room off a platform; refused while the show is pushed there (a running output
+    /// cannot be dropped from its encode).
+    pub fn unbind(&self, room: &str, platform: &str) -> Result<(), PlatformsError> {
+        let b = self.binding(room, platform)?;
+        if !self.sessions.outputs_to(&push_url(&b)).is_empty() {
+            return Err(PlatformError::Live(platform.to_string()).into());
+        }
+        self.store.delete_room_platform(room, platform)?;
+        lock(&self.runtime).remove(&(room.to_string(), platform.to_string()));
+        Ok(())
+    }
+
     /// The URLs a room's encode is pushed to on its platforms.
     pub fn push_urls(&self, room: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.store.room_platforms(room)?.iter().filter(|b| !b.key_revoked).map(push_url).collect())

@@ -115,6 +115,17 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a room off a platform.
+    pub fn delete_room_platform(&self, room: &str, platform: &str) -> StoreResult<()> {
+        let n = self
+            .db()
+            .execute("DELETE FROM room_platforms WHERE room_id = ?1 AND platform_id = ?2", params![room, platform])?;
+        if n == 0 {
+            return Err(StoreError::NoPlatform(format!("{platform} for room {room}")));
+        }
+        Ok(())
+    }
+
     /// A room's platforms, in the order they were added.
     pub fn room_platforms(&self, room: &str) -> StoreResult<Vec<RoomPlatform>> {
         let db = self.db();
