@@ -1,7 +1,7 @@
 //! The platforms' clock, once a second on a thread of its own (platform calls block): keys about
 //! to expire are regenerated ahead of time where the platform can, an expired key is reported
 //! once, a platform is told when our push to it arrives, and polled platforms give their status
-//! and audience.
+//! and audience while the show goes out there.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -83,6 +83,10 @@ impl Platforms {
         let (was, tell) = self.with_runtime(b, |r| {
             let was = std::mem::replace(&mut r.pushing, pushing);
             r.was_live |= pushing;
+            if was && !pushing {
+                // What the platform said while we pushed is stale now (it is not polled again).
+                r.platform_status = None;
+            }
             let tell = pushing && !r.told_live;
             r.told_live |= pushing;
             (was, tell)
@@ -102,7 +106,9 @@ impl Platforms {
     fn poll(&self, b: &RoomPlatform, p: &Platform) {
         let now = now_s();
         let every = p.settings.poll_s.unwrap_or(DEFAULT_POLL_S).max(1) as i64;
-        if p.kind != Kind::Youtube || !self.with_runtime(b, |r| now >= r.next_poll_s) {
+        // Only while the show goes out there: a platform's API quota is not spent on rooms that are
+        // off the air.
+        if p.kind != Kind::Youtube || !self.with_runtime(b, |r| r.pushing && now >= r.next_poll_s) {
             return;
         }
         self.with_runtime(b, |r| r.next_poll_s = now + every);
