@@ -43,16 +43,13 @@ fn gst_frame(url: &str, dir: &std::path::Path) -> Option<Rgb> {
         .expect("gst-launch-1.0 (gstreamer1.0-tools, -plugins-bad, -libav)");
     let _gst = Proc(child);
     let frame = 64 * 36 * 3;
-    let t0 = std::time::Instant::now();
-    while t0.elapsed().as_secs() < 30 {
-        if std::fs::metadata(&out).is_ok_and(|m| m.len() >= 90 * frame as u64) {
-            let data = std::fs::read(&out).ok()?;
-            let last = data.len() / frame - 1;
-            return Some(Rgb { w: 64, h: 36, data: data[last * frame..(last + 1) * frame].to_vec() });
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+    let enough = || std::fs::metadata(&out).is_ok_and(|m| m.len() >= 90 * frame as u64);
+    if !kit::wait_until(std::time::Duration::from_secs(30), enough) {
+        return None;
     }
-    None
+    let data = std::fs::read(&out).ok()?;
+    let last = data.len() / frame - 1;
+    Some(Rgb { w: 64, h: 36, data: data[last * frame..(last + 1) * frame].to_vec() })
 }
 
 fn get_no_header(url: &str) -> (u16, String) {

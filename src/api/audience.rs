@@ -11,7 +11,7 @@ use crate::audience::{SortBy, Summary, ViewerStats};
 use crate::platforms::PlatformCount;
 
 /// One minute of the timeline.
-#[derive(Serialize, ToSchema)]
+#[derive(Default, Serialize, ToSchema)]
 pub struct MinuteView {
     /// Unix seconds of the minute's start.
     pub minute: i64,
@@ -105,15 +105,7 @@ impl From<ViewerStats> for AudienceViewerView {
 fn view(room_id: String, s: Summary, platforms: Vec<PlatformCount>, minutes: Vec<(String, i64, u64)>) -> AudienceView {
     use std::collections::BTreeMap;
     let mut rows: BTreeMap<i64, MinuteView> = BTreeMap::new();
-    let empty = |minute| MinuteView {
-        minute,
-        online_peak: 0,
-        joins: 0,
-        leaves: 0,
-        paused: false,
-        platforms: BTreeMap::new(),
-        all_peak: 0,
-    };
+    let empty = |minute| MinuteView { minute, ..Default::default() };
     for m in s.timeline {
         let row = rows.entry(m.minute).or_insert_with(|| empty(m.minute));
         (row.online_peak, row.joins, row.leaves, row.paused) = (m.online_peak, m.joins, m.leaves, m.paused);

@@ -137,11 +137,7 @@ pub(super) fn resolve(s: &AppState, plan: InvitationPlan) -> ApiResult<(SessionS
         }
         let mut name = names[side].clone();
         if let SessionInput::Room(r) = &spec.inputs[side] {
-            for url in sessions::room_pushes(s, r)? {
-                if !a.outputs.contains(&url) {
-                    a.outputs.push(url);
-                }
-            }
+            sessions::add_room_pushes(s, r, &mut a.outputs)?;
             name = name.or_else(|| s.store.room(r).ok().map(|room| room.name));
         }
         a.name = name.unwrap_or_else(|| ["A", "B"][side].to_string());

@@ -13,6 +13,7 @@ use super::platforms_wire::{
 use super::signed::check_id;
 use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
 use crate::platforms::{RoomRef, OWN};
+use crate::store::Room;
 
 #[utoipa::path(get, path = "/platforms", responses((status = 200, body = [PlatformView])))]
 pub(super) async fn list_platforms(State(s): State<AppState>) -> ApiResult<Json<Vec<PlatformView>>> {
@@ -58,12 +59,16 @@ pub(super) async fn delete_platform(State(s): State<AppState>, Path(id): Path<St
 
 /// A room on each of its platforms (`full_key`: the keys unmasked). Blocking.
 pub(super) fn bindings_of(s: &AppState, room: &str, full_key: bool) -> ApiResult<Vec<RoomPlatformView>> {
-    let room = s.store.room(room)?;
+    bindings_for(s, &s.store.room(room)?, full_key)
+}
+
+/// [`bindings_of`] a room already read. Blocking.
+pub(super) fn bindings_for(s: &AppState, room: &Room, full_key: bool) -> ApiResult<Vec<RoomPlatformView>> {
     let own = (room.platform == OWN).then(|| {
         let address = if s.rooms.is_public(&room.id) { "live/index.m3u8" } else { "viewers" };
         (s.rooms.live(&room.id).is_some(), format!("/rooms/{}/{address}", room.id))
     });
-    let list = s.platforms.bindings(&room, own)?;
+    let list = s.platforms.bindings(room, own)?;
     Ok(list.into_iter().map(|b| RoomPlatformView::new(b, full_key)).collect())
 }
 
@@ -74,11 +79,9 @@ fn one(s: &AppState, room: &str, platform: &str) -> ApiResult<RoomPlatformView> 
         .ok_or_else(|| ApiError::not_found(format!("room {room} is not on platform {platform}")))
 }
 
-/// Creates a room on third-party platforms; a failure undoes what was made. Blocking (HTTP).
+/// Creates a room on third-party platforms (checked to exist by the caller, before the room was
+/// made); the first failure is answered. Blocking (HTTP).
 pub(super) fn bind_all(s: &AppState, room: &RoomRef, platforms: &[String]) -> ApiResult<()> {
-    for p in platforms {
-        s.platforms.get(p)?;
-    }
     for p in platforms {
         s.platforms.bind(room, p)?;
     }

@@ -115,7 +115,7 @@ impl CreatePlatform {
 }
 
 /// A platform as the API shows it: its settings, with where its secrets are read (never them).
-#[derive(Serialize, ToSchema)]
+#[derive(Default, Serialize, ToSchema)]
 pub struct PlatformView {
     pub id: String,
     /// `costream`, `rtmp` or `youtube`.
@@ -161,22 +161,7 @@ impl From<Platform> for PlatformView {
 impl PlatformView {
     /// This service's own platform.
     pub fn own() -> PlatformView {
-        PlatformView {
-            id: OWN.into(),
-            kind: OWN.into(),
-            name: "costream".into(),
-            created_at: 0,
-            server: None,
-            key_set: false,
-            key_expires_at: None,
-            webhook: None,
-            live_address: None,
-            token: None,
-            signing: None,
-            privacy: None,
-            key_ttl_s: None,
-            poll_s: None,
-        }
+        PlatformView { id: OWN.into(), kind: OWN.into(), name: OWN.into(), ..Default::default() }
     }
 }
 

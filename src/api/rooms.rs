@@ -40,7 +40,7 @@ pub(super) async fn create_room(
         }
         let room = st.store.create_room_within(&name, &platform, ttl_s, max)?;
         let on = super::platforms::bind_all(&st, &crate::platforms::RoomRef { id: room.id.clone(), name }, &platforms)
-            .and_then(|()| super::platforms::bindings_of(&st, &room.id, true));
+            .and_then(|()| super::platforms::bindings_for(&st, &room, true));
         match on {
             Ok(on) => Ok((room, on)),
             Err(e) => {
@@ -68,8 +68,9 @@ pub(super) async fn list_rooms(
 pub(super) async fn get_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RoomView>> {
     let st = s.clone();
     let (room, on) = super::blocking(move || {
-        let on = super::platforms::bindings_of(&st, &id, false)?;
-        Ok((st.store.room(&id)?, on))
+        let room = st.store.room(&id)?;
+        let on = super::platforms::bindings_for(&st, &room, false)?;
+        Ok((room, on))
     })
     .await?;
     Ok(Json(RoomView { platforms: Some(on), ..view(&s, room) }))

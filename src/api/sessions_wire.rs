@@ -272,11 +272,7 @@ pub(super) fn resolve(s: &AppState, mut spec: SessionSpec) -> ApiResult<SessionS
     check_inputs(s, &spec.inputs)?;
     check_outputs(s, &spec.outputs)?;
     for room in crate::session::rooms_in(&spec.inputs) {
-        for url in room_pushes(s, &room)? {
-            if !spec.outputs.contains(&url) {
-                spec.outputs.push(url);
-            }
-        }
+        add_room_pushes(s, &room, &mut spec.outputs)?;
     }
     if let Some(m) = &mut spec.masking {
         m.rules = super::unlock::rules(s, &m.channel)?;
@@ -284,12 +280,16 @@ pub(super) fn resolve(s: &AppState, mut spec: SessionSpec) -> ApiResult<SessionS
     Ok(spec)
 }
 
-/// Where a room's encode is pushed besides this service: its destinations and its platforms.
-/// Blocking.
-pub(super) fn room_pushes(s: &AppState, room: &str) -> ApiResult<Vec<String>> {
-    let mut urls: Vec<String> = s.store.destinations(room)?.into_iter().map(|d| d.url).collect();
-    urls.extend(s.platforms.push_urls(room)?);
-    Ok(urls)
+/// Adds to `outputs` where a room's encode is pushed besides this service (its destinations and
+/// its platforms), each once. Blocking.
+pub(super) fn add_room_pushes(s: &AppState, room: &str, outputs: &mut Vec<String>) -> ApiResult<()> {
+    let destinations = s.store.destinations(room)?.into_iter().map(|d| d.url);
+    for url in destinations.chain(s.platforms.push_urls(room)?) {
+        if !outputs.contains(&url) {
+            outputs.push(url);
+        }
+    }
+    Ok(())
 }
 
 /// A change to a running session.

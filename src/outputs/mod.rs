@@ -137,6 +137,14 @@ impl OutputStats {
     pub fn last_error(&self) -> Option<String> {
         lock(&self.last_error).clone()
     }
+
+    /// What an event says of the output: connected or not, and its last failure.
+    pub(super) fn record(&self, e: &OutputEvent) {
+        if let OutputEvent::Failed(_, why) = e {
+            *lock(&self.last_error) = Some(why.clone());
+        }
+        self.connected.store(matches!(e, OutputEvent::Connected(_)), Ordering::Relaxed);
+    }
 }
 
 /// An output connecting (at start or after a reconnection) or failing; its URL as logs and
@@ -194,22 +202,18 @@ impl Outputs {
                 let _rule = crate::policy::resolve::PublicOnly::while_alive(public_only);
                 Muxer::open(url, setup, live)
             };
-            let stats = Arc::new(OutputStats::new(url));
-            let first = match opened {
-                Ok(m) => Some(m),
+            let (first, event) = match opened {
+                Ok(m) => (Some(m), OutputEvent::Connected(redact_url(url))),
                 Err(e) if is_network(url) => {
                     tracing::warn!(url = %redact_url(url), error = %e, "output not reachable yet; retrying in the background");
-                    *lock(&stats.last_error) = Some(e.to_string());
-                    None
+                    (None, OutputEvent::Failed(redact_url(url), e.to_string()))
                 }
                 Err(e) => return Err(e),
             };
-            stats.connected.store(first.is_some(), Ordering::Relaxed);
+            let stats = Arc::new(OutputStats::new(url));
+            stats.record(&event);
             if let Some(f) = &events {
-                f(match (&first, stats.last_error()) {
-                    (None, Some(why)) => OutputEvent::Failed(redact_url(url), why),
-                    _ => OutputEvent::Connected(redact_url(url)),
-                });
+                f(event);
             }
             let (tx, rx) = sync_channel(QUEUE_PACKETS);
             let (u, st, s2, ev) = (url.clone(), setup.clone(), stats.clone(), events.clone());

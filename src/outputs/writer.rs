@@ -31,10 +31,7 @@ pub(super) struct Writer {
 
 impl Writer {
     fn emit(&self, e: OutputEvent) {
-        if let OutputEvent::Failed(_, why) = &e {
-            *lock(&self.stats.last_error) = Some(why.clone());
-        }
-        self.stats.connected.store(matches!(e, OutputEvent::Connected(_)), Ordering::Relaxed);
+        self.stats.record(&e);
         if let Some(f) = &self.events {
             f(e);
         }
@@ -43,7 +40,7 @@ impl Writer {
     /// Moves to the URL it was told to push to, from a keyframe: the open muxer is finished and
     /// the new one opens on that keyframe (a reconnect).
     fn follow_retarget(&mut self, key: bool) {
-        if !key || lock(&self.stats.next).is_none() {
+        if !key {
             return;
         }
         let Some(url) = lock(&self.stats.next).take() else { return };

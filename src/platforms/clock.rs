@@ -3,11 +3,10 @@
 //! once, a platform is told when our push to it arrives, and polled platforms give their status
 //! and audience while the show goes out there.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::registry::{push_url, to_platform, PlatformEvent, Platforms, Runtime};
+use super::registry::{to_platform, PlatformEvent, Platforms, Runtime};
 use super::{api_of, Kind, LiveStatus, Platform, RoomRef};
 use crate::store::{now_s, RoomPlatform};
 use crate::sys::lock;
@@ -79,7 +78,7 @@ impl Platforms {
     /// Our push to the platform started or stopped: the platform is told (YouTube's transition),
     /// and the status change is reported.
     fn live_edge(&self, b: &RoomPlatform, p: &Platform) {
-        let pushing = self.sessions.outputs_to(&push_url(b)).iter().any(|o| o.connected.load(Ordering::Relaxed));
+        let pushing = self.pushing(b);
         let (was, tell) = self.with_runtime(b, |r| {
             let was = std::mem::replace(&mut r.pushing, pushing);
             r.was_live |= pushing;

@@ -98,6 +98,10 @@ pub(super) fn push_url(b: &RoomPlatform) -> String {
     format!("{}/{}", b.push_server.trim_end_matches('/'), b.stream_key)
 }
 
+fn any_connected(outs: &[Arc<crate::outputs::OutputStats>]) -> bool {
+    outs.iter().any(|o| o.connected.load(Ordering::Relaxed))
+}
+
 pub(super) fn to_platform(r: PlatformRecord) -> Result<Platform, PlatformError> {
     let kind = Kind::parse(&r.kind).ok_or_else(|| PlatformError::Invalid(format!("unknown kind {}", r.kind)))?;
     let settings: Settings = serde_json::from_str(&r.settings).map_err(|e| PlatformError::Invalid(e.to_string()))?;
@@ -237,6 +241,11 @@ impl Platforms {
         Ok(())
     }
 
+    /// Whether our push to the room's place on the platform is connected now.
+    pub(super) fn pushing(&self, b: &RoomPlatform) -> bool {
+        any_connected(&self.sessions.outputs_to(&push_url(b)))
+    }
+
     /// The URLs a room's encode is pushed to on its platforms.
     pub fn push_urls(&self, room: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.store.room_platforms(room)?.iter().filter(|b| !b.key_revoked).map(push_url).collect())
@@ -283,7 +292,7 @@ impl Platforms {
 
     fn third_party(&self, b: &RoomPlatform, kind: &'static str, now: i64) -> Binding {
         let outs = self.sessions.outputs_to(&push_url(b));
-        let pushing = outs.iter().any(|o| o.connected.load(Ordering::Relaxed));
+        let pushing = any_connected(&outs);
         let rt = lock(&self.runtime);
         let r = rt.get(&(b.room_id.clone(), b.platform_id.clone()));
         let status = match r.and_then(|r| r.platform_status) {
