@@ -148,7 +148,14 @@ fn a_replay_leaves_the_pause_out_and_plays_as_one_stream() {
     let quiet: Vec<usize> =
         around.chunks(480).enumerate().filter(|(_, w)| tone(w, 440.0).0 < 0.02).map(|(i, _)| i).collect();
     eprintln!("silent 10 ms windows around the join: {quiet:?}");
-    assert!(quiet.len() <= 2, "at most 20 ms of silence within a second of the join at {p} s: windows {quiet:?}");
+    // A badly cut join keeps the muted pause's silence in one piece (three windows or more for a
+    // frame's 33 ms); a busy host's publisher may leave the live jitter buffer short for a window
+    // or two here and there, anywhere in the show.
+    let longest = quiet.chunk_by(|a, b| b - a == 1).map(<[usize]>::len).max().unwrap_or(0);
+    assert!(
+        longest <= 2 && quiet.len() <= 6,
+        "no more than 20 ms of silence in one piece within a second of the join at {p} s: windows {quiet:?}"
+    );
     // (Each side on its own: the tone's phase jumps at the join.)
     let (before, after) = (&around[..43_200], &around[52_800..]);
     assert!(tone(before, 440.0).1 > 0.5 && tone(after, 440.0).1 > 0.5, "the anchor's tone on both sides of the join");
