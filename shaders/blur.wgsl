@@ -185,13 +185,14 @@ fn mask_cover(p: vec2<f32>) -> f32 {
 }
 
 // blur_write restricted to the mask: each pixel gets the blurred value in proportion to its
-// coverage, so the blur has soft edges and nothing outside the mask changes.
+// coverage, so the blur has soft edges and nothing outside the mask changes, nor anything outside
+// the job's rectangle (the mask's bounds within its face's tile).
 KERNEL(blur_write_masked) {
     let bl = job.blur;
     let b = load_block(bx, by);
     let p = vec2<f32>(f32(bx * 4u), f32(by * 2u)) + vec2<f32>(0.5);
-    let k0 = vec4<f32>(mask_cover(p), mask_cover(p + vec2<f32>(1.0, 0.0)), mask_cover(p + vec2<f32>(2.0, 0.0)), mask_cover(p + vec2<f32>(3.0, 0.0)));
-    let k1 = vec4<f32>(mask_cover(p + vec2<f32>(0.0, 1.0)), mask_cover(p + vec2<f32>(1.0, 1.0)), mask_cover(p + vec2<f32>(2.0, 1.0)), mask_cover(p + vec2<f32>(3.0, 1.0)));
+    let k0 = row_cover(bl.rect, p.x - 0.5, p.y - 0.5) * vec4<f32>(mask_cover(p), mask_cover(p + vec2<f32>(1.0, 0.0)), mask_cover(p + vec2<f32>(2.0, 0.0)), mask_cover(p + vec2<f32>(3.0, 0.0)));
+    let k1 = row_cover(bl.rect, p.x - 0.5, p.y + 0.5) * vec4<f32>(mask_cover(p + vec2<f32>(0.0, 1.0)), mask_cover(p + vec2<f32>(1.0, 1.0)), mask_cover(p + vec2<f32>(2.0, 1.0)), mask_cover(p + vec2<f32>(3.0, 1.0)));
     SAMPLE8(q, blurred_at(bl, #));
     BLEND8(q, b, k0, k1);
 }

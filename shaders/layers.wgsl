@@ -77,7 +77,8 @@ fn sticker_at(l: Layer, p: vec2<f32>) -> vec4<f32> {
     let i1 = min(i0 + vec2<u32>(1u), vec2<u32>(l.img.y - 1u, l.img.z - 1u));
     let f = fract(g);
     let t = mix(mix(texel(l, i0.x, i0.y), texel(l, i1.x, i0.y), f.x), mix(texel(l, i0.x, i1.y), texel(l, i1.x, i1.y), f.x), f.y);
-    let inside = all(q >= vec2<f32>(0.0)) && all(q < vec2<f32>(1.0));
+    // Inside the sticker, and inside the job's rectangle (the tile of the sticker's face).
+    let inside = all(q >= vec2<f32>(0.0)) && all(q < vec2<f32>(1.0)) && all(p >= l.rect.xy) && all(p < l.rect.zw);
     return vec4<f32>(rgb_to_out(t.rgb), select(0.0, t.a, inside));
 }
 

@@ -77,6 +77,7 @@ impl Service {
                 .with_max_sessions(cfg.max_sessions)
                 .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
                 .with_replay_min_cut(cfg.replay_min_cut_s)
+                .with_renditions(cfg.max_renditions, std::time::Duration::from_secs(cfg.rendition_grace_s))
                 .with_events(Arc::new(move |id: &str, e: JobEvent| ev(Event::Session(id.to_string(), e)))),
         );
         let r = rooms.clone();

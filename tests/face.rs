@@ -206,7 +206,8 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     // Level L of 10: sigma drops 10 % per level, gone at the top.
     let at_level = |comp: &mut Compositor, level: u32| {
         let sigma = 8.0 * (1.0 - level as f32 / 10.0);
-        let masks = vec![MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma, sticker: None }];
+        let masks =
+            vec![MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma, sticker: None, clip: None }];
         render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() })
     };
     let plain = at_level(&mut comp, 10);
@@ -238,7 +239,9 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     }
     // Outside the organs' bounds (plus the soft edge) nothing changed, byte for byte.
     let bounds =
-        MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0, sticker: None }.bounds().unwrap();
+        MaskSpec { polygons: polygons.clone(), feather: 3.0, dilate: 2.0, sigma: 8.0, sticker: None, clip: None }
+            .bounds()
+            .unwrap();
     let mut changed_outside = 0;
     for yy in 0..h as usize {
         for xx in 0..wu {
@@ -291,6 +294,7 @@ fn renditions_share_one_composition_and_differ_only_under_their_masks() {
             dilate: 0.0,
             sigma,
             sticker: None,
+            clip: None,
         }]
     };
     let scenes = [
@@ -468,6 +472,7 @@ fn a_sticker_covers_each_eye_and_nothing_else() {
         dilate: 2.0,
         sigma: 0.0,
         sticker: Some(Sticker { image: 0, angle: (l[1] - r[1]).atan2(l[0] - r[0]), scale: 1.15 }),
+        clip: None,
     };
     let render = |comp: &mut Compositor, masks: Vec<MaskSpec>| {
         render_one(comp, &Scene { tiles: vec![tile], masks, ..Scene::default() })

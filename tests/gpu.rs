@@ -141,6 +141,7 @@ fn one_tile_scene(src: &Yuv, cell: Rect, fit: Fit) -> (Scene, Placement) {
             blurs: vec![],
             masks: vec![],
             copy_of: None,
+            skip: false,
         },
         p,
     )
@@ -415,6 +416,7 @@ fn decorated_scene(split: f32, avatar_x: f32) -> Scene {
         blurs: vec![BlurSpec { rect: Rect::new(60.0, 80.0, 80.0, 60.0), sigma: 6.0 }],
         masks: vec![],
         copy_of: None,
+        skip: false,
     }
 }
 
@@ -684,7 +686,14 @@ fn cpu_blurs_and_solid_layers_match_the_kernels() {
     inputs.upload(&mut c);
     let square = vec![[130.0, 110.0], [170.0, 110.0], [170.0, 150.0], [130.0, 150.0]];
     let masked = Scene {
-        masks: vec![MaskSpec { polygons: vec![square], feather: 3.0, dilate: 0.0, sigma: 8.0, sticker: None }],
+        masks: vec![MaskSpec {
+            polygons: vec![square],
+            feather: 3.0,
+            dilate: 0.0,
+            sigma: 8.0,
+            sticker: None,
+            clip: None,
+        }],
         ..s1.clone()
     };
     render(&mut c, &masked);

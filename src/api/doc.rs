@@ -127,6 +127,7 @@ use super::{
         sessions_wire::FpsWire,
         sessions_wire::SessionInputSpec,
         sessions_wire::SessionView,
+        sessions_wire::RenditionView,
         pause_wire::PausedRoomView,
         pause_wire::PausedInputView,
         sessions_wire::SessionStateWire,

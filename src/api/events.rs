@@ -142,6 +142,26 @@ pub enum ServiceEvent {
     SessionCaughtUp {
         session_id: String,
     },
+    /// A masked session made a rendition for an unlock state its first viewer is in
+    /// (`rendition_created`), retired one whose last viewer left a grace period ago
+    /// (`rendition_retired`), or had no place left for a state (`rendition_cap_reached`: its
+    /// viewers get a more masked rendition).
+    RenditionCreated {
+        session_id: String,
+        rendition: String,
+        masked: Vec<super::channels_wire::OrganWire>,
+        sigma: f32,
+    },
+    RenditionRetired {
+        session_id: String,
+        rendition: String,
+    },
+    RenditionCapReached {
+        session_id: String,
+        rendition: String,
+        masked: Vec<super::channels_wire::OrganWire>,
+        sigma: f32,
+    },
     /// A viewer poll opened on a session (`poll_opened`), its counts changed (`poll_counts`, at
     /// most four times a second, the last change always), or it closed (`poll_closed`, with its
     /// `winner` and why: `timeout`, `resume`, `request` or `session_stopped`).
@@ -224,6 +244,14 @@ impl From<(&str, JobEvent)> for ServiceEvent {
             }
             JobEvent::FallingBehind { percent } => ServiceEvent::SessionBehind { session_id, percent_skipped: percent },
             JobEvent::CaughtUp => ServiceEvent::SessionCaughtUp { session_id },
+            JobEvent::Rendition { what, rendition, masked, sigma, .. } => {
+                let masked = masked.into_iter().map(Into::into).collect();
+                match what {
+                    "created" => ServiceEvent::RenditionCreated { session_id, rendition, masked, sigma },
+                    "retired" => ServiceEvent::RenditionRetired { session_id, rendition },
+                    _ => ServiceEvent::RenditionCapReached { session_id, rendition, masked, sigma },
+                }
+            }
         }
     }
 }

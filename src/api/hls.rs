@@ -29,7 +29,7 @@ async fn serve_hls(s: &AppState, id: &str, view: Option<&str>, file: &str) -> Re
     if !safe(id) || !safe(file) || !view.is_none_or(safe) || s.sessions.status(id).is_none() {
         return ApiError::not_found("no such HLS file").into_response();
     }
-    if view.is_some() && s.sessions.masking(id).is_some() {
+    if view.is_some() && s.sessions.renditions(id).is_some() {
         // Masked renditions only through signed per-viewer playlists.
         return ApiError::forbidden("renditions of a masked session are served through per-viewer playlists")
             .into_response();

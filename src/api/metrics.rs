@@ -57,6 +57,7 @@ fn registry(s: &AppState) -> Registry {
     gauge(&mut r, "costream_decoders_running", "Decode threads running.", decoders as i64);
     rooms(&mut r, s);
     sessions(&mut r, s);
+    renditions(&mut r, s);
     r.register(
         "costream_stage_ms",
         "Per-frame time of a session's stage in ms (upload, composite on the GPU, encode), and how late each tick started (tick_lateness).",
@@ -154,6 +155,33 @@ fn sessions(r: &mut Registry, s: &AppState) {
         "costream_output_queued",
         "Packets waiting in an output's queue now.",
         outputs.iter().map(|(l, s)| (l.clone(), load(&s.queued) as i64)),
+    );
+}
+
+/// Each masked session's renditions in use, with their viewers, and its states refused at the cap.
+fn renditions(r: &mut Registry, s: &AppState) {
+    let all = s.sessions.all_renditions();
+    let mut rows = Vec::new();
+    for (id, rs) in &all {
+        for x in rs.list() {
+            let masked: Vec<&str> =
+                x.mask.as_ref().map(|m| m.organs.iter().map(|o| o.name()).collect()).unwrap_or_default();
+            let l = labels(&[("session", id), ("rendition", &x.name), ("masked", &masked.join(","))]);
+            rows.push((l, x.viewers as i64));
+        }
+    }
+    gauges(
+        r,
+        "costream_rendition_viewers",
+        "Viewers in a rendition's unlock state (one series per rendition in use).",
+        rows,
+    );
+    counters(
+        r,
+        "costream_rendition_cap_reached",
+        "Unlock states a session had no place for (their viewers got a more masked rendition).",
+        all.iter()
+            .map(|(id, rs)| (labels(&[("session", id)]), rs.cap_reached.load(std::sync::atomic::Ordering::Relaxed))),
     );
 }
 

@@ -20,7 +20,7 @@ fn checked(s: &AppState, id: &str) -> ApiResult<()> {
     if !safe(id) || !s.sessions.hls_dir(id).is_dir() {
         return Err(ApiError::not_found(format!("session {id} not found")));
     }
-    if s.sessions.masking(id).is_some() {
+    if s.sessions.renditions(id).is_some() {
         return Err(ApiError::forbidden("a masked session has no replay: its viewers each see their own"));
     }
     Ok(())

@@ -36,6 +36,36 @@ pub struct ViewStatusView {
     pub outputs: Vec<String>,
 }
 
+/// A rendition of a masked session: what it masks, and how many viewers are in its state.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RenditionView {
+    pub name: String,
+    /// Organs it masks (empty: the open picture).
+    pub masked: Vec<super::channels_wire::OrganWire>,
+    pub sigma: f32,
+    /// Viewers in its state now.
+    pub viewers: usize,
+    /// Made for its viewers (false: the open picture and level 0, which always run).
+    pub on_demand: bool,
+    /// Its playlist has a segment (until then its viewers get a more masked one).
+    pub ready: bool,
+    pub age_s: f64,
+}
+
+impl From<crate::session::RenditionStatus> for RenditionView {
+    fn from(r: crate::session::RenditionStatus) -> RenditionView {
+        RenditionView {
+            name: r.name,
+            masked: r.mask.as_ref().map(|m| m.organs.iter().copied().map(Into::into).collect()).unwrap_or_default(),
+            sigma: r.mask.map_or(0.0, |m| m.sigma),
+            viewers: r.viewers,
+            on_demand: r.on_demand,
+            ready: r.ready,
+            age_s: (r.age_s * 10.0).round() / 10.0,
+        }
+    }
+}
+
 /// A session as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SessionView {
@@ -73,6 +103,10 @@ pub struct SessionView {
     /// The session's pulled inputs that are paused now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paused_inputs: Vec<super::pause_wire::PausedInputView>,
+    /// A masked session's renditions in use: the open picture, level 0, and those made for the
+    /// unlock states viewers are in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<RenditionView>,
 }
 
 impl From<ViewStatus> for ViewStatusView {
@@ -100,6 +134,7 @@ impl From<SessionStatus> for SessionView {
             activation_to_first_packet_ms: s.activation_to_first_packet_ms,
             paused: Vec::new(),
             paused_inputs: Vec::new(),
+            renditions: s.renditions.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -305,7 +305,7 @@ pub struct ChangeSession {
     pub inputs: Option<Vec<SessionInputSpec>>,
 }
 
-pub use super::session_view::{SessionStateWire, SessionView, ViewStatusView};
+pub use super::session_view::{RenditionView, SessionStateWire, SessionView, ViewStatusView};
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,7 @@ use crate::session::unlock::{verify_signature, viewer_token, UnlockRules};
 #[derive(Default)]
 pub struct ViewerCache {
     rules: std::sync::Mutex<HashMap<String, UnlockRules>>,
-    viewers: std::sync::Mutex<HashMap<(String, String), (Vec<Organ>, f32, std::time::Instant)>>,
+    viewers: std::sync::Mutex<HashMap<(String, String), (Option<crate::compose::MaskLevel>, std::time::Instant)>>,
     /// (session, token) → the viewer's rendition, decided at that time.
     routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
     pub(super) playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
@@ -69,8 +69,8 @@ pub struct ViewerStatus {
     pub sigma: f32,
 }
 
-pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<ViewerStatus> {
-    let r = rules(s, channel)?;
+/// A viewer's points and paid organs on a channel.
+fn standing(s: &AppState, channel: &str, token: &str) -> ApiResult<(f64, Vec<Organ>)> {
     let points = s.store.points(channel, token)?;
     let paid: Vec<Organ> = s
         .store
@@ -78,6 +78,12 @@ pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<View
         .iter()
         .filter_map(|o| serde_json::from_value(serde_json::Value::String(o.clone())).ok())
         .collect();
+    Ok((points, paid))
+}
+
+pub(crate) fn viewer(s: &AppState, channel: &str, token: &str) -> ApiResult<ViewerStatus> {
+    let r = rules(s, channel)?;
+    let (points, paid) = standing(s, channel, token)?;
     let level = r.level(points);
     let mask = r.mask(level, &paid);
     Ok(ViewerStatus {
@@ -212,24 +218,6 @@ pub(super) async fn payment_callback(
     ))
 }
 
-/// The rendition a viewer gets: the least masked one that still masks everything the viewer must not
-/// see, at least as strongly (fail closed: when none fits exactly, a more masked one).
-fn rendition_for(
-    masked: &[Organ],
-    sigma: f32,
-    renditions: &[crate::session::Rendition],
-    open_allowed: bool,
-) -> Option<String> {
-    let fits = |r: &crate::session::Rendition| match &r.mask {
-        None => masked.is_empty() && open_allowed,
-        Some(m) => masked.iter().all(|o| m.organs.contains(o)) && m.sigma + 1e-4 >= sigma,
-    };
-    let cost = |r: &crate::session::Rendition| {
-        r.mask.as_ref().map(|m| (m.organs.len(), (m.sigma * 1000.0) as u32)).unwrap_or((0, 0))
-    };
-    renditions.iter().filter(|r| fits(r)).min_by_key(|r| cost(r)).map(|r| r.name.clone())
-}
-
 #[utoipa::path(get, path = "/sessions/{id}/viewers/{token}/index.m3u8", params(("id" = String, Path), ("token" = String, Path)),
     responses((status = 200, description = "The viewer's media playlist: its rendition's segments, signed"), (status = 404, body = ErrorBody)))]
 pub(super) async fn viewer_playlist(
@@ -244,44 +232,48 @@ pub(super) async fn viewer_playlist(
     let r = match route {
         Some(r) => r,
         None => {
-            // A cache miss reads the viewer's points from the database: off the request threads.
+            // A cache miss may read the viewer's points from the database: off the request threads.
             let (st, i, t) = (s.clone(), id.clone(), token.clone());
-            let r = super::blocking(move || route_viewer(&st, &i, &t)).await?;
-            lock(&s.viewer_cache.routes).insert((id.clone(), token.clone()), (r.clone(), std::time::Instant::now()));
+            let (r, own) = super::blocking(move || route_viewer(&st, &i, &t)).await?;
+            // A stand-in (theirs is being made) is asked again next time.
+            if own {
+                lock(&s.viewer_cache.routes)
+                    .insert((id.clone(), token.clone()), (r.clone(), std::time::Instant::now()));
+            }
             r
         }
     };
     super::watch::signed_playlist(&s, id, r).await
 }
 
-/// The rendition a viewer of a masked session gets now.
-fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<String> {
-    let (m, renditions) =
-        s.sessions.masking(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
-    if viewer_token::verify(&s.viewer_token_keys(), &m.channel, token).is_none() {
+/// The rendition a viewer of a masked session gets now, and whether it is their state's own
+/// (else a more masked one: theirs is being made, or the session's cap is reached).
+fn route_viewer(s: &AppState, id: &str, token: &str) -> ApiResult<(String, bool)> {
+    let r = s.sessions.renditions(id).ok_or_else(|| ApiError::not_found(format!("no masked session {id}")))?;
+    let channel = &r.masking.channel;
+    if viewer_token::verify(&s.viewer_token_keys(), channel, token).is_none() {
         return Err(ApiError::forbidden("this viewer token was not issued for this channel"));
     }
-    let key = (m.channel.clone(), token.to_string());
-    let cached =
-        lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.2.elapsed() < VIEWER_TTL).map(|c| (c.0.clone(), c.1));
-    let (masked, sigma) = match cached {
-        Some(c) => c,
+    let key = (channel.clone(), token.to_string());
+    let cached = lock(&s.viewer_cache.viewers).get(&key).filter(|c| c.1.elapsed() < VIEWER_TTL).map(|c| c.0.clone());
+    let mask = match cached {
+        Some(m) => m,
         None => {
-            let v = viewer(s, &m.channel, token)?;
-            let masked: Vec<Organ> = v.masked.into_iter().map(Into::into).collect();
-            lock(&s.viewer_cache.viewers).insert(key, (masked.clone(), v.sigma, std::time::Instant::now()));
-            (masked, v.sigma)
+            let m = viewer_mask(s, channel, token)?;
+            lock(&s.viewer_cache.viewers).insert(key, (m.clone(), std::time::Instant::now()));
+            m
         }
     };
-    rendition_for(&masked, sigma, &renditions, m.open_allowed)
-        .or_else(|| {
-            renditions
-                .iter()
-                .filter(|r| r.mask.is_some())
-                .max_by_key(|r| r.mask.as_ref().map(|m| m.organs.len()))
-                .map(|r| r.name.clone())
-        })
-        .ok_or_else(|| ApiError::not_found("no rendition"))
+    r.route(&super::watch::viewer_id(token), mask.as_ref())
+        .ok_or_else(|| ApiError::unavailable("no_rendition", "no rendition masks enough for this viewer now"))
+}
+
+/// What a viewer must not see on a channel now: their level's organs less those they paid for,
+/// at their level's strength (None: nothing).
+fn viewer_mask(s: &AppState, channel: &str, token: &str) -> ApiResult<Option<crate::compose::MaskLevel>> {
+    let r = rules(s, channel)?;
+    let (points, paid) = standing(s, channel, token)?;
+    Ok(r.mask(r.level(points), &paid))
 }
 
 #[derive(Deserialize)]

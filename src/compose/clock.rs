@@ -135,9 +135,37 @@ fn sleep(wake: Option<&Wake>, d: Duration) {
     }
 }
 
+/// Which frames are keyframes: every `gop` composed frames, and any frame asked for (a pause's
+/// edge), after which the count starts again — as the encoders count, so the frame a rendition
+/// starts at is a keyframe in every view.
+pub(crate) struct KeyGrid {
+    gop: u64,
+    since: Option<u64>,
+}
+
+impl KeyGrid {
+    pub fn new(gop: u32) -> KeyGrid {
+        KeyGrid { gop: gop.max(1) as u64, since: None }
+    }
+
+    /// Whether the next composed frame is a keyframe (`forced`: it was asked to be).
+    pub fn next(&mut self, forced: bool) -> bool {
+        let key = forced || self.since.is_none_or(|s| s >= self.gop);
+        self.since = Some(if key { 1 } else { self.since.unwrap_or(0) + 1 });
+        key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframes_every_gop_and_again_after_a_forced_one() {
+        let mut g = KeyGrid::new(3);
+        let keys: Vec<bool> = [false, false, false, false, true, false, false, false].map(|f| g.next(f)).to_vec();
+        assert_eq!(keys, [true, false, false, true, true, false, false, true]);
+    }
 
     #[test]
     fn a_late_tick_skips_to_the_wall_clock() {

@@ -9,36 +9,40 @@ use std::time::Instant;
 
 use ffmpeg_next as ff;
 
-use super::config::{Fps, RenderConfig};
+use super::config::RenderConfig;
+use super::encode_thread::{samples_at, EncodeReport, EncodeThread};
 use super::live::{JobEvent, LiveState, Stage, StageSink};
 use super::report::Timings;
 use super::slot::Slot;
 use super::view::{shown_inputs, ViewSpec};
-use crate::encode::audio::AAC_FRAME;
 use crate::encode::{self, AudioEncoder, MixInput, Mixer, VideoEncoder};
 use crate::error::{Error, Result};
 use crate::gpu::Ready;
-use crate::media::AUDIO_RATE;
-use crate::outputs::{OutputEvent, OutputEvents, Outputs, StreamSetup, Track};
+use crate::outputs::{OutputEvent, OutputEvents, Outputs, StreamSetup};
 use crate::sys::lock;
 
-/// What an encode thread reports when it ends.
-pub(crate) struct EncodeReport {
-    pub encode_ms: Vec<f32>,
-    pub failed: Vec<String>,
-}
-
-/// The encode threads of a job's views, and the channels that feed them new audio track lists.
+/// The encode threads of a job's views, and the channels that feed them new audio track lists
+/// (none for an idle rendition).
 pub(crate) struct Encoders {
-    tracks: Vec<mpsc::Sender<Vec<MixInput>>>,
+    tracks: Vec<Option<mpsc::Sender<Vec<MixInput>>>>,
     threads: Vec<JoinHandle<Result<EncodeReport>>>,
     pub name: String,
+    any_audio: bool,
+    out_events: Option<OutputEvents>,
 }
 
-/// Where finished frames go: each view's encode queue, with the stage times and the live job's
-/// first-frame mark taken on the way.
+/// Where a view's encode starts: the number of its first frame (a keyframe), and the number of
+/// its first HLS segment (None: its muxer's own, or where an existing playlist left off).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Start {
+    pub frame: u64,
+    pub hls_segment: Option<u64>,
+}
+
+/// Where finished frames go: each view's encode queue (none for an idle rendition), with the
+/// stage times and the live job's first-frame mark taken on the way.
 pub(crate) struct FrameSink {
-    txs: Vec<mpsc::SyncSender<ff::frame::Video>>,
+    txs: Vec<Option<mpsc::SyncSender<ff::frame::Video>>>,
     size: (u32, u32),
     pub timings: Timings,
     gauges: Option<StageSink>,
@@ -58,62 +62,38 @@ pub(crate) struct Tracks<'a> {
 }
 
 impl Tracks<'_> {
-    fn of(&self, v: usize) -> Vec<MixInput> {
+    pub(super) fn of(&self, v: usize) -> Vec<MixInput> {
         view_tracks(self.slots, v, &self.views[v], self.solo, self.tapped, self.audio_of)
     }
 }
 
 impl Encoders {
-    /// Opens every view's encoders and outputs and starts their threads.
+    /// Opens every view's encoders and outputs and starts their threads (a pooled view's when
+    /// it is given a rendition: [`Encoders::open_view`]).
     pub fn open(cfg: &RenderConfig, tracks: &Tracks<'_>) -> Result<(Encoders, FrameSink)> {
-        let any_audio = tracks.slots.iter().any(|s| s.input.audio().is_some());
         let out_events: Option<OutputEvents> = cfg.hooks.as_ref().map(|h| {
             let f = h.events.clone();
             Arc::new(move |e: OutputEvent| f(JobEvent::Output(e))) as OutputEvents
         });
-        let (stages, state) =
-            (cfg.hooks.as_ref().map(|h| h.stages.clone()), cfg.hooks.as_ref().map(|h| h.state.clone()));
-        let mut enc = Encoders { tracks: Vec::new(), threads: Vec::new(), name: String::new() };
+        let any_audio = tracks.slots.iter().any(|s| s.input.audio().is_some());
+        let mut enc = Encoders { tracks: Vec::new(), threads: Vec::new(), name: String::new(), any_audio, out_events };
         let mut txs = Vec::new();
         let mut all_stats = Vec::new();
         for (v, spec) in tracks.views.iter().enumerate() {
-            let global = Outputs::need_global_header(&spec.outputs);
-            let venc = VideoEncoder::open(&cfg.video, global)?;
-            let aenc = if any_audio { Some(AudioEncoder::open(cfg.audio_kbps, global)?) } else { None };
-            let setup =
-                StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)));
-            let outputs =
-                Outputs::open(&spec.outputs, &setup, cfg.realtime, cfg.public_outputs_only, out_events.clone())?;
-            all_stats.extend(outputs.stats().into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
-            let t = tracks.of(v);
-            let mut mixer = if cfg.realtime { Mixer::live(t) } else { Mixer::new(t) };
-            if let (0, Some(h)) = (v, &cfg.hooks) {
-                // Where the first view hears a room's pause or resume (its sound's own edge).
-                let f = h.events.clone();
-                mixer = mixer.with_marks(Box::new(move |at_s| f(JobEvent::SoundEdge { at_s })));
+            enc.tracks.push(None);
+            if spec.pooled {
+                txs.push(None);
+                continue;
             }
-            enc.name = venc.name.to_string();
-            let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
-            // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
-            let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<MixInput>>();
-            let th = EncodeThread {
-                rx,
-                tracks: tracks_rx,
-                venc,
-                aenc,
-                mixer,
-                outputs,
-                fps: cfg.fps,
-                gauges: stages.clone(),
-                live: if v == 0 { state.clone() } else { None },
-            };
-            enc.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
-            txs.push(tx);
-            enc.tracks.push(tracks_tx);
+            let (tx, stats) = enc.spawn(cfg, v, &spec.outputs, tracks.of(v), Start::default())?;
+            all_stats.extend(stats.into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
+            txs.push(Some(tx));
         }
         if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
             *lock(slot) = all_stats;
         }
+        let (stages, state) =
+            (cfg.hooks.as_ref().map(|h| h.stages.clone()), cfg.hooks.as_ref().map(|h| h.state.clone()));
         let sink = FrameSink {
             txs,
             size: cfg.size,
@@ -126,10 +106,89 @@ impl Encoders {
         Ok((enc, sink))
     }
 
+    /// Opens view `v`'s encoders and outputs and starts its thread; hands back its frame queue and
+    /// its outputs' counters.
+    fn spawn(
+        &mut self,
+        cfg: &RenderConfig,
+        v: usize,
+        urls: &[String],
+        tracks: Vec<MixInput>,
+        start: Start,
+    ) -> Result<(mpsc::SyncSender<ff::frame::Video>, Vec<(String, Arc<crate::outputs::OutputStats>)>)> {
+        let hooks = cfg.hooks.as_ref();
+        let global = Outputs::need_global_header(urls);
+        let venc = VideoEncoder::open(&cfg.video, global)?;
+        let first = start.frame as i64;
+        let aenc = match self.any_audio {
+            true => Some(AudioEncoder::open(cfg.audio_kbps, global)?.starting_at(samples_at(cfg.fps, first))),
+            false => None,
+        };
+        let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)))
+            .with_hls_start(start.hls_segment);
+        let outputs = Outputs::open(urls, &setup, cfg.realtime, cfg.public_outputs_only, self.out_events.clone())?;
+        let stats = outputs.stats();
+        let mut mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
+        mixer = mixer.starting_at(samples_at(cfg.fps, first));
+        if let (0, Some(h)) = (v, hooks) {
+            // Where the first view hears a room's pause or resume (its sound's own edge).
+            let f = h.events.clone();
+            mixer = mixer.with_marks(Box::new(move |at_s| f(JobEvent::SoundEdge { at_s })));
+        }
+        self.name = venc.name.to_string();
+        let (tx, rx) = mpsc::sync_channel::<ff::frame::Video>(2);
+        // New audio track lists (inputs changed while live) go to the mixer in the encode thread.
+        let (tracks_tx, tracks_rx) = mpsc::channel::<Vec<MixInput>>();
+        let th = EncodeThread {
+            rx,
+            tracks: tracks_rx,
+            venc,
+            aenc,
+            mixer,
+            outputs,
+            fps: cfg.fps,
+            gauges: hooks.map(|h| h.stages.clone()),
+            live: if v == 0 { hooks.map(|h| h.state.clone()) } else { None },
+            first_frame: first,
+        };
+        self.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
+        self.tracks[v] = Some(tracks_tx);
+        Ok((tx, stats))
+    }
+
+    /// Starts pooled view `v`'s encode (a rendition made on demand) at a keyframe, `start`; its
+    /// outputs' counters join the job's (under `name`).
+    pub fn open_view(
+        &mut self,
+        cfg: &RenderConfig,
+        v: usize,
+        name: &str,
+        urls: &[String],
+        tracks: Vec<MixInput>,
+        start: Start,
+    ) -> Result<mpsc::SyncSender<ff::frame::Video>> {
+        let (tx, stats) = self.spawn(cfg, v, urls, tracks, start)?;
+        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
+            lock(slot).extend(stats.into_iter().map(|(url, st)| (name.to_string(), url, st)));
+        }
+        Ok(tx)
+    }
+
+    /// Ends pooled view `v`'s encode (its thread finishes once its queue is dropped) and forgets
+    /// its outputs' counters.
+    pub fn close_view(&mut self, cfg: &RenderConfig, v: usize, name: &str) {
+        self.tracks[v] = None;
+        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
+            lock(slot).retain(|(view, _, _)| view != name);
+        }
+    }
+
     /// Gives every view's mixer its new track list (inputs changed, or solo switched).
     pub fn set_tracks(&self, tracks: &Tracks<'_>) {
         for (v, tx) in self.tracks.iter().enumerate() {
-            let _ = tx.send(tracks.of(v));
+            if let Some(tx) = tx {
+                let _ = tx.send(tracks.of(v));
+            }
         }
     }
 
@@ -159,6 +218,16 @@ impl FrameSink {
         self.keys.insert(n);
     }
 
+    /// Whether frame `n` was asked to be a keyframe.
+    pub fn forced(&self, n: u64) -> bool {
+        self.keys.contains(&n)
+    }
+
+    /// Pooled view `v` gets its frames from now on (None: no more; its encode finishes).
+    pub fn set_view(&mut self, v: usize, tx: Option<mpsc::SyncSender<ff::frame::Video>>) {
+        self.txs[v] = tx;
+    }
+
     /// Takes one finished view frame from the compositor into its encode queue.
     pub fn deliver(&mut self, r: Ready<'_>) -> Result<()> {
         let t0 = Instant::now();
@@ -184,7 +253,9 @@ impl FrameSink {
                 t.blur.push(g.blur_ms as f32);
             }
         }
-        if self.txs[r.view].send(f).is_err() {
+        // A rendition retired while this frame was on its way: nobody wants it.
+        let Some(tx) = &self.txs[r.view] else { return Ok(()) };
+        if tx.send(f).is_err() {
             self.send_err = true;
             return Err(Error::StageGone { stage: "encode" });
         }
@@ -197,88 +268,6 @@ impl FrameSink {
             }
         }
         Ok(())
-    }
-}
-
-/// One view's encode thread: pictures in, packets out to the view's outputs, audio mixed in step.
-struct EncodeThread {
-    rx: mpsc::Receiver<ff::frame::Video>,
-    tracks: mpsc::Receiver<Vec<MixInput>>,
-    venc: VideoEncoder,
-    aenc: Option<AudioEncoder>,
-    mixer: Mixer,
-    outputs: Outputs,
-    fps: Fps,
-    gauges: Option<StageSink>,
-    live: Option<Arc<Mutex<LiveState>>>,
-}
-
-impl EncodeThread {
-    fn run(self) -> Result<EncodeReport> {
-        let EncodeThread { rx, tracks, mut venc, mut aenc, mut mixer, mut outputs, fps, gauges, live } = self;
-        let _span = tracing::info_span!("encode").entered();
-        let mut packets = Vec::new();
-        let mut encode_ms = Vec::new();
-        let mut frames: i64 = 0;
-        let samples_at = |frame: i64| frame * AUDIO_RATE as i64 * fps.den as i64 / fps.num as i64;
-        let pump_audio = |aenc: &mut Option<AudioEncoder>,
-                          mixer: &mut Mixer,
-                          outputs: &mut Outputs,
-                          until: i64,
-                          finishing: bool|
-         -> Result<()> {
-            let Some(a) = aenc.as_mut() else { return Ok(()) };
-            let mut pk = Vec::new();
-            while mixer.position() < until {
-                let n = ((until - mixer.position()) as usize).min(AAC_FRAME);
-                if n < AAC_FRAME && !finishing {
-                    break;
-                }
-                let Some(s) = mixer.next(n, finishing) else { break };
-                a.encode(&s, &mut pk)?;
-            }
-            if finishing {
-                a.finish(&mut pk)?;
-            }
-            for p in &pk {
-                outputs.write(Track::Audio, p, a.time_base);
-            }
-            Ok(())
-        };
-        while let Ok(frame) = rx.recv() {
-            if let Some(t) = tracks.try_iter().last() {
-                mixer.set_tracks(t);
-            }
-            let t0 = Instant::now();
-            venc.encode(&frame, &mut packets)?;
-            let ms = t0.elapsed().as_secs_f32() * 1e3;
-            encode_ms.push(ms);
-            if let Some(g) = &gauges {
-                g(Stage::Encode, ms as f64);
-            }
-            if !packets.is_empty() {
-                if let Some(l) = &live {
-                    let mut l = lock(l);
-                    if l.activated.is_some() && l.first_packet.is_none() {
-                        l.first_packet = Some(Instant::now());
-                    }
-                }
-            }
-            for p in packets.drain(..) {
-                outputs.write(Track::Video, &p, venc.time_base);
-            }
-            // Audio follows the frame's timestamp, not the frame count: ticks a late live job
-            // skipped still get their audio.
-            frames = frame.pts().map_or(frames + 1, |p| p + 1).max(frames + 1);
-            pump_audio(&mut aenc, &mut mixer, &mut outputs, samples_at(frames), false)?;
-        }
-        venc.finish(&mut packets)?;
-        for p in packets.drain(..) {
-            outputs.write(Track::Video, &p, venc.time_base);
-        }
-        pump_audio(&mut aenc, &mut mixer, &mut outputs, samples_at(frames), true)?;
-        let failed = outputs.finish();
-        Ok(EncodeReport { encode_ms, failed })
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ffmpeg_next as ff;
 
-use super::clock::{Clock, Lag};
+use super::clock::{Clock, KeyGrid, Lag};
 use super::config::RenderConfig;
 use super::encoder::{Encoders, FrameSink, Tracks};
 use super::live::{LiveHooks, Stage};
@@ -61,6 +61,8 @@ pub struct Job<'a> {
     pub(super) pulled: PullTimes,
     pub(super) upload_ms: Vec<f32>,
     pub(super) lag: Lag,
+    /// Which frames are keyframes (a rendition starts at one).
+    pub(super) keys: KeyGrid,
 }
 
 impl<'a> Job<'a> {
@@ -99,6 +101,7 @@ impl<'a> Job<'a> {
             pulled: PullTimes::default(),
             upload_ms: Vec::new(),
             lag: Lag::new(cfg.fps.as_f64()),
+            keys: KeyGrid::new(cfg.video.gop),
         })
     }
 
@@ -159,6 +162,11 @@ impl<'a> Job<'a> {
         }
         self.upload()?;
         self.note_pause();
+        let n = self.clock.n;
+        if self.keys.next(self.sink.forced(n)) {
+            self.sink.force_key(n);
+            self.switch_renditions(n);
+        }
         self.compose(&live, first_after_activation)?;
         self.count_frame();
         Ok(Tick::Continue)
@@ -210,7 +218,7 @@ impl<'a> Job<'a> {
         }
     }
 
-    fn tracks(&self) -> Tracks<'_> {
+    pub(super) fn tracks(&self) -> Tracks<'_> {
         Tracks {
             slots: &self.slots,
             views: &self.views,
@@ -265,6 +273,7 @@ impl<'a> Job<'a> {
                 blurs: self.cfg.overlays.blurs.clone(),
                 masks,
                 copy_of: spec.copy_of,
+                skip: spec.pooled && spec.mask.is_none(),
             });
         }
         Ok(scenes)
@@ -341,7 +350,7 @@ fn checked_views(cfg: &RenderConfig) -> Result<Vec<ViewSpec>> {
     } else {
         cfg.views.clone()
     };
-    if views.iter().any(|v| v.outputs.is_empty()) {
+    if views.iter().any(|v| v.outputs.is_empty() && !v.pooled) {
         return Err(invalid("outputs", "at least one --out is needed"));
     }
     if !(cfg.fits.len() == 1 || cfg.fits.len() == cfg.inputs.len()) {

@@ -64,6 +64,16 @@ pub enum JobEvent {
     },
     /// It composes every tick again.
     CaughtUp,
+    /// A masked session's rendition was `created` (its first viewer asked for its state), or
+    /// `retired` (no viewer since the grace period), or its state was `capped` (no place left:
+    /// its viewers get a more masked one).
+    Rendition {
+        what: &'static str,
+        rendition: String,
+        masked: Vec<crate::face::Organ>,
+        sigma: f32,
+        viewers: usize,
+    },
 }
 
 /// What a live job shares with whoever runs it (a session); none of it for a command-line render.
@@ -156,6 +166,16 @@ pub struct LayoutChange {
     pub inputs: Option<Vec<Source>>,
 }
 
+/// What a session wants a pooled view to show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenditionWant {
+    /// Never reused for another mask within a session.
+    pub name: String,
+    pub mask: super::view::MaskLevel,
+    /// Its live HLS playlist (a new directory: nothing of another rendition's is in it).
+    pub playlist: String,
+}
+
 /// Run-time state of a live job shared with the API; read at every tick.
 #[derive(Debug)]
 pub struct LiveState {
@@ -177,6 +197,8 @@ pub struct LiveState {
     pub upload_retries: u64,
     /// A change of layout, fits or inputs, picked up at the next tick.
     pub change: Option<LayoutChange>,
+    /// What each pooled view (in view order) is to show (None: idle); taken up at a keyframe.
+    pub renditions: Vec<Option<RenditionWant>>,
 }
 
 impl Default for LiveState {
@@ -192,6 +214,7 @@ impl Default for LiveState {
             first_packet: None,
             upload_retries: 0,
             change: None,
+            renditions: Vec::new(),
         }
     }
 }

@@ -29,6 +29,11 @@ pub(crate) fn face_masks(
             [(dx * p.axis_y.y - dy * p.axis_y.x) / det, (p.axis_x.x * dy - p.axis_x.y * dx) / det]
         };
         let scale = (1.0 / det.abs()).sqrt();
+        // The tile, shrunk to whole chroma samples (2×2 pixels): its neighbour's never change.
+        let d = &p.dst;
+        let even_up = |v: f32| (v / 2.0).ceil() * 2.0;
+        let even_down = |v: f32| (v / 2.0).floor() * 2.0;
+        let clip = Some([even_up(d.x), even_up(d.y), even_down(d.x1()), even_down(d.y1())]);
         for face in &slots[t.slot].faces {
             let pts: Vec<[f32; 2]> = face.landmarks.iter().map(|&q| to_out(q)).collect();
             let polygons = level.organs.iter().flat_map(|o| o.polygons(&pts)).collect();
@@ -48,6 +53,7 @@ pub(crate) fn face_masks(
                 dilate: if face.held { 3.0 * feather + 4.0 } else { feather },
                 sigma: level.sigma * scale.max(0.25),
                 sticker,
+                clip,
             });
         }
     }

@@ -6,12 +6,14 @@
 
 mod clock;
 mod config;
+mod encode_thread;
 mod encoder;
 mod job;
 mod job_inputs;
 mod live;
 mod masks;
 pub mod overlay;
+mod pool;
 mod report;
 pub mod slate;
 pub mod slate_file;
@@ -23,8 +25,8 @@ mod view;
 pub use config::{parse_size, Fps, RenderConfig};
 pub use job::{Job, Tick};
 pub use live::{
-    set_test_extra_tick_ms, EventSink, JobCounters, JobEvent, LayoutChange, LiveHooks, LiveState, OutputCounter, Stage,
-    StageSink, Wake,
+    set_test_extra_tick_ms, EventSink, JobCounters, JobEvent, LayoutChange, LiveHooks, LiveState, OutputCounter,
+    RenditionWant, Stage, StageSink, Wake,
 };
 pub use overlay::{
     poll_geometry, Comment, Element, Overlays, PkBar, PkChange, PkError, PkSettings, PollBoard, PollGeometry,

@@ -24,6 +24,9 @@ pub struct ViewSpec {
     pub copy_of: Option<usize>,
     /// Face organs to mask in this view, and how strongly (needs [`super::RenderConfig::faces`]).
     pub mask: Option<MaskLevel>,
+    /// A rendition made on demand: idle (nothing drawn, read back or encoded, no outputs) until
+    /// the live state gives it a mask and a playlist ([`super::RenditionWant`]).
+    pub pooled: bool,
 }
 
 /// What a masked view hides: organs of every tracked face, blurred with `sigma` (0: nothing) or

@@ -30,6 +30,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
 
 /// Pauses shorter than this stay in a recording's replay, seconds.
 pub const DEFAULT_REPLAY_MIN_CUT_S: f64 = 3.0;
+/// Masked renditions a session makes at most (its level-0 one among them).
+pub const DEFAULT_MAX_RENDITIONS: usize = 8;
+/// Seconds a rendition made on demand outlives its last viewer.
+pub const DEFAULT_RENDITION_GRACE_S: u64 = 30;
 
 /// The environment variables that hold secrets (never part of the configuration's values).
 pub const PAYMENT_SECRET_ENV: &str = "COSTREAM_PAYMENT_SECRET";
@@ -71,6 +75,10 @@ pub struct ServiceConfig {
     pub max_sources_per_room: usize,
     /// Pauses shorter than this stay in a recording's replay, seconds.
     pub replay_min_cut_s: f64,
+    /// Masked renditions one session makes at most (its level-0 one among them).
+    pub max_renditions: usize,
+    /// How long a rendition made on demand outlives its last viewer, seconds.
+    pub rendition_grace_s: u64,
     /// Open HTTP connections from one peer address.
     pub max_connections_per_peer: usize,
     /// Pending PK invitations that pre-compose (the rest start composing at their accept).
@@ -131,6 +139,8 @@ pub const KEYS: &[&str] = &[
     "max_rooms",
     "max_sources_per_room",
     "replay_min_cut_s",
+    "max_renditions",
+    "rendition_grace_s",
     "max_connections_per_peer",
     "warm_invitations",
     "allow_private_inputs",
@@ -166,6 +176,8 @@ impl Default for ServiceConfig {
             max_rooms: caps.max_rooms,
             max_sources_per_room: crate::rooms::DEFAULT_MAX_SOURCES,
             replay_min_cut_s: DEFAULT_REPLAY_MIN_CUT_S,
+            max_renditions: DEFAULT_MAX_RENDITIONS,
+            rendition_grace_s: DEFAULT_RENDITION_GRACE_S,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             warm_invitations: caps.warm_invitations,
             allow_private_inputs: false,
@@ -287,6 +299,8 @@ impl ServiceConfig {
             ("slate_max_duration_s", self.slate_max_duration_s, 3600),
             ("anchor_hold_s", self.anchor_hold_s, 3600),
             ("max_sources_per_room", self.max_sources_per_room as u64, 16),
+            ("max_renditions", self.max_renditions as u64, 16),
+            ("rendition_grace_s", self.rendition_grace_s, 3600),
         ] {
             if !(1..=most).contains(&v) {
                 return Err(ConfigError::Invalid { key, why: format!("must be 1 to {most}") });

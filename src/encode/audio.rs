@@ -117,6 +117,15 @@ impl Mixer {
         Mixer { live: true, ..Mixer::new(inputs) }
     }
 
+    /// A mixer whose first sample is at timeline position `pos` (a view whose encode starts late).
+    pub fn starting_at(mut self, pos: i64) -> Mixer {
+        self.pos = pos;
+        for t in &mut self.tracks {
+            t.end = t.end.max(pos);
+        }
+        self
+    }
+
     /// Reports where each track's first sound after a change of mark lands.
     pub fn with_marks(mut self, on_mark: MarkSink) -> Mixer {
         self.on_mark = Some(on_mark);
@@ -264,6 +273,12 @@ impl AudioEncoder {
 
     pub fn encoder(&self) -> &ff::encoder::Audio {
         &self.enc
+    }
+
+    /// The first samples it gets are stamped `pts` (a view whose encode starts late).
+    pub fn starting_at(mut self, pts: i64) -> AudioEncoder {
+        self.pts = pts;
+        self
     }
 
     /// Encodes interleaved stereo samples (at most one AAC frame).

@@ -19,6 +19,20 @@ pub enum Organ {
 }
 
 impl Organ {
+    /// Its name on the wire (`eyes`, `mouth`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Organ::Eyes => "eyes",
+            Organ::Brows => "brows",
+            Organ::Nose => "nose",
+            Organ::Mouth => "mouth",
+            Organ::Cheeks => "cheeks",
+            Organ::Chin => "chin",
+            Organ::Forehead => "forehead",
+            Organ::Face => "face",
+        }
+    }
+
     pub const ALL: [Organ; 8] = [
         Organ::Eyes,
         Organ::Brows,

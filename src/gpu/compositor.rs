@@ -192,7 +192,8 @@ impl Compositor {
         let (plan, drawn) = self.plan(scenes);
         self.cpu_drawn = plan.cpu.len();
         self.cpu_finished = plan.cpu.iter().filter(|c| !plan.dispatches.iter().any(|d| d.view == c.view)).count();
-        if plan.cpu.len() == self.targets.len() && plan.dispatches.is_empty() && plan.copies.is_empty() {
+        let drawn_views = self.targets.len() - plan.skipped.len();
+        if plan.cpu.len() == drawn_views && plan.dispatches.is_empty() && plan.copies.is_empty() {
             return self.deliver_cpu(&plan, tag, on_ready);
         }
         if plan.dispatches.len() > MAX_JOBS {
@@ -211,7 +212,8 @@ impl Compositor {
             return Err(Error::Device(e));
         }
         for (t, dr) in self.targets.iter_mut().zip(drawn) {
-            t.drawn = Some(dr);
+            // An idle view's buffer keeps an old picture: it is drawn whole when it draws again.
+            t.drawn = (!dr.scene.skip).then_some(dr);
         }
         self.start_readback(idx, tag, &plan, sub);
         self.deliver_ready(on_ready)
@@ -224,6 +226,17 @@ impl Compositor {
         let mut plan = Plan::default();
         let mut drawn = Vec::with_capacity(scenes.len());
         for (view, scene) in scenes.iter().enumerate() {
+            if scene.skip {
+                plan.scenes.push(bytemuck::Zeroable::zeroed());
+                plan.skipped.push(view);
+                drawn.push(Drawn {
+                    scene: scene.clone(),
+                    tile_gens: Vec::new(),
+                    under_vers: Vec::new(),
+                    layer_vers: Vec::new(),
+                });
+                continue;
+            }
             let vers = |ls: &[LayerSpec]| -> Vec<u64> {
                 ls.iter()
                     .map(|l| {
@@ -355,7 +368,7 @@ fn picture_base(scenes: &[Scene], v: usize) -> Option<(usize, usize)> {
     let s = &scenes[v];
     (0..v).find_map(|u| {
         let b = &scenes[u];
-        let same = b.copy_of.is_none() && b.masks.is_empty() && picture_base(scenes, u).is_none();
+        let same = !b.skip && b.copy_of.is_none() && b.masks.is_empty() && picture_base(scenes, u).is_none();
         let prefix = b.layers.len() <= s.layers.len() && b.layers[..] == s.layers[..b.layers.len()];
         (same
             && prefix
@@ -385,7 +398,7 @@ fn check_scenes(scenes: &[Scene], views: usize) -> Result<()> {
     }
     for (v, scene) in scenes.iter().enumerate() {
         if let Some(k) = scene.copy_of {
-            if k >= v || scenes[k].copy_of.is_some() {
+            if k >= v || scenes[k].copy_of.is_some() || scenes[k].skip {
                 return Err(invalid(
                     "scene",
                     format!("view {v} copies view {k}: only an earlier view that is no copy itself"),

@@ -32,7 +32,10 @@ impl Planner<'_> {
                 let grow = 2.0 * m.feather + m.dilate * 2.0;
                 let size = [(2.0 * hu + grow) * st.scale, (2.0 * hv + grow) * st.scale];
                 let reach = 0.5 * (size[0] * size[0] + size[1] * size[1]).sqrt() + 1.0;
-                let r = [centre[0] - reach, centre[1] - reach, centre[0] + reach, centre[1] + reach];
+                let mut r = [centre[0] - reach, centre[1] - reach, centre[0] + reach, centre[1] + reach];
+                if let Some(c) = m.clip {
+                    r = [r[0].max(c[0]), r[1].max(c[1]), r[2].min(c[2]), r[3].min(c[3])];
+                }
                 let Some((b0, nb)) = touched_blocks(r, self.wb, self.hb) else { continue };
                 let layer = LayerU::sticker(r, [off, iw, ih], size, centre, st.angle);
                 plan.dispatches.push(Dispatch {

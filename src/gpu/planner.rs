@@ -41,6 +41,8 @@ pub(super) struct Plan {
     pub donors: Vec<Donor>,
     /// Views the CPU draws (software devices).
     pub cpu: Vec<CpuView>,
+    /// Idle views: nothing drawn, copied or read back.
+    pub skipped: Vec<usize>,
 }
 
 /// A view whose first pass the CPU draws: its tile jobs, and the jobs after them that the CPU

@@ -25,6 +25,8 @@ pub(super) struct Staging {
 pub(super) const MAP_PENDING: u8 = 1;
 pub(super) const MAP_DONE: u8 = 2;
 pub(super) const MAP_FAILED: u8 = 3;
+/// An idle view of this frame: nothing was read back, nothing is delivered.
+pub(super) const MAP_SKIPPED: u8 = 4;
 /// Begin/end timestamps of the tiles, blur and layer passes.
 pub(super) const TS_QUERIES: u32 = 6;
 
@@ -97,6 +99,10 @@ impl Compositor {
         let mut result = Ok(());
         for (view, (buf, state)) in st.views.iter().enumerate() {
             let s = state.load(Ordering::Acquire);
+            if s == MAP_SKIPPED {
+                state.store(0, Ordering::Release);
+                continue;
+            }
             if s != MAP_DONE {
                 state.store(0, Ordering::Release);
                 if result.is_ok() {

@@ -67,6 +67,9 @@ pub struct MaskSpec {
     pub sigma: f32,
     /// Instead of the blur: stickers (one per polygon), each fitted and turned to its polygon.
     pub sticker: Option<Sticker>,
+    /// Pixels outside this rectangle (x0, y0, x1, y1) are never changed: the tile of the face the
+    /// mask belongs to, so a face at a PK's split is never masked on the other anchor's side.
+    pub clip: Option<[f32; 4]>,
 }
 
 /// A sticker image (an image of the atlas, see [`super::Compositor::set_images`]) and its orientation.
@@ -87,7 +90,12 @@ impl MaskSpec {
         let b = pts.fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
             [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
         });
-        (b[2] >= b[0] && b[3] >= b[1]).then_some([b[0] - g, b[1] - g, b[2] + g, b[3] + g])
+        let b = [b[0] - g, b[1] - g, b[2] + g, b[3] + g];
+        let b = match self.clip {
+            Some(c) => [b[0].max(c[0]), b[1].max(c[1]), b[2].min(c[2]), b[3].min(c[3])],
+            None => b,
+        };
+        (b[2] > b[0] && b[3] > b[1]).then_some(b)
     }
 }
 
@@ -106,6 +114,9 @@ pub struct Scene {
     /// this one, itself no copy) and only adds its own masks; its tiles, blurs and layers are
     /// ignored. One composition, several masked renditions.
     pub copy_of: Option<usize>,
+    /// An idle view (a rendition no viewer needs now): nothing is drawn, copied or read back for
+    /// it, and it delivers no frame; when it draws again, it is drawn whole.
+    pub skip: bool,
 }
 
 /// Tuning knobs, exposed as flags so the benchmark can sweep them.

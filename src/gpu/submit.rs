@@ -7,7 +7,7 @@ use super::compositor::{Compositor, Target};
 use super::device::Gpu;
 use super::kernels::Pipelines;
 use super::planner::Plan;
-use super::readback::{ts_offset, MAP_DONE, MAP_FAILED, MAP_PENDING, TS_QUERIES};
+use super::readback::{ts_offset, MAP_DONE, MAP_FAILED, MAP_PENDING, MAP_SKIPPED, TS_QUERIES};
 use super::scene::GpuOptions;
 use super::uniforms::{JobU, SceneU, JOB_SLOT};
 use super::{buffer, storage};
@@ -175,8 +175,10 @@ impl Compositor {
             }
         }
         let st = &self.staging[idx];
-        for (t, (buf, _)) in self.targets.iter().zip(&st.views) {
-            enc.copy_buffer_to_buffer(&t.nv12, 0, buf, 0, self.nv12_len);
+        for (v, (t, (buf, _))) in self.targets.iter().zip(&st.views).enumerate() {
+            if !plan.skipped.contains(&v) {
+                enc.copy_buffer_to_buffer(&t.nv12, 0, buf, 0, self.nv12_len);
+            }
         }
         if let Some((qs, qbuf)) = &self.queries {
             enc.resolve_query_set(qs, 0..TS_QUERIES, qbuf, 0);
@@ -194,7 +196,11 @@ impl Compositor {
         st.had_layers = plan.has_pass(2);
         st.cpu_ms = self.cpu_ms;
         st.submission = Some(sub);
-        for (buf, state) in &st.views {
+        for (v, (buf, state)) in st.views.iter().enumerate() {
+            if plan.skipped.contains(&v) {
+                state.store(MAP_SKIPPED, Ordering::Release);
+                continue;
+            }
             state.store(MAP_PENDING, Ordering::Release);
             let state = state.clone();
             buf.map_async(wgpu::MapMode::Read, .., move |r| {

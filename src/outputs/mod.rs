@@ -36,7 +36,10 @@ pub fn container_for(url: &str, live: bool) -> (&'static str, Vec<(&'static str,
         (
             "hls",
             vec![
-                ("hls_time", "2".into()),
+                // Every keyframe starts a segment (keyframes come every 2 s, and at a pause's
+                // edges): whatever a playlist's history, segment n of every rendition of a job
+                // starts at the same frame.
+                ("hls_time", "0.01".into()),
                 ("hls_list_size", if live { "6" } else { "0" }.into()),
                 ("hls_flags", hls_flags(url, live).into()),
                 ("hls_segment_filename", format!("{seg}_%05d.ts")),
@@ -81,6 +84,8 @@ pub struct StreamSetup {
     video: ff::codec::Parameters,
     video_tb: ff::Rational,
     audio: Option<(ff::codec::Parameters, ff::Rational)>,
+    /// The number of an HLS output's first segment (None: 0, or where its playlist left off).
+    hls_start: Option<u64>,
 }
 
 // SAFETY: Parameters is plain owned codec parameters (ffmpeg-next marks it Send); it is only read.
@@ -96,7 +101,15 @@ impl StreamSetup {
             video: ff::codec::Parameters::from(video),
             video_tb,
             audio: audio.map(|(a, tb)| (ff::codec::Parameters::from(a), tb)),
+            hls_start: None,
         }
+    }
+
+    /// An HLS output numbers its segments from `n` (a rendition that starts late is numbered
+    /// like the renditions that ran all along, segment for segment).
+    pub fn with_hls_start(mut self, n: Option<u64>) -> StreamSetup {
+        self.hls_start = n;
+        self
     }
 }
 
@@ -315,6 +328,9 @@ impl Muxer {
         let mut d = ff::Dictionary::new();
         for (k, v) in &opts {
             d.set(k, v);
+        }
+        if let (Some(n), "hls") = (setup.hls_start, fmt) {
+            d.set("start_number", &n.to_string());
         }
         ctx.write_header_with(d).map_err(|e| fail(&e))?;
         let video_tb = ctx.stream(0).map(|s| s.time_base()).unwrap_or(setup.video_tb);

@@ -19,6 +19,7 @@ pub mod pk_plan;
 pub mod polls;
 mod reaper;
 pub mod records;
+pub mod renditions;
 pub mod replay;
 pub mod resume;
 mod spec;
@@ -26,7 +27,8 @@ mod start;
 mod stop;
 pub mod unlock;
 
-pub use spec::{rooms_in, Masking, Rendition, SessionInput, SessionSpec};
+pub use renditions::{RenditionStatus, Renditions};
+pub use spec::{rooms_in, Masking, SessionInput, SessionSpec};
 
 use crate::compose::{self, JobEvent, LiveHooks};
 use crate::sys::{lock, redact_url};
@@ -72,6 +74,9 @@ pub struct SessionStatus {
     pub activation_to_first_frame_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_to_first_packet_ms: Option<f64>,
+    /// A masked session's renditions in use, with their viewers.
+    #[serde(skip)]
+    pub renditions: Vec<RenditionStatus>,
 }
 
 /// One output of a multi-output session.
@@ -129,7 +134,8 @@ struct Running {
     outputs: Vec<String>,
     recording: Option<String>,
     views: Vec<ViewStatus>,
-    masking: Option<(Masking, Vec<Rendition>)>,
+    /// A masked session's renditions.
+    renditions: Option<Arc<Renditions>>,
     /// What it runs, as changed since it started (its record).
     spec: SessionSpec,
     /// Each pulled input's pause hold, by URL.
@@ -175,6 +181,8 @@ pub struct Sessions {
     /// What a session may connect to (checked again where FFmpeg resolves names).
     url_policy: crate::policy::UrlPolicy,
     replays: replay::Replays,
+    /// Masked renditions per session at most, and how long one outlives its last viewer.
+    rendition_cap: (usize, std::time::Duration),
 }
 
 /// A new session's id.
@@ -202,6 +210,10 @@ impl Sessions {
             },
             url_policy: crate::policy::UrlPolicy::default(),
             replays: replay::Replays::default(),
+            rendition_cap: (
+                crate::config::DEFAULT_MAX_RENDITIONS,
+                std::time::Duration::from_secs(crate::config::DEFAULT_RENDITION_GRACE_S),
+            ),
         }
     }
 
@@ -302,6 +314,8 @@ impl Sessions {
         if state == SessionState::Running && r.hooks.stop.load(Ordering::Relaxed) {
             state = SessionState::Stopping;
         }
+        // (Before the live state's lock: a rendition being made takes its own lock, then that one.)
+        let renditions = r.renditions.as_ref().map(|x| x.list()).unwrap_or_default();
         let l = lock(&r.hooks.state);
         let since =
             |t: Option<std::time::Instant>| Some(t?.saturating_duration_since(l.activated?).as_secs_f64() * 1e3);
@@ -321,6 +335,7 @@ impl Sessions {
             outputs: r.outputs.clone(),
             recording: r.recording.clone(),
             error,
+            renditions,
         })
     }
 
@@ -369,9 +384,15 @@ impl Sessions {
         found.into_iter().next().map(|(_, id, view)| (id, view))
     }
 
-    /// A masked session's masking and renditions (None: no such session or not masked).
-    pub fn masking(&self, id: &str) -> Option<(Masking, Vec<Rendition>)> {
-        self.running().get(id)?.masking.clone()
+    /// A masked session's renditions (None: no such session or not masked).
+    pub fn renditions(&self, id: &str) -> Option<Arc<Renditions>> {
+        self.running().get(id)?.renditions.clone()
+    }
+
+    /// Each session makes `max` masked renditions at most; one outlives its last viewer by `grace`.
+    pub fn with_renditions(mut self, max: usize, grace: std::time::Duration) -> Sessions {
+        self.rendition_cap = (max.max(1), grace);
+        self
     }
 
     /// Each session's frame counters and its outputs' counters (push keys redacted).

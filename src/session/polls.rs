@@ -151,7 +151,7 @@ impl Polls {
     pub fn open(&self, session: &str, p: NewPoll, room: Option<&str>) -> Result<PollRecord, PollError> {
         let p = p.checked()?;
         let rooms = self.sessions.rooms_of(session).ok_or_else(|| PollError::NoSession(session.into()))?;
-        let masking = self.sessions.masking(session).map(|m| m.0.channel);
+        let masking = self.sessions.renditions(session).map(|r| r.masking.channel.clone());
         let channel = p.channel.clone().or(masking).or(room.map(str::to_string)).or_else(|| rooms.first().cloned());
         let now = crate::store::now_ms();
         let rec = PollRecord {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::unlock;
-use crate::compose::{self, Fps, ViewSpec};
+use crate::compose::{Fps, ViewSpec};
 use crate::media::geometry::{Fit, Layout};
 
 /// One input of a session: a room of this service, or a URL FFmpeg pulls.
@@ -58,11 +58,4 @@ pub struct Masking {
     pub tracker: crate::face::TrackerConfig,
     /// Whether viewers at the top level may get the unmasked picture.
     pub open_allowed: bool,
-}
-
-/// One rendition of a masked session: its view name and what it masks (None: the open picture).
-#[derive(Clone, Debug)]
-pub struct Rendition {
-    pub name: String,
-    pub mask: Option<compose::MaskLevel>,
 }

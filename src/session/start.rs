@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{Masking, Rendition, Running, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
+use super::{Masking, Renditions, Running, SessionSpec, SessionState, SessionStatus, Sessions, ViewStatus};
 use crate::compose::{self, Job, JobEvent, LiveHooks, LiveState, Overlays, RenderConfig, Tick, ViewSpec};
 use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
@@ -16,7 +16,6 @@ use crate::sys::{lock, redact_url};
 /// of them.
 struct Views {
     specs: Vec<ViewSpec>,
-    renditions: Vec<Rendition>,
     status: Vec<ViewStatus>,
 }
 
@@ -81,7 +80,7 @@ impl Sessions {
         let recording = spec.record.then(|| recording_path(dir).to_string_lossy().to_string());
         outputs.extend(recording.iter().cloned());
         outputs.extend(spec.outputs.iter().cloned());
-        let views = views_of(&spec, id, dir)?;
+        let views = views_of(&spec, id, dir, self.rendition_cap.0)?;
         let now = std::time::Instant::now();
         // A session that starts at once is "activated" now: its start-to-first-frame time is
         // reported like an accepted invitation's (a cold start, pulls included).
@@ -109,6 +108,7 @@ impl Sessions {
         std::thread::spawn(move || shown.iter().for_each(|r| rooms.preload_slates(r)));
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(id, JobEvent::Started);
+        let renditions = spec.masking.clone().and_then(|m| self.renditions_of(id, m, dir, &hooks));
         let running = Running {
             size: spec.size,
             hooks,
@@ -119,7 +119,7 @@ impl Sessions {
             outputs: spec.outputs.iter().map(|u| redact_url(u)).collect(),
             recording,
             views: views.status,
-            masking: spec.masking.clone().map(|m| (m, views.renditions)),
+            renditions,
             holds,
             spec,
         };
@@ -276,18 +276,16 @@ fn recording_path(dir: &Path) -> std::path::PathBuf {
     (2..).map(|n| dir.join(format!("recording-{n}.ts"))).find(|p| !p.exists()).unwrap_or(first)
 }
 
-/// The session's views: as given (a PK's), or for a masked session one composition ("open") and a
-/// copy per level that masks something (the session's push destinations get the most masked one).
-fn views_of(spec: &SessionSpec, id: &str, dir: &Path) -> crate::Result<Views> {
+/// The session's views: as given (a PK's), or for a masked session one composition ("open"), its
+/// level-0 rendition (the session's push destinations get it) and `max_renditions - 1` pooled
+/// views for the renditions made on demand.
+fn views_of(spec: &SessionSpec, id: &str, dir: &Path, max_renditions: usize) -> crate::Result<Views> {
     let mut specs = spec.views.clone();
-    let mut renditions = Vec::new();
     if let Some(m) = &spec.masking {
-        specs = vec![ViewSpec { name: "open".into(), ..ViewSpec::default() }];
-        renditions.push(Rendition { name: "open".into(), mask: None });
-        masked_views(spec, m, &mut specs, &mut renditions);
+        specs = masked_views(spec, m, max_renditions);
     }
     let mut status = Vec::new();
-    for v in &mut specs {
+    for v in specs.iter_mut().filter(|v| !v.pooled) {
         let safe = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !safe {
             return Err(crate::error::invalid("view", format!("{:?}: letters, digits, - and _ only", v.name)));
@@ -301,23 +299,43 @@ fn views_of(spec: &SessionSpec, id: &str, dir: &Path) -> crate::Result<Views> {
         });
         v.outputs.insert(0, vdir.join("index.m3u8").to_string_lossy().to_string());
     }
-    Ok(Views { specs, renditions, status })
+    Ok(Views { specs, status })
 }
 
-fn masked_views(spec: &SessionSpec, m: &Masking, specs: &mut Vec<ViewSpec>, renditions: &mut Vec<Rendition>) {
-    for level in 0..m.rules.top_level() {
-        if let Some(mask) = m.rules.mask(level, &[]) {
-            let name = format!("l{level}");
-            let outputs = if level == 0 { spec.outputs.clone() } else { vec![] };
-            specs.push(ViewSpec {
-                name: name.clone(),
-                outputs,
-                copy_of: Some(0),
-                mask: Some(mask.clone()),
-                ..ViewSpec::default()
-            });
-            renditions.push(Rendition { name, mask: Some(mask) });
-        }
+fn masked_views(spec: &SessionSpec, m: &Masking, max_renditions: usize) -> Vec<ViewSpec> {
+    let mut specs = vec![ViewSpec { name: super::renditions::OPEN.into(), ..ViewSpec::default() }];
+    if let Some(mask) = m.rules.mask(0, &[]) {
+        specs.push(ViewSpec {
+            name: super::renditions::BASE.into(),
+            outputs: spec.outputs.clone(),
+            copy_of: Some(0),
+            mask: Some(mask),
+            ..ViewSpec::default()
+        });
+        specs.extend((1..max_renditions).map(|k| ViewSpec {
+            name: format!("pool{k}"),
+            copy_of: Some(0),
+            pooled: true,
+            ..ViewSpec::default()
+        }));
+    }
+    specs
+}
+
+impl Sessions {
+    /// A masked session's renditions, swept every second while it exists.
+    fn renditions_of(&self, id: &str, m: Masking, dir: &Path, hooks: &LiveHooks) -> Option<std::sync::Arc<Renditions>> {
+        let (max, grace) = self.rendition_cap;
+        let events = self.events.clone();
+        let sid = id.to_string();
+        let emit = Box::new(move |e: JobEvent| {
+            if let Some(f) = &events {
+                f(&sid, e);
+            }
+        });
+        let r = std::sync::Arc::new(Renditions::new(m, dir.to_path_buf(), max - 1, grace, hooks.state.clone(), emit)?);
+        r.keep_swept(self.reaper.clone());
+        Some(r)
     }
 }
 

@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// Pauses shorter than this many seconds stay in a recording's replay [default: 3].
     #[arg(long)]
     replay_min_cut: Option<f64>,
+    /// Masked renditions one session makes at most, its level-0 one among them [default: 8].
+    #[arg(long)]
+    max_renditions: Option<usize>,
+    /// Seconds a rendition made on demand outlives its last viewer [default: 30].
+    #[arg(long)]
+    rendition_grace: Option<u64>,
     /// Sources one room's key may publish at once (live/KEY, live/KEY/camera, …) [default: 4].
     #[arg(long)]
     max_sources_per_room: Option<usize>,
@@ -148,6 +154,8 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     set(&mut c.anchor_hold_s, &a.anchor_hold);
     set(&mut c.max_sources_per_room, &a.max_sources_per_room);
     set(&mut c.replay_min_cut_s, &a.replay_min_cut);
+    set(&mut c.max_renditions, &a.max_renditions);
+    set(&mut c.rendition_grace_s, &a.rendition_grace);
     set(&mut c.slate_max_mb, &a.slate_max_mb);
     set(&mut c.slate_max_duration_s, &a.slate_max_duration);
     if a.slate_blocklist_file.is_some() {

@@ -80,6 +80,7 @@ pub fn dirty_reuse(frames: usize, runs: usize) -> Result<(f64, f64)> {
         blurs: vec![],
         masks: vec![],
         copy_of: None,
+        skip: false,
     };
     let run = |reuse: bool| -> Result<f64> {
         let mut comp = Compositor::new(gpu.clone(), w, h, GpuOptions { dirty_reuse: reuse, ..GpuOptions::default() })?;

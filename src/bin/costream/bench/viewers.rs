@@ -116,6 +116,7 @@ pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
         dilate: 3.0,
         sigma: 10.0,
         sticker: None,
+        clip: None,
     };
     let time = |extra: usize| -> Result<f64> {
         let mut comp = Compositor::with_views(
