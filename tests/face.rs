@@ -498,3 +498,88 @@ fn a_sticker_covers_each_eye_and_nothing_else() {
     assert_eq!(stuck[my * wu + mx], plain[my * wu + mx]);
     assert_eq!(stuck[300 * wu..512 * wu], plain[300 * wu..512 * wu]);
 }
+
+/// A PK whose anchor's face crosses the split, in both mirrored views: each mask is clipped to
+/// the tile of its face, so the other anchor's pixels stay byte for byte those of the unmasked
+/// view; without the clip the blur would spill onto them.
+#[test]
+fn a_face_at_a_pk_split_is_masked_on_its_own_side_only() {
+    use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
+    use costream::media::geometry::{place, Fit, Rect, SourceGeom};
+    use costream::media::{Picture, PlaneLayout};
+    let img = astronaut();
+    let (w, h) = (img.width(), img.height());
+    let pts = landmarks(&img);
+    let (y, u, v) = yuv420(&img);
+    let pic = Picture {
+        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
+        width: w,
+        height: h,
+        planes: [&y, &u, &v],
+        strides: [w as usize, w as usize / 2, w as usize / 2],
+        matrix: costream::media::Matrix::Bt709,
+        full_range: false,
+    };
+    let (wf, hf) = (w as f32, h as f32);
+    let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), 2 * w, h, GpuOptions::default(), 3).unwrap();
+    comp.upload(0, &pic).unwrap();
+    comp.upload(1, &pic).unwrap();
+    let geom = SourceGeom { width: w, height: h, rotation: 0, sar: 1.0 };
+    // The face's anchor (slot 0) is shown in cell `cell`, its picture shifted so that the middle
+    // of its organs lies on the split; the other anchor fills its cell.
+    let xs: Vec<f32> = Organ::ALL.iter().flat_map(|o| o.polygons(&pts)).flatten().map(|p| p[0]).collect();
+    let middle = (xs.iter().copied().fold(f32::MAX, f32::min) + xs.iter().copied().fold(f32::MIN, f32::max)) / 2.0;
+    let at = wf - middle;
+    for face_left in [true, false] {
+        let cell = if face_left { Rect::new(0.0, 0.0, wf, hf) } else { Rect::new(wf, 0.0, wf, hf) };
+        let other = if face_left { Rect::new(wf, 0.0, wf, hf) } else { Rect::new(0.0, 0.0, wf, hf) };
+        let mut face = place(geom, Rect::new(at, 0.0, wf, hf), Fit::Fill);
+        let (x0, x1) = (face.dst.x.max(cell.x), face.dst.x1().min(cell.x1()));
+        face.dst = Rect::new(x0, 0.0, x1 - x0, hf);
+        let tiles =
+            vec![TileSpec { slot: 0, placement: face }, TileSpec { slot: 1, placement: place(geom, other, Fit::Fill) }];
+        let shifted: Vec<[f32; 2]> = pts.iter().map(|p| [p[0] + at, p[1]]).collect();
+        let mask = |clip: Option<[f32; 4]>| MaskSpec {
+            polygons: [Organ::Eyes, Organ::Nose, Organ::Mouth].iter().flat_map(|o| o.polygons(&shifted)).collect(),
+            feather: 3.0,
+            dilate: 3.0,
+            sigma: 10.0,
+            sticker: None,
+            clip,
+        };
+        let clip = [(x0 / 2.0).ceil() * 2.0, 0.0, (x1 / 2.0).floor() * 2.0, hf];
+        let scenes = [
+            Scene { tiles, ..Scene::default() },
+            Scene { copy_of: Some(0), masks: vec![mask(Some(clip))], ..Scene::default() },
+            Scene { copy_of: Some(0), masks: vec![mask(None)], ..Scene::default() },
+        ];
+        let mut out = vec![Vec::new(); 3];
+        let mut keep = |r: costream::gpu::Ready<'_>| {
+            out[r.view] = r.nv12.to_vec();
+            Ok(())
+        };
+        comp.render_views(&scenes, 0, &mut keep).unwrap();
+        comp.flush(&mut keep).unwrap();
+        // The other anchor's luma and chroma (interleaved, one pair per 2×2 pixels).
+        let stride = 2 * w as usize;
+        let (ox0, ox1) = (other.x as usize, other.x1() as usize);
+        let region = |f: &[u8]| -> Vec<u8> {
+            let luma = (0..h as usize).flat_map(|yy| f[yy * stride + ox0..yy * stride + ox1].to_vec());
+            let chroma = (0..h as usize / 2).flat_map(|cy| {
+                let row = stride * h as usize + cy * stride;
+                f[row + ox0..row + ox1].to_vec()
+            });
+            luma.chain(chroma).collect()
+        };
+        let side = if face_left { "left" } else { "right" };
+        assert!(region(&out[0]) == region(&out[1]), "face on the {side}: the other anchor's pixels are untouched");
+        assert!(region(&out[0]) != region(&out[2]), "face on the {side}: unclipped, the blur would reach them");
+        let own = Organ::Eyes.polygons(&shifted).into_iter().find(|e| (centre(e)[0] < wf) == face_left).unwrap();
+        let eye = |f: &[u8]| -> Vec<u8> {
+            let c = centre(&own);
+            let (cx, cy) = (c[0] as usize, c[1] as usize);
+            (cy - 2..cy + 2).flat_map(|yy| f[yy * stride + cx - 4..yy * stride + cx + 4].to_vec()).collect()
+        };
+        assert!(eye(&out[0]) != eye(&out[1]), "face on the {side}: its own side is masked");
+    }
+}
