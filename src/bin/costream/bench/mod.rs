@@ -47,8 +47,8 @@ pub struct BenchArgs {
     /// rate, S1 jobs per machine (ours and FFmpeg's).
     #[arg(long)]
     pub live_only: bool,
-    /// Only the masking measurements: face tracking, mask pass per level, service CPU with
-    /// 10 / 1 000 / 10 000 viewers.
+    /// Only the masking measurements: face tracking, mask pass per unlock state, service CPU with
+    /// 10 / 1 000 / 10 000 viewers over 6 unlock states and 10 000 in one.
     #[arg(long)]
     pub masking_only: bool,
     /// Only the pause measurements: pause, resume and source switch to the first frame showing

@@ -70,9 +70,9 @@ pub fn face_track_ms(dir: &Path) -> Result<f64> {
     costream::compose::median(&mut ms[10..]).ok_or_else(|| invalid("bench", "no frames"))
 }
 
-/// GPU cost of one more masked level: compose + readback of a 1280×720 frame with the portrait and
-/// 0 or 3 masked renditions (eyes, mouth, nose), per extra rendition, in ms.
-pub fn mask_pass_ms_per_level(dir: &Path) -> Result<f64> {
+/// GPU cost of one more unlock state in use: compose + readback of a 1280×720 frame with the
+/// portrait and 0 or 3 masked renditions (eyes, mouth, nose), per extra rendition, in ms.
+pub fn mask_pass_ms_per_state(dir: &Path) -> Result<f64> {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
     use costream::media::{Picture, PlaneLayout};
@@ -230,9 +230,51 @@ fn process_cpu_s(pid: u32) -> Option<f64> {
     Some(ticks / hz.max(1.0))
 }
 
+/// How the bench's viewers are spread: over 6 unlock states (levels 0-3 in turn, and a payment
+/// for the eyes by every 8th viewer at levels 0 and 1: 5 masked renditions and the open picture),
+/// or all in one state (level 0: one masked rendition).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    SixStates,
+    OneState,
+}
+
+/// The payment provider's secret of the bench's service.
+const PAY_SECRET: &str = "bench-payment-secret";
+
+/// A viewer token of channel `bench` with points and payments as `spread` says for viewer `i`.
+fn bench_viewer(api: &super::service::Api, spread: Spread, i: usize) -> Result<String> {
+    let fail = |what: &str, st: u16, body: &serde_json::Value| invalid("bench", format!("{what}: {st} {body}"));
+    let (st, v) = api.call("POST", "/channels/bench/viewers", None);
+    let t = v["token"].as_str().ok_or_else(|| fail("viewer token", st, &v))?.to_string();
+    if spread == Spread::OneState {
+        return Ok(t);
+    }
+    // Points through the API (a gift worth 0-3: levels 0-3 in turn).
+    if i % 4 > 0 {
+        let body = format!(r#"{{"kind":"gift","value":{}}}"#, i % 4);
+        let (st, b) = api.call("POST", &format!("/channels/bench/viewers/{t}/events"), Some(&body));
+        if st != 200 {
+            return Err(fail("viewer points", st, &b));
+        }
+    }
+    if i % 8 < 2 {
+        let pay = serde_json::json!({"payment_id": format!("bench-{i}"), "channel": "bench", "token": t, "organ": "eyes", "status": "confirmed"}).to_string();
+        let sig = costream::session::unlock::sign(PAY_SECRET.as_bytes(), pay.as_bytes());
+        let st = ureq::post(&format!("{}/payments/callback", api.base))
+            .set("x-signature", &sig)
+            .send_string(&pay)
+            .map_or_else(|e| if let ureq::Error::Status(c, _) = e { c } else { 0 }, |r| r.status());
+        if st != 200 {
+            return Err(invalid("bench", format!("payment: {st}")));
+        }
+    }
+    Ok(t)
+}
+
 /// The service's CPU-seconds per content-second with each number of viewers (a masked 640×360
-/// session from a live pull, 3 masked levels and the open picture in use).
-pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(usize, f64, u64)>> {
+/// session from a live pull), the viewers spread over unlock states as `spread` says.
+pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64, spread: Spread) -> Result<Vec<(usize, f64, u64)>> {
     std::fs::create_dir_all(dir)?;
     let clip = face_clip(&dir.join("inputs"), 640, 360, 900)?;
     let nginx = start_nginx(&dir.join("nginx-viewers"), false)?;
@@ -248,7 +290,14 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let svc = super::service::Service::start(&dir.join("viewers.sqlite"), &["--allow-private-inputs"], None)?;
+    let secret = dir.join("payment.secret");
+    std::fs::write(&secret, PAY_SECRET)?;
+    let secret_arg = secret.to_string_lossy().to_string();
+    let svc = super::service::Service::start(
+        &dir.join("viewers.sqlite"),
+        &["--allow-private-inputs", "--payment-secret-file", &secret_arg],
+        None,
+    )?;
     let (api, pid, h) = (svc.api.clone(), svc.pid(), svc.api.base.clone());
     let max = counts.iter().copied().max().unwrap_or(0);
     let fail = |what: &str, st: u16, body: &serde_json::Value| invalid("bench", format!("{what}: {st} {body}"));
@@ -257,24 +306,7 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     if st != 200 {
         return Err(fail("channel rules", st, &b));
     }
-    // Viewers as the platform makes them: a token each from the service, and points through the
-    // API (a gift worth 0-3: levels 0-3 in turn).
-    let mut tokens = Vec::with_capacity(max);
-    for i in 0..max {
-        let (st, v) = api.call("POST", "/channels/bench/viewers", None);
-        let t = v["token"].as_str().ok_or_else(|| fail("viewer token", st, &v))?.to_string();
-        if i % 4 > 0 {
-            let (st, b) = api.call(
-                "POST",
-                &format!("/channels/bench/viewers/{t}/events"),
-                Some(&format!(r#"{{"kind":"gift","value":{}}}"#, i % 4)),
-            );
-            if st != 200 {
-                return Err(fail("viewer points", st, &b));
-            }
-        }
-        tokens.push(t);
-    }
+    let tokens = (0..max).map(|i| bench_viewer(&api, spread, i)).collect::<Result<Vec<String>>>()?;
     let tokens = Arc::new(tokens);
     let body = serde_json::json!({"inputs": [{"url": url}], "size": "640x360", "bitrate_kbps": 1000, "masking": {"channel": "bench"}}).to_string();
     let (st, ses) = api.call("POST", "/sessions", Some(&body));
@@ -285,7 +317,11 @@ pub fn viewers_cpu(dir: &Path, counts: &[usize], window_s: f64) -> Result<Vec<(u
     }) {
         return Err(invalid("bench", "the masked session produced no playlist"));
     }
-    // Past the start-up (models, encoders, the first segments) before anything is measured.
+    // Every state's rendition made (its first viewer asks), and past the start-up (models,
+    // encoders, the first segments) before anything is measured.
+    for t in tokens.iter().take(8) {
+        api.fetch_public(&format!("/sessions/{id}/viewers/{t}/index.m3u8"));
+    }
     std::thread::sleep(Duration::from_secs(8));
     let mut samples: Vec<(usize, f64, u64)> = Vec::new();
     // Each count twice, interleaved, so a slow drift of the session's own cost cannot pass for a
