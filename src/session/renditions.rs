@@ -96,6 +96,9 @@ struct Inner {
     viewers: HashMap<String, (Option<State>, Instant)>,
     /// States refused a rendition at the cap, reported once each until a place frees.
     capped: Vec<State>,
+    /// Renditions made so far per state: a state made again gets a new name (and directory), so
+    /// nothing of its retired rendition, still finishing, mixes with the new one.
+    made_before: HashMap<State, u32>,
 }
 
 impl Renditions {
@@ -180,7 +183,9 @@ impl Renditions {
             }
             return;
         };
-        let name = state.name();
+        let times = inner.made_before.entry(state.clone()).or_default();
+        *times += 1;
+        let name = if *times == 1 { state.name() } else { format!("{}-{times}", state.name()) };
         let playlist = self.dir.join("views").join(&name).join("index.m3u8").to_string_lossy().to_string();
         let want = RenditionWant { name: name.clone(), mask: mask.clone(), playlist };
         lock(&self.live).renditions[slot] = Some(want);
@@ -263,5 +268,60 @@ impl super::Sessions {
     pub fn all_renditions(&self) -> Vec<(String, Arc<Renditions>)> {
         let m = self.running();
         m.iter().filter_map(|(id, r)| Some((id.clone(), r.renditions.clone()?))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn renditions(dir: &std::path::Path, slots: usize) -> (Renditions, Arc<Mutex<LiveState>>, Arc<Mutex<Vec<String>>>) {
+        let masking =
+            Masking { channel: "c".into(), rules: Default::default(), tracker: Default::default(), open_allowed: true };
+        let live = Arc::new(Mutex::new(LiveState::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let events = Box::new(move |e: JobEvent| {
+            if let JobEvent::Rendition { what, rendition, .. } = e {
+                lock(&s).push(format!("{what} {rendition}"));
+            }
+        });
+        let r = Renditions::new(masking, dir.to_path_buf(), slots, Duration::ZERO, live.clone(), events).unwrap();
+        (r, live, seen)
+    }
+
+    #[test]
+    fn a_state_gets_its_rendition_once_it_has_a_segment_and_never_a_less_masked_one() {
+        let dir = std::env::temp_dir().join(format!("costream-rend-{}", std::process::id()));
+        let (r, live, seen) = renditions(&dir, 1);
+        let rules = r.masking.rules.clone();
+        assert_eq!(r.route("a", rules.mask(0, &[]).as_ref()), Some((BASE.into(), true)));
+        assert_eq!(r.route("top", None), Some((OPEN.into(), true)));
+        // Level 2 (eyes at 8.0): made on demand; level 0's until its playlist has a segment.
+        let l2 = rules.mask(2, &[]);
+        assert_eq!(r.route("b", l2.as_ref()), Some((BASE.into(), false)));
+        let want = lock(&live).renditions[0].clone().expect("a pooled view is asked for");
+        assert_eq!((want.name.as_str(), want.mask.organs.clone()), ("eyes-80", vec![Organ::Eyes]));
+        std::fs::create_dir_all(dir.join("views/eyes-80")).unwrap();
+        std::fs::write(dir.join("views/eyes-80/index.m3u8"), "").unwrap();
+        assert_eq!(r.route("b", l2.as_ref()), Some(("eyes-80".into(), true)));
+        // No place left for level 1 (eyes and mouth): not eyes-80, which shows the mouth.
+        assert_eq!(r.route("c", rules.mask(1, &[]).as_ref()), Some((BASE.into(), false)));
+        // A level-0 viewer who paid for the mouth fits eyes-80 neither (blur 8 < 10).
+        assert_eq!(r.route("d", rules.mask(0, &[Organ::Mouth]).as_ref()), Some((BASE.into(), false)));
+        assert_eq!(r.cap_reached.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // Everyone leaves: past the grace the pooled view is given back; made again, a new name.
+        r.sweep(Instant::now() + VIEWER_GONE + Duration::from_secs(1));
+        r.sweep(Instant::now() + VIEWER_GONE + Duration::from_secs(2));
+        assert!(lock(&live).renditions[0].is_none());
+        r.route("b", l2.as_ref());
+        assert_eq!(lock(&live).renditions[0].as_ref().map(|w| w.name.clone()), Some("eyes-80-2".into()));
+        let seen = lock(&seen).clone();
+        assert_eq!(seen[0], "created eyes-80");
+        assert!(
+            seen.contains(&"retired eyes-80".to_string()) && seen.contains(&"created eyes-80-2".to_string()),
+            "{seen:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
