@@ -60,7 +60,7 @@ impl MaskingFigures {
         if md {
             t.push_str(&format!("\nFace tracking (BlazeFace short range every 5th frame + FaceMesh every frame, 1280×720 moving portrait, one thread): **{} per frame** (`face_track_ms_per_frame`). Mask pass (blur of eyes, mouth and nose in a 1280×720 rendition copied from the composed frame), per extra unlock state in use: **{}** (`mask_pass_ms_per_state`).\n", f(m.face_ms), f(m.mask_ms)));
             if !m.viewers.is_empty() {
-                t.push_str("\nOne masked 640×360 session, viewers over 6 unlock states (levels 0-3, and a paid eye unlock at levels 0 and 1: 5 masked renditions made on demand + the open picture), each fetching their personalised playlist once per 2 s segment; the service process's CPU-seconds per content-second:\n\n| viewers | CPU-s per content-s | failed requests |\n|---:|---:|---:|\n");
+                t.push_str("\nOne masked 640×360 session, viewers over 6 unlock states (levels 0-3, and a paid eye unlock at levels 0 and 1: 5 masked renditions, level 0's and 4 made on demand, + the open picture), each fetching their personalised playlist once per 2 s segment; the service process's CPU-seconds per content-second:\n\n| viewers | CPU-s per content-s | failed requests |\n|---:|---:|---:|\n");
                 for (n, c, failed) in &m.viewers {
                     t.push_str(&format!("| {n} | {c:.2} | {failed} |\n"));
                 }
@@ -75,7 +75,7 @@ impl MaskingFigures {
             }
         } else {
             t.push_str(&format!(
-                "face tracking {} per frame; mask pass {} per extra level\n",
+                "face tracking {} per frame; mask pass {} per extra unlock state\n",
                 f(m.face_ms),
                 f(m.mask_ms)
             ));
