@@ -46,7 +46,7 @@ fn youtube(ingest: String, viewers: Arc<AtomicU64>) -> (String, Arc<Mutex<Vec<St
             }
             ("GET", "/youtube/v3/videos") => (200, json!({"items": [{"id": id, "liveStreamingDetails":
                 {"concurrentViewers": viewers.load(Ordering::SeqCst).to_string()}}]}).to_string()),
-            ("DELETE", "/youtube/v3/liveStreams") => (204, String::new()),
+            ("DELETE", "/youtube/v3/liveStreams") | ("DELETE", "/youtube/v3/liveBroadcasts") => (204, String::new()),
             _ => (404, json!({"error": {"code": 404}}).to_string()),
         }
     });
@@ -220,6 +220,23 @@ fn a_room_on_three_platforms_reaches_each_and_survives_a_key_expiry() {
     // A platform the show is pushed to cannot be left while it is.
     let (st, b) = call("DELETE", &format!("{h}/rooms/{id}/platforms/peer"), None);
     assert_eq!((st, b["error"]["code"].as_str()), (409, Some("platform_live")), "{b}");
+
+    // A room whose second platform fails is undone on the first too: its YouTube broadcast and
+    // stream are deleted, and no room is left.
+    let dead = fake_http::serve(|_r: &Request| (500, r#"{"error":"down"}"#.to_string()));
+    let (st, p) = add(json!({"id": "dead", "kind": "rtmp", "server": server, "webhook": format!("{dead}/hook"),
+        "signing": {"env": "COSTREAM_SECRET_HOOK"}}));
+    assert_eq!(st, 201, "{p}");
+    yt_calls.lock().unwrap().clear();
+    let (st, b) = call("POST", &format!("{h}/rooms"), Some(r#"{"name":"undone","platforms":["yt-main","dead"]}"#));
+    assert_eq!((st, b["error"]["code"].as_str()), (502, Some("platform_failed")), "{b}");
+    let yt = yt_calls.lock().unwrap().clone();
+    for c in ["POST /youtube/v3/liveBroadcasts", "DELETE /youtube/v3/liveBroadcasts", "DELETE /youtube/v3/liveStreams"]
+    {
+        assert!(yt.iter().any(|x| x == c), "{c} in {yt:?}");
+    }
+    let rooms = call("GET", &format!("{h}/rooms"), None).1;
+    assert!(!rooms.to_string().contains("undone"), "{rooms}");
 
     // No secret and no platform key reaches the log or the events.
     let (log, events) = (std::fs::read_to_string(&log).unwrap(), serde_json::to_string(&events.all()).unwrap());

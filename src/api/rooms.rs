@@ -44,6 +44,7 @@ pub(super) async fn create_room(
         match on {
             Ok(on) => Ok((room, on)),
             Err(e) => {
+                st.platforms.release_room(&room.id);
                 let _ = st.store.delete_room(&room.id);
                 Err(e)
             }
@@ -79,7 +80,13 @@ pub(super) async fn get_room(State(s): State<AppState>, Path(id): Path<String>) 
 #[utoipa::path(delete, path = "/rooms/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(super) async fn delete_room(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    db(&s, move |st| st.delete_room(&id)).await?;
+    let st = s.clone();
+    super::blocking(move || {
+        st.store.room(&id)?;
+        st.platforms.release_room(&id);
+        Ok(st.store.delete_room(&id)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -199,6 +199,11 @@ pub trait PlatformApi: Send + Sync {
     fn create(&self, room: &RoomRef) -> Result<Grant, PlatformError>;
     /// A new key for a room already there; the old one stops working.
     fn regenerate(&self, room: &RoomRef, current: &RoomPlatform) -> Result<Grant, PlatformError>;
+    /// The room leaves the platform: what `create` made there is taken down (nothing to do where
+    /// the platform only handed out a key).
+    fn remove(&self, _current: &RoomPlatform) -> Result<(), PlatformError> {
+        Ok(())
+    }
     /// Our push reached it: a platform that needs it is told the show is live.
     fn went_live(&self, _current: &RoomPlatform) -> Result<(), PlatformError> {
         Ok(())

@@ -238,7 +238,24 @@ impl Platforms {
         }
         self.store.delete_room_platform(room, platform)?;
         lock(&self.runtime).remove(&(room.to_string(), platform.to_string()));
+        self.take_down(&b);
         Ok(())
+    }
+
+    /// Takes down what was made for a room on each of its platforms, before the room goes (a
+    /// room deleted, or undone because another platform failed).
+    pub fn release_room(&self, room: &str) {
+        for b in self.store.room_platforms(room).unwrap_or_default() {
+            lock(&self.runtime).remove(&(room.to_string(), b.platform_id.clone()));
+            self.take_down(&b);
+        }
+    }
+
+    /// Best effort: a platform that cannot be reached keeps its side (logged), ours goes anyway.
+    fn take_down(&self, b: &RoomPlatform) {
+        if let Err(e) = self.api(&b.platform_id).and_then(|api| api.remove(b).map_err(Into::into)) {
+            tracing::warn!(room = %b.room_id, platform = %b.platform_id, error = %e, "the platform's side of the room could not be taken down");
+        }
     }
 
     /// Whether our push to the room's place on the platform is connected now.

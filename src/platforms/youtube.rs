@@ -53,6 +53,21 @@ impl YouTube {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> Result<Value, PlatformError> {
+        super::json_of(self.send(method, path, query, body)?)
+    }
+
+    /// Deletes a resource (`liveBroadcasts`, `liveStreams`); YouTube answers 204 with no body.
+    fn delete(&self, path: &str, id: &str) -> Result<(), PlatformError> {
+        self.send("DELETE", path, &[("id", id)], None).map(drop)
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<ureq::Response, PlatformError> {
         let token = self.s.token.as_ref().ok_or(PlatformError::Unsupported("call YouTube without a token"))?;
         let token = token.read(self.cx.secrets_dir.as_deref())?;
         let url = format!("{}/{path}", self.cx.youtube_api_url.trim_end_matches('/'));
@@ -64,7 +79,7 @@ impl YouTube {
             Some(b) => req.set("content-type", "application/json").send_string(&b.to_string()),
             None => req.call(),
         };
-        super::json_of(resp.map_err(upstream)?)
+        resp.map_err(upstream)
     }
 
     /// liveStreams.insert: a new stream, its id and (address, name).
@@ -139,9 +154,17 @@ impl PlatformApi for YouTube {
         let old: Value = serde_json::from_str(&current.remote).unwrap_or(Value::Null);
         if let Some(old) = old["stream"].as_str() {
             // The old stream is not needed any more; a failure here leaves it unused, no harm.
-            let _ = self.call("DELETE", "liveStreams", &[("id", old)], None);
+            let _ = self.delete("liveStreams", old);
         }
         Ok(self.grant(&broadcast, stream, address, key))
+    }
+
+    fn remove(&self, current: &RoomPlatform) -> Result<(), PlatformError> {
+        let remote: Value = serde_json::from_str(&current.remote).unwrap_or(Value::Null);
+        // The broadcast first (viewers' page of it goes), then its stream; both are tried.
+        let broadcast = remote["broadcast"].as_str().map(|b| self.delete("liveBroadcasts", b));
+        let stream = remote["stream"].as_str().map(|st| self.delete("liveStreams", st));
+        broadcast.into_iter().chain(stream).collect()
     }
 
     fn went_live(&self, current: &RoomPlatform) -> Result<(), PlatformError> {
