@@ -143,8 +143,33 @@ fn render_one(comp: &mut costream::gpu::Compositor, scene: &costream::gpu::Scene
     got
 }
 
+/// An RGB image's BT.709 limited-range 4:2:0 planes.
+struct Yuv420 {
+    w: u32,
+    h: u32,
+    y: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+}
+
+impl Yuv420 {
+    /// The planes as the compositor uploads them.
+    fn picture(&self) -> costream::media::Picture<'_> {
+        let w = self.w as usize;
+        costream::media::Picture {
+            layout: costream::media::PlaneLayout::Planar { sx: 2, sy: 2 },
+            width: self.w,
+            height: self.h,
+            planes: [&self.y, &self.u, &self.v],
+            strides: [w, w / 2, w / 2],
+            matrix: costream::media::Matrix::Bt709,
+            full_range: false,
+        }
+    }
+}
+
 /// BT.709 limited-range 4:2:0 planes of an RGB image.
-fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+fn yuv420(img: &image::RgbImage) -> Yuv420 {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let px = |x: usize, y: usize| {
         costream::media::colour::rgb_to_bt709_limited(img.get_pixel(x as u32, y as u32).0.map(|c| c as f32 / 255.0))
@@ -159,7 +184,7 @@ fn yuv420(img: &image::RgbImage) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             v.push((s.iter().map(|p| p[2]).sum::<f32>() / 4.0).round() as u8);
         }
     }
-    (y, u, v)
+    Yuv420 { w: w as u32, h: h as u32, y, u, v }
 }
 
 /// Variance of the Laplacian of the luma inside a rect.
@@ -177,21 +202,12 @@ fn sharpness(nv12: &[u8], w: usize, r: [usize; 4]) -> f64 {
 fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
-    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
     let polygons: Vec<Vec<[f32; 2]>> = [Organ::Eyes, Organ::Mouth].iter().flat_map(|o| o.polygons(&pts)).collect();
-    let (y, u, v) = yuv420(&img);
-    let pic = Picture {
-        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
-        width: w,
-        height: h,
-        planes: [&y, &u, &v],
-        strides: [w as usize, w as usize / 2, w as usize / 2],
-        matrix: costream::media::Matrix::Bt709,
-        full_range: false,
-    };
+    let yuv = yuv420(&img);
+    let pic = yuv.picture();
     let gpu = Arc::new(Gpu::open().unwrap());
     let mut comp = Compositor::new(gpu, w, h, GpuOptions::default()).unwrap();
     comp.upload(0, &pic).unwrap();
@@ -261,20 +277,11 @@ fn organ_masks_blur_eyes_and_mouth_only_and_weaken_with_the_level() {
 fn renditions_share_one_composition_and_differ_only_under_their_masks() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, LayerKind, LayerSpec, MaskSpec, Scene, TileSpec};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
-    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
-    let (y, u, v) = yuv420(&img);
-    let pic = Picture {
-        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
-        width: w,
-        height: h,
-        planes: [&y, &u, &v],
-        strides: [w as usize, w as usize / 2, w as usize / 2],
-        matrix: costream::media::Matrix::Bt709,
-        full_range: false,
-    };
+    let yuv = yuv420(&img);
+    let pic = yuv.picture();
     let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default(), 3).unwrap();
     comp.upload(0, &pic).unwrap();
     let tile = TileSpec {
@@ -336,7 +343,7 @@ fn renditions_share_one_composition_and_differ_only_under_their_masks() {
         // The layer drawn on the base is in every rendition; away from the face they are identical.
         assert_eq!(out[0][470 * wu..480 * wu], out[1][470 * wu..480 * wu], "round {round}");
         assert_eq!(out[0][470 * wu..480 * wu], out[2][470 * wu..480 * wu], "round {round}");
-        assert_ne!(out[0][470 * wu + 100], y[470 * wu + 100], "the bar is drawn");
+        assert_ne!(out[0][470 * wu + 100], yuv.y[470 * wu + 100], "the bar is drawn");
     }
 }
 
@@ -438,20 +445,11 @@ fn a_render_job_tracks_the_face_and_masks_only_the_locked_rendition() {
 fn a_sticker_covers_each_eye_and_nothing_else() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, Sticker, TileSpec};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
-    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
-    let (y, u, v) = yuv420(&img);
-    let pic = Picture {
-        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
-        width: w,
-        height: h,
-        planes: [&y, &u, &v],
-        strides: [w as usize, w as usize / 2, w as usize / 2],
-        matrix: costream::media::Matrix::Bt709,
-        full_range: false,
-    };
+    let yuv = yuv420(&img);
+    let pic = yuv.picture();
     let mut comp = Compositor::new(Arc::new(Gpu::open().unwrap()), w, h, GpuOptions::default()).unwrap();
     let sticker = image::load_from_memory(include_bytes!("../assets/stickers/blush.png")).unwrap().to_rgba8();
     comp.set_images(&[sticker]).unwrap();
@@ -506,20 +504,11 @@ fn a_sticker_covers_each_eye_and_nothing_else() {
 fn a_face_at_a_pk_split_is_masked_on_its_own_side_only() {
     use costream::gpu::{Compositor, Gpu, GpuOptions, MaskSpec, Scene, TileSpec};
     use costream::media::geometry::{place, Fit, Rect, SourceGeom};
-    use costream::media::{Picture, PlaneLayout};
     let img = astronaut();
     let (w, h) = (img.width(), img.height());
     let pts = landmarks(&img);
-    let (y, u, v) = yuv420(&img);
-    let pic = Picture {
-        layout: PlaneLayout::Planar { sx: 2, sy: 2 },
-        width: w,
-        height: h,
-        planes: [&y, &u, &v],
-        strides: [w as usize, w as usize / 2, w as usize / 2],
-        matrix: costream::media::Matrix::Bt709,
-        full_range: false,
-    };
+    let yuv = yuv420(&img);
+    let pic = yuv.picture();
     let (wf, hf) = (w as f32, h as f32);
     let mut comp = Compositor::with_views(Arc::new(Gpu::open().unwrap()), 2 * w, h, GpuOptions::default(), 3).unwrap();
     comp.upload(0, &pic).unwrap();
