@@ -68,8 +68,8 @@ impl Tracks<'_> {
 }
 
 impl Encoders {
-    /// Opens every view's encoders and outputs and starts their threads (a pooled view's when
-    /// it is given a rendition: [`Encoders::open_view`]).
+    /// Opens every view's encoders and outputs and starts their threads (a pooled view's later,
+    /// when it is given a rendition).
     pub fn open(cfg: &RenderConfig, tracks: &Tracks<'_>) -> Result<(Encoders, FrameSink)> {
         let out_events: Option<OutputEvents> = cfg.hooks.as_ref().map(|h| {
             let f = h.events.clone();
@@ -77,20 +77,16 @@ impl Encoders {
         });
         let any_audio = tracks.slots.iter().any(|s| s.input.audio().is_some());
         let mut enc = Encoders { tracks: Vec::new(), threads: Vec::new(), name: String::new(), any_audio, out_events };
+        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
+            lock(slot).clear();
+        }
         let mut txs = Vec::new();
-        let mut all_stats = Vec::new();
         for (v, spec) in tracks.views.iter().enumerate() {
             enc.tracks.push(None);
-            if spec.pooled {
-                txs.push(None);
-                continue;
-            }
-            let (tx, stats) = enc.spawn(cfg, v, &spec.outputs, tracks.of(v), Start::default())?;
-            all_stats.extend(stats.into_iter().map(|(url, st)| (spec.name.clone(), url, st)));
-            txs.push(Some(tx));
-        }
-        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
-            *lock(slot) = all_stats;
+            txs.push(match spec.pooled {
+                true => None,
+                false => Some(enc.open_view(cfg, v, &spec.name, &spec.outputs, tracks.of(v), Start::default())?),
+            });
         }
         let (stages, state) =
             (cfg.hooks.as_ref().map(|h| h.stages.clone()), cfg.hooks.as_ref().map(|h| h.state.clone()));
@@ -106,16 +102,18 @@ impl Encoders {
         Ok((enc, sink))
     }
 
-    /// Opens view `v`'s encoders and outputs and starts its thread; hands back its frame queue and
-    /// its outputs' counters.
-    fn spawn(
+    /// Opens view `v`'s encoders and outputs (a pooled view's when it is given a rendition, at a
+    /// keyframe, `start`) and starts its thread; its outputs' counters join the job's under the
+    /// view's `name`. Hands back its frame queue.
+    pub fn open_view(
         &mut self,
         cfg: &RenderConfig,
         v: usize,
+        name: &str,
         urls: &[String],
         tracks: Vec<MixInput>,
         start: Start,
-    ) -> Result<(mpsc::SyncSender<ff::frame::Video>, Vec<(String, Arc<crate::outputs::OutputStats>)>)> {
+    ) -> Result<mpsc::SyncSender<ff::frame::Video>> {
         let hooks = cfg.hooks.as_ref();
         let global = Outputs::need_global_header(urls);
         let venc = VideoEncoder::open(&cfg.video, global)?;
@@ -127,7 +125,9 @@ impl Encoders {
         let setup = StreamSetup::new(venc.encoder(), venc.time_base, aenc.as_ref().map(|a| (a.encoder(), a.time_base)))
             .with_hls_start(start.hls_segment);
         let outputs = Outputs::open(urls, &setup, cfg.realtime, cfg.public_outputs_only, self.out_events.clone())?;
-        let stats = outputs.stats();
+        if let Some(h) = hooks {
+            lock(&h.output_stats).extend(outputs.stats().into_iter().map(|(url, st)| (name.to_string(), url, st)));
+        }
         let mut mixer = if cfg.realtime { Mixer::live(tracks) } else { Mixer::new(tracks) };
         mixer = mixer.starting_at(samples_at(cfg.fps, first));
         if let (0, Some(h)) = (v, hooks) {
@@ -153,24 +153,6 @@ impl Encoders {
         };
         self.threads.push(std::thread::Builder::new().name(format!("encode {v}")).spawn(move || th.run())?);
         self.tracks[v] = Some(tracks_tx);
-        Ok((tx, stats))
-    }
-
-    /// Starts pooled view `v`'s encode (a rendition made on demand) at a keyframe, `start`; its
-    /// outputs' counters join the job's (under `name`).
-    pub fn open_view(
-        &mut self,
-        cfg: &RenderConfig,
-        v: usize,
-        name: &str,
-        urls: &[String],
-        tracks: Vec<MixInput>,
-        start: Start,
-    ) -> Result<mpsc::SyncSender<ff::frame::Video>> {
-        let (tx, stats) = self.spawn(cfg, v, urls, tracks, start)?;
-        if let Some(slot) = cfg.hooks.as_ref().map(|h| &h.output_stats) {
-            lock(slot).extend(stats.into_iter().map(|(url, st)| (name.to_string(), url, st)));
-        }
         Ok(tx)
     }
 
