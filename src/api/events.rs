@@ -244,7 +244,7 @@ impl From<(&str, JobEvent)> for ServiceEvent {
             }
             JobEvent::FallingBehind { percent } => ServiceEvent::SessionBehind { session_id, percent_skipped: percent },
             JobEvent::CaughtUp => ServiceEvent::SessionCaughtUp { session_id },
-            JobEvent::Rendition { what, rendition, masked, sigma, .. } => {
+            JobEvent::Rendition { what, rendition, masked, sigma } => {
                 let masked = masked.into_iter().map(Into::into).collect();
                 match what {
                     "created" => ServiceEvent::RenditionCreated { session_id, rendition, masked, sigma },

@@ -72,7 +72,6 @@ pub enum JobEvent {
         rendition: String,
         masked: Vec<crate::face::Organ>,
         sigma: f32,
-        viewers: usize,
     },
 }
 

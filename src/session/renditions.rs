@@ -79,6 +79,7 @@ pub struct Renditions {
     /// The session's HLS directory.
     dir: PathBuf,
     base: MaskLevel,
+    base_state: State,
     /// Pooled views (renditions on demand at most).
     slots: usize,
     grace: Duration,
@@ -101,6 +102,17 @@ struct Inner {
     made_before: HashMap<State, u32>,
 }
 
+impl Inner {
+    /// Viewers per state (None: the open picture).
+    fn counts(&self) -> HashMap<Option<State>, usize> {
+        let mut counts = HashMap::new();
+        for (s, _) in self.viewers.values() {
+            *counts.entry(s.clone()).or_default() += 1;
+        }
+        counts
+    }
+}
+
 impl Renditions {
     pub(super) fn new(
         masking: Masking,
@@ -112,8 +124,8 @@ impl Renditions {
     ) -> Option<Renditions> {
         let base = masking.rules.mask(0, &[])?;
         lock(&live).renditions = vec![None; slots];
-        let inner = Mutex::default();
-        Some(Renditions { masking, dir, base, slots, grace, live, events, inner, cap_reached: Default::default() })
+        let (base_state, inner, cap_reached) = (State::of(&base), Mutex::default(), Default::default());
+        Some(Renditions { masking, dir, base, base_state, slots, grace, live, events, inner, cap_reached })
     }
 
     /// Sweeps every second while the session exists: viewers who left, renditions nobody needs.
@@ -146,17 +158,13 @@ impl Renditions {
         let Some(state) = state else {
             return Some((if self.masking.open_allowed { OPEN } else { BASE }.to_string(), true));
         };
-        let base = State::of(&self.base);
-        if state == base {
+        let base = &self.base_state;
+        if state == *base {
             return Some((BASE.to_string(), true));
         }
-        match inner.made.iter_mut().find(|m| m.state == state) {
-            Some(m) => {
-                m.empty_since = None;
-                if self.ready(&m.name) {
-                    return Some((m.name.clone(), true));
-                }
-            }
+        match inner.made.iter().find(|m| m.state == state) {
+            Some(m) if self.ready(&m.name) => return Some((m.name.clone(), true)),
+            Some(_) => {}
             None => self.make(&mut inner, &state, mask.cloned()?),
         }
         // Until its own has a segment, or past the cap: the least masked that covers it.
@@ -179,7 +187,7 @@ impl Renditions {
                 inner.capped.push(state.clone());
                 self.cap_reached.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(cap = self.slots + 1, state = %state.name(), "rendition cap reached: viewers get a more masked one");
-                (self.events)(self.event("capped", &state.name(), Some(&mask), 0));
+                (self.events)(self.event("capped", &state.name(), &mask));
             }
             return;
         };
@@ -189,33 +197,24 @@ impl Renditions {
         let playlist = self.dir.join("views").join(&name).join("index.m3u8").to_string_lossy().to_string();
         let want = RenditionWant { name: name.clone(), mask: mask.clone(), playlist };
         lock(&self.live).renditions[slot] = Some(want);
-        (self.events)(self.event("created", &name, Some(&mask), 1));
+        (self.events)(self.event("created", &name, &mask));
         let made = Made { state: state.clone(), name, mask, slot, since: Instant::now(), empty_since: None };
         inner.made.push(made);
     }
 
-    fn event(&self, what: &'static str, name: &str, mask: Option<&MaskLevel>, viewers: usize) -> JobEvent {
-        JobEvent::Rendition {
-            what,
-            rendition: name.to_string(),
-            masked: mask.map(|m| m.organs.clone()).unwrap_or_default(),
-            sigma: mask.map_or(0.0, |m| m.sigma),
-            viewers,
-        }
+    fn event(&self, what: &'static str, name: &str, mask: &MaskLevel) -> JobEvent {
+        JobEvent::Rendition { what, rendition: name.to_string(), masked: mask.organs.clone(), sigma: mask.sigma }
     }
 
     /// Forgets viewers who left, and retires renditions empty for the grace period.
     pub fn sweep(&self, now: Instant) {
         let mut inner = lock(&self.inner);
         inner.viewers.retain(|_, (_, seen)| now.duration_since(*seen) < VIEWER_GONE);
-        let mut counts: HashMap<State, usize> = HashMap::new();
-        for s in inner.viewers.values().filter_map(|(s, _)| s.clone()) {
-            *counts.entry(s).or_default() += 1;
-        }
+        let counts = inner.counts();
         let grace = self.grace;
         let mut gone = Vec::new();
         inner.made.retain_mut(|m| {
-            if counts.get(&m.state).copied().unwrap_or(0) > 0 {
+            if counts.contains_key(&Some(m.state.clone())) {
                 m.empty_since = None;
                 return true;
             }
@@ -233,15 +232,15 @@ impl Renditions {
         for (slot, name, mask) in gone {
             lock(&self.live).renditions[slot] = None;
             tracing::info!(rendition = %name, "rendition retired: no viewer since the grace period");
-            (self.events)(self.event("retired", &name, Some(&mask), 0));
+            (self.events)(self.event("retired", &name, &mask));
         }
     }
 
     /// Every rendition running or being made, with its viewers.
     pub fn list(&self) -> Vec<RenditionStatus> {
         let inner = lock(&self.inner);
-        let count = |s: Option<&State>| inner.viewers.values().filter(|(v, _)| v.as_ref() == s).count();
-        let base = State::of(&self.base);
+        let counts = inner.counts();
+        let count = |s: Option<&State>| counts.get(&s.cloned()).copied().unwrap_or(0);
         let fixed = |name: &str, mask: Option<MaskLevel>, viewers: usize| RenditionStatus {
             name: name.to_string(),
             mask,
@@ -250,7 +249,8 @@ impl Renditions {
             ready: true,
             age_s: 0.0,
         };
-        let mut out = vec![fixed(OPEN, None, count(None)), fixed(BASE, Some(self.base.clone()), count(Some(&base)))];
+        let mut out =
+            vec![fixed(OPEN, None, count(None)), fixed(BASE, Some(self.base.clone()), count(Some(&self.base_state)))];
         out.extend(inner.made.iter().map(|m| RenditionStatus {
             name: m.name.clone(),
             mask: Some(m.mask.clone()),
