@@ -1,62 +1,55 @@
-//! The demo as a viewer sees it: its HLS played by hls.js in headless Chromium, on a page of
-//! another origin (as a platform's player page is), with the operator token the demo prints.
+//! The demo as a viewer sees it: its watch page (`/watch/{session}`, served by the service, hls.js
+//! embedded in the binary) in headless Chromium, with no header and no link: the demo's show is
+//! public.
 
 mod common;
 
 use std::time::Instant;
 
-use common::browser::{serve_pages, Browser};
+use common::browser::Browser;
 use common::*;
 
-/// The player page: hls.js on a <video>, counting stalls (hls.js's `bufferStalledError`, the
-/// element's `waiting` once playing) and errors, apart from the skip to where the first segment's
-/// pictures begin before playback starts (`bufferSeekOverHole`, a fraction of a frame interval).
-fn page(hls: &str, token: &str) -> String {
-    format!(
-        r#"<!doctype html><meta charset="utf-8"><title>player</title>
-<video id="v" muted autoplay playsinline></video>
-<script src="/hls.js"></script>
-<script>
-const stats = {{ started: null, stalls: 0, waiting: 0, errors: [] }};
+/// Counts the page player's stalls (hls.js's `bufferStalledError`, the element's `waiting` once
+/// playing) and errors, apart from the skip to where the first segment's pictures begin before
+/// playback starts (`bufferSeekOverHole`, a fraction of a frame interval).
+const STATS: &str = r#"(() => {
+const stats = { started: null, stalls: 0, waiting: 0, errors: [] };
 window.stats = stats;
-const v = document.getElementById("v");
-const hls = new Hls({{ xhrSetup: (xhr) => xhr.setRequestHeader("Authorization", "Bearer {token}") }});
-hls.on(Hls.Events.ERROR, (_, d) => {{
+const v = document.getElementById("video");
+if (!v.paused && v.readyState > 2) stats.started = v.currentTime;
+v.hls.on(Hls.Events.ERROR, (_, d) => {
   if (d.details === "bufferStalledError") stats.stalls++;
   else if (!(d.details === "bufferSeekOverHole" && stats.started === null)) stats.errors.push(d.details + (d.fatal ? " (fatal)" : "") + " at " + v.currentTime);
-}});
-v.addEventListener("playing", () => {{ if (stats.started === null) stats.started = v.currentTime; }});
-v.addEventListener("waiting", () => {{ if (stats.started !== null) stats.waiting++; }});
-hls.loadSource("{hls}");
-hls.attachMedia(v);
-v.play().catch((e) => stats.errors.push("play: " + e));
-</script>"#
-    )
-}
+});
+v.addEventListener("playing", () => { if (stats.started === null) stats.started = v.currentTime; });
+v.addEventListener("waiting", () => { if (stats.started !== null) stats.waiting++; });
+return true;
+})()"#;
 
 #[test]
-fn chromium_plays_the_demo_for_60_seconds_with_hls_js_without_a_stall() {
+fn the_demo_watch_page_plays_60_seconds_in_chromium_without_a_stall_or_a_header() {
     let d = workdir("player");
     let demo = start_demo(&d.join("demo"));
     wait_for("the demo's first segments", 30.0, || {
         authed(&demo.hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
     });
-    let hls_js = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/assets/hls.js/hls.light.min.js")).unwrap();
-    let base = serve_pages(vec![
-        ("/", "text/html; charset=utf-8", page(&demo.hls, &demo.token).into_bytes()),
-        ("/hls.js", "text/javascript", hls_js),
-    ]);
     let mut b = Browser::start(&d.join("chromium"));
-    b.navigate(&format!("{base}/"));
+    // The console link opens signed in (the token in the fragment, never sent), on the rooms.
+    b.navigate(&demo.console);
+    b.wait_true("the demo's console, signed in", 30.0, "document.querySelectorAll('.room').length === 2");
+    assert_eq!(b.eval("location.hash"), "#rooms", "the token leaves the address bar");
+    b.navigate(&demo.watch);
+    b.wait_true("the watch page's player", 30.0, "document.getElementById('video').hls");
+    b.eval(STATS);
     wait_for("playback to start", 40.0, || b.eval("window.stats ? window.stats.started !== null : false") == true);
-    let (wall0, media0) = (Instant::now(), b.eval("document.getElementById('v').currentTime").as_f64().unwrap());
+    let (wall0, media0) = (Instant::now(), b.eval("document.getElementById('video').currentTime").as_f64().unwrap());
     let mut now = media0;
     let played = kit::wait_until(std::time::Duration::from_secs(90), || {
-        now = b.eval("document.getElementById('v').currentTime").as_f64().unwrap_or(now);
+        now = b.eval("document.getElementById('video').currentTime").as_f64().unwrap_or(now);
         now - media0 >= 60.0
     });
     let wall = wall0.elapsed().as_secs_f64();
-    let stats = b.eval("JSON.stringify(Object.assign({}, window.stats, { quality: document.getElementById('v').getVideoPlaybackQuality() }))");
+    let stats = b.eval("JSON.stringify(Object.assign({}, window.stats, { quality: document.getElementById('video').getVideoPlaybackQuality() }))");
     eprintln!("played {:.1} s of media in {wall:.1} s: {stats}", now - media0);
     let stats: serde_json::Value = serde_json::from_str(stats.as_str().unwrap()).unwrap();
     assert!(played, "only {:.1} s of media played in {wall:.1} s: {stats}", now - media0);

@@ -382,6 +382,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", "/invitations".to_string()),
         ("POST", "/invitations".to_string()),
         ("GET", "/events".to_string()),
+        ("GET", "/console/me".to_string()),
         ("GET", "/metrics".to_string()),
         ("GET", "/openapi.json".to_string()),
         ("GET", "/tokens".to_string()),

@@ -1,4 +1,5 @@
-//! Who may call what. Every route needs `Authorization: Bearer <token>` except `/health`, a viewer's
+//! Who may call what. Every route needs `Authorization: Bearer <token>` (or the console's signed
+//! cookie, see [`super::cookie`]) except the console's and viewer page's files, `/health`, a viewer's
 //! own signed playlist and segments, behaviour reports, a poll's routes and the payment callback
 //! (which check their own credentials: a viewer token, an HMAC, or a bearer token as here). An
 //! operator token may do everything; an anchor token only what concerns its room: the room itself,
@@ -50,12 +51,17 @@ fn exempt(segments: &[&str]) -> bool {
             | ["rooms", _, "viewers", _, "index.m3u8"]
             | ["rooms", _, "live", _]
             | ["sessions", _, "r", _, _]
+            | ["channels", _, "viewers", _]
             | ["channels", _, "viewers", _, "events"]
             | ["slates", _, "file"]
             | ["slates", _, "moderation"]
             | ["polls", _]
             | ["polls", _, "votes" | "close"]
             | ["platforms", _, "audience"]
+            | ["console"]
+            | ["console", "signin" | "signout"]
+            | ["assets" | "watch", _]
+            | ["watch", _, "info" | "events"]
     )
 }
 
@@ -63,14 +69,23 @@ pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, n
     // A browser's CORS preflight carries no token; the CORS layer answers it. (Read from the
     // request in place: a viewer's playlist, fetched by every viewer every segment, costs no copy.)
     let open = exempt(&req.uri().path().trim_matches('/').split('/').collect::<Vec<_>>());
-    if open || req.method() == axum::http::Method::OPTIONS {
+    if req.method() == axum::http::Method::OPTIONS {
+        return next.run(req).await;
+    }
+    if open {
+        // A signed-in console reaches the open routes as itself (closing a poll, issuing a viewer).
+        if let Some(Ok(c)) = console_caller(&s, req.method().clone(), req.headers()).await {
+            req.extensions_mut().insert(c);
+        }
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let header =
-        req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let caller = match authenticate(&s, &header).await {
+    let caller = match req.headers().get(axum::http::header::AUTHORIZATION) {
+        None => console_caller(&s, req.method().clone(), req.headers()).await.unwrap_or_else(|| Err(no_token())),
+        Some(h) => authenticate(&s, h.to_str().unwrap_or("")).await,
+    };
+    let caller = match caller {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -81,9 +96,34 @@ pub(super) async fn require_token(State(s): State<AppState>, mut req: Request, n
     next.run(req).await
 }
 
+/// The caller a console cookie stands for (None without one): refused when its signature, its
+/// token or, for a change, its CSRF token does not hold.
+async fn console_caller(
+    s: &AppState,
+    method: axum::http::Method,
+    headers: &axum::http::HeaderMap,
+) -> Option<Result<Caller, ApiError>> {
+    let cookie = super::cookie::cookie_in(headers)?;
+    let Some(hash) = super::cookie::verify_cookie(&s.url_key, cookie) else {
+        return Some(Err(ApiError::unauthorized("unauthorized", "the console's sign-in has expired: sign in again")));
+    };
+    if !super::cookie::csrf_ok(&s.url_key, &method, headers, cookie) {
+        return Some(Err(ApiError::csrf()));
+    }
+    Some(match super::db(s, move |st| st.token_by_hash(&hash)).await {
+        Ok(Some(info)) => Ok(Caller(info)),
+        Ok(None) => Err(ApiError::unauthorized("unauthorized", "unknown or revoked token")),
+        Err(e) => Err(e),
+    })
+}
+
+fn no_token() -> ApiError {
+    ApiError::unauthorized("unauthorized", "this route needs an Authorization: Bearer token")
+}
+
 pub(super) async fn authenticate(s: &AppState, header: &str) -> Result<Caller, ApiError> {
     let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::unauthorized("unauthorized", "this route needs an Authorization: Bearer token"));
+        return Err(no_token());
     };
     let hash = token_hash(token);
     match super::db(s, move |st| st.token_by_hash(&hash)).await? {

@@ -3,9 +3,9 @@
 use utoipa::OpenApi;
 
 use super::{
-    audience, behaviour, channels_wire, events, health, hls, invitations, invitations_wire, metrics, moderation, pause,
-    pause_wire, pk_wire, platforms, platforms_wire, polls, polls_wire, replay, rooms, rooms_wire, sessions,
-    sessions_wire, slates, slates_wire, tokens, unlock, watch, ErrorBody, ErrorDetail,
+    audience, behaviour, channels_wire, console, events, health, hls, invitations, invitations_wire, metrics,
+    moderation, pause, pause_wire, pk_wire, platforms, platforms_wire, polls, polls_wire, replay, rooms, rooms_wire,
+    sessions, sessions_wire, slates, slates_wire, tokens, unlock, watch, web, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -91,7 +91,11 @@ use super::{
         unlock::signed_segment,
         tokens::list_tokens,
         tokens::create_token,
-        tokens::revoke_token
+        tokens::revoke_token,
+        console::sign_in,
+        console::sign_out,
+        console::whoami,
+        web::watch_info
     ),
     components(schemas(
         rooms_wire::CreateRoom,
@@ -170,7 +174,10 @@ use super::{
         unlock::PaymentResult,
         tokens::CreateToken,
         tokens::NewToken,
-        tokens::TokenView
+        tokens::TokenView,
+        console::SignIn,
+        console::ConsoleMe,
+        web::WatchInfo
     ))
 )]
 pub struct ApiDoc;

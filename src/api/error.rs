@@ -27,7 +27,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable. Caller's faults: `bad_json`, `invalid_parameter`, `not_found`,
-    /// `forbidden`, `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
+    /// `forbidden`, `csrf` (403), `conflict`, `bad_signature`, `input_unavailable`, `input_no_video`,
     /// `input_undecodable`, and a refused slate upload's `slate_too_large` (413), `slate_format`
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
     /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
@@ -69,6 +69,10 @@ impl ApiError {
     }
     pub fn too_many(code: &'static str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
+    /// A change made with the console's cookie but without its CSRF token.
+    pub fn csrf() -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "csrf", "a change from the console needs its X-CSRF-Token")
     }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)

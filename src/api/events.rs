@@ -306,23 +306,47 @@ impl From<&InvitationStatus> for ServiceEvent {
 #[utoipa::path(get, path = "/events", responses((status = 200, description = "server-sent events, one JSON ServiceEvent each")))]
 pub(super) async fn events(
     State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
+) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
+    let st = s.clone();
+    // An anchor's stream carries what concerns its own room, as its API calls do.
+    serve(&s, move |e| caller.is_operator() || concerns(&st, e, |rooms| caller.may_touch(rooms)))
+}
+
+/// The events `keep` lets through, as server-sent events.
+pub(super) fn serve(
+    s: &AppState,
+    keep: impl Fn(&ServiceEvent) -> bool + Send + 'static,
 ) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
     let mut rx = s.events.subscribe();
     let stream = async_stream(move |tx| async move {
         loop {
             match rx.recv().await {
-                Ok(e) => {
+                Ok(e) if keep(&e) => {
                     let ev = Event::default().json_data(&e).unwrap_or_else(|_| Event::default());
                     if tx.send(Ok(ev)).await.is_err() {
                         break;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Whether an event is about a room, a session or a poll whose rooms `touch` accepts (an event
+/// naming none of them, such as a refused publish, concerns the operator only).
+pub(super) fn concerns(s: &AppState, e: &ServiceEvent, touch: impl Fn(&[String]) -> bool) -> bool {
+    let Ok(v) = serde_json::to_value(e) else { return false };
+    let session = v["session_id"].as_str().or(v["poll"]["session_id"].as_str());
+    if let Some(room) = v["room_id"].as_str() {
+        return touch(&[room.to_string()]);
+    }
+    session
+        .and_then(|id| s.sessions.rooms_of(id).or_else(|| s.invitations.rooms_of_session(id)))
+        .is_some_and(|rooms| touch(&rooms))
 }
 
 /// A stream fed by a spawned task (keeps us off an extra stream-macro dependency).

@@ -17,6 +17,8 @@ mod auth;
 mod behaviour;
 mod channels_wire;
 mod conn;
+mod console;
+mod cookie;
 mod deadline;
 mod doc;
 mod error;
@@ -47,6 +49,7 @@ mod slates_wire;
 pub mod tokens;
 mod unlock;
 mod watch;
+mod web;
 
 pub mod serve;
 
@@ -252,7 +255,21 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/callback", post(unlock::payment_callback))
         .merge(platform_routes())
         .layer(api_cors(&state.cors_origins));
-    let media = Router::new()
+    Router::new()
+        .merge(api)
+        .merge(media_routes())
+        .merge(page_routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // A body that trickles in (or never comes) is answered 408 at its deadline; the headers
+        // have theirs in the server loop.
+        .layer(axum::middleware::from_fn(deadline::body_deadline))
+        .with_state(state)
+}
+
+/// What a player fetches: HLS, signed segments and playlists (CORS for any origin).
+fn media_routes() -> Router<AppState> {
+    Router::new()
         .route("/sessions/{id}/hls/{file}", get(hls::hls_file))
         .route("/sessions/{id}/views/{view}/hls/{file}", get(hls::view_hls_file))
         .route("/sessions/{id}/replay.m3u8", get(replay::replay_playlist))
@@ -261,16 +278,20 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}/viewers/{token}/index.m3u8", get(watch::room_playlist))
         .route("/rooms/{id}/live/{file}", get(watch::public_file))
         .route("/sessions/{id}/r/{rendition}/{file}", get(unlock::signed_segment))
-        .layer(tower_http::cors::CorsLayer::permissive());
+        .layer(tower_http::cors::CorsLayer::permissive())
+}
+
+/// The console and the viewer page (same origin only: no CORS).
+fn page_routes() -> Router<AppState> {
     Router::new()
-        .merge(api)
-        .merge(media)
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
-        // A body that trickles in (or never comes) is answered 408 at its deadline; the headers
-        // have theirs in the server loop.
-        .layer(axum::middleware::from_fn(deadline::body_deadline))
-        .with_state(state)
+        .route("/console", get(web::console_page))
+        .route("/console/signin", post(console::sign_in))
+        .route("/console/signout", post(console::sign_out))
+        .route("/console/me", get(console::whoami))
+        .route("/assets/{file}", get(web::asset))
+        .route("/watch/{id}", get(web::watch_page))
+        .route("/watch/{id}/info", get(web::watch_info))
+        .route("/watch/{id}/events", get(web::watch_events))
 }
 
 /// The platforms, and each room's place on them.

@@ -97,6 +97,8 @@ pub struct SessionView {
     pub activation_to_first_frame_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_to_first_packet_ms: Option<f64>,
+    /// The rooms the session shows, in input order (pulled URLs are not listed).
+    pub rooms: Vec<String>,
     /// The session's rooms that are paused now (their tiles show a slate).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paused: Vec<super::pause_wire::PausedRoomView>,
@@ -132,6 +134,7 @@ impl From<SessionStatus> for SessionView {
             pk: s.pk.map(Into::into),
             activation_to_first_frame_ms: s.activation_to_first_frame_ms,
             activation_to_first_packet_ms: s.activation_to_first_packet_ms,
+            rooms: Vec::new(),
             paused: Vec::new(),
             paused_inputs: Vec::new(),
             renditions: s.renditions.into_iter().map(Into::into).collect(),

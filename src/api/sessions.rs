@@ -20,11 +20,12 @@ pub(super) fn view(s: &AppState, id: &str) -> ApiResult<Json<SessionView>> {
 fn shown(s: &AppState, st: SessionStatus) -> SessionView {
     let rooms = s.sessions.rooms_of(&st.id).unwrap_or_default();
     let paused = rooms
-        .into_iter()
+        .iter()
+        .cloned()
         .filter_map(|room_id| Some(PausedRoomView { pause: pause_of(s, &room_id)?, room_id }))
         .collect();
     let paused_inputs = s.sessions.input_pauses(&st.id).into_iter().map(Into::into).collect();
-    SessionView { paused, paused_inputs, ..st.into() }
+    SessionView { paused, paused_inputs, rooms, ..st.into() }
 }
 
 /// The spec of a new session request, checked against the service. Blocking.

@@ -146,14 +146,38 @@ pub(super) async fn issue_viewer_token(
 }
 
 #[utoipa::path(get, path = "/channels/{channel}/viewers/{token}", params(("channel" = String, Path), ("token" = String, Path)),
-    responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ViewerStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn get_viewer(
     State(s): State<AppState>,
     Path((channel, token)): Path<(String, String)>,
+    console: Option<axum::Extension<super::auth::Caller>>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<ViewerStatus>> {
     check_id("channel", &channel)?;
     check_id("token", &token)?;
+    may_read_viewer(&s, console.map(|c| c.0), &headers, &channel, &token).await?;
     Ok(Json(super::blocking(move || viewer(&s, &channel, &token)).await?))
+}
+
+/// A viewer's standing is the operator's to read, and the viewer's own (their page shows it, the
+/// token in the path being their credential).
+async fn may_read_viewer(
+    s: &AppState,
+    console: Option<super::auth::Caller>,
+    headers: &HeaderMap,
+    channel: &str,
+    token: &str,
+) -> ApiResult<()> {
+    let caller = match headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(auth) => Some(super::auth::authenticate(s, auth).await?),
+        None => console,
+    };
+    match caller {
+        Some(c) if c.is_operator() => Ok(()),
+        Some(_) => Err(ApiError::forbidden("channels are the operator's")),
+        None if viewer_token::verify(&s.viewer_token_keys(), channel, token).is_some() => Ok(()),
+        None => Err(ApiError::unauthorized("unauthorized", "an operator token or the viewer's own token is needed")),
+    }
 }
 
 /// What the payment provider posts (signed: `X-Signature: sha256=<hex HMAC-SHA256 of the body>`).

@@ -1,8 +1,7 @@
 //! A real browser for the tests: Debian's headless Chromium, driven over the DevTools protocol
-//! (JSON over a WebSocket), and a loopback HTTP server for the pages it opens.
+//! (JSON over a WebSocket).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -105,6 +104,34 @@ impl Browser {
         self.call("Page.navigate", json!({ "url": url }));
     }
 
+    /// Waits until a JavaScript expression is true in the page (a page that is still loading
+    /// counts as false).
+    pub fn wait_true(&mut self, what: &str, secs: f64, expr: &str) {
+        let wrapped = format!("(() => {{ try {{ return !!({expr}); }} catch (_) {{ return false; }} }})()");
+        if !super::kit::wait_until(Duration::from_secs_f64(secs), || self.eval(&wrapped) == true) {
+            // What the page shows says why (an error message, the wrong page).
+            let shown = self.eval("location.href + '\\n' + document.body.innerText.slice(0, 3000)");
+            panic!("timed out after {secs} s waiting for {what}; the page shows: {}", shown.as_str().unwrap_or(""));
+        }
+    }
+
+    /// The page's picture as a PNG, written to `path` (the run's screenshots).
+    pub fn screenshot(&mut self, path: &Path) {
+        use base64::Engine;
+        let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap_or("")).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// A phone-width or desktop window (CSS pixels).
+    pub fn resize(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        );
+    }
+
     /// The value of a JavaScript expression in the page (promises awaited).
     pub fn eval(&mut self, expr: &str) -> Value {
         let r =
@@ -112,41 +139,4 @@ impl Browser {
         assert!(r.get("exceptionDetails").is_none(), "{expr}: {}", r["exceptionDetails"]);
         r["result"]["value"].clone()
     }
-}
-
-/// Serves `files` (path, content type, body) on a free loopback port until the test ends; returns
-/// its base URL.
-pub fn serve_pages(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming().map_while(Result::ok) {
-            let mut line = String::new();
-            let mut r = BufReader::new(&conn);
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            // Headers are not needed: read to the blank line.
-            let mut h = String::new();
-            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
-            let mut conn = conn;
-            match files.iter().find(|f| f.0 == path) {
-                Some((_, ty, body)) => {
-                    let _ = write!(
-                        conn,
-                        "HTTP/1.1 200 OK\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = conn.write_all(body);
-                }
-                None => {
-                    let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
-        }
-    });
-    base
 }

@@ -511,6 +511,10 @@ pub struct Demo {
     pub child: Child,
     pub hls: String,
     pub token: String,
+    /// The console link that opens signed in (the token in its fragment).
+    pub console: String,
+    /// The demo show's viewer page (public: no link needed).
+    pub watch: String,
 }
 
 impl Drop for Demo {
@@ -544,15 +548,19 @@ pub fn start_demo(dir: &Path) -> Demo {
             let _ = tx.send(line);
         }
     });
-    let (mut hls, mut token) = (None, None);
+    let (mut hls, mut token, mut console, mut watch) = (None, None, None, None);
     while hls.is_none() {
         let line = rx.recv_timeout(Duration::from_secs(15)).expect("the demo prints its token and HLS URL");
-        token = token.or_else(|| line.trim().strip_prefix("TOKEN:").map(|t| t.trim().to_string()));
-        hls = line.trim().strip_prefix("HLS:").map(|u| u.trim().to_string());
+        let field = |name: &str| line.trim().strip_prefix(name).map(|t| t.trim().to_string());
+        token = token.or_else(|| field("TOKEN:"));
+        console = console.or_else(|| field("CONSOLE:"));
+        watch = watch.or_else(|| field("WATCH:"));
+        hls = field("HLS:");
     }
     let (hls, token) = (hls.unwrap(), token.expect("the demo prints an operator token"));
     remember_token(hls.split("/sessions/").next().unwrap(), &token);
-    Demo { child, hls, token }
+    let console = console.expect("the demo prints a console link");
+    Demo { child, hls, token, console, watch: watch.expect("the demo prints a watch link") }
 }
 
 /// When `sock` is closed by its peer (EOF or reset), waiting until `secs` after `t0`; `None` if it

@@ -1,5 +1,6 @@
 //! `costream demo`: the service on embedded defaults with two synthetic anchors publishing over RTMP
-//! into it with their own keys, a side-by-side session, and an HLS URL to watch.
+//! into it with their own keys, a side-by-side session, a console link that opens signed in, and
+//! a watch page any browser plays.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -115,15 +116,23 @@ pub fn run(http: std::net::SocketAddr, rtmp: std::net::SocketAddr, dir: PathBuf)
                 Err(e) => tracing::error!(error = %e, "cannot start a demo anchor (is ffmpeg installed?)"),
             }
         }
+        // The demo's show is public: its watch page plays in any browser, with no link.
+        for r in &room_ids {
+            if let Err(e) = state.rooms.set_public(r, true) {
+                tracing::error!(error = %e, "cannot make a demo room public");
+            }
+        }
         match state.sessions.start(session(&room_ids)) {
             Ok(s) => {
                 let url = format!("http://{http}{}", s.hls);
                 println!("costream demo is running: two anchors publish over RTMP to rtmp://{rtmp}/live/<key>");
-                println!("  TOKEN:  {token}");
-                println!("  HLS:    {url}");
-                println!("  watch:  ffplay -headers 'Authorization: Bearer {token}' {url}");
-                println!("  API:    curl -H 'Authorization: Bearer {token}' http://{http}/sessions   (also /rooms, /openapi.json)");
-                println!("  stop:   Ctrl-C");
+                println!("  CONSOLE: http://{http}/console#token={token}");
+                println!("  WATCH:   http://{http}/watch/{}", s.id);
+                println!("  TOKEN:   {token}");
+                println!("  HLS:     {url}");
+                println!("  ffplay:  ffplay -headers 'Authorization: Bearer {token}' {url}");
+                println!("  API:     curl -H 'Authorization: Bearer {token}' http://{http}/sessions   (also /rooms, /openapi.json)");
+                println!("  stop:    Ctrl-C");
             }
             Err(e) => tracing::error!(error = %e, "cannot start the demo session"),
         }

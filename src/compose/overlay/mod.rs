@@ -19,7 +19,7 @@ use comments::comment_elements;
 pub use comments::{Comment, COMMENT_LINES, COMMENT_TTL};
 pub use pk_bar::{PkBar, PkChange, PkError, PkSettings, Winner};
 pub use poll::{poll_geometry, PollBoard, PollGeometry, POLL_BAR, POLL_RESULT_TTL, POLL_WINNER};
-pub use text::{TextAlign, TextRenderer, TextStyle};
+pub use text::{TextAlign, TextRenderer, TextStyle, CJK as CJK_FONT};
 
 /// What to draw besides the inputs.
 #[derive(Clone, Debug, Default)]

@@ -10,7 +10,9 @@ use cosmic_text::{Align, Attrs, Buffer, Color, Family, FontSystem, Metrics, Shap
 use image::RgbaImage;
 
 const LATIN: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-const CJK: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
+/// Also served to the console and viewer page (`/assets/cjk.ttf`): Chinese, Japanese and Korean
+/// show there on a machine with no CJK font of its own.
+pub const CJK: &[u8] = include_bytes!("../../../assets/fonts/DroidSansFallback.ttf");
 
 /// Horizontal placement of the text in its box.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
