@@ -35,6 +35,7 @@ mod pause_wire;
 mod pk_wire;
 mod platforms;
 mod platforms_wire;
+mod playlists;
 mod polls;
 mod polls_wire;
 mod replay;

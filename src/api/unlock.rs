@@ -25,13 +25,18 @@ pub struct ViewerCache {
     viewers: std::sync::Mutex<HashMap<(String, String), (Option<crate::compose::MaskLevel>, std::time::Instant)>>,
     /// (session, token) → the viewer's rendition, decided at that time.
     routes: std::sync::Mutex<HashMap<(String, String), (String, std::time::Instant)>>,
-    pub(super) playlists: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, bytes::Bytes)>>,
+    /// (session, rendition) → its signed playlist, when it was built, and its newest segment.
+    pub(super) playlists: std::sync::Mutex<PlaylistCache>,
+    /// (session, token) → what the viewer's last playlist listed.
+    pub(super) served: std::sync::Mutex<HashMap<(String, String), super::playlists::Served>>,
     pub(super) segments: std::sync::Mutex<super::watch::SegmentCache>,
     /// Room viewer tokens already verified → (their room, their audience id): a viewer's every
     /// fetch after the first costs a lookup, not an HMAC and a hash. Cleared when it grows past
     /// 200 000 of them (the keys that sign tokens never change while the service runs).
     pub(super) room_viewers: std::sync::Mutex<HashMap<String, (String, String)>>,
 }
+
+type PlaylistCache = HashMap<(String, String), (std::time::Instant, bytes::Bytes, Option<u64>)>;
 
 const VIEWER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -267,7 +272,7 @@ pub(super) async fn viewer_playlist(
             r
         }
     };
-    super::watch::signed_playlist(&s, id, r).await
+    super::playlists::viewer_playlist(&s, id, token, r).await
 }
 
 /// The rendition a viewer of a masked session gets now, and whether it is their state's own
@@ -330,6 +335,6 @@ pub(super) async fn signed_segment(
     if exp < crate::store::now_s() as u64 {
         return Err(forbidden("expired segment URL"));
     }
-    let bytes = super::watch::segment(&s, super::watch::rendition_dir(&s, &id, &rendition).join(&file)).await?;
+    let bytes = super::watch::segment(&s, super::playlists::rendition_dir(&s, &id, &rendition).join(&file)).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "video/mp2t")], bytes).into_response())
 }

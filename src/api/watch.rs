@@ -14,26 +14,11 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::signed::{check_id, platform_signed, url_sig};
+use super::playlists::{rendition_dir, signed_playlist, MAIN_RENDITION};
+use super::signed::{check_id, platform_signed};
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::session::unlock::viewer_token;
 use crate::sys::lock;
-
-/// How long a built viewer playlist is served before it is built again (a fraction of a segment).
-const PLAYLIST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// The rendition name of a session's one output (its files are in the session's directory).
-pub(super) const MAIN_RENDITION: &str = "-";
-
-/// Where a rendition's files are: a view's directory, or the session's own.
-pub(super) fn rendition_dir(s: &AppState, session: &str, rendition: &str) -> PathBuf {
-    let dir = s.sessions.hls_dir(session);
-    if rendition == MAIN_RENDITION {
-        dir
-    } else {
-        dir.join("views").join(rendition)
-    }
-}
 
 /// The segments viewers fetched last, in memory: a live stream's viewers all want the newest few,
 /// and a listed segment never changes (a session's segment names are never reused: a resumed
@@ -68,49 +53,6 @@ pub(super) async fn segment(s: &AppState, path: PathBuf) -> ApiResult<Bytes> {
     let b = Bytes::from(tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("no such segment"))?);
     lock(&s.viewer_cache.segments).put(path, b.clone());
     Ok(b)
-}
-
-/// A rendition's live playlist with every segment URL signed (expiring after the segment URL
-/// lifetime); rebuilt at most every [`PLAYLIST_TTL`], however many viewers ask.
-pub(super) async fn signed_playlist(s: &AppState, id: String, r: String) -> ApiResult<Response> {
-    let respond = |body: Bytes| {
-        (
-            [
-                (axum::http::header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
-                (axum::http::header::CACHE_CONTROL, "no-cache"),
-            ],
-            body,
-        )
-            .into_response()
-    };
-    let key = (id, r);
-    if let Some((at, body)) = lock(&s.viewer_cache.playlists).get(&key) {
-        if at.elapsed() < PLAYLIST_TTL {
-            return Ok(respond(body.clone()));
-        }
-    }
-    let (id, r) = key;
-    let text = tokio::fs::read_to_string(rendition_dir(s, &id, &r).join("index.m3u8"))
-        .await
-        .map_err(|_| ApiError::not_found("no segments yet"))?;
-    let exp = crate::store::now_s() as u64 + s.segment_url_ttl_s;
-    // Same segment names, durations and timestamps in every rendition (one clock, one GOP): a level
-    // change switches at the next segment, with no discontinuity.
-    let body: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with('#') || l.trim().is_empty() {
-                l.to_string()
-            } else {
-                format!("/sessions/{id}/r/{r}/{l}?exp={exp}&sig={}", url_sig(&s.url_key, &id, &r, l, exp))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    let body = Bytes::from(body);
-    lock(&s.viewer_cache.playlists).insert((id, r), (std::time::Instant::now(), body.clone()));
-    Ok(respond(body))
 }
 
 /// Verified room viewer tokens kept at most (past it the memory starts again).
@@ -256,7 +198,9 @@ pub(super) async fn public_file(
     if file == "index.m3u8" {
         let text = tokio::fs::read_to_string(dir.join("index.m3u8"))
             .await
-            .map_err(|_| ApiError::not_found("no segments yet"))?;
+            .ok()
+            .filter(|t| t.starts_with("#EXTM3U"))
+            .ok_or_else(|| ApiError::not_found("no segments yet"))?;
         let text: String = text
             .lines()
             .map(|l| match l.starts_with('#') || l.trim().is_empty() {

@@ -156,9 +156,46 @@ impl KeyGrid {
     }
 }
 
+/// The number of the next segment a live HLS playlist's muxer starts: one past the last it lists
+/// (FFmpeg's `append_list` goes on from there), 0 before the first.
+fn next_segment(playlist: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(playlist).unwrap_or_default();
+    let last = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim().rsplit_once('_')?.1.strip_suffix(".ts")?.parse::<u64>().ok())
+        .max();
+    last.map_or(0, |n| n + 1)
+}
+
+/// The number of the first view's first segment: 0, or one past the last its playlist lists (a
+/// resumed session's FFmpeg goes on from there). Every later keyframe starts the next one, which
+/// is how renditions started later are numbered like it, whatever its encoder's lag.
+pub(crate) fn first_segment(playlist: Option<&str>) -> u64 {
+    playlist.map_or(0, |p| next_segment(std::path::Path::new(p)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_segment_is_one_past_the_last_listed() {
+        let d = std::env::temp_dir().join(format!("costream-segments-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("index.m3u8");
+        let first = || first_segment(Some(p.to_str().unwrap()));
+        assert_eq!(first(), 0);
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(first(), 0, "an output just opened");
+        std::fs::write(
+            &p,
+            "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:2.0,\nindex_00007.ts\n#EXTINF:2.0,\nindex_00008.ts\n",
+        )
+        .unwrap();
+        assert_eq!(first(), 9);
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn keyframes_every_gop_and_again_after_a_forced_one() {

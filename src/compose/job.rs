@@ -63,6 +63,8 @@ pub struct Job<'a> {
     pub(super) lag: Lag,
     /// Which frames are keyframes (a rendition starts at one).
     pub(super) keys: KeyGrid,
+    /// The number of the HLS segment the next keyframe starts (live HLS cuts at every keyframe).
+    pub(super) segment: u64,
 }
 
 impl<'a> Job<'a> {
@@ -80,6 +82,10 @@ impl<'a> Job<'a> {
         let fixed = FixedLayers::load(&cfg.overlays, &views, &mut comp)?;
         let solo = cfg.hooks.as_ref().is_some_and(|h| lock(&h.state).solo);
         let tracks = Tracks { slots: &slots, views: &views, solo, tapped: views.len() > 1, audio_of: &cfg.audio_of };
+        // (read before the encoders open the playlist)
+        let segment = super::clock::first_segment(
+            views.first().and_then(|v| v.outputs.iter().find(|u| u.ends_with(".m3u8"))).map(String::as_str),
+        );
         let (encoders, sink) = Encoders::open(cfg, &tracks)?;
         Ok(Job {
             cfg,
@@ -102,6 +108,7 @@ impl<'a> Job<'a> {
             upload_ms: Vec::new(),
             lag: Lag::new(cfg.fps.as_f64()),
             keys: KeyGrid::new(cfg.video.gop),
+            segment,
         })
     }
 
@@ -166,6 +173,7 @@ impl<'a> Job<'a> {
         if self.keys.next(self.sink.forced(n)) {
             self.sink.force_key(n);
             self.switch_renditions(n);
+            self.segment += 1;
         }
         self.compose(&live, first_after_activation)?;
         self.count_frame();

@@ -10,25 +10,6 @@ use super::job::Job;
 use super::live::RenditionWant;
 use crate::sys::lock;
 
-/// The number of the next segment a live HLS playlist's muxer starts: one past the newest
-/// segment file in its directory (the one being written), 0 before the first.
-fn next_segment(playlist: &Path) -> u64 {
-    let (Some(dir), Some(stem)) = (playlist.parent(), playlist.file_stem().and_then(|s| s.to_str())) else {
-        return 0;
-    };
-    let prefix = format!("{stem}_");
-    let newest = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_prefix(&prefix)?.strip_suffix(".ts")?.parse::<u64>().ok()
-        })
-        .max();
-    newest.map_or(0, |n| n + 1)
-}
-
 impl Job<'_> {
     /// At a keyframe `n`: pooled views start or stop as the live state now wants.
     pub(super) fn switch_renditions(&mut self, n: u64) {
@@ -57,8 +38,7 @@ impl Job<'_> {
     /// idle (its viewers keep a more masked one): the session goes on.
     fn start_rendition(&mut self, v: usize, w: RenditionWant, n: u64) {
         // Numbered like the first view's playlist, whose next segment starts at this keyframe.
-        let hls_segment =
-            self.views[0].outputs.iter().find(|u| u.ends_with(".m3u8")).map(|u| next_segment(Path::new(u)));
+        let hls_segment = self.views[0].outputs.iter().any(|u| u.ends_with(".m3u8")).then_some(self.segment);
         let start = Start { frame: n, hls_segment };
         let _ = std::fs::remove_dir_all(Path::new(&w.playlist).parent().unwrap_or(Path::new("")));
         self.views[v].name = w.name.clone();
@@ -72,23 +52,5 @@ impl Job<'_> {
             }
             Err(e) => tracing::warn!(rendition = %w.name, error = %e, "a rendition could not start"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_next_segment_is_one_past_the_newest_file() {
-        let d = std::env::temp_dir().join(format!("costream-pool-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join("index.m3u8");
-        assert_eq!(next_segment(&p), 0);
-        for n in ["index_00007.ts", "index_00009.ts", "other_00020.ts", "index.m3u8"] {
-            std::fs::write(d.join(n), b"").unwrap();
-        }
-        assert_eq!(next_segment(&p), 10);
-        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -142,8 +142,11 @@ impl Renditions {
         again(Arc::downgrade(self), reaper);
     }
 
+    /// Whether a rendition's playlist lists a segment (its file exists, empty, from the moment its
+    /// output opens).
     fn ready(&self, name: &str) -> bool {
-        self.dir.join("views").join(name).join("index.m3u8").exists()
+        std::fs::read_to_string(self.dir.join("views").join(name).join("index.m3u8"))
+            .is_ok_and(|t| t.contains("#EXTINF"))
     }
 
     /// The rendition viewer `viewer` gets now, given what they must not see (None: nothing), and
@@ -303,7 +306,10 @@ mod tests {
         let want = lock(&live).renditions[0].clone().expect("a pooled view is asked for");
         assert_eq!((want.name.as_str(), want.mask.organs.clone()), ("eyes-80", vec![Organ::Eyes]));
         std::fs::create_dir_all(dir.join("views/eyes-80")).unwrap();
+        // The output opened (its playlist empty): not yet; a segment listed: ready.
         std::fs::write(dir.join("views/eyes-80/index.m3u8"), "").unwrap();
+        assert_eq!(r.route("b", l2.as_ref()), Some((BASE.into(), false)));
+        std::fs::write(dir.join("views/eyes-80/index.m3u8"), "#EXTM3U\n#EXTINF:1.0,\nindex_00003.ts\n").unwrap();
         assert_eq!(r.route("b", l2.as_ref()), Some(("eyes-80".into(), true)));
         // No place left for level 1 (eyes and mouth): not eyes-80, which shows the mouth.
         assert_eq!(r.route("c", rules.mask(1, &[]).as_ref()), Some((BASE.into(), false)));
