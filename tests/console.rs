@@ -188,6 +188,20 @@ fn the_console_refuses_wrong_and_revoked_tokens_changes_without_csrf_and_other_r
     assert_eq!(b.eval("document.querySelector('#create-room') === null"), true, "rooms are made by operators");
     assert_eq!(page_fetch(&mut b, "GET", &format!("/rooms/{other}"), false).0, 403);
     assert_eq!(page_fetch(&mut b, "POST", &format!("/rooms/{other}/key"), true).0, 403);
+    // Its event stream carries its own room's events, not the other room's.
+    b.eval("window.__ev = []; window.__es = new EventSource('/events'); window.__es.onmessage = (m) => window.__ev.push(JSON.parse(m.data)); true");
+    b.wait_true("the anchor's event stream open", 10.0, "window.__es.readyState === 1");
+    for r in [&other, &a] {
+        let (st, body) = call("POST", &format!("{h}/rooms/{r}/pause"), Some("{}"));
+        assert_eq!(st, 200, "{body}");
+    }
+    b.wait_true(
+        "its own room's pause event",
+        20.0,
+        &format!("window.__ev.some((e) => e.type === 'room_paused' && e.room_id === '{a}')"),
+    );
+    let seen = b.eval("JSON.stringify(window.__ev)");
+    assert!(!seen.as_str().unwrap().contains(&other), "another room's events reach the anchor: {seen}");
     // A change with the cookie but not the CSRF token is refused and changes nothing; with it, it goes.
     let key = || call("GET", &format!("{h}/rooms/{a}"), None).1["key"]["key"].clone();
     let before = key();

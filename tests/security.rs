@@ -484,7 +484,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     // A platform's audience push carries its own signature: without one, 401 and nothing counted.
     let (st, body) = call_as(None, "POST", &format!("{h}/platforms/yt-main/audience"), Some("{}"));
     assert_eq!((st, body["error"]["code"].as_str()), (401, Some("bad_signature")), "{body}");
-    for p in ["/tokens", "/events", "/metrics", "/channels/show", "/slates", "/platforms"] {
+    for p in ["/tokens", "/metrics", "/channels/show", "/slates", "/platforms"] {
         assert_eq!(me("GET", p, None).0, 403, "{p}");
     }
     let text_slate = r#"{"title":"brb","text":"back soon"}"#;

@@ -143,7 +143,8 @@ fn authorize(s: &AppState, caller: &Caller, method: &axum::http::Method, segment
         // Lists are filtered to the caller's room; creating a session or an invitation is checked
         // against its body by the handler. Rooms are made by operators.
         ["rooms"] => method != axum::http::Method::POST,
-        ["sessions"] | ["invitations"] => true,
+        // (`/events` is filtered to what concerns its room)
+        ["sessions"] | ["invitations"] | ["events"] => true,
         ["rooms", id, ..] => caller.may_touch(&[id.to_string()]),
         // (an invitation's session may not run yet: it starts at the accept)
         ["sessions", id, ..] => room_ok(s.sessions.rooms_of(id).or_else(|| s.invitations.rooms_of_session(id))),

@@ -5,8 +5,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
+use axum::{Extension, Json};
 
+use super::auth::Caller;
 use super::polls_wire::{CreatePoll, PollView, Vote};
 use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
 use crate::session::polls::{CloseReason, NewPoll};
@@ -49,6 +50,11 @@ async fn asker(s: &AppState, token: &str, poll: &PollRecord) -> ApiResult<Asker>
         };
     }
     let caller = super::auth::authenticate(s, &format!("Bearer {token}")).await?;
+    staff(s, &caller, poll)
+}
+
+/// An operator, or an anchor of the poll's session.
+fn staff(s: &AppState, caller: &Caller, poll: &PollRecord) -> ApiResult<Asker> {
     let rooms = s.sessions.rooms_of(&poll.session_id).or_else(|| s.invitations.rooms_of_session(&poll.session_id));
     if caller.is_operator() || rooms.is_some_and(|r| caller.may_touch(&r)) {
         Ok(Asker::Staff)
@@ -59,12 +65,23 @@ async fn asker(s: &AppState, token: &str, poll: &PollRecord) -> ApiResult<Asker>
 
 /// The poll a request names and who asks about it (the token is asked for before the poll is
 /// looked up: no credential, a 401 whatever the id).
-async fn asked(s: &AppState, headers: &HeaderMap, id: String) -> ApiResult<(PollRecord, Asker)> {
-    let t = token(headers)?;
+async fn asked(
+    s: &AppState,
+    headers: &HeaderMap,
+    console: Option<Extension<Caller>>,
+    id: String,
+) -> ApiResult<(PollRecord, Asker)> {
+    // A signed-in console (its cookie, no header) asks as its token's caller.
+    let console = console.filter(|_| bearer(headers).is_none()).map(|c| c.0);
+    let t = if console.is_none() { Some(token(headers)?) } else { None };
     super::signed::check_id("poll", &id)?;
     let polls = s.polls.clone();
     let p = blocking(move || Ok(polls.get(&id)?)).await?;
-    let who = asker(s, &t, &p).await?;
+    let who = match (t, console) {
+        (Some(t), _) => asker(s, &t, &p).await?,
+        (None, Some(c)) => staff(s, &c, &p)?,
+        (None, None) => unreachable!("a token or a console"),
+    };
     Ok((p, who))
 }
 
@@ -95,8 +112,9 @@ pub(super) async fn get_poll(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    console: Option<Extension<Caller>>,
 ) -> ApiResult<Json<PollView>> {
-    let (p, _) = asked(&s, &headers, id).await?;
+    let (p, _) = asked(&s, &headers, console, id).await?;
     Ok(Json(p.into()))
 }
 
@@ -107,9 +125,10 @@ pub(super) async fn vote(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    console: Option<Extension<Caller>>,
     body: JsonBody<Vote>,
 ) -> ApiResult<Json<PollView>> {
-    let (p, Asker::Viewer(token)) = asked(&s, &headers, id).await? else {
+    let (p, Asker::Viewer(token)) = asked(&s, &headers, console, id).await? else {
         return Err(ApiError::forbidden("votes are cast with a viewer token"));
     };
     let Json(v) = body?;
@@ -130,8 +149,9 @@ pub(super) async fn close_poll(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    console: Option<Extension<Caller>>,
 ) -> ApiResult<Json<PollView>> {
-    let (p, Asker::Staff) = asked(&s, &headers, id).await? else {
+    let (p, Asker::Staff) = asked(&s, &headers, console, id).await? else {
         return Err(ApiError::forbidden("a poll is closed by its session's anchors or an operator"));
     };
     let polls = s.polls.clone();

@@ -11,16 +11,35 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 pub struct Browser {
-    child: Child,
+    /// The Chromium process (None: another tab of it).
+    child: Option<Child>,
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+    port: u16,
+    target: String,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match self.child.as_mut() {
+            Some(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            // A tab closes with its handle.
+            None => {
+                let _ = ureq::get(&format!("http://127.0.0.1:{}/json/close/{}", self.port, self.target)).call();
+            }
+        }
     }
+}
+
+fn attach(ws_url: &str) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let (ws, _) = tungstenite::connect(ws_url).expect("DevTools WebSocket");
+    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
+    ws
 }
 
 impl Browser {
@@ -67,19 +86,31 @@ impl Browser {
                 .and_then(|r| r.into_string().ok())
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or(Value::Null);
-            page = list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|t| t["type"] == "page")
-                .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from));
+            page = list.as_array().into_iter().flatten().find(|t| t["type"] == "page").cloned();
             page.is_some()
         });
-        let (ws, _) = tungstenite::connect(page.unwrap().as_str()).expect("DevTools WebSocket");
-        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        }
-        Browser { child, ws, next_id: 1 }
+        let page = page.unwrap();
+        let ws = attach(page["webSocketDebuggerUrl"].as_str().unwrap());
+        let target = page["id"].as_str().unwrap_or("").to_string();
+        Browser { child: Some(child), ws, next_id: 1, port, target }
+    }
+
+    /// Another tab of the same browser (same cookies), opened at `url`; closed when dropped.
+    pub fn tab(&self, url: &str) -> Browser {
+        // (the address is the query: its fragment and its parameters must stay its own)
+        let url = url.replace('%', "%25").replace('#', "%23").replace('&', "%26");
+        let r = ureq::put(&format!("http://127.0.0.1:{}/json/new?{url}", self.port)).call().expect("a new tab");
+        let t: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+        let ws = attach(t["webSocketDebuggerUrl"].as_str().unwrap());
+        Browser { child: None, ws, next_id: 1, port: self.port, target: t["id"].as_str().unwrap().to_string() }
+    }
+
+    /// Puts files into a page's `<input type=file>` (as a user picking them would).
+    pub fn set_files(&mut self, selector: &str, files: &[&Path]) {
+        let doc = self.call("DOM.getDocument", json!({}));
+        let node = self.call("DOM.querySelector", json!({ "nodeId": doc["root"]["nodeId"], "selector": selector }));
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        self.call("DOM.setFileInputFiles", json!({ "nodeId": node["nodeId"], "files": files }));
     }
 
     /// One DevTools command; its result (events in between are skipped).
