@@ -61,7 +61,8 @@ fn a_like_on_the_viewer_page_unmasks_the_next_organ_at_a_segment_boundary() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let svc = start_with(&d.join("costream.sqlite"), &["--allow-private-inputs"]);
+    let gift = "http://127.0.0.1:9/pay?channel={channel}&token={token}";
+    let svc = start_with(&d.join("costream.sqlite"), &["--allow-private-inputs", "--gift-url", gift]);
     let h = svc.http.clone();
     let rules = json!({"levels": [3, 10], "locked": ["eyes", "mouth"], "unlock_order": ["mouth", "eyes"]});
     assert_eq!(call("PUT", &format!("{h}/channels/show"), Some(&rules.to_string())).0, 200);
@@ -85,6 +86,9 @@ fn a_like_on_the_viewer_page_unmasks_the_next_organ_at_a_segment_boundary() {
     b.wait_true("the page's player", 30.0, "document.getElementById('video').hls");
     b.eval(FRAGS);
     b.wait_true("level 0 shown", 20.0, "document.getElementById('level').dataset.level === '0'");
+    // The gift button opens the platform's payment page for this viewer, nothing more.
+    let href = b.eval("document.getElementById('gift').hidden ? '' : document.getElementById('gift').href");
+    assert_eq!(href, format!("http://127.0.0.1:9/pay?channel=show&token={viewer}"));
     b.wait_true(
         "level 0's rendition playing",
         60.0,

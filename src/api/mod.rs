@@ -88,6 +88,8 @@ pub struct AppParts {
     pub audience: Arc<crate::audience::Audience>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
+    /// The platform's gift payment page (`{channel}`, `{token}` filled in by the viewer page).
+    pub gift_url: Option<String>,
     /// Shared secret of the platform: it signs behaviour reports and may sign viewer tokens.
     pub platform_secret: Option<String>,
     /// Rate limits of the viewer page's behaviour reports, and platform signatures seen.
@@ -131,6 +133,7 @@ impl AppState {
             polls: svc.polls.clone(),
             audience: svc.audience.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
+            gift_url: cfg.gift_url.clone(),
             platform_secret: secrets.platform.filter(|s| !s.is_empty()),
             behaviour: Arc::default(),
             url_key: Arc::new(svc.url_key.clone()),

@@ -98,6 +98,9 @@ pub struct WatchInfo {
     pub channel: Option<String>,
     /// The poll open now, if any.
     pub poll: Option<String>,
+    /// The platform's gift payment page (`{channel}` and `{token}` to fill in); null: no gifts
+    /// from the page.
+    pub gift_url: Option<String>,
 }
 
 #[utoipa::path(get, path = "/watch/{id}/info", params(("id" = String, Path)),
@@ -114,7 +117,7 @@ pub(super) async fn watch_info(State(s): State<AppState>, Path(id): Path<String>
     let sid = id.clone();
     let open = super::blocking(move || Ok(polls.of_session(&sid)?)).await?;
     let poll = open.into_iter().rev().find(|p| p.closed_at_ms.is_none()).map(|p| p.id);
-    Ok(Json(WatchInfo { session: id, public_hls, channel, poll }))
+    Ok(Json(WatchInfo { session: id, public_hls, channel, poll, gift_url: s.gift_url.clone() }))
 }
 
 /// `/watch/{id}/events`: what the viewer page shows live, and nothing else of the service: the

@@ -112,6 +112,11 @@ pub struct ServiceConfig {
     /// A file holding the payment provider's HMAC secret (else COSTREAM_PAYMENT_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_secret_file: Option<PathBuf>,
+    /// The platform's page where a viewer pays for a gift (http or https), `{channel}` and `{token}`
+    /// filled in: the viewer page's gift button opens it, and the payment reaches us signed.
+    /// None: the viewer page has no gift button.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gift_url: Option<String>,
     /// A file holding the platform's shared secret (else COSTREAM_PLATFORM_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_secret_file: Option<PathBuf>,
@@ -154,6 +159,7 @@ pub const KEYS: &[&str] = &[
     "moderation_url",
     "moderation_secret_file",
     "payment_secret_file",
+    "gift_url",
     "platform_secret_file",
     "audience_stats",
     "youtube_api_url",
@@ -191,6 +197,7 @@ impl Default for ServiceConfig {
             moderation_url: None,
             moderation_secret_file: None,
             payment_secret_file: None,
+            gift_url: None,
             platform_secret_file: None,
             audience_stats: true,
             youtube_api_url: DEFAULT_YOUTUBE_API.into(),
@@ -306,10 +313,10 @@ impl ServiceConfig {
                 return Err(ConfigError::Invalid { key, why: format!("must be 1 to {most}") });
             }
         }
-        if let Some(u) =
-            self.moderation_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-        {
-            return Err(ConfigError::Invalid { key: "moderation_url", why: format!("{u:?} is not an http(s) URL") });
+        for (key, url) in [("moderation_url", &self.moderation_url), ("gift_url", &self.gift_url)] {
+            if let Some(u) = url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return Err(ConfigError::Invalid { key, why: format!("{u:?} is not an http(s) URL") });
+            }
         }
         if !(0.0..=3600.0).contains(&self.replay_min_cut_s) {
             return bad("replay_min_cut_s", "must be 0 to 3600 seconds");
@@ -375,6 +382,7 @@ mod tests {
             platform_secret_file: Some("q".into()),
             slate_blocklist_file: Some("b".into()),
             moderation_url: Some("http://m".into()),
+            gift_url: Some("https://pay.example/gift".into()),
             moderation_secret_file: Some("m".into()),
             platform_secrets_dir: Some("s".into()),
             ..Default::default()

@@ -12,7 +12,8 @@ function roomPicker(onPick) {
 }
 
 function audiencePage(main) {
-  const st = { room: null, sort: "first_join", order: "desc", page: 1 };
+  // (pages count from 0, as the API's do)
+  const st = { room: null, sort: "first_join", order: "desc", page: 0 };
   const nums = cs.el("div", { id: "audience-numbers", class: "numbers" });
   const chart = cs.el("div", { id: "audience-chart" });
   const table = cs.el("div", { id: "audience-viewers" });
@@ -25,7 +26,7 @@ function audiencePage(main) {
     const q = "?sort=" + st.sort + "&order=" + st.order + "&page=" + st.page + "&per_page=20";
     viewersTable(table, await cs.api("GET", "/rooms/" + st.room + "/audience/viewers" + q), st, load);
   };
-  main.append(cs.el("h1", {}, "Audience"), roomPicker((r) => { st.room = r; st.page = 1; load(); }), nums, chart, table);
+  main.append(cs.el("h1", {}, "Audience"), roomPicker((r) => { st.room = r; st.page = 0; load(); }), nums, chart, table);
   const reload = debounced(load, 1000);
   return { onEvent: (e) => { if (e.room_id === st.room) reload(); } };
 }
@@ -43,10 +44,15 @@ function onlineChart(tl) {
   const y = (v) => H - 10 - (v * (H - 20)) / max;
   const add = (tag, attrs) => { const e = document.createElementNS(NS, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); svg.append(e); return e; };
   tl.forEach((m, i) => { if (m.paused) add("rect", { x: x(i) - W / tl.length / 2, y: 0, width: W / tl.length, height: H, class: "paused" }); });
-  const platforms = [...new Set(tl.flatMap((m) => Object.keys(m.platforms)))];
+  // This service's own viewers, then each platform's.
+  const platforms = ["costream"].concat([...new Set(tl.flatMap((m) => Object.keys(m.platforms)))].filter((p) => p !== "costream"));
+  const at = (m, p) => (p === "costream" ? m.online_peak : m.platforms[p] || 0);
   platforms.forEach((p, k) => {
-    const pts = tl.map((m, i) => x(i) + "," + y(m.platforms[p] || 0)).join(" ");
+    const pts = tl.map((m, i) => x(i) + "," + y(at(m, p))).join(" ");
     add("polyline", { points: pts, class: "line line" + (k % 4) }).append(Object.assign(document.createElementNS(NS, "title"), { textContent: p }));
+    // A dot per minute (one minute alone makes no line), its count in its title.
+    tl.forEach((m, i) => add("circle", { cx: x(i), cy: y(at(m, p)), r: 3, class: "dot line" + (k % 4), "data-platform": p, "data-value": at(m, p) })
+      .append(Object.assign(document.createElementNS(NS, "title"), { textContent: p + ": " + at(m, p) })));
   });
   const legend = cs.el("p", { class: "legend" }, platforms.map((p, k) => cs.el("span", { class: "key line" + (k % 4) }, p)), " · shaded: paused");
   return cs.el("figure", {}, svg, legend);
@@ -65,9 +71,9 @@ function viewersTable(box, page, st, reload) {
     cs.el("td", {}, String(v.leaves)), cs.el("td", {}, cs.duration(v.watch_s))));
   const pages = Math.max(1, Math.ceil(page.total / page.per_page));
   const nav = cs.el("p", { class: "row" },
-    cs.el("button", { disabled: st.page <= 1, onclick: () => { st.page--; reload(); } }, "‹ Previous"),
-    " page " + page.page + " of " + pages + " (" + page.total + " viewers) ",
-    cs.el("button", { disabled: st.page >= pages, onclick: () => { st.page++; reload(); } }, "Next ›"));
+    cs.el("button", { class: "prev", disabled: st.page <= 0, onclick: () => { st.page--; reload(); } }, "‹ Previous"),
+    cs.el("span", { class: "page-of" }, " page " + (page.page + 1) + " of " + pages + " (" + page.total + " viewers) "),
+    cs.el("button", { class: "next", disabled: st.page >= pages - 1, onclick: () => { st.page++; reload(); } }, "Next ›"));
   box.replaceChildren(cs.el("table", {}, cs.el("thead", {}, cs.el("tr", {}, head)), cs.el("tbody", {}, rows)), nav);
 }
 

@@ -88,6 +88,12 @@ async function start() {
   cs.play(document.getElementById("video"), url);
   if (watch.token) {
     document.getElementById("actions").hidden = false;
+    // A gift is paid on the platform's page; the payment reaches the service signed.
+    if (info.gift_url) {
+      const gift = document.getElementById("gift");
+      gift.href = info.gift_url.replace("{channel}", encodeURIComponent(watch.channel)).replace("{token}", encodeURIComponent(watch.token));
+      gift.hidden = false;
+    }
     const v = await cs.api("GET", "/channels/" + watch.channel + "/viewers/" + watch.token, undefined, { quiet: true }).catch(() => null);
     if (v) showLevel(v);
   }

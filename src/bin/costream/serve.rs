@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// refused.
     #[arg(long)]
     payment_secret_file: Option<PathBuf>,
+    /// The platform's page where a viewer pays for a gift, `{channel}` and `{token}` filled in:
+    /// the viewer page's gift button opens it [default: none, no gift button].
+    #[arg(long)]
+    gift_url: Option<String>,
     /// A file holding the platform's shared secret: it signs behaviour reports (HMAC-SHA256 of
     /// "<X-Timestamp>.<body>") and may sign viewer tokens (or COSTREAM_PLATFORM_SECRET).
     #[arg(long)]
@@ -169,6 +173,9 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     }
     if a.payment_secret_file.is_some() {
         c.payment_secret_file = a.payment_secret_file.clone();
+    }
+    if a.gift_url.is_some() {
+        c.gift_url = a.gift_url.clone();
     }
     if a.platform_secret_file.is_some() {
         c.platform_secret_file = a.platform_secret_file.clone();
