@@ -65,6 +65,14 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
         "{ const f = document.querySelector('#slate-upload'); f.title.value = '稍后回来'; f.requestSubmit(); } true",
     );
     b.wait_true("the slate in the picker", 20.0, &format!("[...document.querySelectorAll('.pause-room[data-room={id}] select[name=slate] option')].some((o) => o.textContent.includes('稍后回来'))"));
+    // "auto" says what it would show, as the API ranks it.
+    let (_, sg) = call("GET", &format!("{h}/rooms/{id}/slates/suggest"), None);
+    let auto = format!("auto shows {} ({})", sg["pick"].as_str().unwrap(), sg["because"].as_str().unwrap());
+    b.wait_true(
+        "auto's pick",
+        20.0,
+        &format!("document.querySelector('.auto-ranking[data-room={id}]').textContent.startsWith({})", json!(auto)),
+    );
     b.eval(&format!(
         "{{ const f = document.querySelector('.pause-room[data-room={id}]'); const o = [...f.slate.options].find((o) => o.textContent.includes('稍后回来')); f.slate.value = o.value; f.requestSubmit(); }} true"
     ));

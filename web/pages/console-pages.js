@@ -85,11 +85,22 @@ async function roomCard(r) {
       cs.el("dt", {}, "Key expires"), cs.el("dd", { class: "expiry" }, r.key ? cs.time(r.key.expires_at) : "—"),
       cs.el("dt", {}, "Publish path"), cs.el("dd", {}, cs.el("code", {}, r.publish_path || "—")),
       cs.el("dt", {}, "Live"), cs.el("dd", { class: "live" }, r.live ? "since " + cs.time(r.live.since) + " from " + r.live.peer : "no"),
-      cs.el("dt", {}, "Sources"), cs.el("dd", {}, r.sources.map((s) => s.name).join(", ") || "—"),
+      cs.el("dt", {}, "Shows"), cs.el("dd", {}, sourcePicker(r)),
       r.paused ? [cs.el("dt", {}, "Paused"), cs.el("dd", {}, "since " + cs.time(r.paused.paused_since) + " (" + r.paused.slate + ")")] : null),
     cs.el("div", { class: "row" }, regen, start, app.me.role === "operator" ? pub : null),
     platformTable(r, ps),
     dests.length ? destinationTable(dests) : null);
+}
+
+// The source the room's tile shows, and a switch to another one being published.
+function sourcePicker(r) {
+  const live = r.sources.map((s) => s.name);
+  if (live.length < 2) return cs.el("span", { class: "source" }, r.source + (live.length ? "" : " (nothing published)"));
+  const sel = cs.el("select", { class: "source" }, live.map((n) => cs.el("option", { value: n, selected: n === r.source }, n)));
+  sel.addEventListener("change", async () => {
+    if (await cs.api("POST", "/rooms/" + r.id + "/source", { name: sel.value }).catch(() => null)) cs.toast("Shows " + sel.value, true);
+  });
+  return sel;
 }
 
 function platformTable(r, ps) {

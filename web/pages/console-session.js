@@ -126,9 +126,19 @@ async function renderPause(box, id, state) {
       ev.preventDefault();
       if (await cs.api("POST", "/rooms/" + r.id + "/pause", cs.fields(form)).catch(() => null)) cs.toast("Paused", true);
     });
-    return form;
+    return cs.el("div", {}, form, autoRanking(r));
   };
   box.replaceChildren(cs.el("h2", {}, "Pause"), ...roomIds.map(row), slateUpload(() => renderPause(box, id, state)));
+}
+
+// What "auto" would show for a room, and why: the slates ranked against the room's words.
+function autoRanking(r) {
+  const box = cs.el("p", { class: "muted auto-ranking", "data-room": r.id });
+  cs.api("GET", "/rooms/" + r.id + "/slates/suggest", undefined, { quiet: true }).then((sg) => {
+    const ranked = sg.ranking.slice(0, 5).map((x) => x.title + " " + x.score.toFixed(2) + (x.matched.length ? " (" + x.matched.join(", ") + ")" : ""));
+    box.textContent = "auto shows " + sg.pick + " (" + sg.because + ")" + (ranked.length ? " · ranking: " + ranked.join(" · ") : "");
+  }).catch(() => {});
+  return box;
 }
 
 function slateUpload(done) {
