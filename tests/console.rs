@@ -6,17 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::browser::Browser;
 use common::*;
 use serde_json::json;
-
-/// Where the run's screenshots go (`target/screenshots/`).
-fn shots() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots")
-}
 
 /// Signs the console in with `token` through its sign-in form.
 fn sign_in(b: &mut Browser, http: &str, token: &str) {
@@ -73,7 +67,7 @@ fn the_console_creates_a_room_goes_live_regenerates_its_key_and_previews_its_ses
 
     b.navigate(&format!("{h}/console"));
     b.wait_true("the sign-in page", 20.0, "document.querySelector('#signin #token')");
-    b.screenshot(&shots().join("console-signin.png"));
+    b.shot("console-signin.png");
     sign_in(&mut b, &h, &token);
     b.wait_true("the rooms page", 20.0, "document.querySelector('#create-room') && document.querySelector('#rooms')");
 
@@ -117,7 +111,7 @@ fn the_console_creates_a_room_goes_live_regenerates_its_key_and_previews_its_ses
         30.0,
         &format!("window.__same_page && document.querySelector('{card} .status').textContent === 'live'"),
     );
-    b.screenshot(&shots().join("console-rooms.png"));
+    b.shot("console-rooms.png");
 
     // A new key: the console shows it, and the old one is refused at publish.
     b.eval(&format!("document.querySelector('{card} .regenerate').click(); true"));
@@ -154,7 +148,7 @@ fn the_console_creates_a_room_goes_live_regenerates_its_key_and_previews_its_ses
         rgb[0] > 200 && rgb[1] < 60 && rgb[2] < 60
     });
     assert!(red_seen, "the preview shows the anchor's red: {rgb:?}");
-    b.screenshot(&shots().join("console-session.png"));
+    b.shot("console-session.png");
 }
 
 #[test]

@@ -5,17 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::browser::Browser;
 use common::*;
 use serde_json::json;
 
 const VIEWERS: usize = 25;
-
-fn shot(b: &mut Browser, name: &str) {
-    b.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots").join(name));
-}
 
 #[test]
 fn the_audience_masking_and_service_pages_show_what_the_api_says() {
@@ -60,7 +54,7 @@ fn the_audience_masking_and_service_pages_show_what_the_api_says() {
     let dots = b.eval("[...document.querySelectorAll('#audience-chart svg circle[data-platform=costream]')].map((c) => Number(c.dataset.value))");
     assert_eq!(dots.as_array().unwrap().last().and_then(|v| v.as_u64()), Some(last), "{dots}");
     b.wait_true("page 1", 10.0, "document.querySelectorAll('#audience-viewers tbody tr').length === 20");
-    shot(&mut b, "console-audience.png");
+    b.shot("console-audience.png");
     b.eval("document.querySelector('#audience-viewers button.next').click(); true");
     b.wait_true("page 2", 10.0, "document.querySelectorAll('#audience-viewers tbody tr').length === 5");
     // Sorted by join, newest first by default; ascending after a click: the first viewer first.
@@ -87,7 +81,7 @@ fn the_audience_masking_and_service_pages_show_what_the_api_says() {
     b.wait_true("the channel's levels", 20.0, "document.querySelectorAll('table.levels tbody tr').length === 3");
     let masked = b.eval("[...document.querySelectorAll('table.levels tbody tr')].map((r) => r.cells[2].textContent)");
     assert_eq!(masked, json!(["eyes, mouth", "eyes", "none"]), "level L unlocks the first L organs of the order");
-    shot(&mut b, "console-masking.png");
+    b.shot("console-masking.png");
 
     // Service: the session's counters, and /metrics reachable with the console's cookie.
     b.navigate(&format!("{h}/console#service"));
@@ -99,5 +93,5 @@ fn the_audience_masking_and_service_pages_show_what_the_api_says() {
         b.eval("fetch(document.querySelector('#service a[href=\"/metrics\"]').href).then((r) => r.status)"),
         200
     );
-    shot(&mut b, "console-service.png");
+    b.shot("console-service.png");
 }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::browser::Browser;
 use common::*;
 use costream::testsrc::Clip;
@@ -115,7 +113,5 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
     wait_for("the poll closed", 20.0, || call("GET", &format!("{h}/polls/{poll}"), None).1["state"] == "closed");
     let winner = call("GET", &format!("{h}/polls/{poll}"), None).1["winner"].as_u64().unwrap();
     b.wait_true("the winner in the console", 20.0, &format!("document.querySelector('.poll[data-poll={poll}] .bar-row.winner') && document.querySelector('.poll[data-poll={poll}] .bar-row.winner').dataset.option === '{winner}'"));
-    b.screenshot(
-        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots").join("console-pause-poll.png"),
-    );
+    b.shot("console-pause-poll.png");
 }

@@ -105,7 +105,7 @@ fn a_pk_from_the_console_merges_both_previews_and_its_scores_reach_the_output() 
     assert!(merged, "both previews show both anchors ({views:?})");
     let firsts: Vec<bool> = (0..2).map(|i| preview_grey(&mut b, i, 0.25, 0.6) < 0x78).collect();
     assert_ne!(firsts[0], firsts[1], "each room's view shows its own anchor first");
-    shot(&mut b, "console-pk.png");
+    b.shot("console-pk.png");
 
     // The bar's scores from the form: 900 to 100 fills nine tenths of the bar with A's colour.
     let (_, s) = call("GET", &format!("{h}/sessions/{ses}"), None);
@@ -134,8 +134,4 @@ fn a_pk_from_the_console_merges_both_previews_and_its_scores_reach_the_output() 
         (share - 0.9).abs() < 0.06 || (share - 0.1).abs() < 0.06
     });
     assert!(shown, "the decoded bar shows 900:100 (A's share {share:.2})");
-}
-
-fn shot(b: &mut Browser, name: &str) {
-    b.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots").join(name));
 }

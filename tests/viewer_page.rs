@@ -99,8 +99,7 @@ fn a_like_on_the_viewer_page_unmasks_the_next_organ_at_a_segment_boundary() {
         frags.as_array().unwrap().iter().all(|f| f["url"].as_str().unwrap().contains("/r/l0/")),
         "level 0 plays l0: {frags}"
     );
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots");
-    b.screenshot(&shots.join("watch-level0.png"));
+    b.shot("watch-level0.png");
 
     // The like button: level 1, which unmasks the mouth.
     b.eval("document.getElementById('like').click(); true");
@@ -112,7 +111,7 @@ fn a_like_on_the_viewer_page_unmasks_the_next_organ_at_a_segment_boundary() {
         30.0,
         &format!("document.getElementById('video').currentTime > {played} + 3"),
     );
-    b.screenshot(&shots.join("watch-level1.png"));
+    b.shot("watch-level1.png");
     let frags: Vec<Value> = b.eval("window.frags").as_array().unwrap().clone();
     assert_eq!(b.eval("window.fatal"), json!([]), "no fatal player error");
     let first = frags.iter().position(|f| f["url"].as_str().unwrap().contains("/r/eyes-")).unwrap();

@@ -5,7 +5,7 @@
 
 use axum::http::{header, HeaderMap, Method};
 
-use crate::session::unlock::{sign, verify_signature};
+use crate::session::unlock::{same_text, sign, verify_signature};
 use crate::store::now_s;
 
 pub(super) const COOKIE: &str = "costream_console";
@@ -13,9 +13,13 @@ pub(super) const COOKIE: &str = "costream_console";
 pub(super) const COOKIE_LIFE_S: i64 = 12 * 3600;
 pub(super) const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The signature of a cookie's token hash and expiry.
+/// What a cookie's signature covers: the token's hash and the expiry.
+fn signed_text(hash: &str, exp: i64) -> String {
+    format!("console|{hash}|{exp}")
+}
+
 fn cookie_sig(key: &[u8], hash: &str, exp: i64) -> String {
-    sign(key, format!("console|{hash}|{exp}").as_bytes())
+    sign(key, signed_text(hash, exp).as_bytes())
 }
 
 /// A cookie's value: the token's hash, its expiry, and their signature.
@@ -27,7 +31,7 @@ pub(super) fn cookie_value(key: &[u8], hash: &str, exp: i64) -> String {
 pub(super) fn verify_cookie(key: &[u8], value: &str) -> Option<String> {
     let mut parts = value.splitn(3, '.');
     let (hash, exp, sig) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
-    let signed = format!("console|{hash}|{exp}");
+    let signed = signed_text(hash, exp);
     (exp > now_s() && verify_signature(key, signed.as_bytes(), &format!("sha256={sig}"))).then(|| hash.to_string())
 }
 
@@ -57,5 +61,5 @@ pub(super) fn csrf_ok(key: &[u8], method: &Method, headers: &HeaderMap, cookie: 
     }
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let want = csrf_of(key, cookie);
-    want.len() == given.len() && want.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    same_text(&want, given)
 }

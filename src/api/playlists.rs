@@ -57,7 +57,7 @@ fn respond(body: Bytes) -> Response {
 }
 
 /// A rendition's playlist file as FFmpeg wrote it last.
-async fn read_playlist(s: &AppState, id: &str, r: &str) -> ApiResult<String> {
+pub(super) async fn read_playlist(s: &AppState, id: &str, r: &str) -> ApiResult<String> {
     // (the file exists, empty, from the moment the output opens)
     tokio::fs::read_to_string(rendition_dir(s, id, r).join("index.m3u8"))
         .await

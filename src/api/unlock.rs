@@ -328,7 +328,7 @@ pub(super) async fn signed_segment(
     let (Some(exp), Some(sig)) = (q.exp, q.sig) else { return Err(forbidden("unsigned segment URL")) };
     // Compare in constant time (the expected value is recomputed, never looked up).
     let want = url_sig(&s.url_key, &id, &rendition, &file, exp);
-    let same = want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let same = crate::session::unlock::same_text(&want, &sig);
     if !same {
         return Err(forbidden("bad signature"));
     }

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::playlists::{rendition_dir, signed_playlist, MAIN_RENDITION};
+use super::playlists::{read_playlist, rendition_dir, signed_playlist, MAIN_RENDITION};
 use super::signed::{check_id, platform_signed};
 use super::{ApiError, ApiResult, AppState, ErrorBody};
 use crate::session::unlock::viewer_token;
@@ -196,11 +196,7 @@ pub(super) async fn public_file(
     let rendition = view.unwrap_or_else(|| MAIN_RENDITION.to_string());
     let dir = rendition_dir(&s, &session, &rendition);
     if file == "index.m3u8" {
-        let text = tokio::fs::read_to_string(dir.join("index.m3u8"))
-            .await
-            .ok()
-            .filter(|t| t.starts_with("#EXTM3U"))
-            .ok_or_else(|| ApiError::not_found("no segments yet"))?;
+        let text = read_playlist(&s, &session, &rendition).await?;
         let text: String = text
             .lines()
             .map(|l| match l.starts_with('#') || l.trim().is_empty() {

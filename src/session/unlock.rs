@@ -172,10 +172,15 @@ pub mod viewer_token {
         let iat: i64 = iat.parse().ok()?;
         let ok = keys.iter().any(|k| {
             let want = sig(k, channel, iat, nonce);
-            want.len() == given.len() && want.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            super::same_text(&want, given)
         });
         ok.then_some(iat)
     }
+}
+
+/// Whether two strings are equal, compared in constant time (for signatures and tokens).
+pub fn same_text(want: &str, given: &str) -> bool {
+    want.len() == given.len() && want.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// Checks a callback's `sha256=<hex>` HMAC-SHA256 of the raw body, in constant time. The prefix

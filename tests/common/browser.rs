@@ -155,6 +155,11 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// The page's picture as `target/screenshots/<name>`, where a test run's screenshots go.
+    pub fn shot(&mut self, name: &str) {
+        self.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots").join(name));
+    }
+
     /// A phone-width or desktop window (CSS pixels).
     pub fn resize(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(
