@@ -40,12 +40,7 @@ fn page_fetch(b: &mut Browser, method: &str, path: &str, csrf: bool) -> (u64, St
 
 /// The picture's colour at the middle of the first preview, read through a canvas.
 fn preview_rgb(b: &mut Browser) -> [i64; 3] {
-    let v = b.eval(
-        "(() => { const v = document.querySelector('video.preview'); const c = document.createElement('canvas'); \
-         c.width = 32; c.height = 18; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 32, 18); \
-         return Array.from(g.getImageData(16, 9, 1, 1).data.slice(0, 3)); })()",
-    );
-    [v[0].as_i64().unwrap(), v[1].as_i64().unwrap(), v[2].as_i64().unwrap()]
+    b.video_rgb("video.preview", 0, 0.5, 0.5)
 }
 
 #[test]
@@ -227,4 +222,30 @@ fn the_console_refuses_wrong_and_revoked_tokens_changes_without_csrf_and_other_r
     b.eval("document.querySelector('#signout').click(); true");
     b.wait_true("signed out", 20.0, "document.querySelector('#signin #token')");
     assert_eq!(page_fetch(&mut b, "GET", "/console/me", false).0, 401);
+
+    // A console stays signed in across a restart (the key is the service's stored one), and the
+    // cookie is Secure only when the service is told TLS is in front of it.
+    let sign_in_cookie = |h: &str| {
+        let r = ureq::post(&format!("{h}/console/signin"))
+            .set("content-type", "application/json")
+            .send_string(&json!({"token": op}).to_string())
+            .unwrap();
+        r.header("set-cookie").unwrap().to_string()
+    };
+    let cookie = sign_in_cookie(&h);
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let me = |h: &str, cookie: &str| {
+        let value = cookie.split(';').next().unwrap();
+        match ureq::get(&format!("{h}/console/me")).set("cookie", value).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(me(&h, &cookie), 200);
+    drop(svc);
+    let svc = start_with(&d.join("db.sqlite"), &["--secure-cookie"]);
+    assert_eq!(me(&svc.http, &cookie), 200, "signed in across the restart");
+    let secure = sign_in_cookie(&svc.http);
+    assert!(secure.contains("; Secure") && secure.contains("HttpOnly"), "{secure}");
 }

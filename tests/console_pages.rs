@@ -89,6 +89,12 @@ fn the_audience_masking_and_service_pages_show_what_the_api_says() {
     let frames: u64 =
         b.eval("document.querySelector('#service tbody tr').cells[2].textContent").as_str().unwrap().parse().unwrap();
     assert!(frames > 0, "the session composes");
+    // Its stage times: the GPU composite and the encode take time on every frame.
+    b.wait_true(
+        "the stage times",
+        20.0,
+        "(() => { const c = document.querySelector('#service tbody tr').cells; return +c[7].textContent > 0 && +c[8].textContent > 0; })()",
+    );
     assert_eq!(
         b.eval("fetch(document.querySelector('#service a[href=\"/metrics\"]').href).then((r) => r.status)"),
         200

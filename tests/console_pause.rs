@@ -71,6 +71,24 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
         20.0,
         &format!("document.querySelector('.auto-ranking[data-room={id}]').textContent.startsWith({})", json!(auto)),
     );
+    // A viewer watches on the viewer page, from before the pause to after the resume.
+    let (_, v) = call("POST", &format!("{h}/rooms/{id}/viewers"), Some(r#"{"name":"一直看"}"#));
+    let mut viewer = Browser::start(&d.join("chromium-viewer"));
+    viewer.navigate(&format!("{h}/watch/{ses}#room={id}&v={}", v["viewer"].as_str().unwrap()));
+    let looks = |rgb: [i64; 3], want: [i64; 3]| rgb.iter().zip(want).all(|(c, w)| (c - w).abs() < 40);
+    let watched = |viewer: &mut Browser, what: &str, want: [i64; 3]| {
+        let mut rgb = [-1; 3];
+        let seen = kit::wait_until(std::time::Duration::from_secs(30), || {
+            rgb = viewer.video_rgb("#video", 0, 0.5, 0.5);
+            looks(rgb, want)
+        });
+        assert!(seen, "the viewer page shows {what} (centre {rgb:?})");
+    };
+    viewer.wait_true("the viewer page playing", 60.0, "document.getElementById('video').currentTime > 1");
+    watched(&mut viewer, "the anchor's grey", [0x80; 3]);
+    let media = |viewer: &mut Browser| viewer.eval("document.getElementById('video').currentTime").as_f64().unwrap();
+    let (wall0, media0) = (std::time::Instant::now(), media(&mut viewer));
+
     b.eval(&format!(
         "{{ const f = document.querySelector('.pause-room[data-room={id}]'); const o = [...f.slate.options].find((o) => o.textContent.includes('稍后回来')); f.slate.value = o.value; f.requestSubmit(); }} true"
     ));
@@ -80,6 +98,8 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
         p[1] > 150 && p[0] < 80 && p[2] < 80
     };
     wait_for("the slate in the output", 30.0, || green(&frame_rgb_url(&playlist, 320, 180)));
+    watched(&mut viewer, "the slate's green", [0x00, 0xc0, 0x00]);
+    viewer.wait_true("the pause said", 20.0, "document.getElementById('status').textContent.includes('away')");
 
     // A poll from the session's page.
     b.wait_true("the poll form", 20.0, "document.querySelector('#new-poll')");
@@ -114,4 +134,13 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
     let winner = call("GET", &format!("{h}/polls/{poll}"), None).1["winner"].as_u64().unwrap();
     b.wait_true("the winner in the console", 20.0, &format!("document.querySelector('.poll[data-poll={poll}] .bar-row.winner') && document.querySelector('.poll[data-poll={poll}] .bar-row.winner').dataset.option === '{winner}'"));
     b.shot("console-pause-poll.png");
+
+    // Resumed from the console: the viewer page shows the anchor again, having played on
+    // through the whole pause (no stall: its clock kept up with the wall's).
+    b.eval(&format!("document.querySelector('.pause-room[data-room={id}] .resume').click(); true"));
+    watched(&mut viewer, "the anchor's grey again", [0x80; 3]);
+    viewer.wait_true("the resume said", 20.0, "document.getElementById('status').textContent === ''");
+    let (wall, played) = (wall0.elapsed().as_secs_f64(), media(&mut viewer) - media0);
+    assert!(played > wall * 0.9 - 2.0, "the viewer page played {played:.1} s of {wall:.1} s through the pause");
+    viewer.shot("viewer-after-pause.png");
 }

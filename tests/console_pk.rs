@@ -20,12 +20,7 @@ fn grey(d: &std::path::Path, name: &str, level: u8) -> PathBuf {
 
 /// The grey level of a preview's picture at (fx, fy) of its size, read through a canvas.
 fn preview_grey(b: &mut Browser, index: usize, fx: f64, fy: f64) -> i64 {
-    let v = b.eval(&format!(
-        "(() => {{ const v = document.querySelectorAll('video.preview')[{index}]; const c = document.createElement('canvas'); \
-         c.width = 64; c.height = 36; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36); \
-         const p = g.getImageData(Math.floor(64 * {fx}), Math.floor(36 * {fy}), 1, 1).data; return (p[0] + p[1] + p[2]) / 3; }})()"
-    ));
-    v.as_f64().unwrap_or(-1.0) as i64
+    b.video_rgb("video.preview", index, fx, fy).iter().sum::<i64>() / 3
 }
 
 /// The share of the PK bar's row that shows the left anchor's colour (pinkish red) against the
@@ -134,4 +129,26 @@ fn a_pk_from_the_console_merges_both_previews_and_its_scores_reach_the_output() 
         (share - 0.9).abs() < 0.06 || (share - 0.1).abs() < 0.06
     });
     assert!(shown, "the decoded bar shows 900:100 (A's share {share:.2})");
+
+    // A comment for anchor b reaches the session page's panel live, under b only, as the API
+    // lists it for the monitors.
+    let body = json!({"anchor": "b", "user": "小明", "text": "加油 go"}).to_string();
+    assert_eq!(call("POST", &format!("{h}/sessions/{ses}/comments"), Some(&body)).0, 204);
+    b.wait_true(
+        "the comment under anchor b",
+        20.0,
+        "document.querySelector('#comments-b li')?.textContent === '小明: 加油 go'",
+    );
+    assert_eq!(b.eval("document.querySelectorAll('#comments-a li').length"), 0, "anchor a's monitor has no comment");
+    let (_, s) = call("GET", &format!("{h}/sessions/{ses}"), None);
+    assert_eq!(s["comments"][0]["text"], "小明: 加油 go");
+    assert_eq!(s["comments"][0]["anchor"], "b");
+    // A page opened afterwards lists it from the session's status.
+    b.navigate(&format!("{h}/console#sessions"));
+    b.navigate(&format!("{h}/console#session/{ses}"));
+    b.wait_true(
+        "the comment after a reload",
+        20.0,
+        "document.querySelector('#comments-b li')?.textContent === '小明: 加油 go'",
+    );
 }

@@ -106,12 +106,29 @@ fn a_replay_leaves_the_pause_out_and_plays_as_one_stream() {
     assert!(playlist.contains("#EXT-X-ENDLIST") && playlist.contains("replay/"), "{playlist}");
     let listed: f64 = segments(&playlist).values().map(|(d, _)| d).sum();
     let want = (recorded - cut) as f64 / FPS;
+    // 10 s, 10 s paused, 10 s (and the moments the test takes to start and stop the session).
+    assert!((19.9..21.5).contains(&want), "the recording less its pause is about 20 s: {want} s");
     assert!(
         (listed - want).abs() <= 1.5 / FPS,
         "the playlist lists {listed} s, want {want} s (recorded {recorded} frames, cut {cut})"
     );
     let shown = thumbnails(&format!("{session}/replay.m3u8"));
     assert!(shown.len().abs_diff(recorded - cut) <= 1, "{} frames played, want {}", shown.len(), recorded - cut);
+    // The waiting card may open the recording (the session started as the anchor's first picture
+    // was on its way); from the anchor's first frame on, every frame is theirs.
+    let is_red = |c: &[u8; 3]| c[0] > 180 && c[1] < 80 && c[2] < 80;
+    let no_slate_after_the_anchor = |frames: &[[u8; 3]], what: &str| {
+        let first = frames.iter().position(is_red).expect("the anchor's frames");
+        assert!(first < (5.0 * FPS) as usize, "the anchor appears within 5 s of the {what}: frame {first}");
+        let slate = frames[first..].iter().position(|c| !is_red(c)).map(|i| i + first);
+        assert_eq!(
+            slate,
+            None,
+            "every frame of the {what} after the first is the anchor's: {:?}",
+            slate.map(|i| (i, frames[i]))
+        );
+    };
+    no_slate_after_the_anchor(&shown, "HLS replay");
 
     // The MP4 export: progress on /events, then the file.
     let (st, ex) = call("POST", &format!("{session}/replay/export"), None);
@@ -125,18 +142,7 @@ fn a_replay_leaves_the_pause_out_and_plays_as_one_stream() {
     std::fs::write(&mp4, &bytes).unwrap();
     let frames = thumbnails(mp4.to_str().unwrap());
     assert!(frames.len().abs_diff(recorded - cut) <= 1, "{} frames exported, want {}", frames.len(), recorded - cut);
-    // The waiting card may open the recording (the session started as the anchor's first picture
-    // was on its way); from the anchor's first frame on, every frame is theirs.
-    let is_red = |c: &[u8; 3]| c[0] > 180 && c[1] < 80 && c[2] < 80;
-    let first = frames.iter().position(is_red).expect("the anchor's frames");
-    assert!(first < (5.0 * FPS) as usize, "the anchor appears within 5 s: frame {first}");
-    let slate = frames[first..].iter().position(|c| !is_red(c)).map(|i| i + first);
-    assert_eq!(
-        slate,
-        None,
-        "every exported frame after the first is the anchor's: {:?}",
-        slate.map(|i| (i, frames[i]))
-    );
+    no_slate_after_the_anchor(&frames, "MP4");
     let j = probe(&mp4);
     let v = stream(&j, "video")["duration"].as_str().unwrap().parse::<f64>().unwrap();
     let au = stream(&j, "audio")["duration"].as_str().unwrap().parse::<f64>().unwrap();

@@ -365,6 +365,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/sessions/{ses_b}/replay/index_00000.ts")),
         ("POST", format!("/sessions/{ses_b}/replay/export")),
         ("GET", format!("/sessions/{ses_b}/replay.mp4")),
+        ("POST", format!("/sessions/{ses_b}/comments")),
         ("POST", format!("/sessions/{ses_b}/polls")),
         ("GET", format!("/sessions/{ses_b}/polls")),
         ("POST", format!("/sessions/{ses_b}/inputs/0/pause")),
@@ -456,6 +457,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/sessions/{ses_b}/replay.m3u8")),
         ("POST", format!("/sessions/{ses_b}/replay/export")),
         ("GET", format!("/sessions/{ses_b}/replay.mp4")),
+        ("GET", format!("/sessions/{ses_b}/replay/index_00000.ts")),
+        ("POST", format!("/sessions/{ses_b}/comments")),
         ("POST", format!("/sessions/{ses_b}/polls")),
         ("GET", format!("/sessions/{ses_b}/polls")),
         ("POST", format!("/sessions/{ses_b}/inputs/0/pause")),
@@ -476,6 +479,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("GET", format!("/rooms/{b}/platforms/yt-main/key")),
         ("POST", format!("/rooms/{b}/platforms/yt-main/key")),
         ("POST", "/platforms".to_string()),
+        ("GET", "/platforms/yt-main".to_string()),
         ("DELETE", "/platforms/yt-main".to_string()),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
@@ -493,6 +497,7 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(st, 201, "{slate}");
     let slate = slate["id"].as_str().unwrap().to_string();
     assert_eq!(me("DELETE", &format!("/slates/{slate}"), None).0, 403);
+    assert_eq!(me("GET", &format!("/slates/{slate}"), None).0, 403, "the slate library is the operator's");
     // Its own room's default slate it sets; B's it does not.
     let pick = json!({ "slate": slate }).to_string();
     assert_eq!(me("PUT", &format!("/rooms/{b}/slate"), Some(&pick)).0, 403);

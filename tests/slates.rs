@@ -84,7 +84,7 @@ fn near(f: &Rgb, want: [u8; 3]) -> bool {
 fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallback() {
     let d = workdir("slates");
     let db = d.join("db.sqlite");
-    let svc = start(&db);
+    let svc = start_with(&db, &["--allow-private-outputs"]);
     let h = svc.http.clone();
     let slates = format!("{h}/slates");
     let read = |p: &Path| std::fs::read(p).unwrap();
@@ -180,10 +180,14 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     let (a, key) = (room["id"].as_str().unwrap().to_string(), room["key"]["key"].as_str().unwrap().to_string());
     let red = red_anchor_with_tone(&d);
     let _anchor = publish_live(&red, svc.rtmp_port, &key);
-    let (st, s) =
-        call("POST", &format!("{h}/sessions"), Some(&json!({"inputs": [{"room": a}], "size": "320x180"}).to_string()));
+    // Pushed to an RTMP destination too, which stays connected through every kind of slate.
+    let nginx = start_nginx(&d);
+    let push = format!("rtmp://127.0.0.1:{}/live/slates", nginx.port);
+    let body = json!({"inputs": [{"room": a}], "size": "320x180", "outputs": [push]});
+    let (st, s) = call("POST", &format!("{h}/sessions"), Some(&body.to_string()));
     assert_eq!(st, 201, "{s}");
-    let hls = format!("{h}/sessions/{}/hls/index.m3u8", s["id"].as_str().unwrap());
+    let ses = s["id"].as_str().unwrap().to_string();
+    let hls = format!("{h}/sessions/{ses}/hls/index.m3u8");
     wait_for("two HLS segments", 30.0, || {
         authed(&hls).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default().matches(".ts").count() >= 2
     });
@@ -253,6 +257,14 @@ fn slates_are_checked_at_upload_and_a_pause_shows_the_one_asked_for_or_a_fallbac
     wait_for("the system card", 20.0, || near(&frame_rgb_url(&hls, 320, 180), CARD_BACKGROUND));
     let (st, body) = call("POST", &pause, Some(r#"{"slate":"slate_nope"}"#));
     assert_eq!((st, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+
+    // Resumed: the anchor's picture and tone; the push went through five slates as one stream.
+    assert_eq!(call("POST", &format!("{h}/rooms/{a}/resume"), None).0, 200);
+    wait_for("the anchor's red again", 20.0, || near(&frame_rgb_url(&hls, 320, 180), [255, 0, 0]));
+    wait_for("the anchor's tone again", 20.0, || heard().0 > 0.5);
+    assert_pushed_as_one_stream(&h, &nginx, "slates", || {
+        assert_eq!(call("DELETE", &format!("{h}/sessions/{ses}"), None).0, 204);
+    });
 
     // Deleting a slate removes its record and its file.
     assert_eq!(call("DELETE", &format!("{slates}/{video_id}"), None).0, 204);

@@ -35,8 +35,9 @@ fn me(key: &[u8], caller: &Caller, cookie: &str) -> ConsoleMe {
     ConsoleMe { role, room: caller.0.room.clone(), csrf: csrf_of(key, cookie) }
 }
 
-fn set_cookie(value: &str, max_age: i64) -> (header::HeaderName, HeaderValue) {
-    let v = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+fn set_cookie(s: &AppState, value: &str, max_age: i64) -> (header::HeaderName, HeaderValue) {
+    let secure = if s.secure_cookie { "; Secure" } else { "" };
+    let v = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     (header::SET_COOKIE, HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("")))
 }
 
@@ -63,12 +64,12 @@ pub(super) async fn sign_in(
     let caller = super::auth::authenticate(&s, &format!("Bearer {}", b.token.trim())).await?;
     let value = cookie_value(&s.url_key, &token_hash(b.token.trim()), now_s() + COOKIE_LIFE_S);
     let body = Json(me(&s.url_key, &caller, &value));
-    Ok(([set_cookie(&value, COOKIE_LIFE_S)], body).into_response())
+    Ok(([set_cookie(&s, &value, COOKIE_LIFE_S)], body).into_response())
 }
 
 #[utoipa::path(post, path = "/console/signout", responses((status = 204, description = "The cookie is cleared")))]
-pub(super) async fn sign_out() -> Response {
-    ([set_cookie("", 0)], axum::http::StatusCode::NO_CONTENT).into_response()
+pub(super) async fn sign_out(State(s): State<AppState>) -> Response {
+    ([set_cookie(&s, "", 0)], axum::http::StatusCode::NO_CONTENT).into_response()
 }
 
 #[utoipa::path(get, path = "/console/me",

@@ -9,7 +9,7 @@ use crate::session::unlock::{same_text, sign, verify_signature};
 use crate::store::now_s;
 
 pub(super) const COOKIE: &str = "costream_console";
-/// A console stays signed in for 12 hours (and no longer than the process: the key is its own).
+/// A console stays signed in for 12 hours (across restarts: the key is the service's stored one).
 pub(super) const COOKIE_LIFE_S: i64 = 12 * 3600;
 pub(super) const CSRF_HEADER: &str = "x-csrf-token";
 

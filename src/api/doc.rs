@@ -132,6 +132,8 @@ use super::{
         sessions_wire::SessionInputSpec,
         sessions_wire::SessionView,
         sessions_wire::RenditionView,
+        sessions_wire::StageTimesView,
+        sessions_wire::CommentView,
         pause_wire::PausedRoomView,
         pause_wire::PausedInputView,
         sessions_wire::SessionStateWire,

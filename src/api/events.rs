@@ -192,6 +192,13 @@ pub enum ServiceEvent {
         platform: String,
         status: String,
     },
+    /// A comment or gift was posted for an anchor's monitor (`anchor`: `a` or `b`; `text` as
+    /// drawn).
+    SessionComment {
+        session_id: String,
+        anchor: String,
+        text: String,
+    },
     /// A PK invitation was sent, accepted, declined, cancelled, expired or hung up.
     Invitation {
         invitation_id: String,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::auth::Caller;
+use super::events::ServiceEvent;
 use super::invitations_wire::{self as wire, CreateInvitation, InvitationPlan, InvitationView, PostComment};
 use super::sessions_wire::SessionView;
 use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
@@ -154,6 +155,7 @@ pub(super) async fn post_comment(
         k => return Err(ApiError::invalid(format!("kind {k:?}: comment or gift"))),
     };
     s.sessions.comment(&id, &c.anchor, &line).ok_or_else(|| ApiError::not_found(format!("no session {id}")))?;
+    s.emit(ServiceEvent::SessionComment { session_id: id.clone(), anchor: c.anchor.clone(), text: line });
     // What viewers talk about helps pick the anchor's room's slate.
     let side = usize::from(c.anchor == "b");
     if let (Some(room), "comment") =

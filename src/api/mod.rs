@@ -90,6 +90,8 @@ pub struct AppParts {
     pub payment_secret: Option<String>,
     /// The platform's gift payment page (`{channel}`, `{token}` filled in by the viewer page).
     pub gift_url: Option<String>,
+    /// The console's cookie is `Secure` (TLS in front of the service).
+    pub secure_cookie: bool,
     /// Shared secret of the platform: it signs behaviour reports and may sign viewer tokens.
     pub platform_secret: Option<String>,
     /// Rate limits of the viewer page's behaviour reports, and platform signatures seen.
@@ -134,6 +136,7 @@ impl AppState {
             audience: svc.audience.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
             gift_url: cfg.gift_url.clone(),
+            secure_cookie: cfg.secure_cookie,
             platform_secret: secrets.platform.filter(|s| !s.is_empty()),
             behaviour: Arc::default(),
             url_key: Arc::new(svc.url_key.clone()),

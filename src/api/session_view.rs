@@ -109,6 +109,48 @@ pub struct SessionView {
     /// unlock states viewers are in.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<RenditionView>,
+    /// Recent time per frame of each stage, in milliseconds (0 before the first frame).
+    pub stages_ms: StageTimesView,
+    /// The comments and gifts the anchors' monitors show now, oldest first.
+    pub comments: Vec<CommentView>,
+}
+
+/// A running session's recent stage times per frame (an average over about the last second;
+/// `/metrics` has their histograms).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StageTimesView {
+    /// Uploading the tick's new pictures.
+    pub upload: f64,
+    /// The GPU's composite passes.
+    pub composite: f64,
+    /// Encoding one view's frame.
+    pub encode: f64,
+    /// How late a tick started against the wall clock.
+    pub tick_lateness: f64,
+}
+
+impl From<[f64; 4]> for StageTimesView {
+    fn from(ms: [f64; 4]) -> StageTimesView {
+        let [upload, composite, encode, tick_lateness] = ms.map(|v| (v * 100.0).round() / 100.0);
+        StageTimesView { upload, composite, encode, tick_lateness }
+    }
+}
+
+/// A comment or gift on an anchor's monitor (`POST /sessions/{id}/comments`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CommentView {
+    /// `a` or `b`: whose monitor shows it.
+    pub anchor: String,
+    /// The line as drawn (the user's name first, a gift marked).
+    pub text: String,
+    /// Seconds since it was posted.
+    pub age_s: f64,
+}
+
+impl From<crate::compose::Comment> for CommentView {
+    fn from(c: crate::compose::Comment) -> CommentView {
+        CommentView { anchor: c.anchor, text: c.text, age_s: (c.at.elapsed().as_secs_f64() * 10.0).round() / 10.0 }
+    }
 }
 
 impl From<ViewStatus> for ViewStatusView {
@@ -138,6 +180,8 @@ impl From<SessionStatus> for SessionView {
             paused: Vec::new(),
             paused_inputs: Vec::new(),
             renditions: s.renditions.into_iter().map(Into::into).collect(),
+            stages_ms: s.stages_ms.into(),
+            comments: s.comments.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -305,7 +305,9 @@ pub struct ChangeSession {
     pub inputs: Option<Vec<SessionInputSpec>>,
 }
 
-pub use super::session_view::{RenditionView, SessionStateWire, SessionView, ViewStatusView};
+pub use super::session_view::{
+    CommentView, RenditionView, SessionStateWire, SessionView, StageTimesView, ViewStatusView,
+};
 
 #[cfg(test)]
 mod tests {

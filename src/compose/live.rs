@@ -120,6 +120,26 @@ pub struct JobCounters {
     pub ticks_skipped: std::sync::atomic::AtomicU64,
     /// Whether the last window skipped ticks enough to call the session behind.
     pub behind: std::sync::atomic::AtomicBool,
+    /// Each stage's recent time per frame (ms, an exponential average as `f64` bits), in the
+    /// order of `Stage::ALL`: what an operator's page shows without a Prometheus server.
+    stage_ms: [std::sync::atomic::AtomicU64; 4],
+}
+
+impl JobCounters {
+    /// Folds one frame's time of a stage into its recent average (about the last 30 frames).
+    pub fn note_stage(&self, stage: Stage, ms: f64) {
+        let slot = &self.stage_ms[stage as usize];
+        let old = f64::from_bits(slot.load(Ordering::Relaxed));
+        // The first time seeds the average. Views encode on their own threads: an update lost
+        // between two of them only delays the average a frame.
+        let new = if old == 0.0 { ms } else { old + (ms - old) / 30.0 };
+        slot.store(new.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The recent average of every stage, in the order of `Stage::ALL` (0: none yet).
+    pub fn stage_ms(&self) -> [f64; 4] {
+        Stage::ALL.map(|s| f64::from_bits(self.stage_ms[s as usize].load(Ordering::Relaxed)))
+    }
 }
 
 /// A per-frame time a live job reports, for the operator's histograms.

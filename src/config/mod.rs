@@ -122,6 +122,9 @@ pub struct ServiceConfig {
     pub platform_secret_file: Option<PathBuf>,
     /// Count our own viewers from their playlist fetches (`GET /rooms/{id}/audience`).
     pub audience_stats: bool,
+    /// Mark the console's cookie `Secure` (browsers then send it over HTTPS only): set it when
+    /// TLS is in front of the service.
+    pub secure_cookie: bool,
     /// The YouTube Live Streaming API's base URL (a test or a proxy may stand in for Google's).
     pub youtube_api_url: String,
     /// Where a platform's secret named by file (`{"file": "name"}`) is read from; without it,
@@ -162,6 +165,7 @@ pub const KEYS: &[&str] = &[
     "gift_url",
     "platform_secret_file",
     "audience_stats",
+    "secure_cookie",
     "youtube_api_url",
     "platform_secrets_dir",
 ];
@@ -200,6 +204,7 @@ impl Default for ServiceConfig {
             gift_url: None,
             platform_secret_file: None,
             audience_stats: true,
+            secure_cookie: false,
             youtube_api_url: DEFAULT_YOUTUBE_API.into(),
             platform_secrets_dir: None,
         }

@@ -77,6 +77,12 @@ pub struct SessionStatus {
     /// A masked session's renditions in use, with their viewers.
     #[serde(skip)]
     pub renditions: Vec<RenditionStatus>,
+    /// Recent time per frame of each stage (ms), in the order of `compose::Stage::ALL`.
+    #[serde(skip)]
+    pub stages_ms: [f64; 4],
+    /// The comments and gifts the anchors' monitors show now, oldest first.
+    #[serde(skip)]
+    pub comments: Vec<compose::Comment>,
 }
 
 /// One output of a multi-output session.
@@ -336,6 +342,8 @@ impl Sessions {
             recording: r.recording.clone(),
             error,
             renditions,
+            stages_ms: r.hooks.counters.stage_ms(),
+            comments: l.comments.iter().filter(|c| c.at.elapsed() < compose::COMMENT_TTL).cloned().collect(),
         })
     }
 

@@ -90,11 +90,12 @@ impl Sessions {
             pk: spec.pk.clone().map(|p| compose::PkBar::new(p, now)),
             ..LiveState::default()
         };
+        let counters: Arc<compose::JobCounters> = Arc::default();
         let hooks = LiveHooks {
             stop: Arc::default(),
-            counters: Arc::default(),
+            counters: counters.clone(),
             events: self.job_events(id, recording.clone()),
-            stages: self.stage_sink(id),
+            stages: self.stage_sink(id, counters),
             output_stats: Arc::default(),
             state: Arc::new(Mutex::new(live)),
             wake: Arc::default(),
@@ -185,10 +186,11 @@ impl Sessions {
         })
     }
 
-    /// Where the job's stage times go: this session's histograms.
-    fn stage_sink(&self, id: &str) -> compose::StageSink {
+    /// Where the job's stage times go: this session's histograms, and its recent averages.
+    fn stage_sink(&self, id: &str, counters: Arc<compose::JobCounters>) -> compose::StageSink {
         let (stages, id) = (self.stages.clone(), id.to_string());
         Arc::new(move |stage: compose::Stage, ms: f64| {
+            counters.note_stage(stage, ms);
             stages
                 .get_or_create(&vec![
                     ("session".to_string(), id.clone()),

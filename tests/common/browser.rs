@@ -160,6 +160,18 @@ impl Browser {
         self.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("screenshots").join(name));
     }
 
+    /// The colour of the `index`th element matching `selector` (a `<video>`) at (fx, fy) of its
+    /// picture, read through a 64×36 canvas; [-1; 3] before it has a picture.
+    pub fn video_rgb(&mut self, selector: &str, index: usize, fx: f64, fy: f64) -> [i64; 3] {
+        let v = self.eval(&format!(
+            "(() => {{ const v = document.querySelectorAll({sel})[{index}]; if (!v || v.readyState < 2) return [-1, -1, -1]; \
+             const c = document.createElement('canvas'); c.width = 64; c.height = 36; const g = c.getContext('2d'); \
+             g.drawImage(v, 0, 0, 64, 36); return Array.from(g.getImageData(Math.floor(64 * {fx}), Math.floor(36 * {fy}), 1, 1).data.slice(0, 3)); }})()",
+            sel = json!(selector)
+        ));
+        [0, 1, 2].map(|i| v[i].as_i64().unwrap_or(-1))
+    }
+
     /// A phone-width or desktop window (CSS pixels).
     pub fn resize(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(

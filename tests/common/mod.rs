@@ -106,6 +106,36 @@ pub fn free_port() -> u16 {
 
 pub use kit::{Nginx, Proc};
 
+/// The presentation times of a recording's video packets, in order (empty while it cannot be
+/// read).
+pub fn video_packet_times(path: &Path) -> Vec<f64> {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let mut t: Vec<f64> = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    t.sort_by(f64::total_cmp);
+    t
+}
+
+/// Asserts that a session's push to nginx (its stream `name`) never reconnected, and that what
+/// nginx recorded of it, once `stop` stopped the session, is one stream: timestamps that only
+/// grow, no step over 0.2 s.
+pub fn assert_pushed_as_one_stream(http: &str, nginx: &Nginx, name: &str, stop: impl FnOnce()) {
+    let m = authed(&format!("{http}/metrics")).call().unwrap().into_string().unwrap();
+    let reconnects = m.lines().find(|l| l.starts_with("costream_output_reconnects") && l.contains("/live/…"));
+    assert_eq!(reconnects.and_then(|l| l.rsplit(' ').next()), Some("0"), "no reconnect: {m}");
+    stop();
+    let recorded = nginx.rec.join(format!("{name}.flv"));
+    let times = || video_packet_times(&recorded);
+    wait_for("nginx to finalise the recording", 15.0, || times().len() > 30);
+    let t = times();
+    let gap = t.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
+    assert!(gap < 0.2, "the pushed stream has no gap or jump: largest step {gap} s over {} frames", t.len());
+    assert!(t.windows(2).all(|w| w[1] > w[0]), "its timestamps only grow");
+}
+
 /// A real RTMP server (nginx-rtmp) on a free loopback port, recording what it receives under `rec`.
 pub fn start_nginx(dir: &Path) -> Nginx {
     kit::start_nginx(dir, true).expect("nginx-rtmp")

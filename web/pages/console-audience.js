@@ -126,15 +126,22 @@ function servicePage(main) {
   const box = cs.el("div", { id: "service" });
   const load = async () => {
     const ss = await cs.api("GET", "/sessions");
+    const ms = (v) => cs.el("td", { class: "num" }, v ? v.toFixed(1) : "—");
+    const stages = ["upload", "composite", "encode", "tick_lateness"];
     box.replaceChildren(cs.el("table", {},
-      cs.el("thead", {}, cs.el("tr", {}, ["Session", "State", "Frames", "Ticks skipped", "Behind real time", "First frame (ms)"].map((h) => cs.el("th", {}, h)))),
-      cs.el("tbody", {}, ss.map((s) => cs.el("tr", {}, cs.el("td", {}, cs.el("a", { href: "#session/" + s.id }, s.id)), cs.el("td", {}, s.state),
+      cs.el("thead", {}, cs.el("tr", {}, ["Session", "State", "Frames", "Ticks skipped", "Behind real time", "First frame (ms)",
+        "Upload (ms)", "Composite (ms)", "Encode (ms)", "Tick late (ms)"].map((h) => cs.el("th", {}, h)))),
+      cs.el("tbody", {}, ss.map((s) => cs.el("tr", { "data-session": s.id }, cs.el("td", {}, cs.el("a", { href: "#session/" + s.id }, s.id)), cs.el("td", {}, s.state),
         cs.el("td", {}, String(s.frames)), cs.el("td", {}, String(s.ticks_skipped)), cs.el("td", { class: s.behind ? "error" : "" }, s.behind ? "yes" : "no"),
-        cs.el("td", {}, s.activation_to_first_frame_ms ? s.activation_to_first_frame_ms.toFixed(0) : "—"))))),
-      cs.el("p", {}, "Stage times and every counter: ", cs.el("a", { href: "/metrics", target: "_blank" }, "/metrics")));
+        cs.el("td", {}, s.activation_to_first_frame_ms ? s.activation_to_first_frame_ms.toFixed(0) : "—"),
+        ...stages.map((k) => ms(s.stages_ms && s.stages_ms[k])))))),
+      cs.el("p", {}, "Stage times are averages over about the last second; their histograms and every counter: ",
+        cs.el("a", { href: "/metrics", target: "_blank" }, "/metrics")));
   };
   main.append(cs.el("h1", {}, "Service"), box);
   load();
   const reload = debounced(load, 1000);
-  return { onEvent: (e) => { if (e.type.startsWith("session_")) reload(); } };
+  // Stage times change every frame: read them again every 2 s while the page is open.
+  const timer = setInterval(() => load().catch(() => {}), 2000);
+  return { leave: () => clearInterval(timer), onEvent: (e) => { if (e.type.startsWith("session_")) reload(); } };
 }

@@ -10,7 +10,8 @@ function sessionPage(main, id) {
   const pk = cs.el("section", { id: "pk", class: "card" });
   const pause = cs.el("section", { id: "pause", class: "card" });
   const polls = cs.el("section", { id: "polls", class: "card" });
-  main.append(head, previews, layoutForm(id), pk, pause, polls, cs.el("h2", {}, "Events"), log);
+  const comments = commentsPanel();
+  main.append(head, previews, comments.box, layoutForm(id), pk, pause, polls, cs.el("h2", {}, "Events"), log);
   const load = async () => {
     state.s = await cs.api("GET", "/sessions/" + id);
     const r = await cs.api("GET", "/rooms").catch(() => []);
@@ -35,16 +36,41 @@ function sessionPage(main, id) {
   };
   const reload = debounced(load);
   const reloadPolls = debounced(() => renderPolls(polls, id, state));
-  load().then(() => { showPreviews(); renderPolls(polls, id, state); }).catch((e) => cs.toast(e.message));
+  load().then(() => { showPreviews(); comments.seed(state.s.comments); renderPolls(polls, id, state); }).catch((e) => cs.toast(e.message));
   return {
-    leave: () => { for (const v of previews.querySelectorAll("video")) if (v.hls) v.hls.destroy(); },
+    leave: () => { comments.stop(); for (const v of previews.querySelectorAll("video")) if (v.hls) v.hls.destroy(); },
     onEvent: (e) => {
+      if (e.type === "session_comment") return e.session_id === id && comments.add(e.anchor, e.text, 0);
       const mine = e.session_id === id || (e.room_id && state.s && state.s.rooms.includes(e.room_id));
       if (e.poll && e.poll.session_id === id) return reloadPolls();
       if (!mine && e.type !== "invitation") return;
       log.prepend(cs.el("li", {}, new Date().toLocaleTimeString() + " " + e.type + (e.input !== undefined ? " (input " + e.input + ")" : "")));
       reload();
     },
+  };
+}
+
+// The comments and gifts each anchor's monitor shows: its newest lines, each for 30 s.
+function commentsPanel() {
+  const TTL_S = 30, LINES = 6;
+  const shown = [];
+  const lists = { a: cs.el("ol", { id: "comments-a", class: "comments" }), b: cs.el("ol", { id: "comments-b", class: "comments" }) };
+  const box = cs.el("section", { id: "comments", class: "card row" }, cs.el("h2", {}, "Comments"),
+    cs.el("div", {}, cs.el("h3", {}, "Anchor a"), lists.a), cs.el("div", {}, cs.el("h3", {}, "Anchor b"), lists.b));
+  const render = () => {
+    const now = Date.now();
+    shown.splice(0, shown.length, ...shown.filter((c) => now - c.at < TTL_S * 1000));
+    for (const side of ["a", "b"]) {
+      lists[side].replaceChildren(...shown.filter((c) => c.anchor === side).slice(-LINES).map((c) => cs.el("li", {}, c.text)));
+    }
+  };
+  const add = (anchor, text, ageS) => { shown.push({ anchor, text, at: Date.now() - ageS * 1000 }); render(); };
+  const timer = setInterval(render, 1000);
+  return {
+    box,
+    add,
+    seed: (cs_) => { for (const c of cs_ || []) add(c.anchor, c.text, c.age_s); },
+    stop: () => clearInterval(timer),
   };
 }
 

@@ -117,6 +117,9 @@ pub struct ServeArgs {
     /// Do not count our own viewers (audience statistics off).
     #[arg(long)]
     no_audience_stats: bool,
+    /// Mark the console's cookie Secure (HTTPS only): for a service behind TLS.
+    #[arg(long)]
+    secure_cookie: bool,
     /// The YouTube Live Streaming API's base URL [default: Google's].
     #[arg(long)]
     youtube_api_url: Option<String>,
@@ -186,6 +189,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     }
     c.allow_private_inputs |= a.allow_private_inputs;
     c.audience_stats &= !a.no_audience_stats;
+    c.secure_cookie |= a.secure_cookie;
     c.allow_private_outputs |= a.allow_private_outputs;
     if !a.cors_origins.is_empty() {
         c.cors_origins = a.cors_origins.clone();
