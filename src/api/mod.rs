@@ -51,6 +51,7 @@ pub mod tokens;
 mod unlock;
 mod watch;
 mod web;
+mod workers;
 
 pub mod serve;
 

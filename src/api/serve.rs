@@ -98,6 +98,10 @@ async fn serve_http(
     // Each connection holds a sender: once all are gone, the receiver says so.
     let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let peers = super::conn::Peers::new(max_per_peer);
+    let workers = match super::workers::Workers::start() {
+        Ok(w) => w,
+        Err(e) => return tracing::error!(error = %e, "HTTP worker threads could not start"),
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -116,14 +120,14 @@ async fn serve_http(
         };
         let activity = super::conn::Activity::new();
         let service = connection_service(app.clone(), activity.clone());
-        // HTTP/1.1 only: nothing here needs HTTP/2, whose streams per connection would multiply
-        // what one address may hold.
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
         let (stopping, open) = (stopping.clone(), open.clone());
-        tokio::spawn(async move {
+        workers.hand(stream, move |stream| async move {
+            // HTTP/1.1 only: nothing here needs HTTP/2, whose streams per connection would
+            // multiply what one address may hold.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
             super::conn::watch(conn, activity, HEADER_READ_TIMEOUT, peer, stopping).await;
             drop((slot, open));
         });
