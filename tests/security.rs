@@ -424,6 +424,9 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     // payments are off here).
     let (st, body) = call_as(None, "POST", &format!("{h}/payments/callback"), Some("{}"));
     assert_eq!((st, body["error"]["code"].as_str()), (503, Some("payments_off")), "{body}");
+    // So do an RTMP tier's callbacks (a shared secret): with no tier configured, they say so.
+    let (st, body) = call_as(None, "POST", &format!("{h}/ingest/nginx/on_publish?secret=x"), Some("app=live&name=k"));
+    assert_eq!((st, body["error"]["code"].as_str()), (503, Some("nginx_off")), "{body}");
     // So do a moderator's answer and file URL: with no moderator configured, they say so.
     for (m, p) in [("POST", "/slates/slate_0123456789ab/moderation"), ("GET", "/slates/slate_0123456789ab/file")] {
         let (st, body) = call_as(None, m, &format!("{h}{p}"), Some("{}"));

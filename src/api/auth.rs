@@ -1,7 +1,8 @@
 //! Who may call what. Every route needs `Authorization: Bearer <token>` (or the console's signed
 //! cookie, see [`super::cookie`]) except the console's and viewer page's files, `/health`, a viewer's
-//! own signed playlist and segments, behaviour reports, a poll's routes and the payment callback
-//! (which check their own credentials: a viewer token, an HMAC, or a bearer token as here). An
+//! own signed playlist and segments, behaviour reports, a poll's routes, the payment callback and
+//! the RTMP tier's callbacks (which check their own credentials: a viewer token, an HMAC, a shared
+//! secret, or a bearer token as here). An
 //! operator token may do everything; an anchor token only what concerns its room: the room itself,
 //! and the sessions and invitations it takes part in. Tokens are compared as SHA-256 hashes.
 
@@ -58,6 +59,7 @@ fn exempt(segments: &[&str]) -> bool {
             | ["polls", _]
             | ["polls", _, "votes" | "close"]
             | ["platforms", _, "audience"]
+            | ["ingest", "nginx", _]
             | ["console"]
             | ["console", "signin" | "signout"]
             | ["assets" | "watch", _]

@@ -4,8 +4,8 @@ use utoipa::OpenApi;
 
 use super::{
     audience, behaviour, channels_wire, console, events, health, hls, invitations, invitations_wire, metrics,
-    moderation, pause, pause_wire, pk_wire, platforms, platforms_wire, polls, polls_wire, replay, rooms, rooms_wire,
-    sessions, sessions_wire, slates, slates_wire, tokens, unlock, watch, web, ErrorBody, ErrorDetail,
+    moderation, nginx, pause, pause_wire, pk_wire, platforms, platforms_wire, polls, polls_wire, replay, rooms,
+    rooms_wire, sessions, sessions_wire, slates, slates_wire, tokens, unlock, watch, web, ErrorBody, ErrorDetail,
 };
 
 #[derive(OpenApi)]
@@ -71,6 +71,7 @@ use super::{
         behaviour::viewer_event,
         unlock::get_viewer,
         unlock::payment_callback,
+        nginx::callback,
         unlock::viewer_playlist,
         watch::issue_room_viewer,
         watch::room_playlist,

@@ -32,9 +32,9 @@ pub struct ErrorDetail {
     /// (415), `slate_empty`, `slate_unreadable`, `slate_dimensions`, `slate_too_long`,
     /// `slate_truncated`, `slate_undecodable`, `slate_blocked` (422), a source switch's `source_not_live`, a replay's `not_recorded`,
     /// a poll's `poll_open` and `poll_closed`, an input pause's `input_is_room` (409), a vote's
-    /// `bad_viewer_token` (401), a platform's `platform_in_use`, `platform_unsupported` and `platform_live` (409).
+    /// `bad_viewer_token` and an RTMP tier callback's `bad_secret` (401), a platform's `platform_in_use`, `platform_unsupported` and `platform_live` (409).
     /// A platform that failed us: `platform_failed` (502), `platform_secret_missing` (503). Try again later (503): `gpu_unavailable`, `encoder_unavailable`,
-    /// `payments_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
+    /// `payments_off`, `moderation_off`, `nginx_off`. A service-wide cap (429): `too_many_sessions`, `too_many_invitations`, `too_many_rooms`.
     /// Server faults (500): `gpu_failed`, `encoder_failed`, `output_failed`,
     /// `io_failed`, `stage_stopped`, `database`, `internal`.
     pub code: &'static str,

@@ -30,6 +30,7 @@ mod invitations_wire;
 mod legacy;
 mod metrics;
 mod moderation;
+mod nginx;
 mod pause;
 mod pause_wire;
 mod pk_wire;
@@ -112,6 +113,8 @@ pub struct AppParts {
     pub moderation: Option<Arc<moderation::Moderation>>,
     /// The platforms rooms go out on.
     pub platforms: Arc<crate::platforms::Platforms>,
+    /// The RTMP tier in front of the service and the secret its callbacks carry (None: no tier).
+    pub nginx: Option<nginx::Tier>,
 }
 
 impl AppState {
@@ -158,6 +161,10 @@ impl AppState {
                 _ => None,
             },
             platforms: svc.platforms.clone(),
+            nginx: match (&cfg.nginx_ingest_url, secrets.nginx.filter(|s| !s.is_empty())) {
+                (Some(url), Some(secret)) => Some(nginx::Tier { url: url.clone(), secret }),
+                _ => None,
+            },
         }))
     }
 
@@ -261,6 +268,7 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/viewers/{token}", get(unlock::get_viewer))
         .route("/channels/{channel}/viewers/{token}/events", post(behaviour::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
+        .route("/ingest/nginx/{event}", post(nginx::callback))
         .merge(platform_routes())
         .layer(api_cors(&state.cors_origins));
     Router::new()

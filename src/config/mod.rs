@@ -44,8 +44,11 @@ pub const DEFAULT_YOUTUBE_API: &str = "https://www.googleapis.com/youtube/v3";
 /// Variables a platform's secret may be read from begin with this (they are not configuration keys).
 pub const PLATFORM_SECRET_ENV_PREFIX: &str = "COSTREAM_SECRET_";
 pub const MODERATION_SECRET_ENV: &str = "COSTREAM_MODERATION_SECRET";
+/// The RTMP tier's shared secret (its `on_publish` callbacks carry it), when no file holds it.
+pub const NGINX_SECRET_ENV: &str = "COSTREAM_NGINX_SECRET";
 /// Other `COSTREAM_*` variables that are not configuration keys.
-const NOT_KEYS: &[&str] = &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, MODERATION_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
+const NOT_KEYS: &[&str] =
+    &[PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV, MODERATION_SECRET_ENV, NGINX_SECRET_ENV, "COSTREAM_DEBUG_LATENCY"];
 
 /// Everything `costream serve` can be configured with. Each key is also `COSTREAM_<KEY>` in the
 /// environment and `--<key>` (with dashes) on the command line.
@@ -125,6 +128,14 @@ pub struct ServiceConfig {
     /// Mark the console's cookie `Secure` (browsers then send it over HTTPS only): set it when
     /// TLS is in front of the service.
     pub secure_cookie: bool,
+    /// An RTMP tier (nginx-rtmp) anchors may publish to instead of this service: its `on_publish`
+    /// asks `/ingest/nginx/on_publish` whether a key may publish, and this node then pulls the
+    /// stream from here (`rtmp://host:port`). None: no tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nginx_ingest_url: Option<String>,
+    /// A file holding the secret the tier's callbacks carry (else COSTREAM_NGINX_SECRET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nginx_secret_file: Option<PathBuf>,
     /// The YouTube Live Streaming API's base URL (a test or a proxy may stand in for Google's).
     pub youtube_api_url: String,
     /// Where a platform's secret named by file (`{"file": "name"}`) is read from; without it,
@@ -166,6 +177,8 @@ pub const KEYS: &[&str] = &[
     "platform_secret_file",
     "audience_stats",
     "secure_cookie",
+    "nginx_ingest_url",
+    "nginx_secret_file",
     "youtube_api_url",
     "platform_secrets_dir",
 ];
@@ -205,6 +218,8 @@ impl Default for ServiceConfig {
             platform_secret_file: None,
             audience_stats: true,
             secure_cookie: false,
+            nginx_ingest_url: None,
+            nginx_secret_file: None,
             youtube_api_url: DEFAULT_YOUTUBE_API.into(),
             platform_secrets_dir: None,
         }
@@ -323,6 +338,9 @@ impl ServiceConfig {
                 return Err(ConfigError::Invalid { key, why: format!("{u:?} is not an http(s) URL") });
             }
         }
+        if let Some(u) = self.nginx_ingest_url.as_deref().filter(|u| !u.starts_with("rtmp://")) {
+            return Err(ConfigError::Invalid { key: "nginx_ingest_url", why: format!("{u:?} is not an rtmp:// URL") });
+        }
         if !(0.0..=3600.0).contains(&self.replay_min_cut_s) {
             return bad("replay_min_cut_s", "must be 0 to 3600 seconds");
         }
@@ -373,66 +391,4 @@ impl ServiceConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn every_key_is_listed() {
-        let full = ServiceConfig {
-            payment_secret_file: Some("p".into()),
-            platform_secret_file: Some("q".into()),
-            slate_blocklist_file: Some("b".into()),
-            moderation_url: Some("http://m".into()),
-            gift_url: Some("https://pay.example/gift".into()),
-            moderation_secret_file: Some("m".into()),
-            platform_secrets_dir: Some("s".into()),
-            ..Default::default()
-        };
-        let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
-        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
-        let mut listed = KEYS.to_vec();
-        keys.sort();
-        listed.sort();
-        assert_eq!(keys, listed);
-    }
-
-    #[test]
-    fn file_then_environment_override_the_defaults() {
-        let d = std::env::temp_dir().join(format!("costream-config-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let f = d.join("c.toml");
-        std::fs::write(&f, "max_sessions = 7\nhttp = \"127.0.0.1:9000\"\n").unwrap();
-        let c = layered(
-            Some(&f),
-            env(&[("COSTREAM_MAX_SESSIONS", "9"), ("COSTREAM_CORS_ORIGINS", "https://a, https://b"), ("PATH", "/x")]),
-        )
-        .unwrap();
-        assert_eq!(c.max_sessions, 9);
-        assert_eq!(c.http.port(), 9000);
-        assert_eq!(c.cors_origins, vec!["https://a".to_string(), "https://b".to_string()]);
-        assert_eq!(c.max_publishers, Caps::default().max_publishers);
-
-        std::fs::write(&f, "max_sesions = 7\n").unwrap();
-        let e = layered(Some(&f), env(&[])).unwrap_err().to_string();
-        assert!(e.contains("max_sesions"), "{e}");
-        let e = layered(None, env(&[("COSTREAM_MAX_SESION", "3")])).unwrap_err().to_string();
-        assert!(e.contains("COSTREAM_MAX_SESION"), "{e}");
-        let e = layered(None, env(&[("COSTREAM_MAX_SESSIONS", "many")])).unwrap_err().to_string();
-        assert!(e.contains("COSTREAM_MAX_SESSIONS"), "{e}");
-        let c = ServiceConfig { key_ttl_s: 0, ..Default::default() };
-        assert!(c.validate().unwrap_err().to_string().starts_with("key_ttl_s"));
-    }
-
-    #[test]
-    fn secrets_are_never_printed() {
-        let s = Secrets { payment: Some("hunter2".into()), platform: None, moderation: None };
-        let p = ServiceConfig::default().print(&s);
-        assert!(!p.contains("hunter2"), "{p}");
-        assert!(p.contains("payment secret: set (from COSTREAM_PAYMENT_SECRET)"), "{p}");
-        assert!(!format!("{s:?}").contains("hunter2"));
-    }
-}
+mod tests;

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::{ConfigError, ServiceConfig, MODERATION_SECRET_ENV, PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV};
+use super::{
+    ConfigError, ServiceConfig, MODERATION_SECRET_ENV, NGINX_SECRET_ENV, PAYMENT_SECRET_ENV, PLATFORM_SECRET_ENV,
+};
 
 impl ServiceConfig {
     /// The payment, platform and moderation secrets: from their files when set, else from the
@@ -17,6 +19,7 @@ impl ServiceConfig {
                 self.moderation_secret_file.as_deref(),
                 env(MODERATION_SECRET_ENV),
             )?,
+            nginx: secret("nginx_secret_file", self.nginx_secret_file.as_deref(), env(NGINX_SECRET_ENV))?,
         })
     }
 
@@ -27,6 +30,7 @@ impl ServiceConfig {
             ("payment", &secrets.payment, PAYMENT_SECRET_ENV, &self.payment_secret_file),
             ("platform", &secrets.platform, PLATFORM_SECRET_ENV, &self.platform_secret_file),
             ("moderation", &secrets.moderation, MODERATION_SECRET_ENV, &self.moderation_secret_file),
+            ("nginx", &secrets.nginx, NGINX_SECRET_ENV, &self.nginx_secret_file),
         ] {
             let from = match (s, file) {
                 (None, _) => "not set".to_string(),
@@ -45,6 +49,8 @@ pub struct Secrets {
     pub payment: Option<String>,
     pub platform: Option<String>,
     pub moderation: Option<String>,
+    /// What the RTMP tier's callbacks carry.
+    pub nginx: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -52,10 +58,11 @@ impl std::fmt::Debug for Secrets {
         let shown = |s: &Option<String>| if s.is_some() { "set" } else { "not set" };
         write!(
             f,
-            "Secrets {{ payment: {}, platform: {}, moderation: {} }}",
+            "Secrets {{ payment: {}, platform: {}, moderation: {}, nginx: {} }}",
             shown(&self.payment),
             shown(&self.platform),
-            shown(&self.moderation)
+            shown(&self.moderation),
+            shown(&self.nginx)
         )
     }
 }

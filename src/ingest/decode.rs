@@ -79,6 +79,14 @@ pub fn open_reader_into(
     Ok(FeedDecoder { info, _thread: thread })
 }
 
+/// Pulls `url` (an RTMP tier's stream of a room, e.g. nginx-rtmp's) into a room's [`Feed`], as its
+/// `source`; reconnects as a pulled input does, until the decoder is dropped.
+pub fn open_url_into(url: &str, opts: &InputOptions, (feed, source): (&Arc<Feed>, &str)) -> Result<FeedDecoder> {
+    let into = Some((feed.clone(), Arc::from(source)));
+    let (info, _, _, thread) = start(url, None, opts, into)?;
+    Ok(FeedDecoder { info, _thread: thread })
+}
+
 /// Opens an input whose bytes come from `reader` in `format` (e.g. the FLV stream of an RTMP
 /// publisher), named `name` in logs and errors.
 pub fn open_reader(
@@ -110,7 +118,9 @@ fn start(url: &str, reader: Option<Reader>, opts: &InputOptions, feed: Option<Fe
     let stop2 = stop.clone();
     let state: Arc<InputState> = feed.as_ref().map(|f| f.0.state.clone()).unwrap_or_default();
     let state2 = state.clone();
-    let thread = std::thread::Builder::new().name(format!("decode {}", short(url))).spawn(move || {
+    // (A URL's last part may be a stream key: it never names the thread.)
+    let shown = if reader.is_some() { short(url) } else { short(&crate::sys::redact_url(url)) };
+    let thread = std::thread::Builder::new().name(format!("decode {shown}")).spawn(move || {
         lower_thread_priority(o.nice);
         crate::policy::resolve::public_only_on_this_thread(o.public_only && reader.is_none());
         match open_here(&u, reader, &o, stop2, state2, feed) {

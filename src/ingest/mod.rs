@@ -9,5 +9,7 @@ mod options;
 pub mod rtmp;
 mod stream_name;
 
-pub use decode::{open, open_reader, open_reader_into, FeedDecoder, Input, InputInfo, InputOptions, InputState};
+pub use decode::{
+    open, open_reader, open_reader_into, open_url_into, FeedDecoder, Input, InputInfo, InputOptions, InputState,
+};
 pub use feed::{Change, Feed, FeedReader, Shows, SlateSound};

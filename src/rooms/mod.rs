@@ -16,6 +16,7 @@ use crate::sys::lock;
 
 mod absence;
 mod pause;
+mod pulled;
 pub mod slates;
 mod sources;
 pub mod suggest;
@@ -33,6 +34,13 @@ const DEFAULT_FEED_FRAMES: usize = 4;
 
 /// How long a publisher's stream may take to show what it carries before its decoder gives up.
 const DECODER_OPEN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Where a publisher's media comes from: our RTMP ingest's connection, or an RTMP tier in front
+/// of the service (nginx-rtmp) that this node pulls the stream from.
+enum Media {
+    Flv(FlvReader),
+    Pull(String),
+}
 
 /// Who publishes to a live room, and since when (Unix seconds).
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -172,6 +180,8 @@ pub struct Rooms {
     events: Option<RoomEvents>,
     /// Rooms whose playback needs no viewer token (kept in the database, read here per request).
     public: Mutex<std::collections::HashSet<String>>,
+    /// Streams pulled from the RTMP tier, by the tier's name for them: their room and source.
+    pulled: Mutex<HashMap<String, (RoomId, String)>>,
 }
 
 impl Rooms {
@@ -189,6 +199,7 @@ impl Rooms {
             hold,
             slates: None,
             rooms: Mutex::default(),
+            pulled: Mutex::default(),
             events: None,
             public,
         }
@@ -276,7 +287,9 @@ impl Rooms {
 
     fn on_ingest(self: &Arc<Self>, ev: IngestEvent) {
         match ev {
-            IngestEvent::Published { room, source, peer, reader, .. } => self.published(room, source, peer, reader),
+            IngestEvent::Published { room, source, peer, reader, .. } => {
+                self.published(room, source, peer, Media::Flv(reader))
+            }
             IngestEvent::Refused { key, peer, reason, .. } => {
                 self.emit(RoomEvent::PublishRefused { key, peer: peer.to_string(), reason: reason.to_string() })
             }
@@ -284,7 +297,7 @@ impl Rooms {
         }
     }
 
-    fn published(self: &Arc<Self>, room: RoomId, source: String, peer: SocketAddr, reader: FlvReader) {
+    fn published(self: &Arc<Self>, room: RoomId, source: String, peer: SocketAddr, media: Media) {
         let (feed, epoch) = {
             let mut m = lock(&self.rooms);
             let r = m.entry(room.clone()).or_default();
@@ -302,7 +315,7 @@ impl Rooms {
         self.emit(RoomEvent::PublishAccepted { room_id: room.clone(), source: source.clone(), peer: peer.to_string() });
         // Decoding starts at once, so the room's latest frames are ready before anyone asks (and
         // every source stays decoded, so a switch to it never waits for a keyframe).
-        tokio::spawn(self.clone().open_decoder(room, source, epoch, feed, reader));
+        tokio::spawn(self.clone().open_decoder(room, source, epoch, feed, media));
     }
 
     /// The publisher of `source` left: its decoder stops here. The feed keeps the shown source's
@@ -324,18 +337,18 @@ impl Rooms {
 
     /// Opens a publisher's decoder into its room's feed, within [`DECODER_OPEN_DEADLINE`]; kept
     /// only while that publisher is still the source's (it may have left meanwhile).
-    async fn open_decoder(
-        self: Arc<Self>,
-        room: RoomId,
-        source: String,
-        epoch: u64,
-        feed: Arc<Feed>,
-        reader: FlvReader,
-    ) {
-        let (name, opts) = (format!("rtmp {room}/{source}"), self.decode.clone());
+    async fn open_decoder(self: Arc<Self>, room: RoomId, source: String, epoch: u64, feed: Arc<Feed>, media: Media) {
+        let (name, mut opts) = (format!("rtmp {room}/{source}"), self.decode.clone());
         let src = source.clone();
-        let open =
-            tokio::task::spawn_blocking(move || ingest::open_reader_into(&name, "flv", reader, &opts, (&feed, &src)));
+        let open = tokio::task::spawn_blocking(move || match media {
+            Media::Flv(reader) => ingest::open_reader_into(&name, "flv", reader, &opts, (&feed, &src)),
+            Media::Pull(url) => {
+                // The RTMP tier is the operator's own (config), on an internal address; it is
+                // pulled again after a drop until its publisher is gone.
+                (opts.public_only, opts.reconnect) = (false, true);
+                ingest::open_url_into(&url, &opts, (&feed, &src))
+            }
+        });
         match tokio::time::timeout(DECODER_OPEN_DEADLINE, open).await {
             Ok(Ok(Ok(decoder))) => {
                 let mut m = lock(&self.rooms);

@@ -49,7 +49,12 @@ pub struct Nginx {
 }
 
 pub fn start_nginx(dir: &Path, record: bool) -> io::Result<Nginx> {
-    let port = free_port()?;
+    start_nginx_at(dir, free_port()?, record, "")
+}
+
+/// nginx-rtmp on `port`, its `live` application with `app_extra` directives too (e.g. the
+/// `on_publish` callbacks of an RTMP tier).
+pub fn start_nginx_at(dir: &Path, port: u16, record: bool, app_extra: &str) -> io::Result<Nginx> {
     std::fs::create_dir_all(dir)?;
     // nginx resolves relative paths against its prefix: give it absolute ones.
     let dir = &std::fs::canonicalize(dir)?;
@@ -65,7 +70,7 @@ pub fn start_nginx(dir: &Path, record: bool) -> io::Result<Nginx> {
         &conf,
         format!(
             "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on;{recording} }} }} }}\n",
+             events {{ worker_connections 64; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on;{recording}{app_extra} }} }} }}\n",
             d = dir.display()
         ),
     )?;

@@ -120,6 +120,13 @@ pub struct ServeArgs {
     /// Mark the console's cookie Secure (HTTPS only): for a service behind TLS.
     #[arg(long)]
     secure_cookie: bool,
+    /// An nginx-rtmp tier anchors publish to (rtmp://host:port): its on_publish asks this
+    /// service, which then pulls the stream from it.
+    #[arg(long)]
+    nginx_ingest_url: Option<String>,
+    /// A file holding the secret the tier's callbacks carry (or COSTREAM_NGINX_SECRET).
+    #[arg(long)]
+    nginx_secret_file: Option<PathBuf>,
     /// The YouTube Live Streaming API's base URL [default: Google's].
     #[arg(long)]
     youtube_api_url: Option<String>,
@@ -190,6 +197,12 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     c.allow_private_inputs |= a.allow_private_inputs;
     c.audience_stats &= !a.no_audience_stats;
     c.secure_cookie |= a.secure_cookie;
+    if a.nginx_ingest_url.is_some() {
+        c.nginx_ingest_url = a.nginx_ingest_url.clone();
+    }
+    if a.nginx_secret_file.is_some() {
+        c.nginx_secret_file = a.nginx_secret_file.clone();
+    }
     c.allow_private_outputs |= a.allow_private_outputs;
     if !a.cors_origins.is_empty() {
         c.cors_origins = a.cors_origins.clone();
@@ -208,6 +221,12 @@ fn config_error(e: config::ConfigError) -> Error {
 
 fn runtime_config(service: ServiceConfig) -> Result<ServeConfig, Error> {
     let secrets = service.secrets(&env).map_err(config_error)?;
+    if service.nginx_ingest_url.is_some() && secrets.nginx.as_deref().is_none_or(str::is_empty) {
+        return Err(costream::error::invalid(
+            "nginx_ingest_url",
+            "needs the RTMP tier's callback secret (nginx_secret_file or COSTREAM_NGINX_SECRET)",
+        ));
+    }
     if service.moderation_url.is_some() && secrets.moderation.as_deref().is_none_or(str::is_empty) {
         return Err(costream::error::invalid(
             "moderation_url",
