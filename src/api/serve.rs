@@ -55,7 +55,7 @@ pub async fn run_with(
         resumed.resume();
         st.resuming.store(false, std::sync::atomic::Ordering::Relaxed);
     });
-    serve_http(listener, super::router(state), cfg.max_connections_per_peer, shutdown).await;
+    serve_http(listener, super::router(state), cfg.max_connections_per_peer, shutdown).await?;
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let sessions = svc.sessions.clone();
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
@@ -91,17 +91,14 @@ async fn serve_http(
     app: axum::Router,
     max_per_peer: usize,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     // Told to every connection at shutdown: each finishes its response in progress and closes.
     let (stop, stopping) = tokio::sync::watch::channel(false);
     // Each connection holds a sender: once all are gone, the receiver says so.
     let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let peers = super::conn::Peers::new(max_per_peer);
-    let workers = match super::workers::Workers::start() {
-        Ok(w) => w,
-        Err(e) => return tracing::error!(error = %e, "HTTP worker threads could not start"),
-    };
+    let workers = super::workers::Workers::start()?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -137,6 +134,7 @@ async fn serve_http(
     if tokio::time::timeout(std::time::Duration::from_secs(5), all_closed.recv()).await.is_err() {
         tracing::warn!("HTTP connections still open at shutdown");
     }
+    Ok(())
 }
 
 /// `app` for one connection: each request marks the connection busy until its response is sent.

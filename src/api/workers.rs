@@ -46,21 +46,38 @@ impl Workers {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "HTTP connection could not be handed over"),
         };
-        let open = w.open.clone();
-        open.fetch_add(1, Ordering::Relaxed);
+        let held = Held::new(&w.open);
         let serve: Serve = Box::new(move |s| {
             Box::pin(async move {
                 serve(s).await;
-                open.fetch_sub(1, Ordering::Relaxed);
+                drop(held);
             })
         });
         let _ = w.tx.send((std, serve));
     }
 }
 
+/// A connection counted against its worker until dropped (served, failed or panicked).
+struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    fn new(open: &Arc<AtomicUsize>) -> Held {
+        open.fetch_add(1, Ordering::Relaxed);
+        Held(open.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn worker(i: usize) -> std::io::Result<Worker> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(std::net::TcpStream, Serve)>();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The workers share what one multi-threaded runtime's blocking pool would hold.
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(512 / n).build()?;
     std::thread::Builder::new().name(format!("http {i}")).spawn(move || {
         rt.block_on(async move {
             while let Some((stream, serve)) = rx.recv().await {

@@ -106,6 +106,9 @@ fn open_container(
     if let Some(p) = opts.protocols {
         dict.set("protocol_whitelist", p);
     }
+    if let Some(p) = &opts.rtmp_playpath {
+        dict.set("rtmp_playpath", &p.0);
+    }
     let interrupt = stop.clone();
     let stopped = move || interrupt.load(Ordering::Relaxed);
     match reader {

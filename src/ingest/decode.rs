@@ -13,7 +13,7 @@ use ffmpeg_next as ff;
 
 use super::connect::{connect, connect_with_video, Connected, Reader};
 use super::feed::{Feed, Sink};
-pub use super::options::{InputInfo, InputOptions, InputState};
+pub use super::options::{InputInfo, InputOptions, InputState, Playpath};
 use crate::error::{Error, Result};
 use crate::media::frame::DecoderCount;
 use crate::media::{AudioChunk, Overflow, Ring, VideoFrame};

@@ -11,5 +11,6 @@ mod stream_name;
 
 pub use decode::{
     open, open_reader, open_reader_into, open_url_into, FeedDecoder, Input, InputInfo, InputOptions, InputState,
+    Playpath,
 };
 pub use feed::{Change, Feed, FeedReader, Shows, SlateSound};

@@ -24,6 +24,20 @@ pub struct InputOptions {
     /// URL inputs connect to public addresses only, checked where FFmpeg resolves the name (see
     /// [`crate::policy::resolve`]); the service sets it unless private inputs are allowed.
     pub public_only: bool,
+    /// The stream an `rtmp://host/app` URL plays (an RTMP tier's `KEY` or `KEY/source`): given
+    /// apart from the URL, so the key is never in what is logged, and so a source's slash does
+    /// not move FFmpeg's split between application and stream.
+    pub rtmp_playpath: Option<Playpath>,
+}
+
+/// An RTMP stream name that holds a stream key (shown as `…`).
+#[derive(Clone)]
+pub struct Playpath(pub String);
+
+impl std::fmt::Debug for Playpath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("…")
+    }
 }
 
 impl Default for InputOptions {
@@ -37,6 +51,7 @@ impl Default for InputOptions {
             reconnect: false,
             protocols: None,
             public_only: false,
+            rtmp_playpath: None,
         }
     }
 }

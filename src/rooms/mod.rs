@@ -39,7 +39,8 @@ const DECODER_OPEN_DEADLINE: Duration = Duration::from_secs(15);
 /// of the service (nginx-rtmp) that this node pulls the stream from.
 enum Media {
     Flv(FlvReader),
-    Pull(String),
+    /// `rtmp://tier/app` and the stream there (its key and source).
+    Pull(String, String),
 }
 
 /// Who publishes to a live room, and since when (Unix seconds).
@@ -180,8 +181,9 @@ pub struct Rooms {
     events: Option<RoomEvents>,
     /// Rooms whose playback needs no viewer token (kept in the database, read here per request).
     public: Mutex<std::collections::HashSet<String>>,
-    /// Streams pulled from the RTMP tier, by the tier's name for them: their room and source.
-    pulled: Mutex<HashMap<String, (RoomId, String)>>,
+    /// Streams pulled from the RTMP tier, by the tier's name for them: their room and source
+    /// (and the tier's client publishing it).
+    pulled: Mutex<HashMap<String, (RoomId, String, String)>>,
 }
 
 impl Rooms {
@@ -321,14 +323,16 @@ impl Rooms {
     /// The publisher of `source` left: its decoder stops here. The feed keeps the shown source's
     /// last frame for its readers until the hold is over.
     fn ended(self: &Arc<Self>, room: RoomId, source: String) {
-        let shown_epoch = {
+        let (shown_epoch, publisher) = {
             let mut m = lock(&self.rooms);
             let Some(r) = m.get_mut(&room) else { return };
-            let Some(_) = r.sources.get_mut(&source).and_then(|s| s.publisher.take()) else { return };
+            let Some(publisher) = r.sources.get_mut(&source).and_then(|s| s.publisher.take()) else { return };
             r.prune(&source);
             let shown = r.feed.as_ref().is_some_and(|f| f.shown() == source);
-            shown.then_some(r.shown_epoch)
+            (shown.then_some(r.shown_epoch), publisher)
         };
+        // Its decoder's thread is joined here, not under the rooms' lock.
+        drop(publisher);
         self.emit(RoomEvent::PublishEnded { room_id: room.clone(), source });
         if let Some(epoch) = shown_epoch {
             self.hold_then_slate(room, epoch);
@@ -342,10 +346,11 @@ impl Rooms {
         let src = source.clone();
         let open = tokio::task::spawn_blocking(move || match media {
             Media::Flv(reader) => ingest::open_reader_into(&name, "flv", reader, &opts, (&feed, &src)),
-            Media::Pull(url) => {
+            Media::Pull(url, stream) => {
                 // The RTMP tier is the operator's own (config), on an internal address; it is
                 // pulled again after a drop until its publisher is gone.
                 (opts.public_only, opts.reconnect) = (false, true);
+                opts.rtmp_playpath = Some(ingest::Playpath(stream));
                 ingest::open_url_into(&url, &opts, (&feed, &src))
             }
         });

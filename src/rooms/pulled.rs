@@ -11,12 +11,12 @@ use crate::ingest::rtmp::{Refusal, RoomId, StreamKeys, StreamName};
 use crate::sys::{lock, redact_key};
 
 impl Rooms {
-    /// The tier at `tier` (`rtmp://host:port`) announces a publish of `app`/`name` from `peer`:
-    /// refused (and reported) as our ingest would, else pulled from the tier.
+    /// The tier at `tier` (`rtmp://host:port`) announces a publish of `app`/`name` by its client
+    /// `client` from `peer`: refused (and reported) as our ingest would, else pulled from the tier.
     pub fn publish_pulled(
         self: &Arc<Self>,
         tier: &str,
-        (app, name): (&str, &str),
+        (app, name, client): (&str, &str, &str),
         peer: SocketAddr,
     ) -> Result<RoomId, Refusal> {
         let stream = StreamName::parse(app, name);
@@ -31,16 +31,38 @@ impl Rooms {
             }
         };
         tracing::info!(app, %key, %source, %peer, "publisher accepted through the RTMP tier");
-        lock(&self.pulled).insert(pulled_name(app, name), (room.clone(), source.clone()));
-        let url = format!("{}/{}/{}", tier.trim_end_matches('/'), app.trim_matches('/'), name);
-        self.published(room.clone(), source, peer, Media::Pull(url));
+        lock(&self.pulled).insert(pulled_name(app, name), (room.clone(), source.clone(), client.to_string()));
+        // The stream is played under the names nginx has for it; the key stays out of the URL
+        // (see `InputOptions::rtmp_playpath`).
+        let url = format!("{}/{}", tier.trim_end_matches('/'), app.trim_matches('/'));
+        self.published(room.clone(), source, peer, Media::Pull(url, name.to_string()));
         Ok(room)
     }
 
-    /// The tier says the publisher of `app`/`name` is gone: the pull stops, as when a publisher
-    /// of our own ingest leaves (the last frame holds, then the slate).
-    pub fn unpublish_pulled(self: &Arc<Self>, (app, name): (&str, &str)) -> bool {
-        let Some((room, source)) = lock(&self.pulled).remove(&pulled_name(app, name)) else { return false };
+    /// The tier says its client `client` stopped publishing `app`/`name`: the pull stops, as when
+    /// a publisher of our own ingest leaves (the last frame holds, then the slate). nginx says so
+    /// for a publisher it refused too: only the client being pulled ends the pull.
+    pub fn unpublish_pulled(self: &Arc<Self>, (app, name, client): (&str, &str, &str)) -> bool {
+        let name = pulled_name(app, name);
+        let (room, source) = {
+            let mut pulled = lock(&self.pulled);
+            match pulled.get(&name) {
+                Some((_, _, c)) if c == client => {}
+                other => {
+                    let pulled_client = other.map(|p| p.2.as_str());
+                    tracing::info!(
+                        app,
+                        client,
+                        ?pulled_client,
+                        "the RTMP tier ended a publisher this node does not pull"
+                    );
+                    return false;
+                }
+            }
+            let Some((room, source, _)) = pulled.remove(&name) else { return false };
+            (room, source)
+        };
+        tracing::info!(app, %room, %source, client, "publisher ended through the RTMP tier");
         self.release(&room, &source);
         self.ended(room, source);
         true
