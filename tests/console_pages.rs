@@ -33,9 +33,7 @@ fn the_audience_masking_and_service_pages_show_what_the_api_says() {
     let (_, api) = call("GET", &format!("{h}/rooms/{id}/audience"), None);
     assert_eq!(api["total"], VIEWERS, "{api}");
 
-    let mut b = Browser::start(&d.join("chromium"));
-    b.resize(1280, 1000, false);
-    b.navigate(&format!("{h}/console#token={}", token_for(&h).unwrap()));
+    let mut b = Browser::operator_console(&d.join("chromium"), &h);
     b.wait_true("the rooms", 20.0, "document.querySelector('.room')");
 
     // Audience: the numbers, the chart, 20 rows on page 1 of 2, 5 on page 2, sortable.

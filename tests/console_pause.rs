@@ -30,9 +30,7 @@ fn a_pause_with_an_uploaded_slate_and_a_poll_voted_by_50_viewer_pages_from_the_c
     let playlist = format!("{h}/sessions/{ses}/hls/index.m3u8");
     wait_segments(&playlist);
 
-    let mut b = Browser::start(&d.join("chromium"));
-    b.resize(1280, 1000, false);
-    b.navigate(&format!("{h}/console#token={}", token_for(&h).unwrap()));
+    let mut b = Browser::operator_console(&d.join("chromium"), &h);
     b.wait_true("the rooms", 20.0, "document.querySelector('.room')");
     b.navigate(&format!("{h}/console#session/{ses}"));
     b.wait_true(

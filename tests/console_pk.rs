@@ -54,9 +54,7 @@ fn a_pk_from_the_console_merges_both_previews_and_its_scores_reach_the_output() 
         rs.as_array().unwrap().iter().filter(|r| r["status"] == "live").count() == 2
     });
 
-    let mut b = Browser::start(&d.join("chromium"));
-    b.resize(1280, 1000, false);
-    b.navigate(&format!("{h}/console#token={}", token_for(&h).unwrap()));
+    let mut b = Browser::operator_console(&d.join("chromium"), &h);
     b.wait_true("the rooms", 20.0, "document.querySelectorAll('.room').length === 2");
     b.eval(&format!("document.querySelector('#room-{a_id} .start-session').click(); true"));
     b.wait_true(

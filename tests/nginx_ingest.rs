@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use costream::testsrc::Clip;
@@ -21,17 +21,15 @@ const KEY_TTL_S: i64 = 20;
 /// 10 s with an error; a publish nginx lets in plays the 4 s clip through and exits cleanly).
 fn refused_by_nginx(clip: &std::path::Path, port: u16, key: &str) -> bool {
     let mut p = publish(clip, port, key);
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = p.try_wait().unwrap() {
-            return !st.success();
-        }
-        if Instant::now() > until {
-            let _ = p.kill();
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut ended = None;
+    if !kit::wait_until(Duration::from_secs(10), || {
+        ended = p.try_wait().unwrap();
+        ended.is_some()
+    }) {
+        let _ = p.kill();
+        return false;
     }
+    ended.is_some_and(|st| !st.success())
 }
 
 #[test]

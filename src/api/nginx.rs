@@ -15,7 +15,8 @@ use super::{blocking, ApiError, ApiResult, AppState, ErrorBody};
 /// The RTMP tier: where it serves the streams it accepted, and what its callbacks carry.
 #[derive(Clone)]
 pub struct Tier {
-    /// `rtmp://host:port`: a stream `app/name` published there is pulled from `{url}/app/name`.
+    /// `rtmp://host:port`: a stream `app/name` published there is pulled from `{url}/app`,
+    /// playing `name`.
     pub url: String,
     pub secret: String,
 }

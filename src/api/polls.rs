@@ -24,6 +24,12 @@ enum Asker {
     Viewer(String),
 }
 
+/// What a poll's request carries: a bearer token, or a signed-in console's cookie.
+enum By {
+    Token(String),
+    Console(Caller),
+}
+
 /// The bearer token of a request, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let h = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -72,15 +78,16 @@ async fn asked(
     id: String,
 ) -> ApiResult<(PollRecord, Asker)> {
     // A signed-in console (its cookie, no header) asks as its token's caller.
-    let console = console.filter(|_| bearer(headers).is_none()).map(|c| c.0);
-    let t = if console.is_none() { Some(token(headers)?) } else { None };
+    let by = match console.filter(|_| bearer(headers).is_none()) {
+        Some(Extension(c)) => By::Console(c),
+        None => By::Token(token(headers)?),
+    };
     super::signed::check_id("poll", &id)?;
     let polls = s.polls.clone();
     let p = blocking(move || Ok(polls.get(&id)?)).await?;
-    let who = match (t, console) {
-        (Some(t), _) => asker(s, &t, &p).await?,
-        (None, Some(c)) => staff(s, &c, &p)?,
-        (None, None) => unreachable!("a token or a console"),
+    let who = match by {
+        By::Token(t) => asker(s, &t, &p).await?,
+        By::Console(c) => staff(s, &c, &p)?,
     };
     Ok((p, who))
 }

@@ -28,7 +28,7 @@ impl Workers {
     /// One worker per core.
     pub fn start() -> std::io::Result<Workers> {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let each = (0..n).map(worker).collect::<std::io::Result<Vec<_>>>()?;
+        let each = (0..n).map(|i| worker(i, n)).collect::<std::io::Result<Vec<_>>>()?;
         Ok(Workers { each })
     }
 
@@ -73,10 +73,10 @@ impl Drop for Held {
     }
 }
 
-fn worker(i: usize) -> std::io::Result<Worker> {
+/// Worker `i` of `n`.
+fn worker(i: usize, n: usize) -> std::io::Result<Worker> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(std::net::TcpStream, Serve)>();
     // The workers share what one multi-threaded runtime's blocking pool would hold.
-    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(512 / n).build()?;
     std::thread::Builder::new().name(format!("http {i}")).spawn(move || {
         rt.block_on(async move {

@@ -1,4 +1,4 @@
-//! The service's own secrets (payment, platform, moderation): read once at start from a file
+//! The service's own secrets (payment, platform, moderation, RTMP tier): read once at start from a file
 //! when one is named, else from the environment, and never printed.
 
 use std::path::Path;
@@ -8,8 +8,8 @@ use super::{
 };
 
 impl ServiceConfig {
-    /// The payment, platform and moderation secrets: from their files when set, else from the
-    /// environment.
+    /// The payment, platform, moderation and RTMP tier secrets: from their files when set, else
+    /// from the environment.
     pub fn secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
         Ok(Secrets {
             payment: secret("payment_secret_file", self.payment_secret_file.as_deref(), env(PAYMENT_SECRET_ENV))?,

@@ -46,18 +46,10 @@ impl Rooms {
         let name = pulled_name(app, name);
         let (room, source) = {
             let mut pulled = lock(&self.pulled);
-            match pulled.get(&name) {
-                Some((_, _, c)) if c == client => {}
-                other => {
-                    let pulled_client = other.map(|p| p.2.as_str());
-                    tracing::info!(
-                        app,
-                        client,
-                        ?pulled_client,
-                        "the RTMP tier ended a publisher this node does not pull"
-                    );
-                    return false;
-                }
+            let pulled_client = pulled.get(&name).map(|p| p.2.as_str());
+            if pulled_client != Some(client) {
+                tracing::info!(app, client, ?pulled_client, "the RTMP tier ended a publisher this node does not pull");
+                return false;
             }
             let Some((room, source, _)) = pulled.remove(&name) else { return false };
             (room, source)

@@ -172,6 +172,15 @@ impl Browser {
         [0, 1, 2].map(|i| v[i].as_i64().unwrap_or(-1))
     }
 
+    /// Chromium at a desktop size on the console of the service at `http`, signed in with its
+    /// operator token through the link `costream demo` prints (the token in the fragment).
+    pub fn operator_console(dir: &Path, http: &str) -> Browser {
+        let mut b = Browser::start(dir);
+        b.resize(1280, 1000, false);
+        b.navigate(&format!("{http}/console#token={}", super::token_for(http).expect("the service's operator token")));
+        b
+    }
+
     /// A phone-width or desktop window (CSS pixels).
     pub fn resize(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(

@@ -221,17 +221,24 @@ fn config_error(e: config::ConfigError) -> Error {
 
 fn runtime_config(service: ServiceConfig) -> Result<ServeConfig, Error> {
     let secrets = service.secrets(&env).map_err(config_error)?;
-    if service.nginx_ingest_url.is_some() && secrets.nginx.as_deref().is_none_or(str::is_empty) {
-        return Err(costream::error::invalid(
+    // A peer that signs what it sends needs its secret.
+    for (key, set, secret, why) in [
+        (
             "nginx_ingest_url",
+            service.nginx_ingest_url.is_some(),
+            &secrets.nginx,
             "needs the RTMP tier's callback secret (nginx_secret_file or COSTREAM_NGINX_SECRET)",
-        ));
-    }
-    if service.moderation_url.is_some() && secrets.moderation.as_deref().is_none_or(str::is_empty) {
-        return Err(costream::error::invalid(
+        ),
+        (
             "moderation_url",
+            service.moderation_url.is_some(),
+            &secrets.moderation,
             "needs the moderator's secret (moderation_secret_file or COSTREAM_MODERATION_SECRET)",
-        ));
+        ),
+    ] {
+        if set && secret.as_deref().is_none_or(str::is_empty) {
+            return Err(costream::error::invalid(key, why));
+        }
     }
     Ok(ServeConfig { service, secrets })
 }
