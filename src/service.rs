@@ -47,9 +47,9 @@ impl Service {
     /// and binds the RTMP ingest. Nothing resumes yet (see [`Service::resume`]).
     pub async fn start(cfg: &ServiceConfig, events: Events) -> crate::Result<Service> {
         let db_error = |e: crate::store::StoreError| crate::Error::Database(e.to_string());
-        let store = Arc::new(Store::open(&cfg.db).map_err(db_error)?);
+        let store = Arc::new(Store::connect(&cfg.db_url()).map_err(db_error)?);
         let ev = events.clone();
-        let data = cfg.db.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let data = cfg.data_dir();
         let rules = cfg.slate_rules().map_err(|e| crate::error::invalid("slate_blocklist_file", e.to_string()))?;
         let slates = Slates::new(store.clone(), data.join("slates"), rules)?;
         let slates = Arc::new(if cfg.moderation_url.is_some() { slates.moderated() } else { slates });

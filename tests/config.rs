@@ -51,6 +51,15 @@ fn a_config_file_with_environment_and_flag_overrides_and_a_wrong_key_named() {
         assert!(e.contains(key), "{key} named in: {e}");
     }
 
+    // A PostgreSQL password: refused on the command line (every user of the machine sees it),
+    // masked when the configuration is printed.
+    let o = costream_env(&["config", "print", "--db", "postgres://cs:hunter2@127.0.0.1/costream"], &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("db") && !e.contains("hunter2"), "{e}");
+    let o = costream_env(&["config", "print"], &[("COSTREAM_DB", "postgres://cs:hunter2@127.0.0.1/costream")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("postgres://cs:***@127.0.0.1/") && !out.contains("hunter2"), "{out}");
+
     // The service runs on the file's addresses and database.
     let token = operator_token(&db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_costream"))

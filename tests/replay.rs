@@ -154,13 +154,15 @@ fn a_replay_leaves_the_pause_out_and_plays_as_one_stream() {
     let quiet: Vec<usize> =
         around.chunks(480).enumerate().filter(|(_, w)| tone(w, 440.0).0 < 0.02).map(|(i, _)| i).collect();
     eprintln!("silent 10 ms windows around the join: {quiet:?}");
-    // A badly cut join keeps the muted pause's silence in one piece (three windows or more for a
-    // frame's 33 ms); a busy host's publisher may leave the live jitter buffer short for a window
-    // or two here and there, anywhere in the show.
+    // A badly cut join (at the picture's edges instead of the sound's, which follow them by up to
+    // a few frames) keeps the muted pause's silence right at the join: windows 100 to 106. The
+    // anchor's sound coming back may run short once, for up to 30 ms, a few frames later (its
+    // jitter buffer refilling; seen on both engines); nothing else may be silent.
+    let at_join: Vec<&usize> = quiet.iter().filter(|w| (95..107).contains(*w)).collect();
     let longest = quiet.chunk_by(|a, b| b - a == 1).map(<[usize]>::len).max().unwrap_or(0);
     assert!(
-        longest <= 2 && quiet.len() <= 6,
-        "no more than 20 ms of silence in one piece within a second of the join at {p} s: windows {quiet:?}"
+        at_join.is_empty() && longest <= 3 && quiet.len() <= 6,
+        "no silence at the join at {p} s and no more than 30 ms in one piece within a second of it: windows {quiet:?}"
     );
     // (Each side on its own: the tone's phase jumps at the join.)
     let (before, after) = (&around[..43_200], &around[52_800..]);

@@ -557,14 +557,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
     assert_eq!(call("DELETE", &format!("{h}/tokens/{id}"), None).0, 204);
     assert_eq!(me("GET", &format!("/rooms/{a}"), None).0, 401, "a revoked token");
     // The database keeps a hash, not the token.
-    let db = rusqlite::Connection::open(d.join("db.sqlite")).unwrap();
-    let stored: Vec<String> = db
-        .prepare("SELECT hash FROM api_tokens")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let stored = stored_rows(&d.join("db.sqlite"), "SELECT hash FROM api_tokens");
+    assert!(!stored.is_empty());
     assert!(stored.iter().all(|s| !s.contains("cst_") && s.len() == 64), "{stored:?}");
 }
 
@@ -698,7 +692,7 @@ fn a_restart_keeps_a_running_session_going() {
     // A session written down by the previous version: the API request that made it (format 1).
     let old = "ses_0123456789ab";
     let old_request = json!({"inputs": [{"url": format!("rtmp://127.0.0.1:{}/live/in", nginx.port)}], "size": "320x180", "fps": "25"});
-    let store = costream::store::Store::open(&db).unwrap();
+    let store = costream::store::Store::connect(&db_arg(&db)).unwrap();
     let kind = costream::store::ResumeKind::Session;
     let (request, id_) = (old_request.to_string(), old.to_string());
     let r = costream::store::Resumable {
@@ -744,7 +738,7 @@ fn a_restart_keeps_a_running_session_going() {
         let (st, s) = call("GET", &format!("{h}/sessions/{old}"), None);
         st == 200 && s["state"] == "running" && s["frames"].as_u64().unwrap_or(0) > 25
     });
-    let upgraded = costream::store::Store::open(&db).unwrap().resumable(old).unwrap().expect("its record");
+    let upgraded = costream::store::Store::connect(&db_arg(&db)).unwrap().resumable(old).unwrap().expect("its record");
     assert_eq!(upgraded.format, 2, "upgraded to the session layer's record: {}", upgraded.request);
     assert!(upgraded.request.contains("\"spec\""), "{}", upgraded.request);
     assert_eq!(call("DELETE", &format!("{h}/sessions/{old}"), None).0, 204);

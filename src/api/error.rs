@@ -134,7 +134,11 @@ impl From<StoreError> for ApiError {
             StoreError::PlatformExists(_) => ApiError::conflict(e.to_string()),
             StoreError::PlatformInUse(..) => ApiError::new(StatusCode::CONFLICT, "platform_in_use", e.to_string()),
             StoreError::TooManyRooms(_) => ApiError::too_many("too_many_rooms", e.to_string()),
-            StoreError::Db(_) | StoreError::Migration(_) | StoreError::Task(_) => ApiError::server("database", &e),
+            StoreError::Db(_)
+            | StoreError::Pg(_)
+            | StoreError::Column(_)
+            | StoreError::Migration(_)
+            | StoreError::Task(_) => ApiError::server("database", &e),
         }
     }
 }

@@ -40,7 +40,7 @@ pub async fn run_with(
     let state = AppState::new(&svc, &cfg, secrets, events_tx);
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     let http = listener.local_addr()?;
-    tracing::info!(%http, rtmp = %svc.rtmp.addr, db = %cfg.db.display(), "costream serving");
+    tracing::info!(%http, rtmp = %svc.rtmp.addr, db = %crate::store::describe(&cfg.db_url()), "costream serving");
     if let Some(f) = ready {
         f(&state, http, svc.rtmp.addr);
     }

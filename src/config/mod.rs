@@ -59,8 +59,12 @@ pub struct ServiceConfig {
     pub http: SocketAddr,
     /// RTMP ingest address; anchors publish to rtmp://HOST:PORT/live/STREAM_KEY.
     pub rtmp: SocketAddr,
-    /// SQLite database file (created when missing); HLS files go beside it.
+    /// SQLite database file (created when missing; HLS files go beside it), or a PostgreSQL
+    /// URL (`postgres://…`, shared by several nodes; its password only in the file or COSTREAM_DB).
     pub db: PathBuf,
+    /// Where HLS, slates and replays are written [default: beside a SQLite file; `costream-data`
+    /// with PostgreSQL].
+    pub data_dir: Option<PathBuf>,
     /// Default stream key lifetime, seconds (1 s to 30 days).
     pub key_ttl_s: i64,
     /// Memory budget of each input's frame ring, MiB (0: a fixed 4 frames).
@@ -149,6 +153,7 @@ pub const KEYS: &[&str] = &[
     "http",
     "rtmp",
     "db",
+    "data_dir",
     "key_ttl_s",
     "ring_budget_mb",
     "segment_url_ttl_s",
@@ -190,6 +195,7 @@ impl Default for ServiceConfig {
             http: DEFAULT_HTTP.parse().expect("a valid default address"),
             rtmp: DEFAULT_RTMP.parse().expect("a valid default address"),
             db: PathBuf::from(DEFAULT_DB),
+            data_dir: None,
             key_ttl_s: DEFAULT_KEY_TTL_S,
             ring_budget_mb: DEFAULT_RING_BUDGET_MB,
             segment_url_ttl_s: DEFAULT_SEGMENT_URL_TTL_S,
@@ -295,6 +301,20 @@ fn env_value(key: &str, value: &str) -> toml::Value {
 }
 
 impl ServiceConfig {
+    /// The database as `Store::connect` takes it.
+    pub fn db_url(&self) -> String {
+        self.db.to_string_lossy().into_owned()
+    }
+
+    /// Where files are written: `data_dir`, else beside a SQLite file.
+    pub fn data_dir(&self) -> PathBuf {
+        match &self.data_dir {
+            Some(d) => d.clone(),
+            None if crate::store::is_postgres(&self.db_url()) => PathBuf::from("costream-data"),
+            None => self.db.parent().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+
     /// Checks every bound once; the first key out of bounds is named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, why: &str| Err(ConfigError::Invalid { key, why: why.into() });

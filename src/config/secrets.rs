@@ -25,7 +25,9 @@ impl ServiceConfig {
 
     /// The effective configuration as TOML, with where each secret comes from (never its value).
     pub fn print(&self, secrets: &Secrets) -> String {
-        let mut out = toml::to_string(self).unwrap_or_default();
+        let db = crate::store::describe(&self.db_url());
+        let masked = ServiceConfig { db: db.into(), ..self.clone() };
+        let mut out = toml::to_string(&masked).unwrap_or_default();
         for (name, s, env, file) in [
             ("payment", &secrets.payment, PAYMENT_SECRET_ENV, &self.payment_secret_file),
             ("platform", &secrets.platform, PLATFORM_SECRET_ENV, &self.platform_secret_file),

@@ -18,6 +18,7 @@ fn every_key_is_listed() {
         platform_secrets_dir: Some("s".into()),
         nginx_ingest_url: Some("rtmp://tier:1935".into()),
         nginx_secret_file: Some("n".into()),
+        data_dir: Some("d".into()),
         ..Default::default()
     };
     let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();
@@ -62,4 +63,23 @@ fn secrets_are_never_printed() {
     assert!(!p.contains("hunter2"), "{p}");
     assert!(p.contains("payment secret: set (from COSTREAM_PAYMENT_SECRET)"), "{p}");
     assert!(!format!("{s:?}").contains("hunter2"));
+}
+
+#[test]
+fn files_go_beside_a_sqlite_file_or_to_costream_data_and_a_database_password_is_found() {
+    let c = ServiceConfig { db: "/srv/cs/costream.sqlite".into(), ..Default::default() };
+    assert_eq!(c.data_dir(), PathBuf::from("/srv/cs"));
+    let c = ServiceConfig { db: "postgres://cs@10.0.0.9/costream".into(), ..Default::default() };
+    assert_eq!(c.data_dir(), PathBuf::from("costream-data"));
+    let c = ServiceConfig { data_dir: Some("/var/lib/cs".into()), ..c };
+    assert_eq!(c.data_dir(), PathBuf::from("/var/lib/cs"));
+    for (url, has) in [
+        ("postgres://cs@10.0.0.9/costream", false),
+        ("postgres://cs:pw@10.0.0.9/costream", true),
+        ("postgresql://cs@10.0.0.9/costream?password=pw", true),
+        ("costream.sqlite", false),
+    ] {
+        assert_eq!(crate::store::has_password(url), has, "{url}");
+        assert!(!crate::store::describe(url).contains("pw"), "{url}");
+    }
 }

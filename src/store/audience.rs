@@ -1,8 +1,8 @@
 //! Our own viewers' statistics per room, as the audience counter writes them in batches.
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::sql::p;
 use super::{Store, StoreResult};
 
 /// One viewer of a room.
@@ -44,7 +44,7 @@ impl Store {
     /// Writes what changed (rows replace the stored ones), in one transaction.
     pub fn save_audience(&self, rooms: &[RoomAudienceRows]) -> StoreResult<()> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let mut tx = db.transaction()?;
         for r in rooms {
             for v in &r.viewers {
                 tx.execute(
@@ -53,13 +53,13 @@ impl Store {
                      ON CONFLICT (room_id, viewer) DO UPDATE SET name = excluded.name,
                        first_join_ms = excluded.first_join_ms, last_leave_ms = excluded.last_leave_ms,
                        leaves = excluded.leaves, watch_ms = excluded.watch_ms",
-                    params![r.room_id, v.viewer, v.name, v.first_join_ms, v.last_leave_ms, v.leaves as i64, v.watch_ms],
+                    p![&r.room_id, &v.viewer, &v.name, v.first_join_ms, v.last_leave_ms, v.leaves as i64, v.watch_ms],
                 )?;
             }
             tx.execute(
                 "INSERT INTO audience_rooms (room_id, peak, peak_at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (room_id) DO UPDATE SET peak = excluded.peak, peak_at_ms = excluded.peak_at_ms",
-                params![r.room_id, r.peak as i64, r.peak_at_ms],
+                p![&r.room_id, r.peak as i64, r.peak_at_ms],
             )?;
             for m in &r.minutes {
                 tx.execute(
@@ -67,7 +67,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (room_id, minute) DO UPDATE SET online_peak = excluded.online_peak,
                        joins = excluded.joins, leaves = excluded.leaves, paused = excluded.paused",
-                    params![r.room_id, m.minute, m.online_peak as i64, m.joins as i64, m.leaves as i64, m.paused],
+                    p![&r.room_id, m.minute, m.online_peak as i64, m.joins as i64, m.leaves as i64, m.paused],
                 )?;
             }
         }
@@ -77,55 +77,58 @@ impl Store {
 
     /// Every room's audience as written (read once at start).
     pub fn audiences(&self) -> StoreResult<Vec<RoomAudienceRows>> {
-        let db = self.db();
+        let mut db = self.db();
         let mut rooms: std::collections::BTreeMap<String, RoomAudienceRows> = Default::default();
-        let mut st = db.prepare("SELECT room_id, peak, peak_at_ms FROM audience_rooms")?;
-        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?)))? {
-            let (room_id, peak, peak_at_ms) = row?;
+        let found = db.query_all("SELECT room_id, peak, peak_at_ms FROM audience_rooms", p![], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<Option<i64>>(2)?))
+        })?;
+        for (room_id, peak, peak_at_ms) in found {
             rooms.insert(
                 room_id.clone(),
                 RoomAudienceRows { room_id, peak: peak as u64, peak_at_ms, ..Default::default() },
             );
         }
-        let mut st = db.prepare(
+        let viewers = db.query_all(
             "SELECT room_id, viewer, name, first_join_ms, last_leave_ms, leaves, watch_ms FROM audience_viewers",
+            p![],
+            |r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    ViewerRow {
+                        viewer: r.get(1)?,
+                        name: r.get(2)?,
+                        first_join_ms: r.get(3)?,
+                        last_leave_ms: r.get(4)?,
+                        leaves: r.get::<i64>(5)? as u64,
+                        watch_ms: r.get(6)?,
+                    },
+                ))
+            },
         )?;
-        for row in st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                ViewerRow {
-                    viewer: r.get(1)?,
-                    name: r.get(2)?,
-                    first_join_ms: r.get(3)?,
-                    last_leave_ms: r.get(4)?,
-                    leaves: r.get::<_, i64>(5)? as u64,
-                    watch_ms: r.get(6)?,
-                },
-            ))
-        })? {
-            let (room, v) = row?;
+        for (room, v) in viewers {
             rooms
                 .entry(room.clone())
                 .or_insert_with(|| RoomAudienceRows { room_id: room, ..Default::default() })
                 .viewers
                 .push(v);
         }
-        let mut st = db.prepare(
+        let minutes = db.query_all(
             "SELECT room_id, minute, online_peak, joins, leaves, paused FROM audience_minutes ORDER BY minute",
+            p![],
+            |r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    MinuteRow {
+                        minute: r.get(1)?,
+                        online_peak: r.get::<i64>(2)? as u64,
+                        joins: r.get::<i64>(3)? as u64,
+                        leaves: r.get::<i64>(4)? as u64,
+                        paused: r.get(5)?,
+                    },
+                ))
+            },
         )?;
-        for row in st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                MinuteRow {
-                    minute: r.get(1)?,
-                    online_peak: r.get::<_, i64>(2)? as u64,
-                    joins: r.get::<_, i64>(3)? as u64,
-                    leaves: r.get::<_, i64>(4)? as u64,
-                    paused: r.get(5)?,
-                },
-            ))
-        })? {
-            let (room, m) = row?;
+        for (room, m) in minutes {
             rooms
                 .entry(room.clone())
                 .or_insert_with(|| RoomAudienceRows { room_id: room, ..Default::default() })
@@ -139,7 +142,7 @@ impl Store {
 impl Store {
     /// Marks a room public (its playback needs no viewer token) or not.
     pub fn set_room_public(&self, room: &str, public: bool) -> StoreResult<()> {
-        let n = self.db().execute("UPDATE rooms SET public = ?2 WHERE id = ?1", params![room, public])?;
+        let n = self.db().execute("UPDATE rooms SET public = ?2 WHERE id = ?1", p![room, public])?;
         if n == 0 {
             return Err(super::StoreError::NoRoom(room.to_string()));
         }
@@ -148,9 +151,6 @@ impl Store {
 
     /// The public rooms.
     pub fn public_rooms(&self) -> StoreResult<Vec<String>> {
-        let db = self.db();
-        let mut st = db.prepare("SELECT id FROM rooms WHERE public = 1")?;
-        let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all("SELECT id FROM rooms WHERE public = 1", p![], |r| r.get(0))
     }
 }

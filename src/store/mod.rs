@@ -1,5 +1,5 @@
 //! What must survive a restart — rooms, their stream keys, their destinations — in an embedded
-//! SQLite database (one file by default).
+//! SQLite database (one file by default), or in PostgreSQL when several nodes share it.
 //!
 //! Stream keys are issued per room, expire (24 h by default) and can be regenerated, which revokes
 //! every earlier key of the room. A key is checked at publish time, so an expired or revoked key is
@@ -9,24 +9,31 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 mod audience;
+mod engine;
 mod pauses;
+mod pg;
 mod platforms;
 mod polls;
 mod resumable;
 mod slates;
+mod sql;
+mod sqlite;
 mod tokens;
 mod viewers;
 pub use audience::{MinuteRow, RoomAudienceRows, ViewerRow};
+pub use engine::{describe, has_password, is_postgres};
+use engine::{migrate_pg, Db, Engine};
 pub use pauses::Pause;
 pub use platforms::{PlatformRecord, RoomPlatform};
 pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
 pub use resumable::{Resumable, ResumeKind};
 use serde::Serialize;
 pub use slates::Slate;
+use sql::{p, Sql};
 pub use tokens::{token_hash, Role, TokenInfo};
 
 /// Default lifetime of a stream key.
@@ -36,6 +43,11 @@ pub const DEFAULT_KEY_TTL_S: i64 = 24 * 3600;
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL's code and message, never its detail (which quotes the row: a key, say).
+    #[error("database: {0}")]
+    Pg(String),
+    #[error("database: {0}")]
+    Column(String),
     #[error("no room {0}")]
     NoRoom(String),
     #[error("no destination {0}")]
@@ -58,6 +70,15 @@ pub enum StoreError {
     Task(String),
     #[error("the service holds {0} rooms, its most; delete one first")]
     TooManyRooms(usize),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Pg(match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        })
+    }
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -112,7 +133,7 @@ pub struct Destination {
 }
 
 pub struct Store {
-    db: Mutex<Connection>,
+    engine: Engine,
 }
 
 pub fn now_s() -> i64 {
@@ -161,6 +182,16 @@ pub fn schema_version() -> usize {
 }
 
 impl Store {
+    /// A PostgreSQL database (`postgres://…`) or a SQLite file (anything else).
+    pub fn connect(db: &str) -> StoreResult<Store> {
+        if !is_postgres(db) {
+            return Self::open(Path::new(db));
+        }
+        let pg = pg::Pg::connect(db)?;
+        migrate_pg(&mut *pg.conn())?;
+        Ok(Store { engine: Engine::Pg(pg) })
+    }
+
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> StoreResult<Store> {
         if let Some(dir) = path.parent() {
@@ -176,11 +207,14 @@ impl Store {
     fn init(mut c: Connection) -> StoreResult<Store> {
         c.pragma_update(None, "foreign_keys", "ON")?;
         migrations().to_latest(&mut c)?;
-        Ok(Store { db: Mutex::new(c) })
+        Ok(Store { engine: Engine::Lite(Mutex::new(c)) })
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        crate::sys::lock(&self.db)
+    fn db(&self) -> Db<'_> {
+        match &self.engine {
+            Engine::Lite(c) => Db::Lite(crate::sys::lock(c)),
+            Engine::Pg(pg) => Db::Pg(pg.conn()),
+        }
     }
 
     /// Creates a room and issues its first stream key.
@@ -192,14 +226,14 @@ impl Store {
     pub fn create_room_within(&self, name: &str, platform: &str, ttl_s: i64, max_rooms: usize) -> StoreResult<Room> {
         let (id, now) = (format!("room_{}", random_hex(6)), now_s());
         {
-            let db = self.db();
-            let n: i64 = db.query_row("SELECT COUNT(*) FROM rooms", [], |r| r.get(0))?;
-            if n as usize >= max_rooms {
-                return Err(StoreError::TooManyRooms(n as usize));
+            let mut db = self.db();
+            let n: usize = db.query_row("SELECT COUNT(*) FROM rooms", p![], |r| r.get(0))?;
+            if n >= max_rooms {
+                return Err(StoreError::TooManyRooms(n));
             }
             db.execute(
                 "INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, name, platform, now],
+                p![&id, name, platform, now],
             )?;
         }
         self.regenerate_key(&id, ttl_s)?;
@@ -207,51 +241,45 @@ impl Store {
     }
 
     pub fn room(&self, id: &str) -> StoreResult<Room> {
-        let db = self.db();
-        let r = db
-            .query_row(
-                "SELECT id, name, platform, created_at, default_slate, title, tags FROM rooms WHERE id = ?1",
-                params![id],
-                |r| {
-                    let tags: String = r.get(6)?;
-                    Ok(Room {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        platform: r.get(2)?,
-                        created_at: r.get(3)?,
-                        key: None,
-                        default_slate: r.get(4)?,
-                        title: r.get(5)?,
-                        tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()?;
+        let mut db = self.db();
+        let r = db.query_opt(
+            "SELECT id, name, platform, created_at, default_slate, title, tags FROM rooms WHERE id = ?1",
+            p![id],
+            |r| {
+                let tags: String = r.get(6)?;
+                Ok(Room {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    platform: r.get(2)?,
+                    created_at: r.get(3)?,
+                    key: None,
+                    default_slate: r.get(4)?,
+                    title: r.get(5)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                })
+            },
+        )?;
         let mut room = r.ok_or_else(|| StoreError::NoRoom(id.to_string()))?;
-        room.key = Self::current_key(&db, id)?;
+        room.key = Self::current_key(&mut *db, id)?;
         Ok(room)
     }
 
     pub fn rooms(&self) -> StoreResult<Vec<Room>> {
-        let ids: Vec<String> = {
-            let db = self.db();
-            let mut st = db.prepare("SELECT id FROM rooms ORDER BY created_at, id")?;
-            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            v
-        };
+        let ids: Vec<String> =
+            self.db().query_all("SELECT id FROM rooms ORDER BY created_at, id", p![], |r| r.get(0))?;
         ids.iter().map(|id| self.room(id)).collect()
     }
 
     /// Sets what the room is about (each part left as it is when None).
     pub fn set_room_topic(&self, id: &str, title: Option<&str>, tags: Option<&[String]>) -> StoreResult<()> {
-        let db = self.db();
-        let mut n = db.query_row("SELECT COUNT(*) FROM rooms WHERE id = ?1", params![id], |r| r.get::<_, i64>(0))?;
+        let mut db = self.db();
+        let mut n: usize = db.query_row("SELECT COUNT(*) FROM rooms WHERE id = ?1", p![id], |r| r.get(0))?;
         if let Some(t) = title {
-            n = db.execute("UPDATE rooms SET title = ?2 WHERE id = ?1", params![id, t])? as i64;
+            n = db.execute("UPDATE rooms SET title = ?2 WHERE id = ?1", p![id, t])?;
         }
         if let Some(tags) = tags {
             let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
-            n = db.execute("UPDATE rooms SET tags = ?2 WHERE id = ?1", params![id, tags])? as i64;
+            n = db.execute("UPDATE rooms SET tags = ?2 WHERE id = ?1", p![id, tags])?;
         }
         if n == 0 {
             return Err(StoreError::NoRoom(id.to_string()));
@@ -260,38 +288,40 @@ impl Store {
     }
 
     pub fn delete_room(&self, id: &str) -> StoreResult<()> {
-        let n = self.db().execute("DELETE FROM rooms WHERE id = ?1", params![id])?;
+        let n = self.db().execute("DELETE FROM rooms WHERE id = ?1", p![id])?;
         if n == 0 {
             return Err(StoreError::NoRoom(id.to_string()));
         }
         Ok(())
     }
 
-    fn current_key(db: &Connection, room: &str) -> StoreResult<Option<StreamKey>> {
-        Ok(db
-            .query_row(
-                "SELECT key, issued_at, expires_at FROM stream_keys WHERE room_id = ?1 AND revoked = 0 ORDER BY issued_at DESC, rowid DESC LIMIT 1",
-                params![room],
-                |r| Ok(StreamKey { key: r.get(0)?, issued_at: r.get(1)?, expires_at: r.get(2)? }),
-            )
-            .optional()?)
+    /// A room has one key that is not revoked: regenerating revokes the others in its transaction.
+    fn current_key(db: &mut dyn Sql, room: &str) -> StoreResult<Option<StreamKey>> {
+        db.query_opt(
+            "SELECT key, issued_at, expires_at FROM stream_keys WHERE room_id = ?1 AND revoked = 0 ORDER BY issued_at DESC, key LIMIT 1",
+            p![room],
+            |r| Ok(StreamKey { key: r.get(0)?, issued_at: r.get(1)?, expires_at: r.get(2)? }),
+        )
     }
 
     /// Issues a new key for the room; every earlier key stops working.
     pub fn regenerate_key(&self, room: &str, ttl_s: i64) -> StoreResult<StreamKey> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let mut tx = db.transaction()?;
+        // FOR UPDATE on PostgreSQL (SQLite's writer lock does the same): two regenerations of one
+        // room take turns, so one key is left.
+        let lock = if matches!(self.engine, Engine::Pg(_)) { " FOR UPDATE" } else { "" };
         let exists: Option<String> =
-            tx.query_row("SELECT id FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
+            tx.query_opt(&format!("SELECT id FROM rooms WHERE id = ?1{lock}"), p![room], |r| r.get(0))?;
         if exists.is_none() {
             return Err(StoreError::NoRoom(room.to_string()));
         }
-        tx.execute("UPDATE stream_keys SET revoked = 1 WHERE room_id = ?1", params![room])?;
+        tx.execute("UPDATE stream_keys SET revoked = 1 WHERE room_id = ?1", p![room])?;
         let now = now_s();
         let k = StreamKey { key: format!("sk_{}", random_hex(16)), issued_at: now, expires_at: now + ttl_s };
         tx.execute(
             "INSERT INTO stream_keys (key, room_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![k.key, room, k.issued_at, k.expires_at],
+            p![&k.key, room, k.issued_at, k.expires_at],
         )?;
         tx.commit()?;
         Ok(k)
@@ -299,12 +329,11 @@ impl Store {
 
     /// The room a key publishes to, if the key is valid at `now`.
     pub fn check_key(&self, key: &str, now: i64) -> StoreResult<std::result::Result<String, KeyProblem>> {
-        let db = self.db();
-        let row: Option<(String, i64, bool)> = db
-            .query_row("SELECT room_id, expires_at, revoked FROM stream_keys WHERE key = ?1", params![key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
-            })
-            .optional()?;
+        let row: Option<(String, i64, bool)> = self.db().query_opt(
+            "SELECT room_id, expires_at, revoked FROM stream_keys WHERE key = ?1",
+            p![key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         Ok(match row {
             None => Err(KeyProblem::Unknown),
             Some((_, _, true)) => Err(KeyProblem::Revoked),
@@ -323,27 +352,22 @@ impl Store {
         };
         self.db().execute(
             "INSERT INTO destinations (id, room_id, url, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![d.id, d.room_id, d.url, d.created_at],
+            p![&d.id, &d.room_id, &d.url, d.created_at],
         )?;
         Ok(d)
     }
 
     pub fn destinations(&self, room: &str) -> StoreResult<Vec<Destination>> {
         self.room(room)?;
-        let db = self.db();
-        let mut st = db.prepare(
+        self.db().query_all(
             "SELECT id, room_id, url, created_at FROM destinations WHERE room_id = ?1 ORDER BY created_at, id",
-        )?;
-        let v = st
-            .query_map(params![room], |r| {
-                Ok(Destination { id: r.get(0)?, room_id: r.get(1)?, url: r.get(2)?, created_at: r.get(3)? })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(v)
+            p![room],
+            |r| Ok(Destination { id: r.get(0)?, room_id: r.get(1)?, url: r.get(2)?, created_at: r.get(3)? }),
+        )
     }
 
     pub fn delete_destination(&self, room: &str, id: &str) -> StoreResult<()> {
-        let n = self.db().execute("DELETE FROM destinations WHERE id = ?1 AND room_id = ?2", params![id, room])?;
+        let n = self.db().execute("DELETE FROM destinations WHERE id = ?1 AND room_id = ?2", p![id, room])?;
         if n == 0 {
             return Err(StoreError::NoDestination(id.to_string()));
         }
@@ -384,7 +408,7 @@ mod tests {
     fn migrations_are_valid_and_counted() {
         assert!(migrations().validate().is_ok());
         let s = Store::open_in_memory().unwrap();
-        let v: usize = s.db().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: usize = s.db().query_row("PRAGMA user_version", p![], |r| r.get(0)).unwrap();
         assert_eq!(v, schema_version());
     }
 

@@ -1,8 +1,8 @@
 //! Rooms on pause: a row while a room is paused, so a pause survives a restart.
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::sql::p;
 use super::{Store, StoreError, StoreResult};
 
 /// A paused room: since when (Unix seconds), the slate it shows and what happens to its anchor's
@@ -18,42 +18,37 @@ pub struct Pause {
 impl Store {
     /// Writes the room's pause (a paused room's pause is replaced, its `since` kept).
     pub fn set_pause(&self, p: &Pause) -> StoreResult<Pause> {
-        let db = self.db();
+        let mut db = self.db();
         let exists: Option<String> =
-            db.query_row("SELECT id FROM rooms WHERE id = ?1", params![p.room_id], |r| r.get(0)).optional()?;
+            db.query_opt("SELECT id FROM rooms WHERE id = ?1", p![&p.room_id], |r| r.get(0))?;
         if exists.is_none() {
             return Err(StoreError::NoRoom(p.room_id.clone()));
         }
         db.execute(
             "INSERT INTO room_pauses (room_id, since, slate, audio) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (room_id) DO UPDATE SET slate = excluded.slate, audio = excluded.audio",
-            params![p.room_id, p.since, p.slate, p.audio],
+            p![&p.room_id, p.since, &p.slate, &p.audio],
         )?;
-        let since =
-            db.query_row("SELECT since FROM room_pauses WHERE room_id = ?1", params![p.room_id], |r| r.get(0))?;
+        let since: i64 =
+            db.query_row("SELECT since FROM room_pauses WHERE room_id = ?1", p![&p.room_id], |r| r.get(0))?;
         Ok(Pause { since, ..p.clone() })
     }
 
     /// Ends the room's pause; the pause that ended, if it was paused.
     pub fn clear_pause(&self, room: &str) -> StoreResult<Option<Pause>> {
-        let db = self.db();
-        let p = db
-            .query_row("SELECT since, slate, audio FROM room_pauses WHERE room_id = ?1", params![room], |r| {
-                Ok(Pause { room_id: room.to_string(), since: r.get(0)?, slate: r.get(1)?, audio: r.get(2)? })
-            })
-            .optional()?;
-        db.execute("DELETE FROM room_pauses WHERE room_id = ?1", params![room])?;
+        let mut db = self.db();
+        let p = db.query_opt("SELECT since, slate, audio FROM room_pauses WHERE room_id = ?1", p![room], |r| {
+            Ok(Pause { room_id: room.to_string(), since: r.get(0)?, slate: r.get(1)?, audio: r.get(2)? })
+        })?;
+        db.execute("DELETE FROM room_pauses WHERE room_id = ?1", p![room])?;
         Ok(p)
     }
 
     /// Every paused room's pause.
     pub fn pauses(&self) -> StoreResult<Vec<Pause>> {
-        let db = self.db();
-        let mut st = db.prepare("SELECT room_id, since, slate, audio FROM room_pauses ORDER BY room_id")?;
-        let v = st
-            .query_map([], |r| Ok(Pause { room_id: r.get(0)?, since: r.get(1)?, slate: r.get(2)?, audio: r.get(3)? }))?
-            .collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all("SELECT room_id, since, slate, audio FROM room_pauses ORDER BY room_id", p![], |r| {
+            Ok(Pause { room_id: r.get(0)?, since: r.get(1)?, slate: r.get(2)?, audio: r.get(3)? })
+        })
     }
 }
 

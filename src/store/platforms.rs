@@ -1,7 +1,6 @@
 //! Platforms (their settings, no secrets) and each room's push server and key on each of them.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::sql::{p, Row};
 use super::{now_s, Store, StoreError, StoreResult};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +31,7 @@ pub struct RoomPlatform {
 const BINDING: &str = "SELECT room_id, platform_id, push_server, stream_key, live_address, remote, key_issued_at, \
                        key_expires_at, key_revoked FROM room_platforms";
 
-fn binding(r: &Row) -> rusqlite::Result<RoomPlatform> {
+fn binding(r: &Row) -> StoreResult<RoomPlatform> {
     Ok(RoomPlatform {
         room_id: r.get(0)?,
         platform_id: r.get(1)?,
@@ -46,7 +45,7 @@ fn binding(r: &Row) -> rusqlite::Result<RoomPlatform> {
     })
 }
 
-fn platform(r: &Row) -> rusqlite::Result<PlatformRecord> {
+fn platform(r: &Row) -> StoreResult<PlatformRecord> {
     Ok(PlatformRecord { id: r.get(0)?, kind: r.get(1)?, name: r.get(2)?, settings: r.get(3)?, created_at: r.get(4)? })
 }
 
@@ -55,7 +54,7 @@ impl Store {
         let done = self.db().execute(
             "INSERT INTO platforms (id, kind, name, settings, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT(id) DO NOTHING",
-            params![p.id, p.kind, p.name, p.settings, p.created_at],
+            p![&p.id, &p.kind, &p.name, &p.settings, p.created_at],
         )?;
         if done == 0 {
             return Err(StoreError::PlatformExists(p.id.clone()));
@@ -64,29 +63,28 @@ impl Store {
     }
 
     pub fn platforms(&self) -> StoreResult<Vec<PlatformRecord>> {
-        let db = self.db();
-        let mut st =
-            db.prepare("SELECT id, kind, name, settings, created_at FROM platforms ORDER BY created_at, id")?;
-        let v = st.query_map([], platform)?.collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all(
+            "SELECT id, kind, name, settings, created_at FROM platforms ORDER BY created_at, id",
+            p![],
+            platform,
+        )
     }
 
     pub fn platform(&self, id: &str) -> StoreResult<PlatformRecord> {
-        let db = self.db();
-        db.query_row("SELECT id, kind, name, settings, created_at FROM platforms WHERE id = ?1", params![id], platform)
-            .optional()?
+        self.db()
+            .query_opt("SELECT id, kind, name, settings, created_at FROM platforms WHERE id = ?1", p![id], platform)?
             .ok_or_else(|| StoreError::NoPlatform(id.to_string()))
     }
 
     /// Deletes a platform that carries no room (their pushes would go on with nothing to manage them).
     pub fn delete_platform(&self, id: &str) -> StoreResult<()> {
-        let db = self.db();
-        let mut st = db.prepare("SELECT room_id FROM room_platforms WHERE platform_id = ?1 LIMIT 5")?;
-        let rooms: Vec<String> = st.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut db = self.db();
+        let rooms: Vec<String> =
+            db.query_all("SELECT room_id FROM room_platforms WHERE platform_id = ?1 LIMIT 5", p![id], |r| r.get(0))?;
         if !rooms.is_empty() {
             return Err(StoreError::PlatformInUse(id.to_string(), rooms.join(", ")));
         }
-        if db.execute("DELETE FROM platforms WHERE id = ?1", params![id])? == 0 {
+        if db.execute("DELETE FROM platforms WHERE id = ?1", p![id])? == 0 {
             return Err(StoreError::NoPlatform(id.to_string()));
         }
         Ok(())
@@ -99,13 +97,13 @@ impl Store {
              key_issued_at, key_expires_at, key_revoked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT(room_id, platform_id) DO UPDATE SET push_server = ?3, stream_key = ?4, live_address = ?5, \
              remote = ?6, key_issued_at = ?7, key_expires_at = ?8, key_revoked = ?9",
-            params![
-                b.room_id,
-                b.platform_id,
-                b.push_server,
-                b.stream_key,
-                b.live_address,
-                b.remote,
+            p![
+                &b.room_id,
+                &b.platform_id,
+                &b.push_server,
+                &b.stream_key,
+                &b.live_address,
+                &b.remote,
                 b.key_issued_at,
                 b.key_expires_at,
                 b.key_revoked,
@@ -119,7 +117,7 @@ impl Store {
     pub fn delete_room_platform(&self, room: &str, platform: &str) -> StoreResult<()> {
         let n = self
             .db()
-            .execute("DELETE FROM room_platforms WHERE room_id = ?1 AND platform_id = ?2", params![room, platform])?;
+            .execute("DELETE FROM room_platforms WHERE room_id = ?1 AND platform_id = ?2", p![room, platform])?;
         if n == 0 {
             return Err(StoreError::NoPlatform(format!("{platform} for room {room}")));
         }
@@ -128,18 +126,16 @@ impl Store {
 
     /// A room's platforms, in the order they were added.
     pub fn room_platforms(&self, room: &str) -> StoreResult<Vec<RoomPlatform>> {
-        let db = self.db();
-        let mut st = db.prepare(&format!("{BINDING} WHERE room_id = ?1 ORDER BY created_at, platform_id"))?;
-        let v = st.query_map(params![room], binding)?.collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all(
+            &format!("{BINDING} WHERE room_id = ?1 ORDER BY created_at, platform_id"),
+            p![room],
+            binding,
+        )
     }
 
     /// Every room's binding, for the key clock and the audience polls.
     pub fn all_room_platforms(&self) -> StoreResult<Vec<RoomPlatform>> {
-        let db = self.db();
-        let mut st = db.prepare(BINDING)?;
-        let v = st.query_map([], binding)?.collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all(BINDING, p![], binding)
     }
 
     /// A push URL's key was replaced: what a restart resumes pushes to the new one. The URLs are
@@ -147,9 +143,11 @@ impl Store {
     pub fn move_push_url(&self, old: &str, new: &str) -> StoreResult<usize> {
         let (old, new) =
             (serde_json::to_string(old).unwrap_or_default(), serde_json::to_string(new).unwrap_or_default());
+        // A record holds `old` when taking it out changes the record (`instr` is SQLite's alone;
+        // `old` is a JSON string, never empty).
         let n = self.db().execute(
-            "UPDATE resumable SET request = replace(request, ?1, ?2) WHERE instr(request, ?1) > 0",
-            params![old, new],
+            "UPDATE resumable SET request = replace(request, ?1, ?2) WHERE replace(request, ?1, '') <> request",
+            p![&old, &new],
         )?;
         Ok(n)
     }
@@ -158,24 +156,20 @@ impl Store {
     pub fn note_platform_audience(&self, room: &str, platform: &str, minute: i64, count: u64) -> StoreResult<()> {
         self.db().execute(
             "INSERT INTO platform_audience (room_id, platform_id, minute, peak, last) VALUES (?1, ?2, ?3, ?4, ?4) \
-             ON CONFLICT(room_id, platform_id, minute) DO UPDATE SET peak = MAX(peak, ?4), last = ?4",
-            params![room, platform, minute, count as i64],
+             ON CONFLICT(room_id, platform_id, minute) DO UPDATE SET peak = CASE WHEN platform_audience.peak > \
+             excluded.peak THEN platform_audience.peak ELSE excluded.peak END, last = excluded.last",
+            p![room, platform, minute, count as i64],
         )?;
         Ok(())
     }
 
     /// A room's per-minute platform counts: (platform, minute, peak, last), oldest first.
     pub fn platform_audience(&self, room: &str) -> StoreResult<Vec<(String, i64, u64, u64)>> {
-        let db = self.db();
-        let mut st = db.prepare(
+        self.db().query_all(
             "SELECT platform_id, minute, peak, last FROM platform_audience WHERE room_id = ?1 ORDER BY minute, platform_id",
-        )?;
-        let v = st
-            .query_map(params![room], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(v)
+            p![room],
+            |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<i64>(2)? as u64, r.get::<i64>(3)? as u64)),
+        )
     }
 }
 

@@ -2,9 +2,9 @@
 //! SHA-256; a second vote replaces the first), counted exactly and kept across a restart. A tie
 //! goes to the option that first reached the winning count.
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use super::sql::{p, Row, Sql};
 use super::{Store, StoreError, StoreResult};
 
 /// A poll as written down, with its counts.
@@ -59,14 +59,12 @@ impl Store {
     /// Opens a poll unless its session has one open.
     pub fn open_poll(&self, p: &PollRecord) -> StoreResult<Result<PollRecord, OpenRefusal>> {
         let mut db = self.db();
-        let tx = db.transaction()?;
-        let open: Option<String> = tx
-            .query_row(
-                "SELECT id FROM polls WHERE session_id = ?1 AND closed_at_ms IS NULL",
-                params![p.session_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let mut tx = db.transaction()?;
+        let open: Option<String> = tx.query_opt(
+            "SELECT id FROM polls WHERE session_id = ?1 AND closed_at_ms IS NULL",
+            p![&p.session_id],
+            |r| r.get(0),
+        )?;
         if let Some(id) = open {
             return Ok(Err(OpenRefusal::AlreadyOpen(id)));
         }
@@ -74,28 +72,27 @@ impl Store {
         tx.execute(
             "INSERT INTO polls (id, session_id, channel, question, options, opened_at_ms, closes_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![p.id, p.session_id, p.channel, p.question, options, p.opened_at_ms, p.closes_at_ms],
+            p![&p.id, &p.session_id, &p.channel, &p.question, options, p.opened_at_ms, p.closes_at_ms],
         )?;
-        let rec = read(&tx, &p.id)?.ok_or_else(|| StoreError::NoPoll(p.id.clone()))?;
+        let rec = read(&mut *tx, &p.id)?.ok_or_else(|| StoreError::NoPoll(p.id.clone()))?;
         tx.commit()?;
         Ok(Ok(rec))
     }
 
     pub fn poll(&self, id: &str) -> StoreResult<Option<PollRecord>> {
         let mut db = self.db();
-        let tx = db.transaction()?;
-        read(&tx, id)
+        let mut tx = db.transaction()?;
+        read(&mut *tx, id)
     }
 
     /// Counts `token_hash`'s vote for `option` at `now_ms`, replacing its earlier one.
     pub fn vote(&self, poll: &str, token_hash: &str, option: usize, now_ms: i64) -> StoreResult<VoteOutcome> {
         let mut db = self.db();
-        let tx = db.transaction()?;
-        let row: Option<(String, i64, Option<i64>)> = tx
-            .query_row("SELECT options, closes_at_ms, closed_at_ms FROM polls WHERE id = ?1", params![poll], |r| {
+        let mut tx = db.transaction()?;
+        let row: Option<(String, i64, Option<i64>)> =
+            tx.query_opt("SELECT options, closes_at_ms, closed_at_ms FROM polls WHERE id = ?1", p![poll], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
+            })?;
         let (options, closes, closed) = row.ok_or_else(|| StoreError::NoPoll(poll.to_string()))?;
         if closed.is_some() || now_ms >= closes {
             return Ok(VoteOutcome::Closed);
@@ -103,30 +100,26 @@ impl Store {
         if option >= serde_json::from_str::<Vec<String>>(&options).map_or(0, |o| o.len()) {
             return Ok(VoteOutcome::NoOption);
         }
-        let earlier: Option<i64> = tx
-            .query_row(
-                "SELECT option FROM poll_votes WHERE poll_id = ?1 AND token_hash = ?2",
-                params![poll, token_hash],
-                |r| r.get(0),
-            )
-            .optional()?;
-        tx.execute(
-            "INSERT INTO poll_votes (poll_id, token_hash, option, at_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (poll_id, token_hash) DO UPDATE SET option = excluded.option, at_ms = excluded.at_ms",
-            params![poll, token_hash, option as i64, now_ms],
-        )?;
-        let seq: i64 =
-            tx.query_row("UPDATE polls SET votes = votes + 1 WHERE id = ?1 RETURNING votes", params![poll], |r| {
-                r.get(0)
-            })?;
-        let count: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM poll_votes WHERE poll_id = ?1 AND option = ?2",
-            params![poll, option as i64],
+        let earlier: Option<i64> = tx.query_opt(
+            "SELECT option FROM poll_votes WHERE poll_id = ?1 AND token_hash = ?2",
+            p![poll, token_hash],
             |r| r.get(0),
         )?;
         tx.execute(
-            "INSERT OR IGNORE INTO poll_reached (poll_id, option, count, seq) VALUES (?1, ?2, ?3, ?4)",
-            params![poll, option as i64, count, seq],
+            "INSERT INTO poll_votes (poll_id, token_hash, option, at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (poll_id, token_hash) DO UPDATE SET option = excluded.option, at_ms = excluded.at_ms",
+            p![poll, token_hash, option as i64, now_ms],
+        )?;
+        let seq: i64 =
+            tx.query_row("UPDATE polls SET votes = votes + 1 WHERE id = ?1 RETURNING votes", p![poll], |r| r.get(0))?;
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM poll_votes WHERE poll_id = ?1 AND option = ?2",
+            p![poll, option as i64],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO poll_reached (poll_id, option, count, seq) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            p![poll, option as i64, count, seq],
         )?;
         tx.commit()?;
         Ok(if earlier.is_some() { VoteOutcome::Replaced } else { VoteOutcome::Counted })
@@ -136,12 +129,12 @@ impl Store {
     /// there is no such poll. A closed poll stays as it was.
     pub fn close_poll(&self, id: &str, by: &str, now_ms: i64) -> StoreResult<Option<PollRecord>> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let mut tx = db.transaction()?;
         tx.execute(
             "UPDATE polls SET closed_at_ms = ?2, closed_by = ?3 WHERE id = ?1 AND closed_at_ms IS NULL",
-            params![id, now_ms, by],
+            p![id, now_ms, by],
         )?;
-        let rec = read(&tx, id)?;
+        let rec = read(&mut *tx, id)?;
         tx.commit()?;
         Ok(rec)
     }
@@ -149,39 +142,37 @@ impl Store {
     /// Every open poll.
     pub fn open_polls(&self) -> StoreResult<Vec<PollRecord>> {
         let mut db = self.db();
-        let tx = db.transaction()?;
-        let ids: Vec<String> = {
-            let mut st = tx.prepare("SELECT id FROM polls WHERE closed_at_ms IS NULL ORDER BY opened_at_ms")?;
-            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            v
-        };
-        ids.iter().filter_map(|id| read(&tx, id).transpose()).collect()
+        let mut tx = db.transaction()?;
+        let ids: Vec<String> =
+            tx.query_all("SELECT id FROM polls WHERE closed_at_ms IS NULL ORDER BY opened_at_ms, id", p![], |r| {
+                r.get(0)
+            })?;
+        ids.iter().filter_map(|id| read(&mut *tx, id).transpose()).collect()
     }
 
     /// A session's polls, newest first (at most 100).
     pub fn polls_of(&self, session: &str) -> StoreResult<Vec<PollRecord>> {
         let mut db = self.db();
-        let tx = db.transaction()?;
-        let ids: Vec<String> = {
-            let mut st = tx.prepare(
-                "SELECT id FROM polls WHERE session_id = ?1 ORDER BY opened_at_ms DESC, rowid DESC LIMIT 100",
-            )?;
-            let v = st.query_map(params![session], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            v
-        };
-        ids.iter().filter_map(|id| read(&tx, id).transpose()).collect()
+        let mut tx = db.transaction()?;
+        // Polls opened in the same millisecond (one closed, the next opened) have no order of
+        // their own: the id decides, so both engines list them alike.
+        let ids: Vec<String> = tx.query_all(
+            "SELECT id FROM polls WHERE session_id = ?1 ORDER BY opened_at_ms DESC, id DESC LIMIT 100",
+            p![session],
+            |r| r.get(0),
+        )?;
+        ids.iter().filter_map(|id| read(&mut *tx, id).transpose()).collect()
     }
 
     /// The poll a pause of this room opens (JSON, as the session layer wrote it).
     pub fn room_poll(&self, room: &str) -> StoreResult<Option<String>> {
-        let db = self.db();
         let v: Option<Option<String>> =
-            db.query_row("SELECT poll FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
+            self.db().query_opt("SELECT poll FROM rooms WHERE id = ?1", p![room], |r| r.get(0))?;
         v.ok_or_else(|| StoreError::NoRoom(room.to_string()))
     }
 
     pub fn set_room_poll(&self, room: &str, poll: Option<&str>) -> StoreResult<()> {
-        let n = self.db().execute("UPDATE rooms SET poll = ?2 WHERE id = ?1", params![room, poll])?;
+        let n = self.db().execute("UPDATE rooms SET poll = ?2 WHERE id = ?1", p![room, poll])?;
         if n == 0 {
             return Err(StoreError::NoRoom(room.to_string()));
         }
@@ -190,32 +181,32 @@ impl Store {
 }
 
 /// One poll with its counts and leader, read inside a transaction.
-fn read(tx: &Transaction, id: &str) -> StoreResult<Option<PollRecord>> {
-    let rec = tx
-        .query_row(&format!("SELECT {COLUMNS} FROM polls WHERE id = ?1"), params![id], |r| {
-            let options: String = r.get(4)?;
-            Ok(PollRecord {
-                id: r.get(0)?,
-                session_id: r.get(1)?,
-                channel: r.get(2)?,
-                question: r.get(3)?,
-                options: serde_json::from_str(&options).unwrap_or_default(),
-                opened_at_ms: r.get(5)?,
-                closes_at_ms: r.get(6)?,
-                closed_at_ms: r.get(7)?,
-                closed_by: r.get(8)?,
-                votes: r.get::<_, i64>(9)? as u64,
-                counts: Vec::new(),
-                voters: 0,
-                leader: None,
-            })
+fn read(tx: &mut dyn Sql, id: &str) -> StoreResult<Option<PollRecord>> {
+    let rec = tx.query_opt(&format!("SELECT {COLUMNS} FROM polls WHERE id = ?1"), p![id], |r: &Row| {
+        let options: String = r.get(4)?;
+        Ok(PollRecord {
+            id: r.get(0)?,
+            session_id: r.get(1)?,
+            channel: r.get(2)?,
+            question: r.get(3)?,
+            options: serde_json::from_str(&options).unwrap_or_default(),
+            opened_at_ms: r.get(5)?,
+            closes_at_ms: r.get(6)?,
+            closed_at_ms: r.get(7)?,
+            closed_by: r.get(8)?,
+            votes: r.get::<i64>(9)? as u64,
+            counts: Vec::new(),
+            voters: 0,
+            leader: None,
         })
-        .optional()?;
+    })?;
     let Some(mut rec) = rec else { return Ok(None) };
     rec.counts = vec![0; rec.options.len()];
-    let mut st = tx.prepare("SELECT option, COUNT(*) FROM poll_votes WHERE poll_id = ?1 GROUP BY option")?;
-    for row in st.query_map(params![id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (o, n) = row?;
+    let rows =
+        tx.query_all("SELECT option, COUNT(*) FROM poll_votes WHERE poll_id = ?1 GROUP BY option", p![id], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<i64>(1)?))
+        })?;
+    for (o, n) in rows {
         if let Some(c) = rec.counts.get_mut(o as usize) {
             *c = n as u64;
         }
@@ -226,7 +217,7 @@ fn read(tx: &Transaction, id: &str) -> StoreResult<Option<PollRecord>> {
 }
 
 /// The option with the most votes; among equals, the first to reach that count.
-fn leader(tx: &Transaction, id: &str, counts: &[u64]) -> StoreResult<Option<usize>> {
+fn leader(tx: &mut dyn Sql, id: &str, counts: &[u64]) -> StoreResult<Option<usize>> {
     let top = counts.iter().copied().max().unwrap_or(0);
     if top == 0 {
         return Ok(None);
@@ -234,12 +225,11 @@ fn leader(tx: &Transaction, id: &str, counts: &[u64]) -> StoreResult<Option<usiz
     let mut best: Option<(i64, usize)> = None;
     for (o, _) in counts.iter().enumerate().filter(|(_, c)| **c == top) {
         let seq: i64 = tx
-            .query_row(
+            .query_opt(
                 "SELECT seq FROM poll_reached WHERE poll_id = ?1 AND option = ?2 AND count = ?3",
-                params![id, o as i64, top as i64],
+                p![id, o as i64, top as i64],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .unwrap_or(i64::MAX);
         if best.is_none_or(|(s, _)| seq < s) {
             best = Some((seq, o));

@@ -1,7 +1,6 @@
 //! Running sessions and live invitations, written down so a restart resumes them.
 
-use rusqlite::params;
-
+use super::sql::p;
 use super::{now_s, Store, StoreResult};
 
 /// A session or invitation to resume.
@@ -39,56 +38,60 @@ impl ResumeKind {
 
 impl Store {
     pub fn save_resumable(&self, r: &Resumable) -> StoreResult<()> {
+        // Every column is replaced, as a new record would be written (the old seconds `deadline`
+        // emptied, `created_at` renewed).
         self.db().execute(
-            "INSERT OR REPLACE INTO resumable (id, kind, request, session_id, state, pk, deadline_ms, created_at, format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![r.id, r.kind.as_str(), r.request, r.session_id, r.state, r.pk, r.deadline_ms, now_s(), r.format],
+            "INSERT INTO resumable (id, kind, request, session_id, state, pk, deadline_ms, created_at, format) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, request = excluded.request, \
+             session_id = excluded.session_id, state = excluded.state, pk = excluded.pk, deadline = NULL, \
+             deadline_ms = excluded.deadline_ms, created_at = excluded.created_at, format = excluded.format",
+            p![&r.id, r.kind.as_str(), &r.request, &r.session_id, &r.state, &r.pk, r.deadline_ms, now_s(), r.format],
         )?;
         Ok(())
     }
 
     /// Everything to resume, oldest first (an invitation's session before later changes).
     pub fn resumables(&self) -> StoreResult<Vec<Resumable>> {
-        let db = self.db();
-        let mut q = db.prepare(
-            "SELECT id, kind, request, session_id, state, pk, deadline_ms, format FROM resumable ORDER BY created_at, rowid",
-        )?;
-        let rows = q.query_map([], |r| {
-            let kind: String = r.get(1)?;
-            Ok(Resumable {
-                id: r.get(0)?,
-                kind: if kind == "invitation" { ResumeKind::Invitation } else { ResumeKind::Session },
-                request: r.get(2)?,
-                session_id: r.get(3)?,
-                state: r.get(4)?,
-                pk: r.get(5)?,
-                deadline_ms: r.get(6)?,
-                format: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db().query_all(
+            "SELECT id, kind, request, session_id, state, pk, deadline_ms, format FROM resumable ORDER BY created_at, id",
+            p![],
+            |r| {
+                let kind: String = r.get(1)?;
+                Ok(Resumable {
+                    id: r.get(0)?,
+                    kind: if kind == "invitation" { ResumeKind::Invitation } else { ResumeKind::Session },
+                    request: r.get(2)?,
+                    session_id: r.get(3)?,
+                    state: r.get(4)?,
+                    pk: r.get(5)?,
+                    deadline_ms: r.get(6)?,
+                    format: r.get(7)?,
+                })
+            },
+        )
     }
 
     pub fn set_resumable_state(&self, id: &str, state: &str) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET state = ?2 WHERE id = ?1", params![id, state])?;
+        self.db().execute("UPDATE resumable SET state = ?2 WHERE id = ?1", p![id, state])?;
         Ok(())
     }
 
     /// The PK bar's settings of a session, as last changed.
     pub fn set_resumable_pk(&self, session_id: &str, pk: &str) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET pk = ?2 WHERE session_id = ?1", params![session_id, pk])?;
+        self.db().execute("UPDATE resumable SET pk = ?2 WHERE session_id = ?1", p![session_id, pk])?;
         Ok(())
     }
 
     /// A record as changed since (a session's layout, fits or inputs), or upgraded to `format`.
     pub fn set_resumable_request(&self, id: &str, request: &str, format: i64) -> StoreResult<()> {
-        self.db()
-            .execute("UPDATE resumable SET request = ?2, format = ?3 WHERE id = ?1", params![id, request, format])?;
+        self.db().execute("UPDATE resumable SET request = ?2, format = ?3 WHERE id = ?1", p![id, request, format])?;
         Ok(())
     }
 
     /// Forgets `id` (a session or an invitation) and whatever runs as that session.
     pub fn forget_resumable(&self, id: &str) -> StoreResult<()> {
-        self.db().execute("DELETE FROM resumable WHERE id = ?1 OR session_id = ?1", params![id])?;
+        self.db().execute("DELETE FROM resumable WHERE id = ?1 OR session_id = ?1", p![id])?;
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! Slates: their records (the files themselves live beside the database, in slates/), and each
 //! room's default slate.
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::sql::{p, Row};
 use super::{now_s, Store, StoreError, StoreResult};
 
 /// A stored slate.
@@ -53,7 +53,7 @@ impl Slate {
 const COLUMNS: &str =
     "id, kind, title, tags, text, file, width, height, duration_s, has_audio, bytes, status, created_at";
 
-fn slate(r: &Row<'_>) -> rusqlite::Result<Slate> {
+fn slate(r: &Row) -> StoreResult<Slate> {
     let tags: String = r.get(3)?;
     Ok(Slate {
         id: r.get(0)?,
@@ -66,7 +66,7 @@ fn slate(r: &Row<'_>) -> rusqlite::Result<Slate> {
         height: r.get(7)?,
         duration_s: r.get(8)?,
         has_audio: r.get(9)?,
-        bytes: r.get::<_, i64>(10)? as u64,
+        bytes: r.get::<i64>(10)? as u64,
         status: r.get(11)?,
         created_at: r.get(12)?,
     })
@@ -79,19 +79,19 @@ impl Store {
         let now = now_s();
         self.db().execute(
             &format!("INSERT INTO slates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-            params![
-                s.id,
-                s.kind,
-                s.title,
+            p![
+                &s.id,
+                &s.kind,
+                &s.title,
                 tags,
-                s.text,
-                s.file,
+                &s.text,
+                &s.file,
                 s.width,
                 s.height,
                 s.duration_s,
                 s.has_audio,
                 s.bytes as i64,
-                s.status,
+                &s.status,
                 now
             ],
         )?;
@@ -99,29 +99,25 @@ impl Store {
     }
 
     pub fn slate(&self, id: &str) -> StoreResult<Slate> {
-        let db = self.db();
-        let s = db.query_row(&format!("SELECT {COLUMNS} FROM slates WHERE id = ?1"), params![id], slate).optional()?;
+        let s = self.db().query_opt(&format!("SELECT {COLUMNS} FROM slates WHERE id = ?1"), p![id], slate)?;
         s.ok_or_else(|| StoreError::NoSlate(id.to_string()))
     }
 
     /// Every slate, oldest first.
     pub fn slates(&self) -> StoreResult<Vec<Slate>> {
-        let db = self.db();
-        let mut st = db.prepare(&format!("SELECT {COLUMNS} FROM slates ORDER BY created_at, id"))?;
-        let v = st.query_map([], slate)?.collect::<Result<_, _>>()?;
-        Ok(v)
+        self.db().query_all(&format!("SELECT {COLUMNS} FROM slates ORDER BY created_at, id"), p![], slate)
     }
 
     /// Removes the record; the removed one (its file is the caller's to remove).
     pub fn delete_slate(&self, id: &str) -> StoreResult<Slate> {
         let s = self.slate(id)?;
-        self.db().execute("DELETE FROM slates WHERE id = ?1", params![id])?;
+        self.db().execute("DELETE FROM slates WHERE id = ?1", p![id])?;
         Ok(s)
     }
 
     /// A moderator's answer on a slate (`approved` or `rejected`).
     pub fn set_slate_status(&self, id: &str, status: &str) -> StoreResult<Slate> {
-        let n = self.db().execute("UPDATE slates SET status = ?2 WHERE id = ?1", params![id, status])?;
+        let n = self.db().execute("UPDATE slates SET status = ?2 WHERE id = ?1", p![id, status])?;
         if n == 0 {
             return Err(StoreError::NoSlate(id.to_string()));
         }
@@ -133,7 +129,7 @@ impl Store {
         if let Some(id) = slate {
             self.slate(id)?;
         }
-        let n = self.db().execute("UPDATE rooms SET default_slate = ?2 WHERE id = ?1", params![room, slate])?;
+        let n = self.db().execute("UPDATE rooms SET default_slate = ?2 WHERE id = ?1", p![room, slate])?;
         if n == 0 {
             return Err(StoreError::NoRoom(room.to_string()));
         }
@@ -141,9 +137,8 @@ impl Store {
     }
 
     pub fn default_slate(&self, room: &str) -> StoreResult<Option<String>> {
-        let db = self.db();
         let v: Option<Option<String>> =
-            db.query_row("SELECT default_slate FROM rooms WHERE id = ?1", params![room], |r| r.get(0)).optional()?;
+            self.db().query_opt("SELECT default_slate FROM rooms WHERE id = ?1", p![room], |r| r.get(0))?;
         v.ok_or_else(|| StoreError::NoRoom(room.to_string()))
     }
 }

@@ -1,10 +1,10 @@
 //! API tokens: 256 random bits, shown once; the database keeps their SHA-256 only, so a copy of it
 //! lets nobody in. Revoked tokens stay listed.
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::sql::{p, Row};
 use super::{now_s, random_hex, Store, StoreError, StoreResult};
 
 /// What a token may do.
@@ -66,46 +66,43 @@ impl Store {
         };
         self.db().execute(
             "INSERT INTO api_tokens (id, hash, role, room, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![info.id, token_hash(&token), role.as_str(), info.room, info.created_at],
+            p![&info.id, token_hash(&token), role.as_str(), &info.room, info.created_at],
         )?;
         Ok((token, info))
     }
 
     /// The live (not revoked) token with this hash.
     pub fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenInfo>> {
-        let found = self
-            .db()
-            .query_row(
-                "SELECT id, role, room, created_at, revoked FROM api_tokens WHERE hash = ?1 AND revoked = 0",
-                params![hash],
-                row,
-            )
-            .optional()?;
-        Ok(found)
+        self.db().query_opt(
+            "SELECT id, role, room, created_at, revoked FROM api_tokens WHERE hash = ?1 AND revoked = 0",
+            p![hash],
+            row,
+        )
     }
 
     pub fn tokens(&self) -> StoreResult<Vec<TokenInfo>> {
-        let db = self.db();
-        let mut q = db.prepare("SELECT id, role, room, created_at, revoked FROM api_tokens ORDER BY created_at, id")?;
-        let rows = q.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.db().query_all(
+            "SELECT id, role, room, created_at, revoked FROM api_tokens ORDER BY created_at, id",
+            p![],
+            row,
+        )
     }
 
     pub fn revoke_token(&self, id: &str) -> StoreResult<()> {
-        match self.db().execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?1", params![id])? {
+        match self.db().execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?1", p![id])? {
             0 => Err(StoreError::NoToken(id.to_string())),
             _ => Ok(()),
         }
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn row(r: &Row) -> StoreResult<TokenInfo> {
     let role: String = r.get(1)?;
     Ok(TokenInfo {
         id: r.get(0)?,
         role: Role::parse(&role).unwrap_or(Role::Anchor),
         room: r.get(2)?,
         created_at: r.get(3)?,
-        revoked: r.get::<_, i64>(4)? != 0,
+        revoked: r.get::<i64>(4)? != 0,
     })
 }

@@ -242,6 +242,59 @@ pub fn start_logged_env(db: &Path, extra: &[&str], env: &[(&str, &str)], log: &P
     start_full(db, extra, env, Some(log))
 }
 
+/// With `TEST_DATABASE=postgres` every service the tests start keeps its state in PostgreSQL (one
+/// server per test process, one database per database file a test names) instead of that file.
+/// A file a test prepared itself (an old schema, say) stays SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+fn postgres() -> &'static kit::Postgres {
+    static PG: std::sync::OnceLock<kit::Postgres> = std::sync::OnceLock::new();
+    PG.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("costream-test-pg-{}", std::process::id()));
+        kit::start_postgres(&dir).expect("PostgreSQL for TEST_DATABASE=postgres")
+    })
+}
+
+/// What `--db` names for the database file `db`: the file, or its PostgreSQL database.
+pub fn db_arg(db: &Path) -> String {
+    if !on_postgres() || db.exists() {
+        return db.to_string_lossy().into_owned();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    postgres().create_db(&format!("t_{:016x}", h.finish())).unwrap()
+}
+
+/// Rows of `sql` in the service's database (columns joined by `|`), on either engine.
+pub fn stored_rows(db: &Path, sql: &str) -> Vec<String> {
+    let url = db_arg(db);
+    if !url.starts_with("postgres://") {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let rows = st.query_map([], |r| {
+            (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i).map(sqlite_text)).collect::<Result<Vec<_>, _>>()
+        });
+        return rows.unwrap().map(|r| r.unwrap().join("|")).collect();
+    }
+    let name = url.rsplit('/').next().unwrap();
+    postgres().psql(name, sql).unwrap().lines().map(str::to_string).collect()
+}
+
+fn sqlite_text(v: rusqlite::types::Value) -> String {
+    use rusqlite::types::Value as V;
+    match v {
+        V::Null => String::new(),
+        V::Integer(i) => i.to_string(),
+        V::Real(f) => f.to_string(),
+        V::Text(t) => t,
+        V::Blob(b) => String::from_utf8_lossy(&b).into_owned(),
+    }
+}
+
 fn start_full(db: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Service {
     let token = operator_token(db);
     let (hp, rp) = (free_port(), free_port());
@@ -251,7 +304,9 @@ fn start_full(db: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path
     };
     let child = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
-        .arg(db)
+        .arg(db_arg(db))
+        .arg("--data-dir")
+        .arg(db.parent().unwrap_or(Path::new(".")))
         .args(extra)
         .envs(env.iter().copied())
         .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
@@ -277,7 +332,7 @@ pub fn operator_token(db: &Path) -> String {
     }
     let o = Command::new(env!("CARGO_BIN_EXE_costream"))
         .args(["token", "create", "--role", "operator", "--db"])
-        .arg(db)
+        .arg(db_arg(db))
         .output()
         .unwrap();
     assert!(o.status.success(), "token create: {}", String::from_utf8_lossy(&o.stderr));

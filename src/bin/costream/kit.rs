@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "kit_pg.rs"]
+pub mod pg;
+#[allow(unused_imports)]
+pub use pg::{start_postgres, Postgres};
+
 /// A TCP port that was free a moment ago on loopback.
 pub fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

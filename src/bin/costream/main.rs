@@ -75,9 +75,10 @@ enum ConfigCmd {
 enum TokenCmd {
     /// Creates a token in the service's database and prints it (it is shown this once).
     Create {
-        /// The service's SQLite database file.
-        #[arg(long, default_value = "costream.sqlite")]
-        db: PathBuf,
+        /// The service's SQLite database file, or its PostgreSQL URL (COSTREAM_DB is read when
+        /// it holds a password).
+        #[arg(long, env = "COSTREAM_DB", default_value = "costream.sqlite")]
+        db: String,
         /// operator (everything) or anchor (its room only).
         #[arg(long)]
         role: String,
@@ -87,9 +88,9 @@ enum TokenCmd {
     },
 }
 
-fn create_token(db: &std::path::Path, role: &str, room: Option<&str>) -> Result<(), Error> {
+fn create_token(db: &str, role: &str, room: Option<&str>) -> Result<(), Error> {
     let role = costream::api::tokens::parse_role(role, room).map_err(|why| costream::error::invalid("role", why))?;
-    let store = costream::store::Store::open(db).map_err(|e| Error::Database(e.to_string()))?;
+    let store = costream::store::Store::connect(db).map_err(|e| Error::Database(e.to_string()))?;
     let (token, _) = store.create_token(role, room).map_err(|e| costream::error::invalid("token", e.to_string()))?;
     println!("{token}");
     Ok(())

@@ -23,9 +23,14 @@ pub struct ServeArgs {
     /// RTMP ingest address; anchors publish to rtmp://HOST:PORT/live/STREAM_KEY [default: 0.0.0.0:1935].
     #[arg(long)]
     rtmp: Option<std::net::SocketAddr>,
-    /// SQLite database file (created when missing) [default: costream.sqlite].
+    /// SQLite database file (created when missing) [default: costream.sqlite], or a PostgreSQL
+    /// URL, postgres://USER@HOST/DB (its password in COSTREAM_DB or the config file, never here).
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Where HLS, slates and replays are written [default: beside the SQLite file; costream-data
+    /// with PostgreSQL].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Default stream key lifetime in seconds [default: 86400].
     #[arg(long)]
     key_ttl: Option<i64>,
@@ -154,7 +159,14 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     }
     set(&mut c.http, &a.http);
     set(&mut c.rtmp, &a.rtmp);
+    if a.db.as_ref().and_then(|d| d.to_str()).is_some_and(costream::store::has_password) {
+        let why = "a password on the command line is seen by every user of the machine: put the URL in COSTREAM_DB or the config file";
+        return Err(config::ConfigError::Invalid { key: "db", why: why.into() });
+    }
     set(&mut c.db, &a.db);
+    if a.data_dir.is_some() {
+        c.data_dir = a.data_dir.clone();
+    }
     set(&mut c.key_ttl_s, &a.key_ttl);
     set(&mut c.ring_budget_mb, &a.ring_budget_mb);
     set(&mut c.segment_url_ttl_s, &a.segment_url_ttl);
