@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod audience;
+pub mod cluster;
 pub mod compose;
 pub mod config;
 pub mod encode;

@@ -35,6 +35,8 @@ pub struct Service {
     pub polls: Arc<Polls>,
     pub audience: Arc<crate::audience::Audience>,
     pub platforms: Arc<crate::platforms::Platforms>,
+    /// This node's place among several (None: a node alone).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The key of viewers' signed tokens and segment URLs, kept in the database so they survive a
     /// restart.
     pub url_key: Vec<u8>,
@@ -93,13 +95,20 @@ impl Service {
         sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
         let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
         rooms.follow_ingest(ingest_events);
-        Ok(Service { store, rooms, sessions, invitations, polls, audience, platforms, url_key, rtmp })
+        // A node of several runs what it owns from its first heartbeat on (not in `resume`).
+        let cluster = match cfg.node() {
+            Some(me) => Some(crate::cluster::Cluster::start(store.clone(), invitations.clone(), me)?),
+            None => None,
+        };
+        Ok(Service { store, rooms, sessions, invitations, polls, audience, platforms, cluster, url_key, rtmp })
     }
 
     /// Resumes the sessions and invitations written down before a restart (blocking: they open
     /// their inputs), then their open polls.
     pub fn resume(&self) {
-        crate::session::resume::resume_all(&self.invitations);
+        if self.cluster.is_none() {
+            crate::session::resume::resume_all(&self.invitations);
+        }
         self.polls.restore();
     }
 }

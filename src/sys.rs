@@ -75,3 +75,32 @@ mod tests {
         assert!(!e.to_string().contains("secret") && !e.to_string().contains("pw"), "{e}");
     }
 }
+
+/// A node's right to run its sessions, for the frame loops to check at every tick: a node whose
+/// lease was not renewed in time stops composing before another node may take its sessions over
+/// (a node that comes back from a pause or a partition pushes nothing twice). Off on one node.
+pub mod fence {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    /// Microseconds after [`origin`] until which the lease holds.
+    static UNTIL_US: AtomicU64 = AtomicU64::new(0);
+
+    fn origin() -> Instant {
+        static O: OnceLock<Instant> = OnceLock::new();
+        *O.get_or_init(Instant::now)
+    }
+
+    /// The lease holds until `until` (renewed).
+    pub fn hold_until(until: Instant) {
+        UNTIL_US.store(until.saturating_duration_since(origin()).as_micros() as u64, Ordering::Relaxed);
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this node may run its sessions now.
+    pub fn holds() -> bool {
+        !ON.load(Ordering::Relaxed) || (origin().elapsed().as_micros() as u64) < UNTIL_US.load(Ordering::Relaxed)
+    }
+}

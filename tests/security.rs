@@ -393,6 +393,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", "/platforms".to_string()),
         ("GET", "/platforms/yt-main".to_string()),
         ("DELETE", "/platforms/yt-main".to_string()),
+        ("GET", "/nodes".to_string()),
+        ("POST", "/nodes/a/drain".to_string()),
         ("GET", format!("/rooms/{a}/platforms")),
         ("POST", format!("/rooms/{a}/platforms")),
         ("DELETE", format!("/rooms/{a}/platforms/yt-main")),
@@ -484,6 +486,8 @@ fn every_protected_route_needs_a_token_and_an_anchor_token_reaches_its_own_room_
         ("POST", "/platforms".to_string()),
         ("GET", "/platforms/yt-main".to_string()),
         ("DELETE", "/platforms/yt-main".to_string()),
+        ("GET", "/nodes".to_string()),
+        ("POST", "/nodes/a/drain".to_string()),
     ] {
         assert_eq!(me(&m, &p, None).0, 403, "{m} {p}");
     }

@@ -82,6 +82,10 @@ impl ApiError {
     pub fn refused(e: crate::policy::Refused) -> ApiError {
         Self::invalid(e.to_string())
     }
+    /// The node that runs what was asked for did not answer.
+    pub fn bad_gateway(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_GATEWAY, "node_unreachable", message)
+    }
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }

@@ -23,6 +23,7 @@ mod deadline;
 mod doc;
 mod error;
 mod events;
+mod forward;
 mod health;
 mod hls;
 mod invitations;
@@ -31,6 +32,7 @@ mod legacy;
 mod metrics;
 mod moderation;
 mod nginx;
+mod nodes;
 mod pause;
 mod pause_wire;
 mod pk_wire;
@@ -88,6 +90,8 @@ pub struct AppParts {
     pub invitations: Arc<Invitations>,
     pub polls: Arc<crate::session::polls::Polls>,
     pub audience: Arc<crate::audience::Audience>,
+    /// This node's place among several (None: a node alone).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Shared secret of the payment provider's signed callbacks (None: payments are off).
     pub payment_secret: Option<String>,
     /// The platform's gift payment page (`{channel}`, `{token}` filled in by the viewer page).
@@ -138,6 +142,7 @@ impl AppState {
             invitations: svc.invitations.clone(),
             polls: svc.polls.clone(),
             audience: svc.audience.clone(),
+            cluster: svc.cluster.clone(),
             payment_secret: secrets.payment.filter(|s| !s.is_empty()),
             gift_url: cfg.gift_url.clone(),
             secure_cookie: cfg.secure_cookie,
@@ -269,6 +274,8 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/viewers/{token}/events", post(behaviour::viewer_event))
         .route("/payments/callback", post(unlock::payment_callback))
         .route("/ingest/nginx/{event}", post(nginx::callback))
+        .route("/nodes", get(nodes::list_nodes))
+        .route("/nodes/{id}/drain", post(nodes::drain_node))
         .merge(platform_routes())
         .layer(api_cors(&state.cors_origins));
     Router::new()
@@ -277,6 +284,8 @@ pub fn router(state: AppState) -> Router {
         .merge(page_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // Before the token is checked: the node that answers checks it (it knows the session).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), forward::to_owner))
         // A body that trickles in (or never comes) is answered 408 at its deadline; the headers
         // have theirs in the server loop.
         .layer(axum::middleware::from_fn(deadline::body_deadline))

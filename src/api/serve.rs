@@ -56,6 +56,10 @@ pub async fn run_with(
         st.resuming.store(false, std::sync::atomic::Ordering::Relaxed);
     });
     serve_http(listener, super::router(state), cfg.max_connections_per_peer, shutdown).await?;
+    if let Some(c) = svc.cluster.clone().filter(|_| cfg.drain_on_stop) {
+        // The other nodes take this node's sessions over before it goes.
+        let _ = tokio::task::spawn_blocking(move || c.drain_and_wait(std::time::Duration::from_secs(30))).await;
+    }
     // Finish every session's current HLS segment and RTMP streams before leaving.
     let sessions = svc.sessions.clone();
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;

@@ -94,8 +94,9 @@ pub struct LiveHooks {
 }
 
 impl LiveHooks {
+    /// Told to stop, or this node lost its lease (see `sys::fence`).
     pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || !crate::sys::fence::holds()
     }
 }
 

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Caps;
 
+mod node;
 mod secrets;
+pub use node::NodeConfig;
 pub use secrets::Secrets;
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
@@ -65,6 +67,14 @@ pub struct ServiceConfig {
     /// Where HLS, slates and replays are written [default: beside a SQLite file; `costream-data`
     /// with PostgreSQL].
     pub data_dir: Option<PathBuf>,
+    /// This node's name among several sharing one PostgreSQL database (none: a node alone).
+    pub node_id: Option<String>,
+    /// This node's API base URL as the other nodes reach it (http://host:port).
+    pub advertise: Option<String>,
+    /// Sessions this node carries in real time [default: max_sessions].
+    pub node_capacity: Option<usize>,
+    /// On SIGTERM or Ctrl-C, a node of several hands its sessions to the others before stopping.
+    pub drain_on_stop: bool,
     /// Default stream key lifetime, seconds (1 s to 30 days).
     pub key_ttl_s: i64,
     /// Memory budget of each input's frame ring, MiB (0: a fixed 4 frames).
@@ -154,6 +164,10 @@ pub const KEYS: &[&str] = &[
     "rtmp",
     "db",
     "data_dir",
+    "node_id",
+    "advertise",
+    "node_capacity",
+    "drain_on_stop",
     "key_ttl_s",
     "ring_budget_mb",
     "segment_url_ttl_s",
@@ -196,6 +210,10 @@ impl Default for ServiceConfig {
             rtmp: DEFAULT_RTMP.parse().expect("a valid default address"),
             db: PathBuf::from(DEFAULT_DB),
             data_dir: None,
+            node_id: None,
+            advertise: None,
+            node_capacity: None,
+            drain_on_stop: false,
             key_ttl_s: DEFAULT_KEY_TTL_S,
             ring_budget_mb: DEFAULT_RING_BUDGET_MB,
             segment_url_ttl_s: DEFAULT_SEGMENT_URL_TTL_S,
@@ -376,7 +394,7 @@ impl ServiceConfig {
         if self.db.as_os_str().is_empty() {
             return bad("db", "must name a file");
         }
-        Ok(())
+        self.validate_node()
     }
 
     /// What slate uploads must keep to (the blocklist read from its file, if one is set).

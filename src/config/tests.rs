@@ -19,6 +19,9 @@ fn every_key_is_listed() {
         nginx_ingest_url: Some("rtmp://tier:1935".into()),
         nginx_secret_file: Some("n".into()),
         data_dir: Some("d".into()),
+        node_id: Some("n1".into()),
+        advertise: Some("http://10.0.0.1:8080".into()),
+        node_capacity: Some(4),
         ..Default::default()
     };
     let table: toml::Table = toml::from_str(&toml::to_string(&full).unwrap()).unwrap();

@@ -56,7 +56,8 @@ pub fn resume_all(invitations: &Arc<Invitations>) {
     }
 }
 
-fn resume(invitations: &Arc<Invitations>, store: &Store, r: &Resumable) -> Result<(), ResumeError> {
+/// Runs one record again under its ids (blocking).
+pub fn resume(invitations: &Arc<Invitations>, store: &Store, r: &Resumable) -> Result<(), ResumeError> {
     if r.format != RECORD_FORMAT {
         return Err(ResumeError::Format(r.format));
     }

@@ -75,6 +75,13 @@ impl Sessions {
         Some(r.thread.take())
     }
 
+    /// Stops a session that another node runs from now on: its record stays (it is theirs), and
+    /// so do its files (they go on in them, on shared storage); it leaves this node's list.
+    pub fn hand_off(&self, id: &str) {
+        self.stop(id);
+        self.running().remove(id);
+    }
+
     /// Stops every session (service shutdown).
     pub fn stop_all(&self) {
         let ids: Vec<String> = self.running().keys().cloned().collect();

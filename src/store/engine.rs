@@ -65,14 +65,22 @@ pub fn has_password(db: &str) -> bool {
 }
 
 /// PostgreSQL's steps: the first is SQLite's first 16 at once; every later step is added to both.
-const PG_STEPS: [&str; 1] = [include_str!("migrations_pg/01_schema.sql")];
+const PG_STEPS: [&str; 2] = [include_str!("migrations_pg/01_schema.sql"), include_str!("migrations_pg/02_nodes.sql")];
 
 /// Brings a PostgreSQL database up to the newest step. Nodes starting together take turns (an
 /// advisory lock held by the transaction), so each step runs once.
 pub(super) fn migrate_pg(db: &mut dyn Sql) -> StoreResult<()> {
     let mut tx = db.transaction()?;
     tx.batch("SELECT pg_advisory_xact_lock(7710001)")?;
-    tx.batch("CREATE TABLE IF NOT EXISTS schema_steps (step BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")?;
+    // (Created only when missing: IF NOT EXISTS would log a notice at every start.)
+    let made: usize = tx.query_row(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_steps' AND table_schema = current_schema()",
+        p![],
+        |r| r.get(0),
+    )?;
+    if made == 0 {
+        tx.batch("CREATE TABLE schema_steps (step BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")?;
+    }
     let done: usize = tx.query_row("SELECT COUNT(*) FROM schema_steps", p![], |r| r.get(0))?;
     for (i, step) in PG_STEPS.iter().enumerate().skip(done) {
         tx.batch(step)?;

@@ -14,6 +14,7 @@ use rusqlite_migration::{Migrations, M};
 
 mod audience;
 mod engine;
+mod nodes;
 mod pauses;
 mod pg;
 mod platforms;
@@ -27,6 +28,7 @@ mod viewers;
 pub use audience::{MinuteRow, RoomAudienceRows, ViewerRow};
 pub use engine::{describe, has_password, is_postgres};
 use engine::{migrate_pg, Db, Engine};
+pub use nodes::NodeRow;
 pub use pauses::Pause;
 pub use platforms::{PlatformRecord, RoomPlatform};
 pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
@@ -134,6 +136,8 @@ pub struct Destination {
 
 pub struct Store {
     engine: Engine,
+    /// Who writes: this node and the epoch of each record it runs (see nodes.rs).
+    fence: nodes::Fence,
 }
 
 pub fn now_s() -> i64 {
@@ -153,7 +157,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 16] = [
+const STEPS: [&str; 17] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -170,6 +174,7 @@ const STEPS: [&str; 16] = [
     include_str!("migrations/14_audience.sql"),
     include_str!("migrations/15_public_rooms.sql"),
     include_str!("migrations/16_platforms.sql"),
+    include_str!("migrations/17_nodes.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -189,7 +194,7 @@ impl Store {
         }
         let pg = pg::Pg::connect(db)?;
         migrate_pg(&mut *pg.conn())?;
-        Ok(Store { engine: Engine::Pg(pg) })
+        Ok(Store { engine: Engine::Pg(pg), fence: Default::default() })
     }
 
     /// Opens (creating if needed) the database file.
@@ -207,7 +212,7 @@ impl Store {
     fn init(mut c: Connection) -> StoreResult<Store> {
         c.pragma_update(None, "foreign_keys", "ON")?;
         migrations().to_latest(&mut c)?;
-        Ok(Store { engine: Engine::Lite(Mutex::new(c)) })
+        Ok(Store { engine: Engine::Lite(Mutex::new(c)), fence: Default::default() })
     }
 
     fn db(&self) -> Db<'_> {
@@ -376,73 +381,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_setting_is_made_once_and_kept_across_reopening() {
-        let dir = std::env::temp_dir().join(format!("costream-store-setting-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("db.sqlite");
-        let first = Store::open(&path).unwrap().setting_or_init("k", || random_hex(32)).unwrap();
-        let again = Store::open(&path).unwrap().setting_or_init("k", || "other".into()).unwrap();
-        assert_eq!(first, again);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn tokens_are_kept_as_hashes_and_revoked_ones_do_not_match() {
-        let s = Store::open_in_memory().unwrap();
-        let (token, info) = s.create_token(Role::Operator, None).unwrap();
-        assert_eq!(s.token_by_hash(&token_hash(&token)).unwrap().map(|t| t.id), Some(info.id.clone()));
-        assert!(s.token_by_hash(&token_hash("cst_other")).unwrap().is_none());
-        s.revoke_token(&info.id).unwrap();
-        assert!(s.token_by_hash(&token_hash(&token)).unwrap().is_none());
-        assert!(
-            s.create_token(Role::Anchor, Some("room_missing")).is_err(),
-            "an anchor token needs a room that exists"
-        );
-    }
-
-    #[test]
-    fn migrations_are_valid_and_counted() {
-        assert!(migrations().validate().is_ok());
-        let s = Store::open_in_memory().unwrap();
-        let v: usize = s.db().query_row("PRAGMA user_version", p![], |r| r.get(0)).unwrap();
-        assert_eq!(v, schema_version());
-    }
-
-    #[test]
-    fn keys_expire_and_regeneration_revokes_the_old_one() {
-        let s = Store::open_in_memory().unwrap();
-        let room = s.create_room("A's show", "costream", 60).unwrap();
-        let k1 = room.key.clone().unwrap();
-        let now = now_s();
-        assert_eq!(s.check_key(&k1.key, now).unwrap(), Ok(room.id.clone()));
-        assert_eq!(s.check_key(&k1.key, now + 61).unwrap(), Err(KeyProblem::Expired));
-        let k2 = s.regenerate_key(&room.id, 60).unwrap();
-        assert_ne!(k1.key, k2.key);
-        assert_eq!(s.check_key(&k1.key, now).unwrap(), Err(KeyProblem::Revoked));
-        assert_eq!(s.check_key(&k2.key, now).unwrap(), Ok(room.id.clone()));
-        assert_eq!(s.check_key("sk_nope", now).unwrap(), Err(KeyProblem::Unknown));
-        assert_eq!(s.room(&room.id).unwrap().key, Some(k2));
-    }
-
-    #[test]
-    fn rooms_keys_and_destinations_survive_reopening_the_file() {
-        let dir = std::env::temp_dir().join(format!("costream-store-{}", std::process::id()));
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
-        let (room, dst) = {
-            let s = Store::open(&path).unwrap();
-            let room = s.create_room("B", "douyin", DEFAULT_KEY_TTL_S).unwrap();
-            let dst = s.add_destination(&room.id, "rtmp://push.example/live/x").unwrap();
-            (room, dst)
-        };
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.room(&room.id).unwrap(), room);
-        assert_eq!(s.destinations(&room.id).unwrap(), vec![dst]);
-        assert!(matches!(s.room("room_missing"), Err(StoreError::NoRoom(_))));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -40,14 +40,19 @@ impl Store {
     pub fn save_resumable(&self, r: &Resumable) -> StoreResult<()> {
         // Every column is replaced, as a new record would be written (the old seconds `deadline`
         // emptied, `created_at` renewed).
-        self.db().execute(
-            "INSERT INTO resumable (id, kind, request, session_id, state, pk, deadline_ms, created_at, format) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+        // Written as this node's, under the epoch it runs the record at; a record another node has
+        // taken since is left as it is (see nodes.rs).
+        let (owner, epoch) = (self.fence.node(), self.fence.epoch(&r.session_id));
+        let n = self.db().execute(
+            "INSERT INTO resumable (id, kind, request, session_id, state, pk, deadline_ms, created_at, format, owner, epoch) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, request = excluded.request, \
              session_id = excluded.session_id, state = excluded.state, pk = excluded.pk, deadline = NULL, \
-             deadline_ms = excluded.deadline_ms, created_at = excluded.created_at, format = excluded.format",
-            p![&r.id, r.kind.as_str(), &r.request, &r.session_id, &r.state, &r.pk, r.deadline_ms, now_s(), r.format],
+             deadline_ms = excluded.deadline_ms, created_at = excluded.created_at, format = excluded.format \
+             WHERE COALESCE(resumable.owner, '') = COALESCE(excluded.owner, '') AND resumable.epoch = excluded.epoch",
+            p![&r.id, r.kind.as_str(), &r.request, &r.session_id, &r.state, &r.pk, r.deadline_ms, now_s(), r.format, owner, epoch],
         )?;
+        self.fence.written(&r.id, n);
         Ok(())
     }
 
@@ -73,25 +78,34 @@ impl Store {
     }
 
     pub fn set_resumable_state(&self, id: &str, state: &str) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET state = ?2 WHERE id = ?1", p![id, state])?;
-        Ok(())
+        self.fenced(id, "UPDATE resumable SET state = ?4 WHERE id = ?1 AND", Some(state))
     }
 
     /// The PK bar's settings of a session, as last changed.
     pub fn set_resumable_pk(&self, session_id: &str, pk: &str) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET pk = ?2 WHERE session_id = ?1", p![session_id, pk])?;
-        Ok(())
+        self.fenced(session_id, "UPDATE resumable SET pk = ?4 WHERE session_id = ?1 AND", Some(pk))
     }
 
     /// A record as changed since (a session's layout, fits or inputs), or upgraded to `format`.
     pub fn set_resumable_request(&self, id: &str, request: &str, format: i64) -> StoreResult<()> {
-        self.db().execute("UPDATE resumable SET request = ?2, format = ?3 WHERE id = ?1", p![id, request, format])?;
-        Ok(())
+        let sql = format!("UPDATE resumable SET request = ?4, format = {format} WHERE id = ?1 AND");
+        self.fenced(id, &sql, Some(request))
     }
 
     /// Forgets `id` (a session or an invitation) and whatever runs as that session.
     pub fn forget_resumable(&self, id: &str) -> StoreResult<()> {
-        self.db().execute("DELETE FROM resumable WHERE id = ?1 OR session_id = ?1", p![id])?;
+        self.fenced(id, "DELETE FROM resumable WHERE (id = ?1 OR session_id = ?1) AND", None)
+    }
+
+    /// Runs `sql` (its WHERE ending in AND; `?1` the id, `?4` the value) only on rows this node
+    /// runs, at the epoch it runs them: a node that lost a record changes nothing of it.
+    fn fenced(&self, id: &str, sql: &str, value: Option<&str>) -> StoreResult<()> {
+        let (owner, epoch) = (self.fence.node(), self.fence.epoch(id));
+        let sql = format!("{sql} COALESCE(owner, '') = COALESCE(CAST(?2 AS TEXT), '') AND epoch = ?3");
+        let mut params = p![id, owner, epoch].to_vec();
+        params.extend(value.map(Into::into));
+        let n = self.db().execute(&sql, &params)?;
+        self.fence.written(id, n);
         Ok(())
     }
 

@@ -31,6 +31,18 @@ pub struct ServeArgs {
     /// with PostgreSQL].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// This node's name among several sharing one PostgreSQL database.
+    #[arg(long)]
+    node_id: Option<String>,
+    /// This node's API base URL as the other nodes reach it (http://host:port).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Sessions this node carries in real time [default: max_sessions].
+    #[arg(long)]
+    node_capacity: Option<usize>,
+    /// On SIGTERM or Ctrl-C, hand this node's sessions to the other nodes before stopping.
+    #[arg(long)]
+    drain: bool,
     /// Default stream key lifetime in seconds [default: 86400].
     #[arg(long)]
     key_ttl: Option<i64>,
@@ -149,6 +161,21 @@ pub struct ServeArgs {
     test_hosts: Option<PathBuf>,
 }
 
+/// Where files go and this node's place among several.
+fn node_flags(c: &mut ServiceConfig, a: &ServeArgs) {
+    if a.data_dir.is_some() {
+        c.data_dir = a.data_dir.clone();
+    }
+    for (field, flag) in [(&mut c.node_id, &a.node_id), (&mut c.advertise, &a.advertise)] {
+        if flag.is_some() {
+            *field = flag.clone();
+        }
+    }
+    if a.node_capacity.is_some() {
+        c.node_capacity = a.node_capacity;
+    }
+}
+
 /// Defaults → file → environment → these flags, validated.
 fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     let mut c = config::layered(a.config.as_deref(), std::env::vars())?;
@@ -164,9 +191,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
         return Err(config::ConfigError::Invalid { key: "db", why: why.into() });
     }
     set(&mut c.db, &a.db);
-    if a.data_dir.is_some() {
-        c.data_dir = a.data_dir.clone();
-    }
+    node_flags(&mut c, a);
     set(&mut c.key_ttl_s, &a.key_ttl);
     set(&mut c.ring_budget_mb, &a.ring_budget_mb);
     set(&mut c.segment_url_ttl_s, &a.segment_url_ttl);
@@ -209,6 +234,7 @@ fn effective(a: &ServeArgs) -> Result<ServiceConfig, config::ConfigError> {
     c.allow_private_inputs |= a.allow_private_inputs;
     c.audience_stats &= !a.no_audience_stats;
     c.secure_cookie |= a.secure_cookie;
+    c.drain_on_stop |= a.drain;
     if a.nginx_ingest_url.is_some() {
         c.nginx_ingest_url = a.nginx_ingest_url.clone();
     }

@@ -7,6 +7,7 @@
 //! every thread, lavapipe's included.
 
 mod audience;
+mod cluster;
 mod latency;
 mod live;
 mod masking;
@@ -62,6 +63,10 @@ pub struct BenchArgs {
     /// Only the audience measurement: the service's CPU with 1 000 viewers, statistics on and off.
     #[arg(long)]
     pub audience_only: bool,
+    /// Only the cluster measurements: the API's latency on SQLite and PostgreSQL, and the time a
+    /// killed node's session is off the air (`failover_s`).
+    #[arg(long)]
+    pub cluster_only: bool,
     /// Only the render measurements: S1 against FFmpeg and its floor, S2 (scaled tiles) against
     /// FFmpeg.
     #[arg(long)]
@@ -222,6 +227,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.audience_only {
         return audience::run_only(args);
     }
+    if args.cluster_only {
+        return cluster::run_only(args);
+    }
     if let Some(m) = args.soak {
         return soak::run(args, m);
     }
@@ -249,6 +257,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let paused = pause::measure(args, &dir, &mut j);
     let served = serve::measure(args, &dir, &mut j);
     let counted = audience::measure(args, &dir, &mut j);
+    let nodes = cluster::measure(args, &dir, &mut j);
 
     if let Some((d, t, a)) = latency {
         text.push_str(&format!("\nRTMP in -> RTMP out (median): direct through nginx {d:.0} ms, through costream {t:.0} ms; costream adds {a:.0} ms\n"));
@@ -259,6 +268,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     text.push_str(&paused.as_ref().map(|p| p.text(false)).unwrap_or_default());
     text.push_str(&served.as_ref().map(|p| p.text(false)).unwrap_or_default());
     text.push_str(&counted.as_ref().map(|p| p.text(false)).unwrap_or_default());
+    text.push_str(&nodes.as_ref().map(|p| p.text(false)).unwrap_or_default());
     if let Some((d, t, a)) = latency {
         md.push_str(&format!("\nRTMP publish → RTMP out, median over a 10 s 640×360 30 fps stream with a frame counter: direct through nginx-rtmp {d:.0} ms, through costream (ingest, decode, compose, x264 veryfast zerolatency, push to nginx) {t:.0} ms: **costream adds {a:.0} ms** (`rtmp_added_latency_ms`).\n"));
     }
@@ -268,6 +278,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     md.push_str(&paused.as_ref().map(|p| p.text(true)).unwrap_or_default());
     md.push_str(&served.as_ref().map(|p| p.text(true)).unwrap_or_default());
     md.push_str(&counted.as_ref().map(|p| p.text(true)).unwrap_or_default());
+    md.push_str(&nodes.as_ref().map(|p| p.text(true)).unwrap_or_default());
     finish(args, j, &text, &md)
 }
 

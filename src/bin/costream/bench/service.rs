@@ -20,9 +20,16 @@ pub struct Service {
 impl Service {
     /// Starts the service with a fresh database at `db`, its log going to `log` (or nowhere).
     pub fn start(db: &Path, extra: &[&str], log: Option<&Path>) -> Result<Service> {
-        let (hp, rp) = (free_port()?, free_port()?);
         let _ = std::fs::remove_file(db);
-        let store = costream::store::Store::open(db).map_err(|e| invalid("bench db", e.to_string()))?;
+        let dir = db.parent().unwrap_or(Path::new("."));
+        Self::start_db(&db.to_string_lossy(), dir, extra, log)
+    }
+
+    /// Starts the service on database `db` (a SQLite file or a postgres:// URL) writing its files
+    /// under `data`; `{http}` in `extra` is its API's address.
+    pub fn start_db(db: &str, data: &Path, extra: &[&str], log: Option<&Path>) -> Result<Service> {
+        let (hp, rp) = (free_port()?, free_port()?);
+        let store = costream::store::Store::connect(db).map_err(|e| invalid("bench db", e.to_string()))?;
         let (token, _) = store
             .create_token(costream::store::Role::Operator, None)
             .map_err(|e| invalid("bench db", e.to_string()))?;
@@ -32,9 +39,10 @@ impl Service {
             None => Stdio::null(),
         };
         let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db"])
-            .arg(db)
-            .args(extra)
+            .args(["serve", "--http", &format!("127.0.0.1:{hp}"), "--rtmp", &format!("127.0.0.1:{rp}"), "--db", db])
+            .arg("--data-dir")
+            .arg(data)
+            .args(extra.iter().map(|a| a.replace("{http}", &format!("http://127.0.0.1:{hp}"))))
             .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -55,6 +63,20 @@ impl Service {
     pub fn pid(&self) -> u32 {
         self.proc.0.id()
     }
+}
+
+/// FFmpeg publishing `clip` over and over in real time to `rtmp://127.0.0.1:PORT/live/NAME`.
+pub fn publish_loop(clip: &Path, port: u16, name: &str) -> Result<Proc> {
+    Ok(Proc(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(clip)
+            .args(["-c", "copy", "-f", "flv", &format!("rtmp://127.0.0.1:{port}/live/{name}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
 }
 
 /// The service's API with the operator token; statuses come back, transport errors are status 0.

@@ -1,0 +1,102 @@
+//! Any node answers the API: a request for a session or invitation another node runs is sent on
+//! to that node (which checks its token as it would its own), and a new session goes to the node
+//! with the most room. A request sent on is marked, so it is answered where it lands.
+
+use std::io::Read;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+
+/// Marks a request another node sent on.
+const FORWARDED: &str = "x-costream-forwarded";
+/// A body sent on or back at most (a session's HLS segment fits).
+const MAX_BODY: usize = 64 << 20;
+/// Request headers sent on: who asks, and what it sends and wants.
+const SENT_ON: [&str; 5] = ["authorization", "cookie", "content-type", "accept", "origin"];
+
+pub(super) async fn to_owner(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if s.cluster.is_none() || req.headers().contains_key(FORWARDED) {
+        return next.run(req).await;
+    }
+    match owner_of(&s, req.method(), req.uri().path()).await {
+        Some(base) => send_on(req, base).await.unwrap_or_else(IntoResponse::into_response),
+        None => next.run(req).await,
+    }
+}
+
+/// The base URL of the node that is to answer, when it is another one.
+async fn owner_of(s: &AppState, method: &Method, path: &str) -> Option<String> {
+    let mut seg = path.trim_start_matches('/').split('/');
+    let (first, id) = (seg.next()?, seg.next().filter(|id| !id.is_empty()));
+    let s = s.clone();
+    match (first, id) {
+        ("sessions" | "invitations", None) if method == Method::POST => {
+            let c = s.cluster.clone()?;
+            tokio::task::spawn_blocking(move || c.place()).await.ok()?.map(|n| n.advertise)
+        }
+        ("sessions" | "invitations", Some(id)) => {
+            if s.sessions.status(id).is_some() || s.invitations.status(id).is_some() {
+                return None;
+            }
+            let id = id.to_string();
+            let runner = tokio::task::spawn_blocking(move || s.store.runner_of(&id)).await.ok()?;
+            runner.ok()?.map(|(_, advertise)| advertise)
+        }
+        _ => None,
+    }
+}
+
+async fn send_on(req: Request, base: String) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| ApiError::invalid(e.to_string()))?;
+    let url = format!("{base}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let headers: Vec<(String, String)> = SENT_ON
+        .iter()
+        .filter_map(|h| Some((h.to_string(), parts.headers.get(*h)?.to_str().ok()?.to_string())))
+        .collect();
+    let method = parts.method.to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(30)).build();
+        let mut r = agent.request(&method, &url).set(FORWARDED, "1");
+        for (k, v) in &headers {
+            r = r.set(k, v);
+        }
+        let sent = if body.is_empty() { r.call() } else { r.send_bytes(&body) };
+        match sent {
+            Ok(a) | Err(ureq::Error::Status(_, a)) => Ok(a),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::bad_gateway(e.to_string()))?
+    .map_err(|e| ApiError::bad_gateway(format!("the node running it did not answer: {e}")))?;
+    Ok(response_of(answer))
+}
+
+/// The other node's answer as ours: its status, headers (but those of the connection) and body.
+fn response_of(a: ureq::Response) -> Response {
+    let status = StatusCode::from_u16(a.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers: Vec<(String, String)> = a
+        .headers_names()
+        .into_iter()
+        .filter(|n| !matches!(n.as_str(), "connection" | "transfer-encoding" | "content-length" | "keep-alive"))
+        .filter_map(|n| Some((n.clone(), a.header(&n)?.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    if let Err(e) = a.into_reader().take(MAX_BODY as u64).read_to_end(&mut body) {
+        return ApiError::bad_gateway(format!("the node running it broke off its answer: {e}")).into_response();
+    }
+    let mut resp = (status, body).into_response();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
