@@ -825,7 +825,7 @@ fn random_bytes_on_the_rtmp_port_leave_the_ingest_serving() {
         "the known bad chunk stream's connection is closed"
     );
     // (The socket may close as the panicking task unwinds, a moment before the hook has counted.)
-    wait_for("the library's panic counted", 5.0, || LIBRARY_PANICS.load(Ordering::SeqCst) == 1);
+    common::wait_for("the library's panic counted", 5.0, || LIBRARY_PANICS.load(Ordering::SeqCst) == 1);
     assert_eq!((LIBRARY_PANICS.load(Ordering::SeqCst), INGEST_PANICS.load(Ordering::SeqCst)), (1, 0));
     let open: Mutex<Vec<(TcpStream, Approach)>> = Mutex::default();
     let (mut cases, mut past_handshake) = (0usize, 0usize);
