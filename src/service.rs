@@ -92,7 +92,11 @@ impl Service {
         let invitations = Invitations::new(sessions.clone(), Some(on_invitation), cfg.caps());
         let key = store.setting_or_init("url_signing_key", || crate::store::random_hex(32)).map_err(db_error)?;
         let url_key = hex::decode(&key).unwrap_or_else(|_| key.into_bytes());
-        sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
+        // (Not on a node of several: their shared data directory holds the others' sessions, some
+        // of them starting and not written down yet.)
+        if cfg.node().is_none() {
+            sessions.remove_leftovers(&crate::session::resume::session_ids(&store));
+        }
         let (rtmp, ingest_events) = RtmpServer::bind_with(cfg.rtmp, rooms.clone(), IngestLimits::default()).await?;
         rooms.follow_ingest(ingest_events);
         // A node of several runs what it owns from its first heartbeat on (not in `resume`).

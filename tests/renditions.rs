@@ -185,7 +185,6 @@ fn renditions_follow_the_states_viewers_are_in_and_a_paid_organ_is_seen() {
     // A level-0 viewer pays for the mouth: within two segments, theirs come from a rendition with
     // the mouth open and the eyes and nose blurred as level 0 blurs them.
     let payer = level0[0].clone();
-    let before = listed(&playlist(&payer)).iter().map(|x| x.1).max().unwrap();
     let pay = json!({"payment_id": "p1", "channel": "show", "token": payer, "organ": "mouth", "status": "confirmed"});
     let pay = pay.to_string();
     let resp = ureq::post(&format!("{h}/payments/callback"))
@@ -193,6 +192,9 @@ fn renditions_follow_the_states_viewers_are_in_and_a_paid_organ_is_seen() {
         .send_string(&pay)
         .unwrap();
     assert_eq!(resp.status(), 200);
+    // The newest segment as the payment is counted (read after it: one read before could miss a
+    // segment that came out while the payment was on its way).
+    let before = listed(&playlist(&payer)).iter().map(|x| x.1).max().unwrap();
     let mut first = 0;
     wait_for("the payer's own rendition", 30.0, || {
         let l = listed(&playlist(&payer));

@@ -42,7 +42,7 @@ impl Caller {
 
 /// Routes open without a token: they carry their own credential (a signed URL, a viewer token, an
 /// HMAC) and check it themselves.
-fn exempt(segments: &[&str]) -> bool {
+pub(super) fn exempt(segments: &[&str]) -> bool {
     matches!(
         segments,
         ["health"]

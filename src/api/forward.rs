@@ -14,19 +14,31 @@ use super::{ApiError, AppState};
 
 /// Marks a request another node sent on.
 const FORWARDED: &str = "x-costream-forwarded";
-/// A body sent on or back at most (a session's HLS segment fits).
-const MAX_BODY: usize = 64 << 20;
+/// A request body sent on at most (the API's own limit: JSON).
+const MAX_REQUEST: usize = 2 << 20;
+/// An answer sent back at most (a session's HLS segment fits).
+const MAX_ANSWER: usize = 64 << 20;
 /// Request headers sent on: who asks, and what it sends and wants.
 const SENT_ON: [&str; 5] = ["authorization", "cookie", "content-type", "accept", "origin"];
 
 pub(super) async fn to_owner(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if s.cluster.is_none() || req.headers().contains_key(FORWARDED) {
+    if s.cluster.is_none() || req.headers().contains_key(FORWARDED) || !may_be_answered(&req) {
         return next.run(req).await;
     }
     match owner_of(&s, req.method(), req.uri().path()).await {
         Some(base) => send_on(req, base).await.unwrap_or_else(IntoResponse::into_response),
         None => next.run(req).await,
     }
+}
+
+/// Only a request that could be answered is sent on (the node that answers checks it): one with
+/// credentials, or one of a player's own signed URLs. Others are refused here, at no cost to the
+/// database or the other nodes.
+fn may_be_answered(req: &Request) -> bool {
+    let h = req.headers();
+    let credentials = h.contains_key("authorization") || h.contains_key("cookie");
+    let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+    credentials || super::auth::exempt(&segments)
 }
 
 /// The base URL of the node that is to answer, when it is another one.
@@ -53,7 +65,7 @@ async fn owner_of(s: &AppState, method: &Method, path: &str) -> Option<String> {
 
 async fn send_on(req: Request, base: String) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| ApiError::invalid(e.to_string()))?;
+    let body = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| ApiError::invalid(e.to_string()))?;
     let url = format!("{base}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let headers: Vec<(String, String)> = SENT_ON
         .iter()
@@ -69,14 +81,15 @@ async fn send_on(req: Request, base: String) -> Result<Response, ApiError> {
         }
         let sent = if body.is_empty() { r.call() } else { r.send_bytes(&body) };
         match sent {
-            Ok(a) | Err(ureq::Error::Status(_, a)) => Ok(a),
+            // (Read here, off the event loop.)
+            Ok(a) | Err(ureq::Error::Status(_, a)) => Ok(response_of(a)),
             Err(e) => Err(e.to_string()),
         }
     })
     .await
     .map_err(|e| ApiError::bad_gateway(e.to_string()))?
     .map_err(|e| ApiError::bad_gateway(format!("the node running it did not answer: {e}")))?;
-    Ok(response_of(answer))
+    Ok(answer)
 }
 
 /// The other node's answer as ours: its status, headers (but those of the connection) and body.
@@ -89,7 +102,7 @@ fn response_of(a: ureq::Response) -> Response {
         .filter_map(|n| Some((n.clone(), a.header(&n)?.to_string())))
         .collect();
     let mut body = Vec::new();
-    if let Err(e) = a.into_reader().take(MAX_BODY as u64).read_to_end(&mut body) {
+    if let Err(e) = a.into_reader().take(MAX_ANSWER as u64).read_to_end(&mut body) {
         return ApiError::bad_gateway(format!("the node running it broke off its answer: {e}")).into_response();
     }
     let mut resp = (status, body).into_response();

@@ -22,8 +22,6 @@ pub const LEASE_MS: i64 = 3000;
 const BEAT: Duration = Duration::from_millis(500);
 /// A node stops composing this long before its lease ends, in its own clock.
 const MARGIN: Duration = Duration::from_millis(700);
-/// Others take a dead node's sessions this long after its lease ended, in the database's clock.
-const GRACE_MS: i64 = 500;
 
 pub use crate::config::NodeConfig;
 
@@ -85,10 +83,18 @@ impl Cluster {
     fn renew(&self) {
         let t0 = Instant::now();
         match self.store.renew_lease(&self.me.id, LEASE_MS) {
-            Ok(draining) => {
+            Ok(Some(draining)) => {
                 crate::sys::fence::hold_until(t0 + Duration::from_millis(LEASE_MS as u64) - MARGIN);
                 self.draining.store(draining, Ordering::Relaxed);
             }
+            // The lease ran out (we were cut off or paused): our sessions stopped at their tick
+            // (the fence lapsed before it); we join again, owning only what is still ours.
+            Ok(None) if !crate::sys::fence::holds() => {
+                tracing::warn!("lease ran out; joining the cluster again");
+                let _ = self.store.join_cluster(&self.me.id, &self.me.advertise, self.me.capacity, LEASE_MS);
+                crate::sys::fence::hold_until(t0 + Duration::from_millis(LEASE_MS as u64) - MARGIN);
+            }
+            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "lease not renewed"),
         }
     }
@@ -122,7 +128,7 @@ impl Cluster {
 
     /// Takes up dead nodes' sessions, as many as this node has room for.
     fn claim(&self) {
-        let Ok(dead) = self.store.dead_nodes(GRACE_MS) else { return };
+        let Ok(dead) = self.store.dead_nodes() else { return };
         for node in dead {
             let free = self.me.capacity.saturating_sub(self.owned_sessions());
             if free == 0 {
@@ -198,13 +204,15 @@ impl Cluster {
             let Some(to) = self.place_elsewhere() else {
                 return tracing::warn!("draining: no other node has room");
             };
+            // Stopped here before it is theirs: never run by both.
+            sessions.hand_off(&st.id);
             match self.store.hand_over(&st.id, &to.id) {
-                Ok(true) => {
-                    tracing::info!(session = %st.id, to = %to.id, "draining: handed over");
-                    sessions.hand_off(&st.id);
+                Ok(true) => tracing::info!(session = %st.id, to = %to.id, "draining: handed over"),
+                // Still ours: run again here by `adopt` (after the drain is called off).
+                Ok(false) | Err(_) => {
+                    tracing::warn!(session = %st.id, "draining: not handed over");
+                    lock(&self.tried).retain(|(id, _)| *id != st.id);
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(session = %st.id, error = %e, "draining: not handed over"),
             }
         }
     }

@@ -80,9 +80,10 @@ fn files_go_beside_a_sqlite_file_or_to_costream_data_and_a_database_password_is_
         ("postgres://cs@10.0.0.9/costream", false),
         ("postgres://cs:pw@10.0.0.9/costream", true),
         ("postgresql://cs@10.0.0.9/costream?password=pw", true),
+        ("postgres://cs:p/w@10.0.0.9/costream", true),
         ("costream.sqlite", false),
     ] {
         assert_eq!(crate::store::has_password(url), has, "{url}");
-        assert!(!crate::store::describe(url).contains("pw"), "{url}");
+        assert!(!crate::store::describe(url).contains("pw") && !crate::store::describe(url).contains("p/w"), "{url}");
     }
 }

@@ -49,9 +49,10 @@ pub fn describe(db: &str) -> String {
         return db.to_string();
     }
     let (scheme, rest) = db.split_once("://").unwrap_or(("", db));
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let user = authority.rsplit_once('@').and_then(|(u, _)| u.split(':').next()).unwrap_or("");
+    let before_options = rest.split('?').next().unwrap_or("");
+    let (user, after) = before_options.rsplit_once('@').unwrap_or(("", before_options));
+    let user = user.split(':').next().unwrap_or("");
+    let host = after.split('/').next().unwrap_or("");
     // The path and the options may hold a password too (`?password=`): they are left out.
     format!("{scheme}://{user}:***@{host}/…")
 }
@@ -59,8 +60,9 @@ pub fn describe(db: &str) -> String {
 /// Whether a PostgreSQL URL carries a password (in its user part or its options).
 pub fn has_password(db: &str) -> bool {
     let Some((_, rest)) = db.split_once("://").filter(|_| is_postgres(db)) else { return false };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let in_user = authority.rsplit_once('@').is_some_and(|(u, _)| u.contains(':'));
+    // The driver reads a user part up to the last `@` before the options, slashes and all.
+    let before_options = rest.split('?').next().unwrap_or("");
+    let in_user = before_options.rsplit_once('@').is_some_and(|(u, _)| u.contains(':'));
     in_user || rest.to_ascii_lowercase().contains("password=")
 }
 

@@ -215,6 +215,14 @@ impl Store {
         Ok(Store { engine: Engine::Lite(Mutex::new(c)), fence: Default::default() })
     }
 
+    /// The connection lease renewals use (their own, on PostgreSQL).
+    fn lease_db(&self) -> Db<'_> {
+        match &self.engine {
+            Engine::Pg(pg) => Db::Pg(pg.lease_conn()),
+            Engine::Lite(_) => self.db(),
+        }
+    }
+
     fn db(&self) -> Db<'_> {
         match &self.engine {
             Engine::Lite(c) => Db::Lite(crate::sys::lock(c)),

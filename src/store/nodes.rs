@@ -42,6 +42,10 @@ impl Fence {
     }
 }
 
+/// Others take a dead node's sessions this long after its lease ended, in the database's clock
+/// (a node stops composing before its lease ends, in its own).
+pub const GRACE_MS: i64 = 500;
+
 /// A node as the cluster sees it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NodeRow {
@@ -81,11 +85,14 @@ impl Store {
         Ok(())
     }
 
-    /// Renews this node's lease; whether it is draining.
-    pub fn renew_lease(&self, node: &str, lease_ms: i64) -> StoreResult<bool> {
+    /// Renews this node's lease while it holds (a lease that ran out is not renewed: the others
+    /// may be taking its sessions); whether it is draining, or None: it ran out.
+    pub fn renew_lease(&self, node: &str, lease_ms: i64) -> StoreResult<Option<bool>> {
         let now = self.db_now();
-        let sql = format!("UPDATE nodes SET lease_until_ms = {now} + ?2 WHERE id = ?1 RETURNING draining");
-        Ok(self.db().query_opt(&sql, p![node, lease_ms], |r| r.get::<bool>(0))?.unwrap_or(false))
+        let sql = format!(
+            "UPDATE nodes SET lease_until_ms = {now} + ?2 WHERE id = ?1 AND lease_until_ms > {now} RETURNING draining"
+        );
+        self.lease_db().query_opt(&sql, p![node, lease_ms], |r| r.get::<bool>(0))
     }
 
     pub fn set_draining(&self, node: &str) -> StoreResult<bool> {
@@ -116,8 +123,9 @@ impl Store {
         )
     }
 
-    /// Nodes whose lease ran out more than `grace_ms` ago and that still own records.
-    pub fn dead_nodes(&self, grace_ms: i64) -> StoreResult<Vec<String>> {
+    /// Nodes whose lease ran out more than [`GRACE_MS`] ago and that still own records.
+    pub fn dead_nodes(&self) -> StoreResult<Vec<String>> {
+        let grace_ms = GRACE_MS;
         let now = self.db_now();
         self.db().query_all(
             &format!(
@@ -133,14 +141,24 @@ impl Store {
     /// their epoch; the sessions taken. Two nodes claiming at once take different sessions.
     pub fn claim_sessions(&self, from: &str, max: usize) -> StoreResult<Vec<String>> {
         let Some(me) = self.fence.node() else { return Ok(Vec::new()) };
+        // The dead node's row is locked while its sessions move (another claimer skips it), and
+        // it must still be dead: a node that renewed meanwhile keeps its sessions.
         let skip = if matches!(self.engine, Engine::Pg(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let now = self.db_now();
         let mut db = self.db();
         let mut tx = db.transaction()?;
-        let rows: Vec<String> = tx.query_all(
-            &format!("SELECT session_id FROM resumable WHERE owner = ?1 ORDER BY created_at, id{skip}"),
-            p![from],
-            |r| r.get(0),
+        let dead = tx.query_opt(
+            &format!("SELECT id FROM nodes WHERE id = ?1 AND lease_until_ms + ?2 < {now}{skip}"),
+            p![from, GRACE_MS],
+            |r| r.get::<String>(0),
         )?;
+        if dead.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<String> =
+            tx.query_all("SELECT session_id FROM resumable WHERE owner = ?1 ORDER BY created_at, id", p![from], |r| {
+                r.get(0)
+            })?;
         let mut sessions: Vec<String> = Vec::new();
         for s in rows {
             if !sessions.contains(&s) && sessions.len() < max {

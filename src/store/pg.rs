@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio_postgres::types::{IsNull, ToSql, Type};
@@ -20,7 +21,11 @@ const POOL: usize = 4;
 
 pub struct Pg {
     conns: Vec<Mutex<PgConn>>,
+    /// The cluster's lease renewals have a connection of their own: a flood of API calls must not
+    /// make a node miss its lease.
+    lease: Mutex<PgConn>,
     next: std::sync::atomic::AtomicUsize,
+    config: tokio_postgres::Config,
     rt: Option<tokio::runtime::Runtime>,
 }
 
@@ -33,40 +38,69 @@ pub struct PgConn {
 impl Pg {
     /// Connects to `url` (never logged: it may hold a password).
     pub fn connect(url: &str) -> StoreResult<Pg> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        // A database that went away is found out in seconds, not at the kernel's TCP timeouts; a
+        // statement that hangs is ended by the server.
+        config
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_user_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3)
+            .options("-c statement_timeout=10000");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("costream-pg")
             .enable_all()
             .build()
             .map_err(|e| StoreError::Task(e.to_string()))?;
-        let mut conns = Vec::new();
-        for _ in 0..POOL {
-            let url = url.to_string();
-            let client = rt.spawn(async move {
-                let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "PostgreSQL connection ended");
-                    }
-                });
-                Ok::<_, tokio_postgres::Error>(client)
-            });
-            let client = pollster::block_on(client).map_err(|e| StoreError::Task(e.to_string()))??;
-            conns.push(Mutex::new(PgConn { client, prepared: HashMap::new() }));
-        }
-        Ok(Pg { conns, next: Default::default(), rt: Some(rt) })
+        let open = |rt: &tokio::runtime::Runtime| open(rt.handle(), &config).map(Mutex::new);
+        let conns = (0..POOL).map(|_| open(&rt)).collect::<StoreResult<Vec<_>>>()?;
+        let lease = open(&rt)?;
+        Ok(Pg { conns, lease, next: Default::default(), config, rt: Some(rt) })
     }
 
-    /// A free connection, or (all busy) the next in turn.
+    /// A free connection, or (all busy) the next in turn; one the server closed is opened again.
     pub fn conn(&self) -> MutexGuard<'_, PgConn> {
-        for c in &self.conns {
-            if let Ok(g) = c.try_lock() {
-                return g;
+        let g = self.conns.iter().find_map(|c| c.try_lock().ok()).unwrap_or_else(|| {
+            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+            crate::sys::lock(&self.conns[i])
+        });
+        self.alive(g)
+    }
+
+    /// The lease renewals' connection.
+    pub fn lease_conn(&self) -> MutexGuard<'_, PgConn> {
+        self.alive(crate::sys::lock(&self.lease))
+    }
+
+    fn alive<'a>(&self, mut g: MutexGuard<'a, PgConn>) -> MutexGuard<'a, PgConn> {
+        if g.client.is_closed() {
+            if let Some(rt) = &self.rt {
+                match open(rt.handle(), &self.config) {
+                    Ok(c) => *g = c,
+                    Err(e) => tracing::warn!(error = %e, "PostgreSQL: could not connect again"),
+                }
             }
         }
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
-        crate::sys::lock(&self.conns[i])
+        g
     }
+}
+
+/// One connection, its socket driven by the store's runtime.
+fn open(rt: &tokio::runtime::Handle, config: &tokio_postgres::Config) -> StoreResult<PgConn> {
+    let config = config.clone();
+    let client = rt.spawn(async move {
+        let (client, conn) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::warn!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    });
+    let client = pollster::block_on(client).map_err(|e| StoreError::Task(e.to_string()))??;
+    Ok(PgConn { client, prepared: HashMap::new() })
 }
 
 impl Drop for Pg {

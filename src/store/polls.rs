@@ -110,8 +110,14 @@ impl Store {
              ON CONFLICT (poll_id, token_hash) DO UPDATE SET option = excluded.option, at_ms = excluded.at_ms",
             p![poll, token_hash, option as i64, now_ms],
         )?;
-        let seq: i64 =
-            tx.query_row("UPDATE polls SET votes = votes + 1 WHERE id = ?1 RETURNING votes", p![poll], |r| r.get(0))?;
+        // The poll's row is locked from here; one closed meanwhile (by another connection) takes
+        // no vote.
+        let seq: Option<i64> = tx.query_opt(
+            "UPDATE polls SET votes = votes + 1 WHERE id = ?1 AND closed_at_ms IS NULL RETURNING votes",
+            p![poll],
+            |r| r.get(0),
+        )?;
+        let Some(seq) = seq else { return Ok(VoteOutcome::Closed) };
         let count: i64 = tx.query_row(
             "SELECT COUNT(*) FROM poll_votes WHERE poll_id = ?1 AND option = ?2",
             p![poll, option as i64],

@@ -198,9 +198,15 @@ pub struct Tx<'a, 's> {
 }
 
 impl Tx<'_, '_> {
+    /// Commits; a COMMIT that fails (SQLite busy) rolls back, so the connection leaves the
+    /// transaction either way.
     pub fn commit(mut self) -> StoreResult<()> {
+        let r = self.db.batch("COMMIT");
+        if r.is_err() {
+            let _ = self.db.batch("ROLLBACK");
+        }
         self.done = true;
-        self.db.batch("COMMIT")
+        r
     }
 }
 

@@ -89,6 +89,10 @@ enum TokenCmd {
 }
 
 fn create_token(db: &str, role: &str, room: Option<&str>) -> Result<(), Error> {
+    if std::env::args().any(|a| costream::store::has_password(&a)) {
+        let why = "a password on the command line is seen by every user of the machine: put the URL in COSTREAM_DB";
+        return Err(costream::error::invalid("db", why));
+    }
     let role = costream::api::tokens::parse_role(role, room).map_err(|why| costream::error::invalid("role", why))?;
     let store = costream::store::Store::connect(db).map_err(|e| Error::Database(e.to_string()))?;
     let (token, _) = store.create_token(role, room).map_err(|e| costream::error::invalid("token", e.to_string()))?;
