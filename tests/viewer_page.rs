@@ -72,6 +72,10 @@ fn a_like_on_the_viewer_page_unmasks_the_next_organ_at_a_segment_boundary() {
     let id = ses["id"].as_str().unwrap().to_string();
     let issue = || call("POST", &format!("{h}/channels/show/viewers"), None).1["token"].as_str().unwrap().to_string();
     let (viewer, bob) = (issue(), issue());
+    // A playlist asked for the moment the session starts waits for its first segment: players
+    // take a 404 there as fatal.
+    let first = ureq::get(&format!("{h}/sessions/{id}/viewers/{bob}/index.m3u8")).call().expect("first playlist");
+    assert!(first.into_string().unwrap().contains("#EXTINF"), "the first playlist lists a segment");
     // Two likes before the page opens: still level 0 (eyes and mouth masked).
     for _ in 0..2 {
         assert_eq!(

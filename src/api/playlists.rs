@@ -56,14 +56,26 @@ fn respond(body: Bytes) -> Response {
     (headers, body).into_response()
 }
 
-/// A rendition's playlist file as FFmpeg wrote it last.
+/// How long a playlist request waits for a running session's first segment. Players take a 404
+/// on their first playlist as fatal (hls.js, Safari's native player, GStreamer's hlsdemux), and a
+/// viewer's link is often opened the moment a session starts.
+const FIRST_SEGMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A rendition's playlist file as FFmpeg wrote it last, waited for while the session runs and has
+/// none yet.
 pub(super) async fn read_playlist(s: &AppState, id: &str, r: &str) -> ApiResult<String> {
-    // (the file exists, empty, from the moment the output opens)
-    tokio::fs::read_to_string(rendition_dir(s, id, r).join("index.m3u8"))
-        .await
-        .ok()
-        .filter(|t| t.starts_with("#EXTM3U"))
-        .ok_or_else(|| ApiError::not_found("no segments yet"))
+    let path = rendition_dir(s, id, r).join("index.m3u8");
+    let until = Instant::now() + FIRST_SEGMENT_WAIT;
+    loop {
+        // (the file exists, empty, from the moment the output opens)
+        if let Some(t) = tokio::fs::read_to_string(&path).await.ok().filter(|t| t.starts_with("#EXTM3U")) {
+            return Ok(t);
+        }
+        if Instant::now() >= until || s.sessions.rooms_of(id).is_none() {
+            return Err(ApiError::not_found("no segments yet"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// The playlist with each segment's URL signed for the rendition `pick` gives its number.
