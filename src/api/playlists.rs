@@ -67,7 +67,7 @@ pub(super) async fn read_playlist(s: &AppState, id: &str, r: &str) -> ApiResult<
     let path = rendition_dir(s, id, r).join("index.m3u8");
     let until = Instant::now() + FIRST_SEGMENT_WAIT;
     loop {
-        // (the file exists, empty, from the moment the output opens)
+        // (a playlist being rewritten may be read empty)
         if let Some(t) = tokio::fs::read_to_string(&path).await.ok().filter(|t| t.starts_with("#EXTM3U")) {
             return Ok(t);
         }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::sys::{lock, redact_url};
 use writer::sink_loop;
 
+pub mod origin;
 pub mod replay;
 mod writer;
 
@@ -295,6 +296,26 @@ fn short(url: &str) -> String {
     url.rsplit('/').next().unwrap_or(url).chars().take(12).collect()
 }
 
+/// An output context for `url`. A muxer that writes its own files (HLS) gets no file opened for
+/// it: ffmpeg-next's `output_as` opens (and so empties) the URL, which for HLS is the playlist a
+/// resumed session's muxer reads to go on where it stopped (numbering, discontinuity).
+fn output_context(url: &str, fmt: &str) -> std::result::Result<ff::format::context::Output, String> {
+    if fmt != "hls" {
+        return ff::format::output_as(&url, fmt).map_err(|e| e.to_string());
+    }
+    let path = std::ffi::CString::new(url).map_err(|e| e.to_string())?;
+    let format = std::ffi::CString::new(fmt).map_err(|e| e.to_string())?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: both strings outlive the call; on success `ps` is a new context that `wrap` owns
+    // (its destructor closes a null `pb`, which FFmpeg allows, and frees it).
+    unsafe {
+        match ff::ffi::avformat_alloc_output_context2(&mut ps, std::ptr::null_mut(), format.as_ptr(), path.as_ptr()) {
+            0 => Ok(ff::format::context::Output::wrap(ps)),
+            e => Err(ff::Error::from(e).to_string()),
+        }
+    }
+}
+
 /// One open muxer.
 pub(crate) struct Muxer {
     pub(crate) ctx: ff::format::context::Output,
@@ -314,7 +335,7 @@ impl Muxer {
                 }
             }
         }
-        let mut ctx = ff::format::output_as(&url, fmt).map_err(|e| fail(&e))?;
+        let mut ctx = output_context(url, fmt).map_err(|e| fail(&e))?;
         {
             let mut vs = ctx.add_stream(ff::encoder::find(ff::codec::Id::H264)).map_err(|e| fail(&e))?;
             vs.set_parameters(setup.video.clone());
