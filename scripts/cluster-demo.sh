@@ -72,7 +72,7 @@ for name in "${ANCHORS[@]}"; do
 done
 echo
 echo "nodes:    curl -H '$AUTH' ${HTTP[a]}/nodes"
-echo "sessions: curl -H '$AUTH' ${HTTP[a]}/sessions   (each node lists its own; ask either for any session)"
+echo "sessions: curl -H '$AUTH' ${HTTP[a]}/sessions   (either node lists both nodes' sessions, each with its node)"
 echo "console:  ${HTTP[a]}/console#token=$TOKEN"
 echo "kill a node: kill -9 ${NODEPID[a]} (a) or kill -9 ${NODEPID[b]} (b); its session goes on on the other"
 echo "Ctrl-C stops everything"

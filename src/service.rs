@@ -77,6 +77,7 @@ impl Service {
                     allow_private_outputs: cfg.allow_private_outputs,
                 })
                 .with_max_sessions(cfg.max_sessions)
+                .with_hls_origin(cfg.hls_origin.clone())
                 .with_retention(std::time::Duration::from_secs(cfg.hls_retention_s))
                 .with_replay_min_cut(cfg.replay_min_cut_s)
                 .with_renditions(cfg.max_renditions, std::time::Duration::from_secs(cfg.rendition_grace_s))
@@ -101,7 +102,7 @@ impl Service {
         rooms.follow_ingest(ingest_events);
         // A node of several runs what it owns from its first heartbeat on (not in `resume`).
         let cluster = match cfg.node() {
-            Some(me) => Some(crate::cluster::Cluster::start(store.clone(), invitations.clone(), me)?),
+            Some(me) => Some(crate::cluster::Cluster::start(store.clone(), invitations.clone(), rooms.clone(), me)?),
             None => None,
         };
         Ok(Service { store, rooms, sessions, invitations, polls, audience, platforms, cluster, url_key, rtmp })

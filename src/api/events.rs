@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
@@ -17,8 +17,8 @@ use crate::rooms::RoomEvent;
 use crate::session::invite::InvitationStatus;
 use crate::session::polls::PollEvent;
 
-/// A state change, as sent on `/events`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+/// A state change, as sent on `/events` (and between nodes).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServiceEvent {
     /// A room's source (`main`, or a name such as `camera`) is being published.
@@ -109,7 +109,7 @@ pub enum ServiceEvent {
     /// the replay's `duration_s`) or `failed` (with the `error`).
     ReplayExport {
         session_id: String,
-        state: &'static str,
+        state: String,
         progress: f64,
         duration_s: Option<f64>,
         error: Option<String>,

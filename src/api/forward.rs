@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,6 +18,10 @@ const FORWARDED: &str = "x-costream-forwarded";
 const MAX_REQUEST: usize = 2 << 20;
 /// An answer sent back at most (a session's HLS segment fits).
 const MAX_ANSWER: usize = 64 << 20;
+/// Rooms of a new session that decide where it goes, at most.
+const PLACED_BY: usize = 4;
+/// How long the other nodes have to list theirs.
+const LIST_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Request headers sent on: who asks, and what it sends and wants.
 const SENT_ON: [&str; 5] = ["authorization", "cookie", "content-type", "accept", "origin"];
 
@@ -25,7 +29,11 @@ pub(super) async fn to_owner(State(s): State<AppState>, req: Request, next: Next
     if s.cluster.is_none() || req.headers().contains_key(FORWARDED) || !may_be_answered(&req) {
         return next.run(req).await;
     }
-    match owner_of(&s, req.method(), req.uri().path()).await {
+    let (req, rooms) = match rooms_asked(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match owner_of(&s, req.method(), req.uri().path(), rooms).await {
         Some(base) => send_on(req, base).await.unwrap_or_else(IntoResponse::into_response),
         None => next.run(req).await,
     }
@@ -41,15 +49,36 @@ fn may_be_answered(req: &Request) -> bool {
     credentials || super::auth::exempt(&segments)
 }
 
+/// The rooms a new session or invitation shows (read from its body, which is kept for whoever
+/// answers): it is placed where they are published.
+async fn rooms_asked(req: Request) -> Result<(Request, Vec<String>), ApiError> {
+    if req.method() != Method::POST || !matches!(req.uri().path(), "/sessions" | "/invitations") {
+        return Ok((req, Vec::new()));
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| ApiError::invalid(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let inputs = v["inputs"].as_array().into_iter().flatten().map(|i| &i["room"]);
+    let anchors = [&v["from"]["room"], &v["to"]["room"]];
+    let mut rooms: Vec<String> = Vec::new();
+    // (The first few decide: the request is not checked yet, and each costs a query.)
+    for r in inputs.chain(anchors).filter_map(|r| r.as_str()).take(PLACED_BY) {
+        if !rooms.iter().any(|x| x == r) {
+            rooms.push(r.to_string());
+        }
+    }
+    Ok((Request::from_parts(parts, axum::body::Body::from(body)), rooms))
+}
+
 /// The base URL of the node that is to answer, when it is another one.
-async fn owner_of(s: &AppState, method: &Method, path: &str) -> Option<String> {
+async fn owner_of(s: &AppState, method: &Method, path: &str, rooms: Vec<String>) -> Option<String> {
     let mut seg = path.trim_start_matches('/').split('/');
     let (first, id) = (seg.next()?, seg.next().filter(|id| !id.is_empty()));
     let s = s.clone();
     match (first, id) {
         ("sessions" | "invitations", None) if method == Method::POST => {
             let c = s.cluster.clone()?;
-            tokio::task::spawn_blocking(move || c.place()).await.ok()?.map(|n| n.advertise)
+            tokio::task::spawn_blocking(move || c.place_for(&rooms)).await.ok()?.map(|n| n.advertise)
         }
         ("sessions" | "invitations", Some(id)) => {
             if s.sessions.status(id).is_some() || s.invitations.status(id).is_some() {
@@ -61,6 +90,39 @@ async fn owner_of(s: &AppState, method: &Method, path: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Every other live node's answer to `GET path` (a JSON array each), asked with the caller's
+/// credentials and marked so each answers for itself; a node that does not answer in time is
+/// left out. Nothing when this node is alone or the request came from another node.
+pub(super) async fn from_others(s: &AppState, headers: &HeaderMap, path: &str) -> Vec<serde_json::Value> {
+    let Some(me) = s.cluster.as_ref().map(|c| c.node_id().to_string()) else { return Vec::new() };
+    if headers.contains_key(FORWARDED) {
+        return Vec::new();
+    }
+    let sent: Vec<(String, String)> =
+        SENT_ON.iter().filter_map(|h| Some((h.to_string(), headers.get(*h)?.to_str().ok()?.to_string()))).collect();
+    let (store, path) = (s.store.clone(), path.to_string());
+    let asked = tokio::task::spawn_blocking(move || {
+        let nodes = store.nodes().unwrap_or_default();
+        let agent = ureq::AgentBuilder::new().timeout(LIST_TIMEOUT).build();
+        let ask = |base: &str| -> Option<Vec<serde_json::Value>> {
+            let mut r = agent.get(&format!("{base}{path}")).set(FORWARDED, "1");
+            for (k, v) in &sent {
+                r = r.set(k, v);
+            }
+            let mut body = Vec::new();
+            r.call().ok()?.into_reader().take(MAX_ANSWER as u64).read_to_end(&mut body).ok()?;
+            serde_json::from_slice(&body).ok()
+        };
+        // All at once: a node that hangs costs the timeout once.
+        std::thread::scope(|sc| {
+            let others = nodes.iter().filter(|n| n.live && n.id != me);
+            let asks: Vec<_> = others.map(|n| sc.spawn(|| ask(&n.advertise))).collect();
+            asks.into_iter().filter_map(|h| h.join().ok().flatten()).flatten().collect::<Vec<_>>()
+        })
+    });
+    asked.await.unwrap_or_default()
 }
 
 async fn send_on(req: Request, base: String) -> Result<Response, ApiError> {

@@ -147,7 +147,7 @@ pub(super) fn resolve(s: &AppState, plan: InvitationPlan) -> ApiResult<(SessionS
 }
 
 /// Where an invitation is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteStateWire {
     /// Sent; both streams are being pulled, nothing is output yet.

@@ -83,6 +83,8 @@ pub struct AppParts {
     /// What is live in each room (publishers, feeds).
     pub rooms: Arc<crate::rooms::Rooms>,
     pub events: broadcast::Sender<ServiceEvent>,
+    /// Where this node's events go to the other nodes (None: a node alone).
+    relay: Option<Arc<crate::cluster::events::Relay>>,
     pub key_ttl_s: i64,
     /// Rooms the service holds at most.
     pub max_rooms: usize,
@@ -122,20 +124,19 @@ pub struct AppParts {
 }
 
 impl AppState {
-    /// The state of the service; `events` is the one stream every part reports on (ingest,
-    /// sessions, invitations), so the sender comes from the caller that wired the others to it.
     /// The API's state over the service's parts; `events` is the stream `/events` serves, which
-    /// the service's own events are sent to.
+    /// the service's own events are sent to, and the relay that sends them to the other nodes.
     pub fn new(
         svc: &crate::service::Service,
         cfg: &crate::config::ServiceConfig,
         secrets: crate::config::Secrets,
-        events: broadcast::Sender<ServiceEvent>,
+        (events, relay): (broadcast::Sender<ServiceEvent>, Option<Arc<crate::cluster::events::Relay>>),
     ) -> AppState {
         AppState(Arc::new(AppParts {
             store: svc.store.clone(),
             rooms: svc.rooms.clone(),
             events,
+            relay,
             key_ttl_s: cfg.key_ttl_s,
             max_rooms: cfg.max_rooms,
             sessions: svc.sessions.clone(),
@@ -178,7 +179,11 @@ impl AppState {
         std::iter::once(self.url_key.as_slice()).chain(self.platform_secret.as_deref().map(str::as_bytes)).collect()
     }
 
+    /// Sends an event the API itself reports to `/events`, on every node.
     pub fn emit(&self, e: ServiceEvent) {
+        if let Some(r) = &self.relay {
+            r.publish(serde_json::to_string(&e).unwrap_or_default());
+        }
         // Nobody listening is fine.
         let _ = self.events.send(e);
     }

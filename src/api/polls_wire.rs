@@ -67,7 +67,7 @@ impl OptionChoice {
 }
 
 /// A poll with its live counts.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct PollView {
     pub id: String,
     pub session_id: String,
@@ -76,7 +76,7 @@ pub struct PollView {
     pub question: String,
     pub options: Vec<String>,
     /// `open` or `closed`.
-    pub state: &'static str,
+    pub state: String,
     /// Votes per option (each viewer's latest vote).
     pub counts: Vec<u64>,
     /// Viewers who voted; `votes` also counts each changed vote.
@@ -103,7 +103,7 @@ impl From<PollRecord> for PollView {
             channel: p.channel,
             question: p.question,
             options: p.options,
-            state: if closed { "closed" } else { "open" },
+            state: if closed { "closed" } else { "open" }.into(),
             counts: p.counts,
             voters: p.voters,
             votes: p.votes,

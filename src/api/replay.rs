@@ -87,11 +87,11 @@ pub(super) async fn export_replay(
     if !sessions.begin_export(&id) {
         return Err(crate::session::replay::ReplayError::Busy.into());
     }
-    let (events, sid) = (s.events.clone(), id.clone());
+    let (st, sid) = (s.clone(), id.clone());
     tokio::task::spawn_blocking(move || {
         let send = |state: &'static str, progress: f64, duration_s: Option<f64>, error: Option<String>| {
-            let _ =
-                events.send(ServiceEvent::ReplayExport { session_id: sid.clone(), state, progress, duration_s, error });
+            let session_id = sid.clone();
+            st.emit(ServiceEvent::ReplayExport { session_id, state: state.into(), progress, duration_s, error });
         };
         let mut last = -1.0;
         let result = sessions.export_replay(&sid, |p| {

@@ -2,9 +2,12 @@
 //! runtime, rooms and keys in SQLite.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::events::ServiceEvent;
 use super::AppState;
+use crate::cluster::events::Relay;
+use crate::cluster::Cluster;
 use crate::service::{Event, Service};
 
 /// What `costream serve` runs with: its configuration and its secrets.
@@ -35,9 +38,26 @@ pub async fn run_with(
     let (cfg, secrets) = (cfg.service, cfg.secrets);
     // Every part's events go to the one stream `/events` serves.
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
-    let tx = events_tx.clone();
-    let svc = Service::start(&cfg, Arc::new(move |e: Event| drop(tx.send(e.into())))).await?;
-    let state = AppState::new(&svc, &cfg, secrets, events_tx);
+    let node: Arc<OnceLock<(Arc<Relay>, Arc<Cluster>)>> = Arc::default();
+    let (tx, n) = (events_tx.clone(), node.clone());
+    let on_event = move |e: Event| {
+        let e: ServiceEvent = e.into();
+        if let Some((relay, cluster)) = n.get() {
+            relay.publish(serde_json::to_string(&e).unwrap_or_default());
+            if let ServiceEvent::PublishAccepted { room_id, .. } | ServiceEvent::PublishEnded { room_id, .. } = &e {
+                cluster.room_changed(room_id);
+            }
+        }
+        drop(tx.send(e));
+    };
+    let svc = Service::start(&cfg, Arc::new(on_event)).await?;
+    if let Some(c) = &svc.cluster {
+        let _ = node.set((Arc::new(others_events(&svc, c.node_id(), events_tx.clone())?), c.clone()));
+        // Publishers that came in before the line above (an encoder reconnecting at once).
+        svc.rooms.live_rooms().iter().for_each(|r| c.room_changed(r));
+    }
+    let relay = node.get().map(|(r, _)| r.clone());
+    let state = AppState::new(&svc, &cfg, secrets, (events_tx, relay));
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     let http = listener.local_addr()?;
     tracing::info!(%http, rtmp = %svc.rtmp.addr, db = %crate::store::describe(&cfg.db_url()), "costream serving");
@@ -64,6 +84,15 @@ pub async fn run_with(
     let sessions = svc.sessions.clone();
     let _ = tokio::task::spawn_blocking(move || sessions.stop_all()).await;
     Ok(())
+}
+
+/// A node of several: its events go to the others too, and theirs come to its `/events`.
+fn others_events(svc: &Service, node: &str, tx: tokio::sync::broadcast::Sender<ServiceEvent>) -> crate::Result<Relay> {
+    let deliver = move |v: serde_json::Value| match serde_json::from_value::<ServiceEvent>(v) {
+        Ok(e) => drop(tx.send(e)),
+        Err(e) => tracing::debug!(error = %e, "another node's event is not one this version knows"),
+    };
+    Ok(Relay::start(svc.store.clone(), node, Arc::new(deliver))?)
 }
 
 /// A panic anywhere in the service (caught where it happens: a session fails, a connection

@@ -113,6 +113,9 @@ pub struct SessionView {
     pub stages_ms: StageTimesView,
     /// The comments and gifts the anchors' monitors show now, oldest first.
     pub comments: Vec<CommentView>,
+    /// The node that runs it (several nodes sharing a database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// A running session's recent stage times per frame (an average over about the last second;
@@ -182,6 +185,7 @@ impl From<SessionStatus> for SessionView {
             renditions: s.renditions.into_iter().map(Into::into).collect(),
             stages_ms: s.stages_ms.into(),
             comments: s.comments.into_iter().map(Into::into).collect(),
+            node: None,
         }
     }
 }

@@ -25,7 +25,8 @@ fn shown(s: &AppState, st: SessionStatus) -> SessionView {
         .filter_map(|room_id| Some(PausedRoomView { pause: pause_of(s, &room_id)?, room_id }))
         .collect();
     let paused_inputs = s.sessions.input_pauses(&st.id).into_iter().map(Into::into).collect();
-    SessionView { paused, paused_inputs, rooms, ..st.into() }
+    let node = s.cluster.as_ref().map(|c| c.node_id().to_string());
+    SessionView { paused, paused_inputs, rooms, node, ..st.into() }
 }
 
 /// The spec of a new session request, checked against the service. Blocking.
@@ -53,9 +54,14 @@ pub(super) async fn create_session(
 pub(super) async fn list_sessions(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Json<Vec<SessionView>> {
+    headers: axum::http::HeaderMap,
+) -> Json<Vec<serde_json::Value>> {
     let mine = |id: &str| caller.may_touch(&s.sessions.rooms_of(id).unwrap_or_default());
-    Json(s.sessions.list().into_iter().filter(|st| mine(&st.id)).map(|st| shown(&s, st)).collect())
+    let here = s.sessions.list().into_iter().filter(|st| mine(&st.id)).map(|st| shown(&s, st));
+    let mut all: Vec<serde_json::Value> = here.filter_map(|v| serde_json::to_value(v).ok()).collect();
+    // Several nodes: every node's sessions, each node answering for its own.
+    all.extend(super::forward::from_others(&s, &headers, "/sessions").await);
+    Json(all)
 }
 
 #[utoipa::path(get, path = "/sessions/{id}", params(("id" = String, Path)),

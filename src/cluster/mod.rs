@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::rooms::Rooms;
 use crate::session::invite::Invitations;
 use crate::session::resume::resume;
 use crate::session::SessionState;
@@ -25,9 +26,14 @@ const MARGIN: Duration = Duration::from_millis(700);
 
 pub use crate::config::NodeConfig;
 
+pub mod events;
+
 pub struct Cluster {
     store: Arc<Store>,
     invitations: Arc<Invitations>,
+    rooms: Arc<Rooms>,
+    /// Rooms whose publishers changed since the last look (written down where they are live).
+    published: Mutex<HashSet<String>>,
     me: NodeConfig,
     /// Records tried at an epoch (one that failed is not tried again at it).
     tried: Mutex<HashSet<(String, i64)>>,
@@ -38,15 +44,22 @@ pub struct Cluster {
 
 impl Cluster {
     /// Registers this node and starts its heartbeat.
-    pub fn start(store: Arc<Store>, invitations: Arc<Invitations>, me: NodeConfig) -> crate::Result<Arc<Cluster>> {
+    pub fn start(
+        store: Arc<Store>,
+        invitations: Arc<Invitations>,
+        rooms: Arc<Rooms>,
+        me: NodeConfig,
+    ) -> crate::Result<Arc<Cluster>> {
         let started = Instant::now();
-        store
-            .join_cluster(&me.id, &me.advertise, me.capacity, LEASE_MS)
-            .map_err(|e| crate::Error::Database(e.to_string()))?;
+        let db = |e: crate::store::StoreError| crate::Error::Database(e.to_string());
+        store.join_cluster(&me.id, &me.advertise, me.capacity, LEASE_MS).map_err(db)?;
+        store.forget_published(&me.id).map_err(db)?;
         crate::sys::fence::hold_until(started + Duration::from_millis(LEASE_MS as u64) - MARGIN);
         let c = Arc::new(Cluster {
             store,
             invitations,
+            rooms,
+            published: Mutex::default(),
             me,
             tried: Mutex::default(),
             draining: AtomicBool::new(false),
@@ -107,11 +120,18 @@ impl Cluster {
             return self.give_up_lost();
         }
         self.give_up_lost();
+        self.write_published();
         if self.draining.load(Ordering::Relaxed) {
             return self.drain();
         }
         self.claim();
         self.adopt();
+    }
+
+    /// Stops a session here (another node runs it now, or will), with its invitations.
+    fn hand_off(&self, session: &str) {
+        self.invitations.sessions().hand_off(session);
+        self.invitations.forget_session(session);
     }
 
     /// Sessions running here that another node runs now stop here (their files and record stay).
@@ -121,7 +141,7 @@ impl Cluster {
             let theirs = !crate::sys::fence::holds() || matches!(self.store.runner_of(&st.id), Ok(Some(_)));
             if theirs {
                 tracing::warn!(session = %st.id, "another node runs this session now; stopped here");
-                sessions.hand_off(&st.id);
+                self.hand_off(&st.id);
             }
         }
     }
@@ -168,7 +188,7 @@ impl Cluster {
         }
         for (session, records) in groups {
             // A stopped session's entry (fenced, failed) gives way.
-            sessions.hand_off(&session);
+            self.hand_off(&session);
             let (invitations, store) = (self.invitations.clone(), self.store.clone());
             let spawned = std::thread::Builder::new().name(format!("adopt {session}")).spawn(move || {
                 for r in records {
@@ -205,15 +225,46 @@ impl Cluster {
                 return tracing::warn!("draining: no other node has room");
             };
             // Stopped here before it is theirs: never run by both.
-            sessions.hand_off(&st.id);
+            self.hand_off(&st.id);
             match self.store.hand_over(&st.id, &to.id) {
                 Ok(true) => tracing::info!(session = %st.id, to = %to.id, "draining: handed over"),
                 // Still ours: run again here by `adopt` (after the drain is called off).
                 Ok(false) | Err(_) => {
                     tracing::warn!(session = %st.id, "draining: not handed over");
-                    lock(&self.tried).retain(|(id, _)| *id != st.id);
+                    // (an invitation's records too: they run with its session)
+                    let owned = self.store.owned_resumables().unwrap_or_default();
+                    let its: HashSet<String> =
+                        owned.into_iter().filter(|r| r.session_id == st.id).map(|r| r.id).collect();
+                    lock(&self.tried).retain(|(id, _)| *id != st.id && !its.contains(id));
                 }
             }
+        }
+    }
+
+    /// A room's publishers changed on this node (written down at the next look).
+    pub fn room_changed(&self, room: &str) {
+        lock(&self.published).insert(room.to_string());
+    }
+
+    fn write_published(&self) {
+        let changed: Vec<String> = lock(&self.published).drain().collect();
+        for room in changed {
+            if let Err(e) = self.store.note_published(&room, self.rooms.live(&room).is_some()) {
+                tracing::warn!(room, error = %e, "could not write down where the room is published");
+                lock(&self.published).insert(room);
+            }
+        }
+    }
+
+    /// Where a new session or invitation showing `rooms` goes: the first node one of them is
+    /// published on (its feed is decoded there) if it has room, else as [`Cluster::place`].
+    pub fn place_for(&self, rooms: &[String]) -> Option<NodeRow> {
+        let nodes = self.store.nodes().ok()?;
+        let on = self.store.published_on(rooms).unwrap_or_default();
+        let fits = |id: &String| nodes.iter().find(|n| n.id == *id && n.live && !n.draining && n.sessions < n.capacity);
+        match on.iter().find_map(fits) {
+            Some(n) => (n.id != self.me.id).then(|| n.clone()),
+            None => self.place(),
         }
     }
 

@@ -147,6 +147,10 @@ pub struct ServiceConfig {
     /// stream from here (`rtmp://host:port`). None: no tier.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nginx_ingest_url: Option<String>,
+    /// An HTTP origin (nginx with WebDAV) every session's HLS is copied to by PUT, at
+    /// `{hls_origin}/{session}/index.m3u8`, for viewers and caches. None: no origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hls_origin: Option<String>,
     /// A file holding the secret the tier's callbacks carry (else COSTREAM_NGINX_SECRET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nginx_secret_file: Option<PathBuf>,
@@ -197,6 +201,7 @@ pub const KEYS: &[&str] = &[
     "audience_stats",
     "secure_cookie",
     "nginx_ingest_url",
+    "hls_origin",
     "nginx_secret_file",
     "youtube_api_url",
     "platform_secrets_dir",
@@ -243,6 +248,7 @@ impl Default for ServiceConfig {
             audience_stats: true,
             secure_cookie: false,
             nginx_ingest_url: None,
+            hls_origin: None,
             nginx_secret_file: None,
             youtube_api_url: DEFAULT_YOUTUBE_API.into(),
             platform_secrets_dir: None,

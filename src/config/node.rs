@@ -15,6 +15,11 @@ pub struct NodeConfig {
 impl ServiceConfig {
     pub(super) fn validate_node(&self) -> Result<(), ConfigError> {
         let bad = |key, why: &str| Err(ConfigError::Invalid { key, why: why.into() });
+        if let Some(u) = &self.hls_origin {
+            if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains('@') || u.contains(['?', '#']) {
+                return bad("hls_origin", "must be an http(s) URL without credentials, query or fragment");
+            }
+        }
         let Some(id) = &self.node_id else { return Ok(()) };
         if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return bad("node_id", "must be 1 to 64 letters, digits, - or _");

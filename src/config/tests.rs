@@ -17,6 +17,7 @@ fn every_key_is_listed() {
         moderation_secret_file: Some("m".into()),
         platform_secrets_dir: Some("s".into()),
         nginx_ingest_url: Some("rtmp://tier:1935".into()),
+        hls_origin: Some("http://origin/hls".into()),
         nginx_secret_file: Some("n".into()),
         data_dir: Some("d".into()),
         node_id: Some("n1".into()),

@@ -257,7 +257,13 @@ impl Rooms {
 
     /// Rooms with a publisher.
     pub fn live_count(&self) -> usize {
-        lock(&self.rooms).values().filter(|r| r.publishers().next().is_some()).count()
+        self.live_rooms().len()
+    }
+
+    /// The rooms with a publisher now.
+    pub fn live_rooms(&self) -> Vec<String> {
+        let m = lock(&self.rooms);
+        m.iter().filter(|(_, r)| r.publishers().next().is_some()).map(|(id, _)| id.to_string()).collect()
     }
 
     pub fn feed_counters(&self) -> Vec<FeedCounters> {

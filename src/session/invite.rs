@@ -246,6 +246,12 @@ impl Invitations {
         self.lock().values().find(|i| i.session == session).map(|i| i.rooms.clone())
     }
 
+    /// Forgets the invitations of a session another node runs now (their record went with it, and
+    /// requests for them are forwarded there).
+    pub fn forget_session(&self, session: &str) {
+        self.lock().retain(|_, i| i.session != session);
+    }
+
     /// The rooms an invitation shows (None: no such invitation).
     pub fn rooms_of(&self, id: &str) -> Option<Vec<String>> {
         self.lock().get(id).map(|i| i.rooms.clone())

@@ -146,6 +146,8 @@ struct Running {
     spec: SessionSpec,
     /// Each pulled input's pause hold, by URL.
     holds: input_pause::Holds,
+    /// The copy of its HLS on the origin, if there is one.
+    origin: Option<crate::outputs::origin::Mirror>,
 }
 
 /// Where a session's events go: the session's id and what its job reports (`Started` and
@@ -189,6 +191,8 @@ pub struct Sessions {
     replays: replay::Replays,
     /// Masked renditions per session at most, and how long one outlives its last viewer.
     rendition_cap: (usize, std::time::Duration),
+    /// The HTTP origin sessions' HLS is copied to (`{origin}/{session}/…`).
+    origin: Option<String>,
 }
 
 /// A new session's id.
@@ -220,6 +224,7 @@ impl Sessions {
                 crate::config::DEFAULT_MAX_RENDITIONS,
                 std::time::Duration::from_secs(crate::config::DEFAULT_RENDITION_GRACE_S),
             ),
+            origin: None,
         }
     }
 
@@ -265,6 +270,12 @@ impl Sessions {
             .iter()
             .find(|(_, r)| r.hooks.counters.behind.load(Ordering::Relaxed) && lock(&r.state).0 == SessionState::Running)
             .map(|(id, _)| id.clone())
+    }
+
+    /// Copies every session's public HLS to `origin` (`{origin}/{session}/…`).
+    pub fn with_hls_origin(mut self, origin: Option<String>) -> Sessions {
+        self.origin = origin.map(|o| o.trim_end_matches('/').to_string());
+        self
     }
 
     /// At most `n` sessions at once.

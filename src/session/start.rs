@@ -10,6 +10,7 @@ use super::{Masking, Renditions, Running, SessionSpec, SessionState, SessionStat
 use crate::compose::{self, Job, JobEvent, LiveHooks, LiveState, Overlays, RenderConfig, Tick, ViewSpec};
 use crate::encode::{EncoderKind, VideoSettings};
 use crate::gpu::GpuOptions;
+use crate::outputs::origin;
 use crate::sys::{lock, redact_url};
 
 /// A session's views, each with its HLS playlist first among its outputs, and what the API shows
@@ -101,6 +102,17 @@ impl Sessions {
             wake: Arc::default(),
         };
         let holds = super::input_pause::holds_for(&spec.inputs, &Default::default());
+        let public = origin::Public {
+            // A masked session's pictures go to viewers through their own signed playlists only;
+            // anchors' monitors are theirs.
+            root: spec.masking.is_none(),
+            views: views
+                .specs
+                .iter()
+                .filter(|v| !v.pooled && v.monitor.is_none() && spec.masking.is_none())
+                .map(|v| v.name.clone())
+                .collect(),
+        };
         let cfg = self.job_config(&spec, outputs, views.specs, &hooks, &holds);
         let state = Arc::new(Mutex::new((SessionState::Running, None)));
         let thread = self.spawn(id, cfg, state.clone())?;
@@ -110,6 +122,7 @@ impl Sessions {
         tracing::info!(id, inputs = spec.inputs.len(), "session started");
         self.emit(id, JobEvent::Started);
         let renditions = spec.masking.clone().and_then(|m| self.renditions_of(id, m, dir, &hooks));
+        let origin = self.origin_copy(id, dir, &state, public);
         let running = Running {
             size: spec.size,
             hooks,
@@ -123,12 +136,32 @@ impl Sessions {
             renditions,
             holds,
             spec,
+            origin,
         };
         let pauses = running.spec.input_pauses.clone();
         self.running().insert(id.to_string(), running);
         // A restart's paused inputs show their slates again (from their first start).
         self.restore_input_pauses(id, &pauses);
         self.status(id).ok_or(crate::Error::StageGone { stage: "session" })
+    }
+
+    /// The copy of the session's public HLS on the origin, until its job ends.
+    fn origin_copy(
+        &self,
+        id: &str,
+        dir: &Path,
+        state: &Arc<Mutex<(SessionState, Option<String>)>>,
+        public: origin::Public,
+    ) -> Option<origin::Mirror> {
+        let base = format!("{}/{id}/", self.origin.as_ref()?);
+        if !public.root && public.views.is_empty() {
+            return None;
+        }
+        let st = state.clone();
+        let ended = Box::new(move || lock(&st).0 != SessionState::Running);
+        origin::Mirror::start(dir.to_path_buf(), base, public, ended)
+            .inspect_err(|e| tracing::error!(id, error = %e, "could not start the HLS origin copy"))
+            .ok()
     }
 
     fn job_config(

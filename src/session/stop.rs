@@ -6,8 +6,15 @@ use std::sync::atomic::Ordering;
 use super::{lock, Sessions};
 
 impl Sessions {
-    /// Stops a session: the current HLS segment and the RTMP streams are finished properly.
+    /// Stops a session for good: the current HLS segment and the RTMP streams are finished
+    /// properly, and its stream ends on the HLS origin too.
     pub fn stop(&self, id: &str) -> bool {
+        self.end_on_origin(id);
+        self.halt(id)
+    }
+
+    /// Stops a session that goes on elsewhere or later (its stream on the origin does not end).
+    fn halt(&self, id: &str) -> bool {
         match self.signal_stop(id) {
             None => false,
             Some(handle) => {
@@ -28,6 +35,7 @@ impl Sessions {
         if self.running().contains_key(id) {
             self.records.forget(id);
         }
+        self.end_on_origin(id);
         match self.signal_stop(id) {
             None => false,
             Some(handle) => {
@@ -78,15 +86,23 @@ impl Sessions {
     /// Stops a session that another node runs from now on: its record stays (it is theirs), and
     /// so do its files (they go on in them, on shared storage); it leaves this node's list.
     pub fn hand_off(&self, id: &str) {
-        self.stop(id);
+        self.halt(id);
         self.running().remove(id);
+    }
+
+    /// The session's last playlist, which ends its stream, goes to the origin too.
+    fn end_on_origin(&self, id: &str) {
+        if let Some(m) = self.running().get(id).and_then(|r| r.origin.as_ref()) {
+            m.finish();
+        }
     }
 
     /// Stops every session (service shutdown).
     pub fn stop_all(&self) {
         let ids: Vec<String> = self.running().keys().cloned().collect();
         for id in ids {
-            self.stop(&id);
+            // (resumed at the next start: its stream does not end on the origin)
+            self.halt(&id);
         }
     }
 }

@@ -67,7 +67,11 @@ pub fn has_password(db: &str) -> bool {
 }
 
 /// PostgreSQL's steps: the first is SQLite's first 16 at once; every later step is added to both.
-const PG_STEPS: [&str; 2] = [include_str!("migrations_pg/01_schema.sql"), include_str!("migrations_pg/02_nodes.sql")];
+const PG_STEPS: [&str; 3] = [
+    include_str!("migrations_pg/01_schema.sql"),
+    include_str!("migrations_pg/02_nodes.sql"),
+    include_str!("migrations_pg/03_room_nodes.sql"),
+];
 
 /// Brings a PostgreSQL database up to the newest step. Nodes starting together take turns (an
 /// advisory lock held by the transaction), so each step runs once.

@@ -15,11 +15,13 @@ use rusqlite_migration::{Migrations, M};
 mod audience;
 mod engine;
 mod nodes;
+mod notify;
 mod pauses;
 mod pg;
 mod platforms;
 mod polls;
 mod resumable;
+mod room_nodes;
 mod slates;
 mod sql;
 mod sqlite;
@@ -29,6 +31,7 @@ pub use audience::{MinuteRow, RoomAudienceRows, ViewerRow};
 pub use engine::{describe, has_password, is_postgres};
 use engine::{migrate_pg, Db, Engine};
 pub use nodes::NodeRow;
+pub use notify::{OnNotify, MAX_PAYLOAD as MAX_NOTIFY_PAYLOAD};
 pub use pauses::Pause;
 pub use platforms::{PlatformRecord, RoomPlatform};
 pub use polls::{OpenRefusal, PollRecord, VoteOutcome};
@@ -157,7 +160,7 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// The schema, one step per file: a database is brought up to the newest step when it is opened
 /// (its `user_version` says which steps it has). Steps are only ever added, never edited.
-const STEPS: [&str; 17] = [
+const STEPS: [&str; 18] = [
     include_str!("migrations/01_rooms_keys_destinations.sql"),
     include_str!("migrations/02_unlocks.sql"),
     include_str!("migrations/03_destinations_by_room.sql"),
@@ -175,6 +178,7 @@ const STEPS: [&str; 17] = [
     include_str!("migrations/15_public_rooms.sql"),
     include_str!("migrations/16_platforms.sql"),
     include_str!("migrations/17_nodes.sql"),
+    include_str!("migrations/18_room_nodes.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -235,19 +239,25 @@ impl Store {
         self.create_room_within(name, platform, key_ttl_s, usize::MAX)
     }
 
-    /// [`Store::create_room`] unless `max_rooms` exist (counted and made under one lock).
+    /// [`Store::create_room`] unless `max_rooms` exist (counted and made under one lock: SQLite's
+    /// connection, or on PostgreSQL a lock every node's room creation takes).
     pub fn create_room_within(&self, name: &str, platform: &str, ttl_s: i64, max_rooms: usize) -> StoreResult<Room> {
         let (id, now) = (format!("room_{}", random_hex(6)), now_s());
         {
             let mut db = self.db();
-            let n: usize = db.query_row("SELECT COUNT(*) FROM rooms", p![], |r| r.get(0))?;
+            let mut tx = db.transaction()?;
+            if let Engine::Pg(_) = self.engine {
+                tx.batch("SELECT pg_advisory_xact_lock(7710002)")?;
+            }
+            let n: usize = tx.query_row("SELECT COUNT(*) FROM rooms", p![], |r| r.get(0))?;
             if n >= max_rooms {
                 return Err(StoreError::TooManyRooms(n));
             }
-            db.execute(
+            tx.execute(
                 "INSERT INTO rooms (id, name, platform, created_at) VALUES (?1, ?2, ?3, ?4)",
                 p![&id, name, platform, now],
             )?;
+            tx.commit()?;
         }
         self.regenerate_key(&id, ttl_s)?;
         self.room(&id)

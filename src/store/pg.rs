@@ -87,6 +87,52 @@ impl Pg {
     }
 }
 
+/// What a listener is told: each notification's payload.
+pub type OnNotify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+impl Pg {
+    /// Calls `on` with every notification on `channel` (LISTEN), on a connection of its own,
+    /// opened again a second after it ends (what is sent meanwhile is not seen), for as long as
+    /// the store lives.
+    pub fn listen(&self, channel: &'static str, on: OnNotify) {
+        let Some(rt) = &self.rt else { return };
+        let config = self.config.clone();
+        rt.spawn(async move {
+            loop {
+                if let Err(e) = listen_once(&config, channel, &on).await {
+                    tracing::warn!(error = %e, channel, "PostgreSQL: LISTEN ended; listening again");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// One LISTEN connection, until it ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    on: &OnNotify,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut conn) = config.connect(NoTls).await?;
+    let on = on.clone();
+    // Polling the connection for its messages also carries the client's requests.
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => on(n.payload()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    let ended = driver.await;
+    drop(client);
+    ended.unwrap_or(Ok(()))
+}
+
 /// One connection, its socket driven by the store's runtime.
 fn open(rt: &tokio::runtime::Handle, config: &tokio_postgres::Config) -> StoreResult<PgConn> {
     let config = config.clone();

@@ -95,3 +95,50 @@ pub fn start_nginx_at(dir: &Path, port: u16, record: bool, app_extra: &str) -> i
     }
     Ok(Nginx { proc, port, rec })
 }
+
+/// An HLS origin: nginx taking PUT and DELETE (WebDAV) under `/hls/` and serving everything under
+/// `root` (a page written there plays the origin's streams from the same origin).
+pub struct Origin {
+    /// Stops the server when the `Origin` is dropped.
+    pub proc: Proc,
+    pub port: u16,
+    pub root: PathBuf,
+}
+
+pub fn start_origin(dir: &Path) -> io::Result<Origin> {
+    std::fs::create_dir_all(dir.join("root").join("hls"))?;
+    std::fs::create_dir_all(dir.join("tmp"))?;
+    let dir = &std::fs::canonicalize(dir)?;
+    let port = free_port()?;
+    let temps: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        .iter()
+        .map(|t| format!("{t}_temp_path {}/tmp/{t}; ", dir.display()))
+        .collect();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
+             http {{ access_log off; {temps}\n\
+             types {{ text/html html; application/javascript js; application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}\n\
+             server {{ listen 127.0.0.1:{port}; root {d}/root; client_max_body_size 64m;\n\
+             location /hls/ {{ dav_methods PUT DELETE; create_full_put_path on; add_header Cache-Control no-cache; }} }} }}\n",
+            d = dir.display()
+        ),
+    )?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("nginx: {e}: install nginx")))?;
+    let proc = Proc(child);
+    if !wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("the nginx origin did not start: {log}")));
+    }
+    Ok(Origin { proc, port, root: dir.join("root") })
+}

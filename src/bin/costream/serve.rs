@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// service, which then pulls the stream from it.
     #[arg(long)]
     nginx_ingest_url: Option<String>,
+    /// An HTTP origin (nginx with WebDAV) every session's HLS is copied to by PUT, at
+    /// {hls_origin}/{session}/index.m3u8.
+    #[arg(long)]
+    hls_origin: Option<String>,
     /// A file holding the secret the tier's callbacks carry (or COSTREAM_NGINX_SECRET).
     #[arg(long)]
     nginx_secret_file: Option<PathBuf>,
@@ -173,6 +177,9 @@ fn node_flags(c: &mut ServiceConfig, a: &ServeArgs) {
     }
     if a.node_capacity.is_some() {
         c.node_capacity = a.node_capacity;
+    }
+    if a.hls_origin.is_some() {
+        c.hls_origin = a.hls_origin.clone();
     }
 }
 

@@ -74,7 +74,7 @@ fn failover(dir: &Path, db: &str) -> Result<f64> {
         return Err(invalid("bench", "the session wrote no segments"));
     }
     // Killed on whichever node runs it (a: both are empty, ties go to the node asked).
-    let runs_on_a = a.api.get("/sessions").1.as_array().is_some_and(|l| !l.is_empty());
+    let runs_on_a = a.api.get("/sessions").1.as_array().is_some_and(|l| l.iter().any(|s| s["node"] == "a"));
     let (victim, _survivor) = if runs_on_a { (a, b) } else { (b, a) };
     let (_, last) = newest_segment(&hls).ok_or_else(|| invalid("bench", "no segment"))?;
     drop(victim);
