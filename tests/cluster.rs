@@ -132,6 +132,7 @@ fn sessions_spread_over_two_nodes_and_a_killed_nodes_sessions_go_on_on_the_other
     assert_eq!(st, 200, "{v}");
     let (_, seen_on_b) = call("GET", &format!("{b_http}/sessions/{theirs}"), None);
     assert_eq!(seen_on_b["paused_inputs"].as_array().map(Vec::len), Some(1), "{seen_on_b}");
+    let poll = poll_through_a(&a.http, theirs);
 
     // Node b dies without a word: within 10 s node a runs its sessions, after a discontinuity.
     let before: Vec<String> =
@@ -157,6 +158,11 @@ fn sessions_spread_over_two_nodes_and_a_killed_nodes_sessions_go_on_on_the_other
     assert_eq!(moved["paused_inputs"].as_array().map(Vec::len), Some(1), "its input's pause moved with it: {moved}");
     let (st, kept) = call("GET", &format!("{}/rooms/{}", a.http, room["id"].as_str().unwrap()), None);
     assert_eq!((st, &kept["name"]), (200, &room["name"]), "the room made through b: {kept}");
+    assert_eq!(kept["key"]["key"], room["key"]["key"], "and its key");
+    let (_, p) = call("GET", &format!("{}/polls/{poll}", a.http), None);
+    assert_eq!((p["voters"].as_u64(), p["counts"].clone()), (Some(3), json!([2, 1])), "the votes stay: {p}");
+    let (_, v) = call("GET", &format!("{}/channels/fans/viewers/fan0", a.http), None);
+    assert_eq!(v["level"], 1, "and a viewer's level: {v}");
     plays_in_hls_js_from_the_origin(&d, &origin, &on_b[0]);
     // Each moved session's RTMP destination receives again (from node a: b's connection died).
     for (i, id) in ids.iter().enumerate().filter(|(_, id)| on_b.contains(id)) {
@@ -267,4 +273,28 @@ fn room_on_b(pg: &kit::Postgres, a: &str, clip: &Path, b_rtmp: u16) {
             .iter()
             .all(|s| s["id"] != id || s["state"] != "running")
     });
+}
+
+/// A poll on `session` (which node b runs) opened and voted on through node a (three viewers of a
+/// channel, one of whom also likes twice, reaching level 1); the poll's id.
+fn poll_through_a(a: &str, session: &str) -> String {
+    let rules = json!({"levels": [2], "locked": ["eyes"], "unlock_order": ["eyes"]});
+    assert_eq!(call("PUT", &format!("{a}/channels/fans"), Some(&rules.to_string())).0, 200);
+    let poll = json!({"question": "下一首?", "options": ["A", "B"], "duration_s": 600, "channel": "fans"});
+    let (st, p) = call("POST", &format!("{a}/sessions/{session}/polls"), Some(&poll.to_string()));
+    assert_eq!(st, 201, "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        let (st, v) = call("POST", &format!("{a}/channels/fans/viewers"), None);
+        assert_eq!(st, 201, "{v}");
+        let token = v["token"].as_str().unwrap();
+        let body = json!({ "option": usize::from(i == 2) }).to_string();
+        let (st, r) = call_as(Some(token), "POST", &format!("{a}/polls/{id}/votes"), Some(&body));
+        assert_eq!(st, 200, "{r}");
+    }
+    for _ in 0..2 {
+        let like = call("POST", &format!("{a}/channels/fans/viewers/fan0/events"), Some(r#"{"kind":"like"}"#));
+        assert_eq!(like.0, 200, "{}", like.1);
+    }
+    id
 }

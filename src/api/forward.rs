@@ -80,7 +80,20 @@ async fn owner_of(s: &AppState, method: &Method, path: &str, rooms: Vec<String>)
             let c = s.cluster.clone()?;
             tokio::task::spawn_blocking(move || c.place_for(&rooms)).await.ok()?.map(|n| n.advertise)
         }
-        ("sessions" | "invitations", Some(id)) => {
+        // A poll is its session's: votes change the picture there.
+        ("polls", Some(id)) => {
+            let id = id.to_string();
+            let runner = tokio::task::spawn_blocking(move || {
+                let poll = s.store.poll(&id).ok()??;
+                if s.sessions.status(&poll.session_id).is_some() {
+                    return None;
+                }
+                s.store.runner_of(&poll.session_id).ok()?
+            });
+            runner.await.ok()?.map(|(_, advertise)| advertise)
+        }
+        // (A stream of events is not sent on: its answer never ends.)
+        ("sessions" | "invitations" | "watch", Some(id)) if !path.ends_with("/events") => {
             if s.sessions.status(id).is_some() || s.invitations.status(id).is_some() {
                 return None;
             }

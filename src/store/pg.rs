@@ -98,10 +98,14 @@ impl Pg {
         let Some(rt) = &self.rt else { return };
         let config = self.config.clone();
         rt.spawn(async move {
+            // (Logged once per spell of failures: the database may be away a while.)
+            let mut failing = false;
             loop {
-                if let Err(e) = listen_once(&config, channel, &on).await {
+                let ended = listen_once(&config, channel, &on).await;
+                if let (Err(e), false) = (&ended, failing) {
                     tracing::warn!(error = %e, channel, "PostgreSQL: LISTEN ended; listening again");
                 }
+                failing = ended.is_err();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
