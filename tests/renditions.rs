@@ -184,6 +184,10 @@ fn renditions_follow_the_states_viewers_are_in_and_a_paid_organ_is_seen() {
 
     // A level-0 viewer pays for the mouth: within two segments, theirs come from a rendition with
     // the mouth open and the eyes and nose blurred as level 0 blurs them.
+    // The session in its stride first: a playlist asked for as a session starts waits for its
+    // first segment, so the steps above can be done while it is still making them, and the
+    // renditions made in those seconds take longer.
+    wait_for("three level-0 segments", 30.0, || listed(&playlist(&level0[1])).len() >= 3);
     let payer = level0[0].clone();
     let pay = json!({"payment_id": "p1", "channel": "show", "token": payer, "organ": "mouth", "status": "confirmed"});
     let pay = pay.to_string();
