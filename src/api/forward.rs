@@ -84,17 +84,17 @@ async fn owner_of(s: &AppState, method: &Method, path: &str, rooms: Vec<String>)
         ("polls", Some(id)) => {
             let id = id.to_string();
             let runner = tokio::task::spawn_blocking(move || {
-                let poll = s.store.poll(&id).ok()??;
-                if s.sessions.status(&poll.session_id).is_some() {
+                let session = s.store.poll(&id).ok()??.session_id;
+                if runs_here(&s, &session) {
                     return None;
                 }
-                s.store.runner_of(&poll.session_id).ok()?
+                s.store.runner_of(&session).ok()?
             });
             runner.await.ok()?.map(|(_, advertise)| advertise)
         }
         // (A stream of events is not sent on: its answer never ends.)
         ("sessions" | "invitations" | "watch", Some(id)) if !path.ends_with("/events") => {
-            if s.sessions.status(id).is_some() || s.invitations.status(id).is_some() {
+            if runs_here(&s, id) {
                 return None;
             }
             let id = id.to_string();
@@ -105,6 +105,26 @@ async fn owner_of(s: &AppState, method: &Method, path: &str, rooms: Vec<String>)
     }
 }
 
+/// Whether this node runs session or invitation `id` (asked of every request for one: an entry
+/// lookup, not its whole status).
+fn runs_here(s: &AppState, id: &str) -> bool {
+    s.sessions.rooms_of(id).is_some() || s.invitations.rooms_of(id).is_some()
+}
+
+/// The caller's headers that go on with a request sent to another node.
+fn sent_on(headers: &HeaderMap) -> Vec<(String, String)> {
+    SENT_ON.iter().filter_map(|h| Some((h.to_string(), headers.get(*h)?.to_str().ok()?.to_string()))).collect()
+}
+
+/// `r` marked as sent on by a node, with the caller's headers.
+fn marked(mut r: ureq::Request, headers: &[(String, String)]) -> ureq::Request {
+    r = r.set(FORWARDED, "1");
+    for (k, v) in headers {
+        r = r.set(k, v);
+    }
+    r
+}
+
 /// Every other live node's answer to `GET path` (a JSON array each), asked with the caller's
 /// credentials and marked so each answers for itself; a node that does not answer in time is
 /// left out. Nothing when this node is alone or the request came from another node.
@@ -113,19 +133,19 @@ pub(super) async fn from_others(s: &AppState, headers: &HeaderMap, path: &str) -
     if headers.contains_key(FORWARDED) {
         return Vec::new();
     }
-    let sent: Vec<(String, String)> =
-        SENT_ON.iter().filter_map(|h| Some((h.to_string(), headers.get(*h)?.to_str().ok()?.to_string()))).collect();
-    let (store, path) = (s.store.clone(), path.to_string());
+    let (sent, store, path) = (sent_on(headers), s.store.clone(), path.to_string());
     let asked = tokio::task::spawn_blocking(move || {
         let nodes = store.nodes().unwrap_or_default();
         let agent = ureq::AgentBuilder::new().timeout(LIST_TIMEOUT).build();
         let ask = |base: &str| -> Option<Vec<serde_json::Value>> {
-            let mut r = agent.get(&format!("{base}{path}")).set(FORWARDED, "1");
-            for (k, v) in &sent {
-                r = r.set(k, v);
-            }
             let mut body = Vec::new();
-            r.call().ok()?.into_reader().take(MAX_ANSWER as u64).read_to_end(&mut body).ok()?;
+            marked(agent.get(&format!("{base}{path}")), &sent)
+                .call()
+                .ok()?
+                .into_reader()
+                .take(MAX_ANSWER as u64)
+                .read_to_end(&mut body)
+                .ok()?;
             serde_json::from_slice(&body).ok()
         };
         // All at once: a node that hangs costs the timeout once.
@@ -142,18 +162,12 @@ async fn send_on(req: Request, base: String) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|e| ApiError::invalid(e.to_string()))?;
     let url = format!("{base}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-    let headers: Vec<(String, String)> = SENT_ON
-        .iter()
-        .filter_map(|h| Some((h.to_string(), parts.headers.get(*h)?.to_str().ok()?.to_string())))
-        .collect();
+    let headers = sent_on(&parts.headers);
     let method = parts.method.to_string();
     let answer = tokio::task::spawn_blocking(move || {
         let agent =
             ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(30)).build();
-        let mut r = agent.request(&method, &url).set(FORWARDED, "1");
-        for (k, v) in &headers {
-            r = r.set(k, v);
-        }
+        let r = marked(agent.request(&method, &url), &headers);
         let sent = if body.is_empty() { r.call() } else { r.send_bytes(&body) };
         match sent {
             // (Read here, off the event loop.)

@@ -182,7 +182,7 @@ impl AppState {
     /// Sends an event the API itself reports to `/events`, on every node.
     pub fn emit(&self, e: ServiceEvent) {
         if let Some(r) = &self.relay {
-            r.publish(serde_json::to_string(&e).unwrap_or_default());
+            r.publish(&e);
         }
         // Nobody listening is fine.
         let _ = self.events.send(e);

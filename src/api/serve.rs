@@ -43,7 +43,7 @@ pub async fn run_with(
     let on_event = move |e: Event| {
         let e: ServiceEvent = e.into();
         if let Some((relay, cluster)) = n.get() {
-            relay.publish(serde_json::to_string(&e).unwrap_or_default());
+            relay.publish(&e);
             if let ServiceEvent::PublishAccepted { room_id, .. } | ServiceEvent::PublishEnded { room_id, .. } = &e {
                 cluster.room_changed(room_id);
             }

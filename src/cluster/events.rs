@@ -58,8 +58,9 @@ impl Relay {
         Ok(Relay { tx })
     }
 
-    /// Sends one event (its JSON) to the other nodes, without waiting.
-    pub fn publish(&self, event: String) {
+    /// Sends one event to the other nodes, without waiting.
+    pub fn publish(&self, event: &impl serde::Serialize) {
+        let Ok(event) = serde_json::to_string(event) else { return };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(event) {
             tracing::debug!("the cluster's event queue is full; an event stays local");
         }

@@ -264,13 +264,18 @@ impl Cluster {
         let fits = |id: &String| nodes.iter().find(|n| n.id == *id && n.live && !n.draining && n.sessions < n.capacity);
         match on.iter().find_map(fits) {
             Some(n) => (n.id != self.me.id).then(|| n.clone()),
-            None => self.place(),
+            None => self.most_room(nodes),
         }
     }
 
     /// The live, undrained node with the most room (ties to this node): None when it is this one.
     pub fn place(&self) -> Option<NodeRow> {
-        let nodes = self.store.nodes().ok()?;
+        self.most_room(self.store.nodes().ok()?)
+    }
+
+    /// Of `nodes`, the live, undrained one with the most room (ties to this node), unless it is
+    /// this one.
+    fn most_room(&self, nodes: Vec<NodeRow>) -> Option<NodeRow> {
         let best = nodes
             .into_iter()
             .filter(|n| n.live && !n.draining)

@@ -102,14 +102,15 @@ impl Sessions {
             wake: Arc::default(),
         };
         let holds = super::input_pause::holds_for(&spec.inputs, &Default::default());
+        // A masked session's pictures go to viewers through their own signed playlists only;
+        // anchors' monitors are theirs.
+        let open = spec.masking.is_none();
         let public = origin::Public {
-            // A masked session's pictures go to viewers through their own signed playlists only;
-            // anchors' monitors are theirs.
-            root: spec.masking.is_none(),
+            root: open,
             views: views
                 .specs
                 .iter()
-                .filter(|v| !v.pooled && v.monitor.is_none() && spec.masking.is_none())
+                .filter(|v| open && !v.pooled && v.monitor.is_none())
                 .map(|v| v.name.clone())
                 .collect(),
         };

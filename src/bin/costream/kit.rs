@@ -79,21 +79,29 @@ pub fn start_nginx_at(dir: &Path, port: u16, record: bool, app_extra: &str) -> i
             d = dir.display()
         ),
     )?;
+    let proc = run_nginx(&conf, dir, port, &dir.join("error.log"), "nginx-rtmp (install nginx and libnginx-mod-rtmp)")?;
+    Ok(Nginx { proc, port, rec })
+}
+
+/// nginx with configuration `conf` (paths relative to `prefix`), once it accepts connections on
+/// `port`; stopped when the `Proc` is dropped. `what` names it, and its error `log` is quoted, in
+/// an error.
+pub fn run_nginx(conf: &Path, prefix: &Path, port: u16, log: &Path, what: &str) -> io::Result<Proc> {
     let child = Command::new("nginx")
         .arg("-c")
-        .arg(&conf)
+        .arg(conf)
         .arg("-p")
-        .arg(dir)
+        .arg(prefix)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("nginx: {e}: install nginx and libnginx-mod-rtmp")))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))?;
     let proc = Proc(child);
     if !wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("nginx-rtmp did not start: {log}")));
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} did not start: {log}")));
     }
-    Ok(Nginx { proc, port, rec })
+    Ok(proc)
 }
 
 /// An HLS origin: nginx taking PUT and DELETE (WebDAV) under `/hls/` and serving everything under
@@ -126,19 +134,6 @@ pub fn start_origin(dir: &Path) -> io::Result<Origin> {
             d = dir.display()
         ),
     )?;
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("nginx: {e}: install nginx")))?;
-    let proc = Proc(child);
-    if !wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("the nginx origin did not start: {log}")));
-    }
+    let proc = run_nginx(&conf, dir, port, &dir.join("error.log"), "the nginx origin (install nginx)")?;
     Ok(Origin { proc, port, root: dir.join("root") })
 }

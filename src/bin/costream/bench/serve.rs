@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::service::Service;
 use super::{med, progress, BenchArgs};
-use crate::kit::{free_port, wait_until, Proc};
+use crate::kit::{free_port, run_nginx, wait_until, Proc};
 use costream::error::{invalid, Result};
 use costream::testsrc::{generate, Clip};
 
@@ -68,15 +68,7 @@ fn nginx_http(dir: &Path, root: &Path) -> Result<(Proc, u16)> {
             r = root.display()
         ),
     )?;
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok((Proc(child), port))
+    Ok((run_nginx(&conf, &dir, port, &dir.join("nginx-http.log"), "nginx")?, port))
 }
 
 /// A room of a benchmark's service with its anchor publishing (a 640×360 clip, looped in real
